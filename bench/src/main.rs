@@ -1,1 +1,968 @@
-fn main() {}
+//! kmsbridge-bench: the same PKCS#11 operations direct to SoftHSM2 and through
+//! kmsbridge, side by side.
+//!
+//! The parent process makes an isolated SoftHSM2 rig (`ci/softhsm/setup` into a
+//! temporary directory), then runs every (operation, threads, target) cell in a
+//! child process — this same binary re-executed with `--target direct|bridge
+//! --op X --threads N`. Children are needed because kmsbridge loads the same
+//! `libsofthsm2.so` that the direct target uses: in one process both would share
+//! SoftHSM2's global state (one `dlopen` handle, one `C_Initialize`). Each child
+//! prints one `RESULT` line; the parent collects them and prints the table.
+//!
+//! Both targets are driven through the same `cryptoki` calls, so both pay the
+//! same wrapper overhead (e.g. the length query that `Session::encrypt`/`sign` do
+//! before the real call).
+//!
+//! This is a measurement tool, not a test: nothing here asserts on timings.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
+use std::sync::{Arc, Barrier, OnceLock};
+use std::time::{Duration, Instant};
+
+use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
+use cryptoki::mechanism::aead::GcmParams;
+use cryptoki::mechanism::Mechanism;
+use cryptoki::object::{Attribute, KeyType, ObjectClass, ObjectHandle};
+use cryptoki::session::{Session, UserType};
+use cryptoki::slot::Slot;
+use cryptoki::types::AuthPin;
+
+// ---------------------------------------------------------------------------
+// Operations
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Op {
+    AesGcm,
+    RsaSign,
+    EcdsaSign,
+    Hmac,
+    Random,
+    Session,
+}
+
+const ALL_OPS: [Op; 6] = [
+    Op::AesGcm,
+    Op::RsaSign,
+    Op::EcdsaSign,
+    Op::Hmac,
+    Op::Random,
+    Op::Session,
+];
+
+impl Op {
+    fn name(self) -> &'static str {
+        match self {
+            Op::AesGcm => "aes-gcm",
+            Op::RsaSign => "rsa-sign",
+            Op::EcdsaSign => "ecdsa-sign",
+            Op::Hmac => "hmac",
+            Op::Random => "random",
+            Op::Session => "session",
+        }
+    }
+    fn describe(self) -> &'static str {
+        match self {
+            Op::AesGcm => "AES-256-GCM encrypt, 1 KiB, 12-byte IV, 128-bit tag (CKM_AES_GCM)",
+            Op::RsaSign => {
+                "RSA-2048 PKCS#1 v1.5 sign of a SHA-256 DigestInfo (CKM_RSA_PKCS, 51 bytes in)"
+            }
+            Op::EcdsaSign => "ECDSA P-256 sign of a 32-byte hash (CKM_ECDSA)",
+            Op::Hmac => "HMAC-SHA256 of 1 KiB, 32-byte key (CKM_SHA256_HMAC)",
+            Op::Random => "C_GenerateRandom, 32 bytes",
+            Op::Session => "C_OpenSession (R/O) + C_CloseSession",
+        }
+    }
+    fn parse(s: &str) -> Result<Op, String> {
+        ALL_OPS
+            .iter()
+            .copied()
+            .find(|o| o.name() == s)
+            .ok_or_else(|| {
+                format!(
+                    "unknown op {s:?}; known: {}",
+                    ALL_OPS.iter().map(|o| o.name()).collect::<Vec<_>>().join(",")
+                )
+            })
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Target {
+    Direct,
+    Bridge,
+}
+
+impl Target {
+    fn name(self) -> &'static str {
+        match self {
+            Target::Direct => "direct",
+            Target::Bridge => "bridge",
+        }
+    }
+    fn parse(s: &str) -> Result<Target, String> {
+        match s {
+            "direct" => Ok(Target::Direct),
+            "bridge" => Ok(Target::Bridge),
+            _ => Err(format!("unknown target {s:?}; known: direct,bridge")),
+        }
+    }
+    /// (module, token label, user PIN) environment variable names, as printed by
+    /// `ci/softhsm/setup`.
+    fn env_names(self) -> (&'static str, &'static str, &'static str) {
+        match self {
+            Target::Direct => ("SOFTHSM2_MODULE", "SOFTHSM2_TOKEN_LABEL", "SOFTHSM2_USER_PIN"),
+            Target::Bridge => (
+                "KMSBRIDGE_MODULE",
+                "KMSBRIDGE_TOKEN_LABEL",
+                "KMSBRIDGE_USER_PIN",
+            ),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Command line
+
+struct Opts {
+    seconds: f64,
+    warmup: f64,
+    ops: Vec<Op>,
+    threads: Vec<usize>,
+    targets: Vec<Target>,
+    pool: Option<usize>,
+    keep: bool,
+    setup: Option<PathBuf>,
+    // child mode
+    child_target: Option<Target>,
+    child_op: Option<Op>,
+    child_threads: Option<usize>,
+}
+
+const USAGE: &str = "\
+usage: kmsbridge-bench [--seconds S] [--warmup S] [--ops a,b,..] [--threads 1,2,8]
+                       [--targets direct,bridge] [--pool N] [--keep] [--setup PATH]
+
+Benchmarks the same PKCS#11 operations direct to SoftHSM2 and through kmsbridge,
+each (op, threads, target) cell in its own child process, and prints a side-by-side
+table (markdown) on stdout. Progress and errors go to stderr.
+
+  --seconds S    measured seconds per cell (default 3)
+  --warmup S     warm-up seconds per cell before measuring (default 1)
+  --ops LIST     operations (default all): aes-gcm,rsa-sign,ecdsa-sign,hmac,random,session
+  --threads LIST client thread counts (default 1,2,8); each thread has its own session,
+                 the user is logged in once per process
+  --targets LIST direct,bridge (default both)
+  --pool N       kmsbridge backend pool size written into the rig config
+                 (default: the largest thread count)
+  --keep         keep the temporary rig directory and print its path
+  --setup PATH   the rig script (default: <repo>/ci/softhsm/setup)
+
+Environment: KMSBRIDGE_MODULE (default <repo>/target/release/libkmsbridge.so),
+SOFTHSM2_MODULE (default /usr/lib/softhsm/libsofthsm2.so) are passed to the rig.
+Child mode (internal): --target direct|bridge --op OP --threads N
+";
+
+fn parse_list<T>(s: &str, f: impl Fn(&str) -> Result<T, String>) -> Result<Vec<T>, String> {
+    s.split(',')
+        .filter(|x| !x.trim().is_empty())
+        .map(|x| f(x.trim()))
+        .collect()
+}
+
+fn parse_args() -> Result<Opts, String> {
+    let mut o = Opts {
+        seconds: 3.0,
+        warmup: 1.0,
+        ops: ALL_OPS.to_vec(),
+        threads: vec![1, 2, 8],
+        targets: vec![Target::Direct, Target::Bridge],
+        pool: None,
+        keep: false,
+        setup: None,
+        child_target: None,
+        child_op: None,
+        child_threads: None,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        let mut val = |name: &str| args.next().ok_or_else(|| format!("{name} needs a value"));
+        match a.as_str() {
+            "--seconds" => {
+                o.seconds = val("--seconds")?
+                    .parse()
+                    .map_err(|e| format!("--seconds: {e}"))?
+            }
+            "--warmup" => {
+                o.warmup = val("--warmup")?
+                    .parse()
+                    .map_err(|e| format!("--warmup: {e}"))?
+            }
+            "--ops" => o.ops = parse_list(&val("--ops")?, Op::parse)?,
+            "--threads" => {
+                o.threads = parse_list(&val("--threads")?, |s| {
+                    s.parse::<usize>()
+                        .ok()
+                        .filter(|n| *n > 0)
+                        .ok_or_else(|| format!("bad thread count {s:?}"))
+                })?
+            }
+            "--targets" => o.targets = parse_list(&val("--targets")?, Target::parse)?,
+            "--pool" => {
+                o.pool = Some(
+                    val("--pool")?
+                        .parse()
+                        .map_err(|e| format!("--pool: {e}"))?,
+                )
+            }
+            "--keep" => o.keep = true,
+            "--setup" => o.setup = Some(PathBuf::from(val("--setup")?)),
+            "--target" => o.child_target = Some(Target::parse(&val("--target")?)?),
+            "--op" => o.child_op = Some(Op::parse(&val("--op")?)?),
+            "--threads-child" => {
+                o.child_threads = Some(
+                    val("--threads-child")?
+                        .parse()
+                        .map_err(|e| format!("--threads-child: {e}"))?,
+                )
+            }
+            "-h" | "--help" => {
+                print!("{USAGE}");
+                std::process::exit(0);
+            }
+            _ => return Err(format!("unknown argument {a:?}\n{USAGE}")),
+        }
+    }
+    if !(o.seconds > 0.0) || !(o.warmup >= 0.0) {
+        return Err("--seconds must be > 0 and --warmup >= 0".into());
+    }
+    if o.ops.is_empty() || o.threads.is_empty() || o.targets.is_empty() {
+        return Err("--ops, --threads and --targets must not be empty".into());
+    }
+    // In child mode `--threads N` is a single number; accept that spelling too.
+    if o.child_target.is_some() && o.child_threads.is_none() && o.threads.len() == 1 {
+        o.child_threads = Some(o.threads[0]);
+    }
+    Ok(o)
+}
+
+fn main() -> ExitCode {
+    let opts = match parse_args() {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("kmsbridge-bench: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Some(target) = opts.child_target {
+        let (Some(op), Some(threads)) = (opts.child_op, opts.child_threads) else {
+            eprintln!("kmsbridge-bench: child mode needs --target, --op and --threads");
+            return ExitCode::from(2);
+        };
+        return match child(target, op, threads, opts.seconds, opts.warmup) {
+            Ok(r) => {
+                println!(
+                    "RESULT ops={} secs={:.6} p50_ns={} p99_ns={}",
+                    r.ops, r.secs, r.p50_ns, r.p99_ns
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::from(1)
+            }
+        };
+    }
+    match parent(&opts) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("kmsbridge-bench: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Parent: make the rig, run the children, print the table
+
+#[derive(Clone, Debug)]
+struct CellResult {
+    ops: u64,
+    secs: f64,
+    p50_ns: u64,
+    p99_ns: u64,
+}
+
+impl CellResult {
+    fn rate(&self) -> f64 {
+        self.ops as f64 / self.secs
+    }
+}
+
+fn repo_root() -> PathBuf {
+    // bench/ sits one level below the workspace root.
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+fn make_rig(opts: &Opts, dir: &Path) -> Result<Vec<(String, String)>, String> {
+    let setup = opts
+        .setup
+        .clone()
+        .unwrap_or_else(|| repo_root().join("ci/softhsm/setup"));
+    let pool = opts
+        .pool
+        .unwrap_or_else(|| *opts.threads.iter().max().unwrap_or(&1));
+    let out = Command::new(&setup)
+        .arg(dir)
+        .arg("--pool")
+        .arg(pool.to_string())
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|e| format!("running {}: {e}", setup.display()))?;
+    if !out.status.success() {
+        return Err(format!("{} failed: {}", setup.display(), out.status));
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut vars = Vec::new();
+    for line in text.lines() {
+        // export NAME='value'
+        let Some(rest) = line.strip_prefix("export ") else {
+            continue;
+        };
+        let Some((name, value)) = rest.split_once('=') else {
+            continue;
+        };
+        let value = value
+            .strip_prefix('\'')
+            .and_then(|v| v.strip_suffix('\''))
+            .unwrap_or(value);
+        vars.push((name.to_string(), value.to_string()));
+    }
+    for needed in [
+        "SOFTHSM2_CONF",
+        "KMSBRIDGE_CONF",
+        "KMSBRIDGE_MODULE",
+        "KMSBRIDGE_TOKEN_LABEL",
+        "KMSBRIDGE_USER_PIN",
+        "SOFTHSM2_MODULE",
+        "SOFTHSM2_TOKEN_LABEL",
+        "SOFTHSM2_USER_PIN",
+    ] {
+        if !vars.iter().any(|(n, _)| n == needed) {
+            return Err(format!("{} did not print {needed}", setup.display()));
+        }
+    }
+    Ok(vars)
+}
+
+fn run_child(
+    target: Target,
+    op: Op,
+    threads: usize,
+    opts: &Opts,
+) -> Result<CellResult, String> {
+    let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
+    let out = Command::new(exe)
+        .args(["--target", target.name(), "--op", op.name()])
+        .args(["--threads", &threads.to_string()])
+        .args(["--seconds", &opts.seconds.to_string()])
+        .args(["--warmup", &opts.warmup.to_string()])
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("spawn: {e}"))?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if !out.status.success() {
+        let msg = stderr.trim();
+        return Err(if msg.is_empty() {
+            format!("child {}", out.status)
+        } else {
+            msg.to_string()
+        });
+    }
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("RESULT "))
+        .ok_or_else(|| format!("child printed no RESULT line; stderr: {}", stderr.trim()))?;
+    let mut kv = BTreeMap::new();
+    for part in line.split_whitespace().skip(1) {
+        if let Some((k, v)) = part.split_once('=') {
+            kv.insert(k, v);
+        }
+    }
+    let get = |k: &str| -> Result<&str, String> {
+        kv.get(k)
+            .copied()
+            .ok_or_else(|| format!("RESULT without {k}: {line}"))
+    };
+    Ok(CellResult {
+        ops: get("ops")?.parse().map_err(|e| format!("ops: {e}"))?,
+        secs: get("secs")?.parse().map_err(|e| format!("secs: {e}"))?,
+        p50_ns: get("p50_ns")?.parse().map_err(|e| format!("p50: {e}"))?,
+        p99_ns: get("p99_ns")?.parse().map_err(|e| format!("p99: {e}"))?,
+    })
+}
+
+fn fmt_rate(r: f64) -> String {
+    if r >= 100.0 {
+        format!("{:.0}", r)
+    } else {
+        format!("{:.1}", r)
+    }
+}
+
+fn fmt_lat(ns: u64) -> String {
+    let us = ns as f64 / 1000.0;
+    if us >= 1000.0 {
+        format!("{:.2} ms", us / 1000.0)
+    } else if us >= 10.0 {
+        format!("{:.0} µs", us)
+    } else {
+        format!("{:.1} µs", us)
+    }
+}
+
+fn cmd_output(cmd: &str, args: &[&str]) -> Option<String> {
+    let out = Command::new(cmd).args(args).output().ok()?;
+    let s = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    (!s.is_empty()).then_some(s)
+}
+
+fn parent(opts: &Opts) -> Result<(), String> {
+    let tmp = tempfile::Builder::new()
+        .prefix("kmsbridge-bench-")
+        .tempdir()
+        .map_err(|e| format!("tempdir: {e}"))?;
+    let vars = make_rig(opts, tmp.path())?;
+    for (n, v) in &vars {
+        std::env::set_var(n, v);
+    }
+    let env = |n: &str| {
+        vars.iter()
+            .find(|(k, _)| k == n)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    let bridge_module = env("KMSBRIDGE_MODULE");
+    let bridge_missing = opts.targets.contains(&Target::Bridge)
+        && !Path::new(&bridge_module).exists();
+    if bridge_missing {
+        eprintln!(
+            "kmsbridge-bench: {bridge_module} does not exist (build it with \
+             `cargo build --release -p kmsbridge`); measuring direct only"
+        );
+    }
+
+    let mut results: BTreeMap<(Op, usize, &'static str), Result<CellResult, String>> =
+        BTreeMap::new();
+    let mut errors = Vec::new();
+    for &op in &opts.ops {
+        for &threads in &opts.threads {
+            for &target in &opts.targets {
+                if target == Target::Bridge && bridge_missing {
+                    continue;
+                }
+                eprint!("{:<10} x{:<2} {:<6} ... ", op.name(), threads, target.name());
+                let _ = std::io::stderr().flush();
+                let r = run_child(target, op, threads, opts);
+                match &r {
+                    Ok(c) => eprintln!(
+                        "{} ops/s  p50 {}  p99 {}",
+                        fmt_rate(c.rate()),
+                        fmt_lat(c.p50_ns),
+                        fmt_lat(c.p99_ns)
+                    ),
+                    Err(e) => {
+                        eprintln!("FAILED");
+                        errors.push(format!("{} {} x{}: {e}", target.name(), op.name(), threads));
+                    }
+                }
+                results.insert((op, threads, target.name()), r);
+            }
+        }
+    }
+
+    // Header: what and where.
+    let softhsm = cmd_output("softhsm2-util", &["--version"]).unwrap_or_else(|| "?".into());
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, v)| v.trim().to_string())
+        })
+        .unwrap_or_else(|| "?".into());
+    let ncpu = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0);
+    let pool = opts
+        .pool
+        .unwrap_or_else(|| *opts.threads.iter().max().unwrap_or(&1));
+    println!(
+        "kmsbridge-bench: {} s per cell after {} s warm-up; SoftHSM2 {softhsm}; \
+         kmsbridge pool {pool}; {ncpu} CPUs ({cpu})",
+        opts.seconds, opts.warmup
+    );
+    println!();
+    println!(
+        "| op | threads | direct ops/s | bridge ops/s | ratio | direct p50 | direct p99 | bridge p50 | bridge p99 |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let show = |r: Option<&Result<CellResult, String>>, what: &str, missing: &str| -> String {
+        match r {
+            None => missing.to_string(),
+            Some(Err(_)) if what == "rate" => "error (below)".to_string(),
+            Some(Err(_)) => "—".to_string(),
+            Some(Ok(c)) => match what {
+                "rate" => fmt_rate(c.rate()),
+                "p50" => fmt_lat(c.p50_ns),
+                _ => fmt_lat(c.p99_ns),
+            },
+        }
+    };
+    let bridge_absent = if bridge_missing {
+        "not built"
+    } else {
+        "—"
+    };
+    for &op in &opts.ops {
+        for &threads in &opts.threads {
+            let d = results.get(&(op, threads, "direct"));
+            let b = results.get(&(op, threads, "bridge"));
+            let ratio = match (d, b) {
+                (Some(Ok(d)), Some(Ok(b))) => format!("{:.2}", b.rate() / d.rate()),
+                _ => "—".into(),
+            };
+            println!(
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                op.name(),
+                threads,
+                show(d, "rate", "—"),
+                show(b, "rate", bridge_absent),
+                ratio,
+                show(d, "p50", "—"),
+                show(d, "p99", "—"),
+                show(b, "p50", bridge_absent),
+                show(b, "p99", bridge_absent),
+            );
+        }
+    }
+    println!();
+    println!("ratio = bridge ops/s ÷ direct ops/s. Operations:");
+    for &op in &opts.ops {
+        println!("- {}: {}", op.name(), op.describe());
+    }
+    if bridge_missing {
+        println!("- bridge: {bridge_module} not built; bridge column not measured");
+    }
+    if !errors.is_empty() {
+        println!();
+        println!("Errors:");
+        for e in &errors {
+            println!("- {e}");
+        }
+    }
+    if opts.keep {
+        let p = tmp.keep();
+        eprintln!("kmsbridge-bench: rig kept in {}", p.display());
+    }
+    if !errors.is_empty() {
+        return Err(format!("{} cell(s) failed", errors.len()));
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------
+// Child: one target, one op, N threads
+
+#[derive(Debug)]
+struct ChildResult {
+    ops: u64,
+    secs: f64,
+    p50_ns: u64,
+    p99_ns: u64,
+}
+
+fn env_var(name: &str) -> Result<String, String> {
+    std::env::var(name).map_err(|_| format!("{name} is not set (the parent sets it from ci/softhsm/setup)"))
+}
+
+fn find_slot(p: &Pkcs11, label: &str) -> Result<Slot, String> {
+    let slots = p
+        .get_slots_with_token()
+        .map_err(|e| format!("C_GetSlotList: {e}"))?;
+    let mut seen = Vec::new();
+    for s in slots {
+        let info = p
+            .get_token_info(s)
+            .map_err(|e| format!("C_GetTokenInfo: {e}"))?;
+        let l = info.label().trim_end().to_string();
+        if l == label {
+            return Ok(s);
+        }
+        seen.push(l);
+    }
+    Err(format!("no token labelled {label:?} (tokens: {seen:?})"))
+}
+
+/// The bench's keys, as token objects, found by label or made on first use. Each
+/// target makes its own (labels carry the target name), through its own module.
+#[derive(Clone, Copy, Debug)]
+struct Keys {
+    /// key used to do the op (secret key or private key)
+    key: ObjectHandle,
+    /// key used for the one-time correctness check (same secret key or public key)
+    check: ObjectHandle,
+}
+
+fn find_one(s: &Session, class: ObjectClass, label: &str) -> Result<Option<ObjectHandle>, String> {
+    let found = s
+        .find_objects(&[Attribute::Class(class), Attribute::Label(label.as_bytes().to_vec())])
+        .map_err(|e| format!("C_FindObjects({label}): {e}"))?;
+    Ok(found.first().copied())
+}
+
+fn keys_for(s: &Session, target: Target, op: Op) -> Result<Option<Keys>, String> {
+    let label = format!("bench-{}-{}", target.name(), op.name());
+    let secret = |key_type: KeyType, mech: Mechanism, enc: bool| -> Result<Keys, String> {
+        if let Some(k) = find_one(s, ObjectClass::SECRET_KEY, &label)? {
+            return Ok(Keys { key: k, check: k });
+        }
+        let tmpl = vec![
+            Attribute::Class(ObjectClass::SECRET_KEY),
+            Attribute::KeyType(key_type),
+            Attribute::Token(true),
+            Attribute::Private(true),
+            Attribute::Sensitive(true),
+            Attribute::ValueLen(32.into()),
+            Attribute::Label(label.as_bytes().to_vec()),
+            Attribute::Encrypt(enc),
+            Attribute::Decrypt(enc),
+            Attribute::Sign(!enc),
+            Attribute::Verify(!enc),
+        ];
+        let k = s
+            .generate_key(&mech, &tmpl)
+            .map_err(|e| format!("C_GenerateKey({label}): {e}"))?;
+        Ok(Keys { key: k, check: k })
+    };
+    let pair = |mech: Mechanism, pub_extra: Vec<Attribute>| -> Result<Keys, String> {
+        if let (Some(k), Some(p)) = (
+            find_one(s, ObjectClass::PRIVATE_KEY, &label)?,
+            find_one(s, ObjectClass::PUBLIC_KEY, &label)?,
+        ) {
+            return Ok(Keys { key: k, check: p });
+        }
+        let id = label.as_bytes().to_vec();
+        let mut pub_t = vec![
+            Attribute::Token(true),
+            Attribute::Verify(true),
+            Attribute::Label(label.as_bytes().to_vec()),
+            Attribute::Id(id.clone()),
+        ];
+        pub_t.extend(pub_extra);
+        let priv_t = vec![
+            Attribute::Token(true),
+            Attribute::Private(true),
+            Attribute::Sensitive(true),
+            Attribute::Sign(true),
+            Attribute::Label(label.as_bytes().to_vec()),
+            Attribute::Id(id),
+        ];
+        let (p, k) = s
+            .generate_key_pair(&mech, &pub_t, &priv_t)
+            .map_err(|e| format!("C_GenerateKeyPair({label}): {e}"))?;
+        Ok(Keys { key: k, check: p })
+    };
+    Ok(match op {
+        Op::AesGcm => Some(secret(KeyType::AES, Mechanism::AesKeyGen, true)?),
+        Op::Hmac => Some(secret(
+            KeyType::GENERIC_SECRET,
+            Mechanism::GenericSecretKeyGen,
+            false,
+        )?),
+        Op::RsaSign => Some(pair(
+            Mechanism::RsaPkcsKeyPairGen,
+            vec![
+                Attribute::ModulusBits(2048.into()),
+                Attribute::PublicExponent(vec![0x01, 0x00, 0x01]),
+            ],
+        )?),
+        Op::EcdsaSign => Some(pair(
+            Mechanism::EccKeyPairGen,
+            // DER OID 1.2.840.10045.3.1.7 (prime256v1)
+            vec![Attribute::EcParams(vec![
+                0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07,
+            ])],
+        )?),
+        Op::Random | Op::Session => None,
+    })
+}
+
+/// SHA-256 DigestInfo prefix (RFC 8017 §9.2 note 1) followed by a fixed "hash".
+fn digest_info() -> Vec<u8> {
+    let mut v = vec![
+        0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01,
+        0x05, 0x00, 0x04, 0x20,
+    ];
+    v.extend((0u8..32).map(|i| i.wrapping_mul(7).wrapping_add(1)));
+    v
+}
+
+struct Worker {
+    op: Op,
+    keys: Option<Keys>,
+    data_1k: Vec<u8>,
+    hash: Vec<u8>,
+    di: Vec<u8>,
+    iv: [u8; 12],
+    counter: u64,
+    rnd: [u8; 32],
+    slot: Slot,
+}
+
+impl Worker {
+    fn new(op: Op, keys: Option<Keys>, slot: Slot, thread: usize) -> Self {
+        let mut iv = [0u8; 12];
+        iv[0] = thread as u8;
+        Worker {
+            op,
+            keys,
+            data_1k: (0..1024u32).map(|i| (i * 31 + 7) as u8).collect(),
+            hash: (0..32u8).map(|i| i.wrapping_mul(13).wrapping_add(5)).collect(),
+            di: digest_info(),
+            iv,
+            counter: 0,
+            rnd: [0u8; 32],
+            slot,
+        }
+    }
+
+    /// One operation. Returns the output length (kept so the work is not dead).
+    fn run(&mut self, p: &Pkcs11, s: &Session) -> cryptoki::error::Result<usize> {
+        match self.op {
+            Op::AesGcm => {
+                // A fresh IV for every encryption (thread byte + counter).
+                self.counter += 1;
+                self.iv[4..].copy_from_slice(&self.counter.to_be_bytes());
+                let mut iv = self.iv;
+                let params = GcmParams::new(&mut iv, &[], 128.into())?;
+                let k = self.keys.expect("aes key").key;
+                Ok(s.encrypt(&Mechanism::AesGcm(params), k, &self.data_1k)?.len())
+            }
+            Op::RsaSign => Ok(s
+                .sign(&Mechanism::RsaPkcs, self.keys.expect("rsa key").key, &self.di)?
+                .len()),
+            Op::EcdsaSign => Ok(s
+                .sign(&Mechanism::Ecdsa, self.keys.expect("ec key").key, &self.hash)?
+                .len()),
+            Op::Hmac => Ok(s
+                .sign(&Mechanism::Sha256Hmac, self.keys.expect("hmac key").key, &self.data_1k)?
+                .len()),
+            Op::Random => {
+                s.generate_random_slice(&mut self.rnd)?;
+                Ok(self.rnd.len())
+            }
+            Op::Session => {
+                let s2 = p.open_ro_session(self.slot)?;
+                s2.close()?;
+                Ok(0)
+            }
+        }
+    }
+
+    /// One operation whose result is checked, before any timing: a benchmark of
+    /// an operation that does not work is worthless.
+    fn check(&mut self, p: &Pkcs11, s: &Session) -> Result<(), String> {
+        let e = |what: &str| {
+            let w = what.to_string();
+            move |err: cryptoki::error::Error| format!("{w}: {err}")
+        };
+        match self.op {
+            Op::AesGcm => {
+                let k = self.keys.expect("aes key").key;
+                let mut iv = [0xa5u8; 12];
+                let ct = s
+                    .encrypt(
+                        &Mechanism::AesGcm(GcmParams::new(&mut iv, &[], 128.into()).map_err(e("GcmParams"))?),
+                        k,
+                        &self.data_1k,
+                    )
+                    .map_err(e("AES-GCM encrypt"))?;
+                if ct.len() != self.data_1k.len() + 16 {
+                    return Err(format!("AES-GCM: ciphertext length {} != 1040", ct.len()));
+                }
+                let mut iv = [0xa5u8; 12];
+                let pt = s
+                    .decrypt(
+                        &Mechanism::AesGcm(GcmParams::new(&mut iv, &[], 128.into()).map_err(e("GcmParams"))?),
+                        k,
+                        &ct,
+                    )
+                    .map_err(e("AES-GCM decrypt"))?;
+                if pt != self.data_1k {
+                    return Err("AES-GCM: decrypt(encrypt(x)) != x".into());
+                }
+            }
+            Op::RsaSign | Op::EcdsaSign | Op::Hmac => {
+                let (mech, data, want_len) = match self.op {
+                    Op::RsaSign => (Mechanism::RsaPkcs, self.di.clone(), 256),
+                    Op::EcdsaSign => (Mechanism::Ecdsa, self.hash.clone(), 64),
+                    _ => (Mechanism::Sha256Hmac, self.data_1k.clone(), 32),
+                };
+                let k = self.keys.expect("key");
+                let sig = s.sign(&mech, k.key, &data).map_err(e("sign"))?;
+                if sig.len() != want_len {
+                    return Err(format!("signature length {} != {want_len}", sig.len()));
+                }
+                s.verify(&mech, k.check, &data, &sig).map_err(e("verify of own signature"))?;
+                let mut bad = sig.clone();
+                bad[want_len / 2] ^= 1;
+                if s.verify(&mech, k.check, &data, &bad).is_ok() {
+                    return Err("a corrupted signature verified".into());
+                }
+            }
+            Op::Random => {
+                let mut a = [0u8; 32];
+                let mut b = [0u8; 32];
+                s.generate_random_slice(&mut a).map_err(e("C_GenerateRandom"))?;
+                s.generate_random_slice(&mut b).map_err(e("C_GenerateRandom"))?;
+                if a == b || a == [0u8; 32] {
+                    return Err("C_GenerateRandom returned repeated/zero output".into());
+                }
+            }
+            Op::Session => {
+                self.run(p, s).map_err(e("open+close session"))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn percentile(sorted: &[u32], q: f64) -> u64 {
+    if sorted.is_empty() {
+        return 0;
+    }
+    // nearest-rank
+    let rank = (q * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1] as u64
+}
+
+fn child(
+    target: Target,
+    op: Op,
+    threads: usize,
+    seconds: f64,
+    warmup: f64,
+) -> Result<ChildResult, String> {
+    let (module_var, label_var, pin_var) = target.env_names();
+    let module = env_var(module_var)?;
+    let label = env_var(label_var)?;
+    let pin = env_var(pin_var)?;
+
+    let p = Pkcs11::new(&module).map_err(|e| format!("loading {module}: {e}"))?;
+    p.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK))
+        .map_err(|e| format!("C_Initialize: {e}"))?;
+    let slot = find_slot(&p, &label)?;
+
+    // The login session stays open for the whole run: it holds the login state
+    // that every worker session shares (and, on SoftHSM2, closing a slot's last
+    // session logs the token out).
+    let login = p
+        .open_rw_session(slot)
+        .map_err(|e| format!("C_OpenSession: {e}"))?;
+    login
+        .login(UserType::User, Some(&AuthPin::from(pin)))
+        .map_err(|e| format!("C_Login: {e}"))?;
+    let keys = keys_for(&login, target, op)?;
+    Worker::new(op, keys, slot, 0xff).check(&p, &login)?;
+
+    let barrier = Arc::new(Barrier::new(threads));
+    let start: Arc<OnceLock<Instant>> = Arc::new(OnceLock::new());
+    let warm = Duration::from_secs_f64(warmup);
+    let measure = Duration::from_secs_f64(seconds);
+
+    let mut handles = Vec::new();
+    for t in 0..threads {
+        let p = p.clone();
+        let barrier = barrier.clone();
+        let start = start.clone();
+        handles.push(std::thread::spawn(
+            move || -> Result<(Vec<u32>, Option<Instant>), String> {
+                let s = p
+                    .open_ro_session(slot)
+                    .map_err(|e| format!("thread {t}: C_OpenSession: {e}"))?;
+                let mut w = Worker::new(op, keys, slot, t);
+                let mut lat: Vec<u32> = Vec::with_capacity(1 << 16);
+                barrier.wait();
+                let t0 = *start.get_or_init(Instant::now);
+                let warm_end = t0 + warm;
+                let end = warm_end + measure;
+                let mut last_done = None;
+                let mut sink = 0usize;
+                loop {
+                    let a = Instant::now();
+                    if a >= end {
+                        break;
+                    }
+                    sink = sink.wrapping_add(
+                        w.run(&p, &s)
+                            .map_err(|e| format!("thread {t}: {}: {e}", op.name()))?,
+                    );
+                    let b = Instant::now();
+                    if a >= warm_end {
+                        lat.push((b - a).as_nanos().min(u32::MAX as u128) as u32);
+                        last_done = Some(b);
+                    }
+                }
+                std::hint::black_box(sink);
+                drop(s);
+                Ok((lat, last_done))
+            },
+        ));
+    }
+    let mut all: Vec<u32> = Vec::new();
+    let mut finish: Option<Instant> = None;
+    let mut first_err = None;
+    for h in handles {
+        match h.join() {
+            Ok(Ok((lat, done))) => {
+                all.extend_from_slice(&lat);
+                if let Some(d) = done {
+                    finish = Some(finish.map_or(d, |f: Instant| f.max(d)));
+                }
+            }
+            Ok(Err(e)) => {
+                first_err.get_or_insert(e);
+            }
+            Err(_) => {
+                first_err.get_or_insert_with(|| "a worker thread panicked".to_string());
+            }
+        }
+    }
+    if let Some(e) = first_err {
+        return Err(e);
+    }
+    let t0 = *start.get().ok_or("no worker started")?;
+    let warm_end = t0 + warm;
+    let finish = finish.ok_or("no operation completed in the measured window")?;
+    // Elapsed from the start of the measured window to the last completion
+    // (an op that starts just before the end of the window is counted whole).
+    let secs = (finish - warm_end).as_secs_f64();
+    all.sort_unstable();
+    let r = ChildResult {
+        ops: all.len() as u64,
+        secs,
+        p50_ns: percentile(&all, 0.50),
+        p99_ns: percentile(&all, 0.99),
+    };
+    drop(login);
+    p.finalize().map_err(|e| format!("C_Finalize: {e}"))?;
+    Ok(r)
+}

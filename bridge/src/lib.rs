@@ -1,1 +1,18 @@
-//! placeholder
+//! Backends behind the kmsbridge `Backend` boundary.
+//!
+//! The provider talks to an instance's keys only through [`Backend`] and
+//! [`Operation`]. Backends know nothing of front handles, sessions or policy.
+
+pub mod attr;
+pub mod backend;
+pub mod error;
+pub mod mech;
+pub mod pkcs11;
+
+pub use attr::{Attr, AttrReq};
+pub use backend::{Backend, ObjectId, OpKind, Operation, Output};
+pub use error::{Error, Result};
+pub use mech::{MechParam, Mechanism};
+
+/// The raw PKCS#11 types; one set of types across every layer.
+pub use cryptoki_sys as sys;

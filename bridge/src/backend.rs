@@ -1,0 +1,117 @@
+//! The boundary every backend implements: a PKCS#11 node, a cluster of nodes, or
+//! the in-module software store. Objects are named by [`ObjectId`], stable for the
+//! life of the backend; the provider maps them to front handles.
+
+use crate::{Attr, AttrReq, Mechanism, Result};
+use cryptoki_sys::{CK_MECHANISM_INFO, CK_MECHANISM_TYPE, CK_RV, CK_USER_TYPE};
+
+/// A backend's own stable name for an object.
+pub type ObjectId = u64;
+
+/// The kind of a multi-step operation; a front session holds one of each at most.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum OpKind {
+    Encrypt,
+    Decrypt,
+    Sign,
+    Verify,
+    Digest,
+}
+
+/// Where an operation writes: `None` asks for the length only.
+pub type Output<'a> = Option<&'a mut [u8]>;
+
+/// Facts about the device behind an instance, for CK_TOKEN_INFO.
+#[derive(Clone, Debug, Default)]
+pub struct DeviceInfo {
+    pub manufacturer: String,
+    pub model: String,
+    pub hardware_version: (u8, u8),
+    pub firmware_version: (u8, u8),
+    pub total_public_memory: Option<u64>,
+    pub free_public_memory: Option<u64>,
+    pub total_private_memory: Option<u64>,
+    pub free_private_memory: Option<u64>,
+}
+
+pub trait Backend: Send + Sync {
+    /// Connect if not yet connected (load, log in, open the pool). Idempotent.
+    fn connect(&self) -> Result<()>;
+    fn device_info(&self) -> Result<DeviceInfo>;
+    /// Mechanisms the backend offers and the bridge can carry (or composes).
+    fn mechanisms(&self) -> Result<Vec<(CK_MECHANISM_TYPE, CK_MECHANISM_INFO)>>;
+    fn random(&self, out: &mut [u8]) -> Result<()>;
+    fn seed_random(&self, seed: &[u8]) -> Result<()>;
+
+    fn find(&self, template: &[Attr]) -> Result<Vec<ObjectId>>;
+    fn create_object(&self, template: &[Attr]) -> Result<ObjectId>;
+    fn copy_object(&self, obj: ObjectId, template: &[Attr]) -> Result<ObjectId>;
+    fn destroy_object(&self, obj: ObjectId) -> Result<()>;
+    fn object_size(&self, obj: ObjectId) -> Result<u64>;
+    /// Answers each request in place. `Ok(rv)` carries the call's code when it is one
+    /// of the per-attribute outcomes (OK, SENSITIVE, TYPE_INVALID, BUFFER_TOO_SMALL).
+    fn get_attributes(&self, obj: ObjectId, reqs: &mut [AttrReq]) -> Result<CK_RV>;
+    fn set_attributes(&self, obj: ObjectId, template: &[Attr]) -> Result<()>;
+
+    fn generate_key(&self, mech: &Mechanism, template: &[Attr]) -> Result<ObjectId>;
+    fn generate_key_pair(
+        &self,
+        mech: &Mechanism,
+        public: &[Attr],
+        private: &[Attr],
+    ) -> Result<(ObjectId, ObjectId)>;
+    /// Wraps `key`; with `out == None` answers the length only.
+    fn wrap_key(
+        &self,
+        mech: &Mechanism,
+        wrapping: ObjectId,
+        key: ObjectId,
+        out: Output,
+    ) -> Result<usize>;
+    fn unwrap_key(
+        &self,
+        mech: &Mechanism,
+        unwrapping: ObjectId,
+        wrapped: &[u8],
+        template: &[Attr],
+    ) -> Result<ObjectId>;
+    fn derive_key(&self, mech: &Mechanism, base: ObjectId, template: &[Attr])
+        -> Result<ObjectId>;
+
+    /// Start an operation; the backend checks mechanism and key as its Init would.
+    fn begin(
+        &self,
+        kind: OpKind,
+        mech: &Mechanism,
+        key: Option<ObjectId>,
+    ) -> Result<Box<dyn Operation>>;
+
+    /// Check a PIN of the device itself, when the instance has no PIN of its own.
+    fn check_device_login(&self, _user: CK_USER_TYPE, _pin: &[u8]) -> Result<()> {
+        Err(crate::Error::rv(
+            cryptoki_sys::CKR_FUNCTION_NOT_SUPPORTED,
+            "check_device_login",
+        ))
+    }
+}
+
+/// A started operation. Dropping it before it completes cancels it in the backend.
+///
+/// Output follows the spec: `out == None` is a length query and
+/// `CKR_BUFFER_TOO_SMALL` leaves the operation active; every other error ends it.
+pub trait Operation: Send {
+    /// Single-part encrypt, decrypt, sign or digest.
+    fn run(&mut self, input: &[u8], out: Output) -> Result<usize>;
+    /// Multi-part update that produces output (encrypt, decrypt).
+    fn update_out(&mut self, input: &[u8], out: Output) -> Result<usize>;
+    /// Multi-part update without output (sign, verify, digest).
+    fn update(&mut self, input: &[u8]) -> Result<()>;
+    /// Multi-part digest of a secret key's value.
+    fn update_key(&mut self, key: ObjectId) -> Result<()>;
+    fn finish(&mut self, out: Output) -> Result<usize>;
+    /// Single-part verify.
+    fn verify(&mut self, data: &[u8], signature: &[u8]) -> Result<()>;
+    fn verify_finish(&mut self, signature: &[u8]) -> Result<()>;
+    /// True once the backend considers the operation over (success or error).
+    fn is_done(&self) -> bool;
+}

@@ -1,0 +1,191 @@
+//! Mechanisms as owned values, and the table of mechanisms the bridge can carry.
+//!
+//! A mechanism crosses the C ABI once (ffi parses it into [`Mechanism`]) and is
+//! rebuilt as a raw `CK_MECHANISM` for the backend call with [`Mechanism::with_raw`].
+//! Only mechanisms whose parameter layout is known here are carried: a parameter
+//! holding pointers cannot be copied blindly.
+
+use cryptoki_sys::*;
+use std::ffi::c_void;
+use std::mem::size_of;
+use zeroize::Zeroizing;
+
+#[derive(Clone, Debug)]
+pub struct Mechanism {
+    pub ty: CK_MECHANISM_TYPE,
+    pub param: MechParam,
+}
+
+#[derive(Clone, Debug)]
+pub enum MechParam {
+    None,
+    /// A parameter without pointers (IV, CK_AES_CTR_PARAMS, CK_RSA_PKCS_PSS_PARAMS,
+    /// CK_MAC_GENERAL_PARAMS): its bytes as the application laid them out.
+    Flat(Zeroizing<Vec<u8>>),
+    Gcm {
+        iv: Vec<u8>,
+        iv_bits: CK_ULONG,
+        aad: Vec<u8>,
+        tag_bits: CK_ULONG,
+    },
+    Oaep {
+        hash: CK_MECHANISM_TYPE,
+        mgf: CK_RSA_PKCS_MGF_TYPE,
+        source: CK_RSA_PKCS_OAEP_SOURCE_TYPE,
+        source_data: Vec<u8>,
+    },
+    Ecdh1 {
+        kdf: CK_EC_KDF_TYPE,
+        shared: Vec<u8>,
+        public: Vec<u8>,
+    },
+    Eddsa {
+        ph: bool,
+        context: Vec<u8>,
+    },
+}
+
+/// How a carried mechanism's parameter is laid out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ParamKind {
+    /// No parameter.
+    None,
+    /// Flat bytes of exactly this length.
+    Flat(usize),
+    /// Flat bytes of this length, or no parameter at all.
+    OptionalFlat(usize),
+    Gcm,
+    Oaep,
+    Ecdh1,
+    /// CK_EDDSA_PARAMS, or no parameter (pure Ed25519).
+    Eddsa,
+}
+
+const ULONG: usize = size_of::<CK_ULONG>();
+
+/// The parameter layout of every mechanism the bridge carries; `None` for the rest.
+pub fn param_kind(ty: CK_MECHANISM_TYPE) -> Option<ParamKind> {
+    use ParamKind as P;
+    Some(match ty {
+        CKM_AES_KEY_GEN | CKM_GENERIC_SECRET_KEY_GEN | CKM_RSA_PKCS_KEY_PAIR_GEN
+        | CKM_EC_KEY_PAIR_GEN | CKM_EC_EDWARDS_KEY_PAIR_GEN => P::None,
+        CKM_AES_ECB | CKM_AES_CMAC => P::None,
+        CKM_AES_CBC | CKM_AES_CBC_PAD => P::Flat(16),
+        CKM_AES_CTR => P::Flat(size_of::<CK_AES_CTR_PARAMS>()),
+        CKM_AES_GCM => P::Gcm,
+        CKM_AES_CMAC_GENERAL => P::Flat(ULONG),
+        CKM_AES_KEY_WRAP => P::OptionalFlat(8),
+        CKM_AES_KEY_WRAP_PAD | CKM_AES_KEY_WRAP_KWP => P::OptionalFlat(4),
+        CKM_RSA_PKCS | CKM_RSA_X_509 | CKM_SHA1_RSA_PKCS | CKM_SHA224_RSA_PKCS
+        | CKM_SHA256_RSA_PKCS | CKM_SHA384_RSA_PKCS | CKM_SHA512_RSA_PKCS => P::None,
+        CKM_RSA_PKCS_PSS | CKM_SHA1_RSA_PKCS_PSS | CKM_SHA224_RSA_PKCS_PSS
+        | CKM_SHA256_RSA_PKCS_PSS | CKM_SHA384_RSA_PKCS_PSS | CKM_SHA512_RSA_PKCS_PSS => {
+            P::Flat(size_of::<CK_RSA_PKCS_PSS_PARAMS>())
+        }
+        CKM_RSA_PKCS_OAEP => P::Oaep,
+        CKM_ECDSA | CKM_ECDSA_SHA1 | CKM_ECDSA_SHA224 | CKM_ECDSA_SHA256 | CKM_ECDSA_SHA384
+        | CKM_ECDSA_SHA512 => P::None,
+        CKM_ECDH1_DERIVE | CKM_ECDH1_COFACTOR_DERIVE => P::Ecdh1,
+        CKM_EDDSA => P::Eddsa,
+        CKM_SHA_1 | CKM_SHA224 | CKM_SHA256 | CKM_SHA384 | CKM_SHA512 => P::None,
+        CKM_SHA_1_HMAC | CKM_SHA224_HMAC | CKM_SHA256_HMAC | CKM_SHA384_HMAC
+        | CKM_SHA512_HMAC => P::None,
+        CKM_SHA_1_HMAC_GENERAL | CKM_SHA224_HMAC_GENERAL | CKM_SHA256_HMAC_GENERAL
+        | CKM_SHA384_HMAC_GENERAL | CKM_SHA512_HMAC_GENERAL => P::Flat(ULONG),
+        _ => return None,
+    })
+}
+
+impl Mechanism {
+    pub fn simple(ty: CK_MECHANISM_TYPE) -> Self {
+        Mechanism {
+            ty,
+            param: MechParam::None,
+        }
+    }
+
+    /// Run `f` with a raw `CK_MECHANISM` whose pointers stay valid for the call.
+    pub fn with_raw<R>(&self, f: impl FnOnce(*mut CK_MECHANISM) -> R) -> R {
+        fn ptr(v: &[u8]) -> *mut u8 {
+            if v.is_empty() {
+                std::ptr::null_mut()
+            } else {
+                v.as_ptr() as *mut u8
+            }
+        }
+        let mut m = CK_MECHANISM {
+            mechanism: self.ty,
+            pParameter: std::ptr::null_mut(),
+            ulParameterLen: 0,
+        };
+        match &self.param {
+            MechParam::None => f(&mut m),
+            MechParam::Flat(b) => {
+                m.pParameter = ptr(b) as *mut c_void;
+                m.ulParameterLen = b.len() as CK_ULONG;
+                f(&mut m)
+            }
+            MechParam::Gcm {
+                iv,
+                iv_bits,
+                aad,
+                tag_bits,
+            } => {
+                let mut p = CK_GCM_PARAMS {
+                    pIv: ptr(iv),
+                    ulIvLen: iv.len() as CK_ULONG,
+                    ulIvBits: *iv_bits,
+                    pAAD: ptr(aad),
+                    ulAADLen: aad.len() as CK_ULONG,
+                    ulTagBits: *tag_bits,
+                };
+                m.pParameter = &mut p as *mut _ as *mut c_void;
+                m.ulParameterLen = size_of::<CK_GCM_PARAMS>() as CK_ULONG;
+                f(&mut m)
+            }
+            MechParam::Oaep {
+                hash,
+                mgf,
+                source,
+                source_data,
+            } => {
+                let mut p = CK_RSA_PKCS_OAEP_PARAMS {
+                    hashAlg: *hash,
+                    mgf: *mgf,
+                    source: *source,
+                    pSourceData: ptr(source_data) as *mut c_void,
+                    ulSourceDataLen: source_data.len() as CK_ULONG,
+                };
+                m.pParameter = &mut p as *mut _ as *mut c_void;
+                m.ulParameterLen = size_of::<CK_RSA_PKCS_OAEP_PARAMS>() as CK_ULONG;
+                f(&mut m)
+            }
+            MechParam::Ecdh1 {
+                kdf,
+                shared,
+                public,
+            } => {
+                let mut p = CK_ECDH1_DERIVE_PARAMS {
+                    kdf: *kdf,
+                    ulSharedDataLen: shared.len() as CK_ULONG,
+                    pSharedData: ptr(shared),
+                    ulPublicDataLen: public.len() as CK_ULONG,
+                    pPublicData: ptr(public),
+                };
+                m.pParameter = &mut p as *mut _ as *mut c_void;
+                m.ulParameterLen = size_of::<CK_ECDH1_DERIVE_PARAMS>() as CK_ULONG;
+                f(&mut m)
+            }
+            MechParam::Eddsa { ph, context } => {
+                let mut p = CK_EDDSA_PARAMS {
+                    phFlag: *ph as CK_BBOOL,
+                    ulContextDataLen: context.len() as CK_ULONG,
+                    pContextData: ptr(context),
+                };
+                m.pParameter = &mut p as *mut _ as *mut c_void;
+                m.ulParameterLen = size_of::<CK_EDDSA_PARAMS>() as CK_ULONG;
+                f(&mut m)
+            }
+        }
+    }
+}

@@ -1,0 +1,133 @@
+//! One loaded vendor PKCS#11 library per path, initialised once with
+//! `CKF_OS_LOCKING_OK` and finalised when its last user goes.
+
+use crate::error::{check, Error, Result};
+use cryptoki_sys::*;
+use parking_lot::Mutex;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Weak};
+
+pub struct Library {
+    path: PathBuf,
+    fl: *const CK_FUNCTION_LIST,
+    /// False when the application had initialised the library itself: not ours to finalise.
+    owns_init: bool,
+    _lib: libloading::Library,
+}
+
+// SAFETY: the function list is immutable for the library's lifetime and the library
+// was initialised with CKF_OS_LOCKING_OK, so its functions may be called from any thread.
+unsafe impl Send for Library {}
+// SAFETY: as above; we only read through `fl`.
+unsafe impl Sync for Library {}
+
+static LIBRARIES: Mutex<Option<HashMap<PathBuf, Weak<Library>>>> = Mutex::new(None);
+
+/// Call a function of a library's function list; a NULL entry answers
+/// `CKR_FUNCTION_NOT_SUPPORTED`.
+macro_rules! p11 {
+    ($lib:expr, $f:ident ( $($arg:expr),* $(,)? )) => {{
+        match $lib.functions().$f {
+            // SAFETY: the pointer comes from the library's own function list, and the
+            // caller passes arguments that satisfy the PKCS#11 contract of `$f`.
+            Some(func) => unsafe { func($($arg),*) },
+            None => cryptoki_sys::CKR_FUNCTION_NOT_SUPPORTED,
+        }
+    }};
+}
+pub(crate) use p11;
+
+impl Library {
+    /// The shared, initialised library at `path`.
+    pub fn get(path: &Path) -> Result<Arc<Library>> {
+        let mut guard = LIBRARIES.lock();
+        let map = guard.get_or_insert_with(HashMap::new);
+        if let Some(lib) = map.get(path).and_then(Weak::upgrade) {
+            return Ok(lib);
+        }
+        let lib = Arc::new(Library::load(path)?);
+        map.insert(path.to_path_buf(), Arc::downgrade(&lib));
+        Ok(lib)
+    }
+
+    /// In a child after fork(): forget the parent's libraries without touching them
+    /// (their sessions belong to the parent); the next `get` initialises afresh.
+    pub fn forget_all_after_fork() {
+        if let Some(map) = LIBRARIES.lock().as_mut() {
+            for (_, weak) in map.drain() {
+                if let Some(lib) = weak.upgrade() {
+                    std::mem::forget(lib);
+                }
+            }
+        }
+    }
+
+    fn load(path: &Path) -> Result<Library> {
+        let unavailable = |what: String| Error::Unavailable(format!("{}: {what}", path.display()));
+        // SAFETY: loading a PKCS#11 library runs its initialisers; that is what the
+        // configuration asked for.
+        let lib = unsafe { libloading::Library::new(path) }.map_err(|e| unavailable(e.to_string()))?;
+        // SAFETY: C_GetFunctionList has this signature in every PKCS#11 library.
+        let get: libloading::Symbol<unsafe extern "C" fn(*mut *mut CK_FUNCTION_LIST) -> CK_RV> =
+            unsafe { lib.get(b"C_GetFunctionList\0") }
+                .map_err(|e| unavailable(format!("no C_GetFunctionList: {e}")))?;
+        let mut fl: *mut CK_FUNCTION_LIST = std::ptr::null_mut();
+        // SAFETY: `fl` is a valid out-pointer.
+        let rv = unsafe { get(&mut fl) };
+        if rv != CKR_OK || fl.is_null() {
+            return Err(unavailable(format!("C_GetFunctionList returned 0x{rv:x}")));
+        }
+        let mut lib = Library {
+            path: path.to_path_buf(),
+            fl,
+            owns_init: true,
+            _lib: lib,
+        };
+        let mut args = CK_C_INITIALIZE_ARGS {
+            CreateMutex: None,
+            DestroyMutex: None,
+            LockMutex: None,
+            UnlockMutex: None,
+            flags: CKF_OS_LOCKING_OK,
+            pReserved: std::ptr::null_mut(),
+        };
+        let mut rv = p11!(lib, C_Initialize(&mut args as *mut _ as *mut _));
+        if rv == CKR_CRYPTOKI_ALREADY_INITIALIZED {
+            // The application (or a forked parent's copy) initialised it already.
+            if crate::pkcs11::forked() {
+                let _ = p11!(lib, C_Finalize(std::ptr::null_mut()));
+                rv = p11!(lib, C_Initialize(&mut args as *mut _ as *mut _));
+            } else {
+                lib.owns_init = false;
+                rv = CKR_OK;
+            }
+        }
+        check(rv, "C_Initialize").map_err(|e| unavailable(e.to_string()))?;
+        tracing::debug!(library = %path.display(), "backend library initialised");
+        Ok(lib)
+    }
+
+    pub fn functions(&self) -> &CK_FUNCTION_LIST {
+        // SAFETY: `fl` was returned non-NULL by C_GetFunctionList and stays valid
+        // while `_lib` is loaded.
+        unsafe { &*self.fl }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for Library {
+    fn drop(&mut self) {
+        if self.owns_init {
+            let _ = p11!(self, C_Finalize(std::ptr::null_mut()));
+        }
+        if let Some(map) = LIBRARIES.lock().as_mut() {
+            if map.get(&self.path).is_some_and(|w| w.strong_count() == 0) {
+                map.remove(&self.path);
+            }
+        }
+    }
+}

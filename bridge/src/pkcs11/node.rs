@@ -1,0 +1,420 @@
+//! One HSM node: a token in a vendor library, connected lazily, with a session pool.
+
+use super::library::{p11, Library};
+use super::op::NodeOp;
+use super::pool::{Pool, PooledSession};
+use super::prehash;
+use crate::backend::{Backend, DeviceInfo, ObjectId, OpKind, Operation, Output};
+use crate::error::{check, Error, Result};
+use crate::{Attr, AttrReq, Mechanism};
+use cryptoki_sys::*;
+use parking_lot::Mutex;
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+use zeroize::Zeroizing;
+
+#[derive(Clone, Debug)]
+pub struct NodeConfig {
+    /// For logs: "<instance>/node<k>".
+    pub name: String,
+    pub library: PathBuf,
+    pub token_label: Option<String>,
+    pub token_serial: Option<String>,
+    /// A file holding the node's user PIN.
+    pub credential_file: PathBuf,
+    pub pool_size: usize,
+    pub pool_wait: Duration,
+}
+
+pub struct Node {
+    cfg: NodeConfig,
+    conn: OnceLock<Arc<Connected>>,
+    connecting: Mutex<()>,
+}
+
+struct Connected {
+    pool: Arc<Pool>,
+    slot: CK_SLOT_ID,
+    mechanisms: Vec<(CK_MECHANISM_TYPE, CK_MECHANISM_INFO)>,
+    /// The library lacks `CKM_ECDSA_SHA*`; they are hashed here over raw ECDSA.
+    composed_ecdsa: bool,
+}
+
+fn trim(field: &[u8]) -> String {
+    String::from_utf8_lossy(field).trim_end_matches([' ', '\0']).to_string()
+}
+
+fn ptr(b: &[u8]) -> *mut u8 {
+    b.as_ptr() as *mut u8
+}
+
+/// A template as raw attributes pointing into `t`; valid while `t` lives.
+fn raw_template(t: &[Attr]) -> Vec<CK_ATTRIBUTE> {
+    t.iter()
+        .map(|a| CK_ATTRIBUTE {
+            type_: a.ty,
+            pValue: if a.value.is_empty() { std::ptr::null_mut() } else { a.value.as_ptr() as *mut _ },
+            ulValueLen: a.value.len() as CK_ULONG,
+        })
+        .collect()
+}
+
+impl Node {
+    pub fn new(cfg: NodeConfig) -> Node {
+        Node {
+            cfg,
+            conn: OnceLock::new(),
+            connecting: Mutex::new(()),
+        }
+    }
+
+    pub fn config(&self) -> &NodeConfig {
+        &self.cfg
+    }
+
+    fn conn(&self) -> Result<&Arc<Connected>> {
+        if let Some(c) = self.conn.get() {
+            return Ok(c);
+        }
+        let _g = self.connecting.lock();
+        if let Some(c) = self.conn.get() {
+            return Ok(c);
+        }
+        let c = Arc::new(self.open()?);
+        Ok(self.conn.get_or_init(|| c))
+    }
+
+    fn session(&self) -> Result<PooledSession> {
+        self.conn()?.pool.get()
+    }
+
+    fn find_slot(&self, lib: &Library) -> Result<CK_SLOT_ID> {
+        let mut n: CK_ULONG = 0;
+        check(p11!(lib, C_GetSlotList(CK_TRUE, std::ptr::null_mut(), &mut n)), "C_GetSlotList")?;
+        let mut slots = vec![0 as CK_SLOT_ID; n as usize];
+        check(p11!(lib, C_GetSlotList(CK_TRUE, slots.as_mut_ptr(), &mut n)), "C_GetSlotList")?;
+        slots.truncate(n as usize);
+        for slot in slots {
+            let mut ti = CK_TOKEN_INFO::default();
+            if p11!(lib, C_GetTokenInfo(slot, &mut ti)) != CKR_OK {
+                continue;
+            }
+            let label_ok = self.cfg.token_label.as_deref().is_none_or(|l| trim(&ti.label) == l);
+            let serial_ok = self.cfg.token_serial.as_deref().is_none_or(|s| trim(&ti.serialNumber) == s);
+            if label_ok && serial_ok {
+                return Ok(slot);
+            }
+        }
+        Err(Error::Unavailable(format!(
+            "{}: no token with label {:?} serial {:?} in {}",
+            self.cfg.name,
+            self.cfg.token_label,
+            self.cfg.token_serial,
+            self.cfg.library.display()
+        )))
+    }
+
+    fn open(&self) -> Result<Connected> {
+        let lib = Library::get(&self.cfg.library)?;
+        let slot = self.find_slot(&lib)?;
+        let pin = Zeroizing::new(std::fs::read(&self.cfg.credential_file).map_err(|e| {
+            Error::Unavailable(format!(
+                "{}: credential file {}: {e}",
+                self.cfg.name,
+                self.cfg.credential_file.display()
+            ))
+        })?);
+        let pin_len = pin.iter().rposition(|b| !b.is_ascii_whitespace()).map_or(0, |i| i + 1);
+        let pool = Arc::new(Pool::new(
+            lib.clone(),
+            slot,
+            self.cfg.name.clone(),
+            self.cfg.pool_size,
+            self.cfg.pool_wait,
+        ));
+        // The first session anchors the login; the pool keeps it open until finalize.
+        let s = pool.get()?;
+        let rv = p11!(lib, C_Login(s.handle(), CKU_USER, ptr(&pin[..pin_len]), pin_len as CK_ULONG));
+        if rv != CKR_OK && rv != CKR_USER_ALREADY_LOGGED_IN {
+            return Err(Error::Unavailable(format!(
+                "{}: node login failed: {}",
+                self.cfg.name,
+                crate::error::rv_name(rv)
+            )));
+        }
+        let (mechanisms, composed_ecdsa) = read_mechanisms(&lib, slot)?;
+        drop(s);
+        tracing::info!(node = %self.cfg.name, slot, "node connected");
+        Ok(Connected {
+            pool,
+            slot,
+            mechanisms,
+            composed_ecdsa,
+        })
+    }
+
+    /// Sessions opened and in use, for status and tests.
+    pub fn pool_usage(&self) -> Option<(usize, usize)> {
+        self.conn.get().map(|c| c.pool.usage())
+    }
+}
+
+fn read_mechanisms(lib: &Library, slot: CK_SLOT_ID) -> Result<(Vec<(CK_MECHANISM_TYPE, CK_MECHANISM_INFO)>, bool)> {
+    let mut n: CK_ULONG = 0;
+    check(p11!(lib, C_GetMechanismList(slot, std::ptr::null_mut(), &mut n)), "C_GetMechanismList")?;
+    let mut types = vec![0 as CK_MECHANISM_TYPE; n as usize];
+    check(p11!(lib, C_GetMechanismList(slot, types.as_mut_ptr(), &mut n)), "C_GetMechanismList")?;
+    types.truncate(n as usize);
+    let mut out = Vec::new();
+    for ty in types {
+        if crate::mech::param_kind(ty).is_none() {
+            continue;
+        }
+        let mut info = CK_MECHANISM_INFO::default();
+        if p11!(lib, C_GetMechanismInfo(slot, ty, &mut info)) == CKR_OK {
+            out.push((ty, info));
+        }
+    }
+    let raw = out.iter().find(|(t, _)| *t == CKM_ECDSA).map(|(_, i)| *i);
+    let mut composed = false;
+    if let Some(raw) = raw {
+        for ty in prehash::COMPOSED_ECDSA {
+            if !out.iter().any(|(t, _)| *t == ty) {
+                composed = true;
+                let info = CK_MECHANISM_INFO {
+                    flags: raw.flags & (CKF_SIGN | CKF_VERIFY | CKF_HW | CKF_EC_F_P | CKF_EC_OID | CKF_EC_UNCOMPRESS),
+                    ..raw
+                };
+                out.push((ty, info));
+            }
+        }
+    }
+    out.sort_by_key(|(t, _)| *t);
+    Ok((out, composed))
+}
+
+impl Backend for Node {
+    fn connect(&self) -> Result<()> {
+        self.conn().map(|_| ())
+    }
+
+    fn device_info(&self) -> Result<DeviceInfo> {
+        let c = self.conn()?;
+        let mut ti = CK_TOKEN_INFO::default();
+        check(p11!(c.pool.lib, C_GetTokenInfo(c.slot, &mut ti)), "C_GetTokenInfo")?;
+        let mem = |v: CK_ULONG| (v != CK_UNAVAILABLE_INFORMATION && v != CK_EFFECTIVELY_INFINITE).then_some(v as u64);
+        Ok(DeviceInfo {
+            manufacturer: trim(&ti.manufacturerID),
+            model: trim(&ti.model),
+            hardware_version: (ti.hardwareVersion.major, ti.hardwareVersion.minor),
+            firmware_version: (ti.firmwareVersion.major, ti.firmwareVersion.minor),
+            total_public_memory: mem(ti.ulTotalPublicMemory),
+            free_public_memory: mem(ti.ulFreePublicMemory),
+            total_private_memory: mem(ti.ulTotalPrivateMemory),
+            free_private_memory: mem(ti.ulFreePrivateMemory),
+        })
+    }
+
+    fn mechanisms(&self) -> Result<Vec<(CK_MECHANISM_TYPE, CK_MECHANISM_INFO)>> {
+        Ok(self.conn()?.mechanisms.clone())
+    }
+
+    fn random(&self, out: &mut [u8]) -> Result<()> {
+        let s = self.session()?;
+        check(
+            p11!(s.lib(), C_GenerateRandom(s.handle(), out.as_mut_ptr(), out.len() as CK_ULONG)),
+            "C_GenerateRandom",
+        )
+    }
+
+    fn seed_random(&self, seed: &[u8]) -> Result<()> {
+        let s = self.session()?;
+        check(p11!(s.lib(), C_SeedRandom(s.handle(), ptr(seed), seed.len() as CK_ULONG)), "C_SeedRandom")
+    }
+
+    fn find(&self, template: &[Attr]) -> Result<Vec<ObjectId>> {
+        let s = self.session()?;
+        let h = s.handle();
+        let mut t = raw_template(template);
+        check(p11!(s.lib(), C_FindObjectsInit(h, t.as_mut_ptr(), t.len() as CK_ULONG)), "C_FindObjectsInit")?;
+        let mut found = Vec::new();
+        let mut batch = [0 as CK_OBJECT_HANDLE; 256];
+        let res = loop {
+            let mut n: CK_ULONG = 0;
+            let rv = p11!(s.lib(), C_FindObjects(h, batch.as_mut_ptr(), batch.len() as CK_ULONG, &mut n));
+            if rv != CKR_OK {
+                break Err(Error::rv(rv, "C_FindObjects"));
+            }
+            found.extend_from_slice(&batch[..n as usize]);
+            if (n as usize) < batch.len() {
+                break Ok(());
+            }
+        };
+        let rv = p11!(s.lib(), C_FindObjectsFinal(h));
+        res?;
+        check(rv, "C_FindObjectsFinal")?;
+        Ok(found)
+    }
+
+    fn create_object(&self, template: &[Attr]) -> Result<ObjectId> {
+        let s = self.session()?;
+        let mut t = raw_template(template);
+        let mut obj = 0;
+        check(
+            p11!(s.lib(), C_CreateObject(s.handle(), t.as_mut_ptr(), t.len() as CK_ULONG, &mut obj)),
+            "C_CreateObject",
+        )?;
+        Ok(obj)
+    }
+
+    fn copy_object(&self, obj: ObjectId, template: &[Attr]) -> Result<ObjectId> {
+        let s = self.session()?;
+        let mut t = raw_template(template);
+        let mut new = 0;
+        check(
+            p11!(s.lib(), C_CopyObject(s.handle(), obj, t.as_mut_ptr(), t.len() as CK_ULONG, &mut new)),
+            "C_CopyObject",
+        )?;
+        Ok(new)
+    }
+
+    fn destroy_object(&self, obj: ObjectId) -> Result<()> {
+        let s = self.session()?;
+        check(p11!(s.lib(), C_DestroyObject(s.handle(), obj)), "C_DestroyObject")
+    }
+
+    fn object_size(&self, obj: ObjectId) -> Result<u64> {
+        let s = self.session()?;
+        let mut n: CK_ULONG = 0;
+        check(p11!(s.lib(), C_GetObjectSize(s.handle(), obj, &mut n)), "C_GetObjectSize")?;
+        Ok(n as u64)
+    }
+
+    fn get_attributes(&self, obj: ObjectId, reqs: &mut [AttrReq]) -> Result<CK_RV> {
+        let s = self.session()?;
+        let mut t: Vec<CK_ATTRIBUTE> = reqs
+            .iter_mut()
+            .map(|r| {
+                let (p, n) = match r.buf.as_mut() {
+                    Some(b) => (b.as_mut_ptr(), b.len()),
+                    None => (std::ptr::null_mut(), 0),
+                };
+                CK_ATTRIBUTE {
+                    type_: r.ty,
+                    pValue: p as *mut _,
+                    ulValueLen: n as CK_ULONG,
+                }
+            })
+            .collect();
+        let rv = p11!(s.lib(), C_GetAttributeValue(s.handle(), obj, t.as_mut_ptr(), t.len() as CK_ULONG));
+        match rv {
+            CKR_OK | CKR_ATTRIBUTE_SENSITIVE | CKR_ATTRIBUTE_TYPE_INVALID | CKR_BUFFER_TOO_SMALL => {
+                for (r, a) in reqs.iter_mut().zip(&t) {
+                    r.len = a.ulValueLen;
+                }
+                Ok(rv)
+            }
+            _ => Err(Error::rv(rv, "C_GetAttributeValue")),
+        }
+    }
+
+    fn set_attributes(&self, obj: ObjectId, template: &[Attr]) -> Result<()> {
+        let s = self.session()?;
+        let mut t = raw_template(template);
+        check(
+            p11!(s.lib(), C_SetAttributeValue(s.handle(), obj, t.as_mut_ptr(), t.len() as CK_ULONG)),
+            "C_SetAttributeValue",
+        )
+    }
+
+    fn generate_key(&self, mech: &Mechanism, template: &[Attr]) -> Result<ObjectId> {
+        let s = self.session()?;
+        let mut t = raw_template(template);
+        let mut obj = 0;
+        let rv = mech.with_raw(|m| p11!(s.lib(), C_GenerateKey(s.handle(), m, t.as_mut_ptr(), t.len() as CK_ULONG, &mut obj)));
+        check(rv, "C_GenerateKey")?;
+        Ok(obj)
+    }
+
+    fn generate_key_pair(&self, mech: &Mechanism, public: &[Attr], private: &[Attr]) -> Result<(ObjectId, ObjectId)> {
+        let s = self.session()?;
+        let mut pu = raw_template(public);
+        let mut pr = raw_template(private);
+        let (mut hpu, mut hpr) = (0, 0);
+        let rv = mech.with_raw(|m| {
+            p11!(
+                s.lib(),
+                C_GenerateKeyPair(
+                    s.handle(),
+                    m,
+                    pu.as_mut_ptr(),
+                    pu.len() as CK_ULONG,
+                    pr.as_mut_ptr(),
+                    pr.len() as CK_ULONG,
+                    &mut hpu,
+                    &mut hpr
+                )
+            )
+        });
+        check(rv, "C_GenerateKeyPair")?;
+        Ok((hpu, hpr))
+    }
+
+    fn wrap_key(&self, mech: &Mechanism, wrapping: ObjectId, key: ObjectId, mut out: Output) -> Result<usize> {
+        let s = self.session()?;
+        let (p, mut n) = match out.as_mut() {
+            Some(b) => (b.as_mut_ptr(), b.len() as CK_ULONG),
+            None => (std::ptr::null_mut(), 0),
+        };
+        let rv = mech.with_raw(|m| p11!(s.lib(), C_WrapKey(s.handle(), m, wrapping, key, p, &mut n)));
+        match rv {
+            CKR_OK => Ok(n as usize),
+            CKR_BUFFER_TOO_SMALL => Err(Error::BufferTooSmall(n as usize)),
+            _ => Err(Error::rv(rv, "C_WrapKey")),
+        }
+    }
+
+    fn unwrap_key(&self, mech: &Mechanism, unwrapping: ObjectId, wrapped: &[u8], template: &[Attr]) -> Result<ObjectId> {
+        let s = self.session()?;
+        let mut t = raw_template(template);
+        let mut obj = 0;
+        let rv = mech.with_raw(|m| {
+            p11!(
+                s.lib(),
+                C_UnwrapKey(
+                    s.handle(),
+                    m,
+                    unwrapping,
+                    ptr(wrapped),
+                    wrapped.len() as CK_ULONG,
+                    t.as_mut_ptr(),
+                    t.len() as CK_ULONG,
+                    &mut obj
+                )
+            )
+        });
+        check(rv, "C_UnwrapKey")?;
+        Ok(obj)
+    }
+
+    fn derive_key(&self, mech: &Mechanism, base: ObjectId, template: &[Attr]) -> Result<ObjectId> {
+        let s = self.session()?;
+        let mut t = raw_template(template);
+        let mut obj = 0;
+        let rv = mech.with_raw(|m| p11!(s.lib(), C_DeriveKey(s.handle(), m, base, t.as_mut_ptr(), t.len() as CK_ULONG, &mut obj)));
+        check(rv, "C_DeriveKey")?;
+        Ok(obj)
+    }
+
+    fn begin(&self, kind: OpKind, mech: &Mechanism, key: Option<ObjectId>) -> Result<Box<dyn Operation>> {
+        let c = self.conn()?;
+        let prehash = if c.composed_ecdsa && matches!(kind, OpKind::Sign | OpKind::Verify) {
+            prehash::hash_for(mech.ty)
+        } else {
+            None
+        };
+        let s = c.pool.get()?;
+        Ok(Box::new(NodeOp::begin(s, kind, mech, key, prehash)?))
+    }
+}

@@ -1,0 +1,247 @@
+//! An operation pinned to one pooled backend session from Init to its end.
+
+use super::library::p11;
+use super::pool::PooledSession;
+use crate::backend::{ObjectId, OpKind, Operation, Output};
+use crate::error::{Error, Result};
+use crate::Mechanism;
+use cryptoki_sys::*;
+use sha2::digest::DynDigest;
+
+pub struct NodeOp {
+    s: PooledSession,
+    kind: OpKind,
+    done: bool,
+    /// Set for a composed `CKM_ECDSA_SHA*`: data is hashed here, the backend signs raw.
+    prehash: Option<Box<dyn DynDigest + Send>>,
+}
+
+fn out_parts(out: &mut Output) -> (*mut u8, CK_ULONG) {
+    match out {
+        Some(b) => (b.as_mut_ptr(), b.len() as CK_ULONG),
+        None => (std::ptr::null_mut(), 0),
+    }
+}
+
+fn ptr(b: &[u8]) -> *mut u8 {
+    b.as_ptr() as *mut u8
+}
+
+impl NodeOp {
+    pub fn begin(
+        s: PooledSession,
+        kind: OpKind,
+        mech: &Mechanism,
+        key: Option<ObjectId>,
+        prehash: Option<Box<dyn DynDigest + Send>>,
+    ) -> Result<NodeOp> {
+        let backend_mech = if prehash.is_some() {
+            Mechanism::simple(CKM_ECDSA)
+        } else {
+            mech.clone()
+        };
+        let h = s.handle();
+        let key = key.unwrap_or(CK_INVALID_HANDLE);
+        let init = |s: &PooledSession| {
+            backend_mech.with_raw(|m| match kind {
+                OpKind::Encrypt => p11!(s.lib(), C_EncryptInit(h, m, key)),
+                OpKind::Decrypt => p11!(s.lib(), C_DecryptInit(h, m, key)),
+                OpKind::Sign => p11!(s.lib(), C_SignInit(h, m, key)),
+                OpKind::Verify => p11!(s.lib(), C_VerifyInit(h, m, key)),
+                OpKind::Digest => p11!(s.lib(), C_DigestInit(h, m)),
+            })
+        };
+        let mut rv = init(&s);
+        if rv == CKR_OPERATION_ACTIVE {
+            // A previous user's cancelled operation lingers: end it and retry once.
+            cancel(&s, kind);
+            rv = init(&s);
+        }
+        if rv != CKR_OK {
+            return Err(Error::rv(rv, init_name(kind)));
+        }
+        Ok(NodeOp {
+            s,
+            kind,
+            done: false,
+            prehash,
+        })
+    }
+
+    fn lib(&self) -> &super::Library {
+        self.s.lib()
+    }
+
+    /// Record the outcome of a call that may leave the operation active.
+    fn settle(&mut self, rv: CK_RV, len: CK_ULONG, length_query: bool, func: &'static str) -> Result<usize> {
+        match rv {
+            CKR_OK => {
+                if !length_query {
+                    self.done = true;
+                }
+                Ok(len as usize)
+            }
+            CKR_BUFFER_TOO_SMALL => Err(Error::BufferTooSmall(len as usize)),
+            _ => {
+                self.done = true;
+                Err(Error::rv(rv, func))
+            }
+        }
+    }
+
+    fn end(&mut self, rv: CK_RV, func: &'static str) -> Result<()> {
+        self.done = true;
+        crate::error::check(rv, func)
+    }
+
+    fn prehashed(&self, data: Option<&[u8]>) -> Option<Box<[u8]>> {
+        let h = self.prehash.as_ref()?;
+        let mut h = h.box_clone();
+        if let Some(d) = data {
+            h.update(d);
+        }
+        Some(h.finalize())
+    }
+}
+
+fn init_name(kind: OpKind) -> &'static str {
+    match kind {
+        OpKind::Encrypt => "C_EncryptInit",
+        OpKind::Decrypt => "C_DecryptInit",
+        OpKind::Sign => "C_SignInit",
+        OpKind::Verify => "C_VerifyInit",
+        OpKind::Digest => "C_DigestInit",
+    }
+}
+
+/// End an active backend operation. PKCS#11 2.40 has no cancel call; every library
+/// ends an operation on an error other than CKR_BUFFER_TOO_SMALL, and a NULL
+/// length pointer is such an error.
+fn cancel(s: &PooledSession, kind: OpKind) {
+    let h = s.handle();
+    let (out, len) = (std::ptr::null_mut(), std::ptr::null_mut());
+    let _ = match kind {
+        OpKind::Encrypt => p11!(s.lib(), C_EncryptFinal(h, out, len)),
+        OpKind::Decrypt => p11!(s.lib(), C_DecryptFinal(h, out, len)),
+        OpKind::Sign => p11!(s.lib(), C_SignFinal(h, out, len)),
+        OpKind::Verify => p11!(s.lib(), C_VerifyFinal(h, out, 0)),
+        OpKind::Digest => p11!(s.lib(), C_DigestFinal(h, out, len)),
+    };
+}
+
+impl Operation for NodeOp {
+    fn run(&mut self, input: &[u8], mut out: Output) -> Result<usize> {
+        let h = self.s.handle();
+        let (op, mut len) = out_parts(&mut out);
+        let query = op.is_null();
+        let digest = self.prehashed(Some(input));
+        let data: &[u8] = digest.as_deref().unwrap_or(input);
+        let n = data.len() as CK_ULONG;
+        let (rv, f) = match self.kind {
+            OpKind::Encrypt => (p11!(self.lib(), C_Encrypt(h, ptr(data), n, op, &mut len)), "C_Encrypt"),
+            OpKind::Decrypt => (p11!(self.lib(), C_Decrypt(h, ptr(data), n, op, &mut len)), "C_Decrypt"),
+            OpKind::Sign => (p11!(self.lib(), C_Sign(h, ptr(data), n, op, &mut len)), "C_Sign"),
+            OpKind::Digest => (p11!(self.lib(), C_Digest(h, ptr(data), n, op, &mut len)), "C_Digest"),
+            OpKind::Verify => return Err(Error::rv(CKR_OPERATION_NOT_INITIALIZED, "run")),
+        };
+        self.settle(rv, len, query, f)
+    }
+
+    fn update_out(&mut self, input: &[u8], mut out: Output) -> Result<usize> {
+        let h = self.s.handle();
+        let (op, mut len) = out_parts(&mut out);
+        let n = input.len() as CK_ULONG;
+        let (rv, f) = match self.kind {
+            OpKind::Encrypt => (p11!(self.lib(), C_EncryptUpdate(h, ptr(input), n, op, &mut len)), "C_EncryptUpdate"),
+            OpKind::Decrypt => (p11!(self.lib(), C_DecryptUpdate(h, ptr(input), n, op, &mut len)), "C_DecryptUpdate"),
+            _ => return Err(Error::rv(CKR_OPERATION_NOT_INITIALIZED, "update")),
+        };
+        // An update always leaves the operation active unless it failed.
+        match rv {
+            CKR_OK => Ok(len as usize),
+            _ => self.settle(rv, len, true, f),
+        }
+    }
+
+    fn update(&mut self, input: &[u8]) -> Result<()> {
+        if let Some(hash) = self.prehash.as_mut() {
+            hash.update(input);
+            return Ok(());
+        }
+        let h = self.s.handle();
+        let n = input.len() as CK_ULONG;
+        let (rv, f) = match self.kind {
+            OpKind::Sign => (p11!(self.lib(), C_SignUpdate(h, ptr(input), n)), "C_SignUpdate"),
+            OpKind::Verify => (p11!(self.lib(), C_VerifyUpdate(h, ptr(input), n)), "C_VerifyUpdate"),
+            OpKind::Digest => (p11!(self.lib(), C_DigestUpdate(h, ptr(input), n)), "C_DigestUpdate"),
+            _ => return Err(Error::rv(CKR_OPERATION_NOT_INITIALIZED, "update")),
+        };
+        if rv != CKR_OK {
+            return self.end(rv, f);
+        }
+        Ok(())
+    }
+
+    fn update_key(&mut self, key: ObjectId) -> Result<()> {
+        let h = self.s.handle();
+        let rv = p11!(self.lib(), C_DigestKey(h, key));
+        if rv != CKR_OK {
+            return self.end(rv, "C_DigestKey");
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self, mut out: Output) -> Result<usize> {
+        let h = self.s.handle();
+        let (op, mut len) = out_parts(&mut out);
+        let query = op.is_null();
+        if let Some(digest) = self.prehashed(None) {
+            let rv = p11!(self.lib(), C_Sign(h, ptr(&digest), digest.len() as CK_ULONG, op, &mut len));
+            return self.settle(rv, len, query, "C_Sign");
+        }
+        let (rv, f) = match self.kind {
+            OpKind::Encrypt => (p11!(self.lib(), C_EncryptFinal(h, op, &mut len)), "C_EncryptFinal"),
+            OpKind::Decrypt => (p11!(self.lib(), C_DecryptFinal(h, op, &mut len)), "C_DecryptFinal"),
+            OpKind::Sign => (p11!(self.lib(), C_SignFinal(h, op, &mut len)), "C_SignFinal"),
+            OpKind::Digest => (p11!(self.lib(), C_DigestFinal(h, op, &mut len)), "C_DigestFinal"),
+            OpKind::Verify => return Err(Error::rv(CKR_OPERATION_NOT_INITIALIZED, "finish")),
+        };
+        self.settle(rv, len, query, f)
+    }
+
+    fn verify(&mut self, data: &[u8], signature: &[u8]) -> Result<()> {
+        let h = self.s.handle();
+        let digest = self.prehashed(Some(data));
+        let data: &[u8] = digest.as_deref().unwrap_or(data);
+        let rv = p11!(
+            self.lib(),
+            C_Verify(h, ptr(data), data.len() as CK_ULONG, ptr(signature), signature.len() as CK_ULONG)
+        );
+        self.end(rv, "C_Verify")
+    }
+
+    fn verify_finish(&mut self, signature: &[u8]) -> Result<()> {
+        let h = self.s.handle();
+        if let Some(digest) = self.prehashed(None) {
+            let rv = p11!(
+                self.lib(),
+                C_Verify(h, ptr(&digest), digest.len() as CK_ULONG, ptr(signature), signature.len() as CK_ULONG)
+            );
+            return self.end(rv, "C_Verify");
+        }
+        let rv = p11!(self.lib(), C_VerifyFinal(h, ptr(signature), signature.len() as CK_ULONG));
+        self.end(rv, "C_VerifyFinal")
+    }
+
+    fn is_done(&self) -> bool {
+        self.done
+    }
+}
+
+impl Drop for NodeOp {
+    fn drop(&mut self) {
+        if !self.done {
+            cancel(&self.s, self.kind);
+        }
+    }
+}

@@ -1,0 +1,247 @@
+//! One loaded, initialised module and the slot under test.
+
+use crate::deviation::Deviation;
+use crate::raw::Raw;
+use crate::rig::{Rig, RigOptions};
+use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
+use cryptoki::error::{Error, RvError};
+use cryptoki::session::{Session, UserType};
+use cryptoki::slot::Slot;
+use cryptoki::types::AuthPin;
+use std::fmt::Debug;
+use std::path::PathBuf;
+use std::sync::{Mutex, MutexGuard};
+
+/// Which module a case talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    /// `libsofthsm2.so` directly, on the rig's node token.
+    SoftHsm,
+    /// `libkmsbridge.so`, on the hardware instance served over that token.
+    Bridge,
+}
+
+impl Target {
+    /// Short name for messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            Target::SoftHsm => "softhsm2",
+            Target::Bridge => "kmsbridge",
+        }
+    }
+}
+
+/// PKCS#11 state is process-global: tests that share a process (plain `cargo test`)
+/// take turns. Under `cargo nextest` every test has its own process anyway.
+static ONE_MODULE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+/// A rig, the target module loaded through `cryptoki` and initialised with
+/// `CKF_OS_LOCKING_OK`, the slot whose token label is the rig's, and the PINs.
+pub struct Env {
+    /// The module under test.
+    pub target: Target,
+    /// The `cryptoki` context.
+    pub ctx: Pkcs11,
+    /// Raw function list of the same loaded module.
+    pub raw: Raw,
+    /// The slot of the token under test.
+    pub slot: Slot,
+    /// Its token label.
+    pub label: String,
+    /// The user PIN (the instance's own for the bridge, the node's for SoftHSM2).
+    pub user_pin: String,
+    /// The SO PIN.
+    pub so_pin: String,
+    /// Path of the loaded module.
+    pub module: PathBuf,
+    rig: Rig,
+    _turn: MutexGuard<'static, ()>,
+}
+
+impl Debug for Env {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Env")
+            .field("target", &self.target)
+            .field("slot", &self.slot)
+            .field("label", &self.label)
+            .field("module", &self.module)
+            .finish()
+    }
+}
+
+impl Env {
+    /// A fresh rig with defaults, and the target loaded over it.
+    pub fn new(target: Target) -> Env {
+        Env::with_options(target, &RigOptions::default())
+    }
+
+    /// A fresh rig made with `opts`, and the target loaded over it.
+    pub fn with_options(target: Target, opts: &RigOptions) -> Env {
+        let turn = ONE_MODULE_AT_A_TIME
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let rig = Rig::with_options(opts);
+        let (module, label, user_pin, so_pin) = match target {
+            Target::SoftHsm => (
+                rig.var("SOFTHSM2_MODULE"),
+                rig.var("SOFTHSM2_TOKEN_LABEL"),
+                rig.var("SOFTHSM2_USER_PIN"),
+                rig.var("SOFTHSM2_SO_PIN"),
+            ),
+            Target::Bridge => (
+                rig.var("KMSBRIDGE_MODULE"),
+                rig.var("KMSBRIDGE_TOKEN_LABEL"),
+                rig.var("KMSBRIDGE_USER_PIN"),
+                rig.var("KMSBRIDGE_SO_PIN"),
+            ),
+        };
+        let module = PathBuf::from(module);
+        if !module.exists() {
+            match target {
+                Target::Bridge => panic!(
+                    "{} does not exist: build the module first with \
+                     `cargo build --release -p kmsbridge` (or point KMSBRIDGE_MODULE at it)",
+                    module.display()
+                ),
+                Target::SoftHsm => panic!(
+                    "{} does not exist: run ci/softhsm/install",
+                    module.display()
+                ),
+            }
+        }
+        let ctx = Pkcs11::new(&module)
+            .unwrap_or_else(|e| panic!("load {}: {e}", module.display()));
+        ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK))
+            .unwrap_or_else(|e| panic!("C_Initialize of {}: {e}", module.display()));
+        let raw = Raw::open(&module);
+        let slot = find_slot(&ctx, label)
+            .unwrap_or_else(|| panic!("{}: no slot with token label {label:?}", target.name()));
+        Env {
+            target,
+            ctx,
+            raw,
+            slot,
+            label: label.to_string(),
+            user_pin: user_pin.to_string(),
+            so_pin: so_pin.to_string(),
+            module,
+            rig,
+            _turn: turn,
+        }
+    }
+
+    /// The rig under this environment.
+    pub fn rig(&self) -> &Rig {
+        &self.rig
+    }
+
+    /// True when talking to kmsbridge.
+    pub fn is_bridge(&self) -> bool {
+        self.target == Target::Bridge
+    }
+
+    /// A read/write session, not logged in.
+    pub fn rw_session(&self) -> Session {
+        self.ctx.open_rw_session(self.slot).expect("C_OpenSession (RW)")
+    }
+
+    /// A read-only session, not logged in.
+    pub fn ro_session(&self) -> Session {
+        self.ctx.open_ro_session(self.slot).expect("C_OpenSession (RO)")
+    }
+
+    /// The user PIN as `cryptoki` wants it.
+    pub fn user_auth(&self) -> AuthPin {
+        AuthPin::new(self.user_pin.clone().into())
+    }
+
+    /// The SO PIN as `cryptoki` wants it.
+    pub fn so_auth(&self) -> AuthPin {
+        AuthPin::new(self.so_pin.clone().into())
+    }
+
+    /// A read/write session with the user logged in.
+    pub fn user_session(&self) -> Session {
+        let s = self.rw_session();
+        s.login(UserType::User, Some(&self.user_auth()))
+            .expect("C_Login (user)");
+        s
+    }
+
+    /// A read/write session with the SO logged in.
+    pub fn so_session(&self) -> Session {
+        let s = self.rw_session();
+        s.login(UserType::So, Some(&self.so_auth()))
+            .expect("C_Login (SO)");
+        s
+    }
+
+    /// Asserts the spec's answer on kmsbridge, and on SoftHSM2 the recorded
+    /// deviation `dev`, whose observed answer is `softhsm`. A deviation that
+    /// disappears (SoftHSM2 now follows the spec) fails too, so the record stays true.
+    #[track_caller]
+    pub fn expect_spec<T: PartialEq + Debug>(
+        &self,
+        what: &str,
+        actual: T,
+        spec: T,
+        dev: &Deviation,
+        softhsm: T,
+    ) {
+        match self.target {
+            Target::Bridge => {
+                assert_eq!(actual, spec, "{what}: kmsbridge must follow the spec ({})", dev.id)
+            }
+            Target::SoftHsm => {
+                assert_eq!(
+                    actual, softhsm,
+                    "{what}: SoftHSM2 no longer shows recorded deviation {} ({}); \
+                     update tests/DEVIATIONS.md",
+                    dev.id, dev.summary
+                );
+                eprintln!("recorded SoftHSM2 deviation {}: {}", dev.id, dev.summary);
+            }
+        }
+    }
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        // Leave the module finalised so a later Env in the same process starts clean.
+        if let Some(finalize) = self.raw.list().C_Finalize {
+            // SAFETY: NULL reserved pointer, as the spec requires.
+            let _ = unsafe { finalize(std::ptr::null_mut()) };
+        }
+    }
+}
+
+/// The slot whose token label is `label`.
+pub fn find_slot(ctx: &Pkcs11, label: &str) -> Option<Slot> {
+    ctx.get_slots_with_token()
+        .expect("C_GetSlotList")
+        .into_iter()
+        .find(|s| {
+            ctx.get_token_info(*s)
+                .map(|i| i.label().trim_end() == label)
+                .unwrap_or(false)
+        })
+}
+
+/// The PKCS#11 code of a failed `cryptoki` call. Panics if it succeeded.
+#[track_caller]
+pub fn err_of<T: Debug>(r: cryptoki::error::Result<T>) -> RvError {
+    match r {
+        Err(Error::Pkcs11(code, _)) => code,
+        Err(other) => panic!("expected a PKCS#11 error code, got {other:?}"),
+        Ok(v) => panic!("expected a PKCS#11 error, call succeeded with {v:?}"),
+    }
+}
+
+/// `Ok(())` or the PKCS#11 code of a `cryptoki` call, for comparisons.
+pub fn code_of<T>(r: cryptoki::error::Result<T>) -> Result<(), RvError> {
+    match r {
+        Ok(_) => Ok(()),
+        Err(Error::Pkcs11(code, _)) => Err(code),
+        Err(other) => panic!("expected a PKCS#11 result, got {other:?}"),
+    }
+}
