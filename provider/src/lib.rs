@@ -1,1 +1,17 @@
-//! placeholder
+//! PKCS#11 semantics of kmsbridge: instances as slots, tokens, sessions, login,
+//! front object handles, operation state and attribute rules.
+
+pub mod api;
+pub mod config;
+pub mod error;
+pub mod instance;
+pub mod log;
+pub mod objects;
+pub mod pin;
+pub mod provider;
+pub mod session;
+pub mod state;
+
+pub use error::{Error, Result};
+pub use kmsbridge_bridge as bridge;
+pub use provider::Provider;

@@ -38,6 +38,12 @@ impl Raw {
         Raw { _lib: lib, list }
     }
 
+    /// The library as `dlopen`ed, for symbols outside the function list
+    /// (`C_GetInterfaceList`, `C_GetInterface`).
+    pub fn lib(&self) -> &cryptoki_sys::Pkcs11 {
+        &self._lib
+    }
+
     /// The function table. Entries are `Option`s; [`crate::ck!`] unwraps them.
     pub fn list(&self) -> &CK_FUNCTION_LIST {
         // SAFETY: the module keeps its table alive while it is loaded, and `_lib` keeps it loaded.

@@ -1,0 +1,106 @@
+//! Key generation, wrapping, unwrapping and derivation.
+
+use super::objects::{check_create, check_template, default_private};
+use crate::error::{rule, Result};
+use crate::instance::Instance;
+use crate::provider::Provider;
+use cryptoki_sys::*;
+use kmsbridge_bridge::{attr, mech, Attr, Mechanism, Output};
+
+fn check_mech(m: &Mechanism) -> Result<()> {
+    if mech::param_kind(m.ty).is_none() {
+        return rule(CKR_MECHANISM_INVALID, "mechanism not carried by kmsbridge");
+    }
+    Ok(())
+}
+
+/// A fresh key id for a key or key pair that came without one: CKA_ID is the
+/// KMS key id, shared by both halves of a pair.
+fn key_id(inst: &Instance) -> Result<Vec<u8>> {
+    let mut id = vec![0u8; 16];
+    inst.backend.random(&mut id)?;
+    Ok(id)
+}
+
+impl Provider {
+    pub fn generate_key(&self, h: CK_SESSION_HANDLE, m: &Mechanism, t: &[Attr]) -> Result<CK_OBJECT_HANDLE> {
+        let (inst, rw) = self.ctx(h)?;
+        check_mech(m)?;
+        check_create(inst, rw, t, true)?;
+        let mut t = t.to_vec();
+        if attr::find(&t, CKA_ID).is_none() {
+            t.push(Attr::new(CKA_ID, key_id(inst)?));
+        }
+        let id = inst.backend.generate_key(m, &t)?;
+        self.register(inst, id, h)
+    }
+
+    pub fn generate_key_pair(
+        &self,
+        h: CK_SESSION_HANDLE,
+        m: &Mechanism,
+        public: &[Attr],
+        private: &[Attr],
+    ) -> Result<(CK_OBJECT_HANDLE, CK_OBJECT_HANDLE)> {
+        let (inst, rw) = self.ctx(h)?;
+        check_mech(m)?;
+        check_create(inst, rw, public, false)?;
+        check_create(inst, rw, private, true)?;
+        let (mut public, mut private) = (public.to_vec(), private.to_vec());
+        match (attr::find(&public, CKA_ID).cloned(), attr::find(&private, CKA_ID).cloned()) {
+            (None, None) => {
+                let id = key_id(inst)?;
+                public.push(Attr::new(CKA_ID, id.clone()));
+                private.push(Attr::new(CKA_ID, id));
+            }
+            (Some(id), None) => private.push(id),
+            (None, Some(id)) => public.push(id),
+            (Some(_), Some(_)) => {}
+        }
+        let (pu, pr) = inst.backend.generate_key_pair(m, &public, &private)?;
+        let hpu = self.register(inst, pu, h)?;
+        let hpr = self.register(inst, pr, h)?;
+        Ok((hpu, hpr))
+    }
+
+    pub fn wrap_key(
+        &self,
+        h: CK_SESSION_HANDLE,
+        m: &Mechanism,
+        wrapping: CK_OBJECT_HANDLE,
+        key: CK_OBJECT_HANDLE,
+        out: Output,
+    ) -> Result<usize> {
+        let (inst, _) = self.ctx(h)?;
+        check_mech(m)?;
+        let w = self.visible_object(inst, wrapping, CKR_WRAPPING_KEY_HANDLE_INVALID)?;
+        let k = self.visible_object(inst, key, CKR_KEY_HANDLE_INVALID)?;
+        Ok(inst.backend.wrap_key(m, w.id, k.id, out)?)
+    }
+
+    pub fn unwrap_key(
+        &self,
+        h: CK_SESSION_HANDLE,
+        m: &Mechanism,
+        unwrapping: CK_OBJECT_HANDLE,
+        wrapped: &[u8],
+        t: &[Attr],
+    ) -> Result<CK_OBJECT_HANDLE> {
+        let (inst, rw) = self.ctx(h)?;
+        check_mech(m)?;
+        check_template(t)?;
+        let u = self.visible_object(inst, unwrapping, CKR_UNWRAPPING_KEY_HANDLE_INVALID)?;
+        check_create(inst, rw, t, default_private(t))?;
+        let id = inst.backend.unwrap_key(m, u.id, wrapped, t)?;
+        self.register(inst, id, h)
+    }
+
+    pub fn derive_key(&self, h: CK_SESSION_HANDLE, m: &Mechanism, base: CK_OBJECT_HANDLE, t: &[Attr]) -> Result<CK_OBJECT_HANDLE> {
+        let (inst, rw) = self.ctx(h)?;
+        check_mech(m)?;
+        let b = self.visible_object(inst, base, CKR_KEY_HANDLE_INVALID)?;
+        check_create(inst, rw, t, true)?;
+        let id = inst.backend.derive_key(m, b.id, t)?;
+        self.register(inst, id, h)
+    }
+}

@@ -1,0 +1,158 @@
+//! Object management: create, copy, destroy, attributes, find.
+
+use crate::error::{rule, Result};
+use crate::instance::{template_bool, Instance, Login};
+use crate::objects::ObjEntry;
+use crate::provider::Provider;
+use crate::session::FindState;
+use cryptoki_sys::*;
+use kmsbridge_bridge::{attr, Attr, AttrReq, ObjectId};
+
+/// Attribute rules that hold before anything reaches a backend.
+pub(crate) fn check_template(t: &[Attr]) -> Result<()> {
+    for a in t {
+        if a.ty >= CKA_VENDOR_DEFINED {
+            // KMS metadata is never forwarded: backends reject vendor attributes.
+            return rule(CKR_ATTRIBUTE_TYPE_INVALID, "vendor attribute not known to kmsbridge");
+        }
+    }
+    Ok(())
+}
+
+/// May this session create an object with this template?
+pub(crate) fn check_create(inst: &Instance, rw: bool, t: &[Attr], default_private: bool) -> Result<()> {
+    check_template(t)?;
+    let token = template_bool(t, CKA_TOKEN).unwrap_or(false);
+    let private = template_bool(t, CKA_PRIVATE).unwrap_or(default_private);
+    if token && !rw {
+        return rule(CKR_SESSION_READ_ONLY, "token objects need a read/write session");
+    }
+    match inst.login_state() {
+        Login::User => Ok(()),
+        Login::So if !private => Ok(()),
+        _ if private => rule(CKR_USER_NOT_LOGGED_IN, "private objects need the user logged in"),
+        _ => Ok(()),
+    }
+}
+
+/// Default of CKA_PRIVATE for a new object of this class (SoftHSM2 and most HSMs:
+/// true for everything but public keys).
+pub(crate) fn default_private(t: &[Attr]) -> bool {
+    attr::find(t, CKA_CLASS).and_then(|a| a.as_ulong()) != Some(CKO_PUBLIC_KEY)
+}
+
+impl Provider {
+    /// Register a backend object made by session `h` and return its front handle.
+    pub(crate) fn register(&self, inst: &Instance, id: ObjectId, h: CK_SESSION_HANDLE) -> Result<CK_OBJECT_HANDLE> {
+        let (handle, entry) = inst.discover(id)?;
+        if !entry.token {
+            inst.objects.set_owner(handle, h);
+        }
+        Ok(handle)
+    }
+
+    /// The session's instance, RW flag, for object calls.
+    pub(crate) fn ctx(&self, h: CK_SESSION_HANDLE) -> Result<(&Instance, bool)> {
+        let s = self.session(h)?;
+        let s = s.lock();
+        Ok((&self.instances[s.inst], s.rw))
+    }
+
+    pub fn create_object(&self, h: CK_SESSION_HANDLE, t: &[Attr]) -> Result<CK_OBJECT_HANDLE> {
+        let (inst, rw) = self.ctx(h)?;
+        check_create(inst, rw, t, default_private(t))?;
+        let id = inst.backend.create_object(t)?;
+        self.register(inst, id, h)
+    }
+
+    pub fn copy_object(&self, h: CK_SESSION_HANDLE, obj: CK_OBJECT_HANDLE, t: &[Attr]) -> Result<CK_OBJECT_HANDLE> {
+        let (inst, rw) = self.ctx(h)?;
+        let e = self.visible_object(inst, obj, CKR_OBJECT_HANDLE_INVALID)?;
+        check_create(inst, rw, t, e.private)?;
+        let id = inst.backend.copy_object(e.id, t)?;
+        self.register(inst, id, h)
+    }
+
+    pub fn destroy_object(&self, h: CK_SESSION_HANDLE, obj: CK_OBJECT_HANDLE) -> Result<()> {
+        let (inst, rw) = self.ctx(h)?;
+        let e = self.visible_object(inst, obj, CKR_OBJECT_HANDLE_INVALID)?;
+        if e.token && !rw {
+            return rule(CKR_SESSION_READ_ONLY, "token objects need a read/write session");
+        }
+        inst.backend.destroy_object(e.id)?;
+        inst.objects.remove(obj);
+        Ok(())
+    }
+
+    pub fn object_size(&self, h: CK_SESSION_HANDLE, obj: CK_OBJECT_HANDLE) -> Result<u64> {
+        let (inst, _) = self.ctx(h)?;
+        let e = self.visible_object(inst, obj, CKR_OBJECT_HANDLE_INVALID)?;
+        Ok(inst.backend.object_size(e.id)?)
+    }
+
+    /// Answers every request in place; returns the call's code (OK, SENSITIVE,
+    /// TYPE_INVALID or BUFFER_TOO_SMALL) as the spec orders them.
+    pub fn get_attributes(&self, h: CK_SESSION_HANDLE, obj: CK_OBJECT_HANDLE, reqs: &mut [AttrReq]) -> Result<CK_RV> {
+        let (inst, _) = self.ctx(h)?;
+        let e = self.visible_object(inst, obj, CKR_OBJECT_HANDLE_INVALID)?;
+        Ok(inst.backend.get_attributes(e.id, reqs)?)
+    }
+
+    pub fn set_attributes(&self, h: CK_SESSION_HANDLE, obj: CK_OBJECT_HANDLE, t: &[Attr]) -> Result<()> {
+        let (inst, rw) = self.ctx(h)?;
+        let e = self.visible_object(inst, obj, CKR_OBJECT_HANDLE_INVALID)?;
+        check_template(t)?;
+        if e.token && !rw {
+            return rule(CKR_SESSION_READ_ONLY, "token objects need a read/write session");
+        }
+        inst.backend.set_attributes(e.id, t)?;
+        // CKA_PRIVATE or CKA_TOKEN may change only through copy; nothing to refresh.
+        Ok(())
+    }
+
+    pub fn find_init(&self, h: CK_SESSION_HANDLE, t: &[Attr]) -> Result<()> {
+        let s = self.session(h)?;
+        let mut s = s.lock();
+        if s.find.is_some() {
+            return rule(CKR_OPERATION_ACTIVE, "a find is active");
+        }
+        let inst = &self.instances[s.inst];
+        let mut results = Vec::new();
+        if t.iter().all(|a| a.ty < CKA_VENDOR_DEFINED) {
+            let mut template = t.to_vec();
+            let user = inst.login_state() == Login::User;
+            if !user && attr::find(t, CKA_PRIVATE).is_none() {
+                template.push(Attr::bool(CKA_PRIVATE, false));
+            }
+            for id in inst.backend.find(&template)? {
+                let (fh, e): (CK_OBJECT_HANDLE, ObjEntry) = inst.discover(id)?;
+                if inst.visible(&e) {
+                    results.push(fh);
+                }
+            }
+        }
+        s.find = Some(FindState { results, pos: 0 });
+        Ok(())
+    }
+
+    pub fn find_next(&self, h: CK_SESSION_HANDLE, max: usize) -> Result<Vec<CK_OBJECT_HANDLE>> {
+        let s = self.session(h)?;
+        let mut s = s.lock();
+        let Some(f) = s.find.as_mut() else {
+            return rule(CKR_OPERATION_NOT_INITIALIZED, "no find is active");
+        };
+        let end = (f.pos + max).min(f.results.len());
+        let out = f.results[f.pos..end].to_vec();
+        f.pos = end;
+        Ok(out)
+    }
+
+    pub fn find_final(&self, h: CK_SESSION_HANDLE) -> Result<()> {
+        let s = self.session(h)?;
+        let mut s = s.lock();
+        if s.find.take().is_none() {
+            return rule(CKR_OPERATION_NOT_INITIALIZED, "no find is active");
+        }
+        Ok(())
+    }
+}

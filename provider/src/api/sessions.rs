@@ -1,0 +1,130 @@
+//! Sessions, login and PINs.
+
+use crate::error::{rule, Result};
+use crate::instance::Login;
+use crate::provider::Provider;
+use cryptoki_sys::*;
+
+/// Sessions one application may hold at once, over all instances.
+pub const MAX_SESSIONS: usize = 1 << 20;
+
+impl Provider {
+    pub fn open_session(&self, slot: CK_SLOT_ID, flags: CK_FLAGS) -> Result<CK_SESSION_HANDLE> {
+        let inst = self.instance_index(slot)?;
+        if flags & CKF_SERIAL_SESSION == 0 {
+            return rule(CKR_SESSION_PARALLEL_NOT_SUPPORTED, "CKF_SERIAL_SESSION must be set");
+        }
+        let rw = flags & CKF_RW_SESSION != 0;
+        if !rw && self.instances[inst].login_state() == Login::So {
+            return rule(CKR_SESSION_READ_WRITE_SO_EXISTS, "the SO is logged in: sessions must be read/write");
+        }
+        if self.instances.iter().map(|i| i.session_count()).sum::<usize>() >= MAX_SESSIONS {
+            return rule(CKR_SESSION_COUNT, "too many open sessions");
+        }
+        Ok(self.add_session(inst, rw))
+    }
+
+    pub fn close_session(&self, h: CK_SESSION_HANDLE) -> Result<()> {
+        self.remove_session(h)
+    }
+
+    pub fn close_all_sessions(&self, slot: CK_SLOT_ID) -> Result<()> {
+        let inst = self.instance_index(slot)?;
+        for h in self.sessions_of(inst) {
+            let _ = self.remove_session(h);
+        }
+        Ok(())
+    }
+
+    pub fn session_info(&self, h: CK_SESSION_HANDLE) -> Result<CK_SESSION_INFO> {
+        let s = self.session(h)?;
+        let s = s.lock();
+        let inst = &self.instances[s.inst];
+        let state = match (inst.login_state(), s.rw) {
+            (Login::Public, false) => CKS_RO_PUBLIC_SESSION,
+            (Login::Public, true) => CKS_RW_PUBLIC_SESSION,
+            (Login::User, false) => CKS_RO_USER_FUNCTIONS,
+            (Login::User, true) => CKS_RW_USER_FUNCTIONS,
+            (Login::So, _) => CKS_RW_SO_FUNCTIONS,
+        };
+        Ok(CK_SESSION_INFO {
+            slotID: inst.slot_id,
+            state,
+            flags: CKF_SERIAL_SESSION | if s.rw { CKF_RW_SESSION } else { 0 },
+            ulDeviceError: 0,
+        })
+    }
+
+    pub fn login(&self, h: CK_SESSION_HANDLE, user: CK_USER_TYPE, pin: &[u8]) -> Result<()> {
+        let inst_idx = self.session(h)?.lock().inst;
+        let inst = &self.instances[inst_idx];
+        let wanted = match user {
+            CKU_USER => Login::User,
+            CKU_SO => Login::So,
+            CKU_CONTEXT_SPECIFIC => return rule(CKR_OPERATION_NOT_INITIALIZED, "no key needs context-specific login"),
+            _ => return rule(CKR_USER_TYPE_INVALID, "unknown user type"),
+        };
+        match inst.login_state() {
+            Login::Public => {}
+            s if s == wanted => return rule(CKR_USER_ALREADY_LOGGED_IN, "already logged in"),
+            _ => return rule(CKR_USER_ANOTHER_ALREADY_LOGGED_IN, "the other user is logged in"),
+        }
+        if wanted == Login::So && self.has_ro_session(inst_idx) {
+            return rule(CKR_SESSION_READ_ONLY_EXISTS, "close read-only sessions before SO login");
+        }
+        inst.check_pin(user, pin)?;
+        let mut login = inst.login.lock();
+        if *login != Login::Public {
+            return rule(CKR_USER_ANOTHER_ALREADY_LOGGED_IN, "logged in meanwhile");
+        }
+        *login = wanted;
+        tracing::info!(instance = %inst.name, user, "login");
+        Ok(())
+    }
+
+    pub fn logout(&self, h: CK_SESSION_HANDLE) -> Result<()> {
+        let inst_idx = self.session(h)?.lock().inst;
+        let inst = &self.instances[inst_idx];
+        let mut login = inst.login.lock();
+        if *login == Login::Public {
+            return rule(CKR_USER_NOT_LOGGED_IN, "not logged in");
+        }
+        *login = Login::Public;
+        drop(login);
+        // Private objects become invisible; operations on them end with the login.
+        for sh in self.sessions_of(inst_idx) {
+            if let Ok(s) = self.session(sh) {
+                s.lock().end_all();
+            }
+        }
+        Ok(())
+    }
+
+    pub fn init_pin(&self, h: CK_SESSION_HANDLE, pin: &[u8]) -> Result<()> {
+        let s = self.session(h)?;
+        let (inst_idx, rw) = {
+            let s = s.lock();
+            (s.inst, s.rw)
+        };
+        let inst = &self.instances[inst_idx];
+        if inst.login_state() != Login::So || !rw {
+            return rule(CKR_USER_NOT_LOGGED_IN, "C_InitPIN needs the SO in a read/write session");
+        }
+        inst.set_pin(CKU_USER, pin)
+    }
+
+    pub fn set_pin(&self, h: CK_SESSION_HANDLE, old: &[u8], new: &[u8]) -> Result<()> {
+        let s = self.session(h)?;
+        let (inst_idx, rw) = {
+            let s = s.lock();
+            (s.inst, s.rw)
+        };
+        if !rw {
+            return rule(CKR_SESSION_READ_ONLY, "C_SetPIN needs a read/write session");
+        }
+        let inst = &self.instances[inst_idx];
+        let user = if inst.login_state() == Login::So { CKU_SO } else { CKU_USER };
+        inst.check_pin(user, old)?;
+        inst.set_pin(user, new)
+    }
+}

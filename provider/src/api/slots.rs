@@ -1,0 +1,104 @@
+//! Slots, tokens and mechanisms: one slot per instance.
+
+use crate::config::InstanceType;
+use crate::error::{rule, Result};
+use crate::instance::Instance;
+use crate::provider::Provider;
+use cryptoki_sys::*;
+
+pub const MANUFACTURER: &str = "kmsbridge";
+pub const LIBRARY_VERSION: CK_VERSION = CK_VERSION {
+    major: 0,
+    minor: 1,
+};
+
+/// Copy `s` into a blank-padded PKCS#11 text field.
+pub fn pad<const N: usize>(s: &str) -> [u8; N] {
+    let mut out = [b' '; N];
+    let b = s.as_bytes();
+    let n = b.len().min(N);
+    out[..n].copy_from_slice(&b[..n]);
+    out
+}
+
+impl Provider {
+    pub fn slot_list(&self) -> Vec<CK_SLOT_ID> {
+        self.instances.iter().map(|i| i.slot_id).collect()
+    }
+
+    fn inst_by_slot(&self, slot: CK_SLOT_ID) -> Result<&Instance> {
+        Ok(&self.instances[self.instance_index(slot)?])
+    }
+
+    pub fn slot_info(&self, slot: CK_SLOT_ID) -> Result<CK_SLOT_INFO> {
+        let inst = self.inst_by_slot(slot)?;
+        let mut flags = CKF_TOKEN_PRESENT;
+        if inst.kind == InstanceType::Hardware {
+            flags |= CKF_HW_SLOT;
+        }
+        Ok(CK_SLOT_INFO {
+            slotDescription: pad(&format!("kmsbridge instance {}", inst.name)),
+            manufacturerID: pad(MANUFACTURER),
+            flags,
+            hardwareVersion: LIBRARY_VERSION,
+            firmwareVersion: LIBRARY_VERSION,
+        })
+    }
+
+    pub fn token_info(&self, slot: CK_SLOT_ID) -> Result<CK_TOKEN_INFO> {
+        let inst = self.inst_by_slot(slot)?;
+        let mut flags = CKF_RNG | CKF_LOGIN_REQUIRED | CKF_TOKEN_INITIALIZED;
+        if inst.user_pin_initialized() {
+            flags |= CKF_USER_PIN_INITIALIZED;
+        }
+        // Device facts only when already connected: token info never waits on an HSM.
+        let unknown = CK_UNAVAILABLE_INFORMATION;
+        let model = match inst.kind {
+            InstanceType::Hardware => "hardware",
+            InstanceType::Software => "software",
+        };
+        let rw = inst.rw_sessions.load(std::sync::atomic::Ordering::Relaxed);
+        Ok(CK_TOKEN_INFO {
+            label: pad(&inst.name),
+            manufacturerID: pad(MANUFACTURER),
+            model: pad(model),
+            serialNumber: pad(&inst.serial),
+            flags,
+            ulMaxSessionCount: CK_EFFECTIVELY_INFINITE,
+            ulSessionCount: inst.session_count() as CK_ULONG,
+            ulMaxRwSessionCount: CK_EFFECTIVELY_INFINITE,
+            ulRwSessionCount: rw as CK_ULONG,
+            ulMaxPinLen: 255,
+            ulMinPinLen: 4,
+            ulTotalPublicMemory: unknown,
+            ulFreePublicMemory: unknown,
+            ulTotalPrivateMemory: unknown,
+            ulFreePrivateMemory: unknown,
+            hardwareVersion: LIBRARY_VERSION,
+            firmwareVersion: LIBRARY_VERSION,
+            utcTime: [b' '; 16],
+        })
+    }
+
+    pub fn mechanism_list(&self, slot: CK_SLOT_ID) -> Result<Vec<CK_MECHANISM_TYPE>> {
+        let inst = self.inst_by_slot(slot)?;
+        Ok(inst.backend.mechanisms()?.into_iter().map(|(t, _)| t).collect())
+    }
+
+    pub fn mechanism_info(&self, slot: CK_SLOT_ID, ty: CK_MECHANISM_TYPE) -> Result<CK_MECHANISM_INFO> {
+        let inst = self.inst_by_slot(slot)?;
+        match inst.backend.mechanisms()?.into_iter().find(|(t, _)| *t == ty) {
+            Some((_, info)) => Ok(info),
+            None => rule(CKR_MECHANISM_INVALID, "mechanism not offered by this instance"),
+        }
+    }
+
+    pub fn init_token(&self, slot: CK_SLOT_ID, _so_pin: &[u8], _label: &[u8; 32]) -> Result<()> {
+        let inst = self.inst_by_slot(slot)?;
+        if inst.kind == InstanceType::Hardware {
+            // Re-initialising would wipe the HSM token behind the instance.
+            return rule(CKR_FUNCTION_NOT_SUPPORTED, "C_InitToken is not offered on hardware instances");
+        }
+        rule(CKR_FUNCTION_NOT_SUPPORTED, "C_InitToken")
+    }
+}

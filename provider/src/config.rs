@@ -1,0 +1,149 @@
+//! The configuration schema (docs/CONFIG.md) and its validation.
+//!
+//! `KMSBRIDGE_CONF` names a TOML file. Every error names the file, the field and
+//! what is wrong, because C_Initialize can only answer a code.
+
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub log: LogConfig,
+    #[serde(default, rename = "instance")]
+    pub instances: Vec<InstanceConfig>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    /// A tracing filter such as "info" or "kmsbridge=debug"; KMSBRIDGE_LOG overrides.
+    pub level: Option<String>,
+    /// Append logs to this file; default standard error.
+    pub file: Option<PathBuf>,
+}
+
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum InstanceType {
+    Hardware,
+    Software,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InstanceConfig {
+    /// Token label; at most 32 bytes.
+    pub name: String,
+    #[serde(rename = "type")]
+    pub kind: InstanceType,
+    /// Slot id; default the instance's position in the file (0, 1, …).
+    pub slot: Option<u64>,
+    /// Token serial; default derived from the name. At most 16 bytes.
+    pub serial: Option<String>,
+    /// Salted slow hash of the front user PIN (`pbkdf2-sha256$iter$salt$dk`).
+    pub user_pin_hash: Option<String>,
+    pub so_pin_hash: Option<String>,
+    /// Milliseconds an operation waits for a pooled backend session.
+    #[serde(default = "default_pool_wait_ms")]
+    pub pool_wait_ms: u64,
+    #[serde(default, rename = "node")]
+    pub nodes: Vec<NodeConfig>,
+}
+
+fn default_pool_wait_ms() -> u64 {
+    10_000
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeConfig {
+    pub library: PathBuf,
+    pub token_label: Option<String>,
+    pub token_serial: Option<String>,
+    pub credential_file: PathBuf,
+    /// The node's SO PIN, needed only for cluster provisioning.
+    pub so_credential_file: Option<PathBuf>,
+    #[serde(default = "default_pool_size")]
+    pub pool_size: usize,
+}
+
+fn default_pool_size() -> usize {
+    32
+}
+
+fn bad(file: &Path, field: &str, what: impl std::fmt::Display) -> String {
+    format!("{}: {field}: {what}", file.display())
+}
+
+impl Config {
+    pub fn load(file: &Path) -> Result<Config, String> {
+        let text = std::fs::read_to_string(file).map_err(|e| bad(file, "(file)", e))?;
+        let cfg: Config = toml::from_str(&text).map_err(|e| {
+            let span = e.span().map(|s| {
+                let line = text[..s.start].matches('\n').count() + 1;
+                format!(" (line {line})")
+            });
+            bad(file, "(syntax)", format!("{}{}", e.message(), span.unwrap_or_default()))
+        })?;
+        cfg.validate(file)?;
+        Ok(cfg)
+    }
+
+    pub fn validate(&self, file: &Path) -> Result<(), String> {
+        let mut names = std::collections::HashSet::new();
+        let mut slots = std::collections::HashSet::new();
+        for (i, inst) in self.instances.iter().enumerate() {
+            let f = |field: &str| format!("instance[{i}].{field}");
+            if inst.name.is_empty() || inst.name.len() > 32 {
+                return Err(bad(file, &f("name"), "must be 1 to 32 bytes"));
+            }
+            if !names.insert(inst.name.clone()) {
+                return Err(bad(file, &f("name"), format!("{:?} appears twice", inst.name)));
+            }
+            if !slots.insert(inst.slot.unwrap_or(i as u64)) {
+                return Err(bad(file, &f("slot"), "slot id used by another instance"));
+            }
+            if let Some(s) = &inst.serial {
+                if s.is_empty() || s.len() > 16 {
+                    return Err(bad(file, &f("serial"), "must be 1 to 16 bytes"));
+                }
+            }
+            for (field, hash) in [("user_pin_hash", &inst.user_pin_hash), ("so_pin_hash", &inst.so_pin_hash)] {
+                if let Some(h) = hash {
+                    crate::pin::PinHash::parse(h).map_err(|e| bad(file, &f(field), e))?;
+                }
+            }
+            match inst.kind {
+                InstanceType::Hardware => {
+                    if inst.nodes.is_empty() {
+                        return Err(bad(file, &f("node"), "a hardware instance needs at least one [[instance.node]]"));
+                    }
+                    if inst.so_pin_hash.is_none() {
+                        return Err(bad(file, &f("so_pin_hash"), "a hardware instance needs an SO PIN hash"));
+                    }
+                }
+                InstanceType::Software => {
+                    return Err(bad(file, &f("type"), "software instances are not supported yet"));
+                }
+            }
+            for (k, n) in inst.nodes.iter().enumerate() {
+                let g = |field: &str| format!("instance[{i}].node[{k}].{field}");
+                if !n.library.is_file() {
+                    return Err(bad(file, &g("library"), format!("{} is not a file", n.library.display())));
+                }
+                if n.token_label.is_none() && n.token_serial.is_none() {
+                    return Err(bad(file, &g("token_label"), "give token_label or token_serial"));
+                }
+                if !n.credential_file.is_file() {
+                    return Err(bad(file, &g("credential_file"), format!("{} is not a readable file", n.credential_file.display())));
+                }
+                if n.pool_size == 0 || n.pool_size > 4096 {
+                    return Err(bad(file, &g("pool_size"), "must be 1 to 4096"));
+                }
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,207 @@
+//! A KMS instance: one slot and token, its backend, its login state, its PINs and
+//! its front object table.
+
+use crate::config::{InstanceConfig, InstanceType};
+use crate::error::{rule, Result};
+use crate::objects::{ObjEntry, ObjectTable};
+use crate::pin::PinHash;
+use cryptoki_sys::*;
+use kmsbridge_bridge::{attr, Attr, AttrReq, Backend, ObjectId};
+use parking_lot::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+/// `CKA_APPLICATION` of the module's own metadata objects on a backend token.
+pub const META_APPLICATION: &[u8] = b"kmsbridge.meta";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Login {
+    Public,
+    User,
+    So,
+}
+
+pub struct Instance {
+    pub slot_id: CK_SLOT_ID,
+    pub name: String,
+    pub serial: String,
+    pub kind: InstanceType,
+    pub backend: Arc<dyn Backend>,
+    pub objects: ObjectTable,
+    pub login: Mutex<Login>,
+    pins: Mutex<Pins>,
+    pub rw_sessions: AtomicUsize,
+    pub ro_sessions: AtomicUsize,
+}
+
+struct Pins {
+    user: Option<String>,
+    so: Option<String>,
+}
+
+fn pin_label(user: CK_USER_TYPE) -> &'static [u8] {
+    if user == CKU_SO {
+        b"pin.so"
+    } else {
+        b"pin.user"
+    }
+}
+
+impl Instance {
+    pub fn new(slot_id: CK_SLOT_ID, cfg: &InstanceConfig, backend: Arc<dyn Backend>) -> Instance {
+        let serial = cfg.serial.clone().unwrap_or_else(|| {
+            use sha2::Digest;
+            hex::encode(&sha2::Sha256::digest(cfg.name.as_bytes())[..8])
+        });
+        Instance {
+            slot_id,
+            name: cfg.name.clone(),
+            serial,
+            kind: cfg.kind,
+            backend,
+            objects: ObjectTable::default(),
+            login: Mutex::new(Login::Public),
+            pins: Mutex::new(Pins {
+                user: cfg.user_pin_hash.clone(),
+                so: cfg.so_pin_hash.clone(),
+            }),
+            rw_sessions: AtomicUsize::new(0),
+            ro_sessions: AtomicUsize::new(0),
+        }
+    }
+
+    pub fn login_state(&self) -> Login {
+        *self.login.lock()
+    }
+
+    pub fn user_pin_initialized(&self) -> bool {
+        self.pins.lock().user.is_some()
+    }
+
+    fn meta_template(user: CK_USER_TYPE) -> Vec<Attr> {
+        vec![
+            Attr::ulong(CKA_CLASS, CKO_DATA),
+            Attr::new(CKA_APPLICATION, META_APPLICATION.to_vec()),
+            Attr::new(CKA_LABEL, pin_label(user).to_vec()),
+        ]
+    }
+
+    /// The PIN hash in force: one stored in the instance by C_InitPIN/C_SetPIN
+    /// overrides the configured one, so every process agrees.
+    fn current_hash(&self, user: CK_USER_TYPE) -> Result<Option<String>> {
+        let found = self.backend.find(&Self::meta_template(user))?;
+        if let Some(id) = found.first() {
+            self.remember_meta(*id);
+            let mut req = [AttrReq::new(CKA_VALUE, Some(256))];
+            self.backend.get_attributes(*id, &mut req)?;
+            if let Some(v) = req[0].value() {
+                return Ok(Some(String::from_utf8_lossy(v).into_owned()));
+            }
+        }
+        let pins = self.pins.lock();
+        Ok(if user == CKU_SO { pins.so.clone() } else { pins.user.clone() })
+    }
+
+    fn remember_meta(&self, id: ObjectId) {
+        self.objects.insert(ObjEntry {
+            id,
+            token: true,
+            private: true,
+            class: CKO_DATA,
+            owner: None,
+            hidden: true,
+        });
+    }
+
+    /// Check a front PIN against its slow hash.
+    pub fn check_pin(&self, user: CK_USER_TYPE, pin: &[u8]) -> Result<()> {
+        self.backend.connect()?;
+        let Some(hash) = self.current_hash(user)? else {
+            return rule(CKR_USER_PIN_NOT_INITIALIZED, "no PIN is set for this user");
+        };
+        let hash = PinHash::parse(&hash).map_err(crate::error::Error::Config)?;
+        if hash.verify(pin) {
+            Ok(())
+        } else {
+            rule(CKR_PIN_INCORRECT, "wrong PIN")
+        }
+    }
+
+    /// Set a front PIN: stored in the instance as a hidden metadata object.
+    pub fn set_pin(&self, user: CK_USER_TYPE, pin: &[u8]) -> Result<()> {
+        if pin.len() < 4 || pin.len() > 255 {
+            return rule(CKR_PIN_LEN_RANGE, "PINs are 4 to 255 bytes");
+        }
+        let mut salt = [0u8; 16];
+        self.backend.random(&mut salt)?;
+        let encoded = PinHash::new(pin, salt).encode();
+        let existing = self.backend.find(&Self::meta_template(user))?;
+        match existing.first() {
+            Some(id) => {
+                self.backend.set_attributes(*id, &[Attr::new(CKA_VALUE, encoded.clone().into_bytes())])?;
+            }
+            None => {
+                let mut t = Self::meta_template(user);
+                t.push(Attr::bool(CKA_TOKEN, true));
+                t.push(Attr::bool(CKA_PRIVATE, true));
+                t.push(Attr::bool(CKA_MODIFIABLE, true));
+                t.push(Attr::new(CKA_VALUE, encoded.clone().into_bytes()));
+                let id = self.backend.create_object(&t)?;
+                self.remember_meta(id);
+            }
+        }
+        let mut pins = self.pins.lock();
+        if user == CKU_SO {
+            pins.so = Some(encoded);
+        } else {
+            pins.user = Some(encoded);
+        }
+        Ok(())
+    }
+
+    /// The front handle of a backend object, learning its visibility on first sight.
+    pub fn discover(&self, id: ObjectId) -> Result<(CK_OBJECT_HANDLE, ObjEntry)> {
+        if let Some(h) = self.objects.handle_of(id) {
+            if let Some(e) = self.objects.get(h) {
+                return Ok((h, e));
+            }
+        }
+        let mut reqs = [
+            AttrReq::new(CKA_TOKEN, Some(1)),
+            AttrReq::new(CKA_PRIVATE, Some(1)),
+            AttrReq::new(CKA_CLASS, Some(std::mem::size_of::<CK_ULONG>())),
+            AttrReq::new(CKA_APPLICATION, Some(64)),
+        ];
+        self.backend.get_attributes(id, &mut reqs)?;
+        let flag = |r: &AttrReq| r.value().is_some_and(|v| v.first() == Some(&1));
+        let class = reqs[2]
+            .value()
+            .and_then(|v| v.try_into().ok())
+            .map(CK_ULONG::from_ne_bytes)
+            .unwrap_or(CKO_DATA);
+        let entry = ObjEntry {
+            id,
+            token: flag(&reqs[0]),
+            private: flag(&reqs[1]),
+            class,
+            owner: None,
+            hidden: class == CKO_DATA && reqs[3].value() == Some(META_APPLICATION),
+        };
+        let h = self.objects.insert(entry);
+        Ok((h, entry))
+    }
+
+    /// Whether the application may see this object now.
+    pub fn visible(&self, e: &ObjEntry) -> bool {
+        !e.hidden && (!e.private || self.login_state() == Login::User)
+    }
+
+    pub fn session_count(&self) -> usize {
+        self.rw_sessions.load(Ordering::Relaxed) + self.ro_sessions.load(Ordering::Relaxed)
+    }
+}
+
+/// The value of a boolean attribute in a template, if present and well formed.
+pub fn template_bool(t: &[Attr], ty: CK_ATTRIBUTE_TYPE) -> Option<bool> {
+    attr::find(t, ty).and_then(|a| a.as_bool())
+}

@@ -1,0 +1,137 @@
+//! The provider: instances (slots) and the front session table.
+
+use crate::config::{Config, InstanceType};
+use crate::error::{rule, Error, Result};
+use crate::instance::Instance;
+use crate::objects::ObjEntry;
+use crate::session::Session;
+use cryptoki_sys::*;
+use kmsbridge_bridge::pkcs11::NodeConfig;
+use parking_lot::{Mutex, RwLock};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+pub type SessionRef = Arc<Mutex<Session>>;
+
+pub struct Provider {
+    pub instances: Vec<Instance>,
+    sessions: RwLock<HashMap<CK_SESSION_HANDLE, SessionRef>>,
+    next_session: AtomicU64,
+}
+
+impl Provider {
+    pub fn new(cfg: &Config) -> Result<Provider> {
+        let mut instances = Vec::new();
+        for (i, ic) in cfg.instances.iter().enumerate() {
+            let slot = ic.slot.unwrap_or(i as u64) as CK_SLOT_ID;
+            let backend = match ic.kind {
+                InstanceType::Hardware => {
+                    let nodes = ic
+                        .nodes
+                        .iter()
+                        .enumerate()
+                        .map(|(k, n)| NodeConfig {
+                            name: format!("{}/node{k}", ic.name),
+                            library: n.library.clone(),
+                            token_label: n.token_label.clone(),
+                            token_serial: n.token_serial.clone(),
+                            credential_file: n.credential_file.clone(),
+                            pool_size: n.pool_size,
+                            pool_wait: Duration::from_millis(ic.pool_wait_ms),
+                        })
+                        .collect();
+                    kmsbridge_cluster::build(nodes).map_err(|e| Error::Config(format!("instance {}: {}", ic.name, e.0)))?
+                }
+                InstanceType::Software => {
+                    return Err(Error::Config(format!("instance {}: software instances are not supported yet", ic.name)))
+                }
+            };
+            instances.push(Instance::new(slot, ic, backend));
+        }
+        Ok(Provider {
+            instances,
+            sessions: RwLock::new(HashMap::new()),
+            next_session: AtomicU64::new(0),
+        })
+    }
+
+    pub fn instance_index(&self, slot: CK_SLOT_ID) -> Result<usize> {
+        self.instances
+            .iter()
+            .position(|i| i.slot_id == slot)
+            .ok_or(Error::Rule {
+                rv: CKR_SLOT_ID_INVALID,
+                why: "no instance has this slot id",
+            })
+    }
+
+    pub fn session(&self, h: CK_SESSION_HANDLE) -> Result<SessionRef> {
+        self.sessions.read().get(&h).cloned().ok_or(Error::Rule {
+            rv: CKR_SESSION_HANDLE_INVALID,
+            why: "unknown session handle",
+        })
+    }
+
+    pub fn add_session(&self, inst: usize, rw: bool) -> CK_SESSION_HANDLE {
+        let h = self.next_session.fetch_add(1, Ordering::Relaxed) + 1;
+        let i = &self.instances[inst];
+        if rw { &i.rw_sessions } else { &i.ro_sessions }.fetch_add(1, Ordering::Relaxed);
+        self.sessions.write().insert(h, Arc::new(Mutex::new(Session::new(h, inst, rw))));
+        h
+    }
+
+    /// Remove a session: its operations end, its session objects are destroyed,
+    /// and closing the instance's last session logs the application out.
+    pub fn remove_session(&self, h: CK_SESSION_HANDLE) -> Result<()> {
+        let s = self.sessions.write().remove(&h).ok_or(Error::Rule {
+            rv: CKR_SESSION_HANDLE_INVALID,
+            why: "unknown session handle",
+        })?;
+        let mut s = s.lock();
+        s.end_all();
+        let inst = &self.instances[s.inst];
+        if s.rw { &inst.rw_sessions } else { &inst.ro_sessions }.fetch_sub(1, Ordering::Relaxed);
+        for obj in inst.objects.owned_by(h) {
+            if let Some(e) = inst.objects.remove(obj) {
+                if let Err(err) = inst.backend.destroy_object(e.id) {
+                    tracing::warn!(session = h, "could not destroy a session object: {err}");
+                }
+            }
+        }
+        if inst.session_count() == 0 {
+            *inst.login.lock() = crate::instance::Login::Public;
+        }
+        Ok(())
+    }
+
+    pub fn sessions_of(&self, inst: usize) -> Vec<CK_SESSION_HANDLE> {
+        self.sessions
+            .read()
+            .iter()
+            .filter(|(_, s)| s.lock().inst == inst)
+            .map(|(h, _)| *h)
+            .collect()
+    }
+
+    /// Any read-only session open on the instance?
+    pub fn has_ro_session(&self, inst: usize) -> bool {
+        self.instances[inst].ro_sessions.load(Ordering::Relaxed) > 0
+    }
+
+    /// An object the application may use now, or `invalid`.
+    pub fn visible_object(&self, inst: &Instance, h: CK_OBJECT_HANDLE, invalid: CK_RV) -> Result<ObjEntry> {
+        match inst.objects.get(h) {
+            Some(e) if inst.visible(&e) => Ok(e),
+            _ => rule(invalid, "no such object visible to this session"),
+        }
+    }
+
+    pub fn close_everything(&self) {
+        let all: Vec<CK_SESSION_HANDLE> = self.sessions.read().keys().copied().collect();
+        for h in all {
+            let _ = self.remove_session(h);
+        }
+    }
+}

@@ -1,0 +1,69 @@
+//! Front sessions: virtual, thousands of them share the instance's backend pool.
+//! One operation slot per kind, and one find operation.
+
+use cryptoki_sys::*;
+use kmsbridge_bridge::{OpKind, Operation};
+
+pub struct Session {
+    pub handle: CK_SESSION_HANDLE,
+    /// Index of the instance in the provider.
+    pub inst: usize,
+    pub rw: bool,
+    ops: [Option<ActiveOp>; 5],
+    pub find: Option<FindState>,
+}
+
+pub struct ActiveOp {
+    pub op: Box<dyn Operation>,
+    /// Set once an Update has been called: single-part calls are refused then.
+    pub multipart: bool,
+}
+
+pub struct FindState {
+    pub results: Vec<CK_OBJECT_HANDLE>,
+    pub pos: usize,
+}
+
+fn idx(kind: OpKind) -> usize {
+    match kind {
+        OpKind::Encrypt => 0,
+        OpKind::Decrypt => 1,
+        OpKind::Sign => 2,
+        OpKind::Verify => 3,
+        OpKind::Digest => 4,
+    }
+}
+
+impl Session {
+    pub fn new(handle: CK_SESSION_HANDLE, inst: usize, rw: bool) -> Session {
+        Session {
+            handle,
+            inst,
+            rw,
+            ops: Default::default(),
+            find: None,
+        }
+    }
+
+    pub fn op(&mut self, kind: OpKind) -> Option<&mut ActiveOp> {
+        self.ops[idx(kind)].as_mut()
+    }
+
+    pub fn has_op(&self, kind: OpKind) -> bool {
+        self.ops[idx(kind)].is_some()
+    }
+
+    pub fn set_op(&mut self, kind: OpKind, op: Box<dyn Operation>) {
+        self.ops[idx(kind)] = Some(ActiveOp { op, multipart: false });
+    }
+
+    /// End an operation; dropping it cancels any backend work still active.
+    pub fn end_op(&mut self, kind: OpKind) {
+        self.ops[idx(kind)] = None;
+    }
+
+    pub fn end_all(&mut self) {
+        self.ops = Default::default();
+        self.find = None;
+    }
+}

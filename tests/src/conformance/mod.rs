@@ -1,0 +1,68 @@
+//! The conformance suite: each case is `pub fn case(t: &Env)`, written once and
+//! run against both targets. A case asserts the spec; where SoftHSM2 is known to
+//! differ it asserts SoftHSM2's recorded answer on the direct target
+//! ([`crate::Env::expect_spec`], [`crate::deviation`]) and never skips.
+
+pub mod bad_input;
+pub mod crypto_aes;
+pub mod crypto_ec;
+pub mod crypto_rsa;
+pub mod general;
+pub mod hmac_digest_random;
+pub mod object;
+pub mod session;
+pub mod wrap_derive;
+
+use crate::env::Env;
+use cryptoki_sys::{
+    CK_ATTRIBUTE, CK_ATTRIBUTE_TYPE, CK_MECHANISM_TYPE, CK_OBJECT_HANDLE, CK_SESSION_HANDLE, CK_ULONG,
+};
+
+/// Source of every case module, so a unit test can check the case list.
+pub const SOURCES: &[(&str, &str)] = &[
+    ("bad_input", include_str!("bad_input.rs")),
+    ("crypto_aes", include_str!("crypto_aes.rs")),
+    ("crypto_ec", include_str!("crypto_ec.rs")),
+    ("crypto_rsa", include_str!("crypto_rsa.rs")),
+    ("general", include_str!("general.rs")),
+    ("hmac_digest_random", include_str!("hmac_digest_random.rs")),
+    ("object", include_str!("object.rs")),
+    ("session", include_str!("session.rs")),
+    ("wrap_derive", include_str!("wrap_derive.rs")),
+];
+
+/// The slot's mechanism list as raw numbers (`cryptoki` drops the ones it does not know).
+pub fn mechanisms(t: &Env) -> Vec<CK_MECHANISM_TYPE> {
+    let mut n: CK_ULONG = 0;
+    let rv = crate::ck!(t, C_GetMechanismList, t.slot.id(), std::ptr::null_mut(), &mut n);
+    assert_eq!(rv, crate::raw::rv(cryptoki_sys::CKR_OK), "C_GetMechanismList (count)");
+    let mut list = vec![0 as CK_MECHANISM_TYPE; n as usize];
+    let rv = crate::ck!(t, C_GetMechanismList, t.slot.id(), list.as_mut_ptr(), &mut n);
+    assert_eq!(rv, crate::raw::rv(cryptoki_sys::CKR_OK), "C_GetMechanismList");
+    list.truncate(n as usize);
+    list
+}
+
+/// One raw C_GetAttributeValue of a single attribute with a `buf_len`-byte buffer
+/// (`None` = NULL pValue): the code, the returned ulValueLen and the bytes written.
+pub fn raw_attr(
+    t: &Env,
+    session: CK_SESSION_HANDLE,
+    obj: CK_OBJECT_HANDLE,
+    ty: CK_ATTRIBUTE_TYPE,
+    buf_len: Option<usize>,
+) -> (cryptoki::error::Rv, CK_ULONG, Vec<u8>) {
+    let mut buf = vec![0u8; buf_len.unwrap_or(0)];
+    let mut a = CK_ATTRIBUTE {
+        type_: ty,
+        pValue: match buf_len {
+            Some(_) => buf.as_mut_ptr() as *mut _,
+            None => std::ptr::null_mut(),
+        },
+        ulValueLen: buf.len() as CK_ULONG,
+    };
+    let code = crate::ck!(t, C_GetAttributeValue, session, obj, &mut a, 1);
+    let n = (a.ulValueLen as usize).min(buf.len());
+    buf.truncate(n);
+    (code, a.ulValueLen, buf)
+}

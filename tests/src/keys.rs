@@ -1,0 +1,243 @@
+//! Key and object helpers shared by the cases.
+
+use crate::env::Env;
+use cryptoki::mechanism::{Mechanism, MechanismType};
+use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHandle};
+use cryptoki::session::Session;
+
+/// DER OIDs (`CKA_EC_PARAMS`) and field sizes of the curves under test.
+#[derive(Debug, Clone, Copy)]
+pub struct Curve {
+    /// Name for messages.
+    pub name: &'static str,
+    /// DER-encoded OBJECT IDENTIFIER.
+    pub params: &'static [u8],
+    /// Field size in bytes (an ECDSA signature is twice this).
+    pub field_len: usize,
+}
+
+/// NIST P-256.
+pub const P256: Curve = Curve {
+    name: "P-256",
+    params: &[0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07],
+    field_len: 32,
+};
+/// NIST P-384.
+pub const P384: Curve = Curve {
+    name: "P-384",
+    params: &[0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22],
+    field_len: 48,
+};
+/// NIST P-521.
+pub const P521: Curve = Curve {
+    name: "P-521",
+    params: &[0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x23],
+    field_len: 66,
+};
+/// The NIST curves the suite covers.
+pub const NIST_CURVES: [Curve; 3] = [P256, P384, P521];
+/// Ed25519 (OID 1.3.101.112).
+pub const ED25519_PARAMS: &[u8] = &[0x06, 0x03, 0x2b, 0x65, 0x70];
+
+/// A session AES key made from `value`, usable for everything and extractable.
+pub fn import_aes(s: &Session, value: &[u8]) -> ObjectHandle {
+    s.create_object(&[
+        Attribute::Class(ObjectClass::SECRET_KEY),
+        Attribute::KeyType(KeyType::AES),
+        Attribute::Token(false),
+        Attribute::Value(value.to_vec()),
+        Attribute::Encrypt(true),
+        Attribute::Decrypt(true),
+        Attribute::Sign(true),
+        Attribute::Verify(true),
+        Attribute::Wrap(true),
+        Attribute::Unwrap(true),
+        Attribute::Sensitive(false),
+        Attribute::Extractable(true),
+    ])
+    .expect("C_CreateObject (AES key by value)")
+}
+
+/// A session generic secret made from `value` (HMAC keys, key material to wrap).
+pub fn import_generic(s: &Session, value: &[u8]) -> ObjectHandle {
+    s.create_object(&[
+        Attribute::Class(ObjectClass::SECRET_KEY),
+        Attribute::KeyType(KeyType::GENERIC_SECRET),
+        Attribute::Token(false),
+        Attribute::Value(value.to_vec()),
+        Attribute::Sign(true),
+        Attribute::Verify(true),
+        Attribute::Sensitive(false),
+        Attribute::Extractable(true),
+    ])
+    .expect("C_CreateObject (generic secret by value)")
+}
+
+/// A generated session AES key of `len` bytes.
+pub fn gen_aes(s: &Session, len: u64) -> ObjectHandle {
+    s.generate_key(
+        &Mechanism::AesKeyGen,
+        &[
+            Attribute::Token(false),
+            Attribute::ValueLen(len.into()),
+            Attribute::Encrypt(true),
+            Attribute::Decrypt(true),
+            Attribute::Sign(true),
+            Attribute::Verify(true),
+            Attribute::Wrap(true),
+            Attribute::Unwrap(true),
+        ],
+    )
+    .expect("C_GenerateKey (AES)")
+}
+
+/// A generated RSA key pair (public, private) of `bits`, both carrying `id`.
+pub fn gen_rsa(s: &Session, bits: u64, id: &[u8]) -> (ObjectHandle, ObjectHandle) {
+    s.generate_key_pair(
+        &Mechanism::RsaPkcsKeyPairGen,
+        &[
+            Attribute::Token(false),
+            Attribute::Id(id.to_vec()),
+            Attribute::ModulusBits(bits.into()),
+            Attribute::PublicExponent(vec![1, 0, 1]),
+            Attribute::Verify(true),
+            Attribute::Encrypt(true),
+            Attribute::Wrap(true),
+        ],
+        &[
+            Attribute::Token(false),
+            Attribute::Id(id.to_vec()),
+            Attribute::Private(true),
+            Attribute::Sensitive(true),
+            Attribute::Sign(true),
+            Attribute::Decrypt(true),
+            Attribute::Unwrap(true),
+            Attribute::Extractable(true),
+        ],
+    )
+    .expect("C_GenerateKeyPair (RSA)")
+}
+
+/// A generated EC key pair (public, private) on `params`, both carrying `id`.
+pub fn gen_ec_with(
+    s: &Session,
+    mech: &Mechanism,
+    params: &[u8],
+    id: &[u8],
+) -> (ObjectHandle, ObjectHandle) {
+    s.generate_key_pair(
+        mech,
+        &[
+            Attribute::Token(false),
+            Attribute::Id(id.to_vec()),
+            Attribute::EcParams(params.to_vec()),
+            Attribute::Verify(true),
+        ],
+        &[
+            Attribute::Token(false),
+            Attribute::Id(id.to_vec()),
+            Attribute::Private(true),
+            Attribute::Sensitive(true),
+            Attribute::Sign(true),
+            Attribute::Derive(true),
+        ],
+    )
+    .unwrap_or_else(|e| panic!("C_GenerateKeyPair ({:?}): {e}", mech.mechanism_type()))
+}
+
+/// A generated NIST-curve key pair.
+pub fn gen_ec(s: &Session, curve: &Curve, id: &[u8]) -> (ObjectHandle, ObjectHandle) {
+    gen_ec_with(s, &Mechanism::EccKeyPairGen, curve.params, id)
+}
+
+/// A generated Ed25519 key pair.
+pub fn gen_ed25519(s: &Session, id: &[u8]) -> (ObjectHandle, ObjectHandle) {
+    gen_ec_with(s, &Mechanism::EccEdwardsKeyPairGen, ED25519_PARAMS, id)
+}
+
+/// One attribute's bytes (`CKA_VALUE`, `CKA_ID`, ...). Panics when absent.
+pub fn attr_bytes(s: &Session, obj: ObjectHandle, ty: AttributeType) -> Vec<u8> {
+    let attrs = s
+        .get_attributes(obj, &[ty])
+        .unwrap_or_else(|e| panic!("C_GetAttributeValue {ty:?}: {e}"));
+    match attrs.into_iter().next() {
+        Some(
+            Attribute::Value(v)
+            | Attribute::Id(v)
+            | Attribute::Label(v)
+            | Attribute::Application(v)
+            | Attribute::Modulus(v)
+            | Attribute::PublicExponent(v)
+            | Attribute::EcParams(v)
+            | Attribute::EcPoint(v),
+        ) => v,
+        Some(other) => panic!("{ty:?} is not a byte attribute: {other:?}"),
+        None => panic!("{ty:?} is not available"),
+    }
+}
+
+/// One boolean attribute. Panics when absent.
+pub fn attr_bool(s: &Session, obj: ObjectHandle, ty: AttributeType) -> bool {
+    let attrs = s
+        .get_attributes(obj, &[ty])
+        .unwrap_or_else(|e| panic!("C_GetAttributeValue {ty:?}: {e}"));
+    let Some(attr) = attrs.into_iter().next() else {
+        panic!("{ty:?} is not available")
+    };
+    match attr {
+        Attribute::Token(b)
+        | Attribute::Private(b)
+        | Attribute::Sensitive(b)
+        | Attribute::Extractable(b)
+        | Attribute::Local(b)
+        | Attribute::AlwaysSensitive(b)
+        | Attribute::NeverExtractable(b)
+        | Attribute::AlwaysAuthenticate(b)
+        | Attribute::Modifiable(b)
+        | Attribute::Sign(b)
+        | Attribute::Encrypt(b) => b,
+        other => panic!("{ty:?} is not a handled boolean attribute: {other:?}"),
+    }
+}
+
+/// One `CK_ULONG` attribute (`CKA_VALUE_LEN`, `CKA_MODULUS_BITS`). Panics when absent.
+pub fn attr_ulong(s: &Session, obj: ObjectHandle, ty: AttributeType) -> u64 {
+    let attrs = s
+        .get_attributes(obj, &[ty])
+        .unwrap_or_else(|e| panic!("C_GetAttributeValue {ty:?}: {e}"));
+    match attrs.into_iter().next() {
+        Some(Attribute::ValueLen(v) | Attribute::ModulusBits(v)) => v.into(),
+        other => panic!("{ty:?}: unexpected {other:?}"),
+    }
+}
+
+/// The digest of `data` computed by the token (its KATs are checked elsewhere).
+pub fn digest(s: &Session, mech: MechanismType, data: &[u8]) -> Vec<u8> {
+    let m = match mech {
+        MechanismType::SHA1 => Mechanism::Sha1,
+        MechanismType::SHA224 => Mechanism::Sha224,
+        MechanismType::SHA256 => Mechanism::Sha256,
+        MechanismType::SHA384 => Mechanism::Sha384,
+        MechanismType::SHA512 => Mechanism::Sha512,
+        other => panic!("not a digest: {other}"),
+    };
+    s.digest(&m, data).expect("C_Digest")
+}
+
+/// The uncompressed point inside a DER OCTET STRING `CKA_EC_POINT`.
+pub fn ec_point_raw(der: &[u8]) -> Vec<u8> {
+    assert_eq!(der[0], 0x04, "CKA_EC_POINT is not a DER OCTET STRING: {der:02x?}");
+    let (len, skip) = match der[1] {
+        n if n < 0x80 => (n as usize, 2),
+        0x81 => (der[2] as usize, 3),
+        0x82 => (((der[2] as usize) << 8) | der[3] as usize, 4),
+        n => panic!("unexpected DER length byte {n:#x}"),
+    };
+    assert_eq!(der.len(), skip + len, "CKA_EC_POINT DER length mismatch");
+    der[skip..].to_vec()
+}
+
+/// Finds objects matching `template`.
+pub fn find(s: &Session, template: &[Attribute]) -> Vec<ObjectHandle> {
+    s.find_objects(template).expect("C_FindObjects*")
+}
