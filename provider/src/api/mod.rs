@@ -7,4 +7,4 @@ mod objects;
 mod sessions;
 mod slots;
 
-pub use slots::{LIBRARY_VERSION, MANUFACTURER};
+pub use slots::{pad, LIBRARY_VERSION, MANUFACTURER};

@@ -1,0 +1,243 @@
+//! Raw C values to owned, checked Rust values, and the spec's output conventions.
+
+use crate::guard::bad;
+use cryptoki_sys::*;
+use kmsbridge_provider::bridge::mech::{param_kind, ParamKind};
+use kmsbridge_provider::bridge::{Attr, AttrReq, MechParam, Mechanism};
+use kmsbridge_provider::Result;
+use std::mem::size_of;
+use zeroize::Zeroizing;
+
+/// An input buffer; NULL is allowed only with length 0.
+///
+/// # Safety
+/// `p` must point to `len` readable bytes when non-NULL.
+pub unsafe fn input<'a>(p: *const u8, len: CK_ULONG) -> Result<&'a [u8]> {
+    if p.is_null() {
+        if len == 0 {
+            return Ok(&[]);
+        }
+        return Err(bad(CKR_ARGUMENTS_BAD, "NULL input with a non-zero length"));
+    }
+    // SAFETY: the caller promises `len` readable bytes at `p`.
+    Ok(unsafe { std::slice::from_raw_parts(p, len as usize) })
+}
+
+/// An output buffer: `None` when `p` is NULL (a length query).
+///
+/// # Safety
+/// `len` must be a valid pointer; `p`, when non-NULL, must hold `*len` writable bytes.
+pub unsafe fn output<'a>(p: *mut u8, len: *mut CK_ULONG) -> Result<Option<&'a mut [u8]>> {
+    if len.is_null() {
+        return Err(bad(CKR_ARGUMENTS_BAD, "NULL length pointer"));
+    }
+    if p.is_null() {
+        return Ok(None);
+    }
+    // SAFETY: the caller promises `*len` writable bytes at `p`.
+    Ok(Some(unsafe { std::slice::from_raw_parts_mut(p, *len as usize) }))
+}
+
+/// Report the produced (or needed) length through `len`, per the spec.
+///
+/// # Safety
+/// `len` must be valid for writes.
+pub unsafe fn answer_len(r: Result<usize>, len: *mut CK_ULONG) -> Result<()> {
+    match r {
+        Ok(n) => {
+            // SAFETY: checked non-NULL by `output`.
+            unsafe { *len = n as CK_ULONG };
+            Ok(())
+        }
+        Err(e) => {
+            if let Some(n) = e.needed_len() {
+                // SAFETY: as above.
+                unsafe { *len = n as CK_ULONG };
+            }
+            Err(e)
+        }
+    }
+}
+
+/// Write a plain value to an out-pointer.
+///
+/// # Safety
+/// `p`, when non-NULL, must be valid for writes of `T`.
+pub unsafe fn put<T>(p: *mut T, v: T) -> Result<()> {
+    if p.is_null() {
+        return Err(bad(CKR_ARGUMENTS_BAD, "NULL output pointer"));
+    }
+    // SAFETY: non-NULL and valid per the caller.
+    unsafe { p.write(v) };
+    Ok(())
+}
+
+/// The spec's list convention: NULL list = count query; too short = BUFFER_TOO_SMALL.
+///
+/// # Safety
+/// `count` must be valid; `list`, when non-NULL, must hold `*count` elements.
+pub unsafe fn put_list<T: Copy>(items: &[T], list: *mut T, count: *mut CK_ULONG) -> Result<()> {
+    if count.is_null() {
+        return Err(bad(CKR_ARGUMENTS_BAD, "NULL count pointer"));
+    }
+    // SAFETY: checked non-NULL.
+    let room = unsafe { *count } as usize;
+    // SAFETY: as above.
+    unsafe { *count = items.len() as CK_ULONG };
+    if list.is_null() {
+        return Ok(());
+    }
+    if room < items.len() {
+        return Err(bad(CKR_BUFFER_TOO_SMALL, "list buffer too small"));
+    }
+    // SAFETY: the caller's list holds at least `room >= items.len()` elements.
+    unsafe { std::ptr::copy_nonoverlapping(items.as_ptr(), list, items.len()) };
+    Ok(())
+}
+
+/// A template of attribute values, copied (and zeroized on drop).
+///
+/// # Safety
+/// `p` must point to `n` attributes whose value pointers hold their lengths.
+pub unsafe fn template(p: *const CK_ATTRIBUTE, n: CK_ULONG) -> Result<Vec<Attr>> {
+    if p.is_null() {
+        if n == 0 {
+            return Ok(Vec::new());
+        }
+        return Err(bad(CKR_ARGUMENTS_BAD, "NULL template with a non-zero count"));
+    }
+    // SAFETY: the caller promises `n` attributes at `p`.
+    let raw = unsafe { std::slice::from_raw_parts(p, n as usize) };
+    raw.iter()
+        .map(|a| {
+            // SAFETY: each value pointer holds `ulValueLen` bytes per the caller.
+            let v = unsafe { input(a.pValue as *const u8, a.ulValueLen) }
+                .map_err(|_| bad(CKR_ATTRIBUTE_VALUE_INVALID, "NULL attribute value with a length"))?;
+            Ok(Attr::new(a.type_, v.to_vec()))
+        })
+        .collect()
+}
+
+/// The requests of C_GetAttributeValue.
+///
+/// # Safety
+/// As for `template`, with value pointers writable.
+pub unsafe fn attr_requests(p: *const CK_ATTRIBUTE, n: CK_ULONG) -> Result<Vec<AttrReq>> {
+    if p.is_null() {
+        return Err(bad(CKR_ARGUMENTS_BAD, "NULL template"));
+    }
+    // SAFETY: the caller promises `n` attributes at `p`.
+    let raw = unsafe { std::slice::from_raw_parts(p, n as usize) };
+    Ok(raw
+        .iter()
+        .map(|a| AttrReq::new(a.type_, (!a.pValue.is_null()).then_some(a.ulValueLen as usize)))
+        .collect())
+}
+
+/// Copy answered attribute requests back into the caller's template.
+///
+/// # Safety
+/// As for `attr_requests`.
+pub unsafe fn write_back(p: *mut CK_ATTRIBUTE, reqs: &[AttrReq]) {
+    for (i, r) in reqs.iter().enumerate() {
+        // SAFETY: `p` holds `reqs.len()` attributes (built from it).
+        let a = unsafe { &mut *p.add(i) };
+        if let Some(v) = r.value() {
+            // SAFETY: the value fits the caller's buffer (the request had its size).
+            unsafe { std::ptr::copy_nonoverlapping(v.as_ptr(), a.pValue as *mut u8, v.len()) };
+        }
+        a.ulValueLen = r.len;
+    }
+}
+
+/// Read a parameter struct of type `T` from the mechanism.
+///
+/// # Safety
+/// `m.pParameter` must point to `m.ulParameterLen` readable bytes.
+unsafe fn param_struct<T: Copy>(m: &CK_MECHANISM) -> Result<T> {
+    if m.pParameter.is_null() || m.ulParameterLen as usize != size_of::<T>() {
+        return Err(bad(CKR_MECHANISM_PARAM_INVALID, "mechanism parameter has the wrong size"));
+    }
+    // SAFETY: size checked; read_unaligned tolerates any alignment.
+    Ok(unsafe { std::ptr::read_unaligned(m.pParameter as *const T) })
+}
+
+/// # Safety
+/// `p` must point to `len` readable bytes when non-NULL.
+unsafe fn param_bytes(p: *const u8, len: CK_ULONG) -> Result<Vec<u8>> {
+    // SAFETY: per the caller.
+    unsafe { input(p, len) }
+        .map(|s| s.to_vec())
+        .map_err(|_| bad(CKR_MECHANISM_PARAM_INVALID, "NULL pointer in a mechanism parameter"))
+}
+
+/// A mechanism the bridge can carry, with its parameter copied and checked.
+///
+/// # Safety
+/// `p` must be NULL or point to a mechanism whose parameter pointers are valid.
+pub unsafe fn mechanism(p: *const CK_MECHANISM) -> Result<Mechanism> {
+    if p.is_null() {
+        return Err(bad(CKR_ARGUMENTS_BAD, "NULL mechanism"));
+    }
+    // SAFETY: non-NULL per the check, valid per the caller.
+    let m = unsafe { &*p };
+    let kind = param_kind(m.mechanism).ok_or(bad(CKR_MECHANISM_INVALID, "mechanism not carried by kmsbridge"))?;
+    let none = m.pParameter.is_null() && m.ulParameterLen == 0;
+    let param = match kind {
+        ParamKind::None if none => MechParam::None,
+        ParamKind::None => return Err(bad(CKR_MECHANISM_PARAM_INVALID, "mechanism takes no parameter")),
+        ParamKind::OptionalFlat(_) if none => MechParam::None,
+        ParamKind::Flat(n) | ParamKind::OptionalFlat(n) => {
+            if m.ulParameterLen as usize != n || m.pParameter.is_null() {
+                return Err(bad(CKR_MECHANISM_PARAM_INVALID, "mechanism parameter has the wrong size"));
+            }
+            // SAFETY: `n` bytes at pParameter per the caller.
+            MechParam::Flat(Zeroizing::new(unsafe { param_bytes(m.pParameter as *const u8, n as CK_ULONG) }?))
+        }
+        ParamKind::Gcm => {
+            // SAFETY: per the caller.
+            let g: CK_GCM_PARAMS = unsafe { param_struct(m) }?;
+            MechParam::Gcm {
+                // SAFETY: the struct's pointers hold their lengths per the caller.
+                iv: unsafe { param_bytes(g.pIv, g.ulIvLen) }?,
+                iv_bits: g.ulIvBits,
+                // SAFETY: as above.
+                aad: unsafe { param_bytes(g.pAAD, g.ulAADLen) }?,
+                tag_bits: g.ulTagBits,
+            }
+        }
+        ParamKind::Oaep => {
+            // SAFETY: per the caller.
+            let o: CK_RSA_PKCS_OAEP_PARAMS = unsafe { param_struct(m) }?;
+            MechParam::Oaep {
+                hash: o.hashAlg,
+                mgf: o.mgf,
+                source: o.source,
+                // SAFETY: as above.
+                source_data: unsafe { param_bytes(o.pSourceData as *const u8, o.ulSourceDataLen) }?,
+            }
+        }
+        ParamKind::Ecdh1 => {
+            // SAFETY: per the caller.
+            let e: CK_ECDH1_DERIVE_PARAMS = unsafe { param_struct(m) }?;
+            MechParam::Ecdh1 {
+                kdf: e.kdf,
+                // SAFETY: as above.
+                shared: unsafe { param_bytes(e.pSharedData, e.ulSharedDataLen) }?,
+                // SAFETY: as above.
+                public: unsafe { param_bytes(e.pPublicData, e.ulPublicDataLen) }?,
+            }
+        }
+        ParamKind::Eddsa if none => MechParam::None,
+        ParamKind::Eddsa => {
+            // SAFETY: per the caller.
+            let e: CK_EDDSA_PARAMS = unsafe { param_struct(m) }?;
+            MechParam::Eddsa {
+                ph: e.phFlag != 0,
+                // SAFETY: as above.
+                context: unsafe { param_bytes(e.pContextData, e.ulContextDataLen) }?,
+            }
+        }
+    };
+    Ok(Mechanism { ty: m.mechanism, param })
+}
