@@ -3,6 +3,7 @@
 
 mod library;
 mod node;
+mod oaep;
 mod op;
 mod pool;
 mod prehash;

@@ -1,6 +1,7 @@
 //! One HSM node: a token in a vendor library, connected lazily, with a session pool.
 
 use super::library::{p11, Library};
+use super::oaep::{modulus_len, OaepOp, OaepParams};
 use super::op::NodeOp;
 use super::pool::{Pool, PooledSession};
 use super::prehash;
@@ -409,12 +410,21 @@ impl Backend for Node {
 
     fn begin(&self, kind: OpKind, mech: &Mechanism, key: Option<ObjectId>) -> Result<Box<dyn Operation>> {
         let c = self.conn()?;
-        let prehash = if c.composed_ecdsa && matches!(kind, OpKind::Sign | OpKind::Verify) {
-            prehash::hash_for(mech.ty)
-        } else {
-            None
-        };
-        let s = c.pool.get()?;
-        Ok(Box::new(NodeOp::begin(s, kind, mech, key, prehash)?))
+        if mech.ty == CKM_RSA_PKCS_OAEP && matches!(kind, OpKind::Encrypt | OpKind::Decrypt) {
+            if let Some(params) = OaepParams::composed(mech)? {
+                let k = key.ok_or(Error::rv(CKR_KEY_HANDLE_INVALID, "OAEP"))?;
+                let len = modulus_len(self, k)?;
+                let raw = Mechanism::simple(CKM_RSA_X_509);
+                let inner = NodeOp::begin(c.pool.get()?, kind, &raw, key, None)?;
+                return Ok(Box::new(OaepOp::new(inner, kind == OpKind::Decrypt, params, len)));
+            }
+        }
+        if c.composed_ecdsa && matches!(kind, OpKind::Sign | OpKind::Verify) {
+            if let Some(hash) = prehash::hash_for(mech.ty) {
+                let raw = Mechanism::simple(CKM_ECDSA);
+                return Ok(Box::new(NodeOp::begin(c.pool.get()?, kind, &raw, key, Some(hash))?));
+            }
+        }
+        Ok(Box::new(NodeOp::begin(c.pool.get()?, kind, mech, key, None)?))
     }
 }

@@ -31,15 +31,10 @@ impl NodeOp {
     pub fn begin(
         s: PooledSession,
         kind: OpKind,
-        mech: &Mechanism,
+        backend_mech: &Mechanism,
         key: Option<ObjectId>,
         prehash: Option<Box<dyn DynDigest + Send>>,
     ) -> Result<NodeOp> {
-        let backend_mech = if prehash.is_some() {
-            Mechanism::simple(CKM_ECDSA)
-        } else {
-            mech.clone()
-        };
         let h = s.handle();
         let key = key.unwrap_or(CK_INVALID_HANDLE);
         let init = |s: &PooledSession| {
@@ -66,6 +61,12 @@ impl NodeOp {
             done: false,
             prehash,
         })
+    }
+
+    /// Random bytes from the backend, on this operation's session.
+    pub fn random(&self, out: &mut [u8]) -> Result<()> {
+        let rv = p11!(self.lib(), C_GenerateRandom(self.s.handle(), out.as_mut_ptr(), out.len() as CK_ULONG));
+        crate::error::check(rv, "C_GenerateRandom")
     }
 
     fn lib(&self) -> &super::Library {
