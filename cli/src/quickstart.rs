@@ -1,0 +1,153 @@
+//! `kmsbridge quickstart`: the main job, run through libkmsbridge.so exactly as an
+//! application would, printing each step and how long it took.
+
+use crate::module::{load, Error};
+use cryptoki::mechanism::aead::GcmParams;
+use cryptoki::mechanism::Mechanism;
+use cryptoki::object::{Attribute, AttributeType, ObjectHandle};
+use cryptoki::session::{Session, UserType};
+use cryptoki::types::AuthPin;
+use std::time::Instant;
+
+/// DER OID of prime256v1.
+const P256: [u8; 10] = [0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
+
+fn step<T>(name: &str, f: impl FnOnce() -> Result<T, Error>) -> Result<T, Error> {
+    let t = Instant::now();
+    let r = f();
+    let ms = t.elapsed().as_secs_f64() * 1e3;
+    match &r {
+        Ok(_) => println!("  ok   {name:<44} {ms:>9.2} ms"),
+        Err(e) => println!("  FAIL {name:<44} {ms:>9.2} ms: {e}"),
+    }
+    r
+}
+
+fn pin(args: &[String]) -> Result<String, Error> {
+    if let Some(i) = args.iter().position(|a| a == "--pin") {
+        return args.get(i + 1).cloned().ok_or_else(|| "--pin needs a value".into());
+    }
+    std::env::var("KMSBRIDGE_USER_PIN").map_err(|_| "give --pin PIN or set KMSBRIDGE_USER_PIN".into())
+}
+
+fn show(s: &Session, name: &str, h: ObjectHandle) -> Result<(), Error> {
+    let attrs = s.get_attributes(
+        h,
+        &[
+            AttributeType::Label,
+            AttributeType::Id,
+            AttributeType::KeyType,
+            AttributeType::Token,
+            AttributeType::Sensitive,
+            AttributeType::Extractable,
+            AttributeType::Local,
+            AttributeType::AlwaysSensitive,
+            AttributeType::NeverExtractable,
+        ],
+    )?;
+    let mut line = Vec::new();
+    for a in attrs {
+        match a {
+            Attribute::Label(v) => line.push(format!("label={}", String::from_utf8_lossy(&v))),
+            Attribute::Id(v) => line.push(format!("id={}", hex::encode(v))),
+            Attribute::KeyType(k) => line.push(format!("type={k}")),
+            Attribute::Token(b) => line.push(format!("token={b}")),
+            Attribute::Sensitive(b) => line.push(format!("sensitive={b}")),
+            Attribute::Extractable(b) => line.push(format!("extractable={b}")),
+            Attribute::Local(b) => line.push(format!("local={b}")),
+            Attribute::AlwaysSensitive(b) => line.push(format!("always_sensitive={b}")),
+            Attribute::NeverExtractable(b) => line.push(format!("never_extractable={b}")),
+            _ => {}
+        }
+    }
+    println!("       {name}: {}", line.join(" "));
+    Ok(())
+}
+
+pub fn run(args: &[String]) -> Result<(), Error> {
+    let total = Instant::now();
+    println!("kmsbridge quickstart: module {}", crate::module::path().display());
+    let p11 = step("load libkmsbridge.so and C_Initialize", load)?;
+    let wanted = std::env::var("KMSBRIDGE_TOKEN_LABEL").ok();
+    let slot = step("find the instance's slot", || {
+        for slot in p11.get_slots_with_token()? {
+            let label = p11.get_token_info(slot)?.label().to_string();
+            if wanted.as_deref().is_none_or(|w| w == label) {
+                println!("       instance {label:?} on slot {}", slot.id());
+                return Ok(slot);
+            }
+        }
+        Err("no instance found; is KMSBRIDGE_CONF set?".into())
+    })?;
+    let s = step("open a read/write session", || Ok(p11.open_rw_session(slot)?))?;
+    let pin = AuthPin::new(pin(args)?.into());
+    step("log in as the user", || Ok(s.login(UserType::User, Some(&pin))?))?;
+
+    let aes = step("generate an AES-256 key", || {
+        Ok(s.generate_key(
+            &Mechanism::AesKeyGen,
+            &[
+                Attribute::ValueLen(32.into()),
+                Attribute::Label(b"quickstart-aes".to_vec()),
+                Attribute::Encrypt(true),
+                Attribute::Decrypt(true),
+            ],
+        )?)
+    })?;
+    let (ec_pub, ec_priv) = step("generate an EC P-256 key pair", || {
+        Ok(s.generate_key_pair(
+            &Mechanism::EccKeyPairGen,
+            &[Attribute::EcParams(P256.to_vec()), Attribute::Verify(true), Attribute::Label(b"quickstart-ec".to_vec())],
+            &[Attribute::Sign(true), Attribute::Sensitive(true), Attribute::Label(b"quickstart-ec".to_vec())],
+        )?)
+    })?;
+    let (rsa_pub, rsa_priv) = step("generate an RSA-2048 key pair", || {
+        Ok(s.generate_key_pair(
+            &Mechanism::RsaPkcsKeyPairGen,
+            &[
+                Attribute::ModulusBits(2048.into()),
+                Attribute::PublicExponent(vec![1, 0, 1]),
+                Attribute::Verify(true),
+                Attribute::Label(b"quickstart-rsa".to_vec()),
+            ],
+            &[Attribute::Sign(true), Attribute::Sensitive(true), Attribute::Label(b"quickstart-rsa".to_vec())],
+        )?)
+    })?;
+
+    let message = b"kmsbridge quickstart: the main job";
+    let mut iv = [0u8; 12];
+    step("random 12-byte IV from the instance", || {
+        iv.copy_from_slice(&s.generate_random_vec(12)?);
+        Ok(())
+    })?;
+    let ct = step("AES-256-GCM encrypt", || {
+        let mut iv = iv;
+        Ok(s.encrypt(&Mechanism::AesGcm(GcmParams::new(&mut iv, b"aad", 128.into())?), aes, message)?)
+    })?;
+    step("AES-256-GCM decrypt and compare", || {
+        let mut iv = iv;
+        let pt = s.decrypt(&Mechanism::AesGcm(GcmParams::new(&mut iv, b"aad", 128.into())?), aes, &ct)?;
+        if pt != message {
+            return Err("decrypted text differs".into());
+        }
+        Ok(())
+    })?;
+    for (name, mech, private, public) in [
+        ("ECDSA P-256 with SHA-256", Mechanism::EcdsaSha256, ec_priv, ec_pub),
+        ("RSA-2048 PKCS#1 v1.5 with SHA-256", Mechanism::Sha256RsaPkcs, rsa_priv, rsa_pub),
+    ] {
+        let sig = step(&format!("{name}: sign"), || Ok(s.sign(&mech, private, message)?))?;
+        step(&format!("{name}: verify"), || Ok(s.verify(&mech, public, message, &sig)?))?;
+        step(&format!("{name}: tampered message refused"), || match s.verify(&mech, public, b"tampered", &sig) {
+            Err(_) => Ok(()),
+            Ok(()) => Err("a tampered message verified".into()),
+        })?;
+    }
+    println!("  key attributes:");
+    show(&s, "AES-256", aes)?;
+    show(&s, "EC private", ec_priv)?;
+    show(&s, "RSA private", rsa_priv)?;
+    step("log out", || Ok(s.logout()?))?;
+    println!("quickstart finished in {:.1} ms", total.elapsed().as_secs_f64() * 1e3);
+    Ok(())
+}
