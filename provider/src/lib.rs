@@ -11,6 +11,7 @@ pub mod pin;
 pub mod provider;
 pub mod session;
 pub mod state;
+pub mod vendor;
 
 pub use error::{Error, Result};
 pub use kmsbridge_bridge as bridge;
