@@ -75,8 +75,7 @@ pub trait Backend: Send + Sync {
         wrapped: &[u8],
         template: &[Attr],
     ) -> Result<ObjectId>;
-    fn derive_key(&self, mech: &Mechanism, base: ObjectId, template: &[Attr])
-        -> Result<ObjectId>;
+    fn derive_key(&self, mech: &Mechanism, base: ObjectId, template: &[Attr]) -> Result<ObjectId>;
 
     /// Start an operation; the backend checks mechanism and key as its Init would.
     fn begin(

@@ -67,8 +67,11 @@ const ULONG: usize = size_of::<CK_ULONG>();
 pub fn param_kind(ty: CK_MECHANISM_TYPE) -> Option<ParamKind> {
     use ParamKind as P;
     Some(match ty {
-        CKM_AES_KEY_GEN | CKM_GENERIC_SECRET_KEY_GEN | CKM_RSA_PKCS_KEY_PAIR_GEN
-        | CKM_EC_KEY_PAIR_GEN | CKM_EC_EDWARDS_KEY_PAIR_GEN => P::None,
+        CKM_AES_KEY_GEN
+        | CKM_GENERIC_SECRET_KEY_GEN
+        | CKM_RSA_PKCS_KEY_PAIR_GEN
+        | CKM_EC_KEY_PAIR_GEN
+        | CKM_EC_EDWARDS_KEY_PAIR_GEN => P::None,
         CKM_AES_ECB | CKM_AES_CMAC => P::None,
         CKM_AES_CBC | CKM_AES_CBC_PAD => P::Flat(16),
         CKM_AES_CTR => P::Flat(size_of::<CK_AES_CTR_PARAMS>()),
@@ -78,20 +81,26 @@ pub fn param_kind(ty: CK_MECHANISM_TYPE) -> Option<ParamKind> {
         CKM_AES_KEY_WRAP_PAD | CKM_AES_KEY_WRAP_KWP => P::OptionalFlat(4),
         CKM_RSA_PKCS | CKM_RSA_X_509 | CKM_SHA1_RSA_PKCS | CKM_SHA224_RSA_PKCS
         | CKM_SHA256_RSA_PKCS | CKM_SHA384_RSA_PKCS | CKM_SHA512_RSA_PKCS => P::None,
-        CKM_RSA_PKCS_PSS | CKM_SHA1_RSA_PKCS_PSS | CKM_SHA224_RSA_PKCS_PSS
-        | CKM_SHA256_RSA_PKCS_PSS | CKM_SHA384_RSA_PKCS_PSS | CKM_SHA512_RSA_PKCS_PSS => {
-            P::Flat(size_of::<CK_RSA_PKCS_PSS_PARAMS>())
-        }
+        CKM_RSA_PKCS_PSS
+        | CKM_SHA1_RSA_PKCS_PSS
+        | CKM_SHA224_RSA_PKCS_PSS
+        | CKM_SHA256_RSA_PKCS_PSS
+        | CKM_SHA384_RSA_PKCS_PSS
+        | CKM_SHA512_RSA_PKCS_PSS => P::Flat(size_of::<CK_RSA_PKCS_PSS_PARAMS>()),
         CKM_RSA_PKCS_OAEP => P::Oaep,
         CKM_ECDSA | CKM_ECDSA_SHA1 | CKM_ECDSA_SHA224 | CKM_ECDSA_SHA256 | CKM_ECDSA_SHA384
         | CKM_ECDSA_SHA512 => P::None,
         CKM_ECDH1_DERIVE | CKM_ECDH1_COFACTOR_DERIVE => P::Ecdh1,
         CKM_EDDSA => P::Eddsa,
         CKM_SHA_1 | CKM_SHA224 | CKM_SHA256 | CKM_SHA384 | CKM_SHA512 => P::None,
-        CKM_SHA_1_HMAC | CKM_SHA224_HMAC | CKM_SHA256_HMAC | CKM_SHA384_HMAC
-        | CKM_SHA512_HMAC => P::None,
-        CKM_SHA_1_HMAC_GENERAL | CKM_SHA224_HMAC_GENERAL | CKM_SHA256_HMAC_GENERAL
-        | CKM_SHA384_HMAC_GENERAL | CKM_SHA512_HMAC_GENERAL => P::Flat(ULONG),
+        CKM_SHA_1_HMAC | CKM_SHA224_HMAC | CKM_SHA256_HMAC | CKM_SHA384_HMAC | CKM_SHA512_HMAC => {
+            P::None
+        }
+        CKM_SHA_1_HMAC_GENERAL
+        | CKM_SHA224_HMAC_GENERAL
+        | CKM_SHA256_HMAC_GENERAL
+        | CKM_SHA384_HMAC_GENERAL
+        | CKM_SHA512_HMAC_GENERAL => P::Flat(ULONG),
         _ => return None,
     })
 }

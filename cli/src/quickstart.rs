@@ -25,9 +25,13 @@ fn step<T>(name: &str, f: impl FnOnce() -> Result<T, Error>) -> Result<T, Error>
 
 fn pin(args: &[String]) -> Result<String, Error> {
     if let Some(i) = args.iter().position(|a| a == "--pin") {
-        return args.get(i + 1).cloned().ok_or_else(|| "--pin needs a value".into());
+        return args
+            .get(i + 1)
+            .cloned()
+            .ok_or_else(|| "--pin needs a value".into());
     }
-    std::env::var("KMSBRIDGE_USER_PIN").map_err(|_| "give --pin PIN or set KMSBRIDGE_USER_PIN".into())
+    std::env::var("KMSBRIDGE_USER_PIN")
+        .map_err(|_| "give --pin PIN or set KMSBRIDGE_USER_PIN".into())
 }
 
 fn show(s: &Session, name: &str, h: ObjectHandle) -> Result<(), Error> {
@@ -66,7 +70,10 @@ fn show(s: &Session, name: &str, h: ObjectHandle) -> Result<(), Error> {
 
 pub fn run(args: &[String]) -> Result<(), Error> {
     let total = Instant::now();
-    println!("kmsbridge quickstart: module {}", crate::module::path().display());
+    println!(
+        "kmsbridge quickstart: module {}",
+        crate::module::path().display()
+    );
     let p11 = step("load libkmsbridge.so and C_Initialize", load)?;
     let wanted = std::env::var("KMSBRIDGE_TOKEN_LABEL").ok();
     let slot = step("find the instance's slot", || {
@@ -79,9 +86,13 @@ pub fn run(args: &[String]) -> Result<(), Error> {
         }
         Err("no instance found; is KMSBRIDGE_CONF set?".into())
     })?;
-    let s = step("open a read/write session", || Ok(p11.open_rw_session(slot)?))?;
+    let s = step("open a read/write session", || {
+        Ok(p11.open_rw_session(slot)?)
+    })?;
     let pin = AuthPin::new(pin(args)?.into());
-    step("log in as the user", || Ok(s.login(UserType::User, Some(&pin))?))?;
+    step("log in as the user", || {
+        Ok(s.login(UserType::User, Some(&pin))?)
+    })?;
 
     let aes = step("generate an AES-256 key", || {
         Ok(s.generate_key(
@@ -97,8 +108,16 @@ pub fn run(args: &[String]) -> Result<(), Error> {
     let (ec_pub, ec_priv) = step("generate an EC P-256 key pair", || {
         Ok(s.generate_key_pair(
             &Mechanism::EccKeyPairGen,
-            &[Attribute::EcParams(P256.to_vec()), Attribute::Verify(true), Attribute::Label(b"quickstart-ec".to_vec())],
-            &[Attribute::Sign(true), Attribute::Sensitive(true), Attribute::Label(b"quickstart-ec".to_vec())],
+            &[
+                Attribute::EcParams(P256.to_vec()),
+                Attribute::Verify(true),
+                Attribute::Label(b"quickstart-ec".to_vec()),
+            ],
+            &[
+                Attribute::Sign(true),
+                Attribute::Sensitive(true),
+                Attribute::Label(b"quickstart-ec".to_vec()),
+            ],
         )?)
     })?;
     let (rsa_pub, rsa_priv) = step("generate an RSA-2048 key pair", || {
@@ -110,7 +129,11 @@ pub fn run(args: &[String]) -> Result<(), Error> {
                 Attribute::Verify(true),
                 Attribute::Label(b"quickstart-rsa".to_vec()),
             ],
-            &[Attribute::Sign(true), Attribute::Sensitive(true), Attribute::Label(b"quickstart-rsa".to_vec())],
+            &[
+                Attribute::Sign(true),
+                Attribute::Sensitive(true),
+                Attribute::Label(b"quickstart-rsa".to_vec()),
+            ],
         )?)
     })?;
 
@@ -122,25 +145,49 @@ pub fn run(args: &[String]) -> Result<(), Error> {
     })?;
     let ct = step("AES-256-GCM encrypt", || {
         let mut iv = iv;
-        Ok(s.encrypt(&Mechanism::AesGcm(GcmParams::new(&mut iv, b"aad", 128.into())?), aes, message)?)
+        Ok(s.encrypt(
+            &Mechanism::AesGcm(GcmParams::new(&mut iv, b"aad", 128.into())?),
+            aes,
+            message,
+        )?)
     })?;
     step("AES-256-GCM decrypt and compare", || {
         let mut iv = iv;
-        let pt = s.decrypt(&Mechanism::AesGcm(GcmParams::new(&mut iv, b"aad", 128.into())?), aes, &ct)?;
+        let pt = s.decrypt(
+            &Mechanism::AesGcm(GcmParams::new(&mut iv, b"aad", 128.into())?),
+            aes,
+            &ct,
+        )?;
         if pt != message {
             return Err("decrypted text differs".into());
         }
         Ok(())
     })?;
     for (name, mech, private, public) in [
-        ("ECDSA P-256 with SHA-256", Mechanism::EcdsaSha256, ec_priv, ec_pub),
-        ("RSA-2048 PKCS#1 v1.5 with SHA-256", Mechanism::Sha256RsaPkcs, rsa_priv, rsa_pub),
+        (
+            "ECDSA P-256 with SHA-256",
+            Mechanism::EcdsaSha256,
+            ec_priv,
+            ec_pub,
+        ),
+        (
+            "RSA-2048 PKCS#1 v1.5 with SHA-256",
+            Mechanism::Sha256RsaPkcs,
+            rsa_priv,
+            rsa_pub,
+        ),
     ] {
-        let sig = step(&format!("{name}: sign"), || Ok(s.sign(&mech, private, message)?))?;
-        step(&format!("{name}: verify"), || Ok(s.verify(&mech, public, message, &sig)?))?;
-        step(&format!("{name}: tampered message refused"), || match s.verify(&mech, public, b"tampered", &sig) {
-            Err(_) => Ok(()),
-            Ok(()) => Err("a tampered message verified".into()),
+        let sig = step(&format!("{name}: sign"), || {
+            Ok(s.sign(&mech, private, message)?)
+        })?;
+        step(&format!("{name}: verify"), || {
+            Ok(s.verify(&mech, public, message, &sig)?)
+        })?;
+        step(&format!("{name}: tampered message refused"), || {
+            match s.verify(&mech, public, b"tampered", &sig) {
+                Err(_) => Ok(()),
+                Ok(()) => Err("a tampered message verified".into()),
+            }
         })?;
     }
     println!("  key attributes:");
@@ -148,6 +195,9 @@ pub fn run(args: &[String]) -> Result<(), Error> {
     show(&s, "EC private", ec_priv)?;
     show(&s, "RSA private", rsa_priv)?;
     step("log out", || Ok(s.logout()?))?;
-    println!("quickstart finished in {:.1} ms", total.elapsed().as_secs_f64() * 1e3);
+    println!(
+        "quickstart finished in {:.1} ms",
+        total.elapsed().as_secs_f64() * 1e3
+    );
     Ok(())
 }

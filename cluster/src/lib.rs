@@ -14,7 +14,9 @@ pub struct ClusterConfigError(pub String);
 /// The backend serving a hardware instance over `nodes`.
 pub fn build(nodes: Vec<NodeConfig>) -> Result<Arc<dyn Backend>, ClusterConfigError> {
     match nodes.len() {
-        0 => Err(ClusterConfigError("a hardware instance needs at least one node".into())),
+        0 => Err(ClusterConfigError(
+            "a hardware instance needs at least one node".into(),
+        )),
         1 => {
             let node = nodes.into_iter().next().map(Node::new);
             node.map(|n| Arc::new(n) as Arc<dyn Backend>)

@@ -35,7 +35,9 @@ pub unsafe fn output<'a>(p: *mut u8, len: *mut CK_ULONG) -> Result<Option<&'a mu
         return Ok(None);
     }
     // SAFETY: the caller promises `*len` writable bytes at `p`.
-    Ok(Some(unsafe { std::slice::from_raw_parts_mut(p, *len as usize) }))
+    Ok(Some(unsafe {
+        std::slice::from_raw_parts_mut(p, *len as usize)
+    }))
 }
 
 /// Report the produced (or needed) length through `len`, per the spec.
@@ -104,15 +106,22 @@ pub unsafe fn template(p: *const CK_ATTRIBUTE, n: CK_ULONG) -> Result<Vec<Attr>>
         if n == 0 {
             return Ok(Vec::new());
         }
-        return Err(bad(CKR_ARGUMENTS_BAD, "NULL template with a non-zero count"));
+        return Err(bad(
+            CKR_ARGUMENTS_BAD,
+            "NULL template with a non-zero count",
+        ));
     }
     // SAFETY: the caller promises `n` attributes at `p`.
     let raw = unsafe { std::slice::from_raw_parts(p, n as usize) };
     raw.iter()
         .map(|a| {
             // SAFETY: each value pointer holds `ulValueLen` bytes per the caller.
-            let v = unsafe { input(a.pValue as *const u8, a.ulValueLen) }
-                .map_err(|_| bad(CKR_ATTRIBUTE_VALUE_INVALID, "NULL attribute value with a length"))?;
+            let v = unsafe { input(a.pValue as *const u8, a.ulValueLen) }.map_err(|_| {
+                bad(
+                    CKR_ATTRIBUTE_VALUE_INVALID,
+                    "NULL attribute value with a length",
+                )
+            })?;
             Ok(Attr::new(a.type_, v.to_vec()))
         })
         .collect()
@@ -130,7 +139,12 @@ pub unsafe fn attr_requests(p: *const CK_ATTRIBUTE, n: CK_ULONG) -> Result<Vec<A
     let raw = unsafe { std::slice::from_raw_parts(p, n as usize) };
     Ok(raw
         .iter()
-        .map(|a| AttrReq::new(a.type_, (!a.pValue.is_null()).then_some(a.ulValueLen as usize)))
+        .map(|a| {
+            AttrReq::new(
+                a.type_,
+                (!a.pValue.is_null()).then_some(a.ulValueLen as usize),
+            )
+        })
         .collect())
 }
 
@@ -156,7 +170,10 @@ pub unsafe fn write_back(p: *mut CK_ATTRIBUTE, reqs: &[AttrReq]) {
 /// `m.pParameter` must point to `m.ulParameterLen` readable bytes.
 unsafe fn param_struct<T: Copy>(m: &CK_MECHANISM) -> Result<T> {
     if m.pParameter.is_null() || m.ulParameterLen as usize != size_of::<T>() {
-        return Err(bad(CKR_MECHANISM_PARAM_INVALID, "mechanism parameter has the wrong size"));
+        return Err(bad(
+            CKR_MECHANISM_PARAM_INVALID,
+            "mechanism parameter has the wrong size",
+        ));
     }
     // SAFETY: size checked; read_unaligned tolerates any alignment.
     Ok(unsafe { std::ptr::read_unaligned(m.pParameter as *const T) })
@@ -166,9 +183,12 @@ unsafe fn param_struct<T: Copy>(m: &CK_MECHANISM) -> Result<T> {
 /// `p` must point to `len` readable bytes when non-NULL.
 unsafe fn param_bytes(p: *const u8, len: CK_ULONG) -> Result<Vec<u8>> {
     // SAFETY: per the caller.
-    unsafe { input(p, len) }
-        .map(|s| s.to_vec())
-        .map_err(|_| bad(CKR_MECHANISM_PARAM_INVALID, "NULL pointer in a mechanism parameter"))
+    unsafe { input(p, len) }.map(|s| s.to_vec()).map_err(|_| {
+        bad(
+            CKR_MECHANISM_PARAM_INVALID,
+            "NULL pointer in a mechanism parameter",
+        )
+    })
 }
 
 /// A mechanism the bridge can carry, with its parameter copied and checked.
@@ -181,18 +201,31 @@ pub unsafe fn mechanism(p: *const CK_MECHANISM) -> Result<Mechanism> {
     }
     // SAFETY: non-NULL per the check, valid per the caller.
     let m = unsafe { &*p };
-    let kind = param_kind(m.mechanism).ok_or(bad(CKR_MECHANISM_INVALID, "mechanism not carried by kmsbridge"))?;
+    let kind = param_kind(m.mechanism).ok_or(bad(
+        CKR_MECHANISM_INVALID,
+        "mechanism not carried by kmsbridge",
+    ))?;
     let none = m.pParameter.is_null() && m.ulParameterLen == 0;
     let param = match kind {
         ParamKind::None if none => MechParam::None,
-        ParamKind::None => return Err(bad(CKR_MECHANISM_PARAM_INVALID, "mechanism takes no parameter")),
+        ParamKind::None => {
+            return Err(bad(
+                CKR_MECHANISM_PARAM_INVALID,
+                "mechanism takes no parameter",
+            ))
+        }
         ParamKind::OptionalFlat(_) if none => MechParam::None,
         ParamKind::Flat(n) | ParamKind::OptionalFlat(n) => {
             if m.ulParameterLen as usize != n || m.pParameter.is_null() {
-                return Err(bad(CKR_MECHANISM_PARAM_INVALID, "mechanism parameter has the wrong size"));
+                return Err(bad(
+                    CKR_MECHANISM_PARAM_INVALID,
+                    "mechanism parameter has the wrong size",
+                ));
             }
             // SAFETY: `n` bytes at pParameter per the caller.
-            MechParam::Flat(Zeroizing::new(unsafe { param_bytes(m.pParameter as *const u8, n as CK_ULONG) }?))
+            MechParam::Flat(Zeroizing::new(unsafe {
+                param_bytes(m.pParameter as *const u8, n as CK_ULONG)
+            }?))
         }
         ParamKind::Gcm => {
             // SAFETY: per the caller.
@@ -239,5 +272,8 @@ pub unsafe fn mechanism(p: *const CK_MECHANISM) -> Result<Mechanism> {
             }
         }
     };
-    Ok(Mechanism { ty: m.mechanism, param })
+    Ok(Mechanism {
+        ty: m.mechanism,
+        param,
+    })
 }

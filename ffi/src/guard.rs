@@ -15,7 +15,10 @@ pub fn guard(func: &'static str, f: impl FnOnce() -> Result<()>) -> CK_RV {
             rv
         }
         Err(_) => {
-            tracing::error!(func, "panic caught at the C ABI; answering CKR_GENERAL_ERROR");
+            tracing::error!(
+                func,
+                "panic caught at the C ABI; answering CKR_GENERAL_ERROR"
+            );
             CKR_GENERAL_ERROR
         }
     }

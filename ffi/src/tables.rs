@@ -5,7 +5,10 @@ use crate::entry::*;
 use cryptoki_sys::*;
 
 static LIST_V2: CK_FUNCTION_LIST = CK_FUNCTION_LIST {
-    version: CK_VERSION { major: 2, minor: 40 },
+    version: CK_VERSION {
+        major: 2,
+        minor: 40,
+    },
     C_Initialize: Some(general::C_Initialize),
     C_Finalize: Some(general::C_Finalize),
     C_GetInfo: Some(general::C_GetInfo_v2),

@@ -85,7 +85,11 @@ impl Config {
                 let line = text[..s.start].matches('\n').count() + 1;
                 format!(" (line {line})")
             });
-            bad(file, "(syntax)", format!("{}{}", e.message(), span.unwrap_or_default()))
+            bad(
+                file,
+                "(syntax)",
+                format!("{}{}", e.message(), span.unwrap_or_default()),
+            )
         })?;
         cfg.validate(file)?;
         Ok(cfg)
@@ -100,7 +104,11 @@ impl Config {
                 return Err(bad(file, &f("name"), "must be 1 to 32 bytes"));
             }
             if !names.insert(inst.name.clone()) {
-                return Err(bad(file, &f("name"), format!("{:?} appears twice", inst.name)));
+                return Err(bad(
+                    file,
+                    &f("name"),
+                    format!("{:?} appears twice", inst.name),
+                ));
             }
             if !slots.insert(inst.slot.unwrap_or(i as u64)) {
                 return Err(bad(file, &f("slot"), "slot id used by another instance"));
@@ -110,7 +118,10 @@ impl Config {
                     return Err(bad(file, &f("serial"), "must be 1 to 16 bytes"));
                 }
             }
-            for (field, hash) in [("user_pin_hash", &inst.user_pin_hash), ("so_pin_hash", &inst.so_pin_hash)] {
+            for (field, hash) in [
+                ("user_pin_hash", &inst.user_pin_hash),
+                ("so_pin_hash", &inst.so_pin_hash),
+            ] {
                 if let Some(h) = hash {
                     crate::pin::PinHash::parse(h).map_err(|e| bad(file, &f(field), e))?;
                 }
@@ -118,26 +129,50 @@ impl Config {
             match inst.kind {
                 InstanceType::Hardware => {
                     if inst.nodes.is_empty() {
-                        return Err(bad(file, &f("node"), "a hardware instance needs at least one [[instance.node]]"));
+                        return Err(bad(
+                            file,
+                            &f("node"),
+                            "a hardware instance needs at least one [[instance.node]]",
+                        ));
                     }
                     if inst.so_pin_hash.is_none() {
-                        return Err(bad(file, &f("so_pin_hash"), "a hardware instance needs an SO PIN hash"));
+                        return Err(bad(
+                            file,
+                            &f("so_pin_hash"),
+                            "a hardware instance needs an SO PIN hash",
+                        ));
                     }
                 }
                 InstanceType::Software => {
-                    return Err(bad(file, &f("type"), "software instances are not supported yet"));
+                    return Err(bad(
+                        file,
+                        &f("type"),
+                        "software instances are not supported yet",
+                    ));
                 }
             }
             for (k, n) in inst.nodes.iter().enumerate() {
                 let g = |field: &str| format!("instance[{i}].node[{k}].{field}");
                 if !n.library.is_file() {
-                    return Err(bad(file, &g("library"), format!("{} is not a file", n.library.display())));
+                    return Err(bad(
+                        file,
+                        &g("library"),
+                        format!("{} is not a file", n.library.display()),
+                    ));
                 }
                 if n.token_label.is_none() && n.token_serial.is_none() {
-                    return Err(bad(file, &g("token_label"), "give token_label or token_serial"));
+                    return Err(bad(
+                        file,
+                        &g("token_label"),
+                        "give token_label or token_serial",
+                    ));
                 }
                 if !n.credential_file.is_file() {
-                    return Err(bad(file, &g("credential_file"), format!("{} is not a readable file", n.credential_file.display())));
+                    return Err(bad(
+                        file,
+                        &g("credential_file"),
+                        format!("{} is not a readable file", n.credential_file.display()),
+                    ));
                 }
                 if n.pool_size == 0 || n.pool_size > 4096 {
                     return Err(bad(file, &g("pool_size"), "must be 1 to 4096"));

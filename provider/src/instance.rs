@@ -99,7 +99,11 @@ impl Instance {
             }
         }
         let pins = self.pins.lock();
-        Ok(if user == CKU_SO { pins.so.clone() } else { pins.user.clone() })
+        Ok(if user == CKU_SO {
+            pins.so.clone()
+        } else {
+            pins.user.clone()
+        })
     }
 
     fn remember_meta(&self, id: ObjectId) {
@@ -138,7 +142,8 @@ impl Instance {
         let existing = self.backend.find(&Self::meta_template(user))?;
         match existing.first() {
             Some(id) => {
-                self.backend.set_attributes(*id, &[Attr::new(CKA_VALUE, encoded.clone().into_bytes())])?;
+                self.backend
+                    .set_attributes(*id, &[Attr::new(CKA_VALUE, encoded.clone().into_bytes())])?;
             }
             None => {
                 let mut t = Self::meta_template(user);

@@ -15,12 +15,21 @@ pub fn init(cfg: &LogConfig) {
             .unwrap_or_else(|| "warn".into());
         let filter = tracing_subscriber::EnvFilter::try_new(&level)
             .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-        let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
+        let builder = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_target(false);
         let file = cfg.file.as_ref().and_then(|p| {
-            std::fs::OpenOptions::new().create(true).append(true).open(p).ok()
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(p)
+                .ok()
         });
         let _ = match file {
-            Some(f) => builder.with_ansi(false).with_writer(std::sync::Mutex::new(f)).try_init(),
+            Some(f) => builder
+                .with_ansi(false)
+                .with_writer(std::sync::Mutex::new(f))
+                .try_init(),
             None => builder.with_writer(std::io::stderr).try_init(),
         };
     });

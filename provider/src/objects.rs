@@ -1,8 +1,8 @@
 //! Front object handles: the provider's own, stable for the life of the process,
 //! mapped to the backend's object ids. Backend handles never reach the application.
 
-use kmsbridge_bridge::ObjectId;
 use cryptoki_sys::{CK_OBJECT_CLASS, CK_OBJECT_HANDLE, CK_SESSION_HANDLE};
+use kmsbridge_bridge::ObjectId;
 use parking_lot::RwLock;
 use std::collections::HashMap;
 
@@ -62,7 +62,11 @@ impl ObjectTable {
     /// Session objects owned by `session`.
     pub fn owned_by(&self, session: CK_SESSION_HANDLE) -> Vec<CK_OBJECT_HANDLE> {
         let t = self.inner.read();
-        t.by_handle.iter().filter(|(_, e)| e.owner == Some(session)).map(|(h, _)| *h).collect()
+        t.by_handle
+            .iter()
+            .filter(|(_, e)| e.owner == Some(session))
+            .map(|(h, _)| *h)
+            .collect()
     }
 }
 

@@ -20,7 +20,9 @@ impl PinHash {
         if *alg != "pbkdf2-sha256" {
             return Err(format!("unknown PIN hash algorithm {alg:?}"));
         }
-        let iterations: u32 = iter.parse().map_err(|_| "iterations is not a number".to_string())?;
+        let iterations: u32 = iter
+            .parse()
+            .map_err(|_| "iterations is not a number".to_string())?;
         if iterations < MIN_ITERATIONS {
             return Err(format!("at least {MIN_ITERATIONS} iterations"));
         }
@@ -29,7 +31,11 @@ impl PinHash {
         if salt.len() < 8 || dk.len() != 32 {
             return Err("salt must be at least 8 bytes and the hash 32".into());
         }
-        Ok(PinHash { iterations, salt, dk })
+        Ok(PinHash {
+            iterations,
+            salt,
+            dk,
+        })
     }
 
     pub fn new(pin: &[u8], salt: [u8; 16]) -> PinHash {
@@ -44,11 +50,20 @@ impl PinHash {
     pub fn verify(&self, pin: &[u8]) -> bool {
         let dk = derive(pin, &self.salt, self.iterations);
         // Constant-time compare: no early exit on the first differing byte.
-        dk.iter().zip(&self.dk).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0 && dk.len() == self.dk.len()
+        dk.iter()
+            .zip(&self.dk)
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0
+            && dk.len() == self.dk.len()
     }
 
     pub fn encode(&self) -> String {
-        format!("pbkdf2-sha256${}${}${}", self.iterations, hex::encode(&self.salt), hex::encode(&self.dk))
+        format!(
+            "pbkdf2-sha256${}${}${}",
+            self.iterations,
+            hex::encode(&self.salt),
+            hex::encode(&self.dk)
+        )
     }
 }
 

@@ -42,10 +42,14 @@ impl Provider {
                             pool_wait: Duration::from_millis(ic.pool_wait_ms),
                         })
                         .collect();
-                    kmsbridge_cluster::build(nodes).map_err(|e| Error::Config(format!("instance {}: {}", ic.name, e.0)))?
+                    kmsbridge_cluster::build(nodes)
+                        .map_err(|e| Error::Config(format!("instance {}: {}", ic.name, e.0)))?
                 }
                 InstanceType::Software => {
-                    return Err(Error::Config(format!("instance {}: software instances are not supported yet", ic.name)))
+                    return Err(Error::Config(format!(
+                        "instance {}: software instances are not supported yet",
+                        ic.name
+                    )))
                 }
             };
             instances.push(Instance::new(slot, ic, backend));
@@ -78,7 +82,9 @@ impl Provider {
         let h = self.next_session.fetch_add(1, Ordering::Relaxed) + 1;
         let i = &self.instances[inst];
         if rw { &i.rw_sessions } else { &i.ro_sessions }.fetch_add(1, Ordering::Relaxed);
-        self.sessions.write().insert(h, Arc::new(Mutex::new(Session::new(h, inst, rw))));
+        self.sessions
+            .write()
+            .insert(h, Arc::new(Mutex::new(Session::new(h, inst, rw))));
         h
     }
 
@@ -92,7 +98,12 @@ impl Provider {
         let mut s = s.lock();
         s.end_all();
         let inst = &self.instances[s.inst];
-        if s.rw { &inst.rw_sessions } else { &inst.ro_sessions }.fetch_sub(1, Ordering::Relaxed);
+        if s.rw {
+            &inst.rw_sessions
+        } else {
+            &inst.ro_sessions
+        }
+        .fetch_sub(1, Ordering::Relaxed);
         for obj in inst.objects.owned_by(h) {
             if let Some(e) = inst.objects.remove(obj) {
                 if let Err(err) = inst.backend.destroy_object(e.id) {
@@ -121,7 +132,12 @@ impl Provider {
     }
 
     /// An object the application may use now, or `invalid`.
-    pub fn visible_object(&self, inst: &Instance, h: CK_OBJECT_HANDLE, invalid: CK_RV) -> Result<ObjEntry> {
+    pub fn visible_object(
+        &self,
+        inst: &Instance,
+        h: CK_OBJECT_HANDLE,
+        invalid: CK_RV,
+    ) -> Result<ObjEntry> {
         match inst.objects.get(h) {
             Some(e) if inst.visible(&e) => Ok(e),
             _ => rule(invalid, "no such object visible to this session"),

@@ -54,7 +54,10 @@ impl Session {
     }
 
     pub fn set_op(&mut self, kind: OpKind, op: Box<dyn Operation>) {
-        self.ops[idx(kind)] = Some(ActiveOp { op, multipart: false });
+        self.ops[idx(kind)] = Some(ActiveOp {
+            op,
+            multipart: false,
+        });
     }
 
     /// End an operation; dropping it cancels any backend work still active.

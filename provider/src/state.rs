@@ -34,15 +34,15 @@ extern "C" fn fork_child() {
 /// The provider, or CKR_CRYPTOKI_NOT_INITIALIZED (also in a forked child).
 pub fn get() -> Result<Arc<Provider>> {
     if FORKED.load(Ordering::Relaxed) {
-        return rule(CKR_CRYPTOKI_NOT_INITIALIZED, "forked child must call C_Initialize");
+        return rule(
+            CKR_CRYPTOKI_NOT_INITIALIZED,
+            "forked child must call C_Initialize",
+        );
     }
-    STATE
-        .read()
-        .clone()
-        .ok_or(Error::Rule {
-            rv: CKR_CRYPTOKI_NOT_INITIALIZED,
-            why: "C_Initialize has not been called",
-        })
+    STATE.read().clone().ok_or(Error::Rule {
+        rv: CKR_CRYPTOKI_NOT_INITIALIZED,
+        why: "C_Initialize has not been called",
+    })
 }
 
 /// Build the provider from the configuration. Does no backend I/O.
@@ -60,12 +60,18 @@ pub fn initialize() -> Result<()> {
         kmsbridge_bridge::pkcs11::after_fork_in_child();
     }
     if st.is_some() {
-        return rule(CKR_CRYPTOKI_ALREADY_INITIALIZED, "C_Initialize called twice");
+        return rule(
+            CKR_CRYPTOKI_ALREADY_INITIALIZED,
+            "C_Initialize called twice",
+        );
     }
     let cfg = load_config()?;
     crate::log::init(&cfg.log);
     let provider = Provider::new(&cfg)?;
-    tracing::info!(instances = provider.instances.len(), "kmsbridge initialised");
+    tracing::info!(
+        instances = provider.instances.len(),
+        "kmsbridge initialised"
+    );
     *st = Some(Arc::new(provider));
     Ok(())
 }
@@ -87,7 +93,10 @@ fn load_config() -> Result<Config> {
 
 pub fn finalize() -> Result<()> {
     if FORKED.load(Ordering::Relaxed) {
-        return rule(CKR_CRYPTOKI_NOT_INITIALIZED, "forked child must call C_Initialize");
+        return rule(
+            CKR_CRYPTOKI_NOT_INITIALIZED,
+            "forked child must call C_Initialize",
+        );
     }
     let old = STATE.write().take();
     match old {
@@ -96,6 +105,9 @@ pub fn finalize() -> Result<()> {
             p.close_everything();
             Ok(())
         }
-        None => rule(CKR_CRYPTOKI_NOT_INITIALIZED, "C_Finalize before C_Initialize"),
+        None => rule(
+            CKR_CRYPTOKI_NOT_INITIALIZED,
+            "C_Finalize before C_Initialize",
+        ),
     }
 }

@@ -13,7 +13,9 @@ mod tests {
     use super::*;
 
     fn header_value(header: &str, name: &str) -> Option<u64> {
-        let line = header.lines().find(|l| l.starts_with(&format!("#define {name} ")))?;
+        let line = header
+            .lines()
+            .find(|l| l.starts_with(&format!("#define {name} ")))?;
         let v = line.split_whitespace().nth(2)?.trim_end_matches("UL");
         u64::from_str_radix(v.trim_start_matches("0x"), 16).ok()
     }
@@ -21,9 +23,18 @@ mod tests {
     #[test]
     fn header_matches_rust_constants() {
         let header = include_str!("../../include/kmsbridge.h");
-        assert_eq!(header_value(header, "CKA_KMSBRIDGE_BASE"), Some(CKA_KMSBRIDGE_BASE as u64));
-        assert_eq!(header_value(header, "CKM_KMSBRIDGE_BASE"), Some(CKM_KMSBRIDGE_BASE as u64));
-        assert_eq!(header_value(header, "CKR_KMSBRIDGE_BASE"), Some(CKR_KMSBRIDGE_BASE as u64));
+        assert_eq!(
+            header_value(header, "CKA_KMSBRIDGE_BASE"),
+            Some(CKA_KMSBRIDGE_BASE as u64)
+        );
+        assert_eq!(
+            header_value(header, "CKM_KMSBRIDGE_BASE"),
+            Some(CKM_KMSBRIDGE_BASE as u64)
+        );
+        assert_eq!(
+            header_value(header, "CKR_KMSBRIDGE_BASE"),
+            Some(CKR_KMSBRIDGE_BASE as u64)
+        );
         assert!(header.contains(&format!(
             "#define KMSBRIDGE_META_APPLICATION \"{}\"",
             std::str::from_utf8(crate::instance::META_APPLICATION).unwrap()

@@ -67,7 +67,8 @@ impl Library {
         let unavailable = |what: String| Error::Unavailable(format!("{}: {what}", path.display()));
         // SAFETY: loading a PKCS#11 library runs its initialisers; that is what the
         // configuration asked for.
-        let lib = unsafe { libloading::Library::new(path) }.map_err(|e| unavailable(e.to_string()))?;
+        let lib =
+            unsafe { libloading::Library::new(path) }.map_err(|e| unavailable(e.to_string()))?;
         // SAFETY: C_GetFunctionList has this signature in every PKCS#11 library.
         let get: libloading::Symbol<unsafe extern "C" fn(*mut *mut CK_FUNCTION_LIST) -> CK_RV> =
             unsafe { lib.get(b"C_GetFunctionList\0") }

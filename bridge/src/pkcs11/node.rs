@@ -43,7 +43,9 @@ struct Connected {
 }
 
 fn trim(field: &[u8]) -> String {
-    String::from_utf8_lossy(field).trim_end_matches([' ', '\0']).to_string()
+    String::from_utf8_lossy(field)
+        .trim_end_matches([' ', '\0'])
+        .to_string()
 }
 
 fn ptr(b: &[u8]) -> *mut u8 {
@@ -55,7 +57,11 @@ fn raw_template(t: &[Attr]) -> Vec<CK_ATTRIBUTE> {
     t.iter()
         .map(|a| CK_ATTRIBUTE {
             type_: a.ty,
-            pValue: if a.value.is_empty() { std::ptr::null_mut() } else { a.value.as_ptr() as *mut _ },
+            pValue: if a.value.is_empty() {
+                std::ptr::null_mut()
+            } else {
+                a.value.as_ptr() as *mut _
+            },
             ulValueLen: a.value.len() as CK_ULONG,
         })
         .collect()
@@ -92,17 +98,31 @@ impl Node {
 
     fn find_slot(&self, lib: &Library) -> Result<CK_SLOT_ID> {
         let mut n: CK_ULONG = 0;
-        check(p11!(lib, C_GetSlotList(CK_TRUE, std::ptr::null_mut(), &mut n)), "C_GetSlotList")?;
+        check(
+            p11!(lib, C_GetSlotList(CK_TRUE, std::ptr::null_mut(), &mut n)),
+            "C_GetSlotList",
+        )?;
         let mut slots = vec![0 as CK_SLOT_ID; n as usize];
-        check(p11!(lib, C_GetSlotList(CK_TRUE, slots.as_mut_ptr(), &mut n)), "C_GetSlotList")?;
+        check(
+            p11!(lib, C_GetSlotList(CK_TRUE, slots.as_mut_ptr(), &mut n)),
+            "C_GetSlotList",
+        )?;
         slots.truncate(n as usize);
         for slot in slots {
             let mut ti = CK_TOKEN_INFO::default();
             if p11!(lib, C_GetTokenInfo(slot, &mut ti)) != CKR_OK {
                 continue;
             }
-            let label_ok = self.cfg.token_label.as_deref().is_none_or(|l| trim(&ti.label) == l);
-            let serial_ok = self.cfg.token_serial.as_deref().is_none_or(|s| trim(&ti.serialNumber) == s);
+            let label_ok = self
+                .cfg
+                .token_label
+                .as_deref()
+                .is_none_or(|l| trim(&ti.label) == l);
+            let serial_ok = self
+                .cfg
+                .token_serial
+                .as_deref()
+                .is_none_or(|s| trim(&ti.serialNumber) == s);
             if label_ok && serial_ok {
                 return Ok(slot);
             }
@@ -126,7 +146,10 @@ impl Node {
                 self.cfg.credential_file.display()
             ))
         })?);
-        let pin_len = pin.iter().rposition(|b| !b.is_ascii_whitespace()).map_or(0, |i| i + 1);
+        let pin_len = pin
+            .iter()
+            .rposition(|b| !b.is_ascii_whitespace())
+            .map_or(0, |i| i + 1);
         let pool = Arc::new(Pool::new(
             lib.clone(),
             slot,
@@ -136,7 +159,15 @@ impl Node {
         ));
         // The first session anchors the login; the pool keeps it open until finalize.
         let s = pool.get()?;
-        let rv = p11!(lib, C_Login(s.handle(), CKU_USER, ptr(&pin[..pin_len]), pin_len as CK_ULONG));
+        let rv = p11!(
+            lib,
+            C_Login(
+                s.handle(),
+                CKU_USER,
+                ptr(&pin[..pin_len]),
+                pin_len as CK_ULONG
+            )
+        );
         if rv != CKR_OK && rv != CKR_USER_ALREADY_LOGGED_IN {
             return Err(Error::Unavailable(format!(
                 "{}: node login failed: {}",
@@ -161,11 +192,20 @@ impl Node {
     }
 }
 
-fn read_mechanisms(lib: &Library, slot: CK_SLOT_ID) -> Result<(Vec<(CK_MECHANISM_TYPE, CK_MECHANISM_INFO)>, bool)> {
+fn read_mechanisms(
+    lib: &Library,
+    slot: CK_SLOT_ID,
+) -> Result<(Vec<(CK_MECHANISM_TYPE, CK_MECHANISM_INFO)>, bool)> {
     let mut n: CK_ULONG = 0;
-    check(p11!(lib, C_GetMechanismList(slot, std::ptr::null_mut(), &mut n)), "C_GetMechanismList")?;
+    check(
+        p11!(lib, C_GetMechanismList(slot, std::ptr::null_mut(), &mut n)),
+        "C_GetMechanismList",
+    )?;
     let mut types = vec![0 as CK_MECHANISM_TYPE; n as usize];
-    check(p11!(lib, C_GetMechanismList(slot, types.as_mut_ptr(), &mut n)), "C_GetMechanismList")?;
+    check(
+        p11!(lib, C_GetMechanismList(slot, types.as_mut_ptr(), &mut n)),
+        "C_GetMechanismList",
+    )?;
     types.truncate(n as usize);
     let mut out = Vec::new();
     for ty in types {
@@ -184,7 +224,13 @@ fn read_mechanisms(lib: &Library, slot: CK_SLOT_ID) -> Result<(Vec<(CK_MECHANISM
             if !out.iter().any(|(t, _)| *t == ty) {
                 composed = true;
                 let info = CK_MECHANISM_INFO {
-                    flags: raw.flags & (CKF_SIGN | CKF_VERIFY | CKF_HW | CKF_EC_F_P | CKF_EC_OID | CKF_EC_UNCOMPRESS),
+                    flags: raw.flags
+                        & (CKF_SIGN
+                            | CKF_VERIFY
+                            | CKF_HW
+                            | CKF_EC_F_P
+                            | CKF_EC_OID
+                            | CKF_EC_UNCOMPRESS),
                     ..raw
                 };
                 out.push((ty, info));
@@ -203,8 +249,14 @@ impl Backend for Node {
     fn device_info(&self) -> Result<DeviceInfo> {
         let c = self.conn()?;
         let mut ti = CK_TOKEN_INFO::default();
-        check(p11!(c.pool.lib, C_GetTokenInfo(c.slot, &mut ti)), "C_GetTokenInfo")?;
-        let mem = |v: CK_ULONG| (v != CK_UNAVAILABLE_INFORMATION && v != CK_EFFECTIVELY_INFINITE).then_some(v as u64);
+        check(
+            p11!(c.pool.lib, C_GetTokenInfo(c.slot, &mut ti)),
+            "C_GetTokenInfo",
+        )?;
+        #[allow(clippy::unnecessary_cast)] // CK_ULONG is 32 bits on some targets
+        let mem = |v: CK_ULONG| {
+            (v != CK_UNAVAILABLE_INFORMATION && v != CK_EFFECTIVELY_INFINITE).then_some(v as u64)
+        };
         Ok(DeviceInfo {
             manufacturer: trim(&ti.manufacturerID),
             model: trim(&ti.model),
@@ -224,26 +276,44 @@ impl Backend for Node {
     fn random(&self, out: &mut [u8]) -> Result<()> {
         let s = self.session()?;
         check(
-            p11!(s.lib(), C_GenerateRandom(s.handle(), out.as_mut_ptr(), out.len() as CK_ULONG)),
+            p11!(
+                s.lib(),
+                C_GenerateRandom(s.handle(), out.as_mut_ptr(), out.len() as CK_ULONG)
+            ),
             "C_GenerateRandom",
         )
     }
 
     fn seed_random(&self, seed: &[u8]) -> Result<()> {
         let s = self.session()?;
-        check(p11!(s.lib(), C_SeedRandom(s.handle(), ptr(seed), seed.len() as CK_ULONG)), "C_SeedRandom")
+        check(
+            p11!(
+                s.lib(),
+                C_SeedRandom(s.handle(), ptr(seed), seed.len() as CK_ULONG)
+            ),
+            "C_SeedRandom",
+        )
     }
 
     fn find(&self, template: &[Attr]) -> Result<Vec<ObjectId>> {
         let s = self.session()?;
         let h = s.handle();
         let mut t = raw_template(template);
-        check(p11!(s.lib(), C_FindObjectsInit(h, t.as_mut_ptr(), t.len() as CK_ULONG)), "C_FindObjectsInit")?;
+        check(
+            p11!(
+                s.lib(),
+                C_FindObjectsInit(h, t.as_mut_ptr(), t.len() as CK_ULONG)
+            ),
+            "C_FindObjectsInit",
+        )?;
         let mut found = Vec::new();
         let mut batch = [0 as CK_OBJECT_HANDLE; 256];
         let res = loop {
             let mut n: CK_ULONG = 0;
-            let rv = p11!(s.lib(), C_FindObjects(h, batch.as_mut_ptr(), batch.len() as CK_ULONG, &mut n));
+            let rv = p11!(
+                s.lib(),
+                C_FindObjects(h, batch.as_mut_ptr(), batch.len() as CK_ULONG, &mut n)
+            );
             if rv != CKR_OK {
                 break Err(Error::rv(rv, "C_FindObjects"));
             }
@@ -263,7 +333,10 @@ impl Backend for Node {
         let mut t = raw_template(template);
         let mut obj = 0;
         check(
-            p11!(s.lib(), C_CreateObject(s.handle(), t.as_mut_ptr(), t.len() as CK_ULONG, &mut obj)),
+            p11!(
+                s.lib(),
+                C_CreateObject(s.handle(), t.as_mut_ptr(), t.len() as CK_ULONG, &mut obj)
+            ),
             "C_CreateObject",
         )?;
         Ok(obj)
@@ -274,7 +347,16 @@ impl Backend for Node {
         let mut t = raw_template(template);
         let mut new = 0;
         check(
-            p11!(s.lib(), C_CopyObject(s.handle(), obj, t.as_mut_ptr(), t.len() as CK_ULONG, &mut new)),
+            p11!(
+                s.lib(),
+                C_CopyObject(
+                    s.handle(),
+                    obj,
+                    t.as_mut_ptr(),
+                    t.len() as CK_ULONG,
+                    &mut new
+                )
+            ),
             "C_CopyObject",
         )?;
         Ok(new)
@@ -282,13 +364,19 @@ impl Backend for Node {
 
     fn destroy_object(&self, obj: ObjectId) -> Result<()> {
         let s = self.session()?;
-        check(p11!(s.lib(), C_DestroyObject(s.handle(), obj)), "C_DestroyObject")
+        check(
+            p11!(s.lib(), C_DestroyObject(s.handle(), obj)),
+            "C_DestroyObject",
+        )
     }
 
     fn object_size(&self, obj: ObjectId) -> Result<u64> {
         let s = self.session()?;
         let mut n: CK_ULONG = 0;
-        check(p11!(s.lib(), C_GetObjectSize(s.handle(), obj, &mut n)), "C_GetObjectSize")?;
+        check(
+            p11!(s.lib(), C_GetObjectSize(s.handle(), obj, &mut n)),
+            "C_GetObjectSize",
+        )?;
         Ok(n as u64)
     }
 
@@ -308,9 +396,15 @@ impl Backend for Node {
                 }
             })
             .collect();
-        let rv = p11!(s.lib(), C_GetAttributeValue(s.handle(), obj, t.as_mut_ptr(), t.len() as CK_ULONG));
+        let rv = p11!(
+            s.lib(),
+            C_GetAttributeValue(s.handle(), obj, t.as_mut_ptr(), t.len() as CK_ULONG)
+        );
         match rv {
-            CKR_OK | CKR_ATTRIBUTE_SENSITIVE | CKR_ATTRIBUTE_TYPE_INVALID | CKR_BUFFER_TOO_SMALL => {
+            CKR_OK
+            | CKR_ATTRIBUTE_SENSITIVE
+            | CKR_ATTRIBUTE_TYPE_INVALID
+            | CKR_BUFFER_TOO_SMALL => {
                 for (r, a) in reqs.iter_mut().zip(&t) {
                     r.len = a.ulValueLen;
                 }
@@ -324,7 +418,10 @@ impl Backend for Node {
         let s = self.session()?;
         let mut t = raw_template(template);
         check(
-            p11!(s.lib(), C_SetAttributeValue(s.handle(), obj, t.as_mut_ptr(), t.len() as CK_ULONG)),
+            p11!(
+                s.lib(),
+                C_SetAttributeValue(s.handle(), obj, t.as_mut_ptr(), t.len() as CK_ULONG)
+            ),
             "C_SetAttributeValue",
         )
     }
@@ -333,12 +430,22 @@ impl Backend for Node {
         let s = self.session()?;
         let mut t = raw_template(template);
         let mut obj = 0;
-        let rv = mech.with_raw(|m| p11!(s.lib(), C_GenerateKey(s.handle(), m, t.as_mut_ptr(), t.len() as CK_ULONG, &mut obj)));
+        let rv = mech.with_raw(|m| {
+            p11!(
+                s.lib(),
+                C_GenerateKey(s.handle(), m, t.as_mut_ptr(), t.len() as CK_ULONG, &mut obj)
+            )
+        });
         check(rv, "C_GenerateKey")?;
         Ok(obj)
     }
 
-    fn generate_key_pair(&self, mech: &Mechanism, public: &[Attr], private: &[Attr]) -> Result<(ObjectId, ObjectId)> {
+    fn generate_key_pair(
+        &self,
+        mech: &Mechanism,
+        public: &[Attr],
+        private: &[Attr],
+    ) -> Result<(ObjectId, ObjectId)> {
         let s = self.session()?;
         let mut pu = raw_template(public);
         let mut pr = raw_template(private);
@@ -362,13 +469,20 @@ impl Backend for Node {
         Ok((hpu, hpr))
     }
 
-    fn wrap_key(&self, mech: &Mechanism, wrapping: ObjectId, key: ObjectId, mut out: Output) -> Result<usize> {
+    fn wrap_key(
+        &self,
+        mech: &Mechanism,
+        wrapping: ObjectId,
+        key: ObjectId,
+        mut out: Output,
+    ) -> Result<usize> {
         let s = self.session()?;
         let (p, mut n) = match out.as_mut() {
             Some(b) => (b.as_mut_ptr(), b.len() as CK_ULONG),
             None => (std::ptr::null_mut(), 0),
         };
-        let rv = mech.with_raw(|m| p11!(s.lib(), C_WrapKey(s.handle(), m, wrapping, key, p, &mut n)));
+        let rv =
+            mech.with_raw(|m| p11!(s.lib(), C_WrapKey(s.handle(), m, wrapping, key, p, &mut n)));
         match rv {
             CKR_OK => Ok(n as usize),
             CKR_BUFFER_TOO_SMALL => Err(Error::BufferTooSmall(n as usize)),
@@ -376,7 +490,13 @@ impl Backend for Node {
         }
     }
 
-    fn unwrap_key(&self, mech: &Mechanism, unwrapping: ObjectId, wrapped: &[u8], template: &[Attr]) -> Result<ObjectId> {
+    fn unwrap_key(
+        &self,
+        mech: &Mechanism,
+        unwrapping: ObjectId,
+        wrapped: &[u8],
+        template: &[Attr],
+    ) -> Result<ObjectId> {
         let s = self.session()?;
         let mut t = raw_template(template);
         let mut obj = 0;
@@ -403,12 +523,29 @@ impl Backend for Node {
         let s = self.session()?;
         let mut t = raw_template(template);
         let mut obj = 0;
-        let rv = mech.with_raw(|m| p11!(s.lib(), C_DeriveKey(s.handle(), m, base, t.as_mut_ptr(), t.len() as CK_ULONG, &mut obj)));
+        let rv = mech.with_raw(|m| {
+            p11!(
+                s.lib(),
+                C_DeriveKey(
+                    s.handle(),
+                    m,
+                    base,
+                    t.as_mut_ptr(),
+                    t.len() as CK_ULONG,
+                    &mut obj
+                )
+            )
+        });
         check(rv, "C_DeriveKey")?;
         Ok(obj)
     }
 
-    fn begin(&self, kind: OpKind, mech: &Mechanism, key: Option<ObjectId>) -> Result<Box<dyn Operation>> {
+    fn begin(
+        &self,
+        kind: OpKind,
+        mech: &Mechanism,
+        key: Option<ObjectId>,
+    ) -> Result<Box<dyn Operation>> {
         let c = self.conn()?;
         if mech.ty == CKM_RSA_PKCS_OAEP && matches!(kind, OpKind::Encrypt | OpKind::Decrypt) {
             if let Some(params) = OaepParams::composed(mech)? {
@@ -416,15 +553,32 @@ impl Backend for Node {
                 let len = modulus_len(self, k)?;
                 let raw = Mechanism::simple(CKM_RSA_X_509);
                 let inner = NodeOp::begin(c.pool.get()?, kind, &raw, key, None)?;
-                return Ok(Box::new(OaepOp::new(inner, kind == OpKind::Decrypt, params, len)));
+                return Ok(Box::new(OaepOp::new(
+                    inner,
+                    kind == OpKind::Decrypt,
+                    params,
+                    len,
+                )));
             }
         }
         if c.composed_ecdsa && matches!(kind, OpKind::Sign | OpKind::Verify) {
             if let Some(hash) = prehash::hash_for(mech.ty) {
                 let raw = Mechanism::simple(CKM_ECDSA);
-                return Ok(Box::new(NodeOp::begin(c.pool.get()?, kind, &raw, key, Some(hash))?));
+                return Ok(Box::new(NodeOp::begin(
+                    c.pool.get()?,
+                    kind,
+                    &raw,
+                    key,
+                    Some(hash),
+                )?));
             }
         }
-        Ok(Box::new(NodeOp::begin(c.pool.get()?, kind, mech, key, None)?))
+        Ok(Box::new(NodeOp::begin(
+            c.pool.get()?,
+            kind,
+            mech,
+            key,
+            None,
+        )?))
     }
 }

@@ -45,7 +45,13 @@ impl OaepParams {
     /// The parameters of an OAEP mechanism this module must compose, `Ok(None)` when
     /// the backend can take it as it is, or CKR_MECHANISM_PARAM_INVALID.
     pub fn composed(m: &Mechanism) -> Result<Option<OaepParams>> {
-        let MechParam::Oaep { hash, mgf, source, source_data } = &m.param else {
+        let MechParam::Oaep {
+            hash,
+            mgf,
+            source,
+            source_data,
+        } = &m.param
+        else {
             return Err(Error::rv(CKR_MECHANISM_PARAM_INVALID, "OAEP parameters"));
         };
         let bad = || Error::rv(CKR_MECHANISM_PARAM_INVALID, "OAEP parameters");
@@ -127,9 +133,21 @@ impl OaepParams {
         }
         let (masked_seed, masked_db) = em[1..].split_at(hlen);
         let seed_mask = self.mgf1(masked_db, hlen);
-        let seed: Zeroizing<Vec<u8>> = Zeroizing::new(masked_seed.iter().zip(seed_mask.iter()).map(|(a, b)| a ^ b).collect());
+        let seed: Zeroizing<Vec<u8>> = Zeroizing::new(
+            masked_seed
+                .iter()
+                .zip(seed_mask.iter())
+                .map(|(a, b)| a ^ b)
+                .collect(),
+        );
         let db_mask = self.mgf1(&seed, masked_db.len());
-        let db: Zeroizing<Vec<u8>> = Zeroizing::new(masked_db.iter().zip(db_mask.iter()).map(|(a, b)| a ^ b).collect());
+        let db: Zeroizing<Vec<u8>> = Zeroizing::new(
+            masked_db
+                .iter()
+                .zip(db_mask.iter())
+                .map(|(a, b)| a ^ b)
+                .collect(),
+        );
 
         let mut good = em[0].ct_eq(&0u8) & db[..hlen].ct_eq(&self.label_hash());
         let mut looking = subtle::Choice::from(1u8);
@@ -202,7 +220,10 @@ pub fn modulus_len(node: &crate::pkcs11::Node, key: ObjectId) -> Result<usize> {
     let mut req = [crate::AttrReq::new(CKA_MODULUS, None)];
     let rv = node.get_attributes(key, &mut req)?;
     if rv != CKR_OK || req[0].len == CK_UNAVAILABLE_INFORMATION {
-        return Err(Error::rv(CKR_KEY_TYPE_INCONSISTENT, "OAEP needs an RSA key"));
+        return Err(Error::rv(
+            CKR_KEY_TYPE_INCONSISTENT,
+            "OAEP needs an RSA key",
+        ));
     }
     Ok(req[0].len as usize)
 }
@@ -212,7 +233,10 @@ impl Operation for OaepOp {
         let hlen = self.params.hlen();
         if self.decrypt {
             let Some(out) = out else {
-                return Ok(self.held.as_ref().map_or(self.k.saturating_sub(2 * hlen + 2), |m| m.len()));
+                return Ok(self
+                    .held
+                    .as_ref()
+                    .map_or(self.k.saturating_sub(2 * hlen + 2), |m| m.len()));
             };
             if self.held.is_none() {
                 let mut em = Zeroizing::new(vec![0u8; self.k]);
@@ -250,22 +274,40 @@ impl Operation for OaepOp {
     }
 
     fn update_out(&mut self, _: &[u8], _: Output) -> Result<usize> {
-        self.fail(Error::rv(CKR_FUNCTION_NOT_SUPPORTED, "RSA-OAEP is single-part"))
+        self.fail(Error::rv(
+            CKR_FUNCTION_NOT_SUPPORTED,
+            "RSA-OAEP is single-part",
+        ))
     }
     fn update(&mut self, _: &[u8]) -> Result<()> {
-        self.fail(Error::rv(CKR_FUNCTION_NOT_SUPPORTED, "RSA-OAEP is single-part"))
+        self.fail(Error::rv(
+            CKR_FUNCTION_NOT_SUPPORTED,
+            "RSA-OAEP is single-part",
+        ))
     }
     fn update_key(&mut self, _: ObjectId) -> Result<()> {
-        self.fail(Error::rv(CKR_FUNCTION_NOT_SUPPORTED, "RSA-OAEP is single-part"))
+        self.fail(Error::rv(
+            CKR_FUNCTION_NOT_SUPPORTED,
+            "RSA-OAEP is single-part",
+        ))
     }
     fn finish(&mut self, _: Output) -> Result<usize> {
-        self.fail(Error::rv(CKR_FUNCTION_NOT_SUPPORTED, "RSA-OAEP is single-part"))
+        self.fail(Error::rv(
+            CKR_FUNCTION_NOT_SUPPORTED,
+            "RSA-OAEP is single-part",
+        ))
     }
     fn verify(&mut self, _: &[u8], _: &[u8]) -> Result<()> {
-        self.fail(Error::rv(CKR_OPERATION_NOT_INITIALIZED, "OAEP does not verify"))
+        self.fail(Error::rv(
+            CKR_OPERATION_NOT_INITIALIZED,
+            "OAEP does not verify",
+        ))
     }
     fn verify_finish(&mut self, _: &[u8]) -> Result<()> {
-        self.fail(Error::rv(CKR_OPERATION_NOT_INITIALIZED, "OAEP does not verify"))
+        self.fail(Error::rv(
+            CKR_OPERATION_NOT_INITIALIZED,
+            "OAEP does not verify",
+        ))
     }
     fn is_done(&self) -> bool {
         self.done
@@ -277,7 +319,10 @@ mod tests {
     use super::*;
 
     fn p(hash: CK_MECHANISM_TYPE, label: &[u8]) -> OaepParams {
-        OaepParams { hash, label: label.to_vec() }
+        OaepParams {
+            hash,
+            label: label.to_vec(),
+        }
     }
 
     #[test]

@@ -65,7 +65,10 @@ impl NodeOp {
 
     /// Random bytes from the backend, on this operation's session.
     pub fn random(&self, out: &mut [u8]) -> Result<()> {
-        let rv = p11!(self.lib(), C_GenerateRandom(self.s.handle(), out.as_mut_ptr(), out.len() as CK_ULONG));
+        let rv = p11!(
+            self.lib(),
+            C_GenerateRandom(self.s.handle(), out.as_mut_ptr(), out.len() as CK_ULONG)
+        );
         crate::error::check(rv, "C_GenerateRandom")
     }
 
@@ -74,7 +77,13 @@ impl NodeOp {
     }
 
     /// Record the outcome of a call that may leave the operation active.
-    fn settle(&mut self, rv: CK_RV, len: CK_ULONG, length_query: bool, func: &'static str) -> Result<usize> {
+    fn settle(
+        &mut self,
+        rv: CK_RV,
+        len: CK_ULONG,
+        length_query: bool,
+        func: &'static str,
+    ) -> Result<usize> {
         match rv {
             CKR_OK => {
                 if !length_query {
@@ -139,10 +148,22 @@ impl Operation for NodeOp {
         let data: &[u8] = digest.as_deref().unwrap_or(input);
         let n = data.len() as CK_ULONG;
         let (rv, f) = match self.kind {
-            OpKind::Encrypt => (p11!(self.lib(), C_Encrypt(h, ptr(data), n, op, &mut len)), "C_Encrypt"),
-            OpKind::Decrypt => (p11!(self.lib(), C_Decrypt(h, ptr(data), n, op, &mut len)), "C_Decrypt"),
-            OpKind::Sign => (p11!(self.lib(), C_Sign(h, ptr(data), n, op, &mut len)), "C_Sign"),
-            OpKind::Digest => (p11!(self.lib(), C_Digest(h, ptr(data), n, op, &mut len)), "C_Digest"),
+            OpKind::Encrypt => (
+                p11!(self.lib(), C_Encrypt(h, ptr(data), n, op, &mut len)),
+                "C_Encrypt",
+            ),
+            OpKind::Decrypt => (
+                p11!(self.lib(), C_Decrypt(h, ptr(data), n, op, &mut len)),
+                "C_Decrypt",
+            ),
+            OpKind::Sign => (
+                p11!(self.lib(), C_Sign(h, ptr(data), n, op, &mut len)),
+                "C_Sign",
+            ),
+            OpKind::Digest => (
+                p11!(self.lib(), C_Digest(h, ptr(data), n, op, &mut len)),
+                "C_Digest",
+            ),
             OpKind::Verify => return Err(Error::rv(CKR_OPERATION_NOT_INITIALIZED, "run")),
         };
         self.settle(rv, len, query, f)
@@ -153,8 +174,14 @@ impl Operation for NodeOp {
         let (op, mut len) = out_parts(&mut out);
         let n = input.len() as CK_ULONG;
         let (rv, f) = match self.kind {
-            OpKind::Encrypt => (p11!(self.lib(), C_EncryptUpdate(h, ptr(input), n, op, &mut len)), "C_EncryptUpdate"),
-            OpKind::Decrypt => (p11!(self.lib(), C_DecryptUpdate(h, ptr(input), n, op, &mut len)), "C_DecryptUpdate"),
+            OpKind::Encrypt => (
+                p11!(self.lib(), C_EncryptUpdate(h, ptr(input), n, op, &mut len)),
+                "C_EncryptUpdate",
+            ),
+            OpKind::Decrypt => (
+                p11!(self.lib(), C_DecryptUpdate(h, ptr(input), n, op, &mut len)),
+                "C_DecryptUpdate",
+            ),
             _ => return Err(Error::rv(CKR_OPERATION_NOT_INITIALIZED, "update")),
         };
         // An update always leaves the operation active unless it failed.
@@ -172,9 +199,18 @@ impl Operation for NodeOp {
         let h = self.s.handle();
         let n = input.len() as CK_ULONG;
         let (rv, f) = match self.kind {
-            OpKind::Sign => (p11!(self.lib(), C_SignUpdate(h, ptr(input), n)), "C_SignUpdate"),
-            OpKind::Verify => (p11!(self.lib(), C_VerifyUpdate(h, ptr(input), n)), "C_VerifyUpdate"),
-            OpKind::Digest => (p11!(self.lib(), C_DigestUpdate(h, ptr(input), n)), "C_DigestUpdate"),
+            OpKind::Sign => (
+                p11!(self.lib(), C_SignUpdate(h, ptr(input), n)),
+                "C_SignUpdate",
+            ),
+            OpKind::Verify => (
+                p11!(self.lib(), C_VerifyUpdate(h, ptr(input), n)),
+                "C_VerifyUpdate",
+            ),
+            OpKind::Digest => (
+                p11!(self.lib(), C_DigestUpdate(h, ptr(input), n)),
+                "C_DigestUpdate",
+            ),
             _ => return Err(Error::rv(CKR_OPERATION_NOT_INITIALIZED, "update")),
         };
         if rv != CKR_OK {
@@ -197,14 +233,29 @@ impl Operation for NodeOp {
         let (op, mut len) = out_parts(&mut out);
         let query = op.is_null();
         if let Some(digest) = self.prehashed(None) {
-            let rv = p11!(self.lib(), C_Sign(h, ptr(&digest), digest.len() as CK_ULONG, op, &mut len));
+            let rv = p11!(
+                self.lib(),
+                C_Sign(h, ptr(&digest), digest.len() as CK_ULONG, op, &mut len)
+            );
             return self.settle(rv, len, query, "C_Sign");
         }
         let (rv, f) = match self.kind {
-            OpKind::Encrypt => (p11!(self.lib(), C_EncryptFinal(h, op, &mut len)), "C_EncryptFinal"),
-            OpKind::Decrypt => (p11!(self.lib(), C_DecryptFinal(h, op, &mut len)), "C_DecryptFinal"),
-            OpKind::Sign => (p11!(self.lib(), C_SignFinal(h, op, &mut len)), "C_SignFinal"),
-            OpKind::Digest => (p11!(self.lib(), C_DigestFinal(h, op, &mut len)), "C_DigestFinal"),
+            OpKind::Encrypt => (
+                p11!(self.lib(), C_EncryptFinal(h, op, &mut len)),
+                "C_EncryptFinal",
+            ),
+            OpKind::Decrypt => (
+                p11!(self.lib(), C_DecryptFinal(h, op, &mut len)),
+                "C_DecryptFinal",
+            ),
+            OpKind::Sign => (
+                p11!(self.lib(), C_SignFinal(h, op, &mut len)),
+                "C_SignFinal",
+            ),
+            OpKind::Digest => (
+                p11!(self.lib(), C_DigestFinal(h, op, &mut len)),
+                "C_DigestFinal",
+            ),
             OpKind::Verify => return Err(Error::rv(CKR_OPERATION_NOT_INITIALIZED, "finish")),
         };
         self.settle(rv, len, query, f)
@@ -216,7 +267,13 @@ impl Operation for NodeOp {
         let data: &[u8] = digest.as_deref().unwrap_or(data);
         let rv = p11!(
             self.lib(),
-            C_Verify(h, ptr(data), data.len() as CK_ULONG, ptr(signature), signature.len() as CK_ULONG)
+            C_Verify(
+                h,
+                ptr(data),
+                data.len() as CK_ULONG,
+                ptr(signature),
+                signature.len() as CK_ULONG
+            )
         );
         self.end(rv, "C_Verify")
     }
@@ -226,11 +283,20 @@ impl Operation for NodeOp {
         if let Some(digest) = self.prehashed(None) {
             let rv = p11!(
                 self.lib(),
-                C_Verify(h, ptr(&digest), digest.len() as CK_ULONG, ptr(signature), signature.len() as CK_ULONG)
+                C_Verify(
+                    h,
+                    ptr(&digest),
+                    digest.len() as CK_ULONG,
+                    ptr(signature),
+                    signature.len() as CK_ULONG
+                )
             );
             return self.end(rv, "C_Verify");
         }
-        let rv = p11!(self.lib(), C_VerifyFinal(h, ptr(signature), signature.len() as CK_ULONG));
+        let rv = p11!(
+            self.lib(),
+            C_VerifyFinal(h, ptr(signature), signature.len() as CK_ULONG)
+        );
         self.end(rv, "C_VerifyFinal")
     }
 

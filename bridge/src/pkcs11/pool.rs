@@ -27,7 +27,13 @@ struct PoolState {
 }
 
 impl Pool {
-    pub fn new(lib: Arc<Library>, slot: CK_SLOT_ID, name: String, size: usize, wait: Duration) -> Self {
+    pub fn new(
+        lib: Arc<Library>,
+        slot: CK_SLOT_ID,
+        name: String,
+        size: usize,
+        wait: Duration,
+    ) -> Self {
         Pool {
             lib,
             slot,
@@ -46,7 +52,13 @@ impl Pool {
         let mut h: CK_SESSION_HANDLE = 0;
         let rv = p11!(
             self.lib,
-            C_OpenSession(self.slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, std::ptr::null_mut(), None, &mut h)
+            C_OpenSession(
+                self.slot,
+                CKF_SERIAL_SESSION | CKF_RW_SESSION,
+                std::ptr::null_mut(),
+                None,
+                &mut h
+            )
         );
         check(rv, "C_OpenSession")?;
         Ok(h)

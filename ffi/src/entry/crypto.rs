@@ -6,7 +6,13 @@ use cryptoki_sys::*;
 use kmsbridge_provider::bridge::OpKind;
 use kmsbridge_provider::{state, Provider, Result};
 
-fn init(func: &'static str, kind: OpKind, h: CK_SESSION_HANDLE, m: *mut CK_MECHANISM, key: Option<CK_OBJECT_HANDLE>) -> CK_RV {
+fn init(
+    func: &'static str,
+    kind: OpKind,
+    h: CK_SESSION_HANDLE,
+    m: *mut CK_MECHANISM,
+    key: Option<CK_OBJECT_HANDLE>,
+) -> CK_RV {
     guard(func, || {
         let p = state::get()?;
         p.session(h)?;
@@ -24,6 +30,11 @@ fn checked<T>(p: &Provider, h: CK_SESSION_HANDLE, kind: OpKind, r: Result<T>) ->
     r
 }
 
+/// The provider call behind a function that writes output.
+type OutputCall =
+    fn(&Provider, CK_SESSION_HANDLE, OpKind, &[u8], Option<&mut [u8]>) -> Result<usize>;
+
+#[allow(clippy::too_many_arguments)] // the C signature's six plus name and call
 fn with_output(
     func: &'static str,
     kind: OpKind,
@@ -32,28 +43,48 @@ fn with_output(
     data_len: CK_ULONG,
     out: *mut u8,
     out_len: *mut CK_ULONG,
-    call: fn(&Provider, CK_SESSION_HANDLE, OpKind, &[u8], Option<&mut [u8]>) -> Result<usize>,
+    call: OutputCall,
 ) -> CK_RV {
     guard(func, || {
         let p = state::get()?;
         p.session(h)?;
         // SAFETY: the caller's buffers of the given lengths.
-        let (i, o) = checked(&p, h, kind, unsafe { input(data, data_len).and_then(|i| Ok((i, output(out, out_len)?))) })?;
+        let (i, o) = checked(&p, h, kind, unsafe {
+            input(data, data_len).and_then(|i| Ok((i, output(out, out_len)?)))
+        })?;
         let r = call(&p, h, kind, i, o);
         // SAFETY: `out_len` checked by `output`.
         unsafe { answer_len(r, out_len) }
     })
 }
 
-fn single(p: &Provider, h: CK_SESSION_HANDLE, k: OpKind, i: &[u8], o: Option<&mut [u8]>) -> Result<usize> {
+fn single(
+    p: &Provider,
+    h: CK_SESSION_HANDLE,
+    k: OpKind,
+    i: &[u8],
+    o: Option<&mut [u8]>,
+) -> Result<usize> {
     p.op_run(h, k, i, o)
 }
 
-fn part(p: &Provider, h: CK_SESSION_HANDLE, k: OpKind, i: &[u8], o: Option<&mut [u8]>) -> Result<usize> {
+fn part(
+    p: &Provider,
+    h: CK_SESSION_HANDLE,
+    k: OpKind,
+    i: &[u8],
+    o: Option<&mut [u8]>,
+) -> Result<usize> {
     p.op_update_out(h, k, i, o)
 }
 
-fn update(func: &'static str, kind: OpKind, h: CK_SESSION_HANDLE, data: *const u8, len: CK_ULONG) -> CK_RV {
+fn update(
+    func: &'static str,
+    kind: OpKind,
+    h: CK_SESSION_HANDLE,
+    data: *const u8,
+    len: CK_ULONG,
+) -> CK_RV {
     guard(func, || {
         let p = state::get()?;
         p.session(h)?;
@@ -63,7 +94,13 @@ fn update(func: &'static str, kind: OpKind, h: CK_SESSION_HANDLE, data: *const u
     })
 }
 
-fn finish(func: &'static str, kind: OpKind, h: CK_SESSION_HANDLE, out: *mut u8, out_len: *mut CK_ULONG) -> CK_RV {
+fn finish(
+    func: &'static str,
+    kind: OpKind,
+    h: CK_SESSION_HANDLE,
+    out: *mut u8,
+    out_len: *mut CK_ULONG,
+) -> CK_RV {
     guard(func, || {
         let p = state::get()?;
         p.session(h)?;
@@ -75,26 +112,58 @@ fn finish(func: &'static str, kind: OpKind, h: CK_SESSION_HANDLE, out: *mut u8, 
     })
 }
 
-pub extern "C" fn C_EncryptInit(h: CK_SESSION_HANDLE, m: *mut CK_MECHANISM, key: CK_OBJECT_HANDLE) -> CK_RV {
+pub extern "C" fn C_EncryptInit(
+    h: CK_SESSION_HANDLE,
+    m: *mut CK_MECHANISM,
+    key: CK_OBJECT_HANDLE,
+) -> CK_RV {
     init("C_EncryptInit", OpKind::Encrypt, h, m, Some(key))
 }
-pub extern "C" fn C_Encrypt(h: CK_SESSION_HANDLE, d: *mut u8, dl: CK_ULONG, o: *mut u8, ol: *mut CK_ULONG) -> CK_RV {
+pub extern "C" fn C_Encrypt(
+    h: CK_SESSION_HANDLE,
+    d: *mut u8,
+    dl: CK_ULONG,
+    o: *mut u8,
+    ol: *mut CK_ULONG,
+) -> CK_RV {
     with_output("C_Encrypt", OpKind::Encrypt, h, d, dl, o, ol, single)
 }
-pub extern "C" fn C_EncryptUpdate(h: CK_SESSION_HANDLE, d: *mut u8, dl: CK_ULONG, o: *mut u8, ol: *mut CK_ULONG) -> CK_RV {
+pub extern "C" fn C_EncryptUpdate(
+    h: CK_SESSION_HANDLE,
+    d: *mut u8,
+    dl: CK_ULONG,
+    o: *mut u8,
+    ol: *mut CK_ULONG,
+) -> CK_RV {
     with_output("C_EncryptUpdate", OpKind::Encrypt, h, d, dl, o, ol, part)
 }
 pub extern "C" fn C_EncryptFinal(h: CK_SESSION_HANDLE, o: *mut u8, ol: *mut CK_ULONG) -> CK_RV {
     finish("C_EncryptFinal", OpKind::Encrypt, h, o, ol)
 }
 
-pub extern "C" fn C_DecryptInit(h: CK_SESSION_HANDLE, m: *mut CK_MECHANISM, key: CK_OBJECT_HANDLE) -> CK_RV {
+pub extern "C" fn C_DecryptInit(
+    h: CK_SESSION_HANDLE,
+    m: *mut CK_MECHANISM,
+    key: CK_OBJECT_HANDLE,
+) -> CK_RV {
     init("C_DecryptInit", OpKind::Decrypt, h, m, Some(key))
 }
-pub extern "C" fn C_Decrypt(h: CK_SESSION_HANDLE, d: *mut u8, dl: CK_ULONG, o: *mut u8, ol: *mut CK_ULONG) -> CK_RV {
+pub extern "C" fn C_Decrypt(
+    h: CK_SESSION_HANDLE,
+    d: *mut u8,
+    dl: CK_ULONG,
+    o: *mut u8,
+    ol: *mut CK_ULONG,
+) -> CK_RV {
     with_output("C_Decrypt", OpKind::Decrypt, h, d, dl, o, ol, single)
 }
-pub extern "C" fn C_DecryptUpdate(h: CK_SESSION_HANDLE, d: *mut u8, dl: CK_ULONG, o: *mut u8, ol: *mut CK_ULONG) -> CK_RV {
+pub extern "C" fn C_DecryptUpdate(
+    h: CK_SESSION_HANDLE,
+    d: *mut u8,
+    dl: CK_ULONG,
+    o: *mut u8,
+    ol: *mut CK_ULONG,
+) -> CK_RV {
     with_output("C_DecryptUpdate", OpKind::Decrypt, h, d, dl, o, ol, part)
 }
 pub extern "C" fn C_DecryptFinal(h: CK_SESSION_HANDLE, o: *mut u8, ol: *mut CK_ULONG) -> CK_RV {
@@ -104,7 +173,13 @@ pub extern "C" fn C_DecryptFinal(h: CK_SESSION_HANDLE, o: *mut u8, ol: *mut CK_U
 pub extern "C" fn C_DigestInit(h: CK_SESSION_HANDLE, m: *mut CK_MECHANISM) -> CK_RV {
     init("C_DigestInit", OpKind::Digest, h, m, None)
 }
-pub extern "C" fn C_Digest(h: CK_SESSION_HANDLE, d: *mut u8, dl: CK_ULONG, o: *mut u8, ol: *mut CK_ULONG) -> CK_RV {
+pub extern "C" fn C_Digest(
+    h: CK_SESSION_HANDLE,
+    d: *mut u8,
+    dl: CK_ULONG,
+    o: *mut u8,
+    ol: *mut CK_ULONG,
+) -> CK_RV {
     with_output("C_Digest", OpKind::Digest, h, d, dl, o, ol, single)
 }
 pub extern "C" fn C_DigestUpdate(h: CK_SESSION_HANDLE, d: *mut u8, dl: CK_ULONG) -> CK_RV {
@@ -117,10 +192,20 @@ pub extern "C" fn C_DigestFinal(h: CK_SESSION_HANDLE, o: *mut u8, ol: *mut CK_UL
     finish("C_DigestFinal", OpKind::Digest, h, o, ol)
 }
 
-pub extern "C" fn C_SignInit(h: CK_SESSION_HANDLE, m: *mut CK_MECHANISM, key: CK_OBJECT_HANDLE) -> CK_RV {
+pub extern "C" fn C_SignInit(
+    h: CK_SESSION_HANDLE,
+    m: *mut CK_MECHANISM,
+    key: CK_OBJECT_HANDLE,
+) -> CK_RV {
     init("C_SignInit", OpKind::Sign, h, m, Some(key))
 }
-pub extern "C" fn C_Sign(h: CK_SESSION_HANDLE, d: *mut u8, dl: CK_ULONG, o: *mut u8, ol: *mut CK_ULONG) -> CK_RV {
+pub extern "C" fn C_Sign(
+    h: CK_SESSION_HANDLE,
+    d: *mut u8,
+    dl: CK_ULONG,
+    o: *mut u8,
+    ol: *mut CK_ULONG,
+) -> CK_RV {
     with_output("C_Sign", OpKind::Sign, h, d, dl, o, ol, single)
 }
 pub extern "C" fn C_SignUpdate(h: CK_SESSION_HANDLE, d: *mut u8, dl: CK_ULONG) -> CK_RV {
@@ -130,15 +215,27 @@ pub extern "C" fn C_SignFinal(h: CK_SESSION_HANDLE, o: *mut u8, ol: *mut CK_ULON
     finish("C_SignFinal", OpKind::Sign, h, o, ol)
 }
 
-pub extern "C" fn C_VerifyInit(h: CK_SESSION_HANDLE, m: *mut CK_MECHANISM, key: CK_OBJECT_HANDLE) -> CK_RV {
+pub extern "C" fn C_VerifyInit(
+    h: CK_SESSION_HANDLE,
+    m: *mut CK_MECHANISM,
+    key: CK_OBJECT_HANDLE,
+) -> CK_RV {
     init("C_VerifyInit", OpKind::Verify, h, m, Some(key))
 }
-pub extern "C" fn C_Verify(h: CK_SESSION_HANDLE, d: *mut u8, dl: CK_ULONG, s: *mut u8, sl: CK_ULONG) -> CK_RV {
+pub extern "C" fn C_Verify(
+    h: CK_SESSION_HANDLE,
+    d: *mut u8,
+    dl: CK_ULONG,
+    s: *mut u8,
+    sl: CK_ULONG,
+) -> CK_RV {
     guard("C_Verify", || {
         let p = state::get()?;
         p.session(h)?;
         // SAFETY: the caller's buffers of the given lengths.
-        let (d, s) = checked(&p, h, OpKind::Verify, unsafe { input(d, dl).and_then(|d| Ok((d, input(s, sl)?))) })?;
+        let (d, s) = checked(&p, h, OpKind::Verify, unsafe {
+            input(d, dl).and_then(|d| Ok((d, input(s, sl)?)))
+        })?;
         p.verify(h, d, s)
     })
 }

@@ -23,11 +23,17 @@ fn check_init_args(p: *mut c_void) -> Result<()> {
         a.UnlockMutex.is_some(),
     ];
     if given.iter().any(|g| *g) && !given.iter().all(|g| *g) {
-        return Err(bad(CKR_ARGUMENTS_BAD, "mutex callbacks must be all set or all NULL"));
+        return Err(bad(
+            CKR_ARGUMENTS_BAD,
+            "mutex callbacks must be all set or all NULL",
+        ));
     }
     if given[0] && a.flags & CKF_OS_LOCKING_OK == 0 {
         // We lock with the OS's primitives only; we cannot lock with the application's.
-        return Err(bad(CKR_CANT_LOCK, "application mutexes without CKF_OS_LOCKING_OK"));
+        return Err(bad(
+            CKR_CANT_LOCK,
+            "application mutexes without CKF_OS_LOCKING_OK",
+        ));
     }
     // CKF_LIBRARY_CANT_CREATE_OS_THREADS needs nothing: the module starts no threads.
     Ok(())
@@ -65,7 +71,13 @@ fn info(p: *mut CK_INFO, version: CK_VERSION) -> CK_RV {
 }
 
 pub extern "C" fn C_GetInfo_v2(p: *mut CK_INFO) -> CK_RV {
-    info(p, CK_VERSION { major: 2, minor: 40 })
+    info(
+        p,
+        CK_VERSION {
+            major: 2,
+            minor: 40,
+        },
+    )
 }
 
 pub extern "C" fn C_GetInfo_v3(p: *mut CK_INFO) -> CK_RV {
@@ -109,7 +121,10 @@ pub extern "C" fn C_GetInterface_entry(
             // SAFETY: non-NULL, a CK_VERSION by the spec.
             Some(unsafe { *version })
         };
-        let found = tables::interface_for(wanted, flags).ok_or(bad(CKR_ARGUMENTS_BAD, "no interface of that version and flags"))?;
+        let found = tables::interface_for(wanted, flags).ok_or(bad(
+            CKR_ARGUMENTS_BAD,
+            "no interface of that version and flags",
+        ))?;
         // SAFETY: checked non-NULL above.
         unsafe { *pp = found };
         Ok(())
@@ -130,7 +145,11 @@ pub extern "C" fn C_CancelFunction(_h: CK_SESSION_HANDLE) -> CK_RV {
     })
 }
 
-pub extern "C" fn C_WaitForSlotEvent(_flags: CK_FLAGS, _slot: *mut CK_SLOT_ID, _r: *mut c_void) -> CK_RV {
+pub extern "C" fn C_WaitForSlotEvent(
+    _flags: CK_FLAGS,
+    _slot: *mut CK_SLOT_ID,
+    _r: *mut c_void,
+) -> CK_RV {
     guard("C_WaitForSlotEvent", || {
         state::get()?;
         // Instances never appear or vanish while the module is initialised.

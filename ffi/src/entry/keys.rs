@@ -42,7 +42,13 @@ pub extern "C" fn C_GenerateKeyPair(
             return Err(bad(CKR_ARGUMENTS_BAD, "NULL key handle pointer"));
         }
         // SAFETY: the caller's mechanism and templates.
-        let (m, pu, pr) = unsafe { (mechanism(m)?, template(pub_t, pub_n)?, template(priv_t, priv_n)?) };
+        let (m, pu, pr) = unsafe {
+            (
+                mechanism(m)?,
+                template(pub_t, pub_n)?,
+                template(priv_t, priv_n)?,
+            )
+        };
         let (a, b) = p.generate_key_pair(h, &m, &pu, &pr)?;
         // SAFETY: checked non-NULL above.
         unsafe {
@@ -124,7 +130,11 @@ pub extern "C" fn C_SeedRandom(h: CK_SESSION_HANDLE, seed: *mut CK_BYTE, len: CK
     })
 }
 
-pub extern "C" fn C_GenerateRandom(h: CK_SESSION_HANDLE, out: *mut CK_BYTE, len: CK_ULONG) -> CK_RV {
+pub extern "C" fn C_GenerateRandom(
+    h: CK_SESSION_HANDLE,
+    out: *mut CK_BYTE,
+    len: CK_ULONG,
+) -> CK_RV {
     guard("C_GenerateRandom", || {
         let p = state::get()?;
         if out.is_null() && len > 0 {

@@ -5,7 +5,12 @@ use crate::guard::{bad, guard};
 use cryptoki_sys::*;
 use kmsbridge_provider::state;
 
-pub extern "C" fn C_CreateObject(h: CK_SESSION_HANDLE, t: *mut CK_ATTRIBUTE, n: CK_ULONG, ph: *mut CK_OBJECT_HANDLE) -> CK_RV {
+pub extern "C" fn C_CreateObject(
+    h: CK_SESSION_HANDLE,
+    t: *mut CK_ATTRIBUTE,
+    n: CK_ULONG,
+    ph: *mut CK_OBJECT_HANDLE,
+) -> CK_RV {
     guard("C_CreateObject", || {
         let p = state::get()?;
         if ph.is_null() {
@@ -43,7 +48,11 @@ pub extern "C" fn C_DestroyObject(h: CK_SESSION_HANDLE, obj: CK_OBJECT_HANDLE) -
     guard("C_DestroyObject", || state::get()?.destroy_object(h, obj))
 }
 
-pub extern "C" fn C_GetObjectSize(h: CK_SESSION_HANDLE, obj: CK_OBJECT_HANDLE, size: *mut CK_ULONG) -> CK_RV {
+pub extern "C" fn C_GetObjectSize(
+    h: CK_SESSION_HANDLE,
+    obj: CK_OBJECT_HANDLE,
+    size: *mut CK_ULONG,
+) -> CK_RV {
     guard("C_GetObjectSize", || {
         let p = state::get()?;
         if size.is_null() {
@@ -55,7 +64,12 @@ pub extern "C" fn C_GetObjectSize(h: CK_SESSION_HANDLE, obj: CK_OBJECT_HANDLE, s
     })
 }
 
-pub extern "C" fn C_GetAttributeValue(h: CK_SESSION_HANDLE, obj: CK_OBJECT_HANDLE, t: *mut CK_ATTRIBUTE, n: CK_ULONG) -> CK_RV {
+pub extern "C" fn C_GetAttributeValue(
+    h: CK_SESSION_HANDLE,
+    obj: CK_OBJECT_HANDLE,
+    t: *mut CK_ATTRIBUTE,
+    n: CK_ULONG,
+) -> CK_RV {
     guard("C_GetAttributeValue", || {
         let p = state::get()?;
         // SAFETY: the caller's template of `n` attributes.
@@ -72,7 +86,12 @@ pub extern "C" fn C_GetAttributeValue(h: CK_SESSION_HANDLE, obj: CK_OBJECT_HANDL
     })
 }
 
-pub extern "C" fn C_SetAttributeValue(h: CK_SESSION_HANDLE, obj: CK_OBJECT_HANDLE, t: *mut CK_ATTRIBUTE, n: CK_ULONG) -> CK_RV {
+pub extern "C" fn C_SetAttributeValue(
+    h: CK_SESSION_HANDLE,
+    obj: CK_OBJECT_HANDLE,
+    t: *mut CK_ATTRIBUTE,
+    n: CK_ULONG,
+) -> CK_RV {
     guard("C_SetAttributeValue", || {
         let p = state::get()?;
         // SAFETY: the caller's template of `n` attributes.
@@ -81,7 +100,11 @@ pub extern "C" fn C_SetAttributeValue(h: CK_SESSION_HANDLE, obj: CK_OBJECT_HANDL
     })
 }
 
-pub extern "C" fn C_FindObjectsInit(h: CK_SESSION_HANDLE, t: *mut CK_ATTRIBUTE, n: CK_ULONG) -> CK_RV {
+pub extern "C" fn C_FindObjectsInit(
+    h: CK_SESSION_HANDLE,
+    t: *mut CK_ATTRIBUTE,
+    n: CK_ULONG,
+) -> CK_RV {
     guard("C_FindObjectsInit", || {
         let p = state::get()?;
         // SAFETY: the caller's template of `n` attributes.
@@ -90,7 +113,12 @@ pub extern "C" fn C_FindObjectsInit(h: CK_SESSION_HANDLE, t: *mut CK_ATTRIBUTE, 
     })
 }
 
-pub extern "C" fn C_FindObjects(h: CK_SESSION_HANDLE, out: *mut CK_OBJECT_HANDLE, max: CK_ULONG, count: *mut CK_ULONG) -> CK_RV {
+pub extern "C" fn C_FindObjects(
+    h: CK_SESSION_HANDLE,
+    out: *mut CK_OBJECT_HANDLE,
+    max: CK_ULONG,
+    count: *mut CK_ULONG,
+) -> CK_RV {
     guard("C_FindObjects", || {
         let p = state::get()?;
         if count.is_null() || (out.is_null() && max > 0) {

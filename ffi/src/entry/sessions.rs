@@ -30,7 +30,9 @@ pub extern "C" fn C_CloseSession(h: CK_SESSION_HANDLE) -> CK_RV {
 }
 
 pub extern "C" fn C_CloseAllSessions(slot: CK_SLOT_ID) -> CK_RV {
-    guard("C_CloseAllSessions", || state::get()?.close_all_sessions(slot))
+    guard("C_CloseAllSessions", || {
+        state::get()?.close_all_sessions(slot)
+    })
 }
 
 pub extern "C" fn C_GetSessionInfo(h: CK_SESSION_HANDLE, info: *mut CK_SESSION_INFO) -> CK_RV {
@@ -42,10 +44,17 @@ pub extern "C" fn C_GetSessionInfo(h: CK_SESSION_HANDLE, info: *mut CK_SESSION_I
     })
 }
 
-pub extern "C" fn C_GetOperationState(h: CK_SESSION_HANDLE, _state: *mut CK_BYTE, _len: *mut CK_ULONG) -> CK_RV {
+pub extern "C" fn C_GetOperationState(
+    h: CK_SESSION_HANDLE,
+    _state: *mut CK_BYTE,
+    _len: *mut CK_ULONG,
+) -> CK_RV {
     guard("C_GetOperationState", || {
         state::get()?.session(h)?;
-        Err(bad(CKR_FUNCTION_NOT_SUPPORTED, "operation state cannot leave the backend"))
+        Err(bad(
+            CKR_FUNCTION_NOT_SUPPORTED,
+            "operation state cannot leave the backend",
+        ))
     })
 }
 
@@ -58,11 +67,19 @@ pub extern "C" fn C_SetOperationState(
 ) -> CK_RV {
     guard("C_SetOperationState", || {
         state::get()?.session(h)?;
-        Err(bad(CKR_FUNCTION_NOT_SUPPORTED, "operation state cannot leave the backend"))
+        Err(bad(
+            CKR_FUNCTION_NOT_SUPPORTED,
+            "operation state cannot leave the backend",
+        ))
     })
 }
 
-pub extern "C" fn C_Login(h: CK_SESSION_HANDLE, user: CK_USER_TYPE, pin: *mut CK_UTF8CHAR, pin_len: CK_ULONG) -> CK_RV {
+pub extern "C" fn C_Login(
+    h: CK_SESSION_HANDLE,
+    user: CK_USER_TYPE,
+    pin: *mut CK_UTF8CHAR,
+    pin_len: CK_ULONG,
+) -> CK_RV {
     guard("C_Login", || {
         let p = state::get()?;
         // SAFETY: the caller's PIN of `pin_len` bytes.
@@ -83,7 +100,10 @@ pub extern "C" fn C_LoginUser(
         state::get()?.session(h)?;
         let _ = (user, pin, pin_len);
         // Named users arrive with application access points; until then, refuse.
-        Err(bad(CKR_FUNCTION_NOT_SUPPORTED, "named users are not supported"))
+        Err(bad(
+            CKR_FUNCTION_NOT_SUPPORTED,
+            "named users are not supported",
+        ))
     })
 }
 

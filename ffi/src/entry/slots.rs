@@ -5,7 +5,11 @@ use crate::guard::{bad, guard};
 use cryptoki_sys::*;
 use kmsbridge_provider::state;
 
-pub extern "C" fn C_GetSlotList(_present: CK_BBOOL, list: *mut CK_SLOT_ID, count: *mut CK_ULONG) -> CK_RV {
+pub extern "C" fn C_GetSlotList(
+    _present: CK_BBOOL,
+    list: *mut CK_SLOT_ID,
+    count: *mut CK_ULONG,
+) -> CK_RV {
     guard("C_GetSlotList", || {
         let p = state::get()?;
         // Every instance's token is always present.
@@ -32,7 +36,11 @@ pub extern "C" fn C_GetTokenInfo(slot: CK_SLOT_ID, info: *mut CK_TOKEN_INFO) -> 
     })
 }
 
-pub extern "C" fn C_GetMechanismList(slot: CK_SLOT_ID, list: *mut CK_MECHANISM_TYPE, count: *mut CK_ULONG) -> CK_RV {
+pub extern "C" fn C_GetMechanismList(
+    slot: CK_SLOT_ID,
+    list: *mut CK_MECHANISM_TYPE,
+    count: *mut CK_ULONG,
+) -> CK_RV {
     guard("C_GetMechanismList", || {
         let p = state::get()?;
         if count.is_null() {
@@ -44,7 +52,11 @@ pub extern "C" fn C_GetMechanismList(slot: CK_SLOT_ID, list: *mut CK_MECHANISM_T
     })
 }
 
-pub extern "C" fn C_GetMechanismInfo(slot: CK_SLOT_ID, ty: CK_MECHANISM_TYPE, info: *mut CK_MECHANISM_INFO) -> CK_RV {
+pub extern "C" fn C_GetMechanismInfo(
+    slot: CK_SLOT_ID,
+    ty: CK_MECHANISM_TYPE,
+    info: *mut CK_MECHANISM_INFO,
+) -> CK_RV {
     guard("C_GetMechanismInfo", || {
         let p = state::get()?;
         if info.is_null() {
@@ -56,7 +68,12 @@ pub extern "C" fn C_GetMechanismInfo(slot: CK_SLOT_ID, ty: CK_MECHANISM_TYPE, in
     })
 }
 
-pub extern "C" fn C_InitToken(slot: CK_SLOT_ID, pin: *mut CK_UTF8CHAR, pin_len: CK_ULONG, label: *mut CK_UTF8CHAR) -> CK_RV {
+pub extern "C" fn C_InitToken(
+    slot: CK_SLOT_ID,
+    pin: *mut CK_UTF8CHAR,
+    pin_len: CK_ULONG,
+    label: *mut CK_UTF8CHAR,
+) -> CK_RV {
     guard("C_InitToken", || {
         let p = state::get()?;
         if label.is_null() {
@@ -70,7 +87,11 @@ pub extern "C" fn C_InitToken(slot: CK_SLOT_ID, pin: *mut CK_UTF8CHAR, pin_len: 
     })
 }
 
-pub extern "C" fn C_InitPIN(h: CK_SESSION_HANDLE, pin: *mut CK_UTF8CHAR, pin_len: CK_ULONG) -> CK_RV {
+pub extern "C" fn C_InitPIN(
+    h: CK_SESSION_HANDLE,
+    pin: *mut CK_UTF8CHAR,
+    pin_len: CK_ULONG,
+) -> CK_RV {
     guard("C_InitPIN", || {
         let p = state::get()?;
         // SAFETY: the caller's PIN of `pin_len` bytes.

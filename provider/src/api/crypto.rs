@@ -8,7 +8,13 @@ use cryptoki_sys::*;
 use kmsbridge_bridge::{mech, Mechanism, ObjectId, OpKind, Operation, Output};
 
 impl Provider {
-    pub fn op_init(&self, h: CK_SESSION_HANDLE, kind: OpKind, m: &Mechanism, key: Option<CK_OBJECT_HANDLE>) -> Result<()> {
+    pub fn op_init(
+        &self,
+        h: CK_SESSION_HANDLE,
+        kind: OpKind,
+        m: &Mechanism,
+        key: Option<CK_OBJECT_HANDLE>,
+    ) -> Result<()> {
         let s = self.session(h)?;
         let mut s = s.lock();
         if s.has_op(kind) {
@@ -39,7 +45,10 @@ impl Provider {
         let s = self.session(h)?;
         let mut s = s.lock();
         let Some(active) = s.op(kind) else {
-            return rule(CKR_OPERATION_NOT_INITIALIZED, "no operation of this kind is active");
+            return rule(
+                CKR_OPERATION_NOT_INITIALIZED,
+                "no operation of this kind is active",
+            );
         };
         if multipart {
             active.multipart = true;
@@ -62,11 +71,23 @@ impl Provider {
         }
     }
 
-    pub fn op_run(&self, h: CK_SESSION_HANDLE, kind: OpKind, input: &[u8], out: Output) -> Result<usize> {
+    pub fn op_run(
+        &self,
+        h: CK_SESSION_HANDLE,
+        kind: OpKind,
+        input: &[u8],
+        out: Output,
+    ) -> Result<usize> {
         self.with_op(h, kind, false, |op| op.run(input, out))
     }
 
-    pub fn op_update_out(&self, h: CK_SESSION_HANDLE, kind: OpKind, input: &[u8], out: Output) -> Result<usize> {
+    pub fn op_update_out(
+        &self,
+        h: CK_SESSION_HANDLE,
+        kind: OpKind,
+        input: &[u8],
+        out: Output,
+    ) -> Result<usize> {
         self.with_op(h, kind, true, |op| op.update_out(input, out))
     }
 

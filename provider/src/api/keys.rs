@@ -23,7 +23,12 @@ fn key_id(inst: &Instance) -> Result<Vec<u8>> {
 }
 
 impl Provider {
-    pub fn generate_key(&self, h: CK_SESSION_HANDLE, m: &Mechanism, t: &[Attr]) -> Result<CK_OBJECT_HANDLE> {
+    pub fn generate_key(
+        &self,
+        h: CK_SESSION_HANDLE,
+        m: &Mechanism,
+        t: &[Attr],
+    ) -> Result<CK_OBJECT_HANDLE> {
         let (inst, rw) = self.ctx(h)?;
         check_mech(m)?;
         check_create(inst, rw, t, true)?;
@@ -47,7 +52,10 @@ impl Provider {
         check_create(inst, rw, public, false)?;
         check_create(inst, rw, private, true)?;
         let (mut public, mut private) = (public.to_vec(), private.to_vec());
-        match (attr::find(&public, CKA_ID).cloned(), attr::find(&private, CKA_ID).cloned()) {
+        match (
+            attr::find(&public, CKA_ID).cloned(),
+            attr::find(&private, CKA_ID).cloned(),
+        ) {
             (None, None) => {
                 let id = key_id(inst)?;
                 public.push(Attr::new(CKA_ID, id.clone()));
@@ -95,7 +103,13 @@ impl Provider {
         self.register(inst, id, h)
     }
 
-    pub fn derive_key(&self, h: CK_SESSION_HANDLE, m: &Mechanism, base: CK_OBJECT_HANDLE, t: &[Attr]) -> Result<CK_OBJECT_HANDLE> {
+    pub fn derive_key(
+        &self,
+        h: CK_SESSION_HANDLE,
+        m: &Mechanism,
+        base: CK_OBJECT_HANDLE,
+        t: &[Attr],
+    ) -> Result<CK_OBJECT_HANDLE> {
         let (inst, rw) = self.ctx(h)?;
         check_mech(m)?;
         let b = self.visible_object(inst, base, CKR_KEY_HANDLE_INVALID)?;

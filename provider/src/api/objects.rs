@@ -13,24 +13,38 @@ pub(crate) fn check_template(t: &[Attr]) -> Result<()> {
     for a in t {
         if a.ty >= CKA_VENDOR_DEFINED {
             // KMS metadata is never forwarded: backends reject vendor attributes.
-            return rule(CKR_ATTRIBUTE_TYPE_INVALID, "vendor attribute not known to kmsbridge");
+            return rule(
+                CKR_ATTRIBUTE_TYPE_INVALID,
+                "vendor attribute not known to kmsbridge",
+            );
         }
     }
     Ok(())
 }
 
 /// May this session create an object with this template?
-pub(crate) fn check_create(inst: &Instance, rw: bool, t: &[Attr], default_private: bool) -> Result<()> {
+pub(crate) fn check_create(
+    inst: &Instance,
+    rw: bool,
+    t: &[Attr],
+    default_private: bool,
+) -> Result<()> {
     check_template(t)?;
     let token = template_bool(t, CKA_TOKEN).unwrap_or(false);
     let private = template_bool(t, CKA_PRIVATE).unwrap_or(default_private);
     if token && !rw {
-        return rule(CKR_SESSION_READ_ONLY, "token objects need a read/write session");
+        return rule(
+            CKR_SESSION_READ_ONLY,
+            "token objects need a read/write session",
+        );
     }
     match inst.login_state() {
         Login::User => Ok(()),
         Login::So if !private => Ok(()),
-        _ if private => rule(CKR_USER_NOT_LOGGED_IN, "private objects need the user logged in"),
+        _ if private => rule(
+            CKR_USER_NOT_LOGGED_IN,
+            "private objects need the user logged in",
+        ),
         _ => Ok(()),
     }
 }
@@ -43,7 +57,12 @@ pub(crate) fn default_private(t: &[Attr]) -> bool {
 
 impl Provider {
     /// Register a backend object made by session `h` and return its front handle.
-    pub(crate) fn register(&self, inst: &Instance, id: ObjectId, h: CK_SESSION_HANDLE) -> Result<CK_OBJECT_HANDLE> {
+    pub(crate) fn register(
+        &self,
+        inst: &Instance,
+        id: ObjectId,
+        h: CK_SESSION_HANDLE,
+    ) -> Result<CK_OBJECT_HANDLE> {
         let (handle, entry) = inst.discover(id)?;
         if !entry.token {
             inst.objects.set_owner(handle, h);
@@ -65,7 +84,12 @@ impl Provider {
         self.register(inst, id, h)
     }
 
-    pub fn copy_object(&self, h: CK_SESSION_HANDLE, obj: CK_OBJECT_HANDLE, t: &[Attr]) -> Result<CK_OBJECT_HANDLE> {
+    pub fn copy_object(
+        &self,
+        h: CK_SESSION_HANDLE,
+        obj: CK_OBJECT_HANDLE,
+        t: &[Attr],
+    ) -> Result<CK_OBJECT_HANDLE> {
         let (inst, rw) = self.ctx(h)?;
         let e = self.visible_object(inst, obj, CKR_OBJECT_HANDLE_INVALID)?;
         check_create(inst, rw, t, e.private)?;
@@ -77,7 +101,10 @@ impl Provider {
         let (inst, rw) = self.ctx(h)?;
         let e = self.visible_object(inst, obj, CKR_OBJECT_HANDLE_INVALID)?;
         if e.token && !rw {
-            return rule(CKR_SESSION_READ_ONLY, "token objects need a read/write session");
+            return rule(
+                CKR_SESSION_READ_ONLY,
+                "token objects need a read/write session",
+            );
         }
         inst.backend.destroy_object(e.id)?;
         inst.objects.remove(obj);
@@ -92,18 +119,31 @@ impl Provider {
 
     /// Answers every request in place; returns the call's code (OK, SENSITIVE,
     /// TYPE_INVALID or BUFFER_TOO_SMALL) as the spec orders them.
-    pub fn get_attributes(&self, h: CK_SESSION_HANDLE, obj: CK_OBJECT_HANDLE, reqs: &mut [AttrReq]) -> Result<CK_RV> {
+    pub fn get_attributes(
+        &self,
+        h: CK_SESSION_HANDLE,
+        obj: CK_OBJECT_HANDLE,
+        reqs: &mut [AttrReq],
+    ) -> Result<CK_RV> {
         let (inst, _) = self.ctx(h)?;
         let e = self.visible_object(inst, obj, CKR_OBJECT_HANDLE_INVALID)?;
         Ok(inst.backend.get_attributes(e.id, reqs)?)
     }
 
-    pub fn set_attributes(&self, h: CK_SESSION_HANDLE, obj: CK_OBJECT_HANDLE, t: &[Attr]) -> Result<()> {
+    pub fn set_attributes(
+        &self,
+        h: CK_SESSION_HANDLE,
+        obj: CK_OBJECT_HANDLE,
+        t: &[Attr],
+    ) -> Result<()> {
         let (inst, rw) = self.ctx(h)?;
         let e = self.visible_object(inst, obj, CKR_OBJECT_HANDLE_INVALID)?;
         check_template(t)?;
         if e.token && !rw {
-            return rule(CKR_SESSION_READ_ONLY, "token objects need a read/write session");
+            return rule(
+                CKR_SESSION_READ_ONLY,
+                "token objects need a read/write session",
+            );
         }
         inst.backend.set_attributes(e.id, t)?;
         // CKA_PRIVATE or CKA_TOKEN may change only through copy; nothing to refresh.

@@ -12,13 +12,25 @@ impl Provider {
     pub fn open_session(&self, slot: CK_SLOT_ID, flags: CK_FLAGS) -> Result<CK_SESSION_HANDLE> {
         let inst = self.instance_index(slot)?;
         if flags & CKF_SERIAL_SESSION == 0 {
-            return rule(CKR_SESSION_PARALLEL_NOT_SUPPORTED, "CKF_SERIAL_SESSION must be set");
+            return rule(
+                CKR_SESSION_PARALLEL_NOT_SUPPORTED,
+                "CKF_SERIAL_SESSION must be set",
+            );
         }
         let rw = flags & CKF_RW_SESSION != 0;
         if !rw && self.instances[inst].login_state() == Login::So {
-            return rule(CKR_SESSION_READ_WRITE_SO_EXISTS, "the SO is logged in: sessions must be read/write");
+            return rule(
+                CKR_SESSION_READ_WRITE_SO_EXISTS,
+                "the SO is logged in: sessions must be read/write",
+            );
         }
-        if self.instances.iter().map(|i| i.session_count()).sum::<usize>() >= MAX_SESSIONS {
+        if self
+            .instances
+            .iter()
+            .map(|i| i.session_count())
+            .sum::<usize>()
+            >= MAX_SESSIONS
+        {
             return rule(CKR_SESSION_COUNT, "too many open sessions");
         }
         Ok(self.add_session(inst, rw))
@@ -61,16 +73,29 @@ impl Provider {
         let wanted = match user {
             CKU_USER => Login::User,
             CKU_SO => Login::So,
-            CKU_CONTEXT_SPECIFIC => return rule(CKR_OPERATION_NOT_INITIALIZED, "no key needs context-specific login"),
+            CKU_CONTEXT_SPECIFIC => {
+                return rule(
+                    CKR_OPERATION_NOT_INITIALIZED,
+                    "no key needs context-specific login",
+                )
+            }
             _ => return rule(CKR_USER_TYPE_INVALID, "unknown user type"),
         };
         match inst.login_state() {
             Login::Public => {}
             s if s == wanted => return rule(CKR_USER_ALREADY_LOGGED_IN, "already logged in"),
-            _ => return rule(CKR_USER_ANOTHER_ALREADY_LOGGED_IN, "the other user is logged in"),
+            _ => {
+                return rule(
+                    CKR_USER_ANOTHER_ALREADY_LOGGED_IN,
+                    "the other user is logged in",
+                )
+            }
         }
         if wanted == Login::So && self.has_ro_session(inst_idx) {
-            return rule(CKR_SESSION_READ_ONLY_EXISTS, "close read-only sessions before SO login");
+            return rule(
+                CKR_SESSION_READ_ONLY_EXISTS,
+                "close read-only sessions before SO login",
+            );
         }
         inst.check_pin(user, pin)?;
         let mut login = inst.login.lock();
@@ -108,7 +133,10 @@ impl Provider {
         };
         let inst = &self.instances[inst_idx];
         if inst.login_state() != Login::So || !rw {
-            return rule(CKR_USER_NOT_LOGGED_IN, "C_InitPIN needs the SO in a read/write session");
+            return rule(
+                CKR_USER_NOT_LOGGED_IN,
+                "C_InitPIN needs the SO in a read/write session",
+            );
         }
         inst.set_pin(CKU_USER, pin)
     }
@@ -123,7 +151,11 @@ impl Provider {
             return rule(CKR_SESSION_READ_ONLY, "C_SetPIN needs a read/write session");
         }
         let inst = &self.instances[inst_idx];
-        let user = if inst.login_state() == Login::So { CKU_SO } else { CKU_USER };
+        let user = if inst.login_state() == Login::So {
+            CKU_SO
+        } else {
+            CKU_USER
+        };
         inst.check_pin(user, old)?;
         inst.set_pin(user, new)
     }

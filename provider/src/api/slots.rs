@@ -7,10 +7,7 @@ use crate::provider::Provider;
 use cryptoki_sys::*;
 
 pub const MANUFACTURER: &str = "kmsbridge";
-pub const LIBRARY_VERSION: CK_VERSION = CK_VERSION {
-    major: 0,
-    minor: 1,
-};
+pub const LIBRARY_VERSION: CK_VERSION = CK_VERSION { major: 0, minor: 1 };
 
 /// Copy `s` into a blank-padded PKCS#11 text field.
 pub fn pad<const N: usize>(s: &str) -> [u8; N] {
@@ -82,14 +79,31 @@ impl Provider {
 
     pub fn mechanism_list(&self, slot: CK_SLOT_ID) -> Result<Vec<CK_MECHANISM_TYPE>> {
         let inst = self.inst_by_slot(slot)?;
-        Ok(inst.backend.mechanisms()?.into_iter().map(|(t, _)| t).collect())
+        Ok(inst
+            .backend
+            .mechanisms()?
+            .into_iter()
+            .map(|(t, _)| t)
+            .collect())
     }
 
-    pub fn mechanism_info(&self, slot: CK_SLOT_ID, ty: CK_MECHANISM_TYPE) -> Result<CK_MECHANISM_INFO> {
+    pub fn mechanism_info(
+        &self,
+        slot: CK_SLOT_ID,
+        ty: CK_MECHANISM_TYPE,
+    ) -> Result<CK_MECHANISM_INFO> {
         let inst = self.inst_by_slot(slot)?;
-        match inst.backend.mechanisms()?.into_iter().find(|(t, _)| *t == ty) {
+        match inst
+            .backend
+            .mechanisms()?
+            .into_iter()
+            .find(|(t, _)| *t == ty)
+        {
             Some((_, info)) => Ok(info),
-            None => rule(CKR_MECHANISM_INVALID, "mechanism not offered by this instance"),
+            None => rule(
+                CKR_MECHANISM_INVALID,
+                "mechanism not offered by this instance",
+            ),
         }
     }
 
@@ -97,7 +111,10 @@ impl Provider {
         let inst = self.inst_by_slot(slot)?;
         if inst.kind == InstanceType::Hardware {
             // Re-initialising would wipe the HSM token behind the instance.
-            return rule(CKR_FUNCTION_NOT_SUPPORTED, "C_InitToken is not offered on hardware instances");
+            return rule(
+                CKR_FUNCTION_NOT_SUPPORTED,
+                "C_InitToken is not offered on hardware instances",
+            );
         }
         rule(CKR_FUNCTION_NOT_SUPPORTED, "C_InitToken")
     }
