@@ -8,17 +8,28 @@ use crate::pin::PinHash;
 use cryptoki_sys::*;
 use kmsbridge_bridge::{attr, Attr, AttrReq, Backend, ObjectId};
 use parking_lot::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 /// `CKA_APPLICATION` of the module's own metadata objects on a backend token.
 pub const META_APPLICATION: &[u8] = b"kmsbridge.meta";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
 pub enum Login {
-    Public,
-    User,
-    So,
+    Public = 0,
+    User = 1,
+    So = 2,
+}
+
+impl Login {
+    fn from_u8(v: u8) -> Login {
+        match v {
+            1 => Login::User,
+            2 => Login::So,
+            _ => Login::Public,
+        }
+    }
 }
 
 pub struct Instance {
@@ -28,7 +39,9 @@ pub struct Instance {
     pub kind: InstanceType,
     pub backend: Arc<dyn Backend>,
     pub objects: ObjectTable,
-    pub login: Mutex<Login>,
+    /// The application's login state for this instance; read on every operation,
+    /// so an atomic rather than a lock.
+    login: AtomicU8,
     pins: Mutex<Pins>,
     pub rw_sessions: AtomicUsize,
     pub ro_sessions: AtomicUsize,
@@ -60,7 +73,7 @@ impl Instance {
             kind: cfg.kind,
             backend,
             objects: ObjectTable::default(),
-            login: Mutex::new(Login::Public),
+            login: AtomicU8::new(Login::Public as u8),
             pins: Mutex::new(Pins {
                 user: cfg.user_pin_hash.clone(),
                 so: cfg.so_pin_hash.clone(),
@@ -71,7 +84,19 @@ impl Instance {
     }
 
     pub fn login_state(&self) -> Login {
-        *self.login.lock()
+        Login::from_u8(self.login.load(Ordering::Acquire))
+    }
+
+    /// Move from Public to `to`; false if another login won the race.
+    pub fn log_in(&self, to: Login) -> bool {
+        self.login
+            .compare_exchange(Login::Public as u8, to as u8, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    }
+
+    /// Back to Public; returns the state left.
+    pub fn log_out(&self) -> Login {
+        Login::from_u8(self.login.swap(Login::Public as u8, Ordering::AcqRel))
     }
 
     pub fn user_pin_initialized(&self) -> bool {

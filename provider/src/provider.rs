@@ -112,7 +112,7 @@ impl Provider {
             }
         }
         if inst.session_count() == 0 {
-            *inst.login.lock() = crate::instance::Login::Public;
+            inst.log_out();
         }
         Ok(())
     }

@@ -98,11 +98,9 @@ impl Provider {
             );
         }
         inst.check_pin(user, pin)?;
-        let mut login = inst.login.lock();
-        if *login != Login::Public {
+        if !inst.log_in(wanted) {
             return rule(CKR_USER_ANOTHER_ALREADY_LOGGED_IN, "logged in meanwhile");
         }
-        *login = wanted;
         tracing::info!(instance = %inst.name, user, "login");
         Ok(())
     }
@@ -110,12 +108,9 @@ impl Provider {
     pub fn logout(&self, h: CK_SESSION_HANDLE) -> Result<()> {
         let inst_idx = self.session(h)?.lock().inst;
         let inst = &self.instances[inst_idx];
-        let mut login = inst.login.lock();
-        if *login == Login::Public {
+        if inst.log_out() == Login::Public {
             return rule(CKR_USER_NOT_LOGGED_IN, "not logged in");
         }
-        *login = Login::Public;
-        drop(login);
         // Private objects become invisible; operations on them end with the login.
         for sh in self.sessions_of(inst_idx) {
             if let Ok(s) = self.session(sh) {
