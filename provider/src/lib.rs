@@ -9,6 +9,7 @@ pub mod log;
 pub mod objects;
 pub mod pin;
 pub mod provider;
+pub mod rules;
 pub mod session;
 pub mod state;
 pub mod vendor;

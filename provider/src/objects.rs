@@ -77,3 +77,20 @@ impl ObjectTable {
         }
     }
 }
+
+impl ObjectTable {
+    /// Forget every private object (their handles become invalid) and return them.
+    pub fn take_private(&self) -> Vec<ObjEntry> {
+        let mut t = self.inner.write();
+        let handles: Vec<CK_OBJECT_HANDLE> =
+            t.by_handle.iter().filter(|(_, e)| e.private && !e.hidden).map(|(h, _)| *h).collect();
+        handles
+            .into_iter()
+            .filter_map(|h| {
+                let e = t.by_handle.remove(&h)?;
+                t.by_id.remove(&e.id);
+                Some(e)
+            })
+            .collect()
+    }
+}

@@ -1,6 +1,7 @@
 //! The PKCS#11 node backend: a vendor library (or SoftHSM2) token reached through
 //! a pool of logged-in sessions.
 
+mod fixups;
 mod library;
 mod node;
 mod oaep;

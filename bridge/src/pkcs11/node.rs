@@ -40,6 +40,9 @@ struct Connected {
     mechanisms: Vec<(CK_MECHANISM_TYPE, CK_MECHANISM_INFO)>,
     /// The library lacks `CKM_ECDSA_SHA*`; they are hashed here over raw ECDSA.
     composed_ecdsa: bool,
+    /// SoftHSM2 ≤ 2.6 writes a wrong length into RFC 5649 blobs of keys that are not
+    /// whole 8-byte blocks (tests/DEVIATIONS.md SH-11); such wraps are refused.
+    kwp_wrap_broken: bool,
 }
 
 fn trim(field: &[u8]) -> String {
@@ -176,6 +179,7 @@ impl Node {
             )));
         }
         let (mechanisms, composed_ecdsa) = read_mechanisms(&lib, slot)?;
+        let kwp_wrap_broken = is_softhsm_up_to_2_6(&lib);
         drop(s);
         tracing::info!(node = %self.cfg.name, slot, "node connected");
         Ok(Connected {
@@ -183,6 +187,7 @@ impl Node {
             slot,
             mechanisms,
             composed_ecdsa,
+            kwp_wrap_broken,
         })
     }
 
@@ -190,6 +195,15 @@ impl Node {
     pub fn pool_usage(&self) -> Option<(usize, usize)> {
         self.conn.get().map(|c| c.pool.usage())
     }
+}
+
+fn is_softhsm_up_to_2_6(lib: &Library) -> bool {
+    let mut info = CK_INFO::default();
+    if p11!(lib, C_GetInfo(&mut info)) != CKR_OK {
+        return false;
+    }
+    let v = info.libraryVersion;
+    trim(&info.manufacturerID).starts_with("SoftHSM") && (v.major, v.minor) <= (2, 6)
 }
 
 fn read_mechanisms(
@@ -476,6 +490,14 @@ impl Backend for Node {
         key: ObjectId,
         mut out: Output,
     ) -> Result<usize> {
+        if mech.ty == CKM_AES_KEY_WRAP_PAD && self.conn()?.kwp_wrap_broken {
+            let mut req = [AttrReq::new(CKA_VALUE_LEN, Some(std::mem::size_of::<CK_ULONG>()))];
+            self.get_attributes(key, &mut req)?;
+            let len = req[0].value().and_then(|v| v.try_into().ok()).map(CK_ULONG::from_ne_bytes);
+            if len.is_some_and(|n| n % 8 != 0) {
+                return Err(Error::rv(CKR_KEY_NOT_WRAPPABLE, "RFC 5649 wrap of a partial block on SoftHSM2 2.6"));
+            }
+        }
         let s = self.session()?;
         let (p, mut n) = match out.as_mut() {
             Some(b) => (b.as_mut_ptr(), b.len() as CK_ULONG),

@@ -1,5 +1,6 @@
 //! An operation pinned to one pooled backend session from Init to its end.
 
+use super::fixups::{self, FixCtx};
 use super::library::p11;
 use super::pool::PooledSession;
 use crate::backend::{ObjectId, OpKind, Operation, Output};
@@ -7,6 +8,7 @@ use crate::error::{Error, Result};
 use crate::Mechanism;
 use cryptoki_sys::*;
 use sha2::digest::DynDigest;
+use zeroize::Zeroizing;
 
 pub struct NodeOp {
     s: PooledSession,
@@ -14,6 +16,7 @@ pub struct NodeOp {
     done: bool,
     /// Set for a composed `CKM_ECDSA_SHA*`: data is hashed here, the backend signs raw.
     prehash: Option<Box<dyn DynDigest + Send>>,
+    fix: FixCtx,
 }
 
 fn out_parts(out: &mut Output) -> (*mut u8, CK_ULONG) {
@@ -48,8 +51,9 @@ impl NodeOp {
         };
         let mut rv = init(&s);
         if rv == CKR_OPERATION_ACTIVE {
-            // A previous user's cancelled operation lingers: end it and retry once.
-            cancel(&s, kind);
+            // A previous user's operation lingers (a library that did not let the
+            // cancel end it): end every kind and retry once.
+            cancel_all(&s);
             rv = init(&s);
         }
         if rv != CKR_OK {
@@ -60,6 +64,7 @@ impl NodeOp {
             kind,
             done: false,
             prehash,
+            fix: FixCtx::new(kind, backend_mech, Some(key)),
         })
     }
 
@@ -83,7 +88,9 @@ impl NodeOp {
         len: CK_ULONG,
         length_query: bool,
         func: &'static str,
+        input_len: usize,
     ) -> Result<usize> {
+        let rv = fixups::correct(&self.s, &self.fix, rv, input_len);
         match rv {
             CKR_OK => {
                 if !length_query {
@@ -100,6 +107,7 @@ impl NodeOp {
     }
 
     fn end(&mut self, rv: CK_RV, func: &'static str) -> Result<()> {
+        let rv = fixups::correct(&self.s, &self.fix, rv, 0);
         self.done = true;
         crate::error::check(rv, func)
     }
@@ -124,19 +132,39 @@ fn init_name(kind: OpKind) -> &'static str {
     }
 }
 
-/// End an active backend operation. PKCS#11 2.40 has no cancel call; every library
-/// ends an operation on an error other than CKR_BUFFER_TOO_SMALL, and a NULL
-/// length pointer is such an error.
+/// End an active backend operation. PKCS#11 2.40 has no cancel call, and libraries
+/// differ in which errors end an operation (SoftHSM2 keeps it after
+/// CKR_ARGUMENTS_BAD). So finish it for real into a scratch buffer, then try the
+/// single-part form with empty input; whichever applies ends it, the other answers
+/// an error that changes nothing. The result is discarded and zeroized.
 fn cancel(s: &PooledSession, kind: OpKind) {
     let h = s.handle();
-    let (out, len) = (std::ptr::null_mut(), std::ptr::null_mut());
+    let mut scratch = Zeroizing::new(vec![0u8; 8192]);
+    let out = scratch.as_mut_ptr();
+    let mut len = scratch.len() as CK_ULONG;
+    let empty = scratch.as_mut_ptr();
     let _ = match kind {
-        OpKind::Encrypt => p11!(s.lib(), C_EncryptFinal(h, out, len)),
-        OpKind::Decrypt => p11!(s.lib(), C_DecryptFinal(h, out, len)),
-        OpKind::Sign => p11!(s.lib(), C_SignFinal(h, out, len)),
-        OpKind::Verify => p11!(s.lib(), C_VerifyFinal(h, out, 0)),
-        OpKind::Digest => p11!(s.lib(), C_DigestFinal(h, out, len)),
+        OpKind::Encrypt => p11!(s.lib(), C_EncryptFinal(h, out, &mut len)),
+        OpKind::Decrypt => p11!(s.lib(), C_DecryptFinal(h, out, &mut len)),
+        OpKind::Sign => p11!(s.lib(), C_SignFinal(h, out, &mut len)),
+        OpKind::Verify => p11!(s.lib(), C_VerifyFinal(h, out, 1)),
+        OpKind::Digest => p11!(s.lib(), C_DigestFinal(h, out, &mut len)),
     };
+    len = scratch.len() as CK_ULONG;
+    let _ = match kind {
+        OpKind::Encrypt => p11!(s.lib(), C_Encrypt(h, empty, 0, out, &mut len)),
+        OpKind::Decrypt => p11!(s.lib(), C_Decrypt(h, empty, 0, out, &mut len)),
+        OpKind::Sign => p11!(s.lib(), C_Sign(h, empty, 0, out, &mut len)),
+        OpKind::Verify => p11!(s.lib(), C_Verify(h, empty, 0, out, 1)),
+        OpKind::Digest => p11!(s.lib(), C_Digest(h, empty, 0, out, &mut len)),
+    };
+}
+
+/// End whatever operation a session may hold: before an Init that found one active.
+fn cancel_all(s: &PooledSession) {
+    for kind in [OpKind::Encrypt, OpKind::Decrypt, OpKind::Sign, OpKind::Verify, OpKind::Digest] {
+        cancel(s, kind);
+    }
 }
 
 impl Operation for NodeOp {
@@ -166,7 +194,7 @@ impl Operation for NodeOp {
             ),
             OpKind::Verify => return Err(Error::rv(CKR_OPERATION_NOT_INITIALIZED, "run")),
         };
-        self.settle(rv, len, query, f)
+        self.settle(rv, len, query, f, data.len())
     }
 
     fn update_out(&mut self, input: &[u8], mut out: Output) -> Result<usize> {
@@ -187,7 +215,7 @@ impl Operation for NodeOp {
         // An update always leaves the operation active unless it failed.
         match rv {
             CKR_OK => Ok(len as usize),
-            _ => self.settle(rv, len, true, f),
+            _ => self.settle(rv, len, true, f, input.len()),
         }
     }
 
@@ -237,7 +265,7 @@ impl Operation for NodeOp {
                 self.lib(),
                 C_Sign(h, ptr(&digest), digest.len() as CK_ULONG, op, &mut len)
             );
-            return self.settle(rv, len, query, "C_Sign");
+            return self.settle(rv, len, query, "C_Sign", digest.len());
         }
         let (rv, f) = match self.kind {
             OpKind::Encrypt => (
@@ -258,7 +286,7 @@ impl Operation for NodeOp {
             ),
             OpKind::Verify => return Err(Error::rv(CKR_OPERATION_NOT_INITIALIZED, "finish")),
         };
-        self.settle(rv, len, query, f)
+        self.settle(rv, len, query, f, 0)
     }
 
     fn verify(&mut self, data: &[u8], signature: &[u8]) -> Result<()> {

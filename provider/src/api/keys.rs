@@ -1,6 +1,6 @@
 //! Key generation, wrapping, unwrapping and derivation.
 
-use super::objects::{check_create, check_template, default_private};
+use crate::rules::{check_create, check_template, default_private};
 use crate::error::{rule, Result};
 use crate::instance::Instance;
 use crate::provider::Provider;

@@ -1,59 +1,13 @@
 //! Object management: create, copy, destroy, attributes, find.
 
 use crate::error::{rule, Result};
-use crate::instance::{template_bool, Instance, Login};
+use crate::instance::{Instance, Login};
+use crate::rules::{check_create, check_template, default_private};
 use crate::objects::ObjEntry;
 use crate::provider::Provider;
 use crate::session::FindState;
 use cryptoki_sys::*;
 use kmsbridge_bridge::{attr, Attr, AttrReq, ObjectId};
-
-/// Attribute rules that hold before anything reaches a backend.
-pub(crate) fn check_template(t: &[Attr]) -> Result<()> {
-    for a in t {
-        if a.ty >= CKA_VENDOR_DEFINED {
-            // KMS metadata is never forwarded: backends reject vendor attributes.
-            return rule(
-                CKR_ATTRIBUTE_TYPE_INVALID,
-                "vendor attribute not known to kmsbridge",
-            );
-        }
-    }
-    Ok(())
-}
-
-/// May this session create an object with this template?
-pub(crate) fn check_create(
-    inst: &Instance,
-    rw: bool,
-    t: &[Attr],
-    default_private: bool,
-) -> Result<()> {
-    check_template(t)?;
-    let token = template_bool(t, CKA_TOKEN).unwrap_or(false);
-    let private = template_bool(t, CKA_PRIVATE).unwrap_or(default_private);
-    if token && !rw {
-        return rule(
-            CKR_SESSION_READ_ONLY,
-            "token objects need a read/write session",
-        );
-    }
-    match inst.login_state() {
-        Login::User => Ok(()),
-        Login::So if !private => Ok(()),
-        _ if private => rule(
-            CKR_USER_NOT_LOGGED_IN,
-            "private objects need the user logged in",
-        ),
-        _ => Ok(()),
-    }
-}
-
-/// Default of CKA_PRIVATE for a new object of this class (SoftHSM2 and most HSMs:
-/// true for everything but public keys).
-pub(crate) fn default_private(t: &[Attr]) -> bool {
-    attr::find(t, CKA_CLASS).and_then(|a| a.as_ulong()) != Some(CKO_PUBLIC_KEY)
-}
 
 impl Provider {
     /// Register a backend object made by session `h` and return its front handle.
@@ -80,6 +34,7 @@ impl Provider {
     pub fn create_object(&self, h: CK_SESSION_HANDLE, t: &[Attr]) -> Result<CK_OBJECT_HANDLE> {
         let (inst, rw) = self.ctx(h)?;
         check_create(inst, rw, t, default_private(t))?;
+        crate::rules::check_values(t)?;
         let id = inst.backend.create_object(t)?;
         self.register(inst, id, h)
     }

@@ -111,6 +111,15 @@ impl Provider {
         if inst.log_out() == Login::Public {
             return rule(CKR_USER_NOT_LOGGED_IN, "not logged in");
         }
+        // The spec: handles to private objects become invalid, and the application's
+        // private session objects are destroyed.
+        for e in inst.objects.take_private() {
+            if e.owner.is_some() {
+                if let Err(err) = inst.backend.destroy_object(e.id) {
+                    tracing::warn!(instance = %inst.name, "could not destroy a private session object: {err}");
+                }
+            }
+        }
         // Private objects become invisible; operations on them end with the login.
         for sh in self.sessions_of(inst_idx) {
             if let Ok(s) = self.session(sh) {

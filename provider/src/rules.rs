@@ -1,0 +1,69 @@
+//! Attribute rules that hold before a template reaches a backend: which session may
+//! create what, defaults, and values the spec forbids that backends let through.
+
+use crate::error::{rule, Result};
+use crate::instance::{template_bool, Instance, Login};
+use cryptoki_sys::*;
+use kmsbridge_bridge::{attr, Attr};
+
+/// Attribute rules that hold before anything reaches a backend.
+pub fn check_template(t: &[Attr]) -> Result<()> {
+    for a in t {
+        if a.ty >= CKA_VENDOR_DEFINED {
+            // KMS metadata is never forwarded: backends reject vendor attributes.
+            return rule(
+                CKR_ATTRIBUTE_TYPE_INVALID,
+                "vendor attribute not known to kmsbridge",
+            );
+        }
+    }
+    Ok(())
+}
+
+/// May this session create an object with this template?
+pub fn check_create(
+    inst: &Instance,
+    rw: bool,
+    t: &[Attr],
+    default_private: bool,
+) -> Result<()> {
+    check_template(t)?;
+    let token = template_bool(t, CKA_TOKEN).unwrap_or(false);
+    let private = template_bool(t, CKA_PRIVATE).unwrap_or(default_private);
+    if token && !rw {
+        return rule(
+            CKR_SESSION_READ_ONLY,
+            "token objects need a read/write session",
+        );
+    }
+    match inst.login_state() {
+        Login::User => Ok(()),
+        Login::So if !private => Ok(()),
+        _ if private => rule(
+            CKR_USER_NOT_LOGGED_IN,
+            "private objects need the user logged in",
+        ),
+        _ => Ok(()),
+    }
+}
+
+/// Default of CKA_PRIVATE for a new object of this class (SoftHSM2 and most HSMs:
+/// true for everything but public keys).
+pub fn default_private(t: &[Attr]) -> bool {
+    attr::find(t, CKA_CLASS).and_then(|a| a.as_ulong()) != Some(CKO_PUBLIC_KEY)
+}
+
+
+/// Values the spec forbids for a new object (SH-09: SoftHSM2 accepts a 15-byte AES key).
+pub fn check_values(t: &[Attr]) -> Result<()> {
+    let class = attr::find(t, CKA_CLASS).and_then(|a| a.as_ulong());
+    let key_type = attr::find(t, CKA_KEY_TYPE).and_then(|a| a.as_ulong());
+    if class == Some(CKO_SECRET_KEY) && key_type == Some(CKK_AES) {
+        if let Some(v) = attr::find(t, CKA_VALUE) {
+            if ![16, 24, 32].contains(&v.value.len()) {
+                return rule(CKR_ATTRIBUTE_VALUE_INVALID, "AES keys are 16, 24 or 32 bytes");
+            }
+        }
+    }
+    Ok(())
+}
