@@ -48,6 +48,32 @@ deviations! {
     NO_INTERFACES = "SH-03", Limitation,
         "SoftHSM2 2.6 exports no C_GetInterfaceList/C_GetInterface (PKCS#11 2.40 only). \
          kmsbridge must offer the \"PKCS 11\" 2.40 and 3.0 interfaces.";
+    KEY_HANDLE_CODE = "SH-04", Spec,
+        "C_EncryptInit/C_SignInit with a key handle that does not exist answer \
+         CKR_OBJECT_HANDLE_INVALID; the spec's code for these functions is CKR_KEY_HANDLE_INVALID.";
+    MECH_PARAM_CODE = "SH-05", Spec,
+        "Malformed mechanism parameters answer CKR_MECHANISM_INVALID (CBC with a 3-byte IV) or \
+         CKR_ARGUMENTS_BAD (CBC-PAD without IV, GCM with ulTagBits 129) instead of \
+         CKR_MECHANISM_PARAM_INVALID.";
+    OP_ACTIVE_AFTER_ERROR = "SH-06", Spec,
+        "C_Encrypt/C_Sign with a NULL length pointer answer CKR_ARGUMENTS_BAD but leave the \
+         operation active; the spec ends the operation on every answer but CKR_OK (length query) \
+         and CKR_BUFFER_TOO_SMALL.";
+    DECRYPT_FAILURE_CODE = "SH-07", Spec,
+        "Decryption of invalid ciphertext (AES-GCM with a wrong tag, CBC-PAD with bad padding) \
+         answers CKR_GENERAL_ERROR instead of CKR_ENCRYPTED_DATA_INVALID.";
+    RSA_DATA_LEN = "SH-08", Spec,
+        "RSA input longer than the padding allows (CKM_RSA_PKCS sign, OAEP encrypt) answers \
+         CKR_GENERAL_ERROR instead of CKR_DATA_LEN_RANGE.";
+    AES_VALUE_LEN = "SH-09", Spec,
+        "C_CreateObject accepts a CKK_AES key whose CKA_VALUE is 15 bytes; AES keys are 16, 24 \
+         or 32 bytes and the spec's answer is CKR_ATTRIBUTE_VALUE_INVALID.";
+    LOGOUT_NOT_LOGGED_IN = "SH-10", Spec,
+        "C_Logout when nobody is logged in answers CKR_OK instead of CKR_USER_NOT_LOGGED_IN.";
+    KWP_LENGTH = "SH-11", Spec,
+        "C_WrapKey with CKM_AES_KEY_WRAP_PAD writes the padded length, not the key length, into \
+         the RFC 5649 integrity block for keys that are not a multiple of 8 bytes: the blob is \
+         not RFC 5649 and unwraps (anywhere) to a zero-padded, longer key. Unwrap is correct.";
 }
 
 #[cfg(test)]

@@ -77,9 +77,7 @@ impl Env {
 
     /// A fresh rig made with `opts`, and the target loaded over it.
     pub fn with_options(target: Target, opts: &RigOptions) -> Env {
-        let turn = ONE_MODULE_AT_A_TIME
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let turn = ONE_MODULE_AT_A_TIME.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let rig = Rig::with_options(opts);
         let (module, label, user_pin, so_pin) = match target {
             Target::SoftHsm => (
@@ -103,14 +101,12 @@ impl Env {
                      `cargo build --release -p kmsbridge` (or point KMSBRIDGE_MODULE at it)",
                     module.display()
                 ),
-                Target::SoftHsm => panic!(
-                    "{} does not exist: run ci/softhsm/install",
-                    module.display()
-                ),
+                Target::SoftHsm => {
+                    panic!("{} does not exist: run ci/softhsm/install", module.display())
+                }
             }
         }
-        let ctx = Pkcs11::new(&module)
-            .unwrap_or_else(|e| panic!("load {}: {e}", module.display()));
+        let ctx = Pkcs11::new(&module).unwrap_or_else(|e| panic!("load {}: {e}", module.display()));
         ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK))
             .unwrap_or_else(|e| panic!("C_Initialize of {}: {e}", module.display()));
         let raw = Raw::open(&module);
@@ -163,16 +159,14 @@ impl Env {
     /// A read/write session with the user logged in.
     pub fn user_session(&self) -> Session {
         let s = self.rw_session();
-        s.login(UserType::User, Some(&self.user_auth()))
-            .expect("C_Login (user)");
+        s.login(UserType::User, Some(&self.user_auth())).expect("C_Login (user)");
         s
     }
 
     /// A read/write session with the SO logged in.
     pub fn so_session(&self) -> Session {
         let s = self.rw_session();
-        s.login(UserType::So, Some(&self.so_auth()))
-            .expect("C_Login (SO)");
+        s.login(UserType::So, Some(&self.so_auth())).expect("C_Login (SO)");
         s
     }
 
@@ -220,11 +214,7 @@ pub fn find_slot(ctx: &Pkcs11, label: &str) -> Option<Slot> {
     ctx.get_slots_with_token()
         .expect("C_GetSlotList")
         .into_iter()
-        .find(|s| {
-            ctx.get_token_info(*s)
-                .map(|i| i.label().trim_end() == label)
-                .unwrap_or(false)
-        })
+        .find(|s| ctx.get_token_info(*s).map(|i| i.label().trim_end() == label).unwrap_or(false))
 }
 
 /// The PKCS#11 code of a failed `cryptoki` call. Panics if it succeeded.
@@ -238,10 +228,10 @@ pub fn err_of<T: Debug>(r: cryptoki::error::Result<T>) -> RvError {
 }
 
 /// `Ok(())` or the PKCS#11 code of a `cryptoki` call, for comparisons.
-pub fn code_of<T>(r: cryptoki::error::Result<T>) -> Result<(), RvError> {
+pub fn code_of<T>(r: &cryptoki::error::Result<T>) -> Result<(), RvError> {
     match r {
         Ok(_) => Ok(()),
-        Err(Error::Pkcs11(code, _)) => Err(code),
+        Err(Error::Pkcs11(code, _)) => Err(*code),
         Err(other) => panic!("expected a PKCS#11 result, got {other:?}"),
     }
 }

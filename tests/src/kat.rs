@@ -51,6 +51,8 @@ pub const KW_KEY: &str = "00112233445566778899aabbccddeeff";
 pub const KW_WRAPPED: &str = "1fa68b0a8112b447aef34bd8fb5a7b829d3e862371d2cfe5";
 /// RFC 5649 section 6: 192-bit KEK.
 pub const KWP_KEK: &str = "5840df6e29b02af1ab493b705bf16ea1ae8338f4dcc176a8";
+/// KWP of [`KW_KEY`] under [`KWP_KEK`] (pyca/cryptography, which passes the RFC 5649 vectors).
+pub const KWP_KEK192_KEY128: &str = "3d5096111d227d3c97f6a8d619ccf2ee7912eebeb1b41e43";
 /// RFC 5649 section 6: (key, wrapped) for 20 and 7 octets.
 pub const KWP_VECTORS: [(&str, &str); 2] = [
     (

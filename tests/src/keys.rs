@@ -1,6 +1,5 @@
 //! Key and object helpers shared by the cases.
 
-use crate::env::Env;
 use cryptoki::mechanism::{Mechanism, MechanismType};
 use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHandle};
 use cryptoki::session::Session;
@@ -23,17 +22,11 @@ pub const P256: Curve = Curve {
     field_len: 32,
 };
 /// NIST P-384.
-pub const P384: Curve = Curve {
-    name: "P-384",
-    params: &[0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22],
-    field_len: 48,
-};
+pub const P384: Curve =
+    Curve { name: "P-384", params: &[0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22], field_len: 48 };
 /// NIST P-521.
-pub const P521: Curve = Curve {
-    name: "P-521",
-    params: &[0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x23],
-    field_len: 66,
-};
+pub const P521: Curve =
+    Curve { name: "P-521", params: &[0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x23], field_len: 66 };
 /// The NIST curves the suite covers.
 pub const NIST_CURVES: [Curve; 3] = [P256, P384, P521];
 /// Ed25519 (OID 1.3.101.112).
@@ -86,6 +79,7 @@ pub fn gen_aes(s: &Session, len: u64) -> ObjectHandle {
             Attribute::Verify(true),
             Attribute::Wrap(true),
             Attribute::Unwrap(true),
+            Attribute::Extractable(true),
         ],
     )
     .expect("C_GenerateKey (AES)")
@@ -157,9 +151,8 @@ pub fn gen_ed25519(s: &Session, id: &[u8]) -> (ObjectHandle, ObjectHandle) {
 
 /// One attribute's bytes (`CKA_VALUE`, `CKA_ID`, ...). Panics when absent.
 pub fn attr_bytes(s: &Session, obj: ObjectHandle, ty: AttributeType) -> Vec<u8> {
-    let attrs = s
-        .get_attributes(obj, &[ty])
-        .unwrap_or_else(|e| panic!("C_GetAttributeValue {ty:?}: {e}"));
+    let attrs =
+        s.get_attributes(obj, &[ty]).unwrap_or_else(|e| panic!("C_GetAttributeValue {ty:?}: {e}"));
     match attrs.into_iter().next() {
         Some(
             Attribute::Value(v)
@@ -178,12 +171,9 @@ pub fn attr_bytes(s: &Session, obj: ObjectHandle, ty: AttributeType) -> Vec<u8> 
 
 /// One boolean attribute. Panics when absent.
 pub fn attr_bool(s: &Session, obj: ObjectHandle, ty: AttributeType) -> bool {
-    let attrs = s
-        .get_attributes(obj, &[ty])
-        .unwrap_or_else(|e| panic!("C_GetAttributeValue {ty:?}: {e}"));
-    let Some(attr) = attrs.into_iter().next() else {
-        panic!("{ty:?} is not available")
-    };
+    let attrs =
+        s.get_attributes(obj, &[ty]).unwrap_or_else(|e| panic!("C_GetAttributeValue {ty:?}: {e}"));
+    let Some(attr) = attrs.into_iter().next() else { panic!("{ty:?} is not available") };
     match attr {
         Attribute::Token(b)
         | Attribute::Private(b)
@@ -202,9 +192,8 @@ pub fn attr_bool(s: &Session, obj: ObjectHandle, ty: AttributeType) -> bool {
 
 /// One `CK_ULONG` attribute (`CKA_VALUE_LEN`, `CKA_MODULUS_BITS`). Panics when absent.
 pub fn attr_ulong(s: &Session, obj: ObjectHandle, ty: AttributeType) -> u64 {
-    let attrs = s
-        .get_attributes(obj, &[ty])
-        .unwrap_or_else(|e| panic!("C_GetAttributeValue {ty:?}: {e}"));
+    let attrs =
+        s.get_attributes(obj, &[ty]).unwrap_or_else(|e| panic!("C_GetAttributeValue {ty:?}: {e}"));
     match attrs.into_iter().next() {
         Some(Attribute::ValueLen(v) | Attribute::ModulusBits(v)) => v.into(),
         other => panic!("{ty:?}: unexpected {other:?}"),

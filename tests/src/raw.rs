@@ -14,6 +14,13 @@ pub struct Raw {
     list: CK_FUNCTION_LIST_PTR,
 }
 
+// SAFETY: `list` points to the module's immutable function table, which lives as long as
+// the library stays loaded (`_lib`); after C_Initialize with CKF_OS_LOCKING_OK the module's
+// functions may be called from any thread.
+unsafe impl Send for Raw {}
+// SAFETY: as above; the table is only read.
+unsafe impl Sync for Raw {}
+
 impl std::fmt::Debug for Raw {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Raw").field("list", &self.list).finish()

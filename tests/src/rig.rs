@@ -23,10 +23,7 @@ pub struct Rig {
 
 /// The workspace root (the folder holding `ci/` and `target/`).
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("tests/ has a parent")
-        .to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent").to_path_buf()
 }
 
 impl Rig {
@@ -52,9 +49,7 @@ impl Rig {
         if let Some(label) = &opts.label {
             cmd.arg("--label").arg(label);
         }
-        let out = cmd
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
+        let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
         assert!(
             out.status.success(),
             "{} failed ({}): {}",
@@ -90,9 +85,7 @@ impl Rig {
 
     /// A variable the setup script exported.
     pub fn var(&self, key: &str) -> &str {
-        self.vars
-            .get(key)
-            .unwrap_or_else(|| panic!("setup did not export {key}"))
+        self.vars.get(key).unwrap_or_else(|| panic!("setup did not export {key}"))
     }
 }
 
@@ -112,10 +105,7 @@ pub fn parse_exports(text: &str) -> BTreeMap<String, String> {
         let Some((name, value)) = rest.split_once('=') else {
             continue;
         };
-        let value = value
-            .strip_prefix('\'')
-            .and_then(|v| v.strip_suffix('\''))
-            .unwrap_or(value);
+        let value = value.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')).unwrap_or(value);
         vars.insert(name.to_string(), value.to_string());
     }
     vars

@@ -37,26 +37,15 @@ fn exports_only_the_discovery_entry_points() {
         .collect();
     let mut sorted = exported.clone();
     sorted.sort();
-    assert_eq!(
-        sorted,
-        ["C_GetFunctionList", "C_GetInterface", "C_GetInterfaceList"]
-    );
+    assert_eq!(sorted, ["C_GetFunctionList", "C_GetInterface", "C_GetInterfaceList"]);
 }
 
 #[test]
 fn interfaces_are_complete_and_versioned() {
     let rig = Rig::new();
     let raw = Raw::open(&module(&rig));
-    let list_fn = *raw
-        .lib()
-        .C_GetInterfaceList
-        .as_ref()
-        .expect("C_GetInterfaceList exported");
-    let get_fn = *raw
-        .lib()
-        .C_GetInterface
-        .as_ref()
-        .expect("C_GetInterface exported");
+    let list_fn = *raw.lib().C_GetInterfaceList.as_ref().expect("C_GetInterfaceList exported");
+    let get_fn = *raw.lib().C_GetInterface.as_ref().expect("C_GetInterface exported");
 
     let mut n: CK_ULONG = 0;
     // SAFETY: NULL list asks for the count.
@@ -65,10 +54,7 @@ fn interfaces_are_complete_and_versioned() {
     let mut short: CK_ULONG = 1;
     let mut one = [CK_INTERFACE::default(); 1];
     // SAFETY: a one-element buffer with its size.
-    assert_eq!(
-        unsafe { list_fn(one.as_mut_ptr(), &mut short) },
-        CKR_BUFFER_TOO_SMALL
-    );
+    assert_eq!(unsafe { list_fn(one.as_mut_ptr(), &mut short) }, CKR_BUFFER_TOO_SMALL);
     assert_eq!(short, 2);
     let mut ifaces = [CK_INTERFACE::default(); 2];
     // SAFETY: a two-element buffer with its size.
@@ -91,42 +77,27 @@ fn interfaces_are_complete_and_versioned() {
     // The default interface is 3.0; 2.40 on request; others and fork-safety are refused.
     let mut found: *mut CK_INTERFACE = null_mut();
     // SAFETY: NULL name and version ask for the default.
-    assert_eq!(
-        unsafe { get_fn(null_mut(), null_mut(), &mut found, 0) },
-        CKR_OK
-    );
+    assert_eq!(unsafe { get_fn(null_mut(), null_mut(), &mut found, 0) }, CKR_OK);
     // SAFETY: the module returned a valid interface.
     let v = unsafe { *((*found).pFunctionList as *const CK_VERSION) };
     assert_eq!((v.major, v.minor), (3, 0));
-    let mut want = CK_VERSION {
-        major: 2,
-        minor: 40,
-    };
+    let mut want = CK_VERSION { major: 2, minor: 40 };
     let mut name = *b"PKCS 11\0";
     // SAFETY: valid name and version.
-    assert_eq!(
-        unsafe { get_fn(name.as_mut_ptr(), &mut want, &mut found, 0) },
-        CKR_OK
-    );
+    assert_eq!(unsafe { get_fn(name.as_mut_ptr(), &mut want, &mut found, 0) }, CKR_OK);
     // SAFETY: as above.
     let v = unsafe { *((*found).pFunctionList as *const CK_VERSION) };
     assert_eq!((v.major, v.minor), (2, 40));
     let mut other = *b"Vendor\0";
     // SAFETY: valid arguments naming an interface the module lacks.
-    assert_eq!(
-        unsafe { get_fn(other.as_mut_ptr(), null_mut(), &mut found, 0) },
-        CKR_ARGUMENTS_BAD
-    );
+    assert_eq!(unsafe { get_fn(other.as_mut_ptr(), null_mut(), &mut found, 0) }, CKR_ARGUMENTS_BAD);
     // SAFETY: as above.
     assert_eq!(
         unsafe { get_fn(null_mut(), null_mut(), &mut found, CKF_INTERFACE_FORK_SAFE) },
         CKR_ARGUMENTS_BAD
     );
     // SAFETY: NULL output pointer must be refused, not written.
-    assert_eq!(
-        unsafe { get_fn(null_mut(), null_mut(), null_mut(), 0) },
-        CKR_ARGUMENTS_BAD
-    );
+    assert_eq!(unsafe { get_fn(null_mut(), null_mut(), null_mut(), 0) }, CKR_ARGUMENTS_BAD);
 }
 
 unsafe extern "C" fn create(_m: *mut *mut c_void) -> CK_RV {
@@ -148,10 +119,7 @@ fn initialize_checks_its_arguments() {
 
     // Before C_Initialize every call but the discovery ones is refused.
     // SAFETY: valid pointers throughout this test unless said otherwise.
-    assert_eq!(
-        unsafe { slots(CK_FALSE, null_mut(), &mut n) },
-        CKR_CRYPTOKI_NOT_INITIALIZED
-    );
+    assert_eq!(unsafe { slots(CK_FALSE, null_mut(), &mut n) }, CKR_CRYPTOKI_NOT_INITIALIZED);
     // SAFETY: as above.
     assert_eq!(unsafe { fin(null_mut()) }, CKR_CRYPTOKI_NOT_INITIALIZED);
 
@@ -161,12 +129,11 @@ fn initialize_checks_its_arguments() {
         LockMutex: None,
         UnlockMutex: None,
         flags: 0,
-        pReserved: 1 as *mut c_void,
+        pReserved: std::ptr::dangling_mut::<c_void>(),
     };
-    let p = &mut args as *mut _ as *mut c_void;
     // SAFETY: as above.
     assert_eq!(
-        unsafe { init(p) },
+        unsafe { init(&mut args as *mut _ as *mut c_void) },
         CKR_ARGUMENTS_BAD,
         "pReserved must be NULL"
     );
@@ -174,7 +141,7 @@ fn initialize_checks_its_arguments() {
     args.CreateMutex = Some(create);
     // SAFETY: as above.
     assert_eq!(
-        unsafe { init(p) },
+        unsafe { init(&mut args as *mut _ as *mut c_void) },
         CKR_ARGUMENTS_BAD,
         "mutex callbacks all or none"
     );
@@ -183,23 +150,20 @@ fn initialize_checks_its_arguments() {
     args.UnlockMutex = Some(other);
     // SAFETY: as above.
     assert_eq!(
-        unsafe { init(p) },
+        unsafe { init(&mut args as *mut _ as *mut c_void) },
         CKR_CANT_LOCK,
         "application mutexes only"
     );
     args.flags = CKF_OS_LOCKING_OK | CKF_LIBRARY_CANT_CREATE_OS_THREADS;
     // SAFETY: as above.
-    assert_eq!(unsafe { init(p) }, CKR_OK);
+    assert_eq!(unsafe { init(&mut args as *mut _ as *mut c_void) }, CKR_OK);
     // SAFETY: as above.
-    assert_eq!(
-        unsafe { init(null_mut()) },
-        CKR_CRYPTOKI_ALREADY_INITIALIZED
-    );
+    assert_eq!(unsafe { init(null_mut()) }, CKR_CRYPTOKI_ALREADY_INITIALIZED);
     // SAFETY: as above.
     assert_eq!(unsafe { slots(CK_FALSE, null_mut(), &mut n) }, CKR_OK);
     assert_eq!(n, 1);
     // SAFETY: a non-NULL reserved pointer must be refused.
-    assert_eq!(unsafe { fin(1 as *mut c_void) }, CKR_ARGUMENTS_BAD);
+    assert_eq!(unsafe { fin(std::ptr::dangling_mut::<c_void>()) }, CKR_ARGUMENTS_BAD);
     // SAFETY: as above.
     assert_eq!(unsafe { fin(null_mut()) }, CKR_OK);
     // Initialise again after finalise: slot ids are stable.
@@ -231,20 +195,8 @@ fn a_forked_child_must_initialise_again() {
     // SAFETY: valid pointers; the parent uses the module before forking.
     unsafe {
         assert_eq!(init(null_mut()), CKR_OK);
-        assert_eq!(
-            open(
-                0,
-                CKF_SERIAL_SESSION | CKF_RW_SESSION,
-                null_mut(),
-                None,
-                &mut h
-            ),
-            CKR_OK
-        );
-        assert_eq!(
-            login(h, CKU_USER, pin.as_ptr() as *mut u8, pin.len() as CK_ULONG),
-            CKR_OK
-        );
+        assert_eq!(open(0, CKF_SERIAL_SESSION | CKF_RW_SESSION, null_mut(), None, &mut h), CKR_OK);
+        assert_eq!(login(h, CKU_USER, pin.as_ptr() as *mut u8, pin.len() as CK_ULONG), CKR_OK);
         assert_eq!(random(h, buf.as_mut_ptr(), 16), CKR_OK);
     }
     // SAFETY: fork in a test process; the child only makes PKCS#11 calls and exits.
@@ -283,12 +235,7 @@ fn a_forked_child_must_initialise_again() {
     // SAFETY: waiting for our own child.
     assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
     assert!(libc::WIFEXITED(status), "child did not exit normally");
-    assert_eq!(
-        libc::WEXITSTATUS(status),
-        0,
-        "child failed at step {}",
-        libc::WEXITSTATUS(status)
-    );
+    assert_eq!(libc::WEXITSTATUS(status), 0, "child failed at step {}", libc::WEXITSTATUS(status));
     // The parent's session still works.
     // SAFETY: valid pointers.
     assert_eq!(unsafe { random(h, buf.as_mut_ptr(), 16) }, CKR_OK);
@@ -310,19 +257,10 @@ fn bad_configuration_names_file_and_field() {
     let rig = Rig::new();
     let conf = std::fs::read_to_string(rig.var("KMSBRIDGE_CONF")).expect("read config");
     let cases = [
-        (
-            conf.replace("pool_size = 32", "pool_size = 0"),
-            "instance[0].node[0].pool_size",
-        ),
-        (
-            conf.replace("type = \"hardware\"", "type = \"quantum\""),
-            "(syntax)",
-        ),
+        (conf.replace("pool_size = 32", "pool_size = 0"), "instance[0].node[0].pool_size"),
+        (conf.replace("type = \"hardware\"", "type = \"quantum\""), "(syntax)"),
         (conf.replace("so_pin_hash", "so_pin_hash_typo"), "(syntax)"),
-        (
-            conf.replace("libsofthsm2.so", "libnothere.so"),
-            "instance[0].node[0].library",
-        ),
+        (conf.replace("libsofthsm2.so", "libnothere.so"), "instance[0].node[0].library"),
         (
             conf.replace(
                 "user_pin_hash = \"pbkdf2-sha256$60000$",
@@ -341,14 +279,8 @@ fn bad_configuration_names_file_and_field() {
             .expect("run kmsbridge slots");
         assert!(!out.status.success(), "case {i}: a bad config must fail");
         let err = String::from_utf8_lossy(&out.stderr);
-        assert!(
-            err.contains(path.to_str().unwrap_or_default()),
-            "case {i}: names the file: {err}"
-        );
+        assert!(err.contains(path.to_str().unwrap_or_default()), "case {i}: names the file: {err}");
         assert!(err.contains(field), "case {i}: names {field}: {err}");
-        assert!(
-            err.contains("Initialize"),
-            "case {i}: C_Initialize refuses: {err}"
-        );
+        assert!(err.contains("Initialize"), "case {i}: C_Initialize refuses: {err}");
     }
 }

@@ -10,12 +10,16 @@ pub mod crypto_rsa;
 pub mod general;
 pub mod hmac_digest_random;
 pub mod object;
+pub mod op_state;
+pub mod rawop;
 pub mod session;
 pub mod wrap_derive;
 
 use crate::env::Env;
+use cryptoki::error::Rv;
 use cryptoki_sys::{
-    CK_ATTRIBUTE, CK_ATTRIBUTE_TYPE, CK_MECHANISM_TYPE, CK_OBJECT_HANDLE, CK_SESSION_HANDLE, CK_ULONG,
+    CK_ATTRIBUTE, CK_ATTRIBUTE_TYPE, CK_MECHANISM, CK_MECHANISM_TYPE, CK_OBJECT_HANDLE,
+    CK_SESSION_HANDLE, CK_ULONG,
 };
 
 /// Source of every case module, so a unit test can check the case list.
@@ -27,6 +31,7 @@ pub const SOURCES: &[(&str, &str)] = &[
     ("general", include_str!("general.rs")),
     ("hmac_digest_random", include_str!("hmac_digest_random.rs")),
     ("object", include_str!("object.rs")),
+    ("op_state", include_str!("op_state.rs")),
     ("session", include_str!("session.rs")),
     ("wrap_derive", include_str!("wrap_derive.rs")),
 ];
@@ -65,4 +70,75 @@ pub fn raw_attr(
     let n = (a.ulValueLen as usize).min(buf.len());
     buf.truncate(n);
     (code, a.ulValueLen, buf)
+}
+
+/// Raw single-part C_SignInit + C_Sign (for mechanisms `cryptoki` cannot name).
+pub fn raw_sign(
+    t: &Env,
+    h: CK_SESSION_HANDLE,
+    m: &mut CK_MECHANISM,
+    key: CK_OBJECT_HANDLE,
+    data: &[u8],
+) -> Result<Vec<u8>, Rv> {
+    let ok = Rv::Ok;
+    let code = crate::ck!(t, C_SignInit, h, m, key);
+    if code != ok {
+        return Err(code);
+    }
+    let mut sig = vec![0u8; 1024];
+    let mut n = sig.len() as CK_ULONG;
+    let (d, dl) = (data.as_ptr() as *mut u8, data.len() as CK_ULONG);
+    let code = crate::ck!(t, C_Sign, h, d, dl, sig.as_mut_ptr(), &mut n);
+    if code != ok {
+        return Err(code);
+    }
+    sig.truncate(n as usize);
+    Ok(sig)
+}
+
+/// Raw multi-part C_SignInit + C_SignUpdate* + C_SignFinal.
+pub fn raw_sign_parts(
+    t: &Env,
+    h: CK_SESSION_HANDLE,
+    m: &mut CK_MECHANISM,
+    key: CK_OBJECT_HANDLE,
+    parts: &[&[u8]],
+) -> Result<Vec<u8>, Rv> {
+    let ok = Rv::Ok;
+    let code = crate::ck!(t, C_SignInit, h, m, key);
+    if code != ok {
+        return Err(code);
+    }
+    for p in parts {
+        let code = crate::ck!(t, C_SignUpdate, h, p.as_ptr() as *mut u8, p.len() as CK_ULONG);
+        if code != ok {
+            return Err(code);
+        }
+    }
+    let mut sig = vec![0u8; 1024];
+    let mut n = sig.len() as CK_ULONG;
+    let code = crate::ck!(t, C_SignFinal, h, sig.as_mut_ptr(), &mut n);
+    if code != ok {
+        return Err(code);
+    }
+    sig.truncate(n as usize);
+    Ok(sig)
+}
+
+/// Raw single-part C_VerifyInit + C_Verify: the code of C_Verify (or of a failed Init).
+pub fn raw_verify(
+    t: &Env,
+    h: CK_SESSION_HANDLE,
+    m: &mut CK_MECHANISM,
+    key: CK_OBJECT_HANDLE,
+    data: &[u8],
+    sig: &[u8],
+) -> Rv {
+    let code = crate::ck!(t, C_VerifyInit, h, m, key);
+    if code != Rv::Ok {
+        return code;
+    }
+    let (d, dl) = (data.as_ptr() as *mut u8, data.len() as CK_ULONG);
+    let (s, sl) = (sig.as_ptr() as *mut u8, sig.len() as CK_ULONG);
+    crate::ck!(t, C_Verify, h, d, dl, s, sl)
 }

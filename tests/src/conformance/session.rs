@@ -1,6 +1,7 @@
 //! Sessions, login/logout, PINs and the SO role.
 
-use crate::env::{err_of, Env};
+use crate::deviation::LOGOUT_NOT_LOGGED_IN;
+use crate::env::{code_of, err_of, Env};
 use crate::raw::rv;
 use cryptoki::error::{Rv, RvError};
 use cryptoki::session::{SessionState, UserType};
@@ -45,7 +46,9 @@ pub fn open_close_sessions(t: &Env) {
 pub fn session_state_login_logout(t: &Env) {
     let ro = t.ro_session();
     let rw = t.rw_session();
-    assert_eq!(err_of(rw.logout()), RvError::UserNotLoggedIn, "logout before login");
+    let early = code_of(&rw.logout());
+    let dev = &LOGOUT_NOT_LOGGED_IN;
+    t.expect_spec("C_Logout before login", early, Err(RvError::UserNotLoggedIn), dev, Ok(()));
     rw.login(UserType::User, Some(&t.user_auth())).expect("C_Login");
     let state = |s: &cryptoki::session::Session| s.get_session_info().unwrap().session_state();
     assert_eq!(state(&ro), SessionState::RoUser);
@@ -55,7 +58,8 @@ pub fn session_state_login_logout(t: &Env) {
     ro.logout().expect("C_Logout from another session");
     assert_eq!(state(&rw), SessionState::RwPublic);
     assert_eq!(state(&late), SessionState::RoPublic);
-    assert_eq!(err_of(rw.logout()), RvError::UserNotLoggedIn, "logout twice");
+    let twice = code_of(&rw.logout());
+    t.expect_spec("C_Logout twice", twice, Err(RvError::UserNotLoggedIn), dev, Ok(()));
 }
 
 /// A second C_Login of the same user answers CKR_USER_ALREADY_LOGGED_IN.

@@ -1,0 +1,238 @@
+// Real-client check: Java SunPKCS11 against a PKCS#11 module (kmsbridge or
+// SoftHSM2 direct). Usage: P11_USER_PIN=... java P11Check CONFIG_FILE RUN_ID
+// (the PIN comes from the environment, not the command line).
+//
+// Prints one line per check, "PASS name" or "FAIL name: why", and exits 1 if
+// any check failed. Every crypto result made on the token is verified by an
+// independent software provider (SunJCE / SunRsaSign / SunEC), and tampered
+// inputs must be rejected, so a check cannot pass by accident.
+
+import java.nio.charset.StandardCharsets;
+import java.security.*;
+import java.security.spec.*;
+import java.util.*;
+import javax.crypto.*;
+import javax.crypto.spec.*;
+
+public class P11Check {
+    static int passed = 0, failed = 0;
+
+    interface Check { void run() throws Exception; }
+
+    static void check(String name, Check c) {
+        try {
+            c.run();
+            System.out.println("PASS " + name);
+            passed++;
+        } catch (Throwable t) {
+            String msg = t.toString();
+            Throwable cause = t.getCause();
+            while (cause != null) { msg += " <- " + cause; cause = cause.getCause(); }
+            System.out.println("FAIL " + name + ": " + msg.replace('\n', ' '));
+            failed++;
+        }
+    }
+
+    static void require(boolean ok, String what) {
+        if (!ok) throw new AssertionError(what);
+    }
+
+    static Provider p;
+    static KeyStore ks;
+    static final SecureRandom rnd = new SecureRandom();
+
+    static byte[] randomBytes(int n) { byte[] b = new byte[n]; rnd.nextBytes(b); return b; }
+
+    /** sign with the token, verify with the token and with a software provider;
+     *  a flipped message bit must fail both verifications. */
+    static void signVerify(String alg, AlgorithmParameterSpec params, KeyPair kp,
+                           String softProvider, String keyAlg) throws Exception {
+        signVerify(alg, alg, params, kp, softProvider, keyAlg);
+    }
+
+    static void signVerify(String alg, String softAlg, AlgorithmParameterSpec params, KeyPair kp,
+                           String softProvider, String keyAlg) throws Exception {
+        byte[] msg = randomBytes(1000);
+        Signature s = Signature.getInstance(alg, p);
+        if (params != null) s.setParameter(params);
+        s.initSign(kp.getPrivate());
+        s.update(msg);
+        byte[] sig = s.sign();
+        require(s.getProvider() == p, "signature not made by the PKCS#11 provider");
+
+        Signature v = Signature.getInstance(alg, p);
+        if (params != null) v.setParameter(params);
+        v.initVerify(kp.getPublic());
+        v.update(msg);
+        require(v.verify(sig), "token verify of own signature failed");
+
+        // Independent software verification with a copy of the public key.
+        PublicKey soft = KeyFactory.getInstance(keyAlg)
+            .generatePublic(new X509EncodedKeySpec(kp.getPublic().getEncoded()));
+        Signature sv = Signature.getInstance(softAlg, softProvider);
+        if (params != null) sv.setParameter(params);
+        sv.initVerify(soft);
+        sv.update(msg);
+        require(sv.verify(sig), "software (" + softProvider + ") verify failed");
+
+        byte[] bad = msg.clone();
+        bad[17] ^= 1;
+        sv.initVerify(soft);
+        sv.update(bad);
+        require(!sv.verify(sig), "software verify accepted a tampered message");
+        v.initVerify(kp.getPublic());
+        v.update(bad);
+        boolean tokenAccepts;
+        try { tokenAccepts = v.verify(sig); } catch (SignatureException e) { tokenAccepts = false; }
+        require(!tokenAccepts, "token verify accepted a tampered message");
+    }
+
+    public static void main(String[] args) throws Exception {
+        String pinEnv = System.getenv("P11_USER_PIN");
+        if (args.length != 2 || pinEnv == null || pinEnv.isEmpty()) {
+            System.err.println("usage: P11_USER_PIN=... java P11Check CONFIG_FILE RUN_ID");
+            System.exit(2);
+        }
+        String cfg = args[0];
+        char[] pin = pinEnv.toCharArray();
+        String run = args[1];
+
+        check("provider: SunPKCS11 configured with " + cfg, () -> {
+            Provider base = Security.getProvider("SunPKCS11");
+            require(base != null, "SunPKCS11 not available");
+            p = base.configure(cfg);
+            Security.addProvider(p);
+            System.out.println("# provider " + p.getName() + ": " + p.getInfo());
+        });
+        if (p == null) { finish(); return; }
+
+        check("KeyStore.load rejects a wrong PIN", () -> {
+            KeyStore bad = KeyStore.getInstance("PKCS11", p);
+            try {
+                bad.load(null, "wrong-pin-0000".toCharArray());
+                throw new AssertionError("load with a wrong PIN succeeded");
+            } catch (java.io.IOException expected) {
+                String all = "";
+                for (Throwable t = expected; t != null; t = t.getCause()) all += " <- " + t;
+                require(all.contains("CKR_PIN_INCORRECT"), "unexpected error:" + all);
+            }
+        });
+
+        check("KeyStore.load with the user PIN", () -> {
+            ks = KeyStore.getInstance("PKCS11", p);
+            ks.load(null, pin);
+            System.out.println("# keystore aliases: " + Collections.list(ks.aliases()));
+        });
+        if (ks == null) { finish(); return; }
+
+        check("AES/GCM/NoPadding encrypt/decrypt with a generated AES-256 key", () -> {
+            KeyGenerator kg = KeyGenerator.getInstance("AES", p);
+            kg.init(256);
+            SecretKey k = kg.generateKey();
+            byte[] iv = randomBytes(12), aad = "kmsbridge".getBytes(StandardCharsets.UTF_8);
+            byte[] pt = randomBytes(1024);
+            Cipher c = Cipher.getInstance("AES/GCM/NoPadding", p);
+            c.init(Cipher.ENCRYPT_MODE, k, new GCMParameterSpec(128, iv));
+            c.updateAAD(aad);
+            byte[] ct = c.doFinal(pt);
+            require(ct.length == pt.length + 16, "ciphertext length " + ct.length);
+            require(!Arrays.equals(Arrays.copyOf(ct, pt.length), pt), "ciphertext equals plaintext");
+            c = Cipher.getInstance("AES/GCM/NoPadding", p);
+            c.init(Cipher.DECRYPT_MODE, k, new GCMParameterSpec(128, iv));
+            c.updateAAD(aad);
+            require(Arrays.equals(c.doFinal(ct), pt), "decrypt(encrypt(x)) != x");
+            byte[] bad = ct.clone();
+            bad[5] ^= 1;
+            c = Cipher.getInstance("AES/GCM/NoPadding", p);
+            c.init(Cipher.DECRYPT_MODE, k, new GCMParameterSpec(128, iv));
+            c.updateAAD(aad);
+            try {
+                c.doFinal(bad);
+                throw new AssertionError("tampered ciphertext decrypted");
+            } catch (AEADBadTagException expected) {
+            }
+        });
+
+        check("AES/GCM/NoPadding on the token matches SunJCE for a known key", () -> {
+            byte[] raw = randomBytes(32), iv = randomBytes(12), pt = randomBytes(1024);
+            byte[] aad = randomBytes(20);
+            // A SecretKeySpec handed to the PKCS#11 cipher is imported as a session key.
+            Cipher c = Cipher.getInstance("AES/GCM/NoPadding", p);
+            c.init(Cipher.ENCRYPT_MODE, new SecretKeySpec(raw, "AES"), new GCMParameterSpec(128, iv));
+            c.updateAAD(aad);
+            byte[] ct = c.doFinal(pt);
+            require(c.getProvider() == p, "cipher not from the PKCS#11 provider");
+            Cipher s = Cipher.getInstance("AES/GCM/NoPadding", "SunJCE");
+            s.init(Cipher.DECRYPT_MODE, new SecretKeySpec(raw, "AES"), new GCMParameterSpec(128, iv));
+            s.updateAAD(aad);
+            require(Arrays.equals(s.doFinal(ct), pt), "SunJCE could not decrypt the token's ciphertext");
+        });
+
+        KeyPair[] rsa = new KeyPair[1];
+        check("KeyPairGenerator RSA 2048 on the token", () -> {
+            KeyPairGenerator g = KeyPairGenerator.getInstance("RSA", p);
+            g.initialize(2048);
+            rsa[0] = g.generateKeyPair();
+            require(rsa[0].getPrivate().getAlgorithm().equals("RSA"), "not an RSA key");
+            require(((java.security.interfaces.RSAKey) rsa[0].getPublic()).getModulus().bitLength() == 2048,
+                    "modulus is not 2048 bits");
+        });
+        check("SHA256withRSA sign/verify", () -> {
+            require(rsa[0] != null, "no RSA key pair");
+            signVerify("SHA256withRSA", null, rsa[0], "SunRsaSign", "RSA");
+        });
+        check("RSASSA-PSS (SHA-256, MGF1-SHA-256, salt 32) sign/verify", () -> {
+            require(rsa[0] != null, "no RSA key pair");
+            signVerify("RSASSA-PSS",
+                new PSSParameterSpec("SHA-256", "MGF1", MGF1ParameterSpec.SHA256, 32, 1),
+                rsa[0], "SunRsaSign", "RSA");
+        });
+        check("SHA256withRSASSA-PSS sign/verify", () -> {
+            require(rsa[0] != null, "no RSA key pair");
+            // SunRsaSign has no SHA256withRSASSA-PSS; its RSASSA-PSS with the same
+            // parameters verifies the same signature.
+            signVerify("SHA256withRSASSA-PSS", "RSASSA-PSS",
+                new PSSParameterSpec("SHA-256", "MGF1", MGF1ParameterSpec.SHA256, 32, 1),
+                rsa[0], "SunRsaSign", "RSA");
+        });
+
+        KeyPair[] ec = new KeyPair[1];
+        check("KeyPairGenerator EC secp256r1 on the token", () -> {
+            KeyPairGenerator g = KeyPairGenerator.getInstance("EC", p);
+            g.initialize(new ECGenParameterSpec("secp256r1"));
+            ec[0] = g.generateKeyPair();
+            require(ec[0].getPrivate().getAlgorithm().equals("EC"), "not an EC key");
+        });
+        check("SHA256withECDSA sign/verify", () -> {
+            require(ec[0] != null, "no EC key pair");
+            signVerify("SHA256withECDSA", null, ec[0], "SunEC", "EC");
+        });
+
+        check("KeyStore: store an AES key as a token object, find it, delete it", () -> {
+            String alias = "java-aes-" + run;
+            KeyGenerator kg = KeyGenerator.getInstance("AES", p);
+            kg.init(256);
+            SecretKey k = kg.generateKey();
+            ks.setEntry(alias, new KeyStore.SecretKeyEntry(k), null);
+            require(ks.containsAlias(alias), "alias not found after setEntry");
+            Key back = ks.getKey(alias, null);
+            require(back instanceof SecretKey, "getKey did not return a secret key");
+            byte[] iv = randomBytes(12), pt = randomBytes(64);
+            Cipher c = Cipher.getInstance("AES/GCM/NoPadding", p);
+            c.init(Cipher.ENCRYPT_MODE, back, new GCMParameterSpec(128, iv));
+            byte[] ct = c.doFinal(pt);
+            c = Cipher.getInstance("AES/GCM/NoPadding", p);
+            c.init(Cipher.DECRYPT_MODE, back, new GCMParameterSpec(128, iv));
+            require(Arrays.equals(c.doFinal(ct), pt), "stored key does not round-trip");
+            ks.deleteEntry(alias);
+            require(!ks.containsAlias(alias), "alias still present after deleteEntry");
+        });
+
+        finish();
+    }
+
+    static void finish() {
+        System.out.println("# java: " + passed + " passed, " + failed + " failed");
+        System.exit(failed == 0 && passed > 0 ? 0 : 1);
+    }
+}
