@@ -232,7 +232,10 @@ pub unsafe fn mechanism(p: *const CK_MECHANISM) -> Result<Mechanism> {
             let g: CK_GCM_PARAMS = unsafe { param_struct(m) }?;
             // The spec bounds the tag to 0..=128 bits and the IV to 1..=2^32-1 bytes.
             if g.ulTagBits > 128 || g.ulIvLen == 0 {
-                return Err(bad(CKR_MECHANISM_PARAM_INVALID, "GCM tag or IV length out of range"));
+                return Err(bad(
+                    CKR_MECHANISM_PARAM_INVALID,
+                    "GCM tag or IV length out of range",
+                ));
             }
             MechParam::Gcm {
                 // SAFETY: the struct's pointers hold their lengths per the caller.

@@ -90,7 +90,12 @@ impl Instance {
     /// Move from Public to `to`; false if another login won the race.
     pub fn log_in(&self, to: Login) -> bool {
         self.login
-            .compare_exchange(Login::Public as u8, to as u8, Ordering::AcqRel, Ordering::Acquire)
+            .compare_exchange(
+                Login::Public as u8,
+                to as u8,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            )
             .is_ok()
     }
 

@@ -82,8 +82,12 @@ impl ObjectTable {
     /// Forget every private object (their handles become invalid) and return them.
     pub fn take_private(&self) -> Vec<ObjEntry> {
         let mut t = self.inner.write();
-        let handles: Vec<CK_OBJECT_HANDLE> =
-            t.by_handle.iter().filter(|(_, e)| e.private && !e.hidden).map(|(h, _)| *h).collect();
+        let handles: Vec<CK_OBJECT_HANDLE> = t
+            .by_handle
+            .iter()
+            .filter(|(_, e)| e.private && !e.hidden)
+            .map(|(h, _)| *h)
+            .collect();
         handles
             .into_iter()
             .filter_map(|h| {

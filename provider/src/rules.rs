@@ -21,12 +21,7 @@ pub fn check_template(t: &[Attr]) -> Result<()> {
 }
 
 /// May this session create an object with this template?
-pub fn check_create(
-    inst: &Instance,
-    rw: bool,
-    t: &[Attr],
-    default_private: bool,
-) -> Result<()> {
+pub fn check_create(inst: &Instance, rw: bool, t: &[Attr], default_private: bool) -> Result<()> {
     check_template(t)?;
     let token = template_bool(t, CKA_TOKEN).unwrap_or(false);
     let private = template_bool(t, CKA_PRIVATE).unwrap_or(default_private);
@@ -53,7 +48,6 @@ pub fn default_private(t: &[Attr]) -> bool {
     attr::find(t, CKA_CLASS).and_then(|a| a.as_ulong()) != Some(CKO_PUBLIC_KEY)
 }
 
-
 /// Values the spec forbids for a new object (SH-09: SoftHSM2 accepts a 15-byte AES key).
 pub fn check_values(t: &[Attr]) -> Result<()> {
     let class = attr::find(t, CKA_CLASS).and_then(|a| a.as_ulong());
@@ -61,7 +55,10 @@ pub fn check_values(t: &[Attr]) -> Result<()> {
     if class == Some(CKO_SECRET_KEY) && key_type == Some(CKK_AES) {
         if let Some(v) = attr::find(t, CKA_VALUE) {
             if ![16, 24, 32].contains(&v.value.len()) {
-                return rule(CKR_ATTRIBUTE_VALUE_INVALID, "AES keys are 16, 24 or 32 bytes");
+                return rule(
+                    CKR_ATTRIBUTE_VALUE_INVALID,
+                    "AES keys are 16, 24 or 32 bytes",
+                );
             }
         }
     }

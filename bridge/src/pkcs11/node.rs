@@ -491,11 +491,20 @@ impl Backend for Node {
         mut out: Output,
     ) -> Result<usize> {
         if mech.ty == CKM_AES_KEY_WRAP_PAD && self.conn()?.kwp_wrap_broken {
-            let mut req = [AttrReq::new(CKA_VALUE_LEN, Some(std::mem::size_of::<CK_ULONG>()))];
+            let mut req = [AttrReq::new(
+                CKA_VALUE_LEN,
+                Some(std::mem::size_of::<CK_ULONG>()),
+            )];
             self.get_attributes(key, &mut req)?;
-            let len = req[0].value().and_then(|v| v.try_into().ok()).map(CK_ULONG::from_ne_bytes);
+            let len = req[0]
+                .value()
+                .and_then(|v| v.try_into().ok())
+                .map(CK_ULONG::from_ne_bytes);
             if len.is_some_and(|n| n % 8 != 0) {
-                return Err(Error::rv(CKR_KEY_NOT_WRAPPABLE, "RFC 5649 wrap of a partial block on SoftHSM2 2.6"));
+                return Err(Error::rv(
+                    CKR_KEY_NOT_WRAPPABLE,
+                    "RFC 5649 wrap of a partial block on SoftHSM2 2.6",
+                ));
             }
         }
         let s = self.session()?;

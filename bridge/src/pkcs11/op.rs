@@ -162,7 +162,13 @@ fn cancel(s: &PooledSession, kind: OpKind) {
 
 /// End whatever operation a session may hold: before an Init that found one active.
 fn cancel_all(s: &PooledSession) {
-    for kind in [OpKind::Encrypt, OpKind::Decrypt, OpKind::Sign, OpKind::Verify, OpKind::Digest] {
+    for kind in [
+        OpKind::Encrypt,
+        OpKind::Decrypt,
+        OpKind::Sign,
+        OpKind::Verify,
+        OpKind::Digest,
+    ] {
         cancel(s, kind);
     }
 }

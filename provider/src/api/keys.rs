@@ -1,9 +1,9 @@
 //! Key generation, wrapping, unwrapping and derivation.
 
-use crate::rules::{check_create, check_template, default_private};
 use crate::error::{rule, Result};
 use crate::instance::Instance;
 use crate::provider::Provider;
+use crate::rules::{check_create, check_template, default_private};
 use cryptoki_sys::*;
 use kmsbridge_bridge::{attr, mech, Attr, Mechanism, Output};
 

@@ -2,9 +2,9 @@
 
 use crate::error::{rule, Result};
 use crate::instance::{Instance, Login};
-use crate::rules::{check_create, check_template, default_private};
 use crate::objects::ObjEntry;
 use crate::provider::Provider;
+use crate::rules::{check_create, check_template, default_private};
 use crate::session::FindState;
 use cryptoki_sys::*;
 use kmsbridge_bridge::{attr, Attr, AttrReq, ObjectId};
