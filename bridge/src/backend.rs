@@ -37,6 +37,9 @@ pub struct DeviceInfo {
 pub trait Backend: Send + Sync {
     /// Connect if not yet connected (load, log in, open the pool). Idempotent.
     fn connect(&self) -> Result<()>;
+    /// Release every backend resource for good (C_Finalize); later calls fail with
+    /// CKR_CRYPTOKI_NOT_INITIALIZED. Operations in flight finish on what they hold.
+    fn shutdown(&self);
     fn device_info(&self) -> Result<DeviceInfo>;
     /// Mechanisms the backend offers and the bridge can carry (or composes).
     fn mechanisms(&self) -> Result<Vec<(CK_MECHANISM_TYPE, CK_MECHANISM_INFO)>>;

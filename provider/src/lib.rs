@@ -4,6 +4,7 @@
 pub mod api;
 pub mod config;
 pub mod error;
+pub mod handles;
 pub mod instance;
 pub mod log;
 pub mod objects;
@@ -11,6 +12,7 @@ pub mod pin;
 pub mod provider;
 pub mod rules;
 pub mod session;
+pub mod session_table;
 pub mod state;
 pub mod vendor;
 

@@ -1,10 +1,10 @@
 //! Front object handles: the provider's own, stable for the life of the process,
 //! mapped to the backend's object ids. Backend handles never reach the application.
 
+use crate::handles::HandleMap;
 use cryptoki_sys::{CK_OBJECT_CLASS, CK_OBJECT_HANDLE, CK_SESSION_HANDLE};
 use kmsbridge_bridge::ObjectId;
 use parking_lot::RwLock;
-use std::collections::HashMap;
 
 #[derive(Clone, Copy, Debug)]
 pub struct ObjEntry {
@@ -26,8 +26,8 @@ pub struct ObjectTable {
 #[derive(Default)]
 struct Inner {
     next: CK_OBJECT_HANDLE,
-    by_handle: HashMap<CK_OBJECT_HANDLE, ObjEntry>,
-    by_id: HashMap<ObjectId, CK_OBJECT_HANDLE>,
+    by_handle: HandleMap<CK_OBJECT_HANDLE, ObjEntry>,
+    by_id: HandleMap<ObjectId, CK_OBJECT_HANDLE>,
 }
 
 impl ObjectTable {

@@ -5,19 +5,27 @@ use crate::error::{rule, Error, Result};
 use crate::instance::Instance;
 use crate::objects::ObjEntry;
 use crate::session::Session;
+use crate::session_table::SessionTable;
 use cryptoki_sys::*;
 use kmsbridge_bridge::pkcs11::NodeConfig;
-use parking_lot::{Mutex, RwLock};
-use std::collections::HashMap;
+use parking_lot::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-pub type SessionRef = Arc<Mutex<Session>>;
+/// A front session: where it belongs, fixed at open, beside its mutable state, so
+/// calls that need only the instance take no session lock.
+pub struct SessionSlot {
+    pub inst: usize,
+    pub rw: bool,
+    pub state: Mutex<Session>,
+}
+
+pub type SessionRef = Arc<SessionSlot>;
 
 pub struct Provider {
     pub instances: Vec<Instance>,
-    sessions: RwLock<HashMap<CK_SESSION_HANDLE, SessionRef>>,
+    sessions: SessionTable,
     next_session: AtomicU64,
 }
 
@@ -56,7 +64,7 @@ impl Provider {
         }
         Ok(Provider {
             instances,
-            sessions: RwLock::new(HashMap::new()),
+            sessions: SessionTable::default(),
             next_session: AtomicU64::new(0),
         })
     }
@@ -72,30 +80,53 @@ impl Provider {
     }
 
     pub fn session(&self, h: CK_SESSION_HANDLE) -> Result<SessionRef> {
-        self.sessions.read().get(&h).cloned().ok_or(Error::Rule {
+        self.sessions.get(h).ok_or(Error::Rule {
             rv: CKR_SESSION_HANDLE_INVALID,
             why: "unknown session handle",
         })
+    }
+
+    /// On an error path: CKR_SESSION_HANDLE_INVALID takes precedence over `e`.
+    pub fn session_error_first(&self, h: CK_SESSION_HANDLE, e: Error) -> Error {
+        match self.sessions_read(h, |_| ()) {
+            Some(()) => e,
+            None => Error::Rule {
+                rv: CKR_SESSION_HANDLE_INVALID,
+                why: "unknown session handle",
+            },
+        }
+    }
+
+    /// Look at a session without taking a reference to it.
+    pub fn sessions_read<T>(
+        &self,
+        h: CK_SESSION_HANDLE,
+        f: impl FnOnce(&SessionSlot) -> T,
+    ) -> Option<T> {
+        self.sessions.read(h, f)
     }
 
     pub fn add_session(&self, inst: usize, rw: bool) -> CK_SESSION_HANDLE {
         let h = self.next_session.fetch_add(1, Ordering::Relaxed) + 1;
         let i = &self.instances[inst];
         if rw { &i.rw_sessions } else { &i.ro_sessions }.fetch_add(1, Ordering::Relaxed);
-        self.sessions
-            .write()
-            .insert(h, Arc::new(Mutex::new(Session::new(h, inst, rw))));
+        let slot = SessionSlot {
+            inst,
+            rw,
+            state: Mutex::new(Session::new(h, inst, rw)),
+        };
+        self.sessions.insert(h, Arc::new(slot));
         h
     }
 
     /// Remove a session: its operations end, its session objects are destroyed,
     /// and closing the instance's last session logs the application out.
     pub fn remove_session(&self, h: CK_SESSION_HANDLE) -> Result<()> {
-        let s = self.sessions.write().remove(&h).ok_or(Error::Rule {
+        let s = self.sessions.remove(h).ok_or(Error::Rule {
             rv: CKR_SESSION_HANDLE_INVALID,
             why: "unknown session handle",
         })?;
-        let mut s = s.lock();
+        let mut s = s.state.lock();
         s.end_all();
         let inst = &self.instances[s.inst];
         if s.rw {
@@ -118,12 +149,7 @@ impl Provider {
     }
 
     pub fn sessions_of(&self, inst: usize) -> Vec<CK_SESSION_HANDLE> {
-        self.sessions
-            .read()
-            .iter()
-            .filter(|(_, s)| s.lock().inst == inst)
-            .map(|(h, _)| *h)
-            .collect()
+        self.sessions.handles(|s| s.inst == inst)
     }
 
     /// Any read-only session open on the instance?
@@ -144,8 +170,15 @@ impl Provider {
         }
     }
 
+    /// Release every backend (pools, vendor libraries) at C_Finalize.
+    pub fn shutdown_backends(&self) {
+        for i in &self.instances {
+            i.backend.shutdown();
+        }
+    }
+
     pub fn close_everything(&self) {
-        let all: Vec<CK_SESSION_HANDLE> = self.sessions.read().keys().copied().collect();
+        let all = self.sessions.handles(|_| true);
         for h in all {
             let _ = self.remove_session(h);
         }

@@ -7,7 +7,11 @@ use crate::provider::Provider;
 use cryptoki_sys::*;
 use parking_lot::lock_api::RawRwLock as _;
 use parking_lot::RwLock;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::cell::RefCell;
+use std::marker::PhantomData;
+use std::ops::Deref;
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Once};
 
 static STATE: RwLock<Option<Arc<Provider>>> = RwLock::new(None);
@@ -31,18 +35,93 @@ extern "C" fn fork_child() {
     unsafe { STATE.raw().unlock_exclusive() };
 }
 
+/// The generation of STATE: bumped by every C_Initialize and C_Finalize.
+static GEN: AtomicU64 = AtomicU64::new(0);
+
+/// Each thread's view of the provider. The hot path reads GEN (a line no call
+/// writes) and this thread-local: no shared atomic is written per call.
+#[derive(Default)]
+struct Cache {
+    gen: u64,
+    provider: Option<Arc<Provider>>,
+    /// Providers replaced while a `ProviderRef` of this thread was alive; freed once
+    /// none is.
+    retired: Vec<Arc<Provider>>,
+    live: usize,
+}
+
+thread_local! {
+    static CACHE: RefCell<Cache> = RefCell::new(Cache::default());
+}
+
+/// The provider for the length of one call on this thread.
+pub struct ProviderRef {
+    p: NonNull<Provider>,
+    /// Tied to the thread whose cache keeps the provider alive.
+    _not_send: PhantomData<*const ()>,
+}
+
+impl Deref for ProviderRef {
+    type Target = Provider;
+    fn deref(&self) -> &Provider {
+        // SAFETY: the pointee is owned by an Arc in this thread's cache (current or
+        // retired), which is not released while any ProviderRef of the thread lives.
+        unsafe { self.p.as_ref() }
+    }
+}
+
+impl Drop for ProviderRef {
+    fn drop(&mut self) {
+        let _ = CACHE.try_with(|c| {
+            let mut c = c.borrow_mut();
+            c.live -= 1;
+            if c.live == 0 && !c.retired.is_empty() {
+                let retired = std::mem::take(&mut c.retired);
+                drop(c);
+                drop(retired);
+            }
+        });
+    }
+}
+
 /// The provider, or CKR_CRYPTOKI_NOT_INITIALIZED (also in a forked child).
-pub fn get() -> Result<Arc<Provider>> {
+pub fn get() -> Result<ProviderRef> {
     if FORKED.load(Ordering::Relaxed) {
         return rule(
             CKR_CRYPTOKI_NOT_INITIALIZED,
             "forked child must call C_Initialize",
         );
     }
-    STATE.read().clone().ok_or(Error::Rule {
-        rv: CKR_CRYPTOKI_NOT_INITIALIZED,
-        why: "C_Initialize has not been called",
-    })
+    let gen = GEN.load(Ordering::Acquire);
+    let found = CACHE.try_with(|c| {
+        let mut c = c.borrow_mut();
+        if c.gen != gen || c.provider.is_none() {
+            let current = STATE.read().clone();
+            if let Some(old) = c.provider.take() {
+                c.retired.push(old);
+            }
+            c.gen = gen;
+            c.provider = current;
+        }
+        let p = c.provider.as_deref().map(NonNull::from);
+        if p.is_some() {
+            c.live += 1;
+        }
+        if c.live == 0 {
+            c.retired.clear();
+        }
+        p
+    });
+    match found {
+        Ok(Some(p)) => Ok(ProviderRef {
+            p,
+            _not_send: PhantomData,
+        }),
+        _ => rule(
+            CKR_CRYPTOKI_NOT_INITIALIZED,
+            "C_Initialize has not been called",
+        ),
+    }
 }
 
 /// Build the provider from the configuration. Does no backend I/O.
@@ -73,6 +152,7 @@ pub fn initialize() -> Result<()> {
         "kmsbridge initialised"
     );
     *st = Some(Arc::new(provider));
+    GEN.fetch_add(1, Ordering::AcqRel);
     Ok(())
 }
 
@@ -99,10 +179,14 @@ pub fn finalize() -> Result<()> {
         );
     }
     let old = STATE.write().take();
+    GEN.fetch_add(1, Ordering::AcqRel);
     match old {
-        // Dropped here: sessions end and backends disconnect once in-flight calls finish.
+        // Sessions end and backends disconnect now; calls still in flight on other
+        // threads finish on what they hold, and threads drop their cached reference
+        // on their next call.
         Some(p) => {
             p.close_everything();
+            p.shutdown_backends();
             Ok(())
         }
         None => rule(
@@ -110,4 +194,9 @@ pub fn finalize() -> Result<()> {
             "C_Finalize before C_Initialize",
         ),
     }
+}
+
+/// CKR_OK when initialised: for functions that only need to say so.
+pub fn check() -> Result<()> {
+    get().map(drop)
 }

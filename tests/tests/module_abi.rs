@@ -228,6 +228,10 @@ fn a_forked_child_must_initialise_again() {
             }
             0
         })();
+        if code != 0 {
+            let log = std::fs::read_to_string(rig.dir().join("kmsbridge.log")).unwrap_or_default();
+            eprintln!("child failed at step {code}; module log:\n{log}");
+        }
         // SAFETY: leave the child without running the test harness's teardown.
         unsafe { libc::_exit(code) };
     }

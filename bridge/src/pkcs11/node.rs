@@ -3,15 +3,17 @@
 use super::library::{p11, Library};
 use super::oaep::{modulus_len, OaepOp, OaepParams};
 use super::op::NodeOp;
-use super::pool::{Pool, PooledSession};
+use super::pool::Pool;
 use super::prehash;
 use crate::backend::{Backend, DeviceInfo, ObjectId, OpKind, Operation, Output};
 use crate::error::{check, Error, Result};
 use crate::{Attr, AttrReq, Mechanism};
+use arc_swap::ArcSwapOption;
 use cryptoki_sys::*;
 use parking_lot::Mutex;
 use std::path::PathBuf;
-use std::sync::{Arc, OnceLock};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 use zeroize::Zeroizing;
 
@@ -30,8 +32,17 @@ pub struct NodeConfig {
 
 pub struct Node {
     cfg: NodeConfig,
-    conn: OnceLock<Arc<Connected>>,
+    conn: ArcSwapOption<Connected>,
+    shut: AtomicBool,
     connecting: Mutex<()>,
+}
+
+type ConnGuard = arc_swap::Guard<Option<Arc<Connected>>>;
+
+/// The connection behind a guard from `conn`.
+fn up(g: &ConnGuard) -> Result<&Connected> {
+    g.as_deref()
+        .ok_or(Error::rv(CKR_CRYPTOKI_NOT_INITIALIZED, "backend shut down"))
 }
 
 struct Connected {
@@ -74,7 +85,8 @@ impl Node {
     pub fn new(cfg: NodeConfig) -> Node {
         Node {
             cfg,
-            conn: OnceLock::new(),
+            conn: ArcSwapOption::empty(),
+            shut: AtomicBool::new(false),
             connecting: Mutex::new(()),
         }
     }
@@ -83,20 +95,21 @@ impl Node {
         &self.cfg
     }
 
-    fn conn(&self) -> Result<&Arc<Connected>> {
-        if let Some(c) = self.conn.get() {
-            return Ok(c);
+    /// The connection, made on first use. On the hot path a lock-free load that
+    /// writes no shared counter; read it with [`up`].
+    fn conn(&self) -> Result<ConnGuard> {
+        let g = self.conn.load();
+        if g.is_some() {
+            return Ok(g);
         }
-        let _g = self.connecting.lock();
-        if let Some(c) = self.conn.get() {
-            return Ok(c);
+        let _lock = self.connecting.lock();
+        if self.shut.load(Ordering::Acquire) {
+            return Err(Error::rv(CKR_CRYPTOKI_NOT_INITIALIZED, "backend shut down"));
         }
-        let c = Arc::new(self.open()?);
-        Ok(self.conn.get_or_init(|| c))
-    }
-
-    fn session(&self) -> Result<PooledSession> {
-        self.conn()?.pool.get()
+        if self.conn.load().is_none() {
+            self.conn.store(Some(Arc::new(self.open()?)));
+        }
+        Ok(self.conn.load())
     }
 
     fn find_slot(&self, lib: &Library) -> Result<CK_SLOT_ID> {
@@ -193,7 +206,7 @@ impl Node {
 
     /// Sessions opened and in use, for status and tests.
     pub fn pool_usage(&self) -> Option<(usize, usize)> {
-        self.conn.get().map(|c| c.pool.usage())
+        self.conn.load().as_ref().map(|c| c.pool.usage())
     }
 }
 
@@ -260,8 +273,15 @@ impl Backend for Node {
         self.conn().map(|_| ())
     }
 
+    fn shutdown(&self) {
+        let _g = self.connecting.lock();
+        self.shut.store(true, Ordering::Release);
+        self.conn.store(None);
+    }
+
     fn device_info(&self) -> Result<DeviceInfo> {
-        let c = self.conn()?;
+        let g = self.conn()?;
+        let c = up(&g)?;
         let mut ti = CK_TOKEN_INFO::default();
         check(
             p11!(c.pool.lib, C_GetTokenInfo(c.slot, &mut ti)),
@@ -284,11 +304,13 @@ impl Backend for Node {
     }
 
     fn mechanisms(&self) -> Result<Vec<(CK_MECHANISM_TYPE, CK_MECHANISM_INFO)>> {
-        Ok(self.conn()?.mechanisms.clone())
+        Ok(up(&self.conn()?)?.mechanisms.clone())
     }
 
     fn random(&self, out: &mut [u8]) -> Result<()> {
-        let s = self.session()?;
+        let g = self.conn()?;
+        let c = up(&g)?;
+        let s = c.pool.lend()?;
         check(
             p11!(
                 s.lib(),
@@ -299,7 +321,9 @@ impl Backend for Node {
     }
 
     fn seed_random(&self, seed: &[u8]) -> Result<()> {
-        let s = self.session()?;
+        let g = self.conn()?;
+        let c = up(&g)?;
+        let s = c.pool.lend()?;
         check(
             p11!(
                 s.lib(),
@@ -310,7 +334,9 @@ impl Backend for Node {
     }
 
     fn find(&self, template: &[Attr]) -> Result<Vec<ObjectId>> {
-        let s = self.session()?;
+        let g = self.conn()?;
+        let c = up(&g)?;
+        let s = c.pool.lend()?;
         let h = s.handle();
         let mut t = raw_template(template);
         check(
@@ -343,7 +369,9 @@ impl Backend for Node {
     }
 
     fn create_object(&self, template: &[Attr]) -> Result<ObjectId> {
-        let s = self.session()?;
+        let g = self.conn()?;
+        let c = up(&g)?;
+        let s = c.pool.lend()?;
         let mut t = raw_template(template);
         let mut obj = 0;
         check(
@@ -357,7 +385,9 @@ impl Backend for Node {
     }
 
     fn copy_object(&self, obj: ObjectId, template: &[Attr]) -> Result<ObjectId> {
-        let s = self.session()?;
+        let g = self.conn()?;
+        let c = up(&g)?;
+        let s = c.pool.lend()?;
         let mut t = raw_template(template);
         let mut new = 0;
         check(
@@ -377,7 +407,9 @@ impl Backend for Node {
     }
 
     fn destroy_object(&self, obj: ObjectId) -> Result<()> {
-        let s = self.session()?;
+        let g = self.conn()?;
+        let c = up(&g)?;
+        let s = c.pool.lend()?;
         check(
             p11!(s.lib(), C_DestroyObject(s.handle(), obj)),
             "C_DestroyObject",
@@ -385,7 +417,9 @@ impl Backend for Node {
     }
 
     fn object_size(&self, obj: ObjectId) -> Result<u64> {
-        let s = self.session()?;
+        let g = self.conn()?;
+        let c = up(&g)?;
+        let s = c.pool.lend()?;
         let mut n: CK_ULONG = 0;
         check(
             p11!(s.lib(), C_GetObjectSize(s.handle(), obj, &mut n)),
@@ -395,7 +429,9 @@ impl Backend for Node {
     }
 
     fn get_attributes(&self, obj: ObjectId, reqs: &mut [AttrReq]) -> Result<CK_RV> {
-        let s = self.session()?;
+        let g = self.conn()?;
+        let c = up(&g)?;
+        let s = c.pool.lend()?;
         let mut t: Vec<CK_ATTRIBUTE> = reqs
             .iter_mut()
             .map(|r| {
@@ -429,7 +465,9 @@ impl Backend for Node {
     }
 
     fn set_attributes(&self, obj: ObjectId, template: &[Attr]) -> Result<()> {
-        let s = self.session()?;
+        let g = self.conn()?;
+        let c = up(&g)?;
+        let s = c.pool.lend()?;
         let mut t = raw_template(template);
         check(
             p11!(
@@ -441,7 +479,9 @@ impl Backend for Node {
     }
 
     fn generate_key(&self, mech: &Mechanism, template: &[Attr]) -> Result<ObjectId> {
-        let s = self.session()?;
+        let g = self.conn()?;
+        let c = up(&g)?;
+        let s = c.pool.lend()?;
         let mut t = raw_template(template);
         let mut obj = 0;
         let rv = mech.with_raw(|m| {
@@ -460,7 +500,9 @@ impl Backend for Node {
         public: &[Attr],
         private: &[Attr],
     ) -> Result<(ObjectId, ObjectId)> {
-        let s = self.session()?;
+        let g = self.conn()?;
+        let c = up(&g)?;
+        let s = c.pool.lend()?;
         let mut pu = raw_template(public);
         let mut pr = raw_template(private);
         let (mut hpu, mut hpr) = (0, 0);
@@ -490,7 +532,7 @@ impl Backend for Node {
         key: ObjectId,
         mut out: Output,
     ) -> Result<usize> {
-        if mech.ty == CKM_AES_KEY_WRAP_PAD && self.conn()?.kwp_wrap_broken {
+        if mech.ty == CKM_AES_KEY_WRAP_PAD && up(&self.conn()?)?.kwp_wrap_broken {
             let mut req = [AttrReq::new(
                 CKA_VALUE_LEN,
                 Some(std::mem::size_of::<CK_ULONG>()),
@@ -507,7 +549,9 @@ impl Backend for Node {
                 ));
             }
         }
-        let s = self.session()?;
+        let g = self.conn()?;
+        let c = up(&g)?;
+        let s = c.pool.lend()?;
         let (p, mut n) = match out.as_mut() {
             Some(b) => (b.as_mut_ptr(), b.len() as CK_ULONG),
             None => (std::ptr::null_mut(), 0),
@@ -528,7 +572,9 @@ impl Backend for Node {
         wrapped: &[u8],
         template: &[Attr],
     ) -> Result<ObjectId> {
-        let s = self.session()?;
+        let g = self.conn()?;
+        let c = up(&g)?;
+        let s = c.pool.lend()?;
         let mut t = raw_template(template);
         let mut obj = 0;
         let rv = mech.with_raw(|m| {
@@ -551,7 +597,9 @@ impl Backend for Node {
     }
 
     fn derive_key(&self, mech: &Mechanism, base: ObjectId, template: &[Attr]) -> Result<ObjectId> {
-        let s = self.session()?;
+        let g = self.conn()?;
+        let c = up(&g)?;
+        let s = c.pool.lend()?;
         let mut t = raw_template(template);
         let mut obj = 0;
         let rv = mech.with_raw(|m| {
@@ -577,7 +625,8 @@ impl Backend for Node {
         mech: &Mechanism,
         key: Option<ObjectId>,
     ) -> Result<Box<dyn Operation>> {
-        let c = self.conn()?;
+        let g = self.conn()?;
+        let c = up(&g)?;
         if mech.ty == CKM_RSA_PKCS_OAEP && matches!(kind, OpKind::Encrypt | OpKind::Decrypt) {
             if let Some(params) = OaepParams::composed(mech)? {
                 let k = key.ok_or(Error::rv(CKR_KEY_HANDLE_INVALID, "OAEP"))?;

@@ -6,8 +6,11 @@
 
 use super::library::{p11, Library};
 use crate::error::{check, Error, Result};
+use crossbeam_queue::ArrayQueue;
 use cryptoki_sys::*;
 use parking_lot::{Condvar, Mutex};
+use std::borrow::Borrow;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -17,13 +20,49 @@ pub struct Pool {
     name: String,
     size: usize,
     wait: Duration,
-    state: Mutex<PoolState>,
+    /// Each thread first returns a session to, and borrows it back from, its own
+    /// stash slot (a cache line of its own): the steady state writes no shared line.
+    /// Other threads may take from any stash, so nothing is hoarded.
+    stash: Box<[Stash]>,
+    /// Idle sessions beyond the stashes: a lock-free queue.
+    idle: ArrayQueue<CK_SESSION_HANDLE>,
+    opened: AtomicUsize,
+    /// Callers blocked on an empty, full-sized pool; only they take `wait_lock`.
+    waiters: AtomicUsize,
+    wait_lock: Mutex<()>,
     returned: Condvar,
 }
 
-struct PoolState {
-    idle: Vec<CK_SESSION_HANDLE>,
-    opened: usize,
+const STASHES: usize = 64;
+
+/// One idle session parked by a thread, on a cache line of its own. 0 is empty:
+/// CK_INVALID_HANDLE is never a session.
+#[derive(Default)]
+#[repr(align(64))]
+struct Stash(AtomicU64);
+
+#[allow(clippy::useless_conversion)] // CK_SESSION_HANDLE is 32 bits on some targets
+impl Stash {
+    fn take(&self) -> Option<CK_SESSION_HANDLE> {
+        match self.0.swap(0, Ordering::SeqCst) {
+            0 => None,
+            h => CK_SESSION_HANDLE::try_from(h).ok(),
+        }
+    }
+    fn put(&self, h: CK_SESSION_HANDLE) -> bool {
+        self.0
+            .compare_exchange(0, u64::from(h), Ordering::SeqCst, Ordering::SeqCst)
+            .is_ok()
+    }
+}
+
+/// This thread's stash slot, assigned round-robin on first use.
+fn my_stash() -> usize {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    thread_local! {
+        static MINE: usize = NEXT.fetch_add(1, Ordering::Relaxed) % STASHES;
+    }
+    MINE.try_with(|m| *m).unwrap_or(0)
 }
 
 impl Pool {
@@ -34,16 +73,18 @@ impl Pool {
         size: usize,
         wait: Duration,
     ) -> Self {
+        let size = size.max(1);
         Pool {
             lib,
             slot,
             name,
-            size: size.max(1),
+            size,
             wait,
-            state: Mutex::new(PoolState {
-                idle: Vec::with_capacity(size),
-                opened: 0,
-            }),
+            stash: (0..STASHES).map(|_| Stash::default()).collect(),
+            idle: ArrayQueue::new(size),
+            opened: AtomicUsize::new(0),
+            waiters: AtomicUsize::new(0),
+            wait_lock: Mutex::new(()),
             returned: Condvar::new(),
         }
     }
@@ -64,32 +105,57 @@ impl Pool {
         Ok(h)
     }
 
-    /// Borrow a session, opening one if the pool has room, else waiting a bounded time.
+    /// Borrow a session for an operation that outlives this borrow of the pool.
     pub fn get(self: &Arc<Self>) -> Result<PooledSession> {
-        let deadline = Instant::now() + self.wait;
-        let mut st = self.state.lock();
+        let handle = self.take()?;
+        Ok(Lease {
+            pool: self.clone(),
+            handle,
+        })
+    }
+
+    /// Borrow a session for one call.
+    pub fn lend(&self) -> Result<Lease<&Pool>> {
+        let handle = self.take()?;
+        Ok(Lease { pool: self, handle })
+    }
+
+    /// A session handle: idle, newly opened if the pool has room, or waited for a
+    /// bounded time.
+    fn take(&self) -> Result<CK_SESSION_HANDLE> {
+        if let Some(h) = self.stash[my_stash()].take() {
+            return Ok(h);
+        }
+        let mut deadline: Option<Instant> = None;
         loop {
-            if let Some(h) = st.idle.pop() {
-                return Ok(PooledSession {
-                    pool: self.clone(),
-                    handle: h,
-                });
+            if let Some(h) = self.idle.pop() {
+                return Ok(h);
             }
-            if st.opened < self.size {
-                st.opened += 1;
-                drop(st);
-                return match self.open_one() {
-                    Ok(h) => Ok(PooledSession {
-                        pool: self.clone(),
-                        handle: h,
-                    }),
-                    Err(e) => {
-                        self.state.lock().opened -= 1;
-                        Err(e)
-                    }
-                };
+            let n = self.opened.load(Ordering::SeqCst);
+            if n < self.size {
+                if self
+                    .opened
+                    .compare_exchange(n, n + 1, Ordering::SeqCst, Ordering::SeqCst)
+                    .is_ok()
+                {
+                    return self.open_one().inspect_err(|_| {
+                        self.opened.fetch_sub(1, Ordering::SeqCst);
+                    });
+                }
+                continue;
             }
-            if self.returned.wait_until(&mut st, deadline).timed_out() && st.idle.is_empty() {
+            // Only a caller that must wait reads the clock or takes a lock.
+            let until = *deadline.get_or_insert_with(|| Instant::now() + self.wait);
+            let mut g = self.wait_lock.lock();
+            self.waiters.fetch_add(1, Ordering::SeqCst);
+            // Re-check after announcing ourselves: a return in between would not wake us.
+            if let Some(h) = self.idle.pop().or_else(|| self.steal()) {
+                self.waiters.fetch_sub(1, Ordering::SeqCst);
+                return Ok(h);
+            }
+            let timed_out = self.returned.wait_until(&mut g, until).timed_out();
+            self.waiters.fetch_sub(1, Ordering::SeqCst);
+            if timed_out && self.idle.is_empty() {
                 return Err(Error::PoolExhausted {
                     node: self.name.clone(),
                     size: self.size,
@@ -99,44 +165,85 @@ impl Pool {
         }
     }
 
+    /// Any session stashed by another thread.
+    fn steal(&self) -> Option<CK_SESSION_HANDLE> {
+        self.stash.iter().find_map(Stash::take)
+    }
+
     fn put(&self, h: CK_SESSION_HANDLE) {
-        self.state.lock().idle.push(h);
-        self.returned.notify_one();
+        let mine = &self.stash[my_stash()];
+        if mine.put(h) {
+            // A caller that began waiting meanwhile must not miss it: hand it over.
+            if self.waiters.load(Ordering::SeqCst) == 0 {
+                return;
+            }
+            match mine.take() {
+                Some(h) => self.enqueue(h),
+                None => return self.wake(),
+            }
+        } else {
+            self.enqueue(h);
+        }
+        self.wake();
+    }
+
+    fn enqueue(&self, h: CK_SESSION_HANDLE) {
+        // Capacity equals the most sessions ever opened, so there is always room.
+        if self.idle.push(h).is_err() {
+            tracing::error!(pool = %self.name, "session pool overfull; closing a session");
+            let _ = p11!(self.lib, C_CloseSession(h));
+            self.opened.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+
+    fn wake(&self) {
+        if self.waiters.load(Ordering::SeqCst) > 0 {
+            let _g = self.wait_lock.lock();
+            self.returned.notify_one();
+        }
     }
 
     /// Sessions opened so far, and of those currently lent out.
     pub fn usage(&self) -> (usize, usize) {
-        let st = self.state.lock();
-        (st.opened, st.opened - st.idle.len())
+        let opened = self.opened.load(Ordering::SeqCst);
+        let stashed = self
+            .stash
+            .iter()
+            .filter(|s| s.0.load(Ordering::Relaxed) != 0)
+            .count();
+        (opened, opened.saturating_sub(self.idle.len() + stashed))
     }
 }
 
 impl Drop for Pool {
     fn drop(&mut self) {
-        // Every guard holds the pool alive, so all sessions are idle here.
-        for h in self.state.get_mut().idle.drain(..) {
+        // Every lease holds the pool alive, so all sessions are idle here.
+        while let Some(h) = self.idle.pop().or_else(|| self.steal()) {
             let _ = p11!(self.lib, C_CloseSession(h));
         }
     }
 }
 
 /// A borrowed backend session; returns to the pool when dropped.
-pub struct PooledSession {
-    pool: Arc<Pool>,
+pub struct Lease<P: Borrow<Pool>> {
+    pool: P,
     handle: CK_SESSION_HANDLE,
 }
 
-impl PooledSession {
+/// A lease that may outlive the borrow of its pool (an operation's).
+pub type PooledSession = Lease<Arc<Pool>>;
+
+impl<P: Borrow<Pool>> Lease<P> {
     pub fn handle(&self) -> CK_SESSION_HANDLE {
         self.handle
     }
     pub fn lib(&self) -> &Library {
-        &self.pool.lib
+        &self.pool.borrow().lib
     }
 }
 
-impl Drop for PooledSession {
+impl<P: Borrow<Pool>> Drop for Lease<P> {
     fn drop(&mut self) {
-        self.pool.put(self.handle);
+        self.pool.borrow().put(self.handle);
     }
 }

@@ -15,19 +15,19 @@ fn init(
 ) -> CK_RV {
     guard(func, || {
         let p = state::get()?;
-        p.session(h)?;
         // SAFETY: the caller's mechanism.
-        let m = unsafe { mechanism(m) }?;
+        let m = unsafe { mechanism(m) }.map_err(|e| p.session_error_first(h, e))?;
         p.op_init(h, kind, &m, key)
     })
 }
 
-/// Argument errors end the active operation too, as every error but a short buffer does.
+/// Argument errors end the active operation too, as every error but a short buffer
+/// does; a bad session handle is reported before bad arguments.
 fn checked<T>(p: &Provider, h: CK_SESSION_HANDLE, kind: OpKind, r: Result<T>) -> Result<T> {
-    if r.is_err() {
+    r.map_err(|e| {
         p.op_abort(h, kind);
-    }
-    r
+        p.session_error_first(h, e)
+    })
 }
 
 /// The provider call behind a function that writes output.
@@ -47,7 +47,6 @@ fn with_output(
 ) -> CK_RV {
     guard(func, || {
         let p = state::get()?;
-        p.session(h)?;
         // SAFETY: the caller's buffers of the given lengths.
         let (i, o) = checked(&p, h, kind, unsafe {
             input(data, data_len).and_then(|i| Ok((i, output(out, out_len)?)))
@@ -87,7 +86,6 @@ fn update(
 ) -> CK_RV {
     guard(func, || {
         let p = state::get()?;
-        p.session(h)?;
         // SAFETY: the caller's buffer of `len` bytes.
         let i = checked(&p, h, kind, unsafe { input(data, len) })?;
         p.op_update(h, kind, i)
@@ -103,7 +101,6 @@ fn finish(
 ) -> CK_RV {
     guard(func, || {
         let p = state::get()?;
-        p.session(h)?;
         // SAFETY: the caller's output buffer.
         let o = checked(&p, h, kind, unsafe { output(out, out_len) })?;
         let r = p.op_final(h, kind, o);
@@ -231,7 +228,6 @@ pub extern "C" fn C_Verify(
 ) -> CK_RV {
     guard("C_Verify", || {
         let p = state::get()?;
-        p.session(h)?;
         // SAFETY: the caller's buffers of the given lengths.
         let (d, s) = checked(&p, h, OpKind::Verify, unsafe {
             input(d, dl).and_then(|d| Ok((d, input(s, sl)?)))
@@ -245,7 +241,6 @@ pub extern "C" fn C_VerifyUpdate(h: CK_SESSION_HANDLE, d: *mut u8, dl: CK_ULONG)
 pub extern "C" fn C_VerifyFinal(h: CK_SESSION_HANDLE, s: *mut u8, sl: CK_ULONG) -> CK_RV {
     guard("C_VerifyFinal", || {
         let p = state::get()?;
-        p.session(h)?;
         // SAFETY: the caller's signature of `sl` bytes.
         let s = checked(&p, h, OpKind::Verify, unsafe { input(s, sl) })?;
         p.verify_final(h, s)
@@ -258,7 +253,7 @@ macro_rules! unsupported {
         pub extern "C" fn $name($($arg: $ty),*) -> CK_RV {
             guard(stringify!($name), || {
                 let _ = ($($arg),*);
-                state::get()?;
+                state::check()?;
                 Err(bad(CKR_FUNCTION_NOT_SUPPORTED, "not offered by kmsbridge"))
             })
         }

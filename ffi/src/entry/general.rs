@@ -57,7 +57,7 @@ pub extern "C" fn C_Finalize(p_reserved: *mut c_void) -> CK_RV {
 
 fn info(p: *mut CK_INFO, version: CK_VERSION) -> CK_RV {
     guard("C_GetInfo", || {
-        state::get()?;
+        state::check()?;
         let info = CK_INFO {
             cryptokiVersion: version,
             manufacturerID: kmsbridge_provider::api::pad(MANUFACTURER),
@@ -133,14 +133,14 @@ pub extern "C" fn C_GetInterface_entry(
 
 pub extern "C" fn C_GetFunctionStatus(_h: CK_SESSION_HANDLE) -> CK_RV {
     guard("C_GetFunctionStatus", || {
-        state::get()?;
+        state::check()?;
         Err(bad(CKR_FUNCTION_NOT_PARALLEL, "legacy parallel functions"))
     })
 }
 
 pub extern "C" fn C_CancelFunction(_h: CK_SESSION_HANDLE) -> CK_RV {
     guard("C_CancelFunction", || {
-        state::get()?;
+        state::check()?;
         Err(bad(CKR_FUNCTION_NOT_PARALLEL, "legacy parallel functions"))
     })
 }
@@ -151,7 +151,7 @@ pub extern "C" fn C_WaitForSlotEvent(
     _r: *mut c_void,
 ) -> CK_RV {
     guard("C_WaitForSlotEvent", || {
-        state::get()?;
+        state::check()?;
         // Instances never appear or vanish while the module is initialised.
         Err(bad(CKR_FUNCTION_NOT_SUPPORTED, "no slot events"))
     })

@@ -16,7 +16,7 @@ impl Provider {
         key: Option<CK_OBJECT_HANDLE>,
     ) -> Result<()> {
         let s = self.session(h)?;
-        let mut s = s.lock();
+        let mut s = s.state.lock();
         if s.has_op(kind) {
             return rule(CKR_OPERATION_ACTIVE, "an operation of this kind is active");
         }
@@ -43,7 +43,7 @@ impl Provider {
         f: impl FnOnce(&mut dyn Operation) -> kmsbridge_bridge::Result<T>,
     ) -> Result<T> {
         let s = self.session(h)?;
-        let mut s = s.lock();
+        let mut s = s.state.lock();
         let Some(active) = s.op(kind) else {
             return rule(
                 CKR_OPERATION_NOT_INITIALIZED,
@@ -67,7 +67,7 @@ impl Provider {
     /// End an operation without running it (a call refused for bad arguments).
     pub fn op_abort(&self, h: CK_SESSION_HANDLE, kind: OpKind) {
         if let Ok(s) = self.session(h) {
-            s.lock().end_op(kind);
+            s.state.lock().end_op(kind);
         }
     }
 
@@ -132,7 +132,7 @@ impl Provider {
     /// C_SessionCancel: end the operations named by `flags`.
     pub fn session_cancel(&self, h: CK_SESSION_HANDLE, flags: CK_FLAGS) -> Result<()> {
         let s = self.session(h)?;
-        let mut s = s.lock();
+        let mut s = s.state.lock();
         for (flag, kind) in [
             (CKF_ENCRYPT, OpKind::Encrypt),
             (CKF_DECRYPT, OpKind::Decrypt),

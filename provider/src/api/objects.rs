@@ -24,11 +24,16 @@ impl Provider {
         Ok(handle)
     }
 
-    /// The session's instance, RW flag, for object calls.
+    /// The session's instance and RW flag, for calls that need nothing else: one
+    /// read of the session table, no session lock.
     pub(crate) fn ctx(&self, h: CK_SESSION_HANDLE) -> Result<(&Instance, bool)> {
-        let s = self.session(h)?;
-        let s = s.lock();
-        Ok((&self.instances[s.inst], s.rw))
+        let (inst, rw) =
+            self.sessions_read(h, |s| (s.inst, s.rw))
+                .ok_or(crate::error::Error::Rule {
+                    rv: CKR_SESSION_HANDLE_INVALID,
+                    why: "unknown session handle",
+                })?;
+        Ok((&self.instances[inst], rw))
     }
 
     pub fn create_object(&self, h: CK_SESSION_HANDLE, t: &[Attr]) -> Result<CK_OBJECT_HANDLE> {
@@ -107,7 +112,7 @@ impl Provider {
 
     pub fn find_init(&self, h: CK_SESSION_HANDLE, t: &[Attr]) -> Result<()> {
         let s = self.session(h)?;
-        let mut s = s.lock();
+        let mut s = s.state.lock();
         if s.find.is_some() {
             return rule(CKR_OPERATION_ACTIVE, "a find is active");
         }
@@ -132,7 +137,7 @@ impl Provider {
 
     pub fn find_next(&self, h: CK_SESSION_HANDLE, max: usize) -> Result<Vec<CK_OBJECT_HANDLE>> {
         let s = self.session(h)?;
-        let mut s = s.lock();
+        let mut s = s.state.lock();
         let Some(f) = s.find.as_mut() else {
             return rule(CKR_OPERATION_NOT_INITIALIZED, "no find is active");
         };
@@ -144,7 +149,7 @@ impl Provider {
 
     pub fn find_final(&self, h: CK_SESSION_HANDLE) -> Result<()> {
         let s = self.session(h)?;
-        let mut s = s.lock();
+        let mut s = s.state.lock();
         if s.find.take().is_none() {
             return rule(CKR_OPERATION_NOT_INITIALIZED, "no find is active");
         }

@@ -50,7 +50,7 @@ impl Provider {
 
     pub fn session_info(&self, h: CK_SESSION_HANDLE) -> Result<CK_SESSION_INFO> {
         let s = self.session(h)?;
-        let s = s.lock();
+        let s = s.state.lock();
         let inst = &self.instances[s.inst];
         let state = match (inst.login_state(), s.rw) {
             (Login::Public, false) => CKS_RO_PUBLIC_SESSION,
@@ -68,7 +68,7 @@ impl Provider {
     }
 
     pub fn login(&self, h: CK_SESSION_HANDLE, user: CK_USER_TYPE, pin: &[u8]) -> Result<()> {
-        let inst_idx = self.session(h)?.lock().inst;
+        let inst_idx = self.session(h)?.inst;
         let inst = &self.instances[inst_idx];
         let wanted = match user {
             CKU_USER => Login::User,
@@ -106,7 +106,7 @@ impl Provider {
     }
 
     pub fn logout(&self, h: CK_SESSION_HANDLE) -> Result<()> {
-        let inst_idx = self.session(h)?.lock().inst;
+        let inst_idx = self.session(h)?.inst;
         let inst = &self.instances[inst_idx];
         if inst.log_out() == Login::Public {
             return rule(CKR_USER_NOT_LOGGED_IN, "not logged in");
@@ -123,7 +123,7 @@ impl Provider {
         // Private objects become invisible; operations on them end with the login.
         for sh in self.sessions_of(inst_idx) {
             if let Ok(s) = self.session(sh) {
-                s.lock().end_all();
+                s.state.lock().end_all();
             }
         }
         Ok(())
@@ -132,7 +132,7 @@ impl Provider {
     pub fn init_pin(&self, h: CK_SESSION_HANDLE, pin: &[u8]) -> Result<()> {
         let s = self.session(h)?;
         let (inst_idx, rw) = {
-            let s = s.lock();
+            let s = s.state.lock();
             (s.inst, s.rw)
         };
         let inst = &self.instances[inst_idx];
@@ -148,7 +148,7 @@ impl Provider {
     pub fn set_pin(&self, h: CK_SESSION_HANDLE, old: &[u8], new: &[u8]) -> Result<()> {
         let s = self.session(h)?;
         let (inst_idx, rw) = {
-            let s = s.lock();
+            let s = s.state.lock();
             (s.inst, s.rw)
         };
         if !rw {

@@ -1,0 +1,51 @@
+//! The table of open front sessions, sharded by handle so that threads working on
+//! different sessions never write the same lock word.
+
+use crate::handles::HandleMap;
+use crate::provider::{SessionRef, SessionSlot};
+use cryptoki_sys::CK_SESSION_HANDLE;
+use parking_lot::RwLock;
+
+const SHARDS: usize = 16;
+
+#[derive(Default)]
+pub struct SessionTable {
+    shards: [RwLock<HandleMap<CK_SESSION_HANDLE, SessionRef>>; SHARDS],
+}
+
+impl SessionTable {
+    fn shard(&self, h: CK_SESSION_HANDLE) -> &RwLock<HandleMap<CK_SESSION_HANDLE, SessionRef>> {
+        &self.shards[h as usize % SHARDS]
+    }
+
+    pub fn get(&self, h: CK_SESSION_HANDLE) -> Option<SessionRef> {
+        self.shard(h).read().get(&h).cloned()
+    }
+
+    /// Look at a session without taking a reference to it.
+    pub fn read<T>(&self, h: CK_SESSION_HANDLE, f: impl FnOnce(&SessionSlot) -> T) -> Option<T> {
+        self.shard(h).read().get(&h).map(|s| f(s))
+    }
+
+    pub fn insert(&self, h: CK_SESSION_HANDLE, s: SessionRef) {
+        self.shard(h).write().insert(h, s);
+    }
+
+    pub fn remove(&self, h: CK_SESSION_HANDLE) -> Option<SessionRef> {
+        self.shard(h).write().remove(&h)
+    }
+
+    /// Handles of the sessions `keep` selects.
+    pub fn handles(&self, keep: impl Fn(&SessionSlot) -> bool) -> Vec<CK_SESSION_HANDLE> {
+        self.shards
+            .iter()
+            .flat_map(|sh| {
+                sh.read()
+                    .iter()
+                    .filter(|(_, s)| keep(s))
+                    .map(|(h, _)| *h)
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+}
