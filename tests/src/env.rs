@@ -77,8 +77,12 @@ impl Env {
 
     /// A fresh rig made with `opts`, and the target loaded over it.
     pub fn with_options(target: Target, opts: &RigOptions) -> Env {
+        Env::with_rig(target, Rig::with_options(opts))
+    }
+
+    /// The target loaded over a rig made (and perhaps adjusted) by the caller.
+    pub fn with_rig(target: Target, rig: Rig) -> Env {
         let turn = ONE_MODULE_AT_A_TIME.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let rig = Rig::with_options(opts);
         let (module, label, user_pin, so_pin) = match target {
             Target::SoftHsm => (
                 rig.var("SOFTHSM2_MODULE"),
