@@ -83,7 +83,11 @@ impl Op {
             .ok_or_else(|| {
                 format!(
                     "unknown op {s:?}; known: {}",
-                    ALL_OPS.iter().map(|o| o.name()).collect::<Vec<_>>().join(",")
+                    ALL_OPS
+                        .iter()
+                        .map(|o| o.name())
+                        .collect::<Vec<_>>()
+                        .join(",")
                 )
             })
     }
@@ -113,7 +117,11 @@ impl Target {
     /// `ci/softhsm/setup`.
     fn env_names(self) -> (&'static str, &'static str, &'static str) {
         match self {
-            Target::Direct => ("SOFTHSM2_MODULE", "SOFTHSM2_TOKEN_LABEL", "SOFTHSM2_USER_PIN"),
+            Target::Direct => (
+                "SOFTHSM2_MODULE",
+                "SOFTHSM2_TOKEN_LABEL",
+                "SOFTHSM2_USER_PIN",
+            ),
             Target::Bridge => (
                 "KMSBRIDGE_MODULE",
                 "KMSBRIDGE_TOKEN_LABEL",
@@ -129,6 +137,7 @@ impl Target {
 struct Opts {
     seconds: f64,
     warmup: f64,
+    repeat: usize,
     ops: Vec<Op>,
     threads: Vec<usize>,
     targets: Vec<Target>,
@@ -142,7 +151,7 @@ struct Opts {
 }
 
 const USAGE: &str = "\
-usage: kmsbridge-bench [--seconds S] [--warmup S] [--ops a,b,..] [--threads 1,2,8]
+usage: kmsbridge-bench [--seconds S] [--warmup S] [--repeat R] [--ops a,b,..] [--threads 1,2,8]
                        [--targets direct,bridge] [--pool N] [--keep] [--setup PATH]
 
 Benchmarks the same PKCS#11 operations direct to SoftHSM2 and through kmsbridge,
@@ -151,6 +160,8 @@ table (markdown) on stdout. Progress and errors go to stderr.
 
   --seconds S    measured seconds per cell (default 3)
   --warmup S     warm-up seconds per cell before measuring (default 1)
+  --repeat R     runs per cell and target, alternating targets; the median run by
+                 ops/s is reported (default 1)
   --ops LIST     operations (default all): aes-gcm,rsa-sign,ecdsa-sign,hmac,random,session
   --threads LIST client thread counts (default 1,2,8); each thread has its own session,
                  the user is logged in once per process
@@ -176,6 +187,7 @@ fn parse_args() -> Result<Opts, String> {
     let mut o = Opts {
         seconds: 3.0,
         warmup: 1.0,
+        repeat: 1,
         ops: ALL_OPS.to_vec(),
         threads: vec![1, 2, 8],
         targets: vec![Target::Direct, Target::Bridge],
@@ -200,6 +212,13 @@ fn parse_args() -> Result<Opts, String> {
                     .parse()
                     .map_err(|e| format!("--warmup: {e}"))?
             }
+            "--repeat" => {
+                o.repeat = val("--repeat")?
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .ok_or("--repeat needs a positive number")?
+            }
             "--ops" => o.ops = parse_list(&val("--ops")?, Op::parse)?,
             "--threads" => {
                 o.threads = parse_list(&val("--threads")?, |s| {
@@ -210,24 +229,11 @@ fn parse_args() -> Result<Opts, String> {
                 })?
             }
             "--targets" => o.targets = parse_list(&val("--targets")?, Target::parse)?,
-            "--pool" => {
-                o.pool = Some(
-                    val("--pool")?
-                        .parse()
-                        .map_err(|e| format!("--pool: {e}"))?,
-                )
-            }
+            "--pool" => o.pool = Some(val("--pool")?.parse().map_err(|e| format!("--pool: {e}"))?),
             "--keep" => o.keep = true,
             "--setup" => o.setup = Some(PathBuf::from(val("--setup")?)),
             "--target" => o.child_target = Some(Target::parse(&val("--target")?)?),
             "--op" => o.child_op = Some(Op::parse(&val("--op")?)?),
-            "--threads-child" => {
-                o.child_threads = Some(
-                    val("--threads-child")?
-                        .parse()
-                        .map_err(|e| format!("--threads-child: {e}"))?,
-                )
-            }
             "-h" | "--help" => {
                 print!("{USAGE}");
                 std::process::exit(0);
@@ -235,14 +241,17 @@ fn parse_args() -> Result<Opts, String> {
             _ => return Err(format!("unknown argument {a:?}\n{USAGE}")),
         }
     }
-    if !(o.seconds > 0.0) || !(o.warmup >= 0.0) {
+    if !o.seconds.is_finite() || o.seconds <= 0.0 || !o.warmup.is_finite() || o.warmup < 0.0 {
         return Err("--seconds must be > 0 and --warmup >= 0".into());
     }
     if o.ops.is_empty() || o.threads.is_empty() || o.targets.is_empty() {
         return Err("--ops, --threads and --targets must not be empty".into());
     }
-    // In child mode `--threads N` is a single number; accept that spelling too.
-    if o.child_target.is_some() && o.child_threads.is_none() && o.threads.len() == 1 {
+    // In child mode `--threads N` is a single number.
+    if o.child_target.is_some() {
+        if o.threads.len() != 1 {
+            return Err("child mode takes a single --threads N".into());
+        }
         o.child_threads = Some(o.threads[0]);
     }
     Ok(o)
@@ -360,13 +369,15 @@ fn make_rig(opts: &Opts, dir: &Path) -> Result<Vec<(String, String)>, String> {
     Ok(vars)
 }
 
-fn run_child(
-    target: Target,
-    op: Op,
-    threads: usize,
-    opts: &Opts,
-) -> Result<CellResult, String> {
-    let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
+fn run_child(target: Target, op: Op, threads: usize, opts: &Opts) -> Result<CellResult, String> {
+    // /proc/self/exe still names this very binary when a rebuild has replaced the file on
+    // disk meanwhile (cargo builds in the same target directory during a long run).
+    let proc_exe = Path::new("/proc/self/exe");
+    let exe = if proc_exe.exists() {
+        proc_exe.to_path_buf()
+    } else {
+        std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?
+    };
     let out = Command::new(exe)
         .args(["--target", target.name(), "--op", op.name()])
         .args(["--threads", &threads.to_string()])
@@ -433,7 +444,16 @@ fn cmd_output(cmd: &str, args: &[&str]) -> Option<String> {
     (!s.is_empty()).then_some(s)
 }
 
+/// The 1-minute load average: other work on the machine skews every number here.
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().map(str::to_string))
+        .unwrap_or_else(|| "?".into())
+}
+
 fn parent(opts: &Opts) -> Result<(), String> {
+    let load_start = loadavg();
     let tmp = tempfile::Builder::new()
         .prefix("kmsbridge-bench-")
         .tempdir()
@@ -449,8 +469,8 @@ fn parent(opts: &Opts) -> Result<(), String> {
             .unwrap_or_default()
     };
     let bridge_module = env("KMSBRIDGE_MODULE");
-    let bridge_missing = opts.targets.contains(&Target::Bridge)
-        && !Path::new(&bridge_module).exists();
+    let bridge_missing =
+        opts.targets.contains(&Target::Bridge) && !Path::new(&bridge_module).exists();
     if bridge_missing {
         eprintln!(
             "kmsbridge-bench: {bridge_module} does not exist (build it with \
@@ -463,30 +483,63 @@ fn parent(opts: &Opts) -> Result<(), String> {
     let mut errors = Vec::new();
     for &op in &opts.ops {
         for &threads in &opts.threads {
-            for &target in &opts.targets {
-                if target == Target::Bridge && bridge_missing {
-                    continue;
-                }
-                eprint!("{:<10} x{:<2} {:<6} ... ", op.name(), threads, target.name());
-                let _ = std::io::stderr().flush();
-                let r = run_child(target, op, threads, opts);
-                match &r {
-                    Ok(c) => eprintln!(
-                        "{} ops/s  p50 {}  p99 {}",
-                        fmt_rate(c.rate()),
-                        fmt_lat(c.p50_ns),
-                        fmt_lat(c.p99_ns)
-                    ),
-                    Err(e) => {
-                        eprintln!("FAILED");
-                        errors.push(format!("{} {} x{}: {e}", target.name(), op.name(), threads));
+            // Runs of one cell alternate between the targets (direct, bridge, direct, ...)
+            // so that both see the same machine conditions; the median run is reported.
+            let mut runs: BTreeMap<&'static str, Vec<CellResult>> = BTreeMap::new();
+            let mut failed: BTreeMap<&'static str, String> = BTreeMap::new();
+            for rep in 0..opts.repeat {
+                for &target in &opts.targets {
+                    if (target == Target::Bridge && bridge_missing)
+                        || failed.contains_key(target.name())
+                    {
+                        continue;
+                    }
+                    eprint!(
+                        "{:<10} x{:<2} {:<6} run {}/{} ... ",
+                        op.name(),
+                        threads,
+                        target.name(),
+                        rep + 1,
+                        opts.repeat
+                    );
+                    let _ = std::io::stderr().flush();
+                    match run_child(target, op, threads, opts) {
+                        Ok(c) => {
+                            eprintln!(
+                                "{} ops/s  p50 {}  p99 {}",
+                                fmt_rate(c.rate()),
+                                fmt_lat(c.p50_ns),
+                                fmt_lat(c.p99_ns)
+                            );
+                            runs.entry(target.name()).or_default().push(c);
+                        }
+                        Err(e) => {
+                            eprintln!("FAILED");
+                            errors.push(format!(
+                                "{} {} x{}: {e}",
+                                target.name(),
+                                op.name(),
+                                threads
+                            ));
+                            failed.insert(target.name(), e);
+                        }
                     }
                 }
-                results.insert((op, threads, target.name()), r);
+            }
+            for &target in &opts.targets {
+                let name = target.name();
+                if let Some(e) = failed.remove(name) {
+                    results.insert((op, threads, name), Err(e));
+                } else if let Some(mut v) = runs.remove(name) {
+                    v.sort_by(|a, b| a.rate().total_cmp(&b.rate()));
+                    let median = v.swap_remove(v.len() / 2);
+                    results.insert((op, threads, name), Ok(median));
+                }
             }
         }
     }
 
+    let load_end = loadavg();
     // Header: what and where.
     let softhsm = cmd_output("softhsm2-util", &["--version"]).unwrap_or_else(|| "?".into());
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
@@ -505,9 +558,13 @@ fn parent(opts: &Opts) -> Result<(), String> {
         .pool
         .unwrap_or_else(|| *opts.threads.iter().max().unwrap_or(&1));
     println!(
-        "kmsbridge-bench: {} s per cell after {} s warm-up; SoftHSM2 {softhsm}; \
-         kmsbridge pool {pool}; {ncpu} CPUs ({cpu})",
-        opts.seconds, opts.warmup
+        "kmsbridge-bench: {} s per run after {} s warm-up, median of {} run(s) per cell; \
+         SoftHSM2 {softhsm}; kmsbridge pool {pool}; {ncpu} CPUs ({cpu})",
+        opts.seconds, opts.warmup, opts.repeat
+    );
+    println!(
+        "direct: {}; bridge: {bridge_module}; 1-min load average at start {load_start}, at end {load_end}",
+        env("SOFTHSM2_MODULE")
     );
     println!();
     println!(
@@ -526,11 +583,7 @@ fn parent(opts: &Opts) -> Result<(), String> {
             },
         }
     };
-    let bridge_absent = if bridge_missing {
-        "not built"
-    } else {
-        "—"
-    };
+    let bridge_absent = if bridge_missing { "not built" } else { "—" };
     for &op in &opts.ops {
         for &threads in &opts.threads {
             let d = results.get(&(op, threads, "direct"));
@@ -590,7 +643,8 @@ struct ChildResult {
 }
 
 fn env_var(name: &str) -> Result<String, String> {
-    std::env::var(name).map_err(|_| format!("{name} is not set (the parent sets it from ci/softhsm/setup)"))
+    std::env::var(name)
+        .map_err(|_| format!("{name} is not set (the parent sets it from ci/softhsm/setup)"))
 }
 
 fn find_slot(p: &Pkcs11, label: &str) -> Result<Slot, String> {
@@ -623,7 +677,10 @@ struct Keys {
 
 fn find_one(s: &Session, class: ObjectClass, label: &str) -> Result<Option<ObjectHandle>, String> {
     let found = s
-        .find_objects(&[Attribute::Class(class), Attribute::Label(label.as_bytes().to_vec())])
+        .find_objects(&[
+            Attribute::Class(class),
+            Attribute::Label(label.as_bytes().to_vec()),
+        ])
         .map_err(|e| format!("C_FindObjects({label}): {e}"))?;
     Ok(found.first().copied())
 }
@@ -735,7 +792,9 @@ impl Worker {
             op,
             keys,
             data_1k: (0..1024u32).map(|i| (i * 31 + 7) as u8).collect(),
-            hash: (0..32u8).map(|i| i.wrapping_mul(13).wrapping_add(5)).collect(),
+            hash: (0..32u8)
+                .map(|i| i.wrapping_mul(13).wrapping_add(5))
+                .collect(),
             di: digest_info(),
             iv,
             counter: 0,
@@ -754,16 +813,29 @@ impl Worker {
                 let mut iv = self.iv;
                 let params = GcmParams::new(&mut iv, &[], 128.into())?;
                 let k = self.keys.expect("aes key").key;
-                Ok(s.encrypt(&Mechanism::AesGcm(params), k, &self.data_1k)?.len())
+                Ok(s.encrypt(&Mechanism::AesGcm(params), k, &self.data_1k)?
+                    .len())
             }
             Op::RsaSign => Ok(s
-                .sign(&Mechanism::RsaPkcs, self.keys.expect("rsa key").key, &self.di)?
+                .sign(
+                    &Mechanism::RsaPkcs,
+                    self.keys.expect("rsa key").key,
+                    &self.di,
+                )?
                 .len()),
             Op::EcdsaSign => Ok(s
-                .sign(&Mechanism::Ecdsa, self.keys.expect("ec key").key, &self.hash)?
+                .sign(
+                    &Mechanism::Ecdsa,
+                    self.keys.expect("ec key").key,
+                    &self.hash,
+                )?
                 .len()),
             Op::Hmac => Ok(s
-                .sign(&Mechanism::Sha256Hmac, self.keys.expect("hmac key").key, &self.data_1k)?
+                .sign(
+                    &Mechanism::Sha256Hmac,
+                    self.keys.expect("hmac key").key,
+                    &self.data_1k,
+                )?
                 .len()),
             Op::Random => {
                 s.generate_random_slice(&mut self.rnd)?;
@@ -790,7 +862,9 @@ impl Worker {
                 let mut iv = [0xa5u8; 12];
                 let ct = s
                     .encrypt(
-                        &Mechanism::AesGcm(GcmParams::new(&mut iv, &[], 128.into()).map_err(e("GcmParams"))?),
+                        &Mechanism::AesGcm(
+                            GcmParams::new(&mut iv, &[], 128.into()).map_err(e("GcmParams"))?,
+                        ),
                         k,
                         &self.data_1k,
                     )
@@ -801,7 +875,9 @@ impl Worker {
                 let mut iv = [0xa5u8; 12];
                 let pt = s
                     .decrypt(
-                        &Mechanism::AesGcm(GcmParams::new(&mut iv, &[], 128.into()).map_err(e("GcmParams"))?),
+                        &Mechanism::AesGcm(
+                            GcmParams::new(&mut iv, &[], 128.into()).map_err(e("GcmParams"))?,
+                        ),
                         k,
                         &ct,
                     )
@@ -821,7 +897,8 @@ impl Worker {
                 if sig.len() != want_len {
                     return Err(format!("signature length {} != {want_len}", sig.len()));
                 }
-                s.verify(&mech, k.check, &data, &sig).map_err(e("verify of own signature"))?;
+                s.verify(&mech, k.check, &data, &sig)
+                    .map_err(e("verify of own signature"))?;
                 let mut bad = sig.clone();
                 bad[want_len / 2] ^= 1;
                 if s.verify(&mech, k.check, &data, &bad).is_ok() {
@@ -831,8 +908,10 @@ impl Worker {
             Op::Random => {
                 let mut a = [0u8; 32];
                 let mut b = [0u8; 32];
-                s.generate_random_slice(&mut a).map_err(e("C_GenerateRandom"))?;
-                s.generate_random_slice(&mut b).map_err(e("C_GenerateRandom"))?;
+                s.generate_random_slice(&mut a)
+                    .map_err(e("C_GenerateRandom"))?;
+                s.generate_random_slice(&mut b)
+                    .map_err(e("C_GenerateRandom"))?;
                 if a == b || a == [0u8; 32] {
                     return Err("C_GenerateRandom returned repeated/zero output".into());
                 }

@@ -200,3 +200,15 @@ objects_with_id() {
     $1 == "ID:" && tolower($2) == tolower(id) { hit = 1 }
     END { if (hit) printf "%s", blk }'
 }
+
+# with_inputs FILE... -- CMD [ARGS...] — for negative checks: a refusal proves something only
+# if the inputs exist (an earlier failed step must not make a refusal check pass). A missing
+# or empty input makes this return 0, which `check_fails` reports as a failure.
+with_inputs() {
+  while [ $# -gt 0 ] && [ "$1" != -- ]; do
+    [ -s "$1" ] || { echo "input $1 missing: the refusal cannot be tested"; return 0; }
+    shift
+  done
+  shift
+  "$@"
+}

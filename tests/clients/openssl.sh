@@ -88,7 +88,7 @@ rsa_pkeyutl() {
 }
 check "pkeyutl -sign RSA (PKCS#1 v1.5, SHA-256) by pkcs11: URI, verified in software" rsa_pkeyutl
 check_fails "software verify refuses the RSA signature for a tampered hash" \
-  openssl pkeyutl -verify -pubin -inkey rsa_pub.pem -pkeyopt digest:sha256 -in tampered_hash.bin -sigfile rsa.sig
+  with_inputs rsa.sig rsa_pub.pem -- openssl pkeyutl -verify -pubin -inkey rsa_pub.pem -pkeyopt digest:sha256 -in tampered_hash.bin -sigfile rsa.sig
 check "pkeyutl -verify RSA with the token public key (pkcs11: URI, type=public)" \
   openssl pkeyutl -verify "${E[@]}" -pubin -inkey "$RSA_PUB_URI" -pkeyopt digest:sha256 -in hash.bin -sigfile rsa.sig
 
@@ -99,7 +99,7 @@ ec_pkeyutl() {
 }
 check "pkeyutl -sign ECDSA P-256 by pkcs11: URI, verified in software" ec_pkeyutl
 check_fails "software verify refuses the ECDSA signature for a tampered hash" \
-  openssl pkeyutl -verify -pubin -inkey ec_pub.pem -in tampered_hash.bin -sigfile ec.sig
+  with_inputs ec.sig ec_pub.pem -- openssl pkeyutl -verify -pubin -inkey ec_pub.pem -in tampered_hash.bin -sigfile ec.sig
 check "pkeyutl -verify ECDSA with the token public key (pkcs11: URI, type=public)" \
   openssl pkeyutl -verify "${E[@]}" -pubin -inkey "$EC_PUB_URI" -in hash.bin -sigfile ec.sig
 

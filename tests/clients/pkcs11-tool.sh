@@ -117,7 +117,7 @@ rsa_sign() {
 }
 check "--sign -m SHA256-RSA-PKCS, verified by OpenSSL" rsa_sign
 check_fails "OpenSSL refuses the SHA256-RSA-PKCS signature over tampered data" \
-  openssl dgst -sha256 -verify rsa_pub.pem -signature rsa.sig tampered.bin
+  with_inputs rsa.sig rsa_pub.pem -- openssl dgst -sha256 -verify rsa_pub.pem -signature rsa.sig tampered.bin
 
 token_verify() { # MECH ID INPUT SIG [extra...]
   local m=$1 id=$2 in=$3 sig=$4; shift 4
@@ -126,7 +126,7 @@ token_verify() { # MECH ID INPUT SIG [extra...]
 }
 check "--verify -m SHA256-RSA-PKCS on the token" token_verify SHA256-RSA-PKCS "$RSA_ID" data.bin rsa.sig
 check_fails "--verify -m SHA256-RSA-PKCS refuses tampered data" \
-  token_verify SHA256-RSA-PKCS "$RSA_ID" tampered.bin rsa.sig
+  with_inputs rsa.sig -- token_verify SHA256-RSA-PKCS "$RSA_ID" tampered.bin rsa.sig
 
 rsa_raw_sign() {
   p11l --sign -m RSA-PKCS --id "$RSA_ID" -i digestinfo.bin -o rsa_raw.sig
@@ -142,12 +142,12 @@ ec_sign() {
 }
 check "--sign -m ECDSA over a SHA-256 hash, verified by OpenSSL" ec_sign
 check_fails "OpenSSL refuses the ECDSA signature over tampered data" \
-  openssl dgst -sha256 -verify ec_pub.pem -signature ec.sig tampered.bin
+  with_inputs ec.sig ec_pub.pem -- openssl dgst -sha256 -verify ec_pub.pem -signature ec.sig tampered.bin
 check "--verify -m ECDSA on the token" \
   token_verify ECDSA "$EC_ID" hash.bin ec.sig --signature-format openssl
 openssl dgst -sha256 -binary tampered.bin > tampered_hash.bin
 check_fails "--verify -m ECDSA refuses a tampered hash" \
-  token_verify ECDSA "$EC_ID" tampered_hash.bin ec.sig --signature-format openssl
+  with_inputs ec.sig -- token_verify ECDSA "$EC_ID" tampered_hash.bin ec.sig --signature-format openssl
 
 ec_sha256_sign() {
   p11l --sign -m ECDSA-SHA256 --id "$EC_ID" -i data.bin -o ec2.sig --signature-format openssl
@@ -192,7 +192,7 @@ check_softhsm_deviation "RSA-PKCS-OAEP (SHA-256): OpenSSL encrypts, --decrypt on
 wrong_key_oaep() { # the EC key cannot RSA-decrypt
   p11l --decrypt -m RSA-PKCS-OAEP --hash-algorithm SHA-1 --mgf MGF1-SHA1 --id "$EC_ID" -i oaep.ct -o x.pt
 }
-check_fails "--decrypt -m RSA-PKCS-OAEP with an EC key is refused" wrong_key_oaep
+check_fails "--decrypt -m RSA-PKCS-OAEP with an EC key is refused" with_inputs oaep.ct -- wrong_key_oaep
 
 # ---------------------------------------------------------------- built-in tests
 test_login() {
