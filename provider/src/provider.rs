@@ -97,6 +97,11 @@ impl Provider {
         }
     }
 
+    /// A session's instance index and RW flag, cheaply.
+    pub fn session_place(&self, h: CK_SESSION_HANDLE) -> Option<(usize, bool)> {
+        self.sessions.place(h)
+    }
+
     /// Look at a session without taking a reference to it.
     pub fn sessions_read<T>(
         &self,

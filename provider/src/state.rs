@@ -8,7 +8,6 @@ use cryptoki_sys::*;
 use parking_lot::lock_api::RawRwLock as _;
 use parking_lot::RwLock;
 use std::cell::RefCell;
-use std::marker::PhantomData;
 use std::ops::Deref;
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -57,8 +56,10 @@ thread_local! {
 /// The provider for the length of one call on this thread.
 pub struct ProviderRef {
     p: NonNull<Provider>,
-    /// Tied to the thread whose cache keeps the provider alive.
-    _not_send: PhantomData<*const ()>,
+    /// This thread's cache, which keeps the provider alive; a raw pointer so that
+    /// dropping the reference needs no second thread-local lookup. Also makes the
+    /// reference neither Send nor Sync.
+    cache: *const RefCell<Cache>,
 }
 
 impl Deref for ProviderRef {
@@ -72,15 +73,16 @@ impl Deref for ProviderRef {
 
 impl Drop for ProviderRef {
     fn drop(&mut self) {
-        let _ = CACHE.try_with(|c| {
-            let mut c = c.borrow_mut();
-            c.live -= 1;
-            if c.live == 0 && !c.retired.is_empty() {
-                let retired = std::mem::take(&mut c.retired);
-                drop(c);
-                drop(retired);
-            }
-        });
+        // SAFETY: the cache is this thread's thread-local, alive while the thread runs,
+        // and a ProviderRef never leaves its thread.
+        let cell = unsafe { &*self.cache };
+        let mut c = cell.borrow_mut();
+        c.live -= 1;
+        if c.live == 0 && !c.retired.is_empty() {
+            let retired = std::mem::take(&mut c.retired);
+            drop(c);
+            drop(retired);
+        }
     }
 }
 
@@ -93,8 +95,8 @@ pub fn get() -> Result<ProviderRef> {
         );
     }
     let gen = GEN.load(Ordering::Acquire);
-    let found = CACHE.try_with(|c| {
-        let mut c = c.borrow_mut();
+    let found = CACHE.try_with(|cell| {
+        let mut c = cell.borrow_mut();
         if c.gen != gen || c.provider.is_none() {
             let current = STATE.read().clone();
             if let Some(old) = c.provider.take() {
@@ -110,13 +112,10 @@ pub fn get() -> Result<ProviderRef> {
         if c.live == 0 {
             c.retired.clear();
         }
-        p
+        p.map(|p| (p, cell as *const RefCell<Cache>))
     });
     match found {
-        Ok(Some(p)) => Ok(ProviderRef {
-            p,
-            _not_send: PhantomData,
-        }),
+        Ok(Some((p, cache))) => Ok(ProviderRef { p, cache }),
         _ => rule(
             CKR_CRYPTOKI_NOT_INITIALIZED,
             "C_Initialize has not been called",

@@ -8,12 +8,11 @@ use super::prehash;
 use crate::backend::{Backend, DeviceInfo, ObjectId, OpKind, Operation, Output};
 use crate::error::{check, Error, Result};
 use crate::{Attr, AttrReq, Mechanism};
-use arc_swap::ArcSwapOption;
 use cryptoki_sys::*;
 use parking_lot::Mutex;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use zeroize::Zeroizing;
 
@@ -32,17 +31,9 @@ pub struct NodeConfig {
 
 pub struct Node {
     cfg: NodeConfig,
-    conn: ArcSwapOption<Connected>,
+    conn: OnceLock<Connected>,
     shut: AtomicBool,
     connecting: Mutex<()>,
-}
-
-type ConnGuard = arc_swap::Guard<Option<Arc<Connected>>>;
-
-/// The connection behind a guard from `conn`.
-fn up(g: &ConnGuard) -> Result<&Connected> {
-    g.as_deref()
-        .ok_or(Error::rv(CKR_CRYPTOKI_NOT_INITIALIZED, "backend shut down"))
 }
 
 struct Connected {
@@ -85,7 +76,7 @@ impl Node {
     pub fn new(cfg: NodeConfig) -> Node {
         Node {
             cfg,
-            conn: ArcSwapOption::empty(),
+            conn: OnceLock::new(),
             shut: AtomicBool::new(false),
             connecting: Mutex::new(()),
         }
@@ -95,21 +86,20 @@ impl Node {
         &self.cfg
     }
 
-    /// The connection, made on first use. On the hot path a lock-free load that
-    /// writes no shared counter; read it with [`up`].
-    fn conn(&self) -> Result<ConnGuard> {
-        let g = self.conn.load();
-        if g.is_some() {
-            return Ok(g);
-        }
-        let _lock = self.connecting.lock();
+    /// The connection, made on first use; on the hot path two plain loads.
+    fn conn(&self) -> Result<&Connected> {
         if self.shut.load(Ordering::Acquire) {
             return Err(Error::rv(CKR_CRYPTOKI_NOT_INITIALIZED, "backend shut down"));
         }
-        if self.conn.load().is_none() {
-            self.conn.store(Some(Arc::new(self.open()?)));
+        if let Some(c) = self.conn.get() {
+            return Ok(c);
         }
-        Ok(self.conn.load())
+        let _lock = self.connecting.lock();
+        if let Some(c) = self.conn.get() {
+            return Ok(c);
+        }
+        let c = self.open()?;
+        Ok(self.conn.get_or_init(|| c))
     }
 
     fn find_slot(&self, lib: &Library) -> Result<CK_SLOT_ID> {
@@ -206,7 +196,7 @@ impl Node {
 
     /// Sessions opened and in use, for status and tests.
     pub fn pool_usage(&self) -> Option<(usize, usize)> {
-        self.conn.load().as_ref().map(|c| c.pool.usage())
+        self.conn.get().map(|c| c.pool.usage())
     }
 }
 
@@ -276,12 +266,15 @@ impl Backend for Node {
     fn shutdown(&self) {
         let _g = self.connecting.lock();
         self.shut.store(true, Ordering::Release);
-        self.conn.store(None);
+        // Idle sessions close now; sessions of operations still in flight close when
+        // the node is dropped, and the library is finalised with it.
+        if let Some(c) = self.conn.get() {
+            c.pool.close_idle();
+        }
     }
 
     fn device_info(&self) -> Result<DeviceInfo> {
-        let g = self.conn()?;
-        let c = up(&g)?;
+        let c = self.conn()?;
         let mut ti = CK_TOKEN_INFO::default();
         check(
             p11!(c.pool.lib, C_GetTokenInfo(c.slot, &mut ti)),
@@ -304,12 +297,11 @@ impl Backend for Node {
     }
 
     fn mechanisms(&self) -> Result<Vec<(CK_MECHANISM_TYPE, CK_MECHANISM_INFO)>> {
-        Ok(up(&self.conn()?)?.mechanisms.clone())
+        Ok(self.conn()?.mechanisms.clone())
     }
 
     fn random(&self, out: &mut [u8]) -> Result<()> {
-        let g = self.conn()?;
-        let c = up(&g)?;
+        let c = self.conn()?;
         let s = c.pool.lend()?;
         check(
             p11!(
@@ -321,8 +313,7 @@ impl Backend for Node {
     }
 
     fn seed_random(&self, seed: &[u8]) -> Result<()> {
-        let g = self.conn()?;
-        let c = up(&g)?;
+        let c = self.conn()?;
         let s = c.pool.lend()?;
         check(
             p11!(
@@ -334,8 +325,7 @@ impl Backend for Node {
     }
 
     fn find(&self, template: &[Attr]) -> Result<Vec<ObjectId>> {
-        let g = self.conn()?;
-        let c = up(&g)?;
+        let c = self.conn()?;
         let s = c.pool.lend()?;
         let h = s.handle();
         let mut t = raw_template(template);
@@ -369,8 +359,7 @@ impl Backend for Node {
     }
 
     fn create_object(&self, template: &[Attr]) -> Result<ObjectId> {
-        let g = self.conn()?;
-        let c = up(&g)?;
+        let c = self.conn()?;
         let s = c.pool.lend()?;
         let mut t = raw_template(template);
         let mut obj = 0;
@@ -385,8 +374,7 @@ impl Backend for Node {
     }
 
     fn copy_object(&self, obj: ObjectId, template: &[Attr]) -> Result<ObjectId> {
-        let g = self.conn()?;
-        let c = up(&g)?;
+        let c = self.conn()?;
         let s = c.pool.lend()?;
         let mut t = raw_template(template);
         let mut new = 0;
@@ -407,8 +395,7 @@ impl Backend for Node {
     }
 
     fn destroy_object(&self, obj: ObjectId) -> Result<()> {
-        let g = self.conn()?;
-        let c = up(&g)?;
+        let c = self.conn()?;
         let s = c.pool.lend()?;
         check(
             p11!(s.lib(), C_DestroyObject(s.handle(), obj)),
@@ -417,8 +404,7 @@ impl Backend for Node {
     }
 
     fn object_size(&self, obj: ObjectId) -> Result<u64> {
-        let g = self.conn()?;
-        let c = up(&g)?;
+        let c = self.conn()?;
         let s = c.pool.lend()?;
         let mut n: CK_ULONG = 0;
         check(
@@ -429,8 +415,7 @@ impl Backend for Node {
     }
 
     fn get_attributes(&self, obj: ObjectId, reqs: &mut [AttrReq]) -> Result<CK_RV> {
-        let g = self.conn()?;
-        let c = up(&g)?;
+        let c = self.conn()?;
         let s = c.pool.lend()?;
         let mut t: Vec<CK_ATTRIBUTE> = reqs
             .iter_mut()
@@ -465,8 +450,7 @@ impl Backend for Node {
     }
 
     fn set_attributes(&self, obj: ObjectId, template: &[Attr]) -> Result<()> {
-        let g = self.conn()?;
-        let c = up(&g)?;
+        let c = self.conn()?;
         let s = c.pool.lend()?;
         let mut t = raw_template(template);
         check(
@@ -479,8 +463,7 @@ impl Backend for Node {
     }
 
     fn generate_key(&self, mech: &Mechanism, template: &[Attr]) -> Result<ObjectId> {
-        let g = self.conn()?;
-        let c = up(&g)?;
+        let c = self.conn()?;
         let s = c.pool.lend()?;
         let mut t = raw_template(template);
         let mut obj = 0;
@@ -500,8 +483,7 @@ impl Backend for Node {
         public: &[Attr],
         private: &[Attr],
     ) -> Result<(ObjectId, ObjectId)> {
-        let g = self.conn()?;
-        let c = up(&g)?;
+        let c = self.conn()?;
         let s = c.pool.lend()?;
         let mut pu = raw_template(public);
         let mut pr = raw_template(private);
@@ -532,7 +514,7 @@ impl Backend for Node {
         key: ObjectId,
         mut out: Output,
     ) -> Result<usize> {
-        if mech.ty == CKM_AES_KEY_WRAP_PAD && up(&self.conn()?)?.kwp_wrap_broken {
+        if mech.ty == CKM_AES_KEY_WRAP_PAD && self.conn()?.kwp_wrap_broken {
             let mut req = [AttrReq::new(
                 CKA_VALUE_LEN,
                 Some(std::mem::size_of::<CK_ULONG>()),
@@ -549,8 +531,7 @@ impl Backend for Node {
                 ));
             }
         }
-        let g = self.conn()?;
-        let c = up(&g)?;
+        let c = self.conn()?;
         let s = c.pool.lend()?;
         let (p, mut n) = match out.as_mut() {
             Some(b) => (b.as_mut_ptr(), b.len() as CK_ULONG),
@@ -572,8 +553,7 @@ impl Backend for Node {
         wrapped: &[u8],
         template: &[Attr],
     ) -> Result<ObjectId> {
-        let g = self.conn()?;
-        let c = up(&g)?;
+        let c = self.conn()?;
         let s = c.pool.lend()?;
         let mut t = raw_template(template);
         let mut obj = 0;
@@ -597,8 +577,7 @@ impl Backend for Node {
     }
 
     fn derive_key(&self, mech: &Mechanism, base: ObjectId, template: &[Attr]) -> Result<ObjectId> {
-        let g = self.conn()?;
-        let c = up(&g)?;
+        let c = self.conn()?;
         let s = c.pool.lend()?;
         let mut t = raw_template(template);
         let mut obj = 0;
@@ -625,8 +604,7 @@ impl Backend for Node {
         mech: &Mechanism,
         key: Option<ObjectId>,
     ) -> Result<Box<dyn Operation>> {
-        let g = self.conn()?;
-        let c = up(&g)?;
+        let c = self.conn()?;
         if mech.ty == CKM_RSA_PKCS_OAEP && matches!(kind, OpKind::Encrypt | OpKind::Decrypt) {
             if let Some(params) = OaepParams::composed(mech)? {
                 let k = key.ok_or(Error::rv(CKR_KEY_HANDLE_INVALID, "OAEP"))?;

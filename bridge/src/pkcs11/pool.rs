@@ -107,23 +107,30 @@ impl Pool {
 
     /// Borrow a session for an operation that outlives this borrow of the pool.
     pub fn get(self: &Arc<Self>) -> Result<PooledSession> {
-        let handle = self.take()?;
+        let stash = my_stash();
+        let handle = self.take(stash)?;
         Ok(Lease {
             pool: self.clone(),
             handle,
+            stash,
         })
     }
 
     /// Borrow a session for one call.
     pub fn lend(&self) -> Result<Lease<&Pool>> {
-        let handle = self.take()?;
-        Ok(Lease { pool: self, handle })
+        let stash = my_stash();
+        let handle = self.take(stash)?;
+        Ok(Lease {
+            pool: self,
+            handle,
+            stash,
+        })
     }
 
     /// A session handle: idle, newly opened if the pool has room, or waited for a
     /// bounded time.
-    fn take(&self) -> Result<CK_SESSION_HANDLE> {
-        if let Some(h) = self.stash[my_stash()].take() {
+    fn take(&self, stash: usize) -> Result<CK_SESSION_HANDLE> {
+        if let Some(h) = self.stash[stash].take() {
             return Ok(h);
         }
         let mut deadline: Option<Instant> = None;
@@ -170,8 +177,8 @@ impl Pool {
         self.stash.iter().find_map(Stash::take)
     }
 
-    fn put(&self, h: CK_SESSION_HANDLE) {
-        let mine = &self.stash[my_stash()];
+    fn put(&self, h: CK_SESSION_HANDLE, stash: usize) {
+        let mine = &self.stash[stash];
         if mine.put(h) {
             // A caller that began waiting meanwhile must not miss it: hand it over.
             if self.waiters.load(Ordering::SeqCst) == 0 {
@@ -203,6 +210,14 @@ impl Pool {
         }
     }
 
+    /// Close every idle session (C_Finalize); sessions still lent out close with the pool.
+    pub fn close_idle(&self) {
+        while let Some(h) = self.idle.pop().or_else(|| self.steal()) {
+            let _ = p11!(self.lib, C_CloseSession(h));
+            self.opened.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+
     /// Sessions opened so far, and of those currently lent out.
     pub fn usage(&self) -> (usize, usize) {
         let opened = self.opened.load(Ordering::SeqCst);
@@ -228,6 +243,8 @@ impl Drop for Pool {
 pub struct Lease<P: Borrow<Pool>> {
     pool: P,
     handle: CK_SESSION_HANDLE,
+    /// The borrowing thread's stash slot, where the session goes back.
+    stash: usize,
 }
 
 /// A lease that may outlive the borrow of its pool (an operation's).
@@ -244,6 +261,6 @@ impl<P: Borrow<Pool>> Lease<P> {
 
 impl<P: Borrow<Pool>> Drop for Lease<P> {
     fn drop(&mut self) {
-        self.pool.borrow().put(self.handle);
+        self.pool.borrow().put(self.handle, self.stash);
     }
 }
