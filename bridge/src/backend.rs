@@ -88,13 +88,48 @@ pub trait Backend: Send + Sync {
         key: Option<ObjectId>,
     ) -> Result<Box<dyn Operation>>;
 
-    /// Check a PIN of the device itself, when the instance has no PIN of its own.
-    fn check_device_login(&self, _user: CK_USER_TYPE, _pin: &[u8]) -> Result<()> {
-        Err(crate::Error::rv(
-            cryptoki_sys::CKR_FUNCTION_NOT_SUPPORTED,
-            "check_device_login",
-        ))
+    /// The token's own PIN and initialisation state, for a backend that keeps them
+    /// (a software store). `None`: the provider keeps the instance's PINs itself.
+    fn token_state(&self) -> Option<TokenState> {
+        None
     }
+
+    /// Log `user` in with the token's own PIN (only where `token_state` is `Some`).
+    fn login(&self, _user: CK_USER_TYPE, _pin: &[u8]) -> Result<()> {
+        Err(not_offered("login"))
+    }
+
+    /// Forget what a login unlocked.
+    fn logout(&self) {}
+
+    /// C_InitToken: (re)initialise with a new SO PIN and label, destroying every object.
+    fn init_token(&self, _so_pin: &[u8], _label: &str) -> Result<()> {
+        Err(not_offered("init_token"))
+    }
+
+    /// C_InitPIN by the logged-in SO.
+    fn init_pin(&self, _pin: &[u8]) -> Result<()> {
+        Err(not_offered("init_pin"))
+    }
+
+    /// C_SetPIN of `user`.
+    fn set_pin(&self, _user: CK_USER_TYPE, _old: &[u8], _new: &[u8]) -> Result<()> {
+        Err(not_offered("set_pin"))
+    }
+}
+
+fn not_offered(func: &'static str) -> crate::Error {
+    crate::Error::rv(cryptoki_sys::CKR_FUNCTION_NOT_SUPPORTED, func)
+}
+
+/// A token that keeps its own PINs: what CK_TOKEN_INFO reports of them.
+#[derive(Clone, Debug, Default)]
+pub struct TokenState {
+    pub initialized: bool,
+    pub label: Option<String>,
+    pub user_pin_initialized: bool,
+    /// CKF_USER_PIN_* and CKF_SO_PIN_* flags (count low, final try, locked, to be changed).
+    pub pin_flags: cryptoki_sys::CK_FLAGS,
 }
 
 /// A started operation. Dropping it before it completes cancels it in the backend.

@@ -10,7 +10,7 @@ pub mod mech;
 pub mod pkcs11;
 
 pub use attr::{Attr, AttrReq};
-pub use backend::{Backend, ObjectId, OpKind, Operation, Output};
+pub use backend::{Backend, ObjectId, OpKind, Operation, Output, TokenState};
 pub use error::{Error, Result};
 pub use mech::{MechParam, Mechanism};
 

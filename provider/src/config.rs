@@ -45,6 +45,8 @@ pub struct InstanceConfig {
     /// Salted slow hash of the front user PIN (`pbkdf2-sha256$iter$salt$dk`).
     pub user_pin_hash: Option<String>,
     pub so_pin_hash: Option<String>,
+    /// Software instances: the directory of the instance's durable store.
+    pub store: Option<PathBuf>,
     /// Milliseconds an operation waits for a pooled backend session.
     #[serde(default = "default_pool_wait_ms")]
     pub pool_wait_ms: u64,
@@ -78,6 +80,30 @@ fn bad(file: &Path, field: &str, what: impl std::fmt::Display) -> String {
 }
 
 impl Config {
+    /// The configuration without KMSBRIDGE_CONF: one software instance whose store
+    /// lives under the user's data directory, uninitialised until C_InitToken.
+    pub fn embedded() -> Config {
+        let data = std::env::var_os("XDG_DATA_HOME")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
+            .unwrap_or_else(|| PathBuf::from("."));
+        Config {
+            log: LogConfig::default(),
+            instances: vec![InstanceConfig {
+                name: "kmsbridge".into(),
+                kind: InstanceType::Software,
+                slot: None,
+                serial: None,
+                user_pin_hash: None,
+                so_pin_hash: None,
+                store: Some(data.join("kmsbridge")),
+                pool_wait_ms: default_pool_wait_ms(),
+                nodes: Vec::new(),
+            }],
+        }
+    }
+
     pub fn load(file: &Path) -> Result<Config, String> {
         let text = std::fs::read_to_string(file).map_err(|e| bad(file, "(file)", e))?;
         let cfg: Config = toml::from_str(&text).map_err(|e| {
@@ -144,11 +170,27 @@ impl Config {
                     }
                 }
                 InstanceType::Software => {
-                    return Err(bad(
-                        file,
-                        &f("type"),
-                        "software instances are not supported yet",
-                    ));
+                    if inst.store.is_none() {
+                        return Err(bad(
+                            file,
+                            &f("store"),
+                            "a software instance needs a store directory",
+                        ));
+                    }
+                    if !inst.nodes.is_empty() {
+                        return Err(bad(
+                            file,
+                            &f("node"),
+                            "a software instance has no HSM nodes",
+                        ));
+                    }
+                    if inst.user_pin_hash.is_some() || inst.so_pin_hash.is_some() {
+                        return Err(bad(
+                            file,
+                            &f("user_pin_hash"),
+                            "a software instance keeps its PINs in its store (C_InitToken, C_InitPIN)",
+                        ));
+                    }
                 }
             }
             for (k, n) in inst.nodes.iter().enumerate() {

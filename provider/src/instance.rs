@@ -150,6 +150,9 @@ impl Instance {
     /// Check a front PIN against its slow hash.
     pub fn check_pin(&self, user: CK_USER_TYPE, pin: &[u8]) -> Result<()> {
         self.backend.connect()?;
+        if self.keeps_own_pins() {
+            return Ok(self.backend.login(user, pin)?);
+        }
         let Some(hash) = self.current_hash(user)? else {
             return rule(CKR_USER_PIN_NOT_INITIALIZED, "no PIN is set for this user");
         };
@@ -159,6 +162,12 @@ impl Instance {
         } else {
             rule(CKR_PIN_INCORRECT, "wrong PIN")
         }
+    }
+
+    /// A software instance's token keeps its PINs in its store; a hardware instance's
+    /// front PINs are kept here, beside the HSM's own.
+    pub fn keeps_own_pins(&self) -> bool {
+        self.kind == InstanceType::Software
     }
 
     /// Set a front PIN: stored in the instance as a hidden metadata object.

@@ -98,3 +98,12 @@ impl ObjectTable {
             .collect()
     }
 }
+
+impl ObjectTable {
+    /// Forget every object (the token was re-initialised).
+    pub fn clear(&self) {
+        let mut t = self.inner.write();
+        t.by_handle.clear();
+        t.by_id.clear();
+    }
+}

@@ -111,6 +111,7 @@ impl Provider {
         if inst.log_out() == Login::Public {
             return rule(CKR_USER_NOT_LOGGED_IN, "not logged in");
         }
+        inst.backend.logout();
         // The spec: handles to private objects become invalid, and the application's
         // private session objects are destroyed.
         for e in inst.objects.take_private() {
@@ -142,6 +143,9 @@ impl Provider {
                 "C_InitPIN needs the SO in a read/write session",
             );
         }
+        if inst.keeps_own_pins() {
+            return Ok(inst.backend.init_pin(pin)?);
+        }
         inst.set_pin(CKU_USER, pin)
     }
 
@@ -160,6 +164,9 @@ impl Provider {
         } else {
             CKU_USER
         };
+        if inst.keeps_own_pins() {
+            return Ok(inst.backend.set_pin(user, old, new)?);
+        }
         inst.check_pin(user, old)?;
         inst.set_pin(user, new)
     }

@@ -44,9 +44,26 @@ impl Provider {
 
     pub fn token_info(&self, slot: CK_SLOT_ID) -> Result<CK_TOKEN_INFO> {
         let inst = self.inst_by_slot(slot)?;
-        let mut flags = CKF_RNG | CKF_LOGIN_REQUIRED | CKF_TOKEN_INITIALIZED;
-        if inst.user_pin_initialized() {
-            flags |= CKF_USER_PIN_INITIALIZED;
+        let mut flags = CKF_RNG | CKF_LOGIN_REQUIRED;
+        let mut label = inst.name.clone();
+        match inst.backend.token_state() {
+            // The token keeps its own PINs and initialisation (a software store).
+            Some(t) => {
+                if t.initialized {
+                    flags |= CKF_TOKEN_INITIALIZED;
+                }
+                if t.user_pin_initialized {
+                    flags |= CKF_USER_PIN_INITIALIZED;
+                }
+                flags |= t.pin_flags;
+                label = t.label.filter(|l| !l.is_empty()).unwrap_or(label);
+            }
+            None => {
+                flags |= CKF_TOKEN_INITIALIZED;
+                if inst.user_pin_initialized() {
+                    flags |= CKF_USER_PIN_INITIALIZED;
+                }
+            }
         }
         // Device facts only when already connected: token info never waits on an HSM.
         let unknown = CK_UNAVAILABLE_INFORMATION;
@@ -56,7 +73,7 @@ impl Provider {
         };
         let rw = inst.rw_sessions.load(std::sync::atomic::Ordering::Relaxed);
         Ok(CK_TOKEN_INFO {
-            label: pad(&inst.name),
+            label: pad(&label),
             manufacturerID: pad(MANUFACTURER),
             model: pad(model),
             serialNumber: pad(&inst.serial),
@@ -107,15 +124,24 @@ impl Provider {
         }
     }
 
-    pub fn init_token(&self, slot: CK_SLOT_ID, _so_pin: &[u8], _label: &[u8; 32]) -> Result<()> {
-        let inst = self.inst_by_slot(slot)?;
-        if inst.kind == InstanceType::Hardware {
+    pub fn init_token(&self, slot: CK_SLOT_ID, so_pin: &[u8], label: &[u8; 32]) -> Result<()> {
+        let idx = self.instance_index(slot)?;
+        let inst = &self.instances[idx];
+        if !inst.keeps_own_pins() {
             // Re-initialising would wipe the HSM token behind the instance.
             return rule(
                 CKR_FUNCTION_NOT_SUPPORTED,
                 "C_InitToken is not offered on hardware instances",
             );
         }
-        rule(CKR_FUNCTION_NOT_SUPPORTED, "C_InitToken")
+        if inst.session_count() > 0 {
+            return rule(CKR_SESSION_EXISTS, "close every session before C_InitToken");
+        }
+        let label = String::from_utf8_lossy(label)
+            .trim_end_matches([' ', '\0'])
+            .to_string();
+        inst.backend.init_token(so_pin, &label)?;
+        inst.objects.clear();
+        Ok(())
     }
 }
