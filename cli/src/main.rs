@@ -1,6 +1,7 @@
 //! `kmsbridge`: the admin tool. It is a PKCS#11 client of libkmsbridge.so itself,
 //! never a back door around the module.
 
+mod init;
 mod module;
 mod pin_hash;
 mod quickstart;
@@ -13,6 +14,9 @@ commands:
                     sign/verify, attributes, with timings (needs KMSBRIDGE_CONF and
                     KMSBRIDGE_USER_PIN; see README)
   slots             list the instances (slots) the module serves
+  init [--slot N] [--label L] [--so-pin P] [--pin P]
+                    initialise an instance's token (C_InitToken) and set its user PIN
+                    (C_InitPIN); PINs also from KMSBRIDGE_SO_PIN / KMSBRIDGE_USER_PIN
   hash-pin [PIN]    print the salted slow hash of a PIN for the config file
                     (reads the PIN from standard input when not given)
 
@@ -25,6 +29,7 @@ fn main() {
     let result = match args.first().map(String::as_str) {
         Some("quickstart") => quickstart::run(&args[1..]),
         Some("slots") => slots::run(),
+        Some("init") => init::run(&args[1..]),
         Some("hash-pin") => pin_hash::run(&args[1..]),
         Some("-h") | Some("--help") | Some("help") => {
             println!("{USAGE}");
