@@ -8,6 +8,7 @@ pub mod backend;
 pub mod error;
 pub mod mech;
 pub mod pkcs11;
+pub mod software;
 
 pub use attr::{Attr, AttrReq};
 pub use backend::{Backend, ObjectId, OpKind, Operation, Output, TokenState};

@@ -54,10 +54,13 @@ impl Provider {
                         .map_err(|e| Error::Config(format!("instance {}: {}", ic.name, e.0)))?
                 }
                 InstanceType::Software => {
-                    return Err(Error::Config(format!(
-                        "instance {}: software instances are not supported yet",
-                        ic.name
-                    )))
+                    let dir = ic.store.clone().ok_or_else(|| {
+                        Error::Config(format!(
+                            "instance {}: a software instance needs a store",
+                            ic.name
+                        ))
+                    })?;
+                    Arc::new(kmsbridge_bridge::software::SoftBackend::new(dir))
                 }
             };
             instances.push(Instance::new(slot, ic, backend));

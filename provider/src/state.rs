@@ -166,7 +166,7 @@ fn load_config() -> Result<Config> {
                 Error::Config(e)
             })
         }
-        None => Ok(Config::default()),
+        None => Ok(Config::embedded()),
     }
 }
 

@@ -19,6 +19,8 @@ pub enum Target {
     SoftHsm,
     /// `libkmsbridge.so`, on the hardware instance served over that token.
     Bridge,
+    /// `libkmsbridge.so`, on a software instance (keys in-module, durable store).
+    Software,
 }
 
 impl Target {
@@ -27,6 +29,7 @@ impl Target {
         match self {
             Target::SoftHsm => "softhsm2",
             Target::Bridge => "kmsbridge",
+            Target::Software => "kmsbridge-software",
         }
     }
 }
@@ -77,7 +80,9 @@ impl Env {
 
     /// A fresh rig made with `opts`, and the target loaded over it.
     pub fn with_options(target: Target, opts: &RigOptions) -> Env {
-        Env::with_rig(target, Rig::with_options(opts))
+        let software =
+            RigOptions { software: opts.software || target == Target::Software, ..opts.clone() };
+        Env::with_rig(target, Rig::with_options(&software))
     }
 
     /// The target loaded over a rig made (and perhaps adjusted) by the caller.
@@ -90,7 +95,7 @@ impl Env {
                 rig.var("SOFTHSM2_USER_PIN"),
                 rig.var("SOFTHSM2_SO_PIN"),
             ),
-            Target::Bridge => (
+            Target::Bridge | Target::Software => (
                 rig.var("KMSBRIDGE_MODULE"),
                 rig.var("KMSBRIDGE_TOKEN_LABEL"),
                 rig.var("KMSBRIDGE_USER_PIN"),
@@ -100,7 +105,7 @@ impl Env {
         let module = PathBuf::from(module);
         if !module.exists() {
             match target {
-                Target::Bridge => panic!(
+                Target::Bridge | Target::Software => panic!(
                     "{} does not exist: build the module first with \
                      `cargo build --release -p kmsbridge` (or point KMSBRIDGE_MODULE at it)",
                     module.display()
@@ -138,6 +143,11 @@ impl Env {
     /// True when talking to kmsbridge.
     pub fn is_bridge(&self) -> bool {
         self.target == Target::Bridge
+    }
+
+    /// True when talking to kmsbridge, over either kind of instance.
+    pub fn is_kmsbridge(&self) -> bool {
+        matches!(self.target, Target::Bridge | Target::Software)
     }
 
     /// A read/write session, not logged in.
@@ -187,7 +197,7 @@ impl Env {
         softhsm: T,
     ) {
         match self.target {
-            Target::Bridge => {
+            Target::Bridge | Target::Software => {
                 assert_eq!(actual, spec, "{what}: kmsbridge must follow the spec ({})", dev.id)
             }
             Target::SoftHsm => {

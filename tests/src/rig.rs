@@ -12,6 +12,8 @@ pub struct RigOptions {
     pub pool: Option<usize>,
     /// Instance name = front token label (`--label NAME`).
     pub label: Option<String>,
+    /// A software instance instead of a hardware one (`--software`).
+    pub software: bool,
 }
 
 /// An isolated token store. The temporary directory lives as long as the rig.
@@ -48,6 +50,9 @@ impl Rig {
         }
         if let Some(label) = &opts.label {
             cmd.arg("--label").arg(label);
+        }
+        if opts.software {
+            cmd.arg("--software");
         }
         let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
         assert!(
