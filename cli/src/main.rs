@@ -10,9 +10,12 @@ mod slots;
 const USAGE: &str = "usage: kmsbridge <command>
 
 commands:
-  quickstart        run the main job through libkmsbridge.so: keys, encrypt/decrypt,
-                    sign/verify, attributes, with timings (needs KMSBRIDGE_CONF and
-                    KMSBRIDGE_USER_PIN; see README)
+  quickstart [--keep]
+                    run the main job through libkmsbridge.so: keys, encrypt/decrypt,
+                    sign/verify, attributes, with timings. Without KMSBRIDGE_CONF it
+                    makes a fresh software instance in a temporary directory with random
+                    PINs (kept with --keep); with it, it uses the configured instance
+                    (KMSBRIDGE_TOKEN_LABEL picks one) and KMSBRIDGE_USER_PIN or --pin
   slots             list the instances (slots) the module serves
   init [--slot N] [--label L] [--so-pin P] [--pin P]
                     initialise an instance's token (C_InitToken) and set its user PIN

@@ -68,13 +68,79 @@ fn show(s: &Session, name: &str, h: ObjectHandle) -> Result<(), Error> {
     Ok(())
 }
 
+/// Without KMSBRIDGE_CONF: a fresh software instance in a temporary directory, with
+/// random PINs, initialised through the module itself.
+struct Fresh {
+    dir: std::path::PathBuf,
+    so_pin: String,
+    user_pin: String,
+    keep: bool,
+}
+
+impl Drop for Fresh {
+    fn drop(&mut self) {
+        if !self.keep {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+fn random_hex(n: usize) -> Result<String, Error> {
+    let mut b = vec![0u8; n];
+    getrandom::fill(&mut b).map_err(|e| format!("no randomness: {e}"))?;
+    Ok(hex::encode(b))
+}
+
+fn fresh_instance(keep: bool) -> Result<Fresh, Error> {
+    let dir = std::env::temp_dir().join(format!("kmsbridge-quickstart-{}", random_hex(6)?));
+    std::fs::create_dir_all(&dir)?;
+    let conf = dir.join("kmsbridge.toml");
+    let text = format!(
+        "[log]\nfile = {:?}\n\n[[instance]]\nname = \"quickstart\"\ntype = \"software\"\nstore = {:?}\n",
+        dir.join("kmsbridge.log"),
+        dir.join("store")
+    );
+    std::fs::write(&conf, text)?;
+    // Set before the module is loaded, while this process has one thread.
+    std::env::set_var("KMSBRIDGE_CONF", &conf);
+    Ok(Fresh {
+        dir,
+        so_pin: random_hex(8)?,
+        user_pin: random_hex(8)?,
+        keep,
+    })
+}
+
 pub fn run(args: &[String]) -> Result<(), Error> {
     let total = Instant::now();
+    let fresh = match std::env::var_os("KMSBRIDGE_CONF") {
+        Some(_) => None,
+        None => Some(fresh_instance(args.iter().any(|a| a == "--keep"))?),
+    };
     println!(
         "kmsbridge quickstart: module {}",
         crate::module::path().display()
     );
+    if let Some(f) = &fresh {
+        println!("  a fresh software instance in {}", f.dir.display());
+        println!(
+            "  SO PIN {}  user PIN {}  (random, for this run only)",
+            f.so_pin, f.user_pin
+        );
+    }
     let p11 = step("load libkmsbridge.so and C_Initialize", load)?;
+    if let Some(f) = &fresh {
+        step("initialise the token (C_InitToken, C_InitPIN)", || {
+            let slot = *p11.get_all_slots()?.first().ok_or("no slot")?;
+            p11.init_token(slot, &AuthPin::new(f.so_pin.clone().into()), "quickstart")?;
+            let s = p11.open_rw_session(slot)?;
+            s.login(UserType::So, Some(&AuthPin::new(f.so_pin.clone().into())))?;
+            s.init_pin(&AuthPin::new(f.user_pin.clone().into()))?;
+            s.logout()?;
+            Ok(())
+        })?;
+        std::env::set_var("KMSBRIDGE_USER_PIN", &f.user_pin);
+    }
     let wanted = std::env::var("KMSBRIDGE_TOKEN_LABEL").ok();
     let slot = step("find the instance's slot", || {
         for slot in p11.get_slots_with_token()? {
@@ -195,9 +261,18 @@ pub fn run(args: &[String]) -> Result<(), Error> {
     show(&s, "EC private", ec_priv)?;
     show(&s, "RSA private", rsa_priv)?;
     step("log out", || Ok(s.logout()?))?;
+    drop(s);
+    drop(p11);
     println!(
         "quickstart finished in {:.1} ms",
         total.elapsed().as_secs_f64() * 1e3
     );
+    if let Some(f) = fresh.as_ref().filter(|f| f.keep) {
+        println!(
+            "kept {}: KMSBRIDGE_CONF={}",
+            f.dir.display(),
+            f.dir.join("kmsbridge.toml").display()
+        );
+    }
     Ok(())
 }

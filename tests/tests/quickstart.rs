@@ -1,0 +1,50 @@
+//! The README's main-job command: `kmsbridge quickstart` with no configuration makes
+//! its own software instance (no SoftHSM2 involved) and runs every step.
+
+use kmsbridge_tests::rig::workspace_root;
+use std::path::PathBuf;
+use std::process::Command;
+
+fn cli() -> PathBuf {
+    let module = std::env::var_os("KMSBRIDGE_MODULE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target/release/libkmsbridge.so"));
+    module.with_file_name("kmsbridge")
+}
+
+#[test]
+fn quickstart_runs_the_main_job_on_a_fresh_software_instance() {
+    let home = tempfile::tempdir().expect("temporary home");
+    let out = Command::new(cli())
+        .arg("quickstart")
+        .env_remove("KMSBRIDGE_CONF")
+        .env_remove("KMSBRIDGE_USER_PIN")
+        .env_remove("KMSBRIDGE_TOKEN_LABEL")
+        .env_remove("SOFTHSM2_CONF")
+        .env("HOME", home.path())
+        .env("TMPDIR", home.path())
+        .output()
+        .expect("run kmsbridge quickstart");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "quickstart failed:\n{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!text.contains("FAIL"), "a step failed:\n{text}");
+    for step in [
+        "initialise the token",
+        "generate an AES-256 key",
+        "generate an EC P-256 key pair",
+        "generate an RSA-2048 key pair",
+        "AES-256-GCM decrypt and compare",
+        "ECDSA P-256 with SHA-256: verify",
+        "RSA-2048 PKCS#1 v1.5 with SHA-256: tampered message refused",
+        "quickstart finished",
+    ] {
+        assert!(text.contains(step), "missing step {step:?}:\n{text}");
+    }
+    // The temporary instance is removed afterwards and nothing lands in the data directory.
+    let left: Vec<_> = std::fs::read_dir(home.path()).expect("list temp").collect();
+    assert!(left.is_empty(), "quickstart left files behind: {left:?}");
+}
