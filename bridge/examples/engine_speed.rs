@@ -7,6 +7,7 @@
 //! ```text
 //! cargo run --release -p kmsbridge-bridge --example engine_speed --features rustcrypto-bench
 //! ```
+//! `ENGINE_SPEED_ONLY=ECDSA` times only the rows whose name contains "ECDSA".
 //! Results and the crate choice: docs/SOFTWARE_CRYPTO.md.
 
 use cryptoki_sys::*;
@@ -52,6 +53,12 @@ where
     G: Fn() -> F + Sync,
     F: FnMut(),
 {
+    // ENGINE_SPEED_ONLY=text times only the rows whose name contains it.
+    if let Ok(only) = std::env::var("ENGINE_SPEED_ONLY") {
+        if !name.contains(&only) {
+            return;
+        }
+    }
     let one = rate(1, &make);
     let two = rate(2, &make);
     println!("{name:<52} {one:>11.0} /s {two:>11.0} /s");

@@ -653,11 +653,9 @@ impl EcKey {
     /// The private scalar as `curve.len()` bytes.
     pub fn scalar(&self) -> LcResult<Zeroizing<Vec<u8>>> {
         let mut out = Zeroizing::new(vec![0u8; self.curve.len()]);
-        // SAFETY: the key is live; the scalar is borrowed.
-        bn_padded(
-            unsafe { ffi::EC_KEY_get0_private_key(self.key()) },
-            &mut out,
-        )?;
+        // SAFETY: the key is live; the scalar is borrowed for the copy below.
+        let d = unsafe { ffi::EC_KEY_get0_private_key(self.key()) };
+        bn_padded(d, &mut out)?;
         Ok(out)
     }
 
@@ -952,10 +950,11 @@ impl AesKey {
         if !matches!(key.len(), 16 | 24 | 32) {
             return Err(Fail);
         }
-        // SAFETY: AES_KEY is plain data; zeroed is a valid value to overwrite.
+        // SAFETY: AES_KEY is plain data (round keys and a count); all-zero is valid.
+        let zero: ffi::AES_KEY = unsafe { std::mem::zeroed() };
         let mut k = AesKey {
-            enc: unsafe { std::mem::zeroed() },
-            dec: unsafe { std::mem::zeroed() },
+            enc: zero,
+            dec: zero,
         };
         let bits = (key.len() * 8) as std::os::raw::c_uint;
         // SAFETY: `key` holds bits/8 bytes; the schedules are writable.
