@@ -23,6 +23,7 @@ pub fn check_template(t: &[Attr]) -> Result<()> {
 /// May this session create an object with this template?
 pub fn check_create(inst: &Instance, rw: bool, t: &[Attr], default_private: bool) -> Result<()> {
     check_template(t)?;
+    check_trusted(inst, t)?;
     let token = template_bool(t, CKA_TOKEN).unwrap_or(false);
     let private = template_bool(t, CKA_PRIVATE).unwrap_or(default_private);
     if token && !rw {
@@ -61,6 +62,15 @@ pub fn check_values(t: &[Attr]) -> Result<()> {
                 );
             }
         }
+    }
+    Ok(())
+}
+
+/// Only the SO may mark a key CKA_TRUSTED (PKCS#11 4.10): a trusted key may wrap keys
+/// whose CKA_WRAP_WITH_TRUSTED keeps them from anything else.
+pub fn check_trusted(inst: &Instance, t: &[Attr]) -> Result<()> {
+    if template_bool(t, CKA_TRUSTED) == Some(true) && inst.login_state() != Login::So {
+        return rule(CKR_ATTRIBUTE_READ_ONLY, "only the SO sets CKA_TRUSTED");
     }
     Ok(())
 }

@@ -99,6 +99,7 @@ impl Provider {
         let (inst, rw) = self.ctx(h)?;
         let e = self.visible_object(inst, obj, CKR_OBJECT_HANDLE_INVALID)?;
         check_template(t)?;
+        crate::rules::check_trusted(inst, t)?;
         if e.token && !rw {
             return rule(
                 CKR_SESSION_READ_ONLY,
