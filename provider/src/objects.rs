@@ -4,7 +4,10 @@
 use crate::handles::HandleMap;
 use cryptoki_sys::{CK_OBJECT_CLASS, CK_OBJECT_HANDLE, CK_SESSION_HANDLE};
 use kmsbridge_bridge::ObjectId;
+use crossbeam_utils::CachePadded;
 use parking_lot::RwLock;
+use std::cell::Cell;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 #[derive(Clone, Copy, Debug)]
 pub struct ObjEntry {
@@ -18,9 +21,33 @@ pub struct ObjEntry {
     pub hidden: bool,
 }
 
-#[derive(Default)]
 pub struct ObjectTable {
     inner: RwLock<Inner>,
+    /// Unique for the life of the process, so thread caches never confuse tables.
+    id: u64,
+    /// Bumped by every change to an existing entry (removal, new owner, clear): a
+    /// thread's cached lookup is good while it is unchanged. Handles are never reused,
+    /// so adding an entry needs no bump.
+    changes: CachePadded<AtomicU64>,
+}
+
+impl Default for ObjectTable {
+    fn default() -> Self {
+        static IDS: AtomicU64 = AtomicU64::new(1);
+        ObjectTable {
+            inner: RwLock::default(),
+            id: IDS.fetch_add(1, Ordering::Relaxed),
+            changes: CachePadded::new(AtomicU64::new(0)),
+        }
+    }
+}
+
+/// This thread's last lookup: (table id, change count, handle, entry). Operations
+/// look the same key up again and again; the cache keeps them off the shared lock.
+type LastLookup = Option<(u64, u64, CK_OBJECT_HANDLE, ObjEntry)>;
+
+thread_local! {
+    static LAST: Cell<LastLookup> = const { Cell::new(None) };
 }
 
 #[derive(Default)]
@@ -32,7 +59,19 @@ struct Inner {
 
 impl ObjectTable {
     pub fn get(&self, h: CK_OBJECT_HANDLE) -> Option<ObjEntry> {
-        self.inner.read().by_handle.get(&h).copied()
+        let changes = self.changes.load(Ordering::Acquire);
+        if let Ok(Some((table, seen, handle, e))) = LAST.try_with(Cell::get) {
+            if table == self.id && seen == changes && handle == h {
+                return Some(e);
+            }
+        }
+        let e = self.inner.read().by_handle.get(&h).copied()?;
+        let _ = LAST.try_with(|c| c.set(Some((self.id, changes, h, e))));
+        Some(e)
+    }
+
+    fn changed(&self) {
+        self.changes.fetch_add(1, Ordering::AcqRel);
     }
 
     pub fn handle_of(&self, id: ObjectId) -> Option<CK_OBJECT_HANDLE> {
@@ -56,6 +95,7 @@ impl ObjectTable {
         let mut t = self.inner.write();
         let e = t.by_handle.remove(&h)?;
         t.by_id.remove(&e.id);
+        self.changed();
         Some(e)
     }
 
@@ -75,6 +115,7 @@ impl ObjectTable {
         if let Some(e) = self.inner.write().by_handle.get_mut(&h) {
             e.owner = Some(owner);
         }
+        self.changed();
     }
 }
 
@@ -82,6 +123,7 @@ impl ObjectTable {
     /// Forget every private object (their handles become invalid) and return them.
     pub fn take_private(&self) -> Vec<ObjEntry> {
         let mut t = self.inner.write();
+        self.changed();
         let handles: Vec<CK_OBJECT_HANDLE> = t
             .by_handle
             .iter()
@@ -105,5 +147,6 @@ impl ObjectTable {
         let mut t = self.inner.write();
         t.by_handle.clear();
         t.by_id.clear();
+        self.changed();
     }
 }
