@@ -15,6 +15,7 @@ const TIMEOUT: Duration = Duration::from_secs(120);
 
 /// The child's part; does nothing unless started by `two_processes_share_a_store`.
 #[test]
+#[ignore = "a child role: the parent test runs it in its own process"]
 fn child() {
     if std::env::var(ROLE).as_deref() != Ok("create") {
         return;
@@ -115,6 +116,7 @@ fn two_processes_share_a_store() {
 /// The child's part of `wrong_pins_count_across_processes`: N wrong user PINs, then
 /// the right one; prints each code.
 #[test]
+#[ignore = "a child role: the parent test runs it in its own process"]
 fn child_pins() {
     if std::env::var(ROLE).as_deref() != Ok("pins") {
         return;
