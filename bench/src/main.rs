@@ -1,13 +1,16 @@
-//! kmsbridge-bench: the same PKCS#11 operations direct to SoftHSM2 and through
-//! kmsbridge, side by side.
+//! kmsbridge-bench: the same PKCS#11 operations direct to SoftHSM2, through kmsbridge
+//! on a hardware instance (bridged to that SoftHSM2 token), and through kmsbridge on a
+//! software instance (keys in-module), side by side.
 //!
-//! The parent process makes an isolated SoftHSM2 rig (`ci/softhsm/setup` into a
-//! temporary directory), then runs every (operation, threads, target) cell in a
-//! child process — this same binary re-executed with `--target direct|bridge
-//! --op X --threads N`. Children are needed because kmsbridge loads the same
-//! `libsofthsm2.so` that the direct target uses: in one process both would share
-//! SoftHSM2's global state (one `dlopen` handle, one `C_Initialize`). Each child
-//! prints one `RESULT` line; the parent collects them and prints the table.
+//! The parent process makes two isolated rigs (`ci/softhsm/setup` into a temporary
+//! directory: one with a hardware instance over a SoftHSM2 token, one with
+//! `--software`), then runs every (operation, threads, target) cell in a child
+//! process — this same binary re-executed with `--target direct|bridge|software
+//! --op X --threads N`, in the environment of the target's rig. Children are needed
+//! because kmsbridge loads the same `libsofthsm2.so` that the direct target uses: in
+//! one process both would share SoftHSM2's global state (one `dlopen` handle, one
+//! `C_Initialize`); and PKCS#11 state is per process anyway. Each child prints one
+//! `RESULT` line; the parent collects them and prints the table.
 //!
 //! Both targets are driven through the same `cryptoki` calls, so both pay the
 //! same wrapper overhead (e.g. the length query that `Session::encrypt`/`sign` do
@@ -36,6 +39,7 @@ use cryptoki::types::AuthPin;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Op {
     AesGcm,
+    AesCbc,
     RsaSign,
     EcdsaSign,
     Hmac,
@@ -43,8 +47,9 @@ enum Op {
     Session,
 }
 
-const ALL_OPS: [Op; 6] = [
+const ALL_OPS: [Op; 7] = [
     Op::AesGcm,
+    Op::AesCbc,
     Op::RsaSign,
     Op::EcdsaSign,
     Op::Hmac,
@@ -56,6 +61,7 @@ impl Op {
     fn name(self) -> &'static str {
         match self {
             Op::AesGcm => "aes-gcm",
+            Op::AesCbc => "aes-cbc",
             Op::RsaSign => "rsa-sign",
             Op::EcdsaSign => "ecdsa-sign",
             Op::Hmac => "hmac",
@@ -66,6 +72,7 @@ impl Op {
     fn describe(self) -> &'static str {
         match self {
             Op::AesGcm => "AES-256-GCM encrypt, 1 KiB, 12-byte IV, 128-bit tag (CKM_AES_GCM)",
+            Op::AesCbc => "AES-256-CBC encrypt, 1 KiB, 16-byte IV, no padding (CKM_AES_CBC)",
             Op::RsaSign => {
                 "RSA-2048 PKCS#1 v1.5 sign of a SHA-256 DigestInfo (CKM_RSA_PKCS, 51 bytes in)"
             }
@@ -97,24 +104,32 @@ impl Op {
 enum Target {
     Direct,
     Bridge,
+    Software,
 }
+
+const ALL_TARGETS: [Target; 3] = [Target::Direct, Target::Bridge, Target::Software];
 
 impl Target {
     fn name(self) -> &'static str {
         match self {
             Target::Direct => "direct",
             Target::Bridge => "bridge",
+            Target::Software => "software",
         }
     }
     fn parse(s: &str) -> Result<Target, String> {
         match s {
             "direct" => Ok(Target::Direct),
             "bridge" => Ok(Target::Bridge),
-            _ => Err(format!("unknown target {s:?}; known: direct,bridge")),
+            "software" => Ok(Target::Software),
+            _ => Err(format!(
+                "unknown target {s:?}; known: direct,bridge,software"
+            )),
         }
     }
     /// (module, token label, user PIN) environment variable names, as printed by
-    /// `ci/softhsm/setup`.
+    /// `ci/softhsm/setup` (for `software`, by `ci/softhsm/setup --software`: the parent
+    /// runs that target's children in the software rig's environment).
     fn env_names(self) -> (&'static str, &'static str, &'static str) {
         match self {
             Target::Direct => (
@@ -122,7 +137,7 @@ impl Target {
                 "SOFTHSM2_TOKEN_LABEL",
                 "SOFTHSM2_USER_PIN",
             ),
-            Target::Bridge => (
+            Target::Bridge | Target::Software => (
                 "KMSBRIDGE_MODULE",
                 "KMSBRIDGE_TOKEN_LABEL",
                 "KMSBRIDGE_USER_PIN",
@@ -152,28 +167,31 @@ struct Opts {
 
 const USAGE: &str = "\
 usage: kmsbridge-bench [--seconds S] [--warmup S] [--repeat R] [--ops a,b,..] [--threads 1,2,8]
-                       [--targets direct,bridge] [--pool N] [--keep] [--setup PATH]
+                       [--targets direct,bridge,software] [--pool N] [--keep] [--setup PATH]
 
-Benchmarks the same PKCS#11 operations direct to SoftHSM2 and through kmsbridge,
-each (op, threads, target) cell in its own child process, and prints a side-by-side
-table (markdown) on stdout. Progress and errors go to stderr.
+Benchmarks the same PKCS#11 operations direct to SoftHSM2, through kmsbridge on a
+hardware instance over that SoftHSM2 token (bridge), and through kmsbridge on a software
+instance (software), each (op, threads, target) cell in its own child process, and
+prints a side-by-side table (markdown) on stdout. Progress and errors go to stderr.
 
   --seconds S    measured seconds per cell (default 3)
   --warmup S     warm-up seconds per cell before measuring (default 1)
   --repeat R     runs per cell and target, alternating targets; the median run by
                  ops/s is reported (default 1)
-  --ops LIST     operations (default all): aes-gcm,rsa-sign,ecdsa-sign,hmac,random,session
+  --ops LIST     operations (default all): aes-gcm,aes-cbc,rsa-sign,ecdsa-sign,hmac,random,
+                 session
   --threads LIST client thread counts (default 1,2,8); each thread has its own session,
                  the user is logged in once per process
-  --targets LIST direct,bridge (default both)
-  --pool N       kmsbridge backend pool size written into the rig config
+  --targets LIST direct,bridge,software (default all three)
+  --pool N       kmsbridge backend pool size written into the hardware rig's config
                  (default: the largest thread count)
   --keep         keep the temporary rig directory and print its path
-  --setup PATH   the rig script (default: <repo>/ci/softhsm/setup)
+  --setup PATH   the rig script (default: <repo>/ci/softhsm/setup); the software rig is
+                 made with `PATH DIR --software`, which needs target/release/kmsbridge
 
 Environment: KMSBRIDGE_MODULE (default <repo>/target/release/libkmsbridge.so),
-SOFTHSM2_MODULE (default /usr/lib/softhsm/libsofthsm2.so) are passed to the rig.
-Child mode (internal): --target direct|bridge --op OP --threads N
+SOFTHSM2_MODULE (default /usr/lib/softhsm/libsofthsm2.so) are passed to the rigs.
+Child mode (internal): --target direct|bridge|software --op OP --threads N
 ";
 
 fn parse_list<T>(s: &str, f: impl Fn(&str) -> Result<T, String>) -> Result<Vec<T>, String> {
@@ -190,7 +208,7 @@ fn parse_args() -> Result<Opts, String> {
         repeat: 1,
         ops: ALL_OPS.to_vec(),
         threads: vec![1, 2, 8],
-        targets: vec![Target::Direct, Target::Bridge],
+        targets: ALL_TARGETS.to_vec(),
         pool: None,
         keep: false,
         setup: None,
@@ -318,7 +336,9 @@ fn repo_root() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("."))
 }
 
-fn make_rig(opts: &Opts, dir: &Path) -> Result<Vec<(String, String)>, String> {
+/// Runs the rig script into `dir` (with `--software` for a software instance) and
+/// returns the variables it exported.
+fn make_rig(opts: &Opts, dir: &Path, software: bool) -> Result<Vec<(String, String)>, String> {
     let setup = opts
         .setup
         .clone()
@@ -330,6 +350,7 @@ fn make_rig(opts: &Opts, dir: &Path) -> Result<Vec<(String, String)>, String> {
         .arg(dir)
         .arg("--pool")
         .arg(pool.to_string())
+        .args(software.then_some("--software"))
         .stderr(Stdio::inherit())
         .output()
         .map_err(|e| format!("running {}: {e}", setup.display()))?;
@@ -369,7 +390,15 @@ fn make_rig(opts: &Opts, dir: &Path) -> Result<Vec<(String, String)>, String> {
     Ok(vars)
 }
 
-fn run_child(target: Target, op: Op, threads: usize, opts: &Opts) -> Result<CellResult, String> {
+/// Runs one cell in a child process, with `env` (the target's rig) added to the
+/// environment.
+fn run_child(
+    target: Target,
+    op: Op,
+    threads: usize,
+    opts: &Opts,
+    env: &[(String, String)],
+) -> Result<CellResult, String> {
     // /proc/self/exe still names this very binary when a rebuild has replaced the file on
     // disk meanwhile (cargo builds in the same target directory during a long run).
     let proc_exe = Path::new("/proc/self/exe");
@@ -383,6 +412,7 @@ fn run_child(target: Target, op: Op, threads: usize, opts: &Opts) -> Result<Cell
         .args(["--threads", &threads.to_string()])
         .args(["--seconds", &opts.seconds.to_string()])
         .args(["--warmup", &opts.warmup.to_string()])
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
         .output()
         .map_err(|e| format!("spawn: {e}"))?;
@@ -458,7 +488,8 @@ fn parent(opts: &Opts) -> Result<(), String> {
         .prefix("kmsbridge-bench-")
         .tempdir()
         .map_err(|e| format!("tempdir: {e}"))?;
-    let vars = make_rig(opts, tmp.path())?;
+    // The hardware rig: SoftHSM2's token (direct) and the instance bridged to it.
+    let vars = make_rig(opts, &tmp.path().join("hardware"), false)?;
     for (n, v) in &vars {
         std::env::set_var(n, v);
     }
@@ -469,33 +500,52 @@ fn parent(opts: &Opts) -> Result<(), String> {
             .unwrap_or_default()
     };
     let bridge_module = env("KMSBRIDGE_MODULE");
-    let bridge_missing =
-        opts.targets.contains(&Target::Bridge) && !Path::new(&bridge_module).exists();
-    if bridge_missing {
+    let module_built = Path::new(&bridge_module).exists();
+    // Why a kmsbridge target is not measured, if it is not.
+    let mut absent: BTreeMap<&'static str, String> = BTreeMap::new();
+    if !module_built {
         eprintln!(
             "kmsbridge-bench: {bridge_module} does not exist (build it with \
-             `cargo build --release -p kmsbridge`); measuring direct only"
+             `cargo build --release`); measuring direct only"
         );
+        absent.insert(Target::Bridge.name(), "not built".into());
+        absent.insert(Target::Software.name(), "not built".into());
     }
+    // The software rig: its children run with its variables over the hardware rig's.
+    let mut soft_vars = Vec::new();
+    if opts.targets.contains(&Target::Software) && module_built {
+        match make_rig(opts, &tmp.path().join("software"), true) {
+            Ok(v) => soft_vars = v,
+            Err(e) => {
+                eprintln!("kmsbridge-bench: no software instance ({e}); software not measured");
+                absent.insert(Target::Software.name(), "no rig".into());
+            }
+        }
+    }
+    let env_of = |t: Target| -> &[(String, String)] {
+        match t {
+            Target::Software => &soft_vars,
+            _ => &[],
+        }
+    };
 
     let mut results: BTreeMap<(Op, usize, &'static str), Result<CellResult, String>> =
         BTreeMap::new();
     let mut errors = Vec::new();
     for &op in &opts.ops {
         for &threads in &opts.threads {
-            // Runs of one cell alternate between the targets (direct, bridge, direct, ...)
-            // so that both see the same machine conditions; the median run is reported.
+            // Runs of one cell alternate between the targets (direct, bridge, software,
+            // direct, ...) so that all see the same machine conditions; the median run is
+            // reported.
             let mut runs: BTreeMap<&'static str, Vec<CellResult>> = BTreeMap::new();
             let mut failed: BTreeMap<&'static str, String> = BTreeMap::new();
             for rep in 0..opts.repeat {
                 for &target in &opts.targets {
-                    if (target == Target::Bridge && bridge_missing)
-                        || failed.contains_key(target.name())
-                    {
+                    if absent.contains_key(target.name()) || failed.contains_key(target.name()) {
                         continue;
                     }
                     eprint!(
-                        "{:<10} x{:<2} {:<6} run {}/{} ... ",
+                        "{:<10} x{:<2} {:<8} run {}/{} ... ",
                         op.name(),
                         threads,
                         target.name(),
@@ -503,7 +553,7 @@ fn parent(opts: &Opts) -> Result<(), String> {
                         opts.repeat
                     );
                     let _ = std::io::stderr().flush();
-                    match run_child(target, op, threads, opts) {
+                    match run_child(target, op, threads, opts, env_of(target)) {
                         Ok(c) => {
                             eprintln!(
                                 "{} ops/s  p50 {}  p99 {}",
@@ -563,56 +613,70 @@ fn parent(opts: &Opts) -> Result<(), String> {
         opts.seconds, opts.warmup, opts.repeat
     );
     println!(
-        "direct: {}; bridge: {bridge_module}; 1-min load average at start {load_start}, at end {load_end}",
+        "direct: {}; bridge and software: {bridge_module}; 1-min load average at start \
+         {load_start}, at end {load_end}",
         env("SOFTHSM2_MODULE")
     );
     println!();
-    println!(
-        "| op | threads | direct ops/s | bridge ops/s | ratio | direct p50 | direct p99 | bridge p50 | bridge p99 |"
-    );
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
-    let show = |r: Option<&Result<CellResult, String>>, what: &str, missing: &str| -> String {
-        match r {
-            None => missing.to_string(),
-            Some(Err(_)) if what == "rate" => "error (below)".to_string(),
-            Some(Err(_)) => "—".to_string(),
-            Some(Ok(c)) => match what {
-                "rate" => fmt_rate(c.rate()),
-                "p50" => fmt_lat(c.p50_ns),
-                _ => fmt_lat(c.p99_ns),
-            },
+    // Columns: ops/s of every target (with its ratio to direct after each kmsbridge
+    // target), then p50 / p99 of every target.
+    let direct_shown = opts.targets.contains(&Target::Direct);
+    let mut head = vec!["op".to_string(), "threads".to_string()];
+    let mut align = vec!["---", "---:"];
+    for &t in &opts.targets {
+        head.push(format!("{} ops/s", t.name()));
+        align.push("---:");
+        if t != Target::Direct && direct_shown {
+            head.push(format!("{} ÷ direct", t.name()));
+            align.push("---:");
         }
-    };
-    let bridge_absent = if bridge_missing { "not built" } else { "—" };
+    }
+    for &t in &opts.targets {
+        head.push(format!("{} p50 / p99", t.name()));
+        align.push("---:");
+    }
+    println!("| {} |", head.join(" | "));
+    println!("|{}|", align.join("|"));
     for &op in &opts.ops {
         for &threads in &opts.threads {
-            let d = results.get(&(op, threads, "direct"));
-            let b = results.get(&(op, threads, "bridge"));
-            let ratio = match (d, b) {
-                (Some(Ok(d)), Some(Ok(b))) => format!("{:.2}", b.rate() / d.rate()),
-                _ => "—".into(),
-            };
-            println!(
-                "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
-                op.name(),
-                threads,
-                show(d, "rate", "—"),
-                show(b, "rate", bridge_absent),
-                ratio,
-                show(d, "p50", "—"),
-                show(d, "p99", "—"),
-                show(b, "p50", bridge_absent),
-                show(b, "p99", bridge_absent),
-            );
+            let get = |t: Target| results.get(&(op, threads, t.name()));
+            let missing = |t: Target| absent.get(t.name()).cloned().unwrap_or("—".into());
+            let mut row = vec![op.name().to_string(), threads.to_string()];
+            for &t in &opts.targets {
+                row.push(match get(t) {
+                    None => missing(t),
+                    Some(Err(_)) => "error (below)".into(),
+                    Some(Ok(c)) => fmt_rate(c.rate()),
+                });
+                if t != Target::Direct && direct_shown {
+                    row.push(match (get(Target::Direct), get(t)) {
+                        (Some(Ok(d)), Some(Ok(c))) => format!("{:.2}", c.rate() / d.rate()),
+                        _ => "—".into(),
+                    });
+                }
+            }
+            for &t in &opts.targets {
+                row.push(match get(t) {
+                    Some(Ok(c)) => format!("{} / {}", fmt_lat(c.p50_ns), fmt_lat(c.p99_ns)),
+                    None => missing(t),
+                    Some(Err(_)) => "—".into(),
+                });
+            }
+            println!("| {} |", row.join(" | "));
         }
     }
     println!();
-    println!("ratio = bridge ops/s ÷ direct ops/s. Operations:");
+    println!(
+        "bridge = kmsbridge, hardware instance over the same SoftHSM2 token; software = \
+         kmsbridge, software instance; X ÷ direct = X ops/s ÷ direct ops/s. Operations:"
+    );
     for &op in &opts.ops {
         println!("- {}: {}", op.name(), op.describe());
     }
-    if bridge_missing {
-        println!("- bridge: {bridge_module} not built; bridge column not measured");
+    for (t, why) in &absent {
+        if opts.targets.iter().any(|x| x.name() == *t) {
+            println!("- {t}: {why}; not measured");
+        }
     }
     if !errors.is_empty() {
         println!();
@@ -623,7 +687,7 @@ fn parent(opts: &Opts) -> Result<(), String> {
     }
     if opts.keep {
         let p = tmp.keep();
-        eprintln!("kmsbridge-bench: rig kept in {}", p.display());
+        eprintln!("kmsbridge-bench: rigs kept in {}", p.display());
     }
     if !errors.is_empty() {
         return Err(format!("{} cell(s) failed", errors.len()));
@@ -738,7 +802,7 @@ fn keys_for(s: &Session, target: Target, op: Op) -> Result<Option<Keys>, String>
         Ok(Keys { key: k, check: p })
     };
     Ok(match op {
-        Op::AesGcm => Some(secret(KeyType::AES, Mechanism::AesKeyGen, true)?),
+        Op::AesGcm | Op::AesCbc => Some(secret(KeyType::AES, Mechanism::AesKeyGen, true)?),
         Op::Hmac => Some(secret(
             KeyType::GENERIC_SECRET,
             Mechanism::GenericSecretKeyGen,
@@ -816,6 +880,15 @@ impl Worker {
                 Ok(s.encrypt(&Mechanism::AesGcm(params), k, &self.data_1k)?
                     .len())
             }
+            Op::AesCbc => {
+                // A fresh IV for every encryption, as for GCM.
+                self.counter += 1;
+                let mut iv = [0u8; 16];
+                iv[..12].copy_from_slice(&self.iv);
+                iv[8..].copy_from_slice(&self.counter.to_be_bytes());
+                let k = self.keys.expect("aes key").key;
+                Ok(s.encrypt(&Mechanism::AesCbc(iv), k, &self.data_1k)?.len())
+            }
             Op::RsaSign => Ok(s
                 .sign(
                     &Mechanism::RsaPkcs,
@@ -884,6 +957,31 @@ impl Worker {
                     .map_err(e("AES-GCM decrypt"))?;
                 if pt != self.data_1k {
                     return Err("AES-GCM: decrypt(encrypt(x)) != x".into());
+                }
+            }
+            Op::AesCbc => {
+                let k = self.keys.expect("aes key").key;
+                let iv = [0x5au8; 16];
+                let ct = s
+                    .encrypt(&Mechanism::AesCbc(iv), k, &self.data_1k)
+                    .map_err(e("AES-CBC encrypt"))?;
+                if ct.len() != self.data_1k.len() || ct == self.data_1k {
+                    return Err(format!("AES-CBC: bad ciphertext ({} bytes)", ct.len()));
+                }
+                // CBC: a change in block 0 changes every later block.
+                let mut other = self.data_1k.clone();
+                other[0] ^= 1;
+                let ct2 = s
+                    .encrypt(&Mechanism::AesCbc(iv), k, &other)
+                    .map_err(e("AES-CBC encrypt"))?;
+                if ct2[1008..] == ct[1008..] {
+                    return Err("AES-CBC: the last block ignores the first (not CBC)".into());
+                }
+                let pt = s
+                    .decrypt(&Mechanism::AesCbc(iv), k, &ct)
+                    .map_err(e("AES-CBC decrypt"))?;
+                if pt != self.data_1k {
+                    return Err("AES-CBC: decrypt(encrypt(x)) != x".into());
                 }
             }
             Op::RsaSign | Op::EcdsaSign | Op::Hmac => {

@@ -2,9 +2,9 @@
 //! mapped to the backend's object ids. Backend handles never reach the application.
 
 use crate::handles::HandleMap;
+use crossbeam_utils::CachePadded;
 use cryptoki_sys::{CK_OBJECT_CLASS, CK_OBJECT_HANDLE, CK_SESSION_HANDLE};
 use kmsbridge_bridge::ObjectId;
-use crossbeam_utils::CachePadded;
 use parking_lot::RwLock;
 use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -3,14 +3,21 @@
 # Each suite drives one PKCS#11 module with a real client (pkcs11-tool, OpenSSL + libp11,
 # Java SunPKCS11, p11tool) and counts checks. Target selection:
 #
-#   SUITE [--direct] [--module PATH] [--token-label L] [--pin P] [--so-pin P] [MODULE]
+#   SUITE [--direct|--hardware|--software] [--module PATH] [--token-label L] [--pin P]
+#         [--so-pin P] [MODULE]
 #
-#   default     kmsbridge: KMSBRIDGE_MODULE, KMSBRIDGE_TOKEN_LABEL, KMSBRIDGE_USER_PIN, KMSBRIDGE_SO_PIN
+#   default     kmsbridge: KMSBRIDGE_MODULE, KMSBRIDGE_TOKEN_LABEL, KMSBRIDGE_USER_PIN, KMSBRIDGE_SO_PIN,
+#               on whatever instance the rig in the environment has (hardware if none)
+#   --hardware  kmsbridge on a hardware instance (--bridge is the same)
+#   --software  kmsbridge on a software instance (keys in-module, the durable store)
 #   --direct    SoftHSM2:  SOFTHSM2_MODULE, SOFTHSM2_TOKEN_LABEL, SOFTHSM2_USER_PIN, SOFTHSM2_SO_PIN
 #   MODULE      a module path (positional); the other options override single values.
 #
-# Those variables come from `eval "$(ci/softhsm/setup DIR)"`. When SOFTHSM2_CONF is not set
-# the suite makes its own throw-away rig with ci/softhsm/setup.
+# Those variables come from `eval "$(ci/softhsm/setup DIR [--software])"`. When the
+# environment has no rig (SOFTHSM2_CONF or KMSBRIDGE_CONF unset), or one of the other kind
+# than --hardware/--software asks for, the suite makes its own throw-away rig with
+# ci/softhsm/setup (with --software for a software instance). Every rig has a SoftHSM2
+# token, so --direct works with either kind.
 #
 # Outcome per check: PASS, FAIL, or — only against SoftHSM2 directly — XFAIL, when SoftHSM2
 # 2.6 itself fails in the documented way (the reason is printed; an XFAIL is neither passed
@@ -35,28 +42,51 @@ trap cleanup_work EXIT
 mkdir -p "$WORK/log"
 
 TARGET=bridge
+WANT=
 _opt_module= _opt_label= _opt_pin= _opt_so_pin=
+
+# rig_kind — "software" or "hardware": the instance type in $KMSBRIDGE_CONF.
+rig_kind() {
+  if grep -Eq '^type *= *"software"' "${KMSBRIDGE_CONF:-/dev/null}" 2>/dev/null; then
+    echo software
+  else
+    echo hardware
+  fi
+}
 
 parse_args() {
   while [ $# -gt 0 ]; do
     case $1 in
       --direct) TARGET=direct; shift ;;
-      --bridge) TARGET=bridge; shift ;;
+      --bridge|--hardware) TARGET=bridge WANT=hardware; shift ;;
+      --software) TARGET=software WANT=software; shift ;;
       --module) _opt_module=$2; shift 2 ;;
       --token-label) _opt_label=$2; shift 2 ;;
       --pin) _opt_pin=$2; shift 2 ;;
       --so-pin) _opt_so_pin=$2; shift 2 ;;
-      -h|--help) sed -n '3,20p' "$CLIENTS_DIR/lib.sh" | sed 's/^# \{0,1\}//'; exit 0 ;;
+      -h|--help) sed -n '3,26p' "$CLIENTS_DIR/lib.sh" | sed 's/^# \{0,1\}//'; exit 0 ;;
       -*) echo "$SUITE: unknown option $1" >&2; exit 2 ;;
       *) _opt_module=$1; shift ;;
     esac
   done
 
-  if [ -z "${SOFTHSM2_CONF:-}" ]; then
-    echo "# no rig in the environment; making one with ci/softhsm/setup in $WORK/rig"
+  local why=
+  if [ -z "${SOFTHSM2_CONF:-}" ] || [ -z "${KMSBRIDGE_CONF:-}" ]; then
+    why="no rig in the environment"
+  elif [ -n "$WANT" ] && [ "$(rig_kind)" != "$WANT" ]; then
+    why="the rig in the environment is not a $WANT instance"
+  fi
+  if [ -n "$why" ]; then
+    local kind=${WANT:-hardware} flag=
+    [ "$kind" = software ] && flag=--software
+    echo "# $why; making a $kind rig with ci/softhsm/setup $flag in $WORK/rig"
     local exports
-    exports=$("$REPO_ROOT/ci/softhsm/setup" "$WORK/rig") || { echo "$SUITE: ci/softhsm/setup failed" >&2; exit 1; }
+    exports=$("$REPO_ROOT/ci/softhsm/setup" "$WORK/rig" $flag) || { echo "$SUITE: ci/softhsm/setup failed" >&2; exit 1; }
     eval "$exports"
+  fi
+  # Through kmsbridge, name the instance type the rig has.
+  if [ "$TARGET" != direct ]; then
+    TARGET=$([ "$(rig_kind)" = software ] && echo software || echo bridge)
   fi
 
   if [ "$TARGET" = direct ]; then

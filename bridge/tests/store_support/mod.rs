@@ -75,7 +75,13 @@ pub fn spawn(role: &str, dir: &Path, tag: &str) -> (Child, mpsc::Receiver<String
 /// Start this test binary on its test `test` in `role`.
 pub fn spawn_in(test: &str, role: &str, dir: &Path, tag: &str) -> (Child, mpsc::Receiver<String>) {
     let mut child = Command::new(std::env::current_exe().expect("current_exe"))
-        .args(["--exact", test, "--ignored", "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            test,
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env(ROLE, role)
         .env(DIR, dir)
         .env(TAG, tag)
