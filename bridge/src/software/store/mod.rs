@@ -124,6 +124,7 @@ mod token;
 #[cfg(test)]
 mod tests;
 
+use std::mem::ManuallyDrop;
 use std::path::{Path, PathBuf};
 
 use cryptoki_sys::{CK_RV, CK_USER_TYPE};
@@ -186,33 +187,33 @@ impl std::fmt::Debug for Store {
 /// A pooled connection, returned on drop.
 struct Pooled<'a> {
     store: &'a Store,
-    conn: Option<Connection>,
+    /// Taken out exactly once, in `drop`.
+    conn: ManuallyDrop<Connection>,
 }
 
 impl std::ops::Deref for Pooled<'_> {
     type Target = Connection;
     fn deref(&self) -> &Connection {
-        // Always Some until drop.
-        self.conn.as_ref().unwrap_or_else(|| unreachable!())
+        &self.conn
     }
 }
 
 impl std::ops::DerefMut for Pooled<'_> {
     fn deref_mut(&mut self) -> &mut Connection {
-        self.conn.as_mut().unwrap_or_else(|| unreachable!())
+        &mut self.conn
     }
 }
 
 impl Drop for Pooled<'_> {
     fn drop(&mut self) {
-        if let Some(conn) = self.conn.take() {
-            // A connection left inside a transaction (a panic mid-call) is closed,
-            // which rolls it back, rather than reused.
-            if conn.is_autocommit() {
-                let mut idle = self.store.idle.lock();
-                if idle.len() < MAX_IDLE {
-                    idle.push(conn);
-                }
+        // SAFETY: `conn` is never used again after this, the only place it is taken.
+        let conn = unsafe { ManuallyDrop::take(&mut self.conn) };
+        // A connection left inside a transaction (a panic mid-call) is closed,
+        // which rolls it back, rather than reused.
+        if conn.is_autocommit() {
+            let mut idle = self.store.idle.lock();
+            if idle.len() < MAX_IDLE {
+                idle.push(conn);
             }
         }
     }
@@ -279,7 +280,7 @@ impl Store {
         };
         Ok(Pooled {
             store: self,
-            conn: Some(conn),
+            conn: ManuallyDrop::new(conn),
         })
     }
 
