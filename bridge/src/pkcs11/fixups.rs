@@ -67,7 +67,8 @@ pub fn correct(s: &PooledSession, ctx: &FixCtx, rv: CK_RV, input_len: usize) -> 
     }
 }
 
-fn modulus_len(s: &PooledSession, key: ObjectId) -> Option<usize> {
+/// Bytes of an RSA key's modulus (CKA_MODULUS's length), read on `s`.
+pub fn modulus_len(s: &PooledSession, key: ObjectId) -> Option<usize> {
     let mut a = CK_ATTRIBUTE {
         type_: CKA_MODULUS,
         pValue: std::ptr::null_mut(),

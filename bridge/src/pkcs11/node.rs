@@ -1,7 +1,7 @@
 //! One HSM node: a token in a vendor library, connected lazily, with a session pool.
 
 use super::library::{p11, Library};
-use super::oaep::{modulus_len, OaepOp, OaepParams};
+use super::oaep::{OaepOp, OaepParams};
 use super::op::NodeOp;
 use super::pool::Pool;
 use super::prehash;
@@ -103,17 +103,9 @@ impl Node {
     }
 
     fn find_slot(&self, lib: &Library) -> Result<CK_SLOT_ID> {
-        let mut n: CK_ULONG = 0;
-        check(
-            p11!(lib, C_GetSlotList(CK_TRUE, std::ptr::null_mut(), &mut n)),
-            "C_GetSlotList",
-        )?;
-        let mut slots = vec![0 as CK_SLOT_ID; n as usize];
-        check(
-            p11!(lib, C_GetSlotList(CK_TRUE, slots.as_mut_ptr(), &mut n)),
-            "C_GetSlotList",
-        )?;
-        slots.truncate(n as usize);
+        let slots = two_call_list("C_GetSlotList", |p, n| {
+            p11!(lib, C_GetSlotList(CK_TRUE, p, n))
+        })?;
         for slot in slots {
             let mut ti = CK_TOKEN_INFO::default();
             if p11!(lib, C_GetTokenInfo(slot, &mut ti)) != CKR_OK {
@@ -209,21 +201,26 @@ fn is_softhsm_up_to_2_6(lib: &Library) -> bool {
     trim(&info.manufacturerID).starts_with("SoftHSM") && (v.major, v.minor) <= (2, 6)
 }
 
+/// A list by the spec's two calls: the count, then the items.
+fn two_call_list<T: Copy + Default>(
+    func: &'static str,
+    call: impl Fn(*mut T, *mut CK_ULONG) -> CK_RV,
+) -> Result<Vec<T>> {
+    let mut n: CK_ULONG = 0;
+    check(call(std::ptr::null_mut(), &mut n), func)?;
+    let mut items = vec![T::default(); n as usize];
+    check(call(items.as_mut_ptr(), &mut n), func)?;
+    items.truncate(n as usize);
+    Ok(items)
+}
+
 fn read_mechanisms(
     lib: &Library,
     slot: CK_SLOT_ID,
 ) -> Result<(Vec<(CK_MECHANISM_TYPE, CK_MECHANISM_INFO)>, bool)> {
-    let mut n: CK_ULONG = 0;
-    check(
-        p11!(lib, C_GetMechanismList(slot, std::ptr::null_mut(), &mut n)),
-        "C_GetMechanismList",
-    )?;
-    let mut types = vec![0 as CK_MECHANISM_TYPE; n as usize];
-    check(
-        p11!(lib, C_GetMechanismList(slot, types.as_mut_ptr(), &mut n)),
-        "C_GetMechanismList",
-    )?;
-    types.truncate(n as usize);
+    let types = two_call_list("C_GetMechanismList", |p, n| {
+        p11!(lib, C_GetMechanismList(slot, p, n))
+    })?;
     let mut out = Vec::new();
     for ty in types {
         if crate::mech::param_kind(ty).is_none() {
@@ -608,9 +605,12 @@ impl Backend for Node {
         if mech.ty == CKM_RSA_PKCS_OAEP && matches!(kind, OpKind::Encrypt | OpKind::Decrypt) {
             if let Some(params) = OaepParams::composed(mech)? {
                 let k = key.ok_or(Error::rv(CKR_KEY_HANDLE_INVALID, "OAEP"))?;
-                let len = modulus_len(self, k)?;
                 let raw = Mechanism::simple(CKM_RSA_X_509);
                 let inner = NodeOp::begin(c.pool.get()?, kind, &raw, key, None)?;
+                let len = inner.modulus_len(k).ok_or(Error::rv(
+                    CKR_KEY_TYPE_INCONSISTENT,
+                    "OAEP needs an RSA key",
+                ))?;
                 return Ok(Box::new(OaepOp::new(
                     inner,
                     kind == OpKind::Decrypt,

@@ -214,20 +214,6 @@ impl OaepOp {
     }
 }
 
-/// Bytes of the key's modulus, from CKA_MODULUS's length.
-pub fn modulus_len(node: &crate::pkcs11::Node, key: ObjectId) -> Result<usize> {
-    use crate::backend::Backend;
-    let mut req = [crate::AttrReq::new(CKA_MODULUS, None)];
-    let rv = node.get_attributes(key, &mut req)?;
-    if rv != CKR_OK || req[0].len == CK_UNAVAILABLE_INFORMATION {
-        return Err(Error::rv(
-            CKR_KEY_TYPE_INCONSISTENT,
-            "OAEP needs an RSA key",
-        ));
-    }
-    Ok(req[0].len as usize)
-}
-
 impl Operation for OaepOp {
     fn run(&mut self, input: &[u8], out: Output) -> Result<usize> {
         let hlen = self.params.hlen();

@@ -68,6 +68,11 @@ impl NodeOp {
         })
     }
 
+    /// Bytes of an RSA key's modulus, read on this operation's session.
+    pub fn modulus_len(&self, key: ObjectId) -> Option<usize> {
+        fixups::modulus_len(&self.s, key)
+    }
+
     /// Random bytes from the backend, on this operation's session.
     pub fn random(&self, out: &mut [u8]) -> Result<()> {
         let rv = p11!(
