@@ -17,4 +17,54 @@
  * such objects are never shown to applications. */
 #define KMSBRIDGE_META_APPLICATION "kmsbridge.meta"
 
+/* ---- The KMS key model (docs/KEYS.md) ---- */
+
+/* A KMS key's record: id, alias, origin, state, versions. Found only when a
+ * template asks for this class; CKO_VENDOR_DEFINED | "KB" | 1. */
+#define CKO_KMSBRIDGE_KEY 0xCB420001UL
+
+/* Attributes (CKA_VENDOR_DEFINED range). CK_ULONG unless noted. */
+#define CKA_KMSBRIDGE_ORIGIN              0xCB420001UL /* read-only: KMSBRIDGE_ORIGIN_* */
+#define CKA_KMSBRIDGE_KEY_STATE           0xCB420002UL /* KMSBRIDGE_STATE_*; set to change it */
+#define CKA_KMSBRIDGE_DELETION_DATE       0xCB420003UL /* read-only: unix seconds, 0 = none */
+#define CKA_KMSBRIDGE_PENDING_WINDOW_DAYS 0xCB420004UL /* with STATE_PENDING_DELETION: 7..30 */
+#define CKA_KMSBRIDGE_MATERIAL_EXPIRY     0xCB420005UL /* unix seconds, 0 = never */
+#define CKA_KMSBRIDGE_KEY_VERSION         0xCB420006UL /* read-only: this object's version */
+#define CKA_KMSBRIDGE_PRIMARY_VERSION     0xCB420007UL /* read-only: the key's primary version */
+#define CKA_KMSBRIDGE_IMPORT_TOKEN        0xCB420008UL /* byte array */
+#define CKA_KMSBRIDGE_IMPORT_TOKEN_EXPIRY 0xCB420009UL /* read-only: unix seconds */
+#define CKA_KMSBRIDGE_SERVICE             0xCB42000AUL /* CK_BBOOL, read-only: a service key */
+#define CKA_KMSBRIDGE_DEFAULT_KEY         0xCB42000BUL /* CK_BBOOL: the instance's default key */
+#define CKA_KMSBRIDGE_CREATED             0xCB42000CUL /* read-only: unix seconds */
+
+#define KMSBRIDGE_ORIGIN_KMS      1UL /* material generated inside the instance */
+#define KMSBRIDGE_ORIGIN_EXTERNAL 2UL /* material imported */
+
+#define KMSBRIDGE_STATE_ENABLED          1UL
+#define KMSBRIDGE_STATE_DISABLED         2UL
+#define KMSBRIDGE_STATE_PENDING_DELETION 3UL
+#define KMSBRIDGE_STATE_PENDING_IMPORT   4UL
+
+/* Mechanisms (CKM_VENDOR_DEFINED range), both used with C_GenerateKey. */
+/* Import parameters: template CKA_ID = target key id, CKA_MODULUS_BITS = 2048 (default),
+ * 3072 or 4096; returns the import wrapping public key, which carries the token. */
+#define CKM_KMSBRIDGE_IMPORT_PARAMETERS 0xCB420001UL
+/* Rotation: template CKA_ID = key id; returns the new primary version. */
+#define CKM_KMSBRIDGE_KEY_ROTATE        0xCB420002UL
+
+/* Return codes (CKR_VENDOR_DEFINED range) of an import's refusals. */
+#define CKR_KMSBRIDGE_IMPORT_TOKEN_INVALID  0xCB420001UL /* unknown or malformed token */
+#define CKR_KMSBRIDGE_IMPORT_TOKEN_EXPIRED  0xCB420002UL
+#define CKR_KMSBRIDGE_IMPORT_TOKEN_USED     0xCB420003UL
+#define CKR_KMSBRIDGE_IMPORT_TOKEN_KEY_ID   0xCB420004UL /* issued for another key id */
+#define CKR_KMSBRIDGE_MATERIAL_MISMATCH     0xCB420005UL /* re-import of other material */
+
+/* CKA_APPLICATION of a key record and of an import token on a backend token. */
+#define KMSBRIDGE_KEY_APPLICATION    "kmsbridge.key"
+#define KMSBRIDGE_IMPORT_APPLICATION "kmsbridge.import"
+/* CKA_ID prefix of service keys on a backend token. */
+#define KMSBRIDGE_SERVICE_ID_PREFIX  "kmsbridge.svc."
+/* CKA_ID and CKA_LABEL suffix of an older version N of a rotated key: "#v" N. */
+#define KMSBRIDGE_VERSION_SEPARATOR  "#v"
+
 #endif /* KMSBRIDGE_H */
