@@ -88,6 +88,12 @@ pub trait Backend: Send + Sync {
         key: Option<ObjectId>,
     ) -> Result<Box<dyn Operation>>;
 
+    /// A salted check value of a key's material: equal for equal material, revealing
+    /// nothing about it. Used to accept a re-import only with the same material.
+    fn material_check(&self, _obj: ObjectId, _salt: &[u8]) -> Result<[u8; 32]> {
+        Err(not_offered("material_check"))
+    }
+
     /// The token's own PIN and initialisation state, for a backend that keeps them
     /// (a software store). `None`: the provider keeps the instance's PINs itself.
     fn token_state(&self) -> Option<TokenState> {

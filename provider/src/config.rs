@@ -50,8 +50,15 @@ pub struct InstanceConfig {
     /// Milliseconds an operation waits for a pooled backend session.
     #[serde(default = "default_pool_wait_ms")]
     pub pool_wait_ms: u64,
+    /// Seconds an import token stays valid (KMS: 24 hours, the most allowed).
+    #[serde(default = "default_import_token_ttl_s")]
+    pub import_token_ttl_s: u64,
     #[serde(default, rename = "node")]
     pub nodes: Vec<NodeConfig>,
+}
+
+fn default_import_token_ttl_s() -> u64 {
+    86_400
 }
 
 fn default_pool_wait_ms() -> u64 {
@@ -99,6 +106,7 @@ impl Config {
                 so_pin_hash: None,
                 store: Some(data.join("kmsbridge")),
                 pool_wait_ms: default_pool_wait_ms(),
+                import_token_ttl_s: default_import_token_ttl_s(),
                 nodes: Vec::new(),
             }],
         }
@@ -143,6 +151,13 @@ impl Config {
                 if s.is_empty() || s.len() > 16 {
                     return Err(bad(file, &f("serial"), "must be 1 to 16 bytes"));
                 }
+            }
+            if inst.import_token_ttl_s == 0 || inst.import_token_ttl_s > 86_400 {
+                return Err(bad(
+                    file,
+                    &f("import_token_ttl_s"),
+                    "must be 1 to 86400 seconds (24 hours)",
+                ));
             }
             for (field, hash) in [
                 ("user_pin_hash", &inst.user_pin_hash),

@@ -3,7 +3,8 @@
 
 use crate::config::{InstanceConfig, InstanceType};
 use crate::error::{rule, Result};
-use crate::objects::{ObjEntry, ObjectTable};
+use crate::kms::Registry;
+use crate::objects::{Kind, ObjEntry, ObjectTable};
 use crate::pin::PinHash;
 use cryptoki_sys::*;
 use kmsbridge_bridge::{attr, Attr, AttrReq, Backend, ObjectId};
@@ -39,6 +40,9 @@ pub struct Instance {
     pub kind: InstanceType,
     pub backend: Arc<dyn Backend>,
     pub objects: ObjectTable,
+    /// KMS key records, states and import tokens kept in the instance.
+    pub kms: Registry,
+    pub import_token_ttl_s: u64,
     /// The application's login state for this instance; read on every operation,
     /// so an atomic rather than a lock.
     login: AtomicU8,
@@ -73,6 +77,8 @@ impl Instance {
             kind: cfg.kind,
             backend,
             objects: ObjectTable::default(),
+            kms: Registry::default(),
+            import_token_ttl_s: cfg.import_token_ttl_s,
             login: AtomicU8::new(Login::Public as u8),
             pins: Mutex::new(Pins {
                 user: cfg.user_pin_hash.clone(),
@@ -143,7 +149,8 @@ impl Instance {
             private: true,
             class: CKO_DATA,
             owner: None,
-            hidden: true,
+            kind: Kind::Meta,
+            kid: 0,
         });
     }
 
@@ -215,6 +222,8 @@ impl Instance {
             AttrReq::new(CKA_PRIVATE, Some(1)),
             AttrReq::new(CKA_CLASS, Some(std::mem::size_of::<CK_ULONG>())),
             AttrReq::new(CKA_APPLICATION, Some(64)),
+            AttrReq::new(CKA_ID, Some(256)),
+            AttrReq::new(CKA_LABEL, Some(256)),
         ];
         self.backend.get_attributes(id, &mut reqs)?;
         let flag = |r: &AttrReq| r.value().is_some_and(|v| v.first() == Some(&1));
@@ -223,13 +232,16 @@ impl Instance {
             .and_then(|v| v.try_into().ok())
             .map(CK_ULONG::from_ne_bytes)
             .unwrap_or(CKO_DATA);
+        let (kind, kid) =
+            crate::kms::classify(class, reqs[3].value(), reqs[4].value(), reqs[5].value());
         let entry = ObjEntry {
             id,
             token: flag(&reqs[0]),
             private: flag(&reqs[1]),
             class,
             owner: None,
-            hidden: class == CKO_DATA && reqs[3].value() == Some(META_APPLICATION),
+            kind,
+            kid,
         };
         let h = self.objects.insert(entry);
         Ok((h, entry))
@@ -237,7 +249,7 @@ impl Instance {
 
     /// Whether the application may see this object now.
     pub fn visible(&self, e: &ObjEntry) -> bool {
-        !e.hidden && (!e.private || self.login_state() == Login::User)
+        !e.hidden() && (!e.private || self.login_state() == Login::User)
     }
 
     pub fn session_count(&self) -> usize {

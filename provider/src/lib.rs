@@ -6,6 +6,7 @@ pub mod config;
 pub mod error;
 pub mod handles;
 pub mod instance;
+pub mod kms;
 pub mod log;
 pub mod objects;
 pub mod pin;

@@ -17,8 +17,31 @@ pub struct ObjEntry {
     pub class: CK_OBJECT_CLASS,
     /// The front session that owns a session object.
     pub owner: Option<CK_SESSION_HANDLE>,
-    /// The module's own metadata objects: never shown to applications.
-    pub hidden: bool,
+    pub kind: Kind,
+    /// Hash of the KMS key id (CKA_ID without a version suffix) of a key; 0 for none.
+    pub kid: u64,
+}
+
+/// What an object is to the module.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// An application's object.
+    Plain,
+    /// The module's own metadata (PIN hashes, import tokens): never shown.
+    Meta,
+    /// A KMS key record, shown as CKO_KMSBRIDGE_KEY to finds that ask for that class.
+    Record,
+    /// A service key: never shown, never used by applications.
+    Service,
+    /// An import wrapping public key: shown, used only as an import's unwrapping key.
+    ImportPublic,
+}
+
+impl ObjEntry {
+    /// Never shown to applications, whoever is logged in.
+    pub fn hidden(&self) -> bool {
+        matches!(self.kind, Kind::Meta | Kind::Service)
+    }
 }
 
 pub struct ObjectTable {
@@ -127,7 +150,7 @@ impl ObjectTable {
         let handles: Vec<CK_OBJECT_HANDLE> = t
             .by_handle
             .iter()
-            .filter(|(_, e)| e.private && !e.hidden)
+            .filter(|(_, e)| e.private && !e.hidden())
             .map(|(h, _)| *h)
             .collect();
         handles
@@ -138,6 +161,24 @@ impl ObjectTable {
                 Some(e)
             })
             .collect()
+    }
+}
+
+impl ObjectTable {
+    /// Change an entry in place (its key id moved, e.g. by a rotation).
+    pub fn update(&self, h: CK_OBJECT_HANDLE, f: impl FnOnce(&mut ObjEntry)) {
+        if let Some(e) = self.inner.write().by_handle.get_mut(&h) {
+            f(e);
+        }
+        self.changed();
+    }
+
+    /// Forget one backend object if it has a front handle (destroyed elsewhere).
+    pub fn forget(&self, id: ObjectId) {
+        let h = self.inner.read().by_id.get(&id).copied();
+        if let Some(h) = h {
+            self.remove(h);
+        }
     }
 }
 

@@ -1,7 +1,7 @@
 //! kmsbridge's vendor constants; `include/kmsbridge.h` carries the same values
 //! for C clients, checked by the test below.
 
-use cryptoki_sys::{CK_ATTRIBUTE_TYPE, CK_MECHANISM_TYPE, CK_RV};
+use cryptoki_sys::{CK_ATTRIBUTE_TYPE, CK_MECHANISM_TYPE, CK_OBJECT_CLASS, CK_RV, CK_ULONG};
 
 /// CKA_VENDOR_DEFINED with "KB" (0x4B42) in bits 16..31.
 pub const CKA_KMSBRIDGE_BASE: CK_ATTRIBUTE_TYPE = 0xCB42_0000;
@@ -9,6 +9,47 @@ pub const CKM_KMSBRIDGE_BASE: CK_MECHANISM_TYPE = 0xCB42_0000;
 pub const CKR_KMSBRIDGE_BASE: CK_RV = 0xCB42_0000;
 
 const _: () = assert!(CKA_KMSBRIDGE_BASE >= cryptoki_sys::CKA_VENDOR_DEFINED);
+
+/// A KMS key's record (docs/KEYS.md).
+pub const CKO_KMSBRIDGE_KEY: CK_OBJECT_CLASS = 0xCB42_0001;
+
+pub const CKA_KMSBRIDGE_ORIGIN: CK_ATTRIBUTE_TYPE = CKA_KMSBRIDGE_BASE + 0x01;
+pub const CKA_KMSBRIDGE_KEY_STATE: CK_ATTRIBUTE_TYPE = CKA_KMSBRIDGE_BASE + 0x02;
+pub const CKA_KMSBRIDGE_DELETION_DATE: CK_ATTRIBUTE_TYPE = CKA_KMSBRIDGE_BASE + 0x03;
+pub const CKA_KMSBRIDGE_PENDING_WINDOW_DAYS: CK_ATTRIBUTE_TYPE = CKA_KMSBRIDGE_BASE + 0x04;
+pub const CKA_KMSBRIDGE_MATERIAL_EXPIRY: CK_ATTRIBUTE_TYPE = CKA_KMSBRIDGE_BASE + 0x05;
+pub const CKA_KMSBRIDGE_KEY_VERSION: CK_ATTRIBUTE_TYPE = CKA_KMSBRIDGE_BASE + 0x06;
+pub const CKA_KMSBRIDGE_PRIMARY_VERSION: CK_ATTRIBUTE_TYPE = CKA_KMSBRIDGE_BASE + 0x07;
+pub const CKA_KMSBRIDGE_IMPORT_TOKEN: CK_ATTRIBUTE_TYPE = CKA_KMSBRIDGE_BASE + 0x08;
+pub const CKA_KMSBRIDGE_IMPORT_TOKEN_EXPIRY: CK_ATTRIBUTE_TYPE = CKA_KMSBRIDGE_BASE + 0x09;
+pub const CKA_KMSBRIDGE_SERVICE: CK_ATTRIBUTE_TYPE = CKA_KMSBRIDGE_BASE + 0x0A;
+pub const CKA_KMSBRIDGE_DEFAULT_KEY: CK_ATTRIBUTE_TYPE = CKA_KMSBRIDGE_BASE + 0x0B;
+pub const CKA_KMSBRIDGE_CREATED: CK_ATTRIBUTE_TYPE = CKA_KMSBRIDGE_BASE + 0x0C;
+
+pub const KMSBRIDGE_ORIGIN_KMS: CK_ULONG = 1;
+pub const KMSBRIDGE_ORIGIN_EXTERNAL: CK_ULONG = 2;
+
+pub const KMSBRIDGE_STATE_ENABLED: CK_ULONG = 1;
+pub const KMSBRIDGE_STATE_DISABLED: CK_ULONG = 2;
+pub const KMSBRIDGE_STATE_PENDING_DELETION: CK_ULONG = 3;
+pub const KMSBRIDGE_STATE_PENDING_IMPORT: CK_ULONG = 4;
+
+pub const CKM_KMSBRIDGE_IMPORT_PARAMETERS: CK_MECHANISM_TYPE = CKM_KMSBRIDGE_BASE + 0x01;
+pub const CKM_KMSBRIDGE_KEY_ROTATE: CK_MECHANISM_TYPE = CKM_KMSBRIDGE_BASE + 0x02;
+
+pub const CKR_KMSBRIDGE_IMPORT_TOKEN_INVALID: CK_RV = CKR_KMSBRIDGE_BASE + 0x01;
+pub const CKR_KMSBRIDGE_IMPORT_TOKEN_EXPIRED: CK_RV = CKR_KMSBRIDGE_BASE + 0x02;
+pub const CKR_KMSBRIDGE_IMPORT_TOKEN_USED: CK_RV = CKR_KMSBRIDGE_BASE + 0x03;
+pub const CKR_KMSBRIDGE_IMPORT_TOKEN_KEY_ID: CK_RV = CKR_KMSBRIDGE_BASE + 0x04;
+pub const CKR_KMSBRIDGE_MATERIAL_MISMATCH: CK_RV = CKR_KMSBRIDGE_BASE + 0x05;
+
+/// CKA_APPLICATION of key records and import tokens on a backend token.
+pub const KEY_APPLICATION: &[u8] = b"kmsbridge.key";
+pub const IMPORT_APPLICATION: &[u8] = b"kmsbridge.import";
+/// Backend CKA_ID prefix of service keys.
+pub const SERVICE_ID_PREFIX: &[u8] = b"kmsbridge.svc.";
+/// CKA_ID / CKA_LABEL suffix of an older version: "#v" N.
+pub const VERSION_SEPARATOR: &[u8] = b"#v";
 
 #[cfg(test)]
 mod tests {
@@ -37,6 +78,91 @@ mod tests {
             header_value(header, "CKR_KMSBRIDGE_BASE"),
             Some(CKR_KMSBRIDGE_BASE)
         );
+        for (name, v) in [
+            ("CKO_KMSBRIDGE_KEY", CKO_KMSBRIDGE_KEY),
+            ("CKA_KMSBRIDGE_ORIGIN", CKA_KMSBRIDGE_ORIGIN),
+            ("CKA_KMSBRIDGE_KEY_STATE", CKA_KMSBRIDGE_KEY_STATE),
+            ("CKA_KMSBRIDGE_DELETION_DATE", CKA_KMSBRIDGE_DELETION_DATE),
+            (
+                "CKA_KMSBRIDGE_PENDING_WINDOW_DAYS",
+                CKA_KMSBRIDGE_PENDING_WINDOW_DAYS,
+            ),
+            (
+                "CKA_KMSBRIDGE_MATERIAL_EXPIRY",
+                CKA_KMSBRIDGE_MATERIAL_EXPIRY,
+            ),
+            ("CKA_KMSBRIDGE_KEY_VERSION", CKA_KMSBRIDGE_KEY_VERSION),
+            (
+                "CKA_KMSBRIDGE_PRIMARY_VERSION",
+                CKA_KMSBRIDGE_PRIMARY_VERSION,
+            ),
+            ("CKA_KMSBRIDGE_IMPORT_TOKEN", CKA_KMSBRIDGE_IMPORT_TOKEN),
+            (
+                "CKA_KMSBRIDGE_IMPORT_TOKEN_EXPIRY",
+                CKA_KMSBRIDGE_IMPORT_TOKEN_EXPIRY,
+            ),
+            ("CKA_KMSBRIDGE_SERVICE", CKA_KMSBRIDGE_SERVICE),
+            ("CKA_KMSBRIDGE_DEFAULT_KEY", CKA_KMSBRIDGE_DEFAULT_KEY),
+            ("CKA_KMSBRIDGE_CREATED", CKA_KMSBRIDGE_CREATED),
+            (
+                "CKM_KMSBRIDGE_IMPORT_PARAMETERS",
+                CKM_KMSBRIDGE_IMPORT_PARAMETERS,
+            ),
+            ("CKM_KMSBRIDGE_KEY_ROTATE", CKM_KMSBRIDGE_KEY_ROTATE),
+            (
+                "CKR_KMSBRIDGE_IMPORT_TOKEN_INVALID",
+                CKR_KMSBRIDGE_IMPORT_TOKEN_INVALID,
+            ),
+            (
+                "CKR_KMSBRIDGE_IMPORT_TOKEN_EXPIRED",
+                CKR_KMSBRIDGE_IMPORT_TOKEN_EXPIRED,
+            ),
+            (
+                "CKR_KMSBRIDGE_IMPORT_TOKEN_USED",
+                CKR_KMSBRIDGE_IMPORT_TOKEN_USED,
+            ),
+            (
+                "CKR_KMSBRIDGE_IMPORT_TOKEN_KEY_ID",
+                CKR_KMSBRIDGE_IMPORT_TOKEN_KEY_ID,
+            ),
+            (
+                "CKR_KMSBRIDGE_MATERIAL_MISMATCH",
+                CKR_KMSBRIDGE_MATERIAL_MISMATCH,
+            ),
+        ] {
+            assert_eq!(header_value(header, name), Some(v), "{name}");
+        }
+        for (name, v) in [
+            ("KMSBRIDGE_ORIGIN_KMS", KMSBRIDGE_ORIGIN_KMS),
+            ("KMSBRIDGE_ORIGIN_EXTERNAL", KMSBRIDGE_ORIGIN_EXTERNAL),
+            ("KMSBRIDGE_STATE_ENABLED", KMSBRIDGE_STATE_ENABLED),
+            ("KMSBRIDGE_STATE_DISABLED", KMSBRIDGE_STATE_DISABLED),
+            (
+                "KMSBRIDGE_STATE_PENDING_DELETION",
+                KMSBRIDGE_STATE_PENDING_DELETION,
+            ),
+            (
+                "KMSBRIDGE_STATE_PENDING_IMPORT",
+                KMSBRIDGE_STATE_PENDING_IMPORT,
+            ),
+        ] {
+            assert!(header.contains(&format!("#define {name} ")), "{name}");
+            let line = header
+                .lines()
+                .find(|l| l.starts_with(&format!("#define {name} ")));
+            let value = line.and_then(|l| l.split_whitespace().nth(2));
+            assert_eq!(value, Some(format!("{v}UL").as_str()), "{name}");
+        }
+        for (name, v) in [
+            ("KMSBRIDGE_KEY_APPLICATION", KEY_APPLICATION),
+            ("KMSBRIDGE_IMPORT_APPLICATION", IMPORT_APPLICATION),
+            ("KMSBRIDGE_SERVICE_ID_PREFIX", SERVICE_ID_PREFIX),
+            ("KMSBRIDGE_VERSION_SEPARATOR", VERSION_SEPARATOR),
+        ] {
+            let s = std::str::from_utf8(v).unwrap();
+            assert!(header.contains(&format!("#define {name} ")), "{name}");
+            assert!(header.contains(&format!("\"{s}\"")), "{name}");
+        }
         assert!(header.contains(&format!(
             "#define KMSBRIDGE_META_APPLICATION \"{}\"",
             std::str::from_utf8(crate::instance::META_APPLICATION).unwrap()

@@ -1,9 +1,12 @@
 //! Key generation, wrapping, unwrapping and derivation.
 
+use crate::api::objects::kms_writer;
 use crate::error::{rule, Result};
 use crate::instance::Instance;
+use crate::objects::Kind;
 use crate::provider::Provider;
 use crate::rules::{check_create, check_template, default_private};
+use crate::vendor::*;
 use cryptoki_sys::*;
 use kmsbridge_bridge::{attr, mech, Attr, Mechanism, Output};
 
@@ -31,6 +34,19 @@ impl Provider {
     ) -> Result<CK_OBJECT_HANDLE> {
         let (inst, rw) = self.ctx(h)?;
         check_mech(m)?;
+        match m.ty {
+            CKM_KMSBRIDGE_IMPORT_PARAMETERS => {
+                kms_writer(inst, rw)?;
+                let id = crate::kms::import::parameters(inst, t)?;
+                return self.register(inst, id, h);
+            }
+            CKM_KMSBRIDGE_KEY_ROTATE => {
+                kms_writer(inst, rw)?;
+                let id = crate::kms::rotate::rotate(inst, t)?;
+                return self.register(inst, id, h);
+            }
+            _ => {}
+        }
         check_create(inst, rw, t, true)?;
         let mut t = t.to_vec();
         if attr::find(&t, CKA_ID).is_none() {
@@ -49,6 +65,9 @@ impl Provider {
     ) -> Result<(CK_OBJECT_HANDLE, CK_OBJECT_HANDLE)> {
         let (inst, rw) = self.ctx(h)?;
         check_mech(m)?;
+        if m.ty >= CKM_VENDOR_DEFINED {
+            return rule(CKR_MECHANISM_INVALID, "not a key pair mechanism");
+        }
         check_create(inst, rw, public, false)?;
         check_create(inst, rw, private, true)?;
         let (mut public, mut private) = (public.to_vec(), private.to_vec());
@@ -83,6 +102,8 @@ impl Provider {
         check_mech(m)?;
         let w = self.visible_object(inst, wrapping, CKR_WRAPPING_KEY_HANDLE_INVALID)?;
         let k = self.visible_object(inst, key, CKR_KEY_HANDLE_INVALID)?;
+        inst.kms.check_use(inst, &w)?;
+        inst.kms.check_use(inst, &k)?;
         Ok(inst.backend.wrap_key(m, w.id, k.id, out)?)
     }
 
@@ -96,8 +117,14 @@ impl Provider {
     ) -> Result<CK_OBJECT_HANDLE> {
         let (inst, rw) = self.ctx(h)?;
         check_mech(m)?;
-        check_template(t)?;
         let u = self.visible_object(inst, unwrapping, CKR_UNWRAPPING_KEY_HANDLE_INVALID)?;
+        if u.kind == Kind::ImportPublic || attr::find(t, CKA_KMSBRIDGE_IMPORT_TOKEN).is_some() {
+            kms_writer(inst, rw)?;
+            let id = crate::kms::import::import(inst, m, &u, wrapped, t)?;
+            return self.register(inst, id, h);
+        }
+        check_template(t)?;
+        inst.kms.check_use(inst, &u)?;
         check_create(inst, rw, t, default_private(t))?;
         let id = inst.backend.unwrap_key(m, u.id, wrapped, t)?;
         self.register(inst, id, h)
@@ -113,6 +140,7 @@ impl Provider {
         let (inst, rw) = self.ctx(h)?;
         check_mech(m)?;
         let b = self.visible_object(inst, base, CKR_KEY_HANDLE_INVALID)?;
+        inst.kms.check_use(inst, &b)?;
         check_create(inst, rw, t, true)?;
         let id = inst.backend.derive_key(m, b.id, t)?;
         self.register(inst, id, h)

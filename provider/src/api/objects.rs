@@ -2,10 +2,12 @@
 
 use crate::error::{rule, Result};
 use crate::instance::{Instance, Login};
-use crate::objects::ObjEntry;
+use crate::kms::attrs::is_vendor;
+use crate::objects::{Kind, ObjEntry};
 use crate::provider::Provider;
 use crate::rules::{check_create, check_template, default_private};
 use crate::session::FindState;
+use crate::vendor::*;
 use cryptoki_sys::*;
 use kmsbridge_bridge::{attr, Attr, AttrReq, ObjectId};
 
@@ -38,6 +40,11 @@ impl Provider {
 
     pub fn create_object(&self, h: CK_SESSION_HANDLE, t: &[Attr]) -> Result<CK_OBJECT_HANDLE> {
         let (inst, rw) = self.ctx(h)?;
+        if attr::find(t, CKA_CLASS).and_then(|a| a.as_ulong()) == Some(CKO_KMSBRIDGE_KEY) {
+            kms_writer(inst, rw)?;
+            let id = crate::kms::create::create_record(inst, t)?;
+            return self.register(inst, id, h);
+        }
         check_create(inst, rw, t, default_private(t))?;
         crate::rules::check_values(t)?;
         let id = inst.backend.create_object(t)?;
@@ -52,6 +59,12 @@ impl Provider {
     ) -> Result<CK_OBJECT_HANDLE> {
         let (inst, rw) = self.ctx(h)?;
         let e = self.visible_object(inst, obj, CKR_OBJECT_HANDLE_INVALID)?;
+        if e.kind != Kind::Plain {
+            return rule(
+                CKR_ACTION_PROHIBITED,
+                "kmsbridge's own objects are not copied",
+            );
+        }
         check_create(inst, rw, t, e.private)?;
         let id = inst.backend.copy_object(e.id, t)?;
         self.register(inst, id, h)
@@ -64,6 +77,12 @@ impl Provider {
             return rule(
                 CKR_SESSION_READ_ONLY,
                 "token objects need a read/write session",
+            );
+        }
+        if e.kind == Kind::Record || inst.kms.get(inst, e.kid).is_some() {
+            return rule(
+                CKR_ACTION_PROHIBITED,
+                "KMS keys are deleted by scheduling their deletion",
             );
         }
         inst.backend.destroy_object(e.id)?;
@@ -87,6 +106,9 @@ impl Provider {
     ) -> Result<CK_RV> {
         let (inst, _) = self.ctx(h)?;
         let e = self.visible_object(inst, obj, CKR_OBJECT_HANDLE_INVALID)?;
+        if e.kind == Kind::Record || reqs.iter().any(|r| is_vendor(r.ty)) {
+            return crate::kms::attrs::get(inst, &e, reqs);
+        }
         Ok(inst.backend.get_attributes(e.id, reqs)?)
     }
 
@@ -98,6 +120,16 @@ impl Provider {
     ) -> Result<()> {
         let (inst, rw) = self.ctx(h)?;
         let e = self.visible_object(inst, obj, CKR_OBJECT_HANDLE_INVALID)?;
+        if e.kind == Kind::Record || t.iter().any(|a| is_vendor(a.ty)) {
+            if t.iter().any(|a| !is_vendor(a.ty)) && e.kind != Kind::Record {
+                return rule(
+                    CKR_TEMPLATE_INCONSISTENT,
+                    "kmsbridge attributes are set on their own",
+                );
+            }
+            kms_writer(inst, rw)?;
+            return crate::kms::lifecycle::set(inst, &e, t);
+        }
         check_template(t)?;
         crate::rules::check_trusted(inst, t)?;
         if e.token && !rw {
@@ -106,6 +138,10 @@ impl Provider {
                 "token objects need a read/write session",
             );
         }
+        if e.kind != Kind::Plain {
+            return rule(CKR_ACTION_PROHIBITED, "kmsbridge's own keys do not change");
+        }
+        crate::kms::rotate::check_older_version(inst, &e, t)?;
         inst.backend.set_attributes(e.id, t)?;
         // CKA_PRIVATE or CKA_TOKEN may change only through copy; nothing to refresh.
         Ok(())
@@ -118,20 +154,7 @@ impl Provider {
             return rule(CKR_OPERATION_ACTIVE, "a find is active");
         }
         let inst = &self.instances[s.inst];
-        let mut results = Vec::new();
-        if t.iter().all(|a| a.ty < CKA_VENDOR_DEFINED) {
-            let mut template = t.to_vec();
-            let user = inst.login_state() == Login::User;
-            if !user && attr::find(t, CKA_PRIVATE).is_none() {
-                template.push(Attr::bool(CKA_PRIVATE, false));
-            }
-            for id in inst.backend.find(&template)? {
-                let (fh, e): (CK_OBJECT_HANDLE, ObjEntry) = inst.discover(id)?;
-                if inst.visible(&e) {
-                    results.push(fh);
-                }
-            }
-        }
+        let results = self.find_objects(inst, t)?;
         s.find = Some(FindState { results, pos: 0 });
         Ok(())
     }
@@ -156,4 +179,69 @@ impl Provider {
         }
         Ok(())
     }
+}
+
+impl Provider {
+    /// The objects a find template selects, in the order the backend gives them.
+    fn find_objects(&self, inst: &Instance, t: &[Attr]) -> Result<Vec<CK_OBJECT_HANDLE>> {
+        let user = inst.login_state() == Login::User;
+        let (vendor, mut std): (Vec<Attr>, Vec<Attr>) =
+            t.iter().cloned().partition(|a| is_vendor(a.ty));
+        let class = attr::find(&std, CKA_CLASS).and_then(|a| a.as_ulong());
+        let mut results = Vec::new();
+        if class == Some(CKO_KMSBRIDGE_KEY) {
+            // Key records: private, so only for the user.
+            if !user {
+                return Ok(results);
+            }
+            for s in inst.kms.all(inst) {
+                let (fh, e) = inst.discover(s.obj)?;
+                let std_ok = std.iter().all(|a| {
+                    crate::kms::attrs::record_value(&s.rec, a.ty).as_deref() == Some(&a.value[..])
+                });
+                if std_ok && crate::kms::attrs::matches(inst, &e, &vendor)? {
+                    results.push(fh);
+                }
+            }
+            return Ok(results);
+        }
+        if attr::find(&vendor, CKA_KMSBRIDGE_DEFAULT_KEY).and_then(|a| a.as_bool()) == Some(true) {
+            if !user {
+                return Ok(results);
+            }
+            let d = crate::kms::create::default_key(inst)?;
+            if attr::find(&std, CKA_ID).is_none() {
+                std.push(Attr::new(CKA_ID, d.rec.id_bytes()));
+            }
+        }
+        crate::kms::rotate::version_template(inst, &mut std, &vendor);
+        if !user && attr::find(&std, CKA_PRIVATE).is_none() {
+            std.push(Attr::bool(CKA_PRIVATE, false));
+        }
+        for id in inst.backend.find(&std)? {
+            let (fh, e): (CK_OBJECT_HANDLE, ObjEntry) = inst.discover(id)?;
+            let shown = matches!(e.kind, Kind::Plain | Kind::ImportPublic);
+            if shown && inst.visible(&e) && crate::kms::attrs::matches(inst, &e, &vendor)? {
+                results.push(fh);
+            }
+        }
+        Ok(results)
+    }
+}
+
+/// Changes to KMS keys need the user and a read/write session.
+pub(crate) fn kms_writer(inst: &Instance, rw: bool) -> Result<()> {
+    if !rw {
+        return rule(
+            CKR_SESSION_READ_ONLY,
+            "KMS key changes need a read/write session",
+        );
+    }
+    if inst.login_state() != Login::User {
+        return rule(
+            CKR_USER_NOT_LOGGED_IN,
+            "KMS key changes need the user logged in",
+        );
+    }
+    Ok(())
 }

@@ -1,0 +1,254 @@
+//! Making KMS keys: a record of origin KMS (material generated inside the
+//! instance) or EXTERNAL (material to be imported), and the default key.
+
+use super::record::{self, KeyRecord, Origin, State};
+use super::registry::Stored;
+use super::unix_now;
+use crate::error::{rule, Result};
+use crate::instance::Instance;
+use crate::vendor::*;
+use cryptoki_sys::*;
+use kmsbridge_bridge::{attr, Attr, Mechanism, ObjectId};
+
+/// CKA_ID of the instance's default key.
+pub const DEFAULT_KEY_ID: &[u8] = b"kmsbridge.default";
+const DEFAULT_ALIAS: &str = "kmsbridge-default";
+
+/// DER OIDs of the curves a KMS key may use.
+const P256: &[u8] = &[0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
+const P384: &[u8] = &[0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22];
+
+fn ulong_of(t: &[Attr], ty: CK_ATTRIBUTE_TYPE) -> Result<Option<CK_ULONG>> {
+    match attr::find(t, ty) {
+        None => Ok(None),
+        Some(a) => match a.as_ulong() {
+            Some(v) => Ok(Some(v)),
+            None => rule(
+                CKR_ATTRIBUTE_VALUE_INVALID,
+                "a CK_ULONG attribute of bad length",
+            ),
+        },
+    }
+}
+
+/// C_CreateObject of a CKO_KMSBRIDGE_KEY: returns the record's backend object.
+pub fn create_record(inst: &Instance, t: &[Attr]) -> Result<ObjectId> {
+    for a in t {
+        match a.ty {
+            CKA_CLASS | CKA_ID | CKA_LABEL | CKA_KEY_TYPE | CKA_VALUE_LEN | CKA_MODULUS_BITS
+            | CKA_EC_PARAMS | CKA_KMSBRIDGE_ORIGIN => {}
+            CKA_TOKEN | CKA_PRIVATE if a.as_bool() == Some(true) => {}
+            CKA_TOKEN | CKA_PRIVATE => {
+                return rule(
+                    CKR_ATTRIBUTE_VALUE_INVALID,
+                    "key records are private token objects",
+                )
+            }
+            _ => {
+                return rule(
+                    CKR_ATTRIBUTE_TYPE_INVALID,
+                    "not an attribute of a key record",
+                )
+            }
+        }
+    }
+    let origin = match ulong_of(t, CKA_KMSBRIDGE_ORIGIN)?.unwrap_or(KMSBRIDGE_ORIGIN_KMS) {
+        KMSBRIDGE_ORIGIN_KMS => Origin::Kms,
+        KMSBRIDGE_ORIGIN_EXTERNAL => Origin::External,
+        _ => return rule(CKR_ATTRIBUTE_VALUE_INVALID, "unknown origin"),
+    };
+    let Some(key_type) = ulong_of(t, CKA_KEY_TYPE)? else {
+        return rule(CKR_TEMPLATE_INCOMPLETE, "a key record needs CKA_KEY_TYPE");
+    };
+    let (class, size, ec_params) = match key_type {
+        CKK_AES => {
+            let n = ulong_of(t, CKA_VALUE_LEN)?.unwrap_or(32);
+            if ![16, 24, 32].contains(&n) {
+                return rule(
+                    CKR_ATTRIBUTE_VALUE_INVALID,
+                    "AES keys are 16, 24 or 32 bytes",
+                );
+            }
+            (CKO_SECRET_KEY, n, Vec::new())
+        }
+        CKK_RSA => {
+            let n = ulong_of(t, CKA_MODULUS_BITS)?.unwrap_or(2048);
+            if ![2048, 3072, 4096].contains(&n) {
+                return rule(
+                    CKR_ATTRIBUTE_VALUE_INVALID,
+                    "RSA keys are 2048, 3072 or 4096 bits",
+                );
+            }
+            (CKO_PRIVATE_KEY, n, Vec::new())
+        }
+        CKK_EC => {
+            let p = attr::find(t, CKA_EC_PARAMS).map(|a| a.value.to_vec());
+            match p {
+                Some(p) if p == P256 || p == P384 => (CKO_PRIVATE_KEY, 0, p),
+                Some(_) => return rule(CKR_ATTRIBUTE_VALUE_INVALID, "EC keys are P-256 or P-384"),
+                None => {
+                    return rule(
+                        CKR_TEMPLATE_INCOMPLETE,
+                        "an EC key record needs CKA_EC_PARAMS",
+                    )
+                }
+            }
+        }
+        _ => return rule(CKR_ATTRIBUTE_VALUE_INVALID, "KMS keys are AES, RSA or EC"),
+    };
+    let id = match attr::find(t, CKA_ID) {
+        Some(a) if !a.value.is_empty() && a.value.len() <= 128 => a.value.to_vec(),
+        Some(_) => return rule(CKR_ATTRIBUTE_VALUE_INVALID, "key ids are 1 to 128 bytes"),
+        None => {
+            let mut id = vec![0u8; 16];
+            inst.backend.random(&mut id)?;
+            id
+        }
+    };
+    if id.starts_with(b"kmsbridge.") || super::split_version(&id).1.is_some() {
+        return rule(CKR_ATTRIBUTE_VALUE_INVALID, "key id reserved by kmsbridge");
+    }
+    let alias = match attr::find(t, CKA_LABEL) {
+        Some(a) => String::from_utf8(a.value.to_vec())
+            .or(rule(CKR_ATTRIBUTE_VALUE_INVALID, "aliases are UTF-8"))?,
+        None => String::new(),
+    };
+    let rec = KeyRecord {
+        id: hex::encode(&id),
+        alias,
+        origin,
+        state: if origin == Origin::Kms {
+            State::Enabled
+        } else {
+            State::PendingImport
+        },
+        class,
+        key_type,
+        size,
+        ec_params: hex::encode(&ec_params),
+        created: unix_now(),
+        deletion_date: 0,
+        material_expiry: 0,
+        primary_version: 1,
+        default: false,
+        check_salt: String::new(),
+        check: String::new(),
+        imported: false,
+    };
+    make(inst, rec)
+}
+
+fn make(inst: &Instance, rec: KeyRecord) -> Result<ObjectId> {
+    let id = rec.id_bytes();
+    if inst.kms.by_id(inst, &id).is_some()
+        || !inst.backend.find(&[Attr::new(CKA_ID, id)])?.is_empty()
+    {
+        return rule(CKR_ATTRIBUTE_VALUE_INVALID, "a key with this id exists");
+    }
+    if rec.origin == Origin::Kms {
+        generate_material(inst, &rec, &rec.id_bytes(), &rec.alias)?;
+    }
+    record::save(inst, &rec)
+}
+
+fn secret_usage(t: &mut Vec<Attr>) {
+    for ty in [CKA_ENCRYPT, CKA_DECRYPT, CKA_WRAP, CKA_UNWRAP] {
+        t.push(Attr::bool(ty, true));
+    }
+}
+
+/// Generate a KMS key's material (a new version when rotating): token, private,
+/// sensitive, not extractable.
+pub fn generate_material(
+    inst: &Instance,
+    rec: &KeyRecord,
+    id: &[u8],
+    label: &str,
+) -> Result<ObjectId> {
+    let mut private = vec![
+        Attr::bool(CKA_TOKEN, true),
+        Attr::bool(CKA_PRIVATE, true),
+        Attr::bool(CKA_SENSITIVE, true),
+        Attr::bool(CKA_EXTRACTABLE, false),
+        Attr::new(CKA_ID, id.to_vec()),
+        Attr::new(CKA_LABEL, label.as_bytes().to_vec()),
+    ];
+    let mut public = vec![
+        Attr::bool(CKA_TOKEN, true),
+        Attr::bool(CKA_PRIVATE, false),
+        Attr::new(CKA_ID, id.to_vec()),
+        Attr::new(CKA_LABEL, label.as_bytes().to_vec()),
+        Attr::bool(CKA_VERIFY, true),
+    ];
+    match rec.key_type {
+        CKK_AES => {
+            private.extend([
+                Attr::ulong(CKA_CLASS, CKO_SECRET_KEY),
+                Attr::ulong(CKA_KEY_TYPE, CKK_AES),
+                Attr::ulong(CKA_VALUE_LEN, rec.size),
+            ]);
+            secret_usage(&mut private);
+            Ok(inst
+                .backend
+                .generate_key(&Mechanism::simple(CKM_AES_KEY_GEN), &private)?)
+        }
+        CKK_RSA => {
+            private.extend([
+                Attr::bool(CKA_SIGN, true),
+                Attr::bool(CKA_DECRYPT, true),
+                Attr::bool(CKA_UNWRAP, true),
+            ]);
+            public.extend([
+                Attr::ulong(CKA_MODULUS_BITS, rec.size),
+                Attr::new(CKA_PUBLIC_EXPONENT, vec![1, 0, 1]),
+                Attr::bool(CKA_ENCRYPT, true),
+                Attr::bool(CKA_WRAP, true),
+            ]);
+            let m = Mechanism::simple(CKM_RSA_PKCS_KEY_PAIR_GEN);
+            Ok(inst.backend.generate_key_pair(&m, &public, &private)?.1)
+        }
+        CKK_EC => {
+            private.push(Attr::bool(CKA_SIGN, true));
+            public.push(Attr::new(
+                CKA_EC_PARAMS,
+                hex::decode(&rec.ec_params).unwrap_or_default(),
+            ));
+            let m = Mechanism::simple(CKM_EC_KEY_PAIR_GEN);
+            Ok(inst.backend.generate_key_pair(&m, &public, &private)?.1)
+        }
+        _ => rule(CKR_KEY_TYPE_INCONSISTENT, "KMS keys are AES, RSA or EC"),
+    }
+}
+
+/// The instance's default key, made on first need.
+pub fn default_key(inst: &Instance) -> Result<Stored> {
+    if let Some(s) = inst.kms.all(inst).into_iter().find(|s| s.rec.default) {
+        return Ok(s);
+    }
+    let rec = KeyRecord {
+        id: hex::encode(DEFAULT_KEY_ID),
+        alias: DEFAULT_ALIAS.into(),
+        origin: Origin::Kms,
+        state: State::Enabled,
+        class: CKO_SECRET_KEY,
+        key_type: CKK_AES,
+        size: 32,
+        ec_params: String::new(),
+        created: unix_now(),
+        deletion_date: 0,
+        material_expiry: 0,
+        primary_version: 1,
+        default: true,
+        check_salt: String::new(),
+        check: String::new(),
+        imported: false,
+    };
+    tracing::info!(instance = %inst.name, "making the instance's default key");
+    make(inst, rec)?;
+    inst.kms
+        .by_id(inst, DEFAULT_KEY_ID)
+        .ok_or(crate::error::Error::Rule {
+            rv: CKR_GENERAL_ERROR,
+            why: "default key record vanished",
+        })
+}

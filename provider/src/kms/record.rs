@@ -1,0 +1,201 @@
+//! A KMS key's record: what PKCS#11 attributes cannot hold (origin, state, dates,
+//! versions, the material check), kept in the instance as a hidden data object so
+//! every process using the instance reads the same truth.
+
+use crate::error::{Error, Result};
+use crate::instance::Instance;
+use crate::vendor::*;
+use cryptoki_sys::*;
+use kmsbridge_bridge::{Attr, AttrReq, ObjectId};
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Origin {
+    Kms,
+    External,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum State {
+    Enabled,
+    Disabled,
+    PendingDeletion,
+    PendingImport,
+}
+
+impl State {
+    pub fn code(self) -> CK_ULONG {
+        match self {
+            State::Enabled => KMSBRIDGE_STATE_ENABLED,
+            State::Disabled => KMSBRIDGE_STATE_DISABLED,
+            State::PendingDeletion => KMSBRIDGE_STATE_PENDING_DELETION,
+            State::PendingImport => KMSBRIDGE_STATE_PENDING_IMPORT,
+        }
+    }
+    pub fn from_code(v: CK_ULONG) -> Option<State> {
+        Some(match v {
+            KMSBRIDGE_STATE_ENABLED => State::Enabled,
+            KMSBRIDGE_STATE_DISABLED => State::Disabled,
+            KMSBRIDGE_STATE_PENDING_DELETION => State::PendingDeletion,
+            KMSBRIDGE_STATE_PENDING_IMPORT => State::PendingImport,
+            _ => return None,
+        })
+    }
+}
+
+impl Origin {
+    pub fn code(self) -> CK_ULONG {
+        match self {
+            Origin::Kms => KMSBRIDGE_ORIGIN_KMS,
+            Origin::External => KMSBRIDGE_ORIGIN_EXTERNAL,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct KeyRecord {
+    /// The key id (CKA_ID), hex.
+    pub id: String,
+    pub alias: String,
+    pub origin: Origin,
+    pub state: State,
+    pub class: CK_ULONG,
+    pub key_type: CK_ULONG,
+    /// AES: bytes; RSA: modulus bits.
+    #[serde(default)]
+    pub size: CK_ULONG,
+    /// EC: CKA_EC_PARAMS, hex.
+    #[serde(default)]
+    pub ec_params: String,
+    pub created: u64,
+    /// Unix seconds; 0 = none.
+    #[serde(default)]
+    pub deletion_date: u64,
+    #[serde(default)]
+    pub material_expiry: u64,
+    pub primary_version: CK_ULONG,
+    #[serde(default)]
+    pub default: bool,
+    /// Salt and salted check value of imported material (hex), for re-import.
+    #[serde(default)]
+    pub check_salt: String,
+    #[serde(default)]
+    pub check: String,
+    /// Material was imported once: later imports must bring the same.
+    #[serde(default)]
+    pub imported: bool,
+}
+
+impl KeyRecord {
+    pub fn id_bytes(&self) -> Vec<u8> {
+        hex::decode(&self.id).unwrap_or_default()
+    }
+
+    /// Enabled, and its material (if imported with an expiry) not expired.
+    pub fn usable(&self, now: u64) -> bool {
+        self.state == State::Enabled && !self.expired(now)
+    }
+
+    pub fn expired(&self, now: u64) -> bool {
+        self.material_expiry != 0 && now >= self.material_expiry
+    }
+
+    /// The state as applications see it now: expired material is PendingImport.
+    pub fn effective_state(&self, now: u64) -> State {
+        if self.state == State::Enabled && self.expired(now) {
+            State::PendingImport
+        } else {
+            self.state
+        }
+    }
+
+    fn encode(&self) -> Result<Vec<u8>> {
+        toml::to_string(self)
+            .map(String::into_bytes)
+            .map_err(|e| Error::Config(format!("key record: {e}")))
+    }
+
+    pub fn decode(v: &[u8]) -> Option<KeyRecord> {
+        toml::from_str(std::str::from_utf8(v).ok()?).ok()
+    }
+}
+
+/// The hidden data object template of a record (by hex id) or of every record.
+pub fn template(app: &[u8], label: Option<&str>) -> Vec<Attr> {
+    let mut t = vec![
+        Attr::ulong(CKA_CLASS, CKO_DATA),
+        Attr::new(CKA_APPLICATION, app.to_vec()),
+    ];
+    if let Some(l) = label {
+        t.push(Attr::new(CKA_LABEL, l.as_bytes().to_vec()));
+    }
+    t
+}
+
+/// Read a data object's whole CKA_VALUE.
+pub fn read_value(inst: &Instance, id: ObjectId) -> Result<Vec<u8>> {
+    let mut req = [AttrReq::new(CKA_VALUE, None)];
+    inst.backend.get_attributes(id, &mut req)?;
+    let len = req[0].len;
+    if len == CK_UNAVAILABLE_INFORMATION {
+        return Ok(Vec::new());
+    }
+    let mut req = [AttrReq::new(CKA_VALUE, Some(len as usize))];
+    inst.backend.get_attributes(id, &mut req)?;
+    Ok(req[0].value().map(<[u8]>::to_vec).unwrap_or_default())
+}
+
+/// Write a hidden data object: replace the value of the one with this label, or
+/// make it.
+pub fn write_object(inst: &Instance, app: &[u8], label: &str, value: Vec<u8>) -> Result<ObjectId> {
+    if let Some(id) = inst.backend.find(&template(app, Some(label)))?.first() {
+        inst.backend
+            .set_attributes(*id, &[Attr::new(CKA_VALUE, value)])?;
+        return Ok(*id);
+    }
+    let mut t = template(app, Some(label));
+    t.extend([
+        Attr::bool(CKA_TOKEN, true),
+        Attr::bool(CKA_PRIVATE, true),
+        Attr::bool(CKA_MODIFIABLE, true),
+        Attr::new(CKA_VALUE, value),
+    ]);
+    Ok(inst.backend.create_object(&t)?)
+}
+
+/// Store a record and tell every process (the generation changes).
+pub fn save(inst: &Instance, r: &KeyRecord) -> Result<ObjectId> {
+    let id = write_object(inst, KEY_APPLICATION, &r.id, r.encode()?)?;
+    inst.kms.stored(inst, id, r.clone())?;
+    Ok(id)
+}
+
+/// Remove a record for good.
+pub fn remove(inst: &Instance, hex_id: &str) -> Result<()> {
+    for id in inst
+        .backend
+        .find(&template(KEY_APPLICATION, Some(hex_id)))?
+    {
+        inst.backend.destroy_object(id)?;
+        inst.objects.forget(id);
+    }
+    inst.kms.removed(inst, hex_id)
+}
+
+/// Read a few attributes of an object (values up to 1 KiB); `None` where absent.
+pub fn read_attrs(
+    inst: &Instance,
+    obj: ObjectId,
+    tys: &[CK_ATTRIBUTE_TYPE],
+) -> Result<Vec<Option<Vec<u8>>>> {
+    let mut reqs: Vec<AttrReq> = tys.iter().map(|t| AttrReq::new(*t, Some(1024))).collect();
+    inst.backend.get_attributes(obj, &mut reqs)?;
+    Ok(reqs.iter().map(|r| r.value().map(<[u8]>::to_vec)).collect())
+}
+
+pub fn as_ulong(v: &Option<Vec<u8>>) -> Option<CK_ULONG> {
+    let b: [u8; std::mem::size_of::<CK_ULONG>()] = v.as_deref()?.try_into().ok()?;
+    Some(CK_ULONG::from_ne_bytes(b))
+}

@@ -1,0 +1,270 @@
+//! The instance's KMS key records as this process last read them. Every change
+//! writes a fresh random generation value beside the records; each process
+//! re-reads the generation at most every 0.5 s while it uses keys and reloads the
+//! records when it moved, so a state change reaches every process within 1 s.
+
+use super::record::{self, KeyRecord, State};
+use super::{hash_id, unix_now};
+use crate::error::{rule, Result};
+use crate::instance::{Instance, Login, META_APPLICATION};
+use crate::objects::{Kind, ObjEntry};
+use crate::vendor::*;
+use cryptoki_sys::*;
+use kmsbridge_bridge::{Attr, ObjectId};
+use parking_lot::{Mutex, RwLock};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::Instant;
+
+const GENERATION_LABEL: &str = "kms.generation";
+/// How stale this process's view may be before the next use re-reads it.
+const REFRESH_MS: u64 = 500;
+const NEVER: u64 = u64::MAX;
+
+#[derive(Clone)]
+pub struct Stored {
+    pub obj: ObjectId,
+    pub rec: Arc<KeyRecord>,
+}
+
+#[derive(Default)]
+struct Snapshot {
+    generation: Vec<u8>,
+    records: HashMap<u64, Stored>,
+}
+
+pub struct Registry {
+    snap: RwLock<Snapshot>,
+    refreshing: Mutex<()>,
+    checked_ms: AtomicU64,
+    nonempty: AtomicBool,
+    loaded: AtomicBool,
+}
+
+impl Default for Registry {
+    fn default() -> Self {
+        Registry {
+            snap: RwLock::default(),
+            refreshing: Mutex::new(()),
+            checked_ms: AtomicU64::new(NEVER),
+            nonempty: AtomicBool::new(false),
+            loaded: AtomicBool::new(false),
+        }
+    }
+}
+
+fn clock_ms() -> u64 {
+    static START: OnceLock<Instant> = OnceLock::new();
+    START.get_or_init(Instant::now).elapsed().as_millis() as u64
+}
+
+impl Registry {
+    /// May the application use this key now? Service keys and records never;
+    /// a KMS key only while Enabled and its material not expired.
+    pub fn check_use(&self, inst: &Instance, e: &ObjEntry) -> Result<()> {
+        match e.kind {
+            Kind::Plain => {}
+            Kind::Service | Kind::ImportPublic | Kind::Meta | Kind::Record => {
+                return rule(
+                    CKR_KEY_FUNCTION_NOT_PERMITTED,
+                    "service keys and key records are not for applications' operations",
+                )
+            }
+        }
+        if e.kid == 0 {
+            return Ok(());
+        }
+        self.maybe_refresh(inst);
+        if !self.nonempty.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let snap = self.snap.read();
+        match snap.records.get(&e.kid) {
+            Some(s) if !s.rec.usable(unix_now()) => {
+                tracing::info!(
+                    key = %s.rec.id,
+                    state = ?s.rec.effective_state(unix_now()),
+                    "key refused: not enabled"
+                );
+                rule(CKR_KEY_FUNCTION_NOT_PERMITTED, "the key is not enabled")
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// The record of a key id hash, from a view at most 0.5 s old.
+    pub fn get(&self, inst: &Instance, kid: u64) -> Option<Stored> {
+        if kid == 0 {
+            return None;
+        }
+        self.maybe_refresh(inst);
+        self.snap.read().records.get(&kid).cloned()
+    }
+
+    pub fn by_id(&self, inst: &Instance, id: &[u8]) -> Option<Stored> {
+        self.get(inst, hash_id(id))
+    }
+
+    /// Every record, read afresh.
+    pub fn all(&self, inst: &Instance) -> Vec<Stored> {
+        self.refresh_now(inst);
+        self.snap.read().records.values().cloned().collect()
+    }
+
+    fn maybe_refresh(&self, inst: &Instance) {
+        let now = clock_ms();
+        let last = self.checked_ms.load(Ordering::Acquire);
+        if last != NEVER && now.saturating_sub(last) < REFRESH_MS {
+            return;
+        }
+        // One thread re-reads; the others go on with the view they have.
+        if let Some(_g) = self.refreshing.try_lock() {
+            self.checked_ms.store(now, Ordering::Release);
+            self.refresh(inst);
+        }
+    }
+
+    pub fn refresh_now(&self, inst: &Instance) {
+        let _g = self.refreshing.lock();
+        self.checked_ms.store(clock_ms(), Ordering::Release);
+        self.refresh(inst);
+    }
+
+    fn refresh(&self, inst: &Instance) {
+        // Records are private objects: without the user nothing can be read, and an
+        // empty answer must not erase what this process knows.
+        if inst.login_state() != Login::User {
+            return;
+        }
+        if let Err(e) = self.reload_if_moved(inst) {
+            tracing::warn!(instance = %inst.name, "cannot read key records: {e}");
+            return;
+        }
+        self.housekeeping(inst);
+    }
+
+    fn reload_if_moved(&self, inst: &Instance) -> Result<()> {
+        let generation = match inst
+            .backend
+            .find(&record::template(META_APPLICATION, Some(GENERATION_LABEL)))?
+            .first()
+        {
+            Some(id) => record::read_value(inst, *id)?,
+            None => Vec::new(),
+        };
+        if self.loaded.load(Ordering::Acquire) && generation == self.snap.read().generation {
+            return Ok(());
+        }
+        let mut records = HashMap::new();
+        for obj in inst
+            .backend
+            .find(&record::template(KEY_APPLICATION, None))?
+        {
+            let v = record::read_value(inst, obj)?;
+            if let Some(rec) = KeyRecord::decode(&v) {
+                records.insert(
+                    hash_id(&rec.id_bytes()),
+                    Stored {
+                        obj,
+                        rec: Arc::new(rec),
+                    },
+                );
+            }
+        }
+        self.nonempty.store(!records.is_empty(), Ordering::Release);
+        *self.snap.write() = Snapshot {
+            generation,
+            records,
+        };
+        self.loaded.store(true, Ordering::Release);
+        Ok(())
+    }
+
+    /// A record was written by this process: see it at once, and move the
+    /// generation so every other process reloads. This process reloads too on its
+    /// next check, which also picks up whatever others wrote meanwhile.
+    pub fn stored(&self, inst: &Instance, obj: ObjectId, rec: KeyRecord) -> Result<()> {
+        self.bump(inst)?;
+        let mut snap = self.snap.write();
+        snap.records.insert(
+            hash_id(&rec.id_bytes()),
+            Stored {
+                obj,
+                rec: Arc::new(rec),
+            },
+        );
+        self.nonempty.store(true, Ordering::Release);
+        Ok(())
+    }
+
+    pub fn removed(&self, inst: &Instance, hex_id: &str) -> Result<()> {
+        self.bump(inst)?;
+        let kid = hash_id(&hex::decode(hex_id).unwrap_or_default());
+        let mut snap = self.snap.write();
+        snap.records.remove(&kid);
+        self.nonempty
+            .store(!snap.records.is_empty(), Ordering::Release);
+        Ok(())
+    }
+
+    fn bump(&self, inst: &Instance) -> Result<()> {
+        let mut g = vec![0u8; 16];
+        inst.backend.random(&mut g)?;
+        record::write_object(inst, META_APPLICATION, GENERATION_LABEL, g)?;
+        // Force a reload at the next check.
+        self.loaded.store(false, Ordering::Release);
+        self.checked_ms.store(NEVER, Ordering::Release);
+        Ok(())
+    }
+
+    /// Deletions that fell due and imported material that expired: done by
+    /// whichever process notices first (both are idempotent).
+    fn housekeeping(&self, inst: &Instance) {
+        let now = unix_now();
+        let due: Vec<Arc<KeyRecord>> = self
+            .snap
+            .read()
+            .records
+            .values()
+            .filter(|s| {
+                (s.rec.state == State::PendingDeletion
+                    && s.rec.deletion_date != 0
+                    && s.rec.deletion_date <= now)
+                    || (s.rec.expired(now) && s.rec.state != State::PendingImport)
+            })
+            .map(|s| s.rec.clone())
+            .collect();
+        for rec in due {
+            let r = if rec.state == State::PendingDeletion {
+                tracing::info!(key = %rec.id, "deletion date reached: destroying the key");
+                destroy_material(inst, &rec).and_then(|_| record::remove(inst, &rec.id))
+            } else {
+                tracing::info!(key = %rec.id, "imported material expired: deleting it");
+                let mut r = (*rec).clone();
+                r.state = State::PendingImport;
+                r.material_expiry = 0;
+                destroy_material(inst, &rec).and_then(|_| record::save(inst, &r).map(|_| ()))
+            };
+            if let Err(e) = r {
+                tracing::warn!(key = %rec.id, "housekeeping failed: {e}");
+            }
+        }
+    }
+}
+
+/// Destroy every object holding a key's material: all versions, both halves.
+pub fn destroy_material(inst: &Instance, rec: &KeyRecord) -> Result<()> {
+    let id = rec.id_bytes();
+    let mut ids = vec![id.clone()];
+    for v in 1..rec.primary_version.max(1) {
+        ids.push(super::version_id(&id, v));
+    }
+    for cka_id in ids {
+        for obj in inst.backend.find(&[Attr::new(CKA_ID, cka_id)])? {
+            inst.backend.destroy_object(obj)?;
+            inst.objects.forget(obj);
+        }
+    }
+    Ok(())
+}
