@@ -96,12 +96,7 @@ impl Provider {
 
     pub fn mechanism_list(&self, slot: CK_SLOT_ID) -> Result<Vec<CK_MECHANISM_TYPE>> {
         let inst = self.inst_by_slot(slot)?;
-        Ok(inst
-            .backend
-            .mechanisms()?
-            .into_iter()
-            .map(|(t, _)| t)
-            .collect())
+        Ok(offered(inst)?.into_iter().map(|(t, _)| t).collect())
     }
 
     pub fn mechanism_info(
@@ -110,12 +105,7 @@ impl Provider {
         ty: CK_MECHANISM_TYPE,
     ) -> Result<CK_MECHANISM_INFO> {
         let inst = self.inst_by_slot(slot)?;
-        match inst
-            .backend
-            .mechanisms()?
-            .into_iter()
-            .find(|(t, _)| *t == ty)
-        {
+        match offered(inst)?.into_iter().find(|(t, _)| *t == ty) {
             Some((_, info)) => Ok(info),
             None => rule(
                 CKR_MECHANISM_INVALID,
@@ -144,4 +134,26 @@ impl Provider {
         inst.objects.clear();
         Ok(())
     }
+}
+
+/// The backend's mechanisms and the module's own key-management ones (docs/KEYS.md).
+fn offered(inst: &Instance) -> Result<Vec<(CK_MECHANISM_TYPE, CK_MECHANISM_INFO)>> {
+    let mut list = inst.backend.mechanisms()?;
+    list.push((
+        crate::vendor::CKM_KMSBRIDGE_IMPORT_PARAMETERS,
+        CK_MECHANISM_INFO {
+            ulMinKeySize: 2048,
+            ulMaxKeySize: 4096,
+            flags: CKF_GENERATE,
+        },
+    ));
+    list.push((
+        crate::vendor::CKM_KMSBRIDGE_KEY_ROTATE,
+        CK_MECHANISM_INFO {
+            ulMinKeySize: 16,
+            ulMaxKeySize: 32,
+            flags: CKF_GENERATE,
+        },
+    ));
+    Ok(list)
 }
