@@ -6,6 +6,7 @@
 pub mod attr;
 pub mod backend;
 pub mod error;
+pub mod material_check;
 pub mod mech;
 pub mod pkcs11;
 pub mod software;

@@ -43,6 +43,15 @@ pub enum MechParam {
         ph: bool,
         context: Vec<u8>,
     },
+    /// CK_RSA_AES_KEY_WRAP_PARAMS: the ephemeral AES key's size and the OAEP
+    /// parameters of its RSA layer.
+    RsaAesKeyWrap {
+        aes_bits: CK_ULONG,
+        hash: CK_MECHANISM_TYPE,
+        mgf: CK_RSA_PKCS_MGF_TYPE,
+        source: CK_RSA_PKCS_OAEP_SOURCE_TYPE,
+        source_data: Vec<u8>,
+    },
 }
 
 /// How a carried mechanism's parameter is laid out.
@@ -59,6 +68,8 @@ pub enum ParamKind {
     Ecdh1,
     /// CK_EDDSA_PARAMS, or no parameter (pure Ed25519).
     Eddsa,
+    /// CK_RSA_AES_KEY_WRAP_PARAMS pointing to a CK_RSA_PKCS_OAEP_PARAMS.
+    RsaAesKeyWrap,
 }
 
 const ULONG: usize = size_of::<CK_ULONG>();
@@ -91,6 +102,7 @@ pub fn param_kind(ty: CK_MECHANISM_TYPE) -> Option<ParamKind> {
         | CKM_SHA384_RSA_PKCS_PSS
         | CKM_SHA512_RSA_PKCS_PSS => P::Flat(size_of::<CK_RSA_PKCS_PSS_PARAMS>()),
         CKM_RSA_PKCS_OAEP => P::Oaep,
+        CKM_RSA_AES_KEY_WRAP => P::RsaAesKeyWrap,
         CKM_ECDSA | CKM_ECDSA_SHA1 | CKM_ECDSA_SHA224 | CKM_ECDSA_SHA256 | CKM_ECDSA_SHA384
         | CKM_ECDSA_SHA512 => P::None,
         CKM_ECDH1_DERIVE | CKM_ECDH1_COFACTOR_DERIVE => P::Ecdh1,
@@ -114,6 +126,41 @@ impl Mechanism {
             ty,
             param: MechParam::None,
         }
+    }
+
+    /// For `CKM_RSA_AES_KEY_WRAP`: the ephemeral AES key's length in bytes and the
+    /// `CKM_RSA_PKCS_OAEP` mechanism of the RSA layer. CKR_MECHANISM_PARAM_INVALID
+    /// for an AES size other than 128, 192 or 256 bits.
+    pub fn rsa_aes_parts(&self) -> crate::Result<(usize, Mechanism)> {
+        let MechParam::RsaAesKeyWrap {
+            aes_bits,
+            hash,
+            mgf,
+            source,
+            source_data,
+        } = &self.param
+        else {
+            return Err(crate::Error::rv(
+                CKR_MECHANISM_PARAM_INVALID,
+                "CKM_RSA_AES_KEY_WRAP needs CK_RSA_AES_KEY_WRAP_PARAMS",
+            ));
+        };
+        if !matches!(*aes_bits, 128 | 192 | 256) {
+            return Err(crate::Error::rv(
+                CKR_MECHANISM_PARAM_INVALID,
+                "ulAESKeyBits is not 128, 192 or 256",
+            ));
+        }
+        let oaep = Mechanism {
+            ty: CKM_RSA_PKCS_OAEP,
+            param: MechParam::Oaep {
+                hash: *hash,
+                mgf: *mgf,
+                source: *source,
+                source_data: source_data.clone(),
+            },
+        };
+        Ok((*aes_bits as usize / 8, oaep))
     }
 
     /// Run `f` with a raw `CK_MECHANISM` whose pointers stay valid for the call.
@@ -198,6 +245,94 @@ impl Mechanism {
                 m.ulParameterLen = size_of::<CK_EDDSA_PARAMS>() as CK_ULONG;
                 f(&mut m)
             }
+            MechParam::RsaAesKeyWrap {
+                aes_bits,
+                hash,
+                mgf,
+                source,
+                source_data,
+            } => {
+                // Both structs live on this frame until `f` returns.
+                let mut o = CK_RSA_PKCS_OAEP_PARAMS {
+                    hashAlg: *hash,
+                    mgf: *mgf,
+                    source: *source,
+                    pSourceData: ptr(source_data) as *mut c_void,
+                    ulSourceDataLen: source_data.len() as CK_ULONG,
+                };
+                let mut p = CK_RSA_AES_KEY_WRAP_PARAMS {
+                    ulAESKeyBits: *aes_bits,
+                    pOAEPParams: &mut o,
+                };
+                m.pParameter = &mut p as *mut _ as *mut c_void;
+                m.ulParameterLen = size_of::<CK_RSA_AES_KEY_WRAP_PARAMS>() as CK_ULONG;
+                f(&mut m)
+            }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rsa_aes(aes_bits: CK_ULONG, label: &[u8]) -> Mechanism {
+        Mechanism {
+            ty: CKM_RSA_AES_KEY_WRAP,
+            param: MechParam::RsaAesKeyWrap {
+                aes_bits,
+                hash: CKM_SHA256,
+                mgf: CKG_MGF1_SHA256,
+                source: CKZ_DATA_SPECIFIED,
+                source_data: label.to_vec(),
+            },
+        }
+    }
+
+    #[test]
+    fn rsa_aes_key_wrap_is_rebuilt_with_both_structs() {
+        rsa_aes(256, b"lbl").with_raw(|m| {
+            // SAFETY: `with_raw` keeps the mechanism and both parameter structs alive
+            // for this closure; the pointers are read as the backend would.
+            unsafe {
+                assert_eq!((*m).mechanism, CKM_RSA_AES_KEY_WRAP);
+                assert_eq!(
+                    (*m).ulParameterLen as usize,
+                    size_of::<CK_RSA_AES_KEY_WRAP_PARAMS>()
+                );
+                let p = &*((*m).pParameter as *const CK_RSA_AES_KEY_WRAP_PARAMS);
+                assert_eq!(p.ulAESKeyBits, 256);
+                let o = &*p.pOAEPParams;
+                assert_eq!(
+                    (o.hashAlg, o.mgf, o.source),
+                    (CKM_SHA256, CKG_MGF1_SHA256, CKZ_DATA_SPECIFIED)
+                );
+                let label = std::slice::from_raw_parts(
+                    o.pSourceData as *const u8,
+                    o.ulSourceDataLen as usize,
+                );
+                assert_eq!(label, b"lbl");
+            }
+        });
+    }
+
+    #[test]
+    fn rsa_aes_parts_split_the_layers() {
+        let (len, oaep) = rsa_aes(128, b"").rsa_aes_parts().expect("valid");
+        assert_eq!(len, 16);
+        assert_eq!(oaep.ty, CKM_RSA_PKCS_OAEP);
+        assert!(matches!(
+            oaep.param,
+            MechParam::Oaep {
+                hash: CKM_SHA256,
+                ..
+            }
+        ));
+        let e = rsa_aes(100, b"").rsa_aes_parts().expect_err("refused");
+        assert_eq!(e.ck_rv(), CKR_MECHANISM_PARAM_INVALID);
+        let e = Mechanism::simple(CKM_RSA_AES_KEY_WRAP)
+            .rsa_aes_parts()
+            .err();
+        assert_eq!(e.map(|e| e.ck_rv()), Some(CKR_MECHANISM_PARAM_INVALID));
     }
 }

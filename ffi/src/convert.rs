@@ -268,6 +268,30 @@ pub unsafe fn mechanism(p: *const CK_MECHANISM) -> Result<Mechanism> {
                 public: unsafe { param_bytes(e.pPublicData, e.ulPublicDataLen) }?,
             }
         }
+        ParamKind::RsaAesKeyWrap => {
+            // SAFETY: per the caller.
+            let r: CK_RSA_AES_KEY_WRAP_PARAMS = unsafe { param_struct(m) }?;
+            if !matches!(r.ulAESKeyBits, 128 | 192 | 256) {
+                return Err(bad(
+                    CKR_MECHANISM_PARAM_INVALID,
+                    "ulAESKeyBits is not 128, 192 or 256",
+                ));
+            }
+            if r.pOAEPParams.is_null() {
+                return Err(bad(CKR_MECHANISM_PARAM_INVALID, "NULL pOAEPParams"));
+            }
+            // SAFETY: non-NULL, and points to a CK_RSA_PKCS_OAEP_PARAMS per the caller;
+            // read_unaligned tolerates any alignment.
+            let o = unsafe { std::ptr::read_unaligned(r.pOAEPParams) };
+            MechParam::RsaAesKeyWrap {
+                aes_bits: r.ulAESKeyBits,
+                hash: o.hashAlg,
+                mgf: o.mgf,
+                source: o.source,
+                // SAFETY: as above.
+                source_data: unsafe { param_bytes(o.pSourceData as *const u8, o.ulSourceDataLen) }?,
+            }
+        }
         ParamKind::Eddsa if none => MechParam::None,
         ParamKind::Eddsa => {
             // SAFETY: per the caller.
@@ -283,4 +307,87 @@ pub unsafe fn mechanism(p: *const CK_MECHANISM) -> Result<Mechanism> {
         ty: m.mechanism,
         param,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rsa_aes(bits: CK_ULONG, oaep: *mut CK_RSA_PKCS_OAEP_PARAMS) -> CK_RSA_AES_KEY_WRAP_PARAMS {
+        CK_RSA_AES_KEY_WRAP_PARAMS {
+            ulAESKeyBits: bits,
+            pOAEPParams: oaep,
+        }
+    }
+
+    fn parse(p: &mut CK_RSA_AES_KEY_WRAP_PARAMS, len: usize) -> Result<Mechanism> {
+        let m = CK_MECHANISM {
+            mechanism: CKM_RSA_AES_KEY_WRAP,
+            pParameter: p as *mut _ as *mut std::ffi::c_void,
+            ulParameterLen: len as CK_ULONG,
+        };
+        // SAFETY: `m` and the structs it points to live across the call.
+        unsafe { mechanism(&m) }
+    }
+
+    #[test]
+    fn rsa_aes_key_wrap_params_are_copied() {
+        let mut label = *b"label";
+        let mut o = CK_RSA_PKCS_OAEP_PARAMS {
+            hashAlg: CKM_SHA256,
+            mgf: CKG_MGF1_SHA256,
+            source: CKZ_DATA_SPECIFIED,
+            pSourceData: label.as_mut_ptr() as *mut std::ffi::c_void,
+            ulSourceDataLen: label.len() as CK_ULONG,
+        };
+        let mut p = rsa_aes(256, &mut o);
+        let m = parse(&mut p, size_of::<CK_RSA_AES_KEY_WRAP_PARAMS>()).expect("valid params");
+        let MechParam::RsaAesKeyWrap {
+            aes_bits,
+            hash,
+            mgf,
+            source,
+            source_data,
+        } = m.param
+        else {
+            panic!("wrong parameter kind");
+        };
+        assert_eq!(
+            (aes_bits, hash, mgf, source),
+            (256, CKM_SHA256, CKG_MGF1_SHA256, CKZ_DATA_SPECIFIED)
+        );
+        assert_eq!(source_data, b"label");
+    }
+
+    #[test]
+    fn bad_rsa_aes_key_wrap_params_are_param_invalid() {
+        let mut o = CK_RSA_PKCS_OAEP_PARAMS {
+            hashAlg: CKM_SHA_1,
+            mgf: CKG_MGF1_SHA1,
+            source: CKZ_DATA_SPECIFIED,
+            pSourceData: std::ptr::null_mut(),
+            ulSourceDataLen: 0,
+        };
+        let size = size_of::<CK_RSA_AES_KEY_WRAP_PARAMS>();
+        let rv = |r: Result<Mechanism>| r.map(|_| ()).unwrap_err().ck_rv();
+        assert_eq!(
+            rv(parse(&mut rsa_aes(100, &mut o), size)),
+            CKR_MECHANISM_PARAM_INVALID
+        );
+        let null = std::ptr::null_mut();
+        assert_eq!(
+            rv(parse(&mut rsa_aes(256, null), size)),
+            CKR_MECHANISM_PARAM_INVALID
+        );
+        assert_eq!(
+            rv(parse(&mut rsa_aes(256, &mut o), size - 1)),
+            CKR_MECHANISM_PARAM_INVALID
+        );
+        // Source data length without a pointer.
+        o.ulSourceDataLen = 4;
+        assert_eq!(
+            rv(parse(&mut rsa_aes(256, &mut o), size)),
+            CKR_MECHANISM_PARAM_INVALID
+        );
+    }
 }

@@ -185,22 +185,14 @@ impl Instance {
         let mut salt = [0u8; 16];
         self.backend.random(&mut salt)?;
         let encoded = PinHash::new(pin, salt).encode();
-        let existing = self.backend.find(&Self::meta_template(user))?;
-        match existing.first() {
-            Some(id) => {
-                self.backend
-                    .set_attributes(*id, &[Attr::new(CKA_VALUE, encoded.clone().into_bytes())])?;
-            }
-            None => {
-                let mut t = Self::meta_template(user);
-                t.push(Attr::bool(CKA_TOKEN, true));
-                t.push(Attr::bool(CKA_PRIVATE, true));
-                t.push(Attr::bool(CKA_MODIFIABLE, true));
-                t.push(Attr::new(CKA_VALUE, encoded.clone().into_bytes()));
-                let id = self.backend.create_object(&t)?;
-                self.remember_meta(id);
-            }
-        }
+        let label = std::str::from_utf8(pin_label(user)).unwrap_or("pin.user");
+        let id = crate::kms::record::write_object(
+            self,
+            META_APPLICATION,
+            label,
+            encoded.clone().into_bytes(),
+        )?;
+        self.remember_meta(id);
         let mut pins = self.pins.lock();
         if user == CKU_SO {
             pins.so = Some(encoded);

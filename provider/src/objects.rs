@@ -173,6 +173,20 @@ impl ObjectTable {
         self.changed();
     }
 
+    /// A backend object was replaced by another (a record rewritten): its front
+    /// handle now names the new one.
+    pub fn rebind(&self, old: ObjectId, new: ObjectId) {
+        let mut t = self.inner.write();
+        if let Some(h) = t.by_id.remove(&old) {
+            if let Some(e) = t.by_handle.get_mut(&h) {
+                e.id = new;
+            }
+            t.by_id.insert(new, h);
+        }
+        drop(t);
+        self.changed();
+    }
+
     /// Forget one backend object if it has a front handle (destroyed elsewhere).
     pub fn forget(&self, id: ObjectId) {
         let h = self.inner.read().by_id.get(&id).copied();

@@ -2,10 +2,11 @@
 //! applied on error paths only, so they cost nothing when calls succeed.
 
 use super::library::p11;
-use super::pool::PooledSession;
+use super::pool::{Lease, Pool, PooledSession};
 use crate::backend::{ObjectId, OpKind};
 use crate::{MechParam, Mechanism};
 use cryptoki_sys::*;
+use std::borrow::Borrow;
 
 /// What an operation must remember to correct its backend's errors.
 #[derive(Clone, Copy, Debug)]
@@ -67,8 +68,33 @@ pub fn correct(s: &PooledSession, ctx: &FixCtx, rv: CK_RV, input_len: usize) -> 
     }
 }
 
+/// The code the spec asks for where the backend answered `rv` to a C_UnwrapKey of
+/// `wrapped_len` bytes with `mech` under `key`. SoftHSM2 2.6 answers
+/// CKR_GENERAL_ERROR to every unwrap whose blob does not decrypt (bad OAEP or
+/// PKCS#1 padding, failed AES key wrap integrity check, wrong RSA blob length).
+pub fn correct_unwrap<P: Borrow<Pool>>(
+    s: &Lease<P>,
+    mech: CK_MECHANISM_TYPE,
+    key: ObjectId,
+    wrapped_len: usize,
+    rv: CK_RV,
+) -> CK_RV {
+    if rv != CKR_GENERAL_ERROR {
+        return rv;
+    }
+    match mech {
+        CKM_RSA_PKCS | CKM_RSA_PKCS_OAEP => match modulus_len(s, key) {
+            Some(k) if k != wrapped_len => CKR_WRAPPED_KEY_LEN_RANGE,
+            Some(_) => CKR_WRAPPED_KEY_INVALID,
+            None => rv,
+        },
+        CKM_AES_KEY_WRAP | CKM_AES_KEY_WRAP_PAD | CKM_AES_KEY_WRAP_KWP => CKR_WRAPPED_KEY_INVALID,
+        _ => rv,
+    }
+}
+
 /// Bytes of an RSA key's modulus (CKA_MODULUS's length), read on `s`.
-pub fn modulus_len(s: &PooledSession, key: ObjectId) -> Option<usize> {
+pub fn modulus_len<P: Borrow<Pool>>(s: &Lease<P>, key: ObjectId) -> Option<usize> {
     let mut a = CK_ATTRIBUTE {
         type_: CKA_MODULUS,
         pValue: std::ptr::null_mut(),

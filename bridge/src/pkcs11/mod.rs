@@ -1,16 +1,20 @@
 //! The PKCS#11 node backend: a vendor library (or SoftHSM2) token reached through
 //! a pool of logged-in sessions.
 
+mod calls;
 mod fixups;
 mod library;
+mod material_check;
 mod node;
 mod oaep;
 mod op;
 mod pool;
 mod prehash;
+mod unwrap;
 
 pub use library::Library;
 pub use node::{Node, NodeConfig};
+pub use unwrap::EPHEMERAL_LABEL;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 

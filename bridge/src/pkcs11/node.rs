@@ -1,10 +1,11 @@
 //! One HSM node: a token in a vendor library, connected lazily, with a session pool.
 
+use super::calls::raw_template;
 use super::library::{p11, Library};
 use super::oaep::{OaepOp, OaepParams};
 use super::op::NodeOp;
 use super::pool::Pool;
-use super::prehash;
+use super::{fixups, prehash, unwrap};
 use crate::backend::{Backend, DeviceInfo, ObjectId, OpKind, Operation, Output};
 use crate::error::{check, Error, Result};
 use crate::{Attr, AttrReq, Mechanism};
@@ -45,6 +46,17 @@ struct Connected {
     /// SoftHSM2 ≤ 2.6 writes a wrong length into RFC 5649 blobs of keys that are not
     /// whole 8-byte blocks (tests/DEVIATIONS.md SH-11); such wraps are refused.
     kwp_wrap_broken: bool,
+    rsa_aes: RsaAes,
+}
+
+/// How the node serves `CKM_RSA_AES_KEY_WRAP` unwraps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum RsaAes {
+    /// The library has it.
+    Native,
+    /// Composed from its OAEP and `CKM_AES_KEY_WRAP_PAD` (`unwrap.rs`).
+    Composed,
+    Absent,
 }
 
 fn trim(field: &[u8]) -> String {
@@ -55,21 +67,6 @@ fn trim(field: &[u8]) -> String {
 
 fn ptr(b: &[u8]) -> *mut u8 {
     b.as_ptr() as *mut u8
-}
-
-/// A template as raw attributes pointing into `t`; valid while `t` lives.
-fn raw_template(t: &[Attr]) -> Vec<CK_ATTRIBUTE> {
-    t.iter()
-        .map(|a| CK_ATTRIBUTE {
-            type_: a.ty,
-            pValue: if a.value.is_empty() {
-                std::ptr::null_mut()
-            } else {
-                a.value.as_ptr() as *mut _
-            },
-            ulValueLen: a.value.len() as CK_ULONG,
-        })
-        .collect()
 }
 
 impl Node {
@@ -173,7 +170,7 @@ impl Node {
                 crate::error::rv_name(rv)
             )));
         }
-        let (mechanisms, composed_ecdsa) = read_mechanisms(&lib, slot)?;
+        let (mechanisms, composed_ecdsa, rsa_aes) = read_mechanisms(&lib, slot)?;
         let kwp_wrap_broken = is_softhsm_up_to_2_6(&lib);
         drop(s);
         tracing::info!(node = %self.cfg.name, slot, "node connected");
@@ -183,6 +180,7 @@ impl Node {
             mechanisms,
             composed_ecdsa,
             kwp_wrap_broken,
+            rsa_aes,
         })
     }
 
@@ -214,10 +212,9 @@ fn two_call_list<T: Copy + Default>(
     Ok(items)
 }
 
-fn read_mechanisms(
-    lib: &Library,
-    slot: CK_SLOT_ID,
-) -> Result<(Vec<(CK_MECHANISM_TYPE, CK_MECHANISM_INFO)>, bool)> {
+type MechList = Vec<(CK_MECHANISM_TYPE, CK_MECHANISM_INFO)>;
+
+fn read_mechanisms(lib: &Library, slot: CK_SLOT_ID) -> Result<(MechList, bool, RsaAes)> {
     let types = two_call_list("C_GetMechanismList", |p, n| {
         p11!(lib, C_GetMechanismList(slot, p, n))
     })?;
@@ -251,8 +248,34 @@ fn read_mechanisms(
             }
         }
     }
+    let rsa_aes = rsa_aes_support(&mut out);
     out.sort_by_key(|(t, _)| *t);
-    Ok((out, composed))
+    Ok((out, composed, rsa_aes))
+}
+
+/// `CKM_RSA_AES_KEY_WRAP`, native or composed, listed for unwrapping only: kmsbridge
+/// serves it for imports and does not wrap with it.
+fn rsa_aes_support(mechs: &mut MechList) -> RsaAes {
+    let find = |ty| mechs.iter().position(|(t, _)| *t == ty);
+    if let Some(i) = find(CKM_RSA_AES_KEY_WRAP) {
+        mechs[i].1.flags &= CKF_UNWRAP | CKF_HW;
+        return RsaAes::Native;
+    }
+    let unwraps = |i: Option<usize>| i.filter(|i| mechs[*i].1.flags & CKF_UNWRAP != 0);
+    match (
+        unwraps(find(CKM_RSA_PKCS_OAEP)),
+        unwraps(find(CKM_AES_KEY_WRAP_PAD)),
+    ) {
+        (Some(oaep), Some(_)) => {
+            let info = CK_MECHANISM_INFO {
+                flags: CKF_UNWRAP,
+                ..mechs[oaep].1
+            };
+            mechs.push((CKM_RSA_AES_KEY_WRAP, info));
+            RsaAes::Composed
+        }
+        _ => RsaAes::Absent,
+    }
 }
 
 impl Backend for Node {
@@ -528,6 +551,12 @@ impl Backend for Node {
                 ));
             }
         }
+        if mech.ty == CKM_RSA_AES_KEY_WRAP {
+            return Err(Error::rv(
+                CKR_MECHANISM_INVALID,
+                "CKM_RSA_AES_KEY_WRAP is offered for unwrapping only",
+            ));
+        }
         let c = self.conn()?;
         let s = c.pool.lend()?;
         let (p, mut n) = match out.as_mut() {
@@ -551,26 +580,36 @@ impl Backend for Node {
         template: &[Attr],
     ) -> Result<ObjectId> {
         let c = self.conn()?;
+        let native_oaep;
+        let mut mech = mech;
+        match mech.ty {
+            CKM_RSA_AES_KEY_WRAP => match c.rsa_aes {
+                RsaAes::Native => {}
+                RsaAes::Composed => {
+                    return unwrap::rsa_aes(&c.pool, mech, unwrapping, wrapped, template)
+                }
+                RsaAes::Absent => {
+                    return Err(Error::rv(
+                        CKR_MECHANISM_INVALID,
+                        "the node lacks RSA-OAEP or AES key wrap with padding",
+                    ))
+                }
+            },
+            CKM_RSA_PKCS_OAEP => match OaepParams::composed(mech)? {
+                Some(p) => return unwrap::oaep(&c.pool, &p, unwrapping, wrapped, template),
+                // The same parameters in the one form SoftHSM2 accepts.
+                None => {
+                    native_oaep = unwrap::native_oaep();
+                    mech = &native_oaep;
+                }
+            },
+            _ => {}
+        }
         let s = c.pool.lend()?;
-        let mut t = raw_template(template);
-        let mut obj = 0;
-        let rv = mech.with_raw(|m| {
-            p11!(
-                s.lib(),
-                C_UnwrapKey(
-                    s.handle(),
-                    m,
-                    unwrapping,
-                    ptr(wrapped),
-                    wrapped.len() as CK_ULONG,
-                    t.as_mut_ptr(),
-                    t.len() as CK_ULONG,
-                    &mut obj
-                )
-            )
-        });
-        check(rv, "C_UnwrapKey")?;
-        Ok(obj)
+        super::calls::unwrap(&s, mech, unwrapping, wrapped, template).map_err(|rv| {
+            let rv = fixups::correct_unwrap(&s, mech.ty, unwrapping, wrapped.len(), rv);
+            Error::rv(rv, "C_UnwrapKey")
+        })
     }
 
     fn derive_key(&self, mech: &Mechanism, base: ObjectId, template: &[Attr]) -> Result<ObjectId> {
@@ -593,6 +632,10 @@ impl Backend for Node {
         });
         check(rv, "C_DeriveKey")?;
         Ok(obj)
+    }
+
+    fn material_check(&self, obj: ObjectId, salt: &[u8]) -> Result<[u8; 32]> {
+        super::material_check::material_check(&self.conn()?.pool, obj, salt)
     }
 
     fn begin(

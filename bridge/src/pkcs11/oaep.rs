@@ -1,8 +1,10 @@
 //! RSA-OAEP composed in-module over the backend's raw RSA (`CKM_RSA_X_509`), for
-//! the parameters a library lacks (SoftHSM2 2.6: SHA-1 only, no label).
+//! the parameters a library lacks (SoftHSM2 2.6: SHA-1 with MGF1-SHA-1 only, no
+//! label).
 //!
 //! Decoding is constant-time and every failure answers one code,
 //! CKR_ENCRYPTED_DATA_INVALID, after the whole check: no Manger-style oracle.
+//! (Composed unwraps, `unwrap.rs`, answer CKR_WRAPPED_KEY_INVALID instead.)
 
 use super::op::NodeOp;
 use crate::backend::{ObjectId, Operation, Output};
@@ -16,6 +18,8 @@ use zeroize::Zeroizing;
 #[derive(Clone, Debug)]
 pub struct OaepParams {
     hash: CK_MECHANISM_TYPE,
+    /// The hash of MGF1.
+    mgf: CK_MECHANISM_TYPE,
     label: Vec<u8>,
 }
 
@@ -55,19 +59,21 @@ impl OaepParams {
             return Err(Error::rv(CKR_MECHANISM_PARAM_INVALID, "OAEP parameters"));
         };
         let bad = || Error::rv(CKR_MECHANISM_PARAM_INVALID, "OAEP parameters");
-        // The MGF hash must be the label hash: the only combination in use and the
-        // only one kmsbridge composes.
-        if hasher(*hash).is_none() || mgf_hash(*mgf) != Some(*hash) {
+        let Some(mgf) = mgf_hash(*mgf) else {
+            return Err(bad());
+        };
+        if hasher(*hash).is_none() {
             return Err(bad());
         }
         if *source != CKZ_DATA_SPECIFIED && !(*source == 0 && source_data.is_empty()) {
             return Err(bad());
         }
-        if *hash == CKM_SHA_1 && source_data.is_empty() {
+        if *hash == CKM_SHA_1 && mgf == CKM_SHA_1 && source_data.is_empty() {
             return Ok(None);
         }
         Ok(Some(OaepParams {
             hash: *hash,
+            mgf,
             label: source_data.clone(),
         }))
     }
@@ -75,6 +81,10 @@ impl OaepParams {
     fn h(&self) -> Box<dyn DynDigest + Send> {
         // `composed` admitted only hashes `hasher` knows.
         hasher(self.hash).unwrap_or_else(|| Box::new(sha1::Sha1::default()))
+    }
+
+    fn mgf_h(&self) -> Box<dyn DynDigest + Send> {
+        hasher(self.mgf).unwrap_or_else(|| Box::new(sha1::Sha1::default()))
     }
 
     fn hlen(&self) -> usize {
@@ -85,7 +95,7 @@ impl OaepParams {
         let mut out = Zeroizing::new(Vec::with_capacity(len + 64));
         let mut counter: u32 = 0;
         while out.len() < len {
-            let mut h = self.h();
+            let mut h = self.mgf_h();
             h.update(seed);
             h.update(&counter.to_be_bytes());
             out.extend_from_slice(&h.finalize());
@@ -307,6 +317,7 @@ mod tests {
     fn p(hash: CK_MECHANISM_TYPE, label: &[u8]) -> OaepParams {
         OaepParams {
             hash,
+            mgf: hash,
             label: label.to_vec(),
         }
     }
@@ -335,6 +346,48 @@ mod tests {
         // A different label is refused the same way.
         let e = p(CKM_SHA256, b"x").decode(&em).unwrap_err();
         assert_eq!(e.ck_rv(), CKR_ENCRYPTED_DATA_INVALID);
+    }
+
+    fn mech(hash: CK_MECHANISM_TYPE, mgf: CK_RSA_PKCS_MGF_TYPE, label: &[u8]) -> Mechanism {
+        Mechanism {
+            ty: CKM_RSA_PKCS_OAEP,
+            param: MechParam::Oaep {
+                hash,
+                mgf,
+                source: CKZ_DATA_SPECIFIED,
+                source_data: label.to_vec(),
+            },
+        }
+    }
+
+    #[test]
+    fn only_sha1_without_a_label_goes_to_softhsm() {
+        let composed = |m: Mechanism| OaepParams::composed(&m).map(|p| p.is_some());
+        assert!(!composed(mech(CKM_SHA_1, CKG_MGF1_SHA1, b"")).unwrap());
+        assert!(composed(mech(CKM_SHA_1, CKG_MGF1_SHA1, b"l")).unwrap());
+        assert!(composed(mech(CKM_SHA_1, CKG_MGF1_SHA256, b"")).unwrap());
+        assert!(composed(mech(CKM_SHA384, CKG_MGF1_SHA256, b"")).unwrap());
+        let e = composed(mech(CKM_SHA256, 0x99, b"")).unwrap_err();
+        assert_eq!(e.ck_rv(), CKR_MECHANISM_PARAM_INVALID);
+    }
+
+    #[test]
+    fn the_mgf_hash_may_differ_from_the_label_hash() {
+        let params = OaepParams {
+            hash: CKM_SHA384,
+            mgf: CKM_SHA256,
+            label: b"l".to_vec(),
+        };
+        let em = params.encode(b"key", 256, &[3u8; 48]).unwrap();
+        assert_eq!(&params.decode(&em).unwrap()[..], b"key");
+        let same = OaepParams {
+            mgf: CKM_SHA384,
+            ..params.clone()
+        };
+        assert_eq!(
+            same.decode(&em).unwrap_err().ck_rv(),
+            CKR_ENCRYPTED_DATA_INVALID
+        );
     }
 
     #[test]

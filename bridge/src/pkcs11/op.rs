@@ -2,12 +2,13 @@
 
 use super::fixups::{self, FixCtx};
 use super::library::p11;
-use super::pool::PooledSession;
+use super::pool::{Lease, Pool, PooledSession};
 use crate::backend::{ObjectId, OpKind, Operation, Output};
 use crate::error::{Error, Result};
 use crate::Mechanism;
 use cryptoki_sys::*;
 use sha2::digest::DynDigest;
+use std::borrow::Borrow;
 use zeroize::Zeroizing;
 
 pub struct NodeOp {
@@ -142,7 +143,7 @@ fn init_name(kind: OpKind) -> &'static str {
 /// CKR_ARGUMENTS_BAD). So finish it for real into a scratch buffer, then try the
 /// single-part form with empty input; whichever applies ends it, the other answers
 /// an error that changes nothing. The result is discarded and zeroized.
-fn cancel(s: &PooledSession, kind: OpKind) {
+pub(super) fn cancel<P: Borrow<Pool>>(s: &Lease<P>, kind: OpKind) {
     let h = s.handle();
     let mut scratch = Zeroizing::new(vec![0u8; 8192]);
     let out = scratch.as_mut_ptr();
@@ -166,7 +167,7 @@ fn cancel(s: &PooledSession, kind: OpKind) {
 }
 
 /// End whatever operation a session may hold: before an Init that found one active.
-fn cancel_all(s: &PooledSession) {
+pub(super) fn cancel_all<P: Borrow<Pool>>(s: &Lease<P>) {
     for kind in [
         OpKind::Encrypt,
         OpKind::Decrypt,

@@ -333,6 +333,10 @@ impl Backend for SoftBackend {
         self.keep(engine::derive(mech, &b.obj, template)?)
     }
 
+    fn material_check(&self, obj: ObjectId, salt: &[u8]) -> Result<[u8; 32]> {
+        engine::material_check(&self.load(obj)?.obj, salt)
+    }
+
     fn begin(
         &self,
         kind: OpKind,

@@ -106,7 +106,8 @@ impl Provider {
     ) -> Result<CK_RV> {
         let (inst, _) = self.ctx(h)?;
         let e = self.visible_object(inst, obj, CKR_OBJECT_HANDLE_INVALID)?;
-        if e.kind == Kind::Record || reqs.iter().any(|r| is_vendor(r.ty)) {
+        let value_len = e.kid != 0 && reqs.iter().any(|r| r.ty == CKA_VALUE_LEN);
+        if e.kind == Kind::Record || value_len || reqs.iter().any(|r| is_vendor(r.ty)) {
             return crate::kms::attrs::get(inst, &e, reqs);
         }
         Ok(inst.backend.get_attributes(e.id, reqs)?)

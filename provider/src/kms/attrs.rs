@@ -144,6 +144,10 @@ pub fn get(inst: &Instance, e: &ObjEntry, reqs: &mut [AttrReq]) -> Result<CK_RV>
             reqs[i].len = std_reqs[k].len;
         }
     }
+    value_len_fixup(inst, e, reqs);
+    if !reqs.iter().any(|r| is_vendor(r.ty)) {
+        return Ok(rv);
+    }
     let f = facts(inst, e)?;
     for r in reqs.iter_mut().filter(|r| is_vendor(r.ty)) {
         match key_value(inst, e, &f, r.ty) {
@@ -155,6 +159,24 @@ pub fn get(inst: &Instance, e: &ObjEntry, reqs: &mut [AttrReq]) -> Result<CK_RV>
         }
     }
     Ok(rv)
+}
+
+/// SH-12: SoftHSM2 answers CKA_VALUE_LEN 0 for secret keys it unwrapped. A KMS
+/// key's record knows the size; answer that.
+fn value_len_fixup(inst: &Instance, e: &ObjEntry, reqs: &mut [AttrReq]) {
+    if e.class != CKO_SECRET_KEY {
+        return;
+    }
+    for r in reqs.iter_mut().filter(|r| r.ty == CKA_VALUE_LEN) {
+        let zero = r.buf.is_some() && r.value() == Some(&ulong(0)[..]);
+        if zero {
+            if let Some(s) = inst.kms.get(inst, e.kid) {
+                if s.rec.key_type != CKK_RSA && s.rec.key_type != CKK_EC && s.rec.size != 0 {
+                    r.answer(&ulong(s.rec.size));
+                }
+            }
+        }
+    }
 }
 
 /// Whether an object matches the vendor part of a find template.

@@ -134,6 +134,8 @@ pub fn create_record(inst: &Instance, t: &[Attr]) -> Result<ObjectId> {
         check_salt: String::new(),
         check: String::new(),
         imported: false,
+        rev: 0,
+        claim: String::new(),
     };
     make(inst, rec)
 }
@@ -220,11 +222,34 @@ pub fn generate_material(
     }
 }
 
-/// The instance's default key, made on first need.
+/// The instance's default key, made on first need. Processes that need it first at
+/// the same moment each write a claim; after a pause every one of them reads the
+/// same winner (records of equal revision order by claim), and only the winner
+/// makes the key, so there is never more than one.
 pub fn default_key(inst: &Instance) -> Result<Stored> {
-    if let Some(s) = inst.kms.all(inst).into_iter().find(|s| s.rec.default) {
-        return Ok(s);
+    let existing = inst.kms.all(inst).into_iter().find(|s| s.rec.default);
+    let stored = match existing {
+        Some(s) => s,
+        None => claim_default(inst)?,
+    };
+    // The maker may still be generating the key: wait for it, boundedly.
+    for _ in 0..50 {
+        let found = inst.backend.find(&[
+            Attr::ulong(CKA_CLASS, CKO_SECRET_KEY),
+            Attr::new(CKA_ID, DEFAULT_KEY_ID.to_vec()),
+        ])?;
+        if !found.is_empty() {
+            return Ok(stored);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
     }
+    rule(CKR_DEVICE_ERROR, "the default key's maker did not finish")
+}
+
+fn claim_default(inst: &Instance) -> Result<Stored> {
+    let mut nonce = [0u8; 16];
+    inst.backend.random(&mut nonce)?;
+    let mine = hex::encode(nonce);
     let rec = KeyRecord {
         id: hex::encode(DEFAULT_KEY_ID),
         alias: DEFAULT_ALIAS.into(),
@@ -242,13 +267,23 @@ pub fn default_key(inst: &Instance) -> Result<Stored> {
         check_salt: String::new(),
         check: String::new(),
         imported: false,
+        rev: 0,
+        claim: mine.clone(),
     };
-    tracing::info!(instance = %inst.name, "making the instance's default key");
-    make(inst, rec)?;
-    inst.kms
-        .by_id(inst, DEFAULT_KEY_ID)
+    record::save(inst, &rec)?;
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let winner = inst
+        .kms
+        .all(inst)
+        .into_iter()
+        .find(|s| s.rec.default)
         .ok_or(crate::error::Error::Rule {
             rv: CKR_GENERAL_ERROR,
             why: "default key record vanished",
-        })
+        })?;
+    if winner.rec.claim == mine {
+        tracing::info!(instance = %inst.name, "making the instance's default key");
+        generate_material(inst, &winner.rec, DEFAULT_KEY_ID, DEFAULT_ALIAS)?;
+    }
+    Ok(winner)
 }

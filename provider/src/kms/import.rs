@@ -24,19 +24,23 @@ struct ImportRecord {
 }
 
 fn load(inst: &Instance, svc: &str) -> Result<Option<(ObjectId, ImportRecord)>> {
-    let Some(obj) = inst
+    // Two copies exist only while a writer replaces one: a spent token wins.
+    let mut found: Option<(ObjectId, ImportRecord)> = None;
+    for obj in inst
         .backend
         .find(&record::template(IMPORT_APPLICATION, Some(svc)))?
-        .first()
-        .copied()
-    else {
-        return Ok(None);
-    };
-    let v = Zeroizing::new(record::read_value(inst, obj)?);
-    let r = std::str::from_utf8(&v)
-        .ok()
-        .and_then(|s| toml::from_str::<ImportRecord>(s).ok());
-    Ok(r.map(|r| (obj, r)))
+    {
+        let v = Zeroizing::new(record::read_value(inst, obj)?);
+        let r = std::str::from_utf8(&v)
+            .ok()
+            .and_then(|s| toml::from_str::<ImportRecord>(s).ok());
+        if let Some(r) = r {
+            if found.as_ref().is_none_or(|(_, f)| r.used && !f.used) {
+                found = Some((obj, r));
+            }
+        }
+    }
+    Ok(found)
 }
 
 fn store(inst: &Instance, svc: &str, r: &ImportRecord) -> Result<()> {
@@ -256,7 +260,7 @@ pub fn import(
     }
     let expiry = match attr::find(t, CKA_KMSBRIDGE_MATERIAL_EXPIRY).map(|a| a.as_ulong()) {
         None | Some(Some(0)) => 0,
-        Some(Some(e)) if e as u64 > unix_now() => e as u64,
+        Some(Some(e)) if e > unix_now() => e,
         Some(_) => {
             return rule(
                 CKR_ATTRIBUTE_VALUE_INVALID,
@@ -335,11 +339,22 @@ pub fn import(
     } else {
         tmpl.extend(asked.into_iter().cloned());
     }
+    // SoftHSM2 reports CKA_VALUE_LEN 0 for unwrapped secret keys (SH-12): where the
+    // blob tells the material's length (RFC 5649 of whole blocks), check that.
+    let len_hint = match m.ty {
+        CKM_RSA_AES_KEY_WRAP if rec.class == CKO_SECRET_KEY => {
+            let k = read_attrs(inst, unwrapping.id, &[CKA_MODULUS])?[0]
+                .as_ref()
+                .map_or(0, Vec::len);
+            wrapped.len().checked_sub(k + 8).map(|n| n as CK_ULONG)
+        }
+        _ => None,
+    };
     let result = inst.backend.unwrap_key(m, private, wrapped, &tmpl);
     // The wrapping private key has served its one use.
     let _ = inst.backend.destroy_object(private);
     let obj = result?;
-    match finish(inst, obj, &mut rec, &key_id, expiry) {
+    match finish(inst, obj, &mut rec, &key_id, expiry, len_hint) {
         Ok(o) => Ok(o),
         Err(e) => {
             let _ = inst.backend.destroy_object(obj);
@@ -355,12 +370,16 @@ fn finish(
     rec: &mut record::KeyRecord,
     key_id: &[u8],
     expiry: u64,
+    len_hint: Option<CK_ULONG>,
 ) -> Result<ObjectId> {
     let v = read_attrs(inst, obj, &[CKA_VALUE_LEN, CKA_MODULUS, CKA_EC_PARAMS])?;
     let fits = match rec.key_type {
         CKK_RSA => v[1].as_ref().map(|m| m.len() as CK_ULONG * 8) == Some(rec.size),
         CKK_EC => v[2].as_ref().map(hex::encode).as_deref() == Some(rec.ec_params.as_str()),
-        _ => as_ulong(&v[0]) == Some(rec.size),
+        _ => match as_ulong(&v[0]) {
+            Some(n) if n != 0 => n == rec.size,
+            _ => len_hint.is_none_or(|n| n == rec.size),
+        },
     };
     if !fits {
         return refuse(

@@ -21,7 +21,7 @@ pub fn set(inst: &Instance, e: &ObjEntry, t: &[Attr]) -> Result<()> {
         match a.ty {
             CKA_KMSBRIDGE_KEY_STATE => state = Some(a.as_ulong()),
             CKA_KMSBRIDGE_PENDING_WINDOW_DAYS => days = Some(a.as_ulong()),
-            ty if ty >= CKA_KMSBRIDGE_BASE && ty <= CKA_KMSBRIDGE_CREATED => {
+            ty if (CKA_KMSBRIDGE_BASE..=CKA_KMSBRIDGE_CREATED).contains(&ty) => {
                 return rule(
                     CKR_ATTRIBUTE_READ_ONLY,
                     "this kmsbridge attribute is read-only",
@@ -160,6 +160,8 @@ pub fn record_for_key(inst: &Instance, e: &ObjEntry) -> Result<Stored> {
         check_salt: String::new(),
         check: String::new(),
         imported: false,
+        rev: 0,
+        claim: String::new(),
     };
     record::save(inst, &rec)?;
     inst.kms.by_id(inst, &id).ok_or(crate::error::Error::Rule {

@@ -86,6 +86,21 @@ pub struct KeyRecord {
     /// Material was imported once: later imports must bring the same.
     #[serde(default)]
     pub imported: bool,
+    /// Bumped by every write; a reader that meets two copies (a writer between
+    /// making the new and destroying the old) takes the higher.
+    #[serde(default)]
+    pub rev: u64,
+    /// A writer's random nonce: breaks ties between copies of equal `rev` the same
+    /// way in every process (the default key's first making relies on it).
+    #[serde(default)]
+    pub claim: String,
+}
+
+impl KeyRecord {
+    /// Of two copies of one record, the one every process keeps.
+    pub fn supersedes(&self, other: &KeyRecord) -> bool {
+        (self.rev, &self.claim) > (other.rev, &other.claim)
+    }
 }
 
 impl KeyRecord {
@@ -147,14 +162,11 @@ pub fn read_value(inst: &Instance, id: ObjectId) -> Result<Vec<u8>> {
     Ok(req[0].value().map(<[u8]>::to_vec).unwrap_or_default())
 }
 
-/// Write a hidden data object: replace the value of the one with this label, or
-/// make it.
+/// Write a hidden data object: a new one with this label and value, then the old
+/// ones go. A data object's CKA_VALUE cannot be modified (PKCS#11 4.5), and making
+/// the new first means a reader never finds none.
 pub fn write_object(inst: &Instance, app: &[u8], label: &str, value: Vec<u8>) -> Result<ObjectId> {
-    if let Some(id) = inst.backend.find(&template(app, Some(label)))?.first() {
-        inst.backend
-            .set_attributes(*id, &[Attr::new(CKA_VALUE, value)])?;
-        return Ok(*id);
-    }
+    let old = inst.backend.find(&template(app, Some(label)))?;
     let mut t = template(app, Some(label));
     t.extend([
         Attr::bool(CKA_TOKEN, true),
@@ -162,13 +174,21 @@ pub fn write_object(inst: &Instance, app: &[u8], label: &str, value: Vec<u8>) ->
         Attr::bool(CKA_MODIFIABLE, true),
         Attr::new(CKA_VALUE, value),
     ]);
-    Ok(inst.backend.create_object(&t)?)
+    let id = inst.backend.create_object(&t)?;
+    for o in old {
+        inst.backend.destroy_object(o)?;
+        // Whoever holds the old one's handle (a record's) now reaches the new one.
+        inst.objects.rebind(o, id);
+    }
+    Ok(id)
 }
 
 /// Store a record and tell every process (the generation changes).
 pub fn save(inst: &Instance, r: &KeyRecord) -> Result<ObjectId> {
+    let mut r = r.clone();
+    r.rev += 1;
     let id = write_object(inst, KEY_APPLICATION, &r.id, r.encode()?)?;
-    inst.kms.stored(inst, id, r.clone())?;
+    inst.kms.stored(inst, id, r)?;
     Ok(id)
 }
 

@@ -163,8 +163,15 @@ impl Registry {
         {
             let v = record::read_value(inst, obj)?;
             if let Some(rec) = KeyRecord::decode(&v) {
+                let kid = hash_id(&rec.id_bytes());
+                if records
+                    .get(&kid)
+                    .is_some_and(|s: &Stored| !rec.supersedes(&s.rec))
+                {
+                    continue;
+                }
                 records.insert(
-                    hash_id(&rec.id_bytes()),
+                    kid,
                     Stored {
                         obj,
                         rec: Arc::new(rec),
@@ -262,8 +269,9 @@ pub fn destroy_material(inst: &Instance, rec: &KeyRecord) -> Result<()> {
     }
     for cka_id in ids {
         for obj in inst.backend.find(&[Attr::new(CKA_ID, cka_id)])? {
+            // Front handles stay: using them answers CKR_KEY_FUNCTION_NOT_PERMITTED
+            // (the record says why), as in every other process that holds one.
             inst.backend.destroy_object(obj)?;
-            inst.objects.forget(obj);
         }
     }
     Ok(())

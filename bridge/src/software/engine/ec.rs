@@ -2,7 +2,7 @@
 //! hashed) and the ECDH primitive. Signatures are r || s, each as wide as the order.
 
 use super::digest::{Hash, Hasher};
-use super::lc::Curve;
+use super::lc::{self, Curve, EcKey};
 use super::op::{sig_check, Collect, Mac};
 use super::prepared::Prepared;
 use crate::error::{Error, Result};
@@ -164,5 +164,31 @@ impl Mac for EcdsaOp {
             return Err(Error::rv(CKR_SIGNATURE_LEN_RANGE, "ECDSA signature length"));
         }
         sig_check(self.key.ec()?.verify(&d, sig))
+    }
+}
+
+/// The curve's OID and the uncompressed public point of the EC key that made two
+/// ECDSA signatures (r ‖ s) over two different digests: for a device whose private
+/// EC key object carries no public point (PKCS#11 defines none). Each signature
+/// leaves two candidates; the second signature picks the key's.
+pub fn public_point_from_signatures(
+    params: &[u8],
+    signed: [(&[u8], &[u8]); 2],
+) -> Result<(&'static [u8], Vec<u8>)> {
+    let EcKind::Nist(c) = parse_params(params)? else {
+        return Err(Error::rv(CKR_KEY_TYPE_INCONSISTENT, "not a NIST curve"));
+    };
+    let unrecoverable = |_| Error::rv(CKR_GENERAL_ERROR, "ECDSA public key recovery");
+    let [(d1, s1), (d2, s2)] = signed;
+    let mut matching = lc::ecdsa_recover(c, d1, s1)
+        .map_err(unrecoverable)?
+        .into_iter()
+        .filter(|p| EcKey::public(c, p).is_ok_and(|k| k.verify(d2, s2)));
+    match (matching.next(), matching.next()) {
+        (Some(p), None) => Ok((params_der(c), p)),
+        _ => Err(Error::rv(
+            CKR_GENERAL_ERROR,
+            "the signatures name no single EC public key",
+        )),
     }
 }

@@ -57,6 +57,11 @@ impl Bn {
         let p = unsafe { ffi::BN_bin2bn(b.as_ptr(), b.len(), null_mut()) };
         nonnull(p).map(Bn)
     }
+    /// A new BIGNUM holding zero.
+    fn zero() -> LcResult<Bn> {
+        // SAFETY: allocates a new BIGNUM (zero) or returns NULL.
+        nonnull(unsafe { ffi::BN_new() }).map(Bn)
+    }
     fn ptr(&self) -> *const ffi::BIGNUM {
         self.0
     }
@@ -766,6 +771,89 @@ impl EcKey {
         }
         self.pkey.to_pkcs8()
     }
+}
+
+/// The public points that could have made the ECDSA signature `sig` (r ‖ s) over
+/// `digest` (no longer than the order) on `curve`: SEC 1 v2 section 4.1.6 public key
+/// recovery, Q = r⁻¹(s·R − e·G), for both points R with x = r. (R.x = r + n has
+/// odds below 2⁻¹²⁸ on these curves and is not tried.) Only public values here.
+pub fn ecdsa_recover(curve: Curve, digest: &[u8], sig: &[u8]) -> LcResult<Vec<Vec<u8>>> {
+    struct Group(*mut ffi::EC_GROUP);
+    impl Drop for Group {
+        fn drop(&mut self) {
+            // SAFETY: we own this reference (a no-op for built-in curves).
+            unsafe { ffi::EC_GROUP_free(self.0) }
+        }
+    }
+    struct Ctx(*mut ffi::BN_CTX);
+    impl Drop for Ctx {
+        fn drop(&mut self) {
+            // SAFETY: we own the context.
+            unsafe { ffi::BN_CTX_free(self.0) }
+        }
+    }
+    let len = curve.len();
+    if sig.len() != 2 * len {
+        return Err(Fail);
+    }
+    // SAFETY: a built-in curve's group, or NULL.
+    let group = Group(nonnull(unsafe {
+        ffi::EC_GROUP_new_by_curve_name(curve.nid())
+    })?);
+    // SAFETY: a new context, or NULL.
+    let ctx = Ctx(nonnull(unsafe { ffi::BN_CTX_new() })?);
+    // SAFETY: the group is live.
+    let order_bits = unsafe { ffi::EC_GROUP_order_bits(group.0) };
+    if digest.len() * 8 > order_bits as usize {
+        return Err(Fail);
+    }
+    // SAFETY: borrowed from the live group, which outlives every use below.
+    let order = unsafe { ffi::EC_GROUP_get0_order(group.0) };
+    let (r, s) = (Bn::from_be(&sig[..len])?, Bn::from_be(&sig[len..])?);
+    let e = Bn::from_be(digest)?;
+    let (zero, r_inv, t) = (Bn::zero()?, Bn::zero()?, Bn::zero()?);
+    let (u1, u2) = (Bn::zero()?, Bn::zero()?);
+    // SAFETY: every BIGNUM and the context are live; outputs are distinct from inputs.
+    unsafe {
+        nonnull(ffi::BN_mod_inverse(r_inv.0, r.ptr(), order, ctx.0))?;
+        ok(ffi::BN_mod_mul(t.0, e.ptr(), r_inv.ptr(), order, ctx.0))?;
+        ok(ffi::BN_mod_sub(u1.0, zero.ptr(), t.ptr(), order, ctx.0))?;
+        ok(ffi::BN_mod_mul(u2.0, s.ptr(), r_inv.ptr(), order, ctx.0))?;
+    }
+    let mut compressed = vec![0u8; 1 + len];
+    compressed[1..].copy_from_slice(&sig[..len]);
+    let mut found = Vec::new();
+    for prefix in [2u8, 3] {
+        compressed[0] = prefix;
+        let Ok(big_r) = EcKey::point(group.0, &compressed) else {
+            continue;
+        };
+        // SAFETY: a new point on the live group.
+        let q = Point(nonnull(unsafe { ffi::EC_POINT_new(group.0) })?);
+        // SAFETY: q = u1·G + u2·R; every pointer is live.
+        ok(unsafe { ffi::EC_POINT_mul(group.0, q.0, u1.ptr(), big_r.0, u2.ptr(), ctx.0) })?;
+        // SAFETY: as above.
+        if unsafe { ffi::EC_POINT_is_at_infinity(group.0, q.0) } == 1 {
+            continue;
+        }
+        let mut point = vec![0u8; 1 + 2 * len];
+        // SAFETY: `point` is exactly the uncompressed size.
+        let n = unsafe {
+            ffi::EC_POINT_point2oct(
+                group.0,
+                q.0,
+                ffi::point_conversion_form_t::POINT_CONVERSION_UNCOMPRESSED,
+                point.as_mut_ptr(),
+                point.len(),
+                ctx.0,
+            )
+        };
+        if n != point.len() {
+            return Err(Fail);
+        }
+        found.push(point);
+    }
+    Ok(found)
 }
 
 // ---------------------------------------------------------------------------

@@ -47,6 +47,8 @@ pub fn mechanisms() -> Vec<(CK_MECHANISM_TYPE, CK_MECHANISM_INFO)> {
     add(&[CKM_RSA_PKCS], info(rmin, rmax, crypt | sign | wrap));
     add(&[CKM_RSA_X_509], info(rmin, rmax, crypt | sign));
     add(&[CKM_RSA_PKCS_OAEP], info(rmin, rmax, crypt | wrap));
+    // For imports (BYOK) only: no wrapping with it.
+    add(&[CKM_RSA_AES_KEY_WRAP], info(rmin, rmax, CKF_UNWRAP));
     add(
         &[
             CKM_SHA1_RSA_PKCS,

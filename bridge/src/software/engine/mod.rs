@@ -14,7 +14,9 @@
 //! | [`set_attributes`] | C_SetAttributeValue: all or nothing; CKA_SENSITIVE only false→true, CKA_EXTRACTABLE only true→false |
 //! | [`generate_key`] | C_GenerateKey: AES, generic secret (CKA_VALUE_LEN bytes) |
 //! | [`generate_key_pair`] | C_GenerateKeyPair: RSA, EC P-256/384/521, Ed25519 |
-//! | [`wrap`] / [`unwrap`] | C_WrapKey / C_UnwrapKey: RFC 3394, RFC 5649, RSA PKCS#1 v1.5 and OAEP; private keys as PKCS#8 |
+//! | [`wrap`] / [`unwrap`] | C_WrapKey / C_UnwrapKey: RFC 3394, RFC 5649, RSA PKCS#1 v1.5 and OAEP, RSA-AES key wrap (unwrap only); private keys as PKCS#8 |
+//! | [`material_check`] | a salted check value of a key's material (`Backend::material_check`) |
+//! | [`public_point_from_signatures`] | an EC public point recovered from two ECDSA signatures (for devices that keep none) |
 //! | [`derive`] | C_DeriveKey: ECDH1 (null KDF or X9.63 with SHA-1/SHA-2) |
 //! | [`prepare`] | parse a key once for repeated use |
 //! | [`begin`] | C_XxxInit: an [`Operation`] for encrypt, decrypt, sign, verify or digest |
@@ -44,6 +46,7 @@ mod eddsa;
 mod hmac;
 mod keygen;
 mod lc;
+mod material;
 mod mechs;
 mod object;
 mod op;
@@ -57,7 +60,9 @@ mod tests;
 
 pub use create::create;
 pub use derive::derive;
+pub use ec::public_point_from_signatures;
 pub use keygen::{generate_key, generate_key_pair};
+pub use material::material_check;
 pub use mechs::mechanisms;
 pub use object::SoftObject;
 pub use prepared::{prepare, Prepared, Usage};

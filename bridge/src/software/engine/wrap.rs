@@ -1,8 +1,10 @@
 //! C_WrapKey / C_UnwrapKey: AES key wrap (RFC 3394, `CKM_AES_KEY_WRAP`) and with
 //! padding (RFC 5649, `CKM_AES_KEY_WRAP_PAD` and `CKM_AES_KEY_WRAP_KWP`, correct for
-//! every length), and RSA PKCS#1 v1.5 / OAEP. Secret keys wrap as their CKA_VALUE,
-//! private keys as PKCS#8 PrivateKeyInfo. Every integrity or padding failure on
-//! unwrap answers CKR_WRAPPED_KEY_INVALID, after the whole check.
+//! every length), RSA PKCS#1 v1.5 / OAEP, and, for unwrapping only,
+//! `CKM_RSA_AES_KEY_WRAP` (OAEP of an ephemeral AES key, then RFC 5649 under it).
+//! Secret keys wrap as their CKA_VALUE, private keys as PKCS#8 PrivateKeyInfo. Every
+//! integrity or padding failure on unwrap answers CKR_WRAPPED_KEY_INVALID, after the
+//! whole check.
 
 use super::keygen::{check_secret_len, set_private_from};
 use super::lc::{self, AesKey};
@@ -154,6 +156,7 @@ enum Scheme {
     Kw([u8; 8]),
     Kwp([u8; 4]),
     Rsa,
+    RsaAes,
 }
 
 fn scheme(m: &Mechanism) -> Result<Scheme> {
@@ -174,6 +177,7 @@ fn scheme(m: &Mechanism) -> Result<Scheme> {
             None => KWP_AIV,
         }),
         CKM_RSA_PKCS | CKM_RSA_PKCS_OAEP => Scheme::Rsa,
+        CKM_RSA_AES_KEY_WRAP => Scheme::RsaAes,
         _ => {
             return Err(Error::rv(
                 CKR_MECHANISM_INVALID,
@@ -188,7 +192,7 @@ fn check_kek(s: &Scheme, kek: &SoftObject, wrap: bool) -> Result<()> {
     let (class, kt) = (kek.class(), kek.key_type());
     let fits = match s {
         Scheme::Kw(_) | Scheme::Kwp(_) => class == CKO_SECRET_KEY && kt == Some(CKK_AES),
-        Scheme::Rsa => {
+        Scheme::Rsa | Scheme::RsaAes => {
             kt == Some(CKK_RSA)
                 && class
                     == if wrap {
@@ -258,6 +262,12 @@ fn check_mech_allowed(kek: &Prepared, m: &Mechanism) -> Result<()> {
 /// CKR_BUFFER_TOO_SMALL with the length.
 pub fn wrap(m: &Mechanism, wrapping: &SoftObject, key: &SoftObject, out: Output) -> Result<usize> {
     let s = scheme(m)?;
+    if matches!(s, Scheme::RsaAes) {
+        return Err(Error::rv(
+            CKR_MECHANISM_INVALID,
+            "CKM_RSA_AES_KEY_WRAP is offered for unwrapping only",
+        ));
+    }
     check_kek(&s, wrapping, true)?;
     let kek = prepare(wrapping)?;
     check_mech_allowed(&kek, m)?;
@@ -280,6 +290,7 @@ pub fn wrap(m: &Mechanism, wrapping: &SoftObject, key: &SoftObject, out: Output)
         }
         Scheme::Kw(_) => data.len() + 8,
         Scheme::Kwp(_) => kwp_len(data.len()),
+        Scheme::RsaAes => return Err(Error::rv(CKR_MECHANISM_INVALID, "unwrap only")),
         Scheme::Rsa => {
             let e = RsaEnc::new(&kek, m, true)?;
             if data.len() > e.max_msg() {
@@ -304,9 +315,34 @@ pub fn wrap(m: &Mechanism, wrapping: &SoftObject, key: &SoftObject, out: Output)
             let n = RsaEnc::new(&kek, m, true)?.encrypt(&kek, &data, out)?;
             return Ok(n);
         }
+        Scheme::RsaAes => return Err(Error::rv(CKR_MECHANISM_INVALID, "unwrap only")),
     };
     out[..blob.len()].copy_from_slice(&blob);
     Ok(blob.len())
+}
+
+/// The target material of a CKM_RSA_AES_KEY_WRAP blob: OAEP(ephemeral AES key),
+/// one modulus long, then the RFC 5649 wrap of the material under that key.
+fn rsa_aes_unwrap(kek: &Prepared, m: &Mechanism, wrapped: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+    let (aes_len, oaep) = m.rsa_aes_parts()?;
+    let e = RsaEnc::new(kek, &oaep, true)?;
+    let k = e.k();
+    // RFC 5649 output is whole 8-byte blocks, at least two.
+    if wrapped.len() < k + 16 || !(wrapped.len() - k).is_multiple_of(8) {
+        return Err(Error::rv(CKR_WRAPPED_KEY_LEN_RANGE, "RSA-AES blob length"));
+    }
+    let (eph_blob, target_blob) = wrapped.split_at(k);
+    let eph = e.decrypt(
+        kek,
+        eph_blob,
+        CKR_WRAPPED_KEY_INVALID,
+        CKR_WRAPPED_KEY_LEN_RANGE,
+    )?;
+    if eph.len() != aes_len {
+        return Err(bad_blob());
+    }
+    let aes = AesKey::new(&eph).map_err(|_| bad_blob())?;
+    kwp_unwrap(&aes, KWP_AIV, target_blob)
 }
 
 /// C_UnwrapKey: the new key object (CKA_LOCAL false).
@@ -332,6 +368,7 @@ pub fn unwrap(
             CKR_WRAPPED_KEY_INVALID,
             CKR_WRAPPED_KEY_LEN_RANGE,
         )?,
+        Scheme::RsaAes => rsa_aes_unwrap(&kek, m, wrapped)?,
     };
     let mut obj = match class {
         CKO_SECRET_KEY => {

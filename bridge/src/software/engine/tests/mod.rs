@@ -5,6 +5,7 @@
 mod aes_ops;
 mod ec_ops;
 mod hash_ops;
+mod import_ops;
 mod key_gen;
 mod object_rules;
 mod rsa_ops;
