@@ -2,9 +2,11 @@
 //! never a back door around the module.
 
 mod init;
+mod kms;
 mod module;
 mod pin_hash;
 mod quickstart;
+mod quickstart_byok;
 mod slots;
 
 const USAGE: &str = "usage: kmsbridge <command>
@@ -12,10 +14,11 @@ const USAGE: &str = "usage: kmsbridge <command>
 commands:
   quickstart [--keep]
                     run the main job through libkmsbridge.so: keys, encrypt/decrypt,
-                    sign/verify, attributes, with timings. Without KMSBRIDGE_CONF it
-                    makes a fresh software instance in a temporary directory with random
-                    PINs (kept with --keep); with it, it uses the configured instance
-                    (KMSBRIDGE_TOKEN_LABEL picks one) and KMSBRIDGE_USER_PIN or --pin
+                    sign/verify, attributes, a BYOK import, with timings. Without
+                    KMSBRIDGE_CONF it makes a fresh software instance in a temporary
+                    directory with random PINs (kept with --keep); with it, it uses the
+                    configured instance (KMSBRIDGE_TOKEN_LABEL picks one) and
+                    KMSBRIDGE_USER_PIN or --pin
   slots             list the instances (slots) the module serves
   init [--slot N] [--label L] [--so-pin P] [--pin P]
                     initialise an instance's token (C_InitToken) and set its user PIN
@@ -23,9 +26,44 @@ commands:
   hash-pin [PIN]    print the salted slow hash of a PIN for the config file
                     (reads the PIN from standard input when not given)
 
+KMS keys (docs/KEYS.md); KEY is a key id in hex or an alias:
+  key create [--alias A] [--spec SPEC] [--origin kms|external]
+                    make a KMS key; SPEC is aes-128, aes-192, aes-256 (default),
+                    rsa-2048, rsa-3072, rsa-4096, ec-p256 or ec-p384; origin external
+                    makes a key without material, waiting for an import
+  key list          the KMS keys: id, alias, spec, origin, state, primary version,
+                    deletion date or material expiry
+  key describe KEY  every attribute of the key's record and of each version's objects
+  key enable KEY    key disable KEY
+                    allow or refuse every cryptographic use of the key
+  key schedule-deletion KEY [--days 7..30]
+                    destroy the key (every version) after the window (default 30 days)
+  key cancel-deletion KEY
+                    cancel a scheduled deletion; the key is Enabled again
+  key delete-material KEY
+                    delete an imported key's material now; it waits for a re-import of
+                    the same material
+  key rotate KEY    make a new primary version of a symmetric key of origin KMS
+
+BYOK import (docs/KEYS.md, Import):
+  import get-parameters KEY [--bits 2048|3072|4096] --out DIR
+                    a fresh import public key and single-use token for KEY: writes
+                    DIR/public.pem (SubjectPublicKeyInfo PEM, for `openssl pkeyutl -pubin
+                    -inkey`) and DIR/token, and prints the token's expiry
+  import key-material KEY --blob FILE --token FILE --algorithm ALG [--expire-unix T]
+                    import the wrapped material; ALG is RSAES_OAEP_SHA_1,
+                    RSAES_OAEP_SHA_256, RSA_AES_KEY_WRAP_SHA_1 or RSA_AES_KEY_WRAP_SHA_256;
+                    T (unix seconds) is when the material expires
+
+  The key and import commands log in as the user on the slot of KMSBRIDGE_TOKEN_LABEL
+  (else the first instance) with --pin PIN or KMSBRIDGE_USER_PIN.
+
+exit status: 0 done, 1 refused or failed, 2 usage error
+
 environment:
   KMSBRIDGE_MODULE  path of libkmsbridge.so (default: next to this binary)
-  KMSBRIDGE_CONF    the module's configuration file";
+  KMSBRIDGE_CONF    the module's configuration file
+  KMSBRIDGE_TOKEN_LABEL, KMSBRIDGE_USER_PIN, KMSBRIDGE_SO_PIN  as above";
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -34,6 +72,8 @@ fn main() {
         Some("slots") => slots::run(),
         Some("init") => init::run(&args[1..]),
         Some("hash-pin") => pin_hash::run(&args[1..]),
+        Some("key") => kms::key::run(&args[1..]),
+        Some("import") => kms::import::run(&args[1..]),
         Some("-h") | Some("--help") | Some("help") => {
             println!("{USAGE}");
             Ok(())
@@ -45,6 +85,10 @@ fn main() {
     };
     if let Err(e) = result {
         eprintln!("kmsbridge: {e}");
+        if e.is::<kms::args::Usage>() {
+            eprintln!("kmsbridge: `kmsbridge --help` shows the commands");
+            std::process::exit(2);
+        }
         std::process::exit(1);
     }
 }

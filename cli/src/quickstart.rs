@@ -1,6 +1,7 @@
 //! `kmsbridge quickstart`: the main job, run through libkmsbridge.so exactly as an
 //! application would, printing each step and how long it took.
 
+use crate::kms::session::{find_slot, user_pin};
 use crate::module::{load, Error};
 use cryptoki::mechanism::aead::GcmParams;
 use cryptoki::mechanism::Mechanism;
@@ -8,11 +9,12 @@ use cryptoki::object::{Attribute, AttributeType, ObjectHandle};
 use cryptoki::session::{Session, UserType};
 use cryptoki::types::AuthPin;
 use std::time::Instant;
+use zeroize::Zeroizing;
 
 /// DER OID of prime256v1.
 const P256: [u8; 10] = [0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
 
-fn step<T>(name: &str, f: impl FnOnce() -> Result<T, Error>) -> Result<T, Error> {
+pub(crate) fn step<T>(name: &str, f: impl FnOnce() -> Result<T, Error>) -> Result<T, Error> {
     let t = Instant::now();
     let r = f();
     let ms = t.elapsed().as_secs_f64() * 1e3;
@@ -23,18 +25,7 @@ fn step<T>(name: &str, f: impl FnOnce() -> Result<T, Error>) -> Result<T, Error>
     r
 }
 
-fn pin(args: &[String]) -> Result<String, Error> {
-    if let Some(i) = args.iter().position(|a| a == "--pin") {
-        return args
-            .get(i + 1)
-            .cloned()
-            .ok_or_else(|| "--pin needs a value".into());
-    }
-    std::env::var("KMSBRIDGE_USER_PIN")
-        .map_err(|_| "give --pin PIN or set KMSBRIDGE_USER_PIN".into())
-}
-
-fn show(s: &Session, name: &str, h: ObjectHandle) -> Result<(), Error> {
+pub(crate) fn show(s: &Session, name: &str, h: ObjectHandle) -> Result<(), Error> {
     let attrs = s.get_attributes(
         h,
         &[
@@ -72,8 +63,8 @@ fn show(s: &Session, name: &str, h: ObjectHandle) -> Result<(), Error> {
 /// random PINs, initialised through the module itself.
 struct Fresh {
     dir: std::path::PathBuf,
-    so_pin: String,
-    user_pin: String,
+    so_pin: Zeroizing<String>,
+    user_pin: Zeroizing<String>,
     keep: bool,
 }
 
@@ -105,8 +96,8 @@ fn fresh_instance(keep: bool) -> Result<Fresh, Error> {
     std::env::set_var("KMSBRIDGE_CONF", &conf);
     Ok(Fresh {
         dir,
-        so_pin: random_hex(8)?,
-        user_pin: random_hex(8)?,
+        so_pin: Zeroizing::new(random_hex(8)?),
+        user_pin: Zeroizing::new(random_hex(8)?),
         keep,
     })
 }
@@ -125,37 +116,40 @@ pub fn run(args: &[String]) -> Result<(), Error> {
         println!("  a fresh software instance in {}", f.dir.display());
         println!(
             "  SO PIN {}  user PIN {}  (random, for this run only)",
-            f.so_pin, f.user_pin
+            *f.so_pin, *f.user_pin
         );
     }
     let p11 = step("load libkmsbridge.so and C_Initialize", load)?;
     if let Some(f) = &fresh {
         step("initialise the token (C_InitToken, C_InitPIN)", || {
             let slot = *p11.get_all_slots()?.first().ok_or("no slot")?;
-            p11.init_token(slot, &AuthPin::new(f.so_pin.clone().into()), "quickstart")?;
+            p11.init_token(slot, &AuthPin::new(f.so_pin.as_str().into()), "quickstart")?;
             let s = p11.open_rw_session(slot)?;
-            s.login(UserType::So, Some(&AuthPin::new(f.so_pin.clone().into())))?;
-            s.init_pin(&AuthPin::new(f.user_pin.clone().into()))?;
+            s.login(UserType::So, Some(&AuthPin::new(f.so_pin.as_str().into())))?;
+            s.init_pin(&AuthPin::new(f.user_pin.as_str().into()))?;
             s.logout()?;
             Ok(())
         })?;
-        std::env::set_var("KMSBRIDGE_USER_PIN", &f.user_pin);
+        std::env::set_var("KMSBRIDGE_USER_PIN", f.user_pin.as_str());
     }
-    let wanted = std::env::var("KMSBRIDGE_TOKEN_LABEL").ok();
     let slot = step("find the instance's slot", || {
-        for slot in p11.get_slots_with_token()? {
-            let label = p11.get_token_info(slot)?.label().to_string();
-            if wanted.as_deref().is_none_or(|w| w == label) {
-                println!("       instance {label:?} on slot {}", slot.id());
-                return Ok(slot);
-            }
-        }
-        Err("no instance found; is KMSBRIDGE_CONF set?".into())
+        let (slot, label) = find_slot(&p11)?;
+        println!("       instance {label:?} on slot {}", slot.id());
+        Ok(slot)
     })?;
     let s = step("open a read/write session", || {
         Ok(p11.open_rw_session(slot)?)
     })?;
-    let pin = AuthPin::new(pin(args)?.into());
+    let pin_flag = args
+        .iter()
+        .position(|a| a == "--pin")
+        .map(|i| {
+            args.get(i + 1)
+                .map(String::as_str)
+                .ok_or("--pin needs a value")
+        })
+        .transpose()?;
+    let pin = user_pin(pin_flag)?;
     step("log in as the user", || {
         Ok(s.login(UserType::User, Some(&pin))?)
     })?;
@@ -260,6 +254,7 @@ pub fn run(args: &[String]) -> Result<(), Error> {
     show(&s, "AES-256", aes)?;
     show(&s, "EC private", ec_priv)?;
     show(&s, "RSA private", rsa_priv)?;
+    crate::quickstart_byok::run(&s)?;
     step("log out", || Ok(s.logout()?))?;
     drop(s);
     drop(p11);

@@ -185,7 +185,11 @@ pub fn attr_bool(s: &Session, obj: ObjectHandle, ty: AttributeType) -> bool {
         | Attribute::AlwaysAuthenticate(b)
         | Attribute::Modifiable(b)
         | Attribute::Sign(b)
-        | Attribute::Encrypt(b) => b,
+        | Attribute::Verify(b)
+        | Attribute::Encrypt(b)
+        | Attribute::Decrypt(b)
+        | Attribute::Wrap(b)
+        | Attribute::Unwrap(b) => b,
         other => panic!("{ty:?} is not a handled boolean attribute: {other:?}"),
     }
 }

@@ -5,11 +5,13 @@
 //! application does (`cryptoki`). The [`conformance`] cases are written once and
 //! instantiated for both targets by [`conformance_suite!`].
 
+pub mod byok;
 pub mod conformance;
 pub mod deviation;
 pub mod env;
 pub mod kat;
 pub mod keys;
+pub mod kms;
 pub mod raw;
 pub mod rig;
 

@@ -14,6 +14,8 @@ pub struct RigOptions {
     pub label: Option<String>,
     /// A software instance instead of a hardware one (`--software`).
     pub software: bool,
+    /// Lifetime of import tokens in seconds, `import_token_ttl_s` (`--import-token-ttl S`).
+    pub import_token_ttl: Option<u64>,
 }
 
 /// An isolated token store. The temporary directory lives as long as the rig.
@@ -53,6 +55,9 @@ impl Rig {
         }
         if opts.software {
             cmd.arg("--software");
+        }
+        if let Some(ttl) = opts.import_token_ttl {
+            cmd.arg("--import-token-ttl").arg(ttl.to_string());
         }
         let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
         assert!(

@@ -33,6 +33,16 @@ pub fn rotate(inst: &Instance, t: &[Attr]) -> Result<ObjectId> {
     let Some(id) = attr::find(t, CKA_ID).map(|a| a.value.to_vec()) else {
         return rule(CKR_TEMPLATE_INCOMPLETE, "rotation needs CKA_ID, the key id");
     };
+    if inst
+        .kms
+        .by_id(inst, &id)
+        .is_some_and(|s| s.rec.origin == Origin::External)
+    {
+        return rule(
+            CKR_KEY_FUNCTION_NOT_PERMITTED,
+            "keys with imported material are not rotated",
+        );
+    }
     let found = inst.backend.find(&[
         Attr::ulong(CKA_CLASS, CKO_SECRET_KEY),
         Attr::new(CKA_ID, id.clone()),
