@@ -229,34 +229,105 @@ impl Registry {
     /// whichever process notices first (both are idempotent).
     fn housekeeping(&self, inst: &Instance) {
         let now = unix_now();
-        let due: Vec<Arc<KeyRecord>> = self
+        let due: Vec<(Due, Arc<KeyRecord>)> = self
             .snap
             .read()
             .records
             .values()
-            .filter(|s| {
-                (s.rec.state == State::PendingDeletion
-                    && s.rec.deletion_date != 0
-                    && s.rec.deletion_date <= now)
-                    || (s.rec.expired(now) && s.rec.state != State::PendingImport)
-            })
-            .map(|s| s.rec.clone())
+            .filter_map(|s| due(&s.rec, now).map(|d| (d, s.rec.clone())))
             .collect();
-        for rec in due {
-            let r = if rec.state == State::PendingDeletion {
-                tracing::info!(key = %rec.id, "deletion date reached: destroying the key");
-                destroy_material(inst, &rec).and_then(|_| record::remove(inst, &rec.id))
-            } else {
-                tracing::info!(key = %rec.id, "imported material expired: deleting it");
-                let mut r = (*rec).clone();
-                r.state = State::PendingImport;
-                r.material_expiry = 0;
-                destroy_material(inst, &rec).and_then(|_| record::save(inst, &r).map(|_| ()))
+        for (what, rec) in due {
+            let r = match what {
+                Due::Destroy => {
+                    tracing::info!(key = %rec.id, "deletion date reached: destroying the key");
+                    destroy_material(inst, &rec).and_then(|_| record::remove(inst, &rec.id))
+                }
+                Due::ExpireMaterial => {
+                    tracing::info!(key = %rec.id, "imported material expired: deleting it");
+                    let mut r = (*rec).clone();
+                    r.state = State::PendingImport;
+                    r.material_expiry = 0;
+                    destroy_material(inst, &rec).and_then(|_| record::save(inst, &r).map(|_| ()))
+                }
             };
             if let Err(e) = r {
                 tracing::warn!(key = %rec.id, "housekeeping failed: {e}");
             }
         }
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Due {
+    /// The pending window ended: every version and the record go.
+    Destroy,
+    /// Imported material passed its expiry: it goes, the key waits for an import.
+    ExpireMaterial,
+}
+
+/// What falls due for a record at `now`, if anything.
+fn due(r: &KeyRecord, now: u64) -> Option<Due> {
+    match r.state {
+        State::PendingDeletion if r.deletion_date != 0 && r.deletion_date <= now => {
+            Some(Due::Destroy)
+        }
+        State::Enabled | State::Disabled if r.expired(now) => Some(Due::ExpireMaterial),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kms::record::Origin;
+
+    fn rec(state: State, deletion_date: u64, material_expiry: u64) -> KeyRecord {
+        KeyRecord {
+            id: "00".into(),
+            alias: String::new(),
+            origin: Origin::External,
+            state,
+            class: CKO_SECRET_KEY,
+            key_type: CKK_AES,
+            size: 32,
+            ec_params: String::new(),
+            created: 0,
+            deletion_date,
+            material_expiry,
+            primary_version: 1,
+            default: false,
+            check_salt: String::new(),
+            check: String::new(),
+            imported: true,
+            rev: 1,
+            claim: String::new(),
+        }
+    }
+
+    #[test]
+    fn deletion_falls_due_at_its_date_and_not_before() {
+        let r = rec(State::PendingDeletion, 1000, 0);
+        assert_eq!(due(&r, 999), None);
+        assert_eq!(due(&r, 1000), Some(Due::Destroy));
+        // A key pending deletion whose material expires stays pending deletion.
+        let r = rec(State::PendingDeletion, 5000, 1000);
+        assert_eq!(due(&r, 2000), None);
+        assert_eq!(due(&r, 5000), Some(Due::Destroy));
+    }
+
+    #[test]
+    fn expired_material_falls_due_once() {
+        assert_eq!(due(&rec(State::Enabled, 0, 1000), 999), None);
+        assert_eq!(
+            due(&rec(State::Enabled, 0, 1000), 1000),
+            Some(Due::ExpireMaterial)
+        );
+        assert_eq!(
+            due(&rec(State::Disabled, 0, 1000), 1001),
+            Some(Due::ExpireMaterial)
+        );
+        assert_eq!(due(&rec(State::PendingImport, 0, 1000), 1001), None);
+        assert_eq!(due(&rec(State::Enabled, 0, 0), u64::MAX), None);
     }
 }
 
