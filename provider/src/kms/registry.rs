@@ -276,6 +276,23 @@ fn due(r: &KeyRecord, now: u64) -> Option<Due> {
     }
 }
 
+/// Destroy every object holding a key's material: all versions, both halves.
+pub fn destroy_material(inst: &Instance, rec: &KeyRecord) -> Result<()> {
+    let id = rec.id_bytes();
+    let mut ids = vec![id.clone()];
+    for v in 1..rec.primary_version.max(1) {
+        ids.push(super::version_id(&id, v));
+    }
+    for cka_id in ids {
+        for obj in inst.backend.find(&[Attr::new(CKA_ID, cka_id)])? {
+            // Front handles stay: using them answers CKR_KEY_FUNCTION_NOT_PERMITTED
+            // (the record says why), as in every other process that holds one.
+            inst.backend.destroy_object(obj)?;
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -329,21 +346,4 @@ mod tests {
         assert_eq!(due(&rec(State::PendingImport, 0, 1000), 1001), None);
         assert_eq!(due(&rec(State::Enabled, 0, 0), u64::MAX), None);
     }
-}
-
-/// Destroy every object holding a key's material: all versions, both halves.
-pub fn destroy_material(inst: &Instance, rec: &KeyRecord) -> Result<()> {
-    let id = rec.id_bytes();
-    let mut ids = vec![id.clone()];
-    for v in 1..rec.primary_version.max(1) {
-        ids.push(super::version_id(&id, v));
-    }
-    for cka_id in ids {
-        for obj in inst.backend.find(&[Attr::new(CKA_ID, cka_id)])? {
-            // Front handles stay: using them answers CKR_KEY_FUNCTION_NOT_PERMITTED
-            // (the record says why), as in every other process that holds one.
-            inst.backend.destroy_object(obj)?;
-        }
-    }
-    Ok(())
 }
