@@ -74,6 +74,18 @@ deviations! {
         "C_WrapKey with CKM_AES_KEY_WRAP_PAD writes the padded length, not the key length, into \
          the RFC 5649 integrity block for keys that are not a multiple of 8 bytes: the blob is \
          not RFC 5649 and unwraps (anywhere) to a zero-padded, longer key. Unwrap is correct.";
+    UNWRAPPED_VALUE_LEN = "SH-12", Spec,
+        "Secret keys made by C_UnwrapKey (RSA-OAEP, AES key wrap) answer CKA_VALUE_LEN 0, not \
+         their length. kmsbridge passes the 0 through for plain unwraps; KMS imports report the \
+         record's length.";
+    UNWRAP_FAILURE_CODE = "SH-13", Spec,
+        "C_UnwrapKey of a blob that does not decrypt (RSA-OAEP, AES key wrap) answers \
+         CKR_GENERAL_ERROR instead of CKR_WRAPPED_KEY_INVALID (CKR_WRAPPED_KEY_LEN_RANGE for an \
+         RSA blob that is not the modulus length).";
+    OAEP_NO_SOURCE = "SH-14", Spec,
+        "C_UnwrapKey with CKM_RSA_PKCS_OAEP whose CK_RSA_PKCS_OAEP_PARAMS.source is 0 with no \
+         label answers CKR_ARGUMENTS_BAD (SoftHSM2 wants CKZ_DATA_SPECIFIED); kmsbridge accepts \
+         it as no label.";
 }
 
 #[cfg(test)]

@@ -27,10 +27,25 @@ on_both_instances!(
     expired_material_refuses,
     transitions_outside_the_table,
     kms_keys_cannot_be_destroyed,
+    a_disabled_key_cannot_be_renamed_out_of_its_lifecycle,
     another_process_sees_state_changes_within_1s,
 );
 
 const MSG: &[u8] = b"lifecycle";
+
+/// A new CKA_ID would take a key's objects out of its record's reach (a disabled
+/// key renamed, or copied under another id, would be usable again): refused.
+fn a_disabled_key_cannot_be_renamed_out_of_its_lifecycle(target: Target) {
+    let t = Env::new(target);
+    let s = t.user_session();
+    let (_, key, iv, ct) = kms_aes(&s, "rename");
+    set_state(&s, key, KMSBRIDGE_STATE_DISABLED, &[]).expect("set DISABLED");
+    let rename = s.update_attributes(key, &[Attribute::Id(random(16))]);
+    assert_eq!(err_of(rename), RvError::AttributeReadOnly, "C_SetAttributeValue CKA_ID");
+    let copy = s.copy_object(key, &[Attribute::Id(random(16))]);
+    assert_eq!(err_of(copy), RvError::AttributeReadOnly, "C_CopyObject with a new CKA_ID");
+    assert_aes_refused(&s, key, &ct, &iv, "Disabled, rename refused");
+}
 
 /// Encrypt, decrypt and wrap with an AES key are all refused at their C_*Init.
 fn assert_aes_refused(s: &Session, key: ObjectHandle, ct: &[u8], iv: &[u8], why: &str) {

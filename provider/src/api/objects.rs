@@ -65,6 +65,7 @@ impl Provider {
                 "kmsbridge's own objects are not copied",
             );
         }
+        keeps_kms_id(inst, &e, t)?;
         check_create(inst, rw, t, e.private)?;
         let id = inst.backend.copy_object(e.id, t)?;
         self.register(inst, id, h)
@@ -143,6 +144,7 @@ impl Provider {
             return rule(CKR_ACTION_PROHIBITED, "kmsbridge's own keys do not change");
         }
         crate::kms::rotate::check_older_version(inst, &e, t)?;
+        keeps_kms_id(inst, &e, t)?;
         inst.backend.set_attributes(e.id, t)?;
         // CKA_PRIVATE or CKA_TOKEN may change only through copy; nothing to refresh.
         Ok(())
@@ -228,6 +230,18 @@ impl Provider {
         }
         Ok(results)
     }
+}
+
+/// A KMS key's objects keep its id: a new CKA_ID would take them out of the key's
+/// lifecycle (a disabled key renamed would be usable again elsewhere).
+fn keeps_kms_id(inst: &Instance, e: &ObjEntry, t: &[Attr]) -> Result<()> {
+    if attr::find(t, CKA_ID).is_some() && inst.kms.get(inst, e.kid).is_some() {
+        return rule(
+            CKR_ATTRIBUTE_READ_ONLY,
+            "a KMS key's objects keep its key id",
+        );
+    }
+    Ok(())
 }
 
 /// Changes to KMS keys need the user and a read/write session.

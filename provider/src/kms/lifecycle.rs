@@ -118,11 +118,11 @@ pub fn record_for_key(inst: &Instance, e: &ObjEntry) -> Result<Stored> {
         ],
     )?;
     let id = match &v[0] {
-        Some(id) if !id.is_empty() => split_version(id).0.to_vec(),
+        Some(id) if !id.is_empty() && id.len() <= 128 => split_version(id).0.to_vec(),
         _ => {
             return rule(
                 CKR_TEMPLATE_INCONSISTENT,
-                "a key without CKA_ID has no KMS record",
+                "only a key with a CKA_ID of 1 to 128 bytes has a KMS record",
             )
         }
     };
