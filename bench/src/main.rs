@@ -159,6 +159,7 @@ struct Opts {
     pool: Option<usize>,
     keep: bool,
     setup: Option<PathBuf>,
+    kms: bool,
     // child mode
     child_target: Option<Target>,
     child_op: Option<Op>,
@@ -167,7 +168,7 @@ struct Opts {
 
 const USAGE: &str = "\
 usage: kmsbridge-bench [--seconds S] [--warmup S] [--repeat R] [--ops a,b,..] [--threads 1,2,8]
-                       [--targets direct,bridge,software] [--pool N] [--keep] [--setup PATH]
+                       [--targets direct,bridge,software] [--pool N] [--keep] [--kms] [--setup PATH]
 
 Benchmarks the same PKCS#11 operations direct to SoftHSM2, through kmsbridge on a
 hardware instance over that SoftHSM2 token (bridge), and through kmsbridge on a software
@@ -186,6 +187,8 @@ prints a side-by-side table (markdown) on stdout. Progress and errors go to stde
   --pool N       kmsbridge backend pool size written into the hardware rig's config
                  (default: the largest thread count)
   --keep         keep the temporary rig directory and print its path
+  --kms          on kmsbridge targets, put the bench's keys under the KMS lifecycle (a
+                 key record each, docs/KEYS.md), so every use pays the state check
   --setup PATH   the rig script (default: <repo>/ci/softhsm/setup); the software rig is
                  made with `PATH DIR --software`, which needs target/release/kmsbridge
 
@@ -212,6 +215,7 @@ fn parse_args() -> Result<Opts, String> {
         pool: None,
         keep: false,
         setup: None,
+        kms: false,
         child_target: None,
         child_op: None,
         child_threads: None,
@@ -249,6 +253,7 @@ fn parse_args() -> Result<Opts, String> {
             "--targets" => o.targets = parse_list(&val("--targets")?, Target::parse)?,
             "--pool" => o.pool = Some(val("--pool")?.parse().map_err(|e| format!("--pool: {e}"))?),
             "--keep" => o.keep = true,
+            "--kms" => o.kms = true,
             "--setup" => o.setup = Some(PathBuf::from(val("--setup")?)),
             "--target" => o.child_target = Some(Target::parse(&val("--target")?)?),
             "--op" => o.child_op = Some(Op::parse(&val("--op")?)?),
@@ -288,7 +293,7 @@ fn main() -> ExitCode {
             eprintln!("kmsbridge-bench: child mode needs --target, --op and --threads");
             return ExitCode::from(2);
         };
-        return match child(target, op, threads, opts.seconds, opts.warmup) {
+        return match child(target, op, threads, opts.seconds, opts.warmup, opts.kms) {
             Ok(r) => {
                 println!(
                     "RESULT ops={} secs={:.6} p50_ns={} p99_ns={}",
@@ -412,6 +417,7 @@ fn run_child(
         .args(["--threads", &threads.to_string()])
         .args(["--seconds", &opts.seconds.to_string()])
         .args(["--warmup", &opts.warmup.to_string()])
+        .args(opts.kms.then_some("--kms"))
         .envs(env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
         .output()
@@ -729,6 +735,17 @@ fn find_slot(p: &Pkcs11, label: &str) -> Result<Slot, String> {
     Err(format!("no token labelled {label:?} (tokens: {seen:?})"))
 }
 
+/// Give a key a KMS record (its first state change makes one): from then on every use
+/// passes the lifecycle check with a record to look up, the costlier path.
+fn under_kms_lifecycle(s: &Session, key: ObjectHandle) -> Result<(), String> {
+    const CKA_KMSBRIDGE_KEY_STATE: u64 = 0xCB42_0002;
+    const KMSBRIDGE_STATE_ENABLED: u64 = 1;
+    let ty = cryptoki::object::AttributeType::VendorDefined(CKA_KMSBRIDGE_KEY_STATE);
+    let v = KMSBRIDGE_STATE_ENABLED.to_ne_bytes().to_vec();
+    s.update_attributes(key, &[Attribute::VendorDefined((ty, v))])
+        .map_err(|e| format!("C_SetAttributeValue(CKA_KMSBRIDGE_KEY_STATE): {e}"))
+}
+
 /// The bench's keys, as token objects, found by label or made on first use. Each
 /// target makes its own (labels carry the target name), through its own module.
 #[derive(Clone, Copy, Debug)]
@@ -1037,6 +1054,7 @@ fn child(
     threads: usize,
     seconds: f64,
     warmup: f64,
+    kms: bool,
 ) -> Result<ChildResult, String> {
     let (module_var, label_var, pin_var) = target.env_names();
     let module = env_var(module_var)?;
@@ -1058,6 +1076,11 @@ fn child(
         .login(UserType::User, Some(&AuthPin::from(pin)))
         .map_err(|e| format!("C_Login: {e}"))?;
     let keys = keys_for(&login, target, op)?;
+    if kms && target != Target::Direct {
+        if let Some(k) = keys {
+            under_kms_lifecycle(&login, k.key)?;
+        }
+    }
     Worker::new(op, keys, slot, 0xff).check(&p, &login)?;
 
     let barrier = Arc::new(Barrier::new(threads));
