@@ -204,10 +204,8 @@ impl Backend for Cluster {
             }
             (false, true) => {
                 let trusted = inner.view(obj)?.trusted_wrap;
-                let (k, h) = inner.route(&[obj], |k, n, hs| {
-                    inner.require_domain_key(k)?;
-                    n.copy_object(hs[0], &t)
-                })?;
+                inner.require_domain_keys()?;
+                let (k, h) = inner.route(&[obj], |_, n, hs| n.copy_object(hs[0], &t))?;
                 inner.adopt_new_key(k, h, trusted)
             }
         }
@@ -282,10 +280,8 @@ impl Backend for Cluster {
             return Ok(inner.adopt_session(k, h));
         }
         let (t, trusted) = sealed_template(template);
-        let (k, h) = inner.route(&[], |k, n, _| {
-            inner.require_domain_key(k)?;
-            n.generate_key(mech, &t)
-        })?;
+        inner.require_domain_keys()?;
+        let (k, h) = inner.route(&[], |_, n, _| n.generate_key(mech, &t))?;
         inner.adopt_new_key(k, h, trusted)
     }
 
@@ -302,12 +298,10 @@ impl Backend for Cluster {
         } else {
             (private.to_vec(), false)
         };
-        let (k, (pu, pr)) = inner.route(&[], |k, n, _| {
-            if pr_token {
-                inner.require_domain_key(k)?;
-            }
-            n.generate_key_pair(mech, public, &pr_t)
-        })?;
+        if pr_token || pu_token {
+            inner.require_domain_keys()?;
+        }
+        let (k, (pu, pr)) = inner.route(&[], |_, n, _| n.generate_key_pair(mech, public, &pr_t))?;
         let pu_id = if pu_token {
             match inner.adopt_new_key(k, pu, false) {
                 Ok(id) => id,
@@ -373,8 +367,8 @@ impl Backend for Cluster {
         } else {
             (template.to_vec(), false)
         };
-        let (k, h) = inner.route(&[unwrapping], |k, n, hs| {
-            inner.require_domain_key(k)?;
+        inner.require_domain_keys()?;
+        let (k, h) = inner.route(&[unwrapping], |_, n, hs| {
             n.unwrap_key(mech, hs[0], wrapped, &t)
         })?;
         inner.adopt_new_key(k, h, trusted)
@@ -387,10 +381,8 @@ impl Backend for Cluster {
             return Ok(inner.adopt_session(k, h));
         }
         let (t, trusted) = sealed_template(template);
-        let (k, h) = inner.route(&[base], |k, n, hs| {
-            inner.require_domain_key(k)?;
-            n.derive_key(mech, hs[0], &t)
-        })?;
+        inner.require_domain_keys()?;
+        let (k, h) = inner.route(&[base], |_, n, hs| n.derive_key(mech, hs[0], &t))?;
         inner.adopt_new_key(k, h, trusted)
     }
 

@@ -144,6 +144,16 @@ impl Cluster {
         self.inner.members.get(k).map(|m| m.node())
     }
 
+    /// Take node `k` out of service (maintenance): it gets no traffic and misses
+    /// writes until the prober finds it answering and resyncs it.
+    pub fn drain(&self, k: usize, why: &str) {
+        if let Some(m) = self.inner.members.get(k) {
+            m.mark_down(why);
+            // Not before the probe backoff: writes made meanwhile are what resync shows.
+            self.inner.wake_prober();
+        }
+    }
+
     pub fn quorum(&self) -> usize {
         self.inner.quorum
     }

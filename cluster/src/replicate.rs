@@ -61,8 +61,9 @@ fn below_quorum(done: usize, q: usize) -> Error {
 /// trusted keys. Returns the backend template and whether that was done.
 pub fn sealed_template(t: &[Attr]) -> (Vec<Attr>, bool) {
     let asked = attr::find(t, CKA_EXTRACTABLE).and_then(|a| a.as_bool());
-    // SoftHSM2 and the spec's common default: a key is extractable unless told not.
-    if asked != Some(false) {
+    // Without CKA_EXTRACTABLE the token decides; SoftHSM2 (measured) and most HSMs
+    // make the key non-extractable, so that is what the application gets here too.
+    if asked == Some(true) {
         return (t.to_vec(), false);
     }
     let mut out: Vec<Attr> = t
@@ -355,12 +356,20 @@ impl Inner {
     }
 
     /// Whether a token key may be made on a multi-node cluster now: it needs the
-    /// domain key to reach the other nodes.
-    pub fn require_domain_key(&self, origin: usize) -> Result<()> {
-        match self.domain_key(origin)? {
-            Some(_) => Ok(()),
-            None => Err(domain::missing()),
+    /// domain key on every serving node to reach them. Checked before routing, so
+    /// the refusal is not taken for a node failure (the lookups are cached).
+    pub fn require_domain_keys(&self) -> Result<()> {
+        for (k, m) in self.members.iter().enumerate() {
+            if !m.is_up() {
+                continue;
+            }
+            match self.domain_key(k) {
+                Ok(Some(_)) => {}
+                Ok(None) => return Err(domain::missing()),
+                Err(e) => self.note_failure(k, &e),
+            }
         }
+        Ok(())
     }
 }
 

@@ -150,3 +150,62 @@ fn a_thousand_creates_are_usable_at_once() {
     }
     assert_eq!(failures, 0);
 }
+
+#[test]
+fn generated_key_pair_signs_alike_on_every_node() {
+    let (_, c) = fx();
+    let id = b"rsa-pair".to_vec();
+    let public = [
+        Attr::bool(CKA_TOKEN, true),
+        Attr::new(CKA_ID, id.clone()),
+        Attr::bool(CKA_VERIFY, true),
+        Attr::ulong(CKA_MODULUS_BITS, 2048),
+        Attr::new(CKA_PUBLIC_EXPONENT, vec![1, 0, 1]),
+    ];
+    let private = [
+        Attr::bool(CKA_TOKEN, true),
+        Attr::new(CKA_ID, id.clone()),
+        Attr::bool(CKA_PRIVATE, true),
+        Attr::bool(CKA_SENSITIVE, true),
+        Attr::bool(CKA_EXTRACTABLE, false),
+        Attr::bool(CKA_SIGN, true),
+    ];
+    let (pu, pr) = c
+        .generate_key_pair(
+            &Mechanism::simple(CKM_RSA_PKCS_KEY_PAIR_GEN),
+            &public,
+            &private,
+        )
+        .expect("generate pair");
+    let sign = |b: &dyn Backend, key| {
+        let mut op = b
+            .begin(
+                OpKind::Sign,
+                &Mechanism::simple(CKM_SHA256_RSA_PKCS),
+                Some(key),
+            )
+            .expect("begin");
+        let mut out = vec![0u8; 256];
+        let n = op.run(b"message", Some(&mut out)).expect("sign");
+        out.truncate(n);
+        out
+    };
+    let reference = sign(c, pr);
+    for k in 0..3 {
+        let node = c.node(k).expect("node");
+        let h = c
+            .node_handle(pr, k)
+            .expect("resolve")
+            .expect("private on node");
+        assert_eq!(
+            sign(node.as_ref(), h),
+            reference,
+            "node {k}: same key (PKCS#1 v1.5 is deterministic)"
+        );
+        assert!(
+            c.node_handle(pu, k).expect("resolve").is_some(),
+            "public on node {k}"
+        );
+    }
+    assert_eq!(bool_attr(c, pr, CKA_EXTRACTABLE), Some(false));
+}

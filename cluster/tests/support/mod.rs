@@ -21,6 +21,10 @@ pub struct Rig {
 
 /// `n` fresh tokens; SOFTHSM2_CONF is set for this process.
 pub fn rig(n: usize) -> Rig {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter("kmsbridge_cluster=info")
+        .with_test_writer()
+        .try_init();
     let dir = tempfile::Builder::new()
         .prefix("kmsbridge-cluster-")
         .tempdir()
