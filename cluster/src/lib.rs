@@ -1,18 +1,67 @@
-//! An instance's HSM cluster. Today a cluster is one node: the node backend is
-//! returned as the instance's backend. Routing, failover, replication and resync
-//! over N nodes land with the cluster issue; the provider already sees only the
-//! `Backend` boundary, so they slot in here without touching it.
+//! An instance's HSM cluster. One node is returned bare as the instance's backend
+//! (no overhead); several become a [`Cluster`]: the same `Backend` boundary with
+//! routing (`route.rs`), failover (`failover.rs`), node health and status
+//! (`health.rs`), the cluster's own object ids (`objects.rs`), replication of token
+//! objects (`replicate.rs`) under a domain key (`domain.rs`), and resync of a
+//! returning node (`resync.rs`).
 
+mod backend;
+mod domain;
+mod failover;
+mod health;
+mod objects;
+mod op;
+mod replicate;
+mod resync;
+mod route;
+
+pub use domain::DOMAIN_KEY_ID;
+pub use health::{NodeState, NodeStatus};
+
+use health::Member;
 use kmsbridge_bridge::pkcs11::{Node, NodeConfig};
-use kmsbridge_bridge::Backend;
+use kmsbridge_bridge::{Backend, ObjectId, Result};
+use objects::Table;
+use parking_lot::{Condvar, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 /// Why a cluster cannot be built from its configuration.
 #[derive(Debug)]
 pub struct ClusterConfigError(pub String);
 
+/// How a cluster behaves; the defaults suit SoftHSM2 and common HSMs.
+#[derive(Clone, Debug)]
+pub struct ClusterConfig {
+    /// Nodes a token object write must reach before it is reported done;
+    /// `None`: 2, or every node when there are fewer.
+    pub quorum: Option<usize>,
+    /// A backend call running longer than this marks its node down.
+    pub call_timeout: Duration,
+    /// Vendor return codes that mean "busy, try later" (retried with backoff).
+    pub busy_codes: Vec<cryptoki_sys::CK_RV>,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        ClusterConfig {
+            quorum: None,
+            call_timeout: Duration::from_secs(10),
+            busy_codes: Vec::new(),
+        }
+    }
+}
+
 /// The backend serving a hardware instance over `nodes`.
-pub fn build(nodes: Vec<NodeConfig>) -> Result<Arc<dyn Backend>, ClusterConfigError> {
+pub fn build(nodes: Vec<NodeConfig>) -> std::result::Result<Arc<dyn Backend>, ClusterConfigError> {
+    build_with(nodes, ClusterConfig::default())
+}
+
+pub fn build_with(
+    nodes: Vec<NodeConfig>,
+    cfg: ClusterConfig,
+) -> std::result::Result<Arc<dyn Backend>, ClusterConfigError> {
     match nodes.len() {
         0 => Err(ClusterConfigError(
             "a hardware instance needs at least one node".into(),
@@ -22,8 +71,107 @@ pub fn build(nodes: Vec<NodeConfig>) -> Result<Arc<dyn Backend>, ClusterConfigEr
             node.map(|n| Arc::new(n) as Arc<dyn Backend>)
                 .ok_or_else(|| ClusterConfigError("no node".into()))
         }
-        n => Err(ClusterConfigError(format!(
-            "{n} nodes configured: clusters of more than one node are not supported yet"
-        ))),
+        _ => Ok(Arc::new(Cluster::new(nodes, cfg)?)),
+    }
+}
+
+/// A cluster of two or more nodes behind one `Backend`.
+pub struct Cluster {
+    inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub cfg: ClusterConfig,
+    pub quorum: usize,
+    pub members: Vec<Arc<Member>>,
+    pub table: Table,
+    /// Per node: the domain key's handle there (0: not looked up yet).
+    pub domain: Vec<AtomicU64>,
+    pub shut: AtomicBool,
+    prober: Mutex<bool>,
+    prober_wake: Condvar,
+}
+
+impl Cluster {
+    pub fn new(
+        nodes: Vec<NodeConfig>,
+        cfg: ClusterConfig,
+    ) -> std::result::Result<Cluster, ClusterConfigError> {
+        let n = nodes.len();
+        if n > 64 {
+            return Err(ClusterConfigError(format!(
+                "{n} nodes: a cluster has at most 64"
+            )));
+        }
+        let quorum = cfg.quorum.unwrap_or(2).clamp(1, n);
+        if cfg.quorum.is_some_and(|q| q > n || q == 0) {
+            return Err(ClusterConfigError(format!(
+                "quorum {:?} impossible with {n} nodes",
+                cfg.quorum
+            )));
+        }
+        let inner = Arc::new(Inner {
+            cfg,
+            quorum,
+            members: nodes
+                .into_iter()
+                .map(|c| Arc::new(Member::new(c)))
+                .collect(),
+            table: Table::new(n),
+            domain: (0..n).map(|_| AtomicU64::new(0)).collect(),
+            shut: AtomicBool::new(false),
+            prober: Mutex::new(false),
+            prober_wake: Condvar::new(),
+        });
+        resync::spawn_prober(Arc::downgrade(&inner));
+        Ok(Cluster { inner })
+    }
+
+    /// Each node's state, load, last error and lag, for `kmsbridge cluster status`.
+    pub fn status(&self) -> Vec<NodeStatus> {
+        self.inner.members.iter().map(|m| m.status()).collect()
+    }
+
+    /// The backend handle of a cluster object on node `node`, if it is there:
+    /// for tests and diagnostics that look at one node directly.
+    pub fn node_handle(&self, obj: ObjectId, node: usize) -> Result<Option<u64>> {
+        let e = self.inner.table.get(obj).ok_or_else(route::gone)?;
+        self.inner.resolve(obj, &e, node)
+    }
+
+    /// Node `k` itself, for tests and diagnostics.
+    pub fn node(&self, k: usize) -> Option<Arc<Node>> {
+        self.inner.members.get(k).map(|m| m.node())
+    }
+
+    /// Take node `k` out of service (maintenance): it gets no traffic and misses
+    /// writes until the prober finds it answering and resyncs it.
+    pub fn drain(&self, k: usize, why: &str) {
+        if let Some(m) = self.inner.members.get(k) {
+            m.mark_down(why);
+            // Not before the probe backoff: writes made meanwhile are what resync shows.
+            self.inner.wake_prober();
+        }
+    }
+
+    pub fn quorum(&self) -> usize {
+        self.inner.quorum
+    }
+}
+
+impl Inner {
+    pub fn wake_prober(&self) {
+        *self.prober.lock() = true;
+        self.prober_wake.notify_one();
+    }
+
+    /// Wait for a wake-up or `d`; false once the cluster is shut down.
+    pub fn prober_sleep(&self, d: Duration) -> bool {
+        let mut woke = self.prober.lock();
+        if !*woke {
+            self.prober_wake.wait_for(&mut woke, d);
+        }
+        *woke = false;
+        !self.shut.load(Ordering::Acquire)
     }
 }

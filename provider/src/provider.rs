@@ -46,6 +46,7 @@ impl Provider {
                             token_label: n.token_label.clone(),
                             token_serial: n.token_serial.clone(),
                             credential_file: n.credential_file.clone(),
+                            so_credential_file: n.so_credential_file.clone(),
                             pool_size: n.pool_size,
                             pool_wait: Duration::from_millis(ic.pool_wait_ms),
                         })

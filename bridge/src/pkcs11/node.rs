@@ -26,6 +26,8 @@ pub struct NodeConfig {
     pub token_serial: Option<String>,
     /// A file holding the node's user PIN.
     pub credential_file: PathBuf,
+    /// A file holding the node's SO PIN: only cluster provisioning (the domain key) needs it.
+    pub so_credential_file: Option<PathBuf>,
     pub pool_size: usize,
     pub pool_wait: Duration,
 }
@@ -182,6 +184,58 @@ impl Node {
             kwp_wrap_broken,
             rsa_aes,
         })
+    }
+
+    /// Create an object in an SO session: for objects only the SO may make, such as
+    /// a cluster's `CKA_TRUSTED` domain key. PKCS#11 login state is per application
+    /// and token, so this logs the node's user out, the SO in, creates, and logs the
+    /// user back in: an administrative step, to run while the node serves nothing else.
+    pub fn create_as_so(&self, so_pin: &[u8], template: &[Attr]) -> Result<ObjectId> {
+        let c = self.conn()?;
+        let s = c.pool.lend()?;
+        let h = s.handle();
+        let _ = p11!(s.lib(), C_Logout(h));
+        let rv = p11!(
+            s.lib(),
+            C_Login(h, CKU_SO, ptr(so_pin), so_pin.len() as CK_ULONG)
+        );
+        let created = check(rv, "C_Login(SO)").and_then(|()| {
+            let mut t = raw_template(template);
+            let mut obj = 0;
+            check(
+                p11!(
+                    s.lib(),
+                    C_CreateObject(h, t.as_mut_ptr(), t.len() as CK_ULONG, &mut obj)
+                ),
+                "C_CreateObject",
+            )
+            .map(|()| obj)
+        });
+        let _ = p11!(s.lib(), C_Logout(h));
+        // The pool's sessions must be the user's again whatever happened above.
+        let pin = Zeroizing::new(std::fs::read(&self.cfg.credential_file).map_err(|e| {
+            Error::Unavailable(format!(
+                "{}: credential file {}: {e}",
+                self.cfg.name,
+                self.cfg.credential_file.display()
+            ))
+        })?);
+        let pin_len = pin
+            .iter()
+            .rposition(|b| !b.is_ascii_whitespace())
+            .map_or(0, |i| i + 1);
+        let rv = p11!(
+            s.lib(),
+            C_Login(h, CKU_USER, ptr(&pin[..pin_len]), pin_len as CK_ULONG)
+        );
+        if rv != CKR_OK && rv != CKR_USER_ALREADY_LOGGED_IN {
+            return Err(Error::Unavailable(format!(
+                "{}: user login after SO work failed: {}",
+                self.cfg.name,
+                crate::error::rv_name(rv)
+            )));
+        }
+        created
     }
 
     /// Sessions opened and in use, for status and tests.

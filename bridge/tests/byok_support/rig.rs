@@ -82,6 +82,7 @@ pub fn softhsm_node() -> Node {
         token_label: Some(var("SOFTHSM2_TOKEN_LABEL").clone()),
         token_serial: None,
         credential_file: dir.join("node0.pin"),
+        so_credential_file: Some(dir.join("node0.so.pin")),
         pool_size: 8,
         pool_wait: Duration::from_secs(30),
     });

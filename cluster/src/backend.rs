@@ -1,0 +1,412 @@
+//! `Backend` for a cluster of several nodes: session objects and reads are routed
+//! to one node; token object writes go to all (`replicate.rs`).
+
+use crate::objects::{Identity, View};
+use crate::op::ClusterOp;
+use crate::replicate::{is_token, sealed_template};
+use crate::route::{gone, identity_reqs, no_node};
+use crate::{Cluster, Inner};
+use cryptoki_sys::*;
+use kmsbridge_bridge::backend::DeviceInfo;
+use kmsbridge_bridge::pkcs11::Node;
+use kmsbridge_bridge::{
+    attr, Attr, AttrReq, Backend, Error, Mechanism, ObjectId, OpKind, Operation, Output, Result,
+};
+use std::sync::atomic::Ordering;
+
+const VIEW_ATTRS: [CK_ATTRIBUTE_TYPE; 4] = [
+    CKA_EXTRACTABLE,
+    CKA_NEVER_EXTRACTABLE,
+    CKA_LOCAL,
+    CKA_ALWAYS_SENSITIVE,
+];
+
+fn is_secret_or_private(t: &[Attr], default: CK_OBJECT_CLASS) -> bool {
+    let class = attr::find(t, CKA_CLASS)
+        .and_then(|a| a.as_ulong())
+        .unwrap_or(default);
+    class == CKO_SECRET_KEY || class == CKO_PRIVATE_KEY
+}
+
+fn flag(node: &Node, h: u64, ty: CK_ATTRIBUTE_TYPE) -> Result<bool> {
+    let mut r = [AttrReq::new(ty, Some(1))];
+    node.get_attributes(h, &mut r)?;
+    Ok(r[0]
+        .value()
+        .is_some_and(|v| v.first().is_some_and(|b| *b != 0)))
+}
+
+impl Inner {
+    /// A session object made on node `k`.
+    fn adopt_session(&self, k: usize, h: u64) -> ObjectId {
+        let m = &self.members[k];
+        m.session_objects.fetch_add(1, Ordering::Relaxed);
+        self.table
+            .insert(false, &[(k, h)], Some((k, m.epoch())), None, None)
+    }
+
+    /// The cluster id of what node `k` calls `h`, learning it on first sight.
+    fn adopt_found(&self, k: usize, node: &Node, h: u64) -> Result<ObjectId> {
+        if let Some(id) = self.table.by_handle(k, h) {
+            return Ok(id);
+        }
+        let mut reqs = identity_reqs();
+        node.get_attributes(h, &mut reqs)?;
+        let (token, ident) = Identity::from_reqs(&reqs).ok_or_else(gone)?;
+        if !token {
+            return Ok(self.adopt_session(k, h));
+        }
+        if let Some(id) = self.table.by_identity(&ident) {
+            self.table.learn(id, k, h);
+            return Ok(id);
+        }
+        Ok(self.table.insert(true, &[(k, h)], None, Some(ident), None))
+    }
+
+    /// How the application sees an object's extractability; learned once.
+    fn view(&self, obj: ObjectId) -> Result<View> {
+        let e = self.table.get(obj).ok_or_else(gone)?;
+        if let Some(v) = e.view.get() {
+            return Ok(*v);
+        }
+        let (_, (ext, wwt)) = self.route(&[obj], |_, n, hs| {
+            Ok((
+                flag(n, hs[0], CKA_EXTRACTABLE)?,
+                flag(n, hs[0], CKA_WRAP_WITH_TRUSTED)?,
+            ))
+        })?;
+        let mut v = View::PLAIN;
+        if ext && wwt {
+            v.trusted_wrap = true;
+            // The generating node alone says LOCAL / ALWAYS_SENSITIVE TRUE; copies
+            // were unwrapped. Any node saying so speaks for the key.
+            for k in 0..self.members.len() {
+                if !self.members[k].is_up() {
+                    continue;
+                }
+                if let Ok(Some(h)) = self.resolve(obj, &e, k) {
+                    let node = self.members[k].node();
+                    v.local |= flag(&node, h, CKA_LOCAL).unwrap_or(false);
+                    v.always_sensitive |= flag(&node, h, CKA_ALWAYS_SENSITIVE).unwrap_or(false);
+                }
+            }
+        }
+        let _ = e.view.set(v);
+        Ok(v)
+    }
+
+    fn is_token_obj(&self, obj: ObjectId) -> Result<bool> {
+        Ok(self.table.get(obj).ok_or_else(gone)?.token)
+    }
+}
+
+impl Backend for Cluster {
+    fn connect(&self) -> Result<()> {
+        let mut last = None;
+        for m in &self.inner.members {
+            if let Err(e) = m.node().connect() {
+                m.mark_down(&e.to_string());
+                last = Some(e);
+            }
+        }
+        if self.inner.members.iter().any(|m| m.is_up()) {
+            self.inner.wake_prober();
+            return Ok(());
+        }
+        Err(last.unwrap_or_else(no_node))
+    }
+
+    fn shutdown(&self) {
+        self.inner.shut.store(true, Ordering::Release);
+        self.inner.wake_prober();
+        for m in &self.inner.members {
+            m.node().shutdown();
+        }
+    }
+
+    fn device_info(&self) -> Result<DeviceInfo> {
+        Ok(self.inner.route(&[], |_, n, _| n.device_info())?.1)
+    }
+
+    fn mechanisms(&self) -> Result<Vec<(CK_MECHANISM_TYPE, CK_MECHANISM_INFO)>> {
+        Ok(self.inner.route(&[], |_, n, _| n.mechanisms())?.1)
+    }
+
+    fn random(&self, out: &mut [u8]) -> Result<()> {
+        self.inner.route(&[], |_, n, _| n.random(out)).map(|_| ())
+    }
+
+    fn seed_random(&self, seed: &[u8]) -> Result<()> {
+        self.inner
+            .route(&[], |_, n, _| n.seed_random(seed))
+            .map(|_| ())
+    }
+
+    fn find(&self, template: &[Attr]) -> Result<Vec<ObjectId>> {
+        let inner = &self.inner;
+        let (first, mut ids) = inner.route(&[], |k, n, _| {
+            n.find(template)?
+                .into_iter()
+                .map(|h| inner.adopt_found(k, n, h))
+                .collect::<Result<Vec<_>>>()
+        })?;
+        // Session objects live on their own node: ask the others that hold some.
+        if attr::find(template, CKA_TOKEN).and_then(|a| a.as_bool()) != Some(true) {
+            let mut t = template.to_vec();
+            t.retain(|a| a.ty != CKA_TOKEN);
+            t.push(Attr::bool(CKA_TOKEN, false));
+            for (k, m) in inner.members.iter().enumerate() {
+                if k == first || !m.is_up() || m.session_objects.load(Ordering::Relaxed) == 0 {
+                    continue;
+                }
+                let found = m.call(inner.cfg.call_timeout, |n| n.find(&t));
+                match found {
+                    Ok(hs) => {
+                        ids.extend(hs.into_iter().filter_map(|h| inner.table.by_handle(k, h)))
+                    }
+                    Err(e) => inner.note_failure(k, &e),
+                }
+            }
+        }
+        Ok(ids)
+    }
+
+    fn create_object(&self, template: &[Attr]) -> Result<ObjectId> {
+        if is_token(template) {
+            return self.inner.create_token(template);
+        }
+        let (k, h) = self.inner.route(&[], |_, n, _| n.create_object(template))?;
+        Ok(self.inner.adopt_session(k, h))
+    }
+
+    fn copy_object(&self, obj: ObjectId, template: &[Attr]) -> Result<ObjectId> {
+        let inner = &self.inner;
+        let src_token = inner.is_token_obj(obj)?;
+        let token = attr::find(template, CKA_TOKEN)
+            .and_then(|a| a.as_bool())
+            .unwrap_or(src_token);
+        let mut t = template.to_vec();
+        if inner.view(obj)?.trusted_wrap {
+            match attr::find(&t, CKA_EXTRACTABLE).and_then(|a| a.as_bool()) {
+                Some(true) => {
+                    return Err(Error::rv(CKR_ATTRIBUTE_READ_ONLY, "CKA_EXTRACTABLE"));
+                }
+                // Already FALSE as the application sees it.
+                Some(false) => t.retain(|a| a.ty != CKA_EXTRACTABLE),
+                None => {}
+            }
+        }
+        match (src_token, token) {
+            (true, true) => inner.copy_token(obj, &t),
+            (_, false) => {
+                let (k, h) = inner.route(&[obj], |_, n, hs| n.copy_object(hs[0], &t))?;
+                Ok(inner.adopt_session(k, h))
+            }
+            (false, true) => {
+                let trusted = inner.view(obj)?.trusted_wrap;
+                inner.require_domain_keys()?;
+                let (k, h) = inner.route(&[obj], |_, n, hs| n.copy_object(hs[0], &t))?;
+                inner.adopt_new_key(k, h, trusted)
+            }
+        }
+    }
+
+    fn destroy_object(&self, obj: ObjectId) -> Result<()> {
+        let inner = &self.inner;
+        if inner.is_token_obj(obj)? {
+            return inner.destroy_token(obj);
+        }
+        let (k, ()) = inner.route(&[obj], |_, n, hs| n.destroy_object(hs[0]))?;
+        inner.table.remove(obj);
+        inner.members[k]
+            .session_objects
+            .fetch_sub(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn object_size(&self, obj: ObjectId) -> Result<u64> {
+        Ok(self.inner.route(&[obj], |_, n, hs| n.object_size(hs[0]))?.1)
+    }
+
+    fn get_attributes(&self, obj: ObjectId, reqs: &mut [AttrReq]) -> Result<CK_RV> {
+        let (_, mut rv) = self
+            .inner
+            .route(&[obj], |_, n, hs| n.get_attributes(hs[0], reqs))?;
+        if reqs.iter().any(|r| VIEW_ATTRS.contains(&r.ty)) {
+            let v = self.inner.view(obj)?;
+            if v.trusted_wrap {
+                for r in reqs.iter_mut() {
+                    let answer = match r.ty {
+                        CKA_EXTRACTABLE => false,
+                        // Never extractable by the application since it was made here.
+                        CKA_NEVER_EXTRACTABLE => v.local,
+                        CKA_LOCAL => v.local,
+                        CKA_ALWAYS_SENSITIVE => v.always_sensitive,
+                        _ => continue,
+                    };
+                    if r.answer(&[answer as u8]) == CKR_BUFFER_TOO_SMALL && rv == CKR_OK {
+                        rv = CKR_BUFFER_TOO_SMALL;
+                    }
+                }
+            }
+        }
+        Ok(rv)
+    }
+
+    fn set_attributes(&self, obj: ObjectId, template: &[Attr]) -> Result<()> {
+        let inner = &self.inner;
+        let mut t = template.to_vec();
+        if attr::find(&t, CKA_EXTRACTABLE).is_some() && inner.view(obj)?.trusted_wrap {
+            match attr::find(&t, CKA_EXTRACTABLE).and_then(|a| a.as_bool()) {
+                Some(false) => t.retain(|a| a.ty != CKA_EXTRACTABLE),
+                _ => return Err(Error::rv(CKR_ATTRIBUTE_READ_ONLY, "CKA_EXTRACTABLE")),
+            }
+            if t.is_empty() {
+                return Ok(());
+            }
+        }
+        if inner.is_token_obj(obj)? {
+            return inner.set_token(obj, &t);
+        }
+        inner
+            .route(&[obj], |_, n, hs| n.set_attributes(hs[0], &t))
+            .map(|_| ())
+    }
+
+    fn generate_key(&self, mech: &Mechanism, template: &[Attr]) -> Result<ObjectId> {
+        let inner = &self.inner;
+        if !is_token(template) {
+            let (k, h) = inner.route(&[], |_, n, _| n.generate_key(mech, template))?;
+            return Ok(inner.adopt_session(k, h));
+        }
+        let (t, trusted) = sealed_template(template);
+        inner.require_domain_keys()?;
+        let (k, h) = inner.route(&[], |_, n, _| n.generate_key(mech, &t))?;
+        inner.adopt_new_key(k, h, trusted)
+    }
+
+    fn generate_key_pair(
+        &self,
+        mech: &Mechanism,
+        public: &[Attr],
+        private: &[Attr],
+    ) -> Result<(ObjectId, ObjectId)> {
+        let inner = &self.inner;
+        let (pu_token, pr_token) = (is_token(public), is_token(private));
+        let (pr_t, trusted) = if pr_token {
+            sealed_template(private)
+        } else {
+            (private.to_vec(), false)
+        };
+        if pr_token || pu_token {
+            inner.require_domain_keys()?;
+        }
+        let (k, (pu, pr)) = inner.route(&[], |_, n, _| n.generate_key_pair(mech, public, &pr_t))?;
+        let pu_id = if pu_token {
+            match inner.adopt_new_key(k, pu, false) {
+                Ok(id) => id,
+                Err(e) => {
+                    let _ = inner.members[k].node().destroy_object(pr);
+                    return Err(e);
+                }
+            }
+        } else {
+            inner.adopt_session(k, pu)
+        };
+        let pr_id = if pr_token {
+            match inner.adopt_new_key(k, pr, trusted) {
+                Ok(id) => id,
+                Err(e) => {
+                    let _ = self.destroy_object(pu_id);
+                    return Err(e);
+                }
+            }
+        } else {
+            inner.adopt_session(k, pr)
+        };
+        Ok((pu_id, pr_id))
+    }
+
+    fn wrap_key(
+        &self,
+        mech: &Mechanism,
+        wrapping: ObjectId,
+        key: ObjectId,
+        mut out: Output,
+    ) -> Result<usize> {
+        if self.inner.view(key)?.trusted_wrap {
+            return Err(Error::rv(
+                CKR_KEY_UNEXTRACTABLE,
+                "the key is not extractable by the application",
+            ));
+        }
+        Ok(self
+            .inner
+            .route(&[wrapping, key], |_, n, hs| {
+                n.wrap_key(mech, hs[0], hs[1], out.as_deref_mut())
+            })?
+            .1)
+    }
+
+    fn unwrap_key(
+        &self,
+        mech: &Mechanism,
+        unwrapping: ObjectId,
+        wrapped: &[u8],
+        template: &[Attr],
+    ) -> Result<ObjectId> {
+        let inner = &self.inner;
+        if !is_token(template) {
+            let (k, h) = inner.route(&[unwrapping], |_, n, hs| {
+                n.unwrap_key(mech, hs[0], wrapped, template)
+            })?;
+            return Ok(inner.adopt_session(k, h));
+        }
+        let (t, trusted) = if is_secret_or_private(template, CKO_SECRET_KEY) {
+            sealed_template(template)
+        } else {
+            (template.to_vec(), false)
+        };
+        inner.require_domain_keys()?;
+        let (k, h) = inner.route(&[unwrapping], |_, n, hs| {
+            n.unwrap_key(mech, hs[0], wrapped, &t)
+        })?;
+        inner.adopt_new_key(k, h, trusted)
+    }
+
+    fn derive_key(&self, mech: &Mechanism, base: ObjectId, template: &[Attr]) -> Result<ObjectId> {
+        let inner = &self.inner;
+        if !is_token(template) {
+            let (k, h) = inner.route(&[base], |_, n, hs| n.derive_key(mech, hs[0], template))?;
+            return Ok(inner.adopt_session(k, h));
+        }
+        let (t, trusted) = sealed_template(template);
+        inner.require_domain_keys()?;
+        let (k, h) = inner.route(&[base], |_, n, hs| n.derive_key(mech, hs[0], &t))?;
+        inner.adopt_new_key(k, h, trusted)
+    }
+
+    fn material_check(&self, obj: ObjectId, salt: &[u8]) -> Result<[u8; 32]> {
+        Ok(self
+            .inner
+            .route(&[obj], |_, n, hs| n.material_check(hs[0], salt))?
+            .1)
+    }
+
+    fn begin(
+        &self,
+        kind: OpKind,
+        mech: &Mechanism,
+        key: Option<ObjectId>,
+    ) -> Result<Box<dyn Operation>> {
+        Ok(Box::new(ClusterOp::begin(&self.inner, kind, mech, key, 0)?))
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        // The prober holds the cluster while it sleeps: tell it to go.
+        self.inner.shut.store(true, Ordering::Release);
+        self.inner.wake_prober();
+    }
+}

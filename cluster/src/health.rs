@@ -1,0 +1,247 @@
+//! One node as the cluster sees it: its state, its load, its last error, what it
+//! missed while away. Load and the hang watchdog are plain atomics on the node's own
+//! cache lines, so routing a call writes nothing other nodes' callers write.
+
+use arc_swap::ArcSwap;
+use crossbeam_utils::CachePadded;
+use kmsbridge_bridge::pkcs11::{Node, NodeConfig};
+use kmsbridge_bridge::{Backend, Error, Result};
+use parking_lot::Mutex;
+use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NodeState {
+    /// Serving traffic.
+    Up,
+    /// Failed; probed in the background.
+    Down,
+    /// Answering again, being brought up to date; takes writes, not reads.
+    Resyncing,
+}
+
+impl NodeState {
+    fn from_u8(v: u8) -> NodeState {
+        match v {
+            0 => NodeState::Up,
+            2 => NodeState::Resyncing,
+            _ => NodeState::Down,
+        }
+    }
+    fn as_u8(self) -> u8 {
+        match self {
+            NodeState::Up => 0,
+            NodeState::Down => 1,
+            NodeState::Resyncing => 2,
+        }
+    }
+}
+
+/// What `kmsbridge cluster status` shows of one node.
+#[derive(Clone, Debug)]
+pub struct NodeStatus {
+    pub name: String,
+    pub state: NodeState,
+    /// Calls in flight plus operations holding one of its sessions.
+    pub load: usize,
+    pub last_error: Option<String>,
+    /// Token object writes it missed since it went down (0 once resynced).
+    pub lag: u64,
+    /// Calls and operations it served since the cluster started.
+    pub served: u64,
+}
+
+pub struct Member {
+    pub cfg: NodeConfig,
+    /// Replaced by a fresh node when a lost node answers again: its old sessions
+    /// (and, behind a server that restarted, its handles) are gone.
+    node: ArcSwap<Node>,
+    state: AtomicU8,
+    /// Bumped each time the node goes down: session objects and operations made on
+    /// an earlier epoch are dead.
+    epoch: AtomicU64,
+    load: CachePadded<AtomicUsize>,
+    /// Calls and operations served since start, for status and tests.
+    served: AtomicU64,
+    /// Backend calls in flight and the last time one started on an idle node or
+    /// ended (ms since `origin`): the watchdog sees a hung node by these.
+    calls: CachePadded<AtomicUsize>,
+    progress_ms: CachePadded<AtomicU64>,
+    origin: Instant,
+    last_error: Mutex<Option<String>>,
+    pub missed: AtomicU64,
+    /// Session objects made on it (found only by asking it).
+    pub session_objects: AtomicUsize,
+    pub probe: Mutex<Probe>,
+}
+
+pub struct Probe {
+    pub next: Instant,
+    pub backoff: Duration,
+}
+
+pub const PROBE_FIRST: Duration = Duration::from_millis(100);
+pub const PROBE_CAP: Duration = Duration::from_secs(5);
+
+/// Counts a call or an operation as load on a node while it lives.
+pub struct LoadGuard {
+    member: Arc<Member>,
+}
+
+impl Drop for LoadGuard {
+    fn drop(&mut self) {
+        self.member.load.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl Member {
+    pub fn new(cfg: NodeConfig) -> Member {
+        Member {
+            node: ArcSwap::from_pointee(Node::new(cfg.clone())),
+            cfg,
+            state: AtomicU8::new(NodeState::Up.as_u8()),
+            epoch: AtomicU64::new(0),
+            load: CachePadded::new(AtomicUsize::new(0)),
+            served: AtomicU64::new(0),
+            calls: CachePadded::new(AtomicUsize::new(0)),
+            progress_ms: CachePadded::new(AtomicU64::new(0)),
+            origin: Instant::now(),
+            last_error: Mutex::new(None),
+            missed: AtomicU64::new(0),
+            session_objects: AtomicUsize::new(0),
+            probe: Mutex::new(Probe {
+                next: Instant::now(),
+                backoff: PROBE_FIRST,
+            }),
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.cfg.name
+    }
+
+    pub fn node(&self) -> Arc<Node> {
+        self.node.load_full()
+    }
+
+    pub fn state(&self) -> NodeState {
+        NodeState::from_u8(self.state.load(Ordering::Acquire))
+    }
+
+    pub fn is_up(&self) -> bool {
+        self.state() == NodeState::Up
+    }
+
+    /// Up or resyncing: a node that must receive writes.
+    pub fn takes_writes(&self) -> bool {
+        self.state() != NodeState::Down
+    }
+
+    pub fn epoch(&self) -> u64 {
+        self.epoch.load(Ordering::Acquire)
+    }
+
+    pub fn load(&self) -> usize {
+        self.load.load(Ordering::Relaxed)
+    }
+
+    pub fn hold(self: &Arc<Self>) -> LoadGuard {
+        self.load.fetch_add(1, Ordering::Relaxed);
+        self.served.fetch_add(1, Ordering::Relaxed);
+        LoadGuard {
+            member: self.clone(),
+        }
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.origin.elapsed().as_millis() as u64
+    }
+
+    /// Run one backend call on this node, counted as load and watched for hangs. A
+    /// call that outlived `timeout` marks the node down; its error becomes a device error.
+    pub fn call<T>(
+        self: &Arc<Self>,
+        timeout: Duration,
+        f: impl FnOnce(&Node) -> Result<T>,
+    ) -> Result<T> {
+        let node = self.node.load();
+        let _load = self.hold();
+        let t0 = Instant::now();
+        self.call_started();
+        let r = f(&node);
+        self.call_ended();
+        let took = t0.elapsed();
+        if took > timeout {
+            let why = format!("a call took {} ms", took.as_millis());
+            self.mark_down(&why);
+            if r.is_err() {
+                return Err(Error::Unavailable(format!("{}: {why}", self.name())));
+            }
+        }
+        r
+    }
+
+    pub fn call_started(&self) {
+        if self.calls.fetch_add(1, Ordering::AcqRel) == 0 {
+            self.progress_ms.store(self.now_ms(), Ordering::Relaxed);
+        }
+    }
+
+    pub fn call_ended(&self) {
+        self.progress_ms.store(self.now_ms(), Ordering::Relaxed);
+        self.calls.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    /// True when calls are in flight and none has started on an idle node or ended
+    /// for `timeout`: something hangs.
+    pub fn hung(&self, timeout: Duration) -> bool {
+        self.calls.load(Ordering::Acquire) > 0
+            && self
+                .now_ms()
+                .saturating_sub(self.progress_ms.load(Ordering::Relaxed))
+                > timeout.as_millis() as u64
+    }
+
+    /// Take the node out of service (from up or resyncing); logged once per fall.
+    pub fn mark_down(&self, why: &str) {
+        *self.last_error.lock() = Some(why.to_string());
+        let prev = self.state.swap(NodeState::Down.as_u8(), Ordering::AcqRel);
+        if NodeState::from_u8(prev) != NodeState::Down {
+            self.epoch.fetch_add(1, Ordering::AcqRel);
+            let mut p = self.probe.lock();
+            p.backoff = PROBE_FIRST;
+            p.next = Instant::now() + PROBE_FIRST;
+            tracing::warn!(node = %self.name(), "cluster node down: {why}");
+        }
+    }
+
+    pub fn set_state(&self, s: NodeState) {
+        self.state.store(s.as_u8(), Ordering::Release);
+    }
+
+    /// A fresh node for a lost one that may be back; connected, or the reason not.
+    pub fn reconnect(&self) -> Result<()> {
+        let fresh = Node::new(self.cfg.clone());
+        fresh.connect()?;
+        let mut one = [0u8; 1];
+        fresh.random(&mut one)?;
+        self.node.store(Arc::new(fresh));
+        Ok(())
+    }
+
+    pub fn record_error(&self, why: &str) {
+        *self.last_error.lock() = Some(why.to_string());
+    }
+
+    pub fn status(&self) -> NodeStatus {
+        NodeStatus {
+            name: self.cfg.name.clone(),
+            state: self.state(),
+            load: self.load(),
+            last_error: self.last_error.lock().clone(),
+            lag: self.missed.load(Ordering::Relaxed),
+            served: self.served.load(Ordering::Relaxed),
+        }
+    }
+}

@@ -1,0 +1,176 @@
+//! An operation pinned to the node where it began. A single-part call whose node
+//! fails before producing output starts again on another node; once data went to
+//! the node (an update), the operation can only end, with CKR_DEVICE_REMOVED.
+
+use crate::failover::{classify, Class};
+use crate::health::LoadGuard;
+use crate::route::gone;
+use crate::Inner;
+use cryptoki_sys::*;
+use kmsbridge_bridge::{Backend, Error, Mechanism, ObjectId, OpKind, Operation, Output, Result};
+use std::sync::Arc;
+
+pub struct ClusterOp {
+    inner: Arc<Inner>,
+    node: usize,
+    epoch: u64,
+    op: Box<dyn Operation>,
+    _load: LoadGuard,
+    kind: OpKind,
+    mech: Mechanism,
+    key: Option<ObjectId>,
+    /// Nodes this operation already lost.
+    lost: u64,
+    /// Data went to the node: the operation cannot move.
+    pinned: bool,
+    ended: bool,
+}
+
+fn removed() -> Error {
+    Error::rv(CKR_DEVICE_REMOVED, "cluster node of the operation lost")
+}
+
+impl ClusterOp {
+    pub fn begin(
+        inner: &Arc<Inner>,
+        kind: OpKind,
+        mech: &Mechanism,
+        key: Option<ObjectId>,
+        lost: u64,
+    ) -> Result<ClusterOp> {
+        let objs: Vec<ObjectId> = key.into_iter().collect();
+        let (node, op) = inner.route_excluding(&objs, lost, &mut |_, n, hs| {
+            n.begin(kind, mech, hs.first().copied())
+        })?;
+        let m = &inner.members[node];
+        Ok(ClusterOp {
+            inner: inner.clone(),
+            node,
+            epoch: m.epoch(),
+            op,
+            _load: m.hold(),
+            kind,
+            mech: mech.clone(),
+            key,
+            lost,
+            pinned: false,
+            ended: false,
+        })
+    }
+
+    fn alive(&self) -> bool {
+        let m = &self.inner.members[self.node];
+        m.is_up() && m.epoch() == self.epoch
+    }
+
+    /// One call on the pinned node, watched like any other.
+    fn step<T>(&mut self, f: impl FnOnce(&mut dyn Operation) -> Result<T>) -> Result<T> {
+        if self.ended || !self.alive() {
+            self.ended = true;
+            return Err(removed());
+        }
+        let m = self.inner.members[self.node].clone();
+        m.call_started();
+        let r = f(self.op.as_mut());
+        m.call_ended();
+        if let Err(e) = &r {
+            if classify(e, &self.inner.cfg.busy_codes) == Class::Device {
+                self.inner.note_failure(self.node, e);
+                self.ended = true;
+            }
+        }
+        r
+    }
+
+    /// Start again elsewhere after the node failed before the operation moved data.
+    fn restart(&mut self) -> Result<()> {
+        let lost = self.lost | (1 << self.node);
+        let fresh = ClusterOp::begin(&self.inner, self.kind, &self.mech, self.key, lost)?;
+        *self = fresh;
+        Ok(())
+    }
+
+    /// A single-part call: transparently moved when the node is lost first.
+    fn single<T>(&mut self, mut f: impl FnMut(&mut dyn Operation) -> Result<T>) -> Result<T> {
+        for _ in 0..self.inner.members.len() {
+            if !self.pinned && (self.ended || !self.alive()) {
+                self.restart()?;
+            }
+            match self.step(&mut f) {
+                Err(e) if !self.pinned && self.ended => {
+                    tracing::info!("operation moved off a lost node: {e}");
+                }
+                Err(e) if self.ended => return Err(map_lost(e)),
+                r => return r,
+            }
+        }
+        Err(removed())
+    }
+
+    fn multi<T>(&mut self, f: impl FnOnce(&mut dyn Operation) -> Result<T>) -> Result<T> {
+        self.pinned = true;
+        let r = self.step(f);
+        match r {
+            Err(e) if self.ended => Err(map_lost(e)),
+            r => r,
+        }
+    }
+}
+
+/// What an operation ended by its node's loss reports.
+fn map_lost(e: Error) -> Error {
+    match e {
+        Error::Rv {
+            rv: CKR_DEVICE_REMOVED,
+            ..
+        } => e,
+        _ => removed(),
+    }
+}
+
+impl Operation for ClusterOp {
+    fn run(&mut self, input: &[u8], mut out: Output) -> Result<usize> {
+        self.single(|op| op.run(input, out.as_deref_mut()))
+    }
+
+    fn update_out(&mut self, input: &[u8], out: Output) -> Result<usize> {
+        self.multi(|op| op.update_out(input, out))
+    }
+
+    fn update(&mut self, input: &[u8]) -> Result<()> {
+        self.multi(|op| op.update(input))
+    }
+
+    fn update_key(&mut self, key: ObjectId) -> Result<()> {
+        let e = self.inner.table.get(key).ok_or_else(gone)?;
+        let h = self
+            .inner
+            .resolve(key, &e, self.node)?
+            .ok_or(Error::rv(CKR_KEY_HANDLE_INVALID, "C_DigestKey"))?;
+        self.multi(|op| op.update_key(h))
+    }
+
+    fn finish(&mut self, out: Output) -> Result<usize> {
+        if !self.pinned {
+            // C_XFinal without updates (empty data) may move like a single-part call.
+            let mut out = out;
+            return self.single(|op| op.finish(out.as_deref_mut()));
+        }
+        self.multi(|op| op.finish(out))
+    }
+
+    fn verify(&mut self, data: &[u8], signature: &[u8]) -> Result<()> {
+        self.single(|op| op.verify(data, signature))
+    }
+
+    fn verify_finish(&mut self, signature: &[u8]) -> Result<()> {
+        if !self.pinned {
+            return self.single(|op| op.verify_finish(signature));
+        }
+        self.multi(|op| op.verify_finish(signature))
+    }
+
+    fn is_done(&self) -> bool {
+        self.ended || self.op.is_done()
+    }
+}

@@ -1,0 +1,176 @@
+//! Down nodes are probed in the background with backoff; one that answers again is
+//! brought up to date from an up node — objects it missed are copied (sensitive
+//! keys wrapped under the domain key), objects destroyed meanwhile are destroyed,
+//! changed attributes are set — and only then takes traffic again.
+
+use crate::domain::DOMAIN_KEY_ID;
+use crate::health::{NodeState, PROBE_CAP};
+use crate::objects::Identity;
+use crate::replicate::copy_between;
+use crate::route::identity_reqs;
+use crate::Inner;
+use cryptoki_sys::*;
+use kmsbridge_bridge::pkcs11::Node;
+use kmsbridge_bridge::{Attr, AttrReq, Backend, Result};
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::Weak;
+use std::time::{Duration, Instant};
+
+const TICK: Duration = Duration::from_millis(50);
+
+pub fn spawn_prober(weak: Weak<Inner>) {
+    let spawned = std::thread::Builder::new()
+        .name("kmsbridge-cluster-probe".into())
+        .spawn(move || loop {
+            let Some(inner) = weak.upgrade() else { return };
+            inner.tick();
+            if !inner.prober_sleep(TICK) {
+                return;
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::error!("cannot start the cluster prober: {e}; lost nodes stay down");
+    }
+}
+
+/// Mutable attributes compared on resync (identity attributes name the object).
+const COMPARED: [CK_ATTRIBUTE_TYPE; 13] = [
+    CKA_ENCRYPT,
+    CKA_DECRYPT,
+    CKA_SIGN,
+    CKA_VERIFY,
+    CKA_WRAP,
+    CKA_UNWRAP,
+    CKA_DERIVE,
+    CKA_SIGN_RECOVER,
+    CKA_VERIFY_RECOVER,
+    CKA_START_DATE,
+    CKA_END_DATE,
+    CKA_SENSITIVE,
+    CKA_VALUE,
+];
+
+/// Every token object on a node by identity (the domain key aside: it is made
+/// per node by `cluster init` and never copied).
+fn inventory(node: &Node) -> Result<HashMap<Identity, u64>> {
+    let mut out = HashMap::new();
+    for h in node.find(&[Attr::bool(CKA_TOKEN, true)])? {
+        let mut reqs = identity_reqs();
+        node.get_attributes(h, &mut reqs)?;
+        if let Some((_, ident)) = Identity::from_reqs(&reqs) {
+            if ident.id.as_deref() == Some(DOMAIN_KEY_ID) {
+                continue;
+            }
+            out.insert(ident, h);
+        }
+    }
+    Ok(out)
+}
+
+fn compared(node: &Node, h: u64) -> Result<Vec<(CK_ATTRIBUTE_TYPE, Option<Vec<u8>>)>> {
+    let mut reqs: Vec<AttrReq> = COMPARED
+        .iter()
+        .map(|t| AttrReq::new(*t, Some(4096)))
+        .collect();
+    node.get_attributes(h, &mut reqs)?;
+    Ok(reqs
+        .iter()
+        .map(|r| (r.ty, r.value().map(|v| v.to_vec())))
+        .collect())
+}
+
+impl Inner {
+    fn tick(&self) {
+        let now = Instant::now();
+        for (k, m) in self.members.iter().enumerate() {
+            match m.state() {
+                NodeState::Up => {
+                    if m.hung(self.cfg.call_timeout) {
+                        m.mark_down("a call has been hanging past the call timeout");
+                    }
+                }
+                NodeState::Resyncing => {}
+                NodeState::Down => {
+                    {
+                        let p = m.probe.lock();
+                        if p.next > now {
+                            continue;
+                        }
+                    }
+                    self.try_return(k);
+                }
+            }
+        }
+    }
+
+    /// Probe node `k`; if it answers, resync it and let it serve.
+    fn try_return(&self, k: usize) {
+        let m = &self.members[k];
+        // Its handles may be renumbered (a restarted server): learn them anew.
+        self.table.forget_node(k);
+        self.forget_domain_key(k);
+        let res = m.reconnect().and_then(|()| {
+            m.set_state(NodeState::Resyncing);
+            self.resync(k)
+        });
+        match res {
+            Ok(n) => {
+                m.missed.store(0, Ordering::Relaxed);
+                m.set_state(NodeState::Up);
+                m.probe.lock().backoff = crate::health::PROBE_FIRST;
+                tracing::info!(node = %m.name(), changes = n, "cluster node resynced and serving");
+            }
+            Err(e) => {
+                m.set_state(NodeState::Down);
+                m.record_error(&format!("probe: {e}"));
+                let mut p = m.probe.lock();
+                p.next = Instant::now() + p.backoff;
+                p.backoff = (p.backoff * 2).min(PROBE_CAP);
+            }
+        }
+    }
+
+    /// Bring node `k` to what an up node holds; returns the number of changes.
+    pub fn resync(&self, k: usize) -> Result<usize> {
+        let Some(r) = (0..self.members.len()).find(|&i| i != k && self.members[i].is_up()) else {
+            // Nothing to compare with: the first node back is the cluster's truth.
+            return Ok(0);
+        };
+        let (from, to) = (self.members[r].node(), self.members[k].node());
+        let theirs = inventory(&from)?;
+        let mine = inventory(&to)?;
+        let mut changes = 0;
+        for (ident, h) in &mine {
+            if !theirs.contains_key(ident) {
+                to.destroy_object(*h)?;
+                changes += 1;
+            }
+        }
+        for (ident, hr) in &theirs {
+            match mine.get(ident) {
+                None => {
+                    copy_between(self, r, &from, *hr, k, &to)?;
+                    changes += 1;
+                }
+                Some(hk) => {
+                    let a = compared(&from, *hr)?;
+                    let b = compared(&to, *hk)?;
+                    let diff: Vec<Attr> = a
+                        .iter()
+                        .zip(&b)
+                        .filter(|(x, y)| x.1.is_some() && x.1 != y.1)
+                        .filter_map(|(x, _)| x.1.clone().map(|v| Attr::new(x.0, v)))
+                        .collect();
+                    if !diff.is_empty() && to.set_attributes(*hk, &diff).is_err() {
+                        // Not settable (read-only now): replace the copy.
+                        to.destroy_object(*hk)?;
+                        copy_between(self, r, &from, *hr, k, &to)?;
+                    }
+                    changes += usize::from(!diff.is_empty());
+                }
+            }
+        }
+        Ok(changes)
+    }
+}
