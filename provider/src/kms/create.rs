@@ -3,7 +3,6 @@
 
 use super::record::{self, KeyRecord, Origin, State};
 use super::registry::Stored;
-use super::unix_now;
 use crate::error::{rule, Result};
 use crate::instance::Instance;
 use crate::vendor::*;
@@ -113,29 +112,17 @@ pub fn create_record(inst: &Instance, t: &[Attr]) -> Result<ObjectId> {
             .or(rule(CKR_ATTRIBUTE_VALUE_INVALID, "aliases are UTF-8"))?,
         None => String::new(),
     };
+    let state = if origin == Origin::Kms {
+        State::Enabled
+    } else {
+        State::PendingImport
+    };
     let rec = KeyRecord {
-        id: hex::encode(&id),
-        alias,
-        origin,
-        state: if origin == Origin::Kms {
-            State::Enabled
-        } else {
-            State::PendingImport
-        },
         class,
         key_type,
         size,
         ec_params: hex::encode(&ec_params),
-        created: unix_now(),
-        deletion_date: 0,
-        material_expiry: 0,
-        primary_version: 1,
-        default: false,
-        check_salt: String::new(),
-        check: String::new(),
-        imported: false,
-        rev: 0,
-        claim: String::new(),
+        ..KeyRecord::new(&id, alias, origin, state)
     };
     make(inst, rec)
 }
@@ -251,24 +238,14 @@ fn claim_default(inst: &Instance) -> Result<Stored> {
     inst.backend.random(&mut nonce)?;
     let mine = hex::encode(nonce);
     let rec = KeyRecord {
-        id: hex::encode(DEFAULT_KEY_ID),
-        alias: DEFAULT_ALIAS.into(),
-        origin: Origin::Kms,
-        state: State::Enabled,
-        class: CKO_SECRET_KEY,
-        key_type: CKK_AES,
-        size: 32,
-        ec_params: String::new(),
-        created: unix_now(),
-        deletion_date: 0,
-        material_expiry: 0,
-        primary_version: 1,
         default: true,
-        check_salt: String::new(),
-        check: String::new(),
-        imported: false,
-        rev: 0,
         claim: mine.clone(),
+        ..KeyRecord::new(
+            DEFAULT_KEY_ID,
+            DEFAULT_ALIAS.into(),
+            Origin::Kms,
+            State::Enabled,
+        )
     };
     record::save(inst, &rec)?;
     std::thread::sleep(std::time::Duration::from_millis(300));

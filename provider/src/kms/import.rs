@@ -88,13 +88,8 @@ pub fn parameters(inst: &Instance, t: &[Attr]) -> Result<ObjectId> {
         }
     }
     sweep(inst);
-    let mut nonce = [0u8; 8];
-    inst.backend.random(&mut nonce)?;
-    let svc = format!(
-        "{}{}",
-        String::from_utf8_lossy(IMPORT_SERVICE_PREFIX),
-        hex::encode(nonce)
-    );
+    // `kmsbridge.svc.import.<hex>`: IMPORT_SERVICE_PREFIX, which the token names.
+    let svc = String::from_utf8_lossy(&super::service_id(inst, "import")?).into_owned();
     let label = b"kmsbridge import wrapping key".to_vec();
     let public = [
         Attr::ulong(CKA_CLASS, CKO_PUBLIC_KEY),
@@ -311,13 +306,7 @@ pub fn import(
             "the import wrapping key is gone",
         );
     };
-    let mut nonce = [0u8; 8];
-    inst.backend.random(&mut nonce)?;
-    let temp_id = [
-        &b"kmsbridge.svc.importing."[..],
-        hex::encode(nonce).as_bytes(),
-    ]
-    .concat();
+    let temp_id = super::service_id(inst, "importing")?;
     let mut tmpl = vec![
         Attr::ulong(CKA_CLASS, rec.class),
         Attr::ulong(CKA_KEY_TYPE, rec.key_type),

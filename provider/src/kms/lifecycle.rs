@@ -139,29 +139,17 @@ pub fn record_for_key(inst: &Instance, e: &ObjEntry) -> Result<Stored> {
             v[4].as_ref().map(|m| m.len() as CK_ULONG * 8).unwrap_or(0),
         ),
     };
+    let origin = if v[6].as_deref() == Some(&[1][..]) {
+        Origin::Kms
+    } else {
+        Origin::External
+    };
     let rec = KeyRecord {
-        id: hex::encode(&id),
-        alias,
-        origin: if v[6].as_deref() == Some(&[1][..]) {
-            Origin::Kms
-        } else {
-            Origin::External
-        },
-        state: State::Enabled,
         class,
         key_type,
         size,
         ec_params: v[5].as_ref().map(hex::encode).unwrap_or_default(),
-        created: unix_now(),
-        deletion_date: 0,
-        material_expiry: 0,
-        primary_version: 1,
-        default: false,
-        check_salt: String::new(),
-        check: String::new(),
-        imported: false,
-        rev: 0,
-        claim: String::new(),
+        ..KeyRecord::new(&id, alias, origin, State::Enabled)
     };
     record::save(inst, &rec)?;
     inst.kms.by_id(inst, &id).ok_or(crate::error::Error::Rule {

@@ -21,6 +21,18 @@ use std::sync::OnceLock;
 /// Backend CKA_ID prefix of import wrapping key pairs.
 pub const IMPORT_SERVICE_PREFIX: &[u8] = b"kmsbridge.svc.import.";
 
+/// A fresh service-key id `kmsbridge.svc.<purpose>.<16 hex>` on this backend.
+pub fn service_id(
+    inst: &crate::instance::Instance,
+    purpose: &str,
+) -> crate::error::Result<Vec<u8>> {
+    let mut nonce = [0u8; 8];
+    inst.backend.random(&mut nonce)?;
+    let mut id = SERVICE_ID_PREFIX.to_vec();
+    id.extend_from_slice(format!("{purpose}.{}", hex::encode(nonce)).as_bytes());
+    Ok(id)
+}
+
 pub fn unix_now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

@@ -97,6 +97,30 @@ pub struct KeyRecord {
 }
 
 impl KeyRecord {
+    /// A record of version 1 made now, with nothing scheduled or imported yet.
+    pub fn new(id: &[u8], alias: String, origin: Origin, state: State) -> KeyRecord {
+        KeyRecord {
+            id: hex::encode(id),
+            alias,
+            origin,
+            state,
+            class: CKO_SECRET_KEY,
+            key_type: CKK_AES,
+            size: 32,
+            ec_params: String::new(),
+            created: super::unix_now(),
+            deletion_date: 0,
+            material_expiry: 0,
+            primary_version: 1,
+            default: false,
+            check_salt: String::new(),
+            check: String::new(),
+            imported: false,
+            rev: 0,
+            claim: String::new(),
+        }
+    }
+
     /// Of two copies of one record, the one every process keeps.
     pub fn supersedes(&self, other: &KeyRecord) -> bool {
         (self.rev, &self.claim) > (other.rev, &other.claim)

@@ -300,24 +300,11 @@ mod tests {
 
     fn rec(state: State, deletion_date: u64, material_expiry: u64) -> KeyRecord {
         KeyRecord {
-            id: "00".into(),
-            alias: String::new(),
-            origin: Origin::External,
-            state,
-            class: CKO_SECRET_KEY,
-            key_type: CKK_AES,
-            size: 32,
-            ec_params: String::new(),
-            created: 0,
             deletion_date,
             material_expiry,
-            primary_version: 1,
-            default: false,
-            check_salt: String::new(),
-            check: String::new(),
             imported: true,
             rev: 1,
-            claim: String::new(),
+            ..KeyRecord::new(&[0], String::new(), Origin::External, state)
         }
     }
 

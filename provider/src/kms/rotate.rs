@@ -85,13 +85,7 @@ pub fn rotate(inst: &Instance, t: &[Attr]) -> Result<ObjectId> {
         }
     };
     let copied = read_attrs(inst, old, &COPIED)?;
-    let mut nonce = [0u8; 8];
-    inst.backend.random(&mut nonce)?;
-    let temp_id = [
-        &b"kmsbridge.svc.rotating."[..],
-        hex::encode(nonce).as_bytes(),
-    ]
-    .concat();
+    let temp_id = super::service_id(inst, "rotating")?;
     let mut tmpl = vec![
         Attr::ulong(CKA_CLASS, CKO_SECRET_KEY),
         Attr::ulong(CKA_KEY_TYPE, key_type),
