@@ -1,9 +1,12 @@
 //! The test rig: an isolated SoftHSM2 store and kmsbridge config made by
-//! `ci/softhsm/setup`, exported into this process's environment.
+//! `ci/softhsm/setup`, exported into this process's environment. With `nodes`, an
+//! N-node hardware instance whose nodes can be lost and brought back, and with
+//! `shim`, faults injected per node (docs/CLUSTER_RIG.md).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::Duration;
 
 /// Options passed to `ci/softhsm/setup`.
 #[derive(Debug, Clone, Default)]
@@ -16,6 +19,16 @@ pub struct RigOptions {
     pub software: bool,
     /// Lifetime of import tokens in seconds, `import_token_ttl_s` (`--import-token-ttl S`).
     pub import_token_ttl: Option<u64>,
+    /// An N-node hardware instance (`--nodes N`): node k is a SoftHSM2 store served by
+    /// its own `p11-kit server` process, reached through its own copy of p11-kit's
+    /// client module; `Rig::stop_node` kills that process.
+    pub nodes: Option<usize>,
+    /// The fault shim in front of every node (`--shim`); see `Rig::shim`.
+    pub shim: bool,
+    /// All N tokens served in this process behind the shim instead of p11-kit
+    /// (`--in-process`, implies `shim`): every mechanism works, and a node's loss is
+    /// the shim's `down` (docs/CLUSTER_RIG.md says when to choose which).
+    pub in_process: bool,
 }
 
 /// An isolated token store. The temporary directory lives as long as the rig.
@@ -23,7 +36,13 @@ pub struct RigOptions {
 pub struct Rig {
     dir: tempfile::TempDir,
     vars: BTreeMap<String, String>,
+    /// Node count of a `--nodes` rig, else 0.
+    nodes: usize,
 }
+
+/// How long a control-file change waits before the shim's next call is sure to
+/// see it (the shim looks at the file at most every 50 ms).
+const SHIM_SETTLE: Duration = Duration::from_millis(70);
 
 /// The workspace root (the folder holding `ci/` and `target/`).
 pub fn workspace_root() -> PathBuf {
@@ -59,6 +78,15 @@ impl Rig {
         if let Some(ttl) = opts.import_token_ttl {
             cmd.arg("--import-token-ttl").arg(ttl.to_string());
         }
+        if let Some(n) = opts.nodes {
+            cmd.arg("--nodes").arg(n.to_string());
+        }
+        if opts.shim {
+            cmd.arg("--shim");
+        }
+        if opts.in_process {
+            cmd.arg("--in-process");
+        }
         let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
         assert!(
             out.status.success(),
@@ -85,7 +113,8 @@ impl Rig {
         for (k, v) in &vars {
             std::env::set_var(k, v);
         }
-        Rig { dir, vars }
+        let nodes = vars.get("KMSBRIDGE_NODES").map_or(0, |n| n.parse().expect("KMSBRIDGE_NODES"));
+        Rig { dir, vars, nodes }
     }
 
     /// The rig's directory.
@@ -96,6 +125,104 @@ impl Rig {
     /// A variable the setup script exported.
     pub fn var(&self, key: &str) -> &str {
         self.vars.get(key).unwrap_or_else(|| panic!("setup did not export {key}"))
+    }
+
+    /// The node count of a `nodes` rig (0 otherwise).
+    pub fn nodes(&self) -> usize {
+        self.nodes
+    }
+
+    /// True when the nodes run in this process behind the shim (`in_process`).
+    pub fn in_process(&self) -> bool {
+        self.vars.get("KMSBRIDGE_NODE_MODE").map(String::as_str) == Some("in-process")
+    }
+
+    /// The PKCS#11 library of node `k`, as the kmsbridge config names it.
+    pub fn node_library(&self, k: usize) -> PathBuf {
+        PathBuf::from(self.var(&format!("KMSBRIDGE_NODE{k}_LIBRARY")))
+    }
+
+    /// The token label of node `k` (the user and SO PINs are the same on every
+    /// node: `SOFTHSM2_USER_PIN`, `SOFTHSM2_SO_PIN`).
+    pub fn node_token_label(&self, k: usize) -> &str {
+        self.var(&format!("KMSBRIDGE_NODE{k}_TOKEN_LABEL"))
+    }
+
+    /// Loses node `k`: kills its p11-kit server's process group (the server and the
+    /// process serving each connection); in-process, sets the shim's `down`. Returns
+    /// once the node is gone.
+    pub fn stop_node(&self, k: usize) {
+        self.node_ctl(k, &["stop"]);
+    }
+
+    /// Brings node `k` back: a fresh p11-kit server on the same socket (clients
+    /// reach it only after C_Finalize + C_Initialize of that node's library);
+    /// in-process, clears the shim's `down`.
+    pub fn start_node(&self, k: usize) {
+        self.node_ctl(k, &["start"]);
+    }
+
+    /// Makes every call to node `k` block (SIGSTOP to its server's process group;
+    /// in-process, the shim's `hang`) until `resume_node`.
+    pub fn hang_node(&self, k: usize) {
+        self.node_ctl(k, &["hang"]);
+    }
+
+    /// Lets node `k`'s blocked calls go on.
+    pub fn resume_node(&self, k: usize) {
+        self.node_ctl(k, &["resume"]);
+    }
+
+    /// `up`, `down` or `hung`.
+    pub fn node_status(&self, k: usize) -> String {
+        self.node_ctl(k, &["status"]).trim().to_string()
+    }
+
+    /// Sets keys in node `k`'s fault-shim control file, one `key = value` per line
+    /// (e.g. `"latency_ms = 5\ncapacity = 2"`; keys in docs/CLUSTER_RIG.md), and
+    /// waits until the shim's next call sees them. Needs a `shim` rig.
+    pub fn shim(&self, k: usize, settings: &str) {
+        let mut args = vec!["set"];
+        args.extend(
+            settings.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')),
+        );
+        self.node_ctl(k, &args);
+    }
+
+    /// Runs `DIR/node K ARGS…` (written by the setup script).
+    fn node_ctl(&self, k: usize, args: &[&str]) -> String {
+        assert!(k < self.nodes, "node {k} of a {}-node rig", self.nodes);
+        let ctl = self.var("KMSBRIDGE_NODE_CTL");
+        let out = Command::new(ctl)
+            .arg(k.to_string())
+            .args(args)
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {ctl}: {e}"));
+        assert!(
+            out.status.success(),
+            "{ctl} {k} {args:?} failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // A control-file edit (all of in-process mode, and `set`) takes effect on the
+        // shim's next look at the file.
+        if args[0] != "status" && (self.in_process() || args[0] == "set") {
+            std::thread::sleep(SHIM_SETTLE);
+        }
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+impl Drop for Rig {
+    /// Stops a `nodes` rig's p11-kit servers (before the directory goes).
+    fn drop(&mut self) {
+        if self.nodes == 0 || self.in_process() {
+            return;
+        }
+        let ctl = self.var("KMSBRIDGE_NODE_CTL").to_string();
+        for k in 0..self.nodes {
+            let _ = Command::new(&ctl).arg(k.to_string()).arg("stop").output();
+        }
     }
 }
 

@@ -1,0 +1,440 @@
+//! The fault shim over SoftHSM2: each test copies the built shim into its own
+//! directory with its own `faultshim.conf`, so every test is an independent node
+//! (the copies in one process share the one SoftHSM2 library, `shared_target`),
+//! and flips faults in the control file while the process runs.
+
+use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
+use cryptoki::error::{Error, RvError};
+use cryptoki::mechanism::Mechanism;
+use cryptoki::object::{Attribute, ObjectClass, ObjectHandle};
+use cryptoki::session::{Session, UserType};
+use cryptoki::slot::Slot;
+use cryptoki::types::AuthPin;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+const SOFTHSM: &str = "/usr/lib/softhsm/libsofthsm2.so";
+const USER_PIN: &str = "fault-user-1234";
+const SO_PIN: &str = "fault-so-5678";
+/// One token per test, made before any module is loaded.
+const TOKENS: [&str; 7] = [
+    "pass", "latency", "capacity", "errors", "hang", "down", "env",
+];
+/// P-256.
+const P256: [u8; 10] = [0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
+
+/// The SoftHSM2 store shared by the tests of this process.
+fn store() -> &'static Path {
+    static STORE: OnceLock<tempfile::TempDir> = OnceLock::new();
+    STORE
+        .get_or_init(|| {
+            let dir = tempfile::Builder::new()
+                .prefix("faultshim-")
+                .tempdir()
+                .unwrap();
+            std::fs::create_dir(dir.path().join("tokens")).unwrap();
+            let conf = dir.path().join("softhsm2.conf");
+            std::fs::write(
+                &conf,
+                format!(
+                    "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n\
+                     slots.removable = false\n",
+                    dir.path().join("tokens").display()
+                ),
+            )
+            .unwrap();
+            for t in TOKENS {
+                let st = Command::new("softhsm2-util")
+                    .env("SOFTHSM2_CONF", &conf)
+                    .args(["--init-token", "--free", "--label", &label(t)])
+                    .args(["--so-pin", SO_PIN, "--pin", USER_PIN])
+                    .output()
+                    .expect("run softhsm2-util");
+                assert!(
+                    st.status.success(),
+                    "{}",
+                    String::from_utf8_lossy(&st.stderr)
+                );
+            }
+            std::env::set_var("SOFTHSM2_CONF", &conf);
+            dir
+        })
+        .path()
+}
+
+fn label(t: &str) -> String {
+    format!("fs-{t}")
+}
+
+/// The shim as cargo built it for this test run: in `deps/` beside the test (the
+/// library's `rlib` crate type makes `cargo test` rebuild it there; the copy one
+/// level up is only refreshed by `cargo build`).
+fn built_shim() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let deps = exe.parent().unwrap();
+    let so = deps.join("libkmsbridge_faultshim.so");
+    assert!(so.exists(), "{} not built", so.display());
+    so
+}
+
+fn code<T: std::fmt::Debug>(r: cryptoki::error::Result<T>) -> RvError {
+    match r {
+        Err(Error::Pkcs11(rv, _)) => rv,
+        other => panic!("expected a PKCS#11 error, got {other:?}"),
+    }
+}
+
+/// One node: a copy of the shim with its control file, loaded and initialised.
+struct Node {
+    dir: tempfile::TempDir,
+    ctx: Pkcs11,
+    slot: Slot,
+}
+
+impl Node {
+    fn new(token: &str, extra: &str) -> Node {
+        store();
+        let dir = tempfile::Builder::new()
+            .prefix("faultshim-node-")
+            .tempdir()
+            .unwrap();
+        let lib = dir.path().join("libkmsbridge_faultshim.so");
+        std::fs::copy(built_shim(), &lib).unwrap();
+        std::fs::write(
+            dir.path().join("faultshim.conf"),
+            format!(
+                "target = \"{SOFTHSM}\"\nshared_target = true\ntoken_label = \"{}\"\n{extra}\n",
+                label(token)
+            ),
+        )
+        .unwrap();
+        Node::load(dir, &lib, token)
+    }
+
+    fn load(dir: tempfile::TempDir, lib: &Path, token: &str) -> Node {
+        let ctx = Pkcs11::new(lib).unwrap();
+        ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK))
+            .unwrap();
+        let slots = ctx.get_slots_with_token().unwrap();
+        assert_eq!(slots.len(), 1, "the shim shows only its own token");
+        let info = ctx.get_token_info(slots[0]).unwrap();
+        assert_eq!(info.label(), label(token));
+        Node {
+            dir,
+            ctx,
+            slot: slots[0],
+        }
+    }
+
+    /// Sets `key = value` lines in the control file (others kept), then waits
+    /// until the shim's next look at it.
+    fn set(&self, lines: &str) {
+        let path = self.dir.path().join("faultshim.conf");
+        let mut text = std::fs::read_to_string(&path).unwrap_or_default();
+        for line in lines.lines().filter(|l| l.contains('=')) {
+            let key = line.split('=').next().unwrap().trim();
+            text = text
+                .lines()
+                .filter(|l| l.split('=').next().map(str::trim) != Some(key))
+                .map(|l| format!("{l}\n"))
+                .collect();
+            text.push_str(line.trim());
+            text.push('\n');
+        }
+        let tmp = path.with_extension("tmp");
+        std::fs::write(&tmp, text).unwrap();
+        std::fs::rename(&tmp, &path).unwrap();
+        std::thread::sleep(Duration::from_millis(80));
+    }
+
+    fn session(&self) -> Session {
+        let s = self.ctx.open_rw_session(self.slot).unwrap();
+        match s.login(UserType::User, Some(&AuthPin::new(USER_PIN.into()))) {
+            Ok(()) | Err(Error::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => {}
+            Err(e) => panic!("C_Login: {e}"),
+        }
+        s
+    }
+}
+
+/// An EC P-256 key pair on the token, labelled `name`; returns the private key.
+fn ec_key(s: &Session, name: &str) -> ObjectHandle {
+    let (_, private) = s
+        .generate_key_pair(
+            &Mechanism::EccKeyPairGen,
+            &[
+                Attribute::Token(true),
+                Attribute::EcParams(P256.to_vec()),
+                Attribute::Verify(true),
+                Attribute::Label(name.into()),
+            ],
+            &[
+                Attribute::Token(true),
+                Attribute::Private(true),
+                Attribute::Sign(true),
+                Attribute::Label(name.into()),
+            ],
+        )
+        .expect("C_GenerateKeyPair");
+    private
+}
+
+fn find_private(s: &Session, name: &str) -> ObjectHandle {
+    let found = s
+        .find_objects(&[
+            Attribute::Class(ObjectClass::PRIVATE_KEY),
+            Attribute::Label(name.into()),
+        ])
+        .unwrap();
+    assert_eq!(
+        found.len(),
+        1,
+        "one private key labelled {name}: {found:?} {:?}",
+        s.get_session_info()
+    );
+    found[0]
+}
+
+/// cryptoki's sign is three crypto calls: C_SignInit, C_Sign (length), C_Sign.
+fn sign(s: &Session, key: ObjectHandle) -> cryptoki::error::Result<Vec<u8>> {
+    s.sign(&Mechanism::Ecdsa, key, &[7u8; 32])
+}
+
+fn timed<T>(f: impl FnOnce() -> T) -> (T, Duration) {
+    let t = Instant::now();
+    let r = f();
+    (r, t.elapsed())
+}
+
+#[test]
+fn forwards_every_call_and_shows_only_its_token() {
+    let n = Node::new("pass", "");
+    let s = n.session();
+    let key = ec_key(&s, "k");
+    assert_eq!(sign(&s, key).unwrap().len(), 64);
+    assert!(n.ctx.get_library_info().is_ok());
+    assert!(!n.ctx.get_mechanism_list(n.slot).unwrap().is_empty());
+    assert_eq!(s.generate_random_vec(16).unwrap().len(), 16);
+}
+
+#[test]
+fn latency_is_added_to_crypto_calls_only() {
+    let n = Node::new("latency", "");
+    let s = n.session();
+    let key = ec_key(&s, "k");
+    let (r, fast) = timed(|| sign(&s, key));
+    r.unwrap();
+    assert!(
+        fast < Duration::from_millis(100),
+        "no latency configured, took {fast:?}"
+    );
+
+    n.set("latency_ms = 150");
+    let (r, slow) = timed(|| sign(&s, key));
+    r.unwrap();
+    assert!(
+        slow >= Duration::from_millis(450),
+        "3 crypto calls x 150 ms, took {slow:?}"
+    );
+    assert!(slow < Duration::from_millis(1500), "took {slow:?}");
+    let (r, random) = timed(|| s.generate_random_vec(16));
+    r.unwrap();
+    assert!(
+        random < Duration::from_millis(100),
+        "not a crypto call, took {random:?}"
+    );
+
+    n.set("latency_ms = 0");
+    let (r, fast) = timed(|| sign(&s, key));
+    r.unwrap();
+    assert!(
+        fast < Duration::from_millis(100),
+        "latency cleared, took {fast:?}"
+    );
+}
+
+/// `threads` sessions each sign once, all at the same time; the time they took.
+fn concurrent_signs(n: &Node, key: ObjectHandle, threads: usize) -> Duration {
+    let sessions: Vec<Session> = (0..threads).map(|_| n.session()).collect();
+    let (_, took) = timed(|| {
+        std::thread::scope(|sc| {
+            for s in sessions {
+                sc.spawn(move || sign(&s, key).unwrap());
+            }
+        })
+    });
+    took
+}
+
+#[test]
+fn capacity_limits_concurrent_crypto_calls() {
+    let n = Node::new("capacity", "latency_ms = 100");
+    let s = n.session();
+    let key = ec_key(&s, "k");
+    // 6 signs x 3 calls x 100 ms: about 300 ms with no limit (all in parallel) ...
+    let free = concurrent_signs(&n, key, 6);
+    assert!(
+        free < Duration::from_millis(700),
+        "no capacity limit, took {free:?}"
+    );
+    // ... and at least 18 x 100 ms / 2 engines = 900 ms with two.
+    n.set("capacity = 2");
+    let two = concurrent_signs(&n, key, 6);
+    assert!(
+        two >= Duration::from_millis(880),
+        "capacity 2, took {two:?}"
+    );
+    n.set("capacity = 0");
+    let free = concurrent_signs(&n, key, 6);
+    assert!(
+        free < Duration::from_millis(700),
+        "limit lifted, took {free:?}"
+    );
+}
+
+#[test]
+fn errors_are_injected_at_the_configured_rate_and_leave_no_operation_behind() {
+    let n = Node::new("errors", "");
+    let s = n.session();
+    let key = ec_key(&s, "k");
+    n.set("error_rate = 1.0\nerror_rv = 0x30");
+    assert_eq!(code(sign(&s, key)), RvError::DeviceError);
+    n.set("error_rv = 0x200");
+    assert_eq!(code(sign(&s, key)), RvError::FunctionRejected);
+    // Non-crypto calls are never failed.
+    assert!(s.generate_random_vec(8).is_ok());
+
+    // Each sign rolls twice (C_SignInit, the final C_Sign; not the length query):
+    // P(fail) = 1 - 0.7^2 = 0.51.
+    n.set("error_rate = 0.3\nerror_rv = 0x30");
+    let mut failed = 0;
+    for _ in 0..200 {
+        match sign(&s, key) {
+            Ok(sig) => assert_eq!(sig.len(), 64),
+            Err(Error::Pkcs11(RvError::DeviceError, _)) => failed += 1,
+            Err(e) => {
+                panic!("only injected CKR_DEVICE_ERROR expected (no operation left active): {e}")
+            }
+        }
+    }
+    assert!(
+        (70..=134).contains(&failed),
+        "{failed} of 200 failed, expected about 102"
+    );
+
+    n.set("error_rate = 0");
+    for _ in 0..20 {
+        sign(&s, key).unwrap();
+    }
+}
+
+#[test]
+fn hang_blocks_calls_until_cleared() {
+    let n = Node::new("hang", "");
+    let s = n.session();
+    let key = ec_key(&s, "k");
+    n.set("hang = true");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::scope(|sc| {
+        sc.spawn(move || tx.send(timed(|| sign(&s, key))).unwrap());
+        assert!(
+            rx.recv_timeout(Duration::from_millis(500)).is_err(),
+            "a call got through a hang"
+        );
+        n.set("hang = false");
+        let (r, took) = rx
+            .recv_timeout(Duration::from_secs(2))
+            .expect("the call resumes");
+        r.unwrap();
+        assert!(took >= Duration::from_millis(500), "took {took:?}");
+    });
+}
+
+/// An AES-256 token key labelled `name`, for multi-part encryption.
+fn aes_key(s: &Session, name: &str) -> ObjectHandle {
+    s.generate_key(
+        &Mechanism::AesKeyGen,
+        &[
+            Attribute::Token(true),
+            Attribute::ValueLen(32.into()),
+            Attribute::Encrypt(true),
+            Attribute::Label(name.into()),
+        ],
+    )
+    .expect("C_GenerateKey")
+}
+
+#[test]
+fn down_answers_device_removed_and_afterwards_old_sessions_are_gone() {
+    let n = Node::new("down", "");
+    let s1 = n.session();
+    ec_key(&s1, "k");
+    let key = find_private(&s1, "k");
+    let aes = aes_key(&s1, "a");
+    sign(&s1, key).unwrap();
+    // A multi-part operation in flight when the node goes.
+    let s2 = n.session();
+    s2.encrypt_init(&Mechanism::AesEcb, aes).unwrap();
+    s2.encrypt_update(&[1u8; 16]).unwrap();
+
+    n.set("down = true");
+    assert_eq!(code(sign(&s1, key)), RvError::DeviceRemoved);
+    assert_eq!(code(s2.encrypt_update(&[2u8; 16])), RvError::DeviceRemoved);
+    assert_eq!(code(n.ctx.get_slots_with_token()), RvError::DeviceRemoved);
+    assert_eq!(code(n.ctx.open_rw_session(n.slot)), RvError::DeviceRemoved);
+    assert_eq!(code(s1.generate_random_vec(8)), RvError::DeviceRemoved);
+
+    // Back, as a restarted HSM: the sessions of before are gone.
+    n.set("down = false");
+    assert_eq!(code(sign(&s1, key)), RvError::SessionHandleInvalid);
+    assert_eq!(code(s2.encrypt_final()), RvError::SessionHandleInvalid);
+    assert_eq!(code(s1.get_session_info()), RvError::SessionHandleInvalid);
+    // New sessions work once logged in again; the keys are found anew.
+    let s3 = n.session();
+    let key = find_private(&s3, "k");
+    assert_eq!(sign(&s3, key).unwrap().len(), 64);
+    let aes = s3
+        .find_objects(&[
+            Attribute::Class(ObjectClass::SECRET_KEY),
+            Attribute::Label("a".into()),
+        ])
+        .unwrap()[0];
+    s3.encrypt_init(&Mechanism::AesEcb, aes).unwrap();
+    assert_eq!(s3.encrypt_update(&[1u8; 16]).unwrap().len(), 16);
+    s3.encrypt_final().unwrap();
+}
+
+#[test]
+fn the_environment_names_control_file_and_target_when_no_sibling_file() {
+    store();
+    let dir = tempfile::Builder::new()
+        .prefix("faultshim-env-")
+        .tempdir()
+        .unwrap();
+    let lib = dir.path().join("libkmsbridge_faultshim.so");
+    std::fs::copy(built_shim(), &lib).unwrap();
+    let control = dir.path().join("elsewhere.conf");
+    std::fs::write(
+        &control,
+        format!("shared_target = true\ntoken_label = {}\n", label("env")),
+    )
+    .unwrap();
+    std::env::set_var("KMSBRIDGE_SHIM_CONTROL", &control);
+    std::env::set_var("KMSBRIDGE_SHIM_TARGET", SOFTHSM);
+    let n = Node::load(dir, &lib, "env");
+    let s = n.session();
+    let key = ec_key(&s, "k");
+    sign(&s, key).unwrap();
+    std::fs::write(
+        &control,
+        format!(
+            "shared_target = true\ntoken_label = {}\ndown = 1\n",
+            label("env")
+        ),
+    )
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(80));
+    assert_eq!(code(sign(&s, key)), RvError::DeviceRemoved);
+}
