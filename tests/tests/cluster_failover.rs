@@ -299,3 +299,33 @@ fn a_thousand_create_then_use_cycles_find_every_object() {
         &failures[..failures.len().min(5)]
     );
 }
+
+/// `quorum = 3` in the instance's config: with a node lost, a token object write
+/// reaches only 2 nodes and is refused (undone); the default quorum (2) takes it.
+#[test]
+fn a_configured_quorum_of_three_refuses_writes_with_a_node_lost() {
+    let turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let rig = Rig::with_options(&RigOptions { nodes: Some(3), ..Default::default() });
+    let conf = rig.var("KMSBRIDGE_CONF").to_string();
+    let text = std::fs::read_to_string(&conf).expect("read config");
+    let text = text.replacen(
+        "type = \"hardware\"",
+        "type = \"hardware\"\nquorum = 3\ncall_timeout_ms = 5000",
+        1,
+    );
+    std::fs::write(&conf, text).expect("write config");
+    let t = Env::with_rig(Target::Bridge, rig);
+    let s = logged_in(&t);
+    token_aes(&s, b"quorum-all-up", &[1; 16]).expect("a write with every node up");
+    t.rig().stop_node(1);
+    // The first write finds node 1 lost; with 2 of 3 nodes it is below quorum.
+    let r = token_aes(&s, b"quorum-node-lost", &[2; 16]);
+    assert_eq!(rv_of(&r), Some(RvError::DeviceError), "a write below quorum: {r:?}");
+    assert!(
+        s.find_objects(&[Attribute::Id(b"quorum-node-lost".to_vec())]).expect("find").is_empty(),
+        "a write below quorum is undone"
+    );
+    t.rig().start_node(1);
+    drop(t);
+    drop(turn);
+}
