@@ -54,6 +54,9 @@ pub struct NodeStatus {
 
 pub struct Member {
     pub cfg: NodeConfig,
+    /// No other member loads the same library: re-initialising it on return
+    /// touches no other node.
+    pub own_library: bool,
     /// Replaced by a fresh node when a lost node answers again: its old sessions
     /// (and, behind a server that restarted, its handles) are gone.
     node: ArcSwap<Node>,
@@ -96,8 +99,9 @@ impl Drop for LoadGuard {
 }
 
 impl Member {
-    pub fn new(cfg: NodeConfig) -> Member {
+    pub fn new(cfg: NodeConfig, own_library: bool) -> Member {
         Member {
+            own_library,
             node: ArcSwap::from_pointee(Node::new(cfg.clone())),
             cfg,
             state: AtomicU8::new(NodeState::Up.as_u8()),
@@ -221,7 +225,16 @@ impl Member {
     }
 
     /// A fresh node for a lost one that may be back; connected, or the reason not.
+    /// The lost node's sessions are forgotten, never closed, and its library (when no
+    /// other member uses it) is re-initialised first: a p11-kit client answers
+    /// `CKR_DEVICE_ERROR` to everything after its server died, even once the server
+    /// is back, until `C_Finalize` + `C_Initialize`.
     pub fn reconnect(&self) -> Result<()> {
+        let old = self.node.load_full();
+        old.forget_sessions();
+        if self.own_library {
+            old.reinitialize_library()?;
+        }
         let fresh = Node::new(self.cfg.clone());
         fresh.connect()?;
         let mut one = [0u8; 1];

@@ -114,8 +114,11 @@ impl Cluster {
             cfg,
             quorum,
             members: nodes
-                .into_iter()
-                .map(|c| Arc::new(Member::new(c)))
+                .iter()
+                .map(|c| {
+                    let own = nodes.iter().filter(|o| o.library == c.library).count() == 1;
+                    Arc::new(Member::new(c.clone(), own))
+                })
                 .collect(),
             table: Table::new(n),
             domain: (0..n).map(|_| AtomicU64::new(0)).collect(),

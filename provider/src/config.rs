@@ -53,6 +53,12 @@ pub struct InstanceConfig {
     /// Seconds an import token stays valid (KMS: 24 hours, the most allowed).
     #[serde(default = "default_import_token_ttl_s")]
     pub import_token_ttl_s: u64,
+    /// Hardware instances of several nodes: nodes a token object write must reach
+    /// before it is reported done; default 2, or every node when there are fewer.
+    pub quorum: Option<usize>,
+    /// Hardware instances of several nodes: a backend call running longer than
+    /// this marks its node down (and a single-part call moves to another node).
+    pub call_timeout_ms: Option<u64>,
     #[serde(default, rename = "node")]
     pub nodes: Vec<NodeConfig>,
 }
@@ -107,6 +113,8 @@ impl Config {
                 store: Some(data.join("kmsbridge")),
                 pool_wait_ms: default_pool_wait_ms(),
                 import_token_ttl_s: default_import_token_ttl_s(),
+                quorum: None,
+                call_timeout_ms: None,
                 nodes: Vec::new(),
             }],
         }
@@ -183,6 +191,25 @@ impl Config {
                             "a hardware instance needs an SO PIN hash",
                         ));
                     }
+                    let n = inst.nodes.len();
+                    if let Some(q) = inst.quorum {
+                        if q == 0 || q > n {
+                            return Err(bad(
+                                file,
+                                &f("quorum"),
+                                format!("must be 1 to the number of nodes ({n})"),
+                            ));
+                        }
+                    }
+                    if let Some(t) = inst.call_timeout_ms {
+                        if !(100..=600_000).contains(&t) {
+                            return Err(bad(
+                                file,
+                                &f("call_timeout_ms"),
+                                "must be 100 to 600000 milliseconds",
+                            ));
+                        }
+                    }
                 }
                 InstanceType::Software => {
                     if inst.store.is_none() {
@@ -197,6 +224,13 @@ impl Config {
                             file,
                             &f("node"),
                             "a software instance has no HSM nodes",
+                        ));
+                    }
+                    if inst.quorum.is_some() || inst.call_timeout_ms.is_some() {
+                        return Err(bad(
+                            file,
+                            &f("quorum"),
+                            "quorum and call_timeout_ms are for hardware instances",
                         ));
                     }
                     if inst.user_pin_hash.is_some() || inst.so_pin_hash.is_some() {
@@ -237,5 +271,55 @@ impl Config {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A hardware instance of `nodes` nodes with `extra` instance lines, validated.
+    fn check(nodes: usize, extra: &str) -> Result<Config, String> {
+        let dir = std::env::temp_dir().join(format!(
+            "kmsbridge-config-{}-{nodes}-{}",
+            std::process::id(),
+            extra.len()
+        ));
+        std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+        let file = dir.join("f");
+        std::fs::write(&file, "x").map_err(|e| e.to_string())?;
+        let f = file.display();
+        let hash = format!("pbkdf2-sha256$10000${}${}", "00".repeat(8), "00".repeat(32));
+        let mut text = format!(
+            "[[instance]]\nname = \"h\"\ntype = \"hardware\"\nso_pin_hash = \"{hash}\"\n{extra}\n"
+        );
+        for k in 0..nodes {
+            text.push_str(&format!(
+                "[[instance.node]]\nlibrary = \"{f}\"\ntoken_label = \"t{k}\"\ncredential_file = \"{f}\"\n"
+            ));
+        }
+        let cfg: Config = toml::from_str(&text).map_err(|e| e.to_string())?;
+        cfg.validate(Path::new("test.toml"))?;
+        Ok(cfg)
+    }
+
+    #[test]
+    fn quorum_and_call_timeout_per_hardware_instance() {
+        let cfg = check(3, "quorum = 3\ncall_timeout_ms = 2500").expect("valid");
+        assert_eq!(cfg.instances[0].quorum, Some(3));
+        assert_eq!(cfg.instances[0].call_timeout_ms, Some(2500));
+        let cfg = check(3, "").expect("valid");
+        assert_eq!(cfg.instances[0].quorum, None);
+        assert_eq!(cfg.instances[0].call_timeout_ms, None);
+        for bad in [
+            "quorum = 0",
+            "quorum = 4",
+            "call_timeout_ms = 0",
+            "call_timeout_ms = 99",
+        ] {
+            let e = check(3, bad).expect_err(bad);
+            let field = bad.split(' ').next().unwrap_or_default();
+            assert!(e.contains(&format!("instance[0].{field}")), "{bad}: {e}");
+        }
     }
 }

@@ -51,7 +51,14 @@ impl Provider {
                             pool_wait: Duration::from_millis(ic.pool_wait_ms),
                         })
                         .collect();
-                    kmsbridge_cluster::build(nodes)
+                    let mut cluster = kmsbridge_cluster::ClusterConfig {
+                        quorum: ic.quorum,
+                        ..Default::default()
+                    };
+                    if let Some(ms) = ic.call_timeout_ms {
+                        cluster.call_timeout = Duration::from_millis(ms);
+                    }
+                    kmsbridge_cluster::build_with(nodes, cluster)
                         .map_err(|e| Error::Config(format!("instance {}: {}", ic.name, e.0)))?
                 }
                 InstanceType::Software => {

@@ -13,6 +13,8 @@ pub struct Library {
     fl: *const CK_FUNCTION_LIST,
     /// False when the application had initialised the library itself: not ours to finalise.
     owns_init: bool,
+    /// Serialises re-initialisations of this library (`reinitialize`).
+    reinit: Mutex<()>,
     _lib: libloading::Library,
 }
 
@@ -83,16 +85,10 @@ impl Library {
             path: path.to_path_buf(),
             fl,
             owns_init: true,
+            reinit: Mutex::new(()),
             _lib: lib,
         };
-        let mut args = CK_C_INITIALIZE_ARGS {
-            CreateMutex: None,
-            DestroyMutex: None,
-            LockMutex: None,
-            UnlockMutex: None,
-            flags: CKF_OS_LOCKING_OK,
-            pReserved: std::ptr::null_mut(),
-        };
+        let mut args = init_args();
         let mut rv = p11!(lib, C_Initialize(&mut args as *mut _ as *mut _));
         if rv == CKR_CRYPTOKI_ALREADY_INITIALIZED {
             // The application (or a forked parent's copy) initialised it already.
@@ -109,6 +105,28 @@ impl Library {
         Ok(lib)
     }
 
+    /// `C_Finalize` then `C_Initialize` of this library alone: what brings back a
+    /// node whose transport was lost (a p11-kit client stays `CKR_DEVICE_ERROR` after
+    /// its server returns until re-initialised). Every session of the library is gone
+    /// afterwards and its handles may be reused: callers must have forgotten them.
+    /// A library the application initialised itself is not ours to finalise: a no-op.
+    pub fn reinitialize(&self) -> Result<()> {
+        if !self.owns_init {
+            return Ok(());
+        }
+        let _g = self.reinit.lock();
+        let _ = p11!(self, C_Finalize(std::ptr::null_mut()));
+        let mut args = init_args();
+        let rv = match p11!(self, C_Initialize(&mut args as *mut _ as *mut _)) {
+            CKR_CRYPTOKI_ALREADY_INITIALIZED => CKR_OK,
+            rv => rv,
+        };
+        check(rv, "C_Initialize")
+            .map_err(|e| Error::Unavailable(format!("{}: {e}", self.path.display())))?;
+        tracing::info!(library = %self.path.display(), "backend library re-initialised");
+        Ok(())
+    }
+
     pub fn functions(&self) -> &CK_FUNCTION_LIST {
         // SAFETY: `fl` was returned non-NULL by C_GetFunctionList and stays valid
         // while `_lib` is loaded.
@@ -117,6 +135,17 @@ impl Library {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+}
+
+fn init_args() -> CK_C_INITIALIZE_ARGS {
+    CK_C_INITIALIZE_ARGS {
+        CreateMutex: None,
+        DestroyMutex: None,
+        LockMutex: None,
+        UnlockMutex: None,
+        flags: CKF_OS_LOCKING_OK,
+        pReserved: std::ptr::null_mut(),
     }
 }
 

@@ -85,6 +85,26 @@ impl Node {
         &self.cfg
     }
 
+    /// The node was lost: forget its sessions without closing them (behind a
+    /// restarted server, or after re-initialising the library, their numbers name
+    /// other sessions) and lend none again. This `Node` is then done with; a
+    /// fresh one reconnects.
+    pub fn forget_sessions(&self) {
+        if let Some(c) = self.conn.get() {
+            c.pool.abandon();
+        }
+    }
+
+    /// `C_Finalize` + `C_Initialize` of this node's library, if this node had
+    /// connected through it (a library never connected is initialised afresh by
+    /// the next connection). Call `forget_sessions` first; touches no other library.
+    pub fn reinitialize_library(&self) -> Result<()> {
+        match self.conn.get() {
+            Some(c) => c.pool.lib.reinitialize(),
+            None => Ok(()),
+        }
+    }
+
     /// The connection, made on first use; on the hot path two plain loads.
     fn conn(&self) -> Result<&Connected> {
         if self.shut.load(Ordering::Acquire) {

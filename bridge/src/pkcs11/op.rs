@@ -144,6 +144,9 @@ fn init_name(kind: OpKind) -> &'static str {
 /// single-part form with empty input; whichever applies ends it, the other answers
 /// an error that changes nothing. The result is discarded and zeroized.
 pub(super) fn cancel<P: Borrow<Pool>>(s: &Lease<P>, kind: OpKind) {
+    if s.forgotten() {
+        return;
+    }
     let h = s.handle();
     let mut scratch = Zeroizing::new(vec![0u8; 8192]);
     let out = scratch.as_mut_ptr();

@@ -10,7 +10,7 @@ use crossbeam_queue::ArrayQueue;
 use cryptoki_sys::*;
 use parking_lot::{Condvar, Mutex};
 use std::borrow::Borrow;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -31,6 +31,9 @@ pub struct Pool {
     waiters: AtomicUsize,
     wait_lock: Mutex<()>,
     returned: Condvar,
+    /// The library lost (or is about to lose) every session of this pool: its
+    /// handles are forgotten, never closed, and it lends nothing more.
+    abandoned: AtomicBool,
 }
 
 const STASHES: usize = 64;
@@ -86,6 +89,7 @@ impl Pool {
             waiters: AtomicUsize::new(0),
             wait_lock: Mutex::new(()),
             returned: Condvar::new(),
+            abandoned: AtomicBool::new(false),
         }
     }
 
@@ -135,6 +139,12 @@ impl Pool {
         }
         let mut deadline: Option<Instant> = None;
         loop {
+            if self.is_abandoned() {
+                return Err(Error::Unavailable(format!(
+                    "{}: the node's sessions were lost",
+                    self.name
+                )));
+            }
             if let Some(h) = self.idle.pop() {
                 return Ok(h);
             }
@@ -178,6 +188,11 @@ impl Pool {
     }
 
     fn put(&self, h: CK_SESSION_HANDLE, stash: usize) {
+        if self.is_abandoned() {
+            // Forgotten: a re-initialised library may have given the number to another.
+            self.wake();
+            return;
+        }
         let mine = &self.stash[stash];
         if mine.put(h) {
             // A caller that began waiting meanwhile must not miss it: hand it over.
@@ -218,6 +233,20 @@ impl Pool {
         }
     }
 
+    /// Forget every session without closing it: the node's connection was lost and
+    /// its library is about to be re-initialised, after which the same numbers may name
+    /// sessions of a new pool. Leases still out are forgotten when returned.
+    pub fn abandon(&self) {
+        self.abandoned.store(true, Ordering::SeqCst);
+        while self.idle.pop().or_else(|| self.steal()).is_some() {}
+        let _g = self.wait_lock.lock();
+        self.returned.notify_all();
+    }
+
+    pub fn is_abandoned(&self) -> bool {
+        self.abandoned.load(Ordering::SeqCst)
+    }
+
     /// Sessions opened so far, and of those currently lent out.
     pub fn usage(&self) -> (usize, usize) {
         let opened = self.opened.load(Ordering::SeqCst);
@@ -232,6 +261,9 @@ impl Pool {
 
 impl Drop for Pool {
     fn drop(&mut self) {
+        if self.is_abandoned() {
+            return;
+        }
         // Every lease holds the pool alive, so all sessions are idle here.
         while let Some(h) = self.idle.pop().or_else(|| self.steal()) {
             let _ = p11!(self.lib, C_CloseSession(h));
@@ -256,6 +288,10 @@ impl<P: Borrow<Pool>> Lease<P> {
     }
     pub fn lib(&self) -> &Library {
         &self.pool.borrow().lib
+    }
+    /// The pool forgot its sessions: this handle may name someone else's now.
+    pub fn forgotten(&self) -> bool {
+        self.pool.borrow().is_abandoned()
     }
 }
 
