@@ -148,6 +148,38 @@ impl Inner {
     /// Run a write on every writable node. The first node's own answer stands for
     /// the application (a bad template fails the same everywhere); later failures
     /// are the node's. Returns what succeeded where.
+    /// The writable nodes holding `obj`, with its handle on each, and how many
+    /// writable nodes no longer hold it. Nodes that fail to answer are noted.
+    fn holders(&self, obj: ObjectId, e: &crate::objects::Entry) -> (Vec<(usize, ObjectId)>, usize) {
+        let mut holders = Vec::new();
+        let mut missing = 0;
+        for k in self.writable() {
+            match self.resolve(obj, e, k) {
+                Ok(Some(h)) => holders.push((k, h)),
+                Ok(None) => missing += 1,
+                Err(err) => self.note_failure(k, &err),
+            }
+        }
+        (holders, missing)
+    }
+
+    /// `fanout` over the holders found by `holders`, each call given its handle.
+    fn on_holders<T>(
+        &self,
+        holders: &[(usize, ObjectId)],
+        mut f: impl FnMut(&Node, ObjectId) -> Result<T>,
+    ) -> Result<Vec<(usize, T)>> {
+        let ks: Vec<usize> = holders.iter().map(|(k, _)| *k).collect();
+        self.fanout(&ks, |k, n| {
+            let h = holders
+                .iter()
+                .find(|(kk, _)| *kk == k)
+                .map(|(_, h)| *h)
+                .ok_or_else(crate::route::gone)?;
+            f(n, h)
+        })
+    }
+
     fn fanout<T>(
         &self,
         nodes: &[usize],
@@ -200,24 +232,8 @@ impl Inner {
     pub fn copy_token(&self, src: ObjectId, template: &[Attr]) -> Result<ObjectId> {
         let e = self.table.get(src).ok_or_else(crate::route::gone)?;
         let view = e.view.get().copied();
-        let nodes = self.writable();
-        let mut holders = Vec::new();
-        for k in nodes {
-            match self.resolve(src, &e, k) {
-                Ok(Some(h)) => holders.push((k, h)),
-                Ok(None) => {}
-                Err(err) => self.note_failure(k, &err),
-            }
-        }
-        let ks: Vec<usize> = holders.iter().map(|(k, _)| *k).collect();
-        let done = self.fanout(&ks, |k, n| {
-            let h = holders
-                .iter()
-                .find(|(kk, _)| *kk == k)
-                .map(|(_, h)| *h)
-                .ok_or_else(crate::route::gone)?;
-            n.copy_object(h, template)
-        })?;
+        let (holders, _) = self.holders(src, &e);
+        let done = self.on_holders(&holders, |n, h| n.copy_object(h, template))?;
         if done.len() < self.quorum {
             self.undo_creates(&done);
             return Err(below_quorum(done.len(), self.quorum));
@@ -227,25 +243,8 @@ impl Inner {
 
     pub fn destroy_token(&self, obj: ObjectId) -> Result<()> {
         let e = self.table.get(obj).ok_or_else(crate::route::gone)?;
-        let nodes = self.writable();
-        let mut gone_on = 0;
-        let mut holders = Vec::new();
-        for k in nodes {
-            match self.resolve(obj, &e, k) {
-                Ok(Some(h)) => holders.push((k, h)),
-                Ok(None) => gone_on += 1,
-                Err(err) => self.note_failure(k, &err),
-            }
-        }
-        let ks: Vec<usize> = holders.iter().map(|(k, _)| *k).collect();
-        let done = self.fanout(&ks, |k, n| {
-            let h = holders
-                .iter()
-                .find(|(kk, _)| *kk == k)
-                .map(|(_, h)| *h)
-                .ok_or_else(crate::route::gone)?;
-            n.destroy_object(h)
-        })?;
+        let (holders, gone_on) = self.holders(obj, &e);
+        let done = self.on_holders(&holders, |n, h| n.destroy_object(h))?;
         self.table.remove(obj);
         if done.len() + gone_on < self.quorum {
             // A destroy cannot be undone; nodes that still hold it are resynced.
@@ -256,15 +255,7 @@ impl Inner {
 
     pub fn set_token(&self, obj: ObjectId, template: &[Attr]) -> Result<()> {
         let e = self.table.get(obj).ok_or_else(crate::route::gone)?;
-        let nodes = self.writable();
-        let mut holders = Vec::new();
-        for k in nodes {
-            match self.resolve(obj, &e, k) {
-                Ok(Some(h)) => holders.push((k, h)),
-                Ok(None) => {}
-                Err(err) => self.note_failure(k, &err),
-            }
-        }
+        let (holders, _) = self.holders(obj, &e);
         // The values before, to put back if the write misses its quorum.
         let types: Vec<_> = template.iter().map(|a| a.ty).collect();
         let before = match holders.first() {
@@ -273,15 +264,7 @@ impl Inner {
                 .unwrap_or_default(),
             None => Vec::new(),
         };
-        let ks: Vec<usize> = holders.iter().map(|(k, _)| *k).collect();
-        let done = self.fanout(&ks, |k, n| {
-            let h = holders
-                .iter()
-                .find(|(kk, _)| *kk == k)
-                .map(|(_, h)| *h)
-                .ok_or_else(crate::route::gone)?;
-            n.set_attributes(h, template).map(|()| h)
-        })?;
+        let done = self.on_holders(&holders, |n, h| n.set_attributes(h, template).map(|()| h))?;
         if done.len() < self.quorum {
             for (k, h) in &done {
                 let _ = self.members[*k].node().set_attributes(*h, &before);
