@@ -216,6 +216,14 @@ impl Rig {
 impl Drop for Rig {
     /// Stops a `nodes` rig's p11-kit servers (before the directory goes).
     fn drop(&mut self) {
+        // A failing test shows what the module logged: the log dies with the directory.
+        if std::thread::panicking() {
+            if let Ok(log) = std::fs::read_to_string(self.dir.path().join("kmsbridge.log")) {
+                let lines: Vec<&str> = log.lines().collect();
+                let tail = &lines[lines.len().saturating_sub(80)..];
+                eprintln!("--- kmsbridge.log (last {} lines)\n{}", tail.len(), tail.join("\n"));
+            }
+        }
         if self.nodes == 0 || self.in_process() {
             return;
         }

@@ -121,7 +121,36 @@ impl Node {
         Ok(self.conn.get_or_init(|| c))
     }
 
-    fn find_slot(&self, lib: &Library) -> Result<CK_SLOT_ID> {
+    /// The node's slot. A token can be missing for a moment: SoftHSM2 rewrites its
+    /// token file when another process logs in, and a library that loads the token
+    /// from a half-written file leaves it out until it is initialised again. So look
+    /// again for ~0.6 s, re-initialising the library in between when nothing else in
+    /// this process uses it yet, before giving up.
+    fn find_slot(&self, lib: &Arc<Library>) -> Result<CK_SLOT_ID> {
+        let mut pause = std::time::Duration::from_millis(20);
+        for _ in 0..5 {
+            if let Some(slot) = self.matching_slot(lib)? {
+                return Ok(slot);
+            }
+            std::thread::sleep(pause);
+            pause *= 2;
+            if Arc::strong_count(lib) == 1 {
+                lib.reinitialize()?;
+            }
+        }
+        if let Some(slot) = self.matching_slot(lib)? {
+            return Ok(slot);
+        }
+        Err(Error::Unavailable(format!(
+            "{}: no token with label {:?} serial {:?} in {}",
+            self.cfg.name,
+            self.cfg.token_label,
+            self.cfg.token_serial,
+            self.cfg.library.display()
+        )))
+    }
+
+    fn matching_slot(&self, lib: &Library) -> Result<Option<CK_SLOT_ID>> {
         let slots = two_call_list("C_GetSlotList", |p, n| {
             p11!(lib, C_GetSlotList(CK_TRUE, p, n))
         })?;
@@ -141,16 +170,10 @@ impl Node {
                 .as_deref()
                 .is_none_or(|s| trim(&ti.serialNumber) == s);
             if label_ok && serial_ok {
-                return Ok(slot);
+                return Ok(Some(slot));
             }
         }
-        Err(Error::Unavailable(format!(
-            "{}: no token with label {:?} serial {:?} in {}",
-            self.cfg.name,
-            self.cfg.token_label,
-            self.cfg.token_serial,
-            self.cfg.library.display()
-        )))
+        Ok(None)
     }
 
     fn open(&self) -> Result<Connected> {

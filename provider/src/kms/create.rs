@@ -249,6 +249,7 @@ fn claim_default(inst: &Instance) -> Result<Stored> {
     };
     record::save(inst, &rec)?;
     std::thread::sleep(std::time::Duration::from_millis(300));
+    settle(inst)?;
     let winner = inst
         .kms
         .all(inst)
@@ -264,3 +265,30 @@ fn claim_default(inst: &Instance) -> Result<Stored> {
     }
     Ok(winner)
 }
+
+/// Make every claimant's view whole before the winner is read. A store may miss an
+/// object another process made in the instant before its own write, and stay blind
+/// to it until someone writes again: SoftHSM2's file store does (its token counter
+/// takes the other process's change for its own). So each claimant writes twice more
+/// at random moments (≤ 0.2 s), and reads only once every claimant has stopped
+/// writing (claims are near-simultaneous: a later one would have seen the first).
+/// The winner's key is then made after every loser's last write, so no loser can
+/// miss it either.
+fn settle(inst: &Instance) -> Result<()> {
+    for _ in 0..2 {
+        let mut r = [0u8; 1];
+        inst.backend.random(&mut r)?;
+        std::thread::sleep(std::time::Duration::from_millis(
+            u64::from(r[0]) * 100 / 255,
+        ));
+        let mut t = record::template(crate::instance::META_APPLICATION, Some(NUDGE_LABEL));
+        t.extend([Attr::bool(CKA_TOKEN, true), Attr::bool(CKA_PRIVATE, true)]);
+        let id = inst.backend.create_object(&t)?;
+        inst.backend.destroy_object(id)?;
+    }
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    Ok(())
+}
+
+/// Label of the short-lived object `settle` writes.
+const NUDGE_LABEL: &str = "kmsbridge.nudge";
