@@ -82,6 +82,9 @@ pub struct Member {
 pub struct Probe {
     pub next: Instant,
     pub backoff: Duration,
+    /// A probe of this node is running (on its own thread: a hung node's probe
+    /// must not hold up the others').
+    pub running: bool,
 }
 
 pub const PROBE_FIRST: Duration = Duration::from_millis(100);
@@ -117,6 +120,7 @@ impl Member {
             probe: Mutex::new(Probe {
                 next: Instant::now(),
                 backoff: PROBE_FIRST,
+                running: false,
             }),
         }
     }

@@ -14,7 +14,7 @@ use kmsbridge_bridge::pkcs11::Node;
 use kmsbridge_bridge::{Attr, AttrReq, Backend, Result};
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
-use std::sync::Weak;
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 const TICK: Duration = Duration::from_millis(50);
@@ -81,7 +81,7 @@ fn compared(node: &Node, h: u64) -> Result<Vec<(CK_ATTRIBUTE_TYPE, Option<Vec<u8
 }
 
 impl Inner {
-    fn tick(&self) {
+    fn tick(self: &Arc<Self>) {
         let now = Instant::now();
         for (k, m) in self.members.iter().enumerate() {
             match m.state() {
@@ -93,12 +93,25 @@ impl Inner {
                 NodeState::Resyncing => {}
                 NodeState::Down => {
                     {
-                        let p = m.probe.lock();
-                        if p.next > now {
+                        let mut p = m.probe.lock();
+                        if p.running || p.next > now {
                             continue;
                         }
+                        p.running = true;
                     }
-                    self.try_return(k);
+                    // Each probe on its own thread: re-initialising a hung node's
+                    // library can block for as long as the node hangs.
+                    let inner = Arc::clone(self);
+                    let spawned = std::thread::Builder::new()
+                        .name(format!("kmsbridge-probe-{k}"))
+                        .spawn(move || {
+                            inner.try_return(k);
+                            inner.members[k].probe.lock().running = false;
+                        });
+                    if let Err(e) = spawned {
+                        tracing::warn!(node = %m.name(), "cannot start a probe: {e}");
+                        m.probe.lock().running = false;
+                    }
                 }
             }
         }
@@ -112,7 +125,10 @@ impl Inner {
         self.forget_domain_key(k);
         let res = m.reconnect().and_then(|()| {
             m.set_state(NodeState::Resyncing);
-            self.resync(k)
+            // A write that began while the node was down (so not sent to it) can land
+            // on the others after the first pass read them: a second pass catches it.
+            let first = self.resync(k)?;
+            Ok(first + self.resync(k)?)
         });
         match res {
             Ok(n) => {

@@ -32,7 +32,12 @@ fn a_drained_node_is_resynced_before_it_serves() {
     c.destroy_object(doomed).expect("destroy while away");
     c.set_attributes(kept, &[Attr::bool(CKA_DECRYPT, false)])
         .expect("change while away");
-    assert!(c.status()[2].lag >= 3, "{:?}", c.status()[2]);
+    // The prober may find the node answering while these writes run (a busy
+    // machine): it then takes the rest as writes. Either way it must end up with all.
+    let away = c.status();
+    if away[2].state == NodeState::Down {
+        assert!(away[2].lag >= 3, "{:?}", away[2]);
+    }
     let deadline = Instant::now() + Duration::from_secs(10);
     while c.status()[2].state != NodeState::Up {
         assert!(Instant::now() < deadline, "not back: {:?}", c.status()[2]);
