@@ -33,6 +33,8 @@ use cryptoki::session::{Session, UserType};
 use cryptoki::slot::Slot;
 use cryptoki::types::AuthPin;
 
+mod cluster;
+
 // ---------------------------------------------------------------------------
 // Operations
 
@@ -194,6 +196,7 @@ prints a side-by-side table (markdown) on stdout. Progress and errors go to stde
 
 Environment: KMSBRIDGE_MODULE (default <repo>/target/release/libkmsbridge.so),
 SOFTHSM2_MODULE (default /usr/lib/softhsm/libsofthsm2.so) are passed to the rigs.
+Cluster capacity benchmark (issue 5, item 7): kmsbridge-bench --cluster --help
 Child mode (internal): --target direct|bridge|software --op OP --threads N
 ";
 
@@ -281,6 +284,14 @@ fn parse_args() -> Result<Opts, String> {
 }
 
 fn main() -> ExitCode {
+    // `--cluster` (and its children) is a bench of its own, in cluster.rs.
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args
+        .iter()
+        .any(|a| a == "--cluster" || a == "--cluster-child")
+    {
+        return cluster::main(&args);
+    }
     let opts = match parse_args() {
         Ok(o) => o,
         Err(e) => {
