@@ -33,6 +33,8 @@ use cryptoki::session::{Session, UserType};
 use cryptoki::slot::Slot;
 use cryptoki::types::AuthPin;
 
+mod cluster;
+
 // ---------------------------------------------------------------------------
 // Operations
 
@@ -194,6 +196,7 @@ prints a side-by-side table (markdown) on stdout. Progress and errors go to stde
 
 Environment: KMSBRIDGE_MODULE (default <repo>/target/release/libkmsbridge.so),
 SOFTHSM2_MODULE (default /usr/lib/softhsm/libsofthsm2.so) are passed to the rigs.
+Cluster capacity benchmark (issue 5, item 7): kmsbridge-bench --cluster --help
 Child mode (internal): --target direct|bridge|software --op OP --threads N
 ";
 
@@ -281,6 +284,14 @@ fn parse_args() -> Result<Opts, String> {
 }
 
 fn main() -> ExitCode {
+    // `--cluster` (and its children) is a bench of its own, in cluster.rs.
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args
+        .iter()
+        .any(|a| a == "--cluster" || a == "--cluster-child")
+    {
+        return cluster::main(&args);
+    }
     let opts = match parse_args() {
         Ok(o) => o,
         Err(e) => {
@@ -351,11 +362,19 @@ fn make_rig(opts: &Opts, dir: &Path, software: bool) -> Result<Vec<(String, Stri
     let pool = opts
         .pool
         .unwrap_or_else(|| *opts.threads.iter().max().unwrap_or(&1));
-    let out = Command::new(&setup)
+    let mut args = vec!["--pool".to_string(), pool.to_string()];
+    if software {
+        args.push("--software".into());
+    }
+    run_setup(&setup, dir, &args)
+}
+
+/// Runs `setup DIR ARGS...` (ci/softhsm/setup) and returns the variables it exported
+/// (`export NAME='value'` lines), checking that the ones every target needs are there.
+fn run_setup(setup: &Path, dir: &Path, args: &[String]) -> Result<Vec<(String, String)>, String> {
+    let out = Command::new(setup)
         .arg(dir)
-        .arg("--pool")
-        .arg(pool.to_string())
-        .args(software.then_some("--software"))
+        .args(args)
         .stderr(Stdio::inherit())
         .output()
         .map_err(|e| format!("running {}: {e}", setup.display()))?;
@@ -404,6 +423,40 @@ fn run_child(
     opts: &Opts,
     env: &[(String, String)],
 ) -> Result<CellResult, String> {
+    let mut args: Vec<String> = ["--target", target.name(), "--op", op.name()]
+        .map(String::from)
+        .to_vec();
+    args.extend([
+        "--threads".into(),
+        threads.to_string(),
+        "--seconds".into(),
+        opts.seconds.to_string(),
+        "--warmup".into(),
+        opts.warmup.to_string(),
+    ]);
+    if opts.kms {
+        args.push("--kms".into());
+    }
+    let kv = spawn_self(&args, env)?;
+    let get = |k: &str| -> Result<&str, String> {
+        kv.get(k)
+            .map(String::as_str)
+            .ok_or_else(|| format!("RESULT without {k}: {kv:?}"))
+    };
+    Ok(CellResult {
+        ops: get("ops")?.parse().map_err(|e| format!("ops: {e}"))?,
+        secs: get("secs")?.parse().map_err(|e| format!("secs: {e}"))?,
+        p50_ns: get("p50_ns")?.parse().map_err(|e| format!("p50: {e}"))?,
+        p99_ns: get("p99_ns")?.parse().map_err(|e| format!("p99: {e}"))?,
+    })
+}
+
+/// Runs this binary again with `args` and `env` added to the environment, and returns
+/// the `key=value` fields of the `RESULT` line it printed on stdout.
+fn spawn_self(
+    args: &[String],
+    env: &[(String, String)],
+) -> Result<BTreeMap<String, String>, String> {
     // /proc/self/exe still names this very binary when a rebuild has replaced the file on
     // disk meanwhile (cargo builds in the same target directory during a long run).
     let proc_exe = Path::new("/proc/self/exe");
@@ -413,11 +466,7 @@ fn run_child(
         std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?
     };
     let out = Command::new(exe)
-        .args(["--target", target.name(), "--op", op.name()])
-        .args(["--threads", &threads.to_string()])
-        .args(["--seconds", &opts.seconds.to_string()])
-        .args(["--warmup", &opts.warmup.to_string()])
-        .args(opts.kms.then_some("--kms"))
+        .args(args)
         .envs(env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
         .output()
@@ -436,23 +485,12 @@ fn run_child(
         .lines()
         .find(|l| l.starts_with("RESULT "))
         .ok_or_else(|| format!("child printed no RESULT line; stderr: {}", stderr.trim()))?;
-    let mut kv = BTreeMap::new();
-    for part in line.split_whitespace().skip(1) {
-        if let Some((k, v)) = part.split_once('=') {
-            kv.insert(k, v);
-        }
-    }
-    let get = |k: &str| -> Result<&str, String> {
-        kv.get(k)
-            .copied()
-            .ok_or_else(|| format!("RESULT without {k}: {line}"))
-    };
-    Ok(CellResult {
-        ops: get("ops")?.parse().map_err(|e| format!("ops: {e}"))?,
-        secs: get("secs")?.parse().map_err(|e| format!("secs: {e}"))?,
-        p50_ns: get("p50_ns")?.parse().map_err(|e| format!("p50: {e}"))?,
-        p99_ns: get("p99_ns")?.parse().map_err(|e| format!("p99: {e}"))?,
-    })
+    Ok(line
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|part| part.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect())
 }
 
 fn fmt_rate(r: f64) -> String {
