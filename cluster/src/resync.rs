@@ -112,7 +112,12 @@ impl Inner {
         self.forget_domain_key(k);
         let res = m.reconnect().and_then(|()| {
             m.set_state(NodeState::Resyncing);
-            self.resync(k)
+            self.resync(k).inspect_err(|e| {
+                // The node answers but cannot be brought up to date: it stays out of
+                // service until this is fixed, so say why (a lost node's failed
+                // probes are not worth a line each).
+                tracing::warn!(node = %m.name(), "cluster node answers but resync failed: {e}");
+            })
         });
         match res {
             Ok(n) => {
