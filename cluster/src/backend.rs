@@ -173,6 +173,13 @@ impl Backend for Cluster {
 
     fn create_object(&self, template: &[Attr]) -> Result<ObjectId> {
         if is_token(template) {
+            // A key made by value that the application wants kept in reaches every
+            // node now, but a node that misses it gets it later by resync, wrapped
+            // under the domain key: seal it like a generated key, or that node could
+            // never be brought back.
+            if is_secret_or_private(template, CKO_DATA) {
+                return self.inner.create_token(&sealed_template(template).0);
+            }
             return self.inner.create_token(template);
         }
         let (k, h) = self.inner.route(&[], |_, n, _| n.create_object(template))?;
