@@ -139,7 +139,21 @@ impl Inner {
     /// Bring node `k` to what an up node holds; returns the number of changes.
     pub fn resync(&self, k: usize) -> Result<usize> {
         let Some(r) = (0..self.members.len()).find(|&i| i != k && self.members[i].is_up()) else {
-            // Nothing to compare with: the first node back is the cluster's truth.
+            // Nothing to compare with: the first node back is the cluster's truth,
+            // unless it missed writes that a node still away took. Serving from it
+            // would lose them, and the nodes that hold them, resynced from it on their
+            // return, would destroy them: it waits for one of those to come back.
+            let mine = self.members[k].missed.load(Ordering::Relaxed);
+            let better = self
+                .members
+                .iter()
+                .enumerate()
+                .any(|(i, m)| i != k && m.missed.load(Ordering::Relaxed) < mine);
+            if better {
+                return Err(kmsbridge_bridge::Error::Unavailable(format!(
+                    "missed {mine} writes that a node still away holds; waiting for it"
+                )));
+            }
             return Ok(0);
         };
         let (from, to) = (self.members[r].node(), self.members[k].node());
