@@ -9,6 +9,12 @@
 //! lost end with CKR_DEVICE_REMOVED (or CKR_DEVICE_ERROR) within 2 s and their next
 //! Init succeeds.
 //!
+//! A node that missed writes and comes back while the nodes that took them are still
+//! away waits for them instead of becoming the cluster's truth.
+//!
+//! The module logs a node's return to the rig's log, which a process opens once: run
+//! these with `cargo nextest` (one process per test).
+//!
 //! In-process, every SoftHSM2 mechanism reaches the nodes, AES key wrap included, so
 //! secret and private keys made while node 1 is down can reach it wrapped under the
 //! cluster domain key (the p11-kit rig cannot carry that; `cluster_failover.rs`).
@@ -264,16 +270,23 @@ fn wait_until(t: Instant) {
     std::thread::sleep(t.saturating_duration_since(Instant::now()));
 }
 
+/// The module's log, from byte `skip` on.
+fn log_from(rig: &Rig, skip: usize) -> String {
+    let text = std::fs::read_to_string(rig.dir().join("kmsbridge.log")).unwrap_or_default();
+    text.get(skip..).unwrap_or("").to_string()
+}
+
+/// The module's log's length now.
+fn log_len(rig: &Rig) -> usize {
+    std::fs::metadata(rig.dir().join("kmsbridge.log")).map_or(0, |m| m.len() as usize)
+}
+
 /// Waits until the module logs node `k` resynced and serving (after `skip` bytes of
 /// the log), or panics at `deadline`.
 fn wait_resynced(rig: &Rig, k: usize, skip: usize, deadline: Instant) {
-    let log = rig.dir().join("kmsbridge.log");
     let node = format!("/node{k}");
     loop {
-        let text = std::fs::read_to_string(&log).unwrap_or_default();
-        let back = text
-            .get(skip..)
-            .unwrap_or("")
+        let back = log_from(rig, skip)
             .lines()
             .any(|l| l.contains("cluster node resynced and serving") && l.contains(&node));
         if back {
@@ -443,8 +456,7 @@ fn a_lost_node_returns_holding_every_change_before_it_serves() {
         assert!(Instant::now() < at(RETURN_AT), "the changes took longer than node 1's absence");
 
         wait_until(at(RETURN_AT));
-        let log = rig.dir().join("kmsbridge.log");
-        log_len_at_return.set(std::fs::metadata(&log).map_or(0, |m| m.len() as usize));
+        log_len_at_return.set(log_len(rig));
         rig.start_node(LOST);
         wait_until(at(END_AT));
         stop.store(true, Ordering::Relaxed);
@@ -562,4 +574,63 @@ fn a_lost_node_returns_holding_every_change_before_it_serves() {
     assert!(!attr_bool(&s1, h, AttributeType::Decrypt), "node 1 holds the CKA_DECRYPT change");
     drop(s1);
     nodes.finish();
+}
+
+/// Node 1 misses a key made while it is away; then nodes 0 and 2 are lost too and
+/// node 1 comes back first. It must not become the cluster's truth: it would serve
+/// without the key, and nodes 0 and 2, resynced from it on their return, would
+/// destroy their copies. It waits for them and is resynced from them.
+#[test]
+fn a_node_that_missed_writes_waits_for_the_nodes_that_took_them() {
+    std::env::set_var("KMSBRIDGE_LOG", "warn,kmsbridge_cluster=info");
+    let rig =
+        Rig::with_options(&RigOptions { nodes: Some(3), in_process: true, ..Default::default() });
+    provision_domain_key(&rig);
+    let t = Env::with_rig(Target::Bridge, rig);
+    let rig = t.rig();
+    let s = logged_in(&t);
+    let block = [0x11u8; 16];
+    rig.stop_node(LOST);
+    let key = gen_aes(&s, "made-while-node1-away");
+    let ct = s.encrypt(&Mechanism::AesCbcPad(IV), key, &block).expect("encrypt on nodes 0, 2");
+    rig.stop_node(0);
+    rig.stop_node(2);
+    // Every node is seen lost.
+    for _ in 0..3 {
+        assert!(s.encrypt(&Mechanism::AesCbcPad(IV), key, &block).is_err(), "no node is up");
+    }
+    let skip = log_len(rig);
+    rig.start_node(LOST);
+    // Probed and refused (its answer is logged), never resynced as the truth.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let node = format!("/node{LOST}");
+    loop {
+        let log = log_from(rig, skip);
+        let mine = |what: &str| log.lines().any(|l| l.contains(what) && l.contains(&node));
+        assert!(
+            !mine("cluster node resynced and serving"),
+            "node 1 became the cluster's truth without the key it missed:\n{log}"
+        );
+        if mine("resync failed") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "node 1 was never probed:\n{log}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let skip = log_len(rig);
+    rig.start_node(0);
+    rig.start_node(2);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    for k in [0, 2, LOST] {
+        wait_resynced(rig, k, skip, deadline);
+    }
+    let found = s.find_objects(&[Attribute::Id(b"made-while-node1-away".to_vec())]).expect("find");
+    assert_eq!(found, vec![key], "the key made while node 1 was away survived");
+    // Node 1 alone serves it.
+    rig.stop_node(0);
+    rig.stop_node(2);
+    assert_eq!(
+        s.encrypt(&Mechanism::AesCbcPad(IV), key, &block).expect("node 1 holds the key"),
+        ct
+    );
 }
