@@ -21,6 +21,17 @@ const VIEW_ATTRS: [CK_ATTRIBUTE_TYPE; 4] = [
     CKA_ALWAYS_SENSITIVE,
 ];
 
+/// Attributes that hold a secret or private key's material.
+const KEY_MATERIAL: [CK_ATTRIBUTE_TYPE; 7] = [
+    CKA_VALUE,
+    CKA_PRIVATE_EXPONENT,
+    CKA_PRIME_1,
+    CKA_PRIME_2,
+    CKA_EXPONENT_1,
+    CKA_EXPONENT_2,
+    CKA_COEFFICIENT,
+];
+
 fn is_secret_or_private(t: &[Attr], default: CK_OBJECT_CLASS) -> bool {
     let class = attr::find(t, CKA_CLASS)
         .and_then(|a| a.as_ulong())
@@ -173,6 +184,13 @@ impl Backend for Cluster {
 
     fn create_object(&self, template: &[Attr]) -> Result<ObjectId> {
         if is_token(template) {
+            // A key made by value that the application wants kept in reaches every
+            // node now, but a node that misses it gets it later by resync, wrapped
+            // under the domain key: seal it like a generated key, or that node could
+            // never be brought back.
+            if is_secret_or_private(template, CKO_DATA) {
+                return self.inner.create_token(&sealed_template(template).0);
+            }
             return self.inner.create_token(template);
         }
         let (k, h) = self.inner.route(&[], |_, n, _| n.create_object(template))?;
@@ -229,9 +247,30 @@ impl Backend for Cluster {
     }
 
     fn get_attributes(&self, obj: ObjectId, reqs: &mut [AttrReq]) -> Result<CK_RV> {
+        // A sealed key is extractable on the nodes, so a node reveals the values of
+        // one that is not sensitive; the application asked for a key it cannot
+        // extract, whose values are never revealed (PKCS#11 footnote 7). Ask the node
+        // only for their lengths, and answer as the spec says.
+        let hide =
+            reqs.iter().any(|r| KEY_MATERIAL.contains(&r.ty)) && self.inner.view(obj)?.trusted_wrap;
+        let mut held = Vec::new();
+        if hide {
+            for (i, r) in reqs.iter_mut().enumerate() {
+                if KEY_MATERIAL.contains(&r.ty) {
+                    held.push((i, r.buf.take()));
+                }
+            }
+        }
         let (_, mut rv) = self
             .inner
             .route(&[obj], |_, n, hs| n.get_attributes(hs[0], reqs))?;
+        for (i, buf) in held {
+            reqs[i].buf = buf;
+            reqs[i].len = CK_UNAVAILABLE_INFORMATION;
+            if rv == CKR_OK || rv == CKR_BUFFER_TOO_SMALL {
+                rv = CKR_ATTRIBUTE_SENSITIVE;
+            }
+        }
         if reqs.iter().any(|r| VIEW_ATTRS.contains(&r.ty)) {
             let v = self.inner.view(obj)?;
             if v.trusted_wrap {

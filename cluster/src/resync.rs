@@ -127,8 +127,13 @@ impl Inner {
             m.set_state(NodeState::Resyncing);
             // A write that began while the node was down (so not sent to it) can land
             // on the others after the first pass read them: a second pass catches it.
-            let first = self.resync(k)?;
-            Ok(first + self.resync(k)?)
+            let twice = self.resync(k).and_then(|n| Ok(n + self.resync(k)?));
+            twice.inspect_err(|e| {
+                // The node answers but cannot be brought up to date: it stays out of
+                // service until this is fixed, so say why (a lost node's failed
+                // probes are not worth a line each).
+                tracing::warn!(node = %m.name(), "cluster node answers but resync failed: {e}");
+            })
         });
         match res {
             Ok(n) => {
@@ -150,7 +155,21 @@ impl Inner {
     /// Bring node `k` to what an up node holds; returns the number of changes.
     pub fn resync(&self, k: usize) -> Result<usize> {
         let Some(r) = (0..self.members.len()).find(|&i| i != k && self.members[i].is_up()) else {
-            // Nothing to compare with: the first node back is the cluster's truth.
+            // Nothing to compare with: the first node back is the cluster's truth,
+            // unless it missed writes that a node still away took. Serving from it
+            // would lose them, and the nodes that hold them, resynced from it on their
+            // return, would destroy them: it waits for one of those to come back.
+            let mine = self.members[k].missed.load(Ordering::Relaxed);
+            let better = self
+                .members
+                .iter()
+                .enumerate()
+                .any(|(i, m)| i != k && m.missed.load(Ordering::Relaxed) < mine);
+            if better {
+                return Err(kmsbridge_bridge::Error::Unavailable(format!(
+                    "missed {mine} writes that a node still away holds; waiting for it"
+                )));
+            }
             return Ok(0);
         };
         let (from, to) = (self.members[r].node(), self.members[k].node());

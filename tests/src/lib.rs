@@ -6,6 +6,7 @@
 //! instantiated for both targets by [`conformance_suite!`].
 
 pub mod byok;
+pub mod cluster;
 pub mod conformance;
 pub mod deviation;
 pub mod env;

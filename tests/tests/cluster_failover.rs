@@ -25,6 +25,11 @@ const P256: [u8; 10] = [0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x
 
 /// Client threads of the load test, as many as the issue asks.
 const THREADS: usize = 32;
+/// The issue's timeline, in seconds from the start of the load: node 1 is lost at
+/// 10 s and back at 20 s; the load runs 30 s.
+const LOSE_AT: u64 = 10;
+const RETURN_AT: u64 = 20;
+const END_AT: u64 = 30;
 
 /// Rigs export process-wide variables read when the module loads: one test at a
 /// time when several share a process (`cargo test`; nextest runs each in its own).
@@ -182,14 +187,19 @@ fn single_part_operations_survive_a_node_loss_and_the_node_returns_up_to_date() 
                 }
             });
         }
-        std::thread::sleep(at(4).saturating_duration_since(Instant::now()));
+        std::thread::sleep(at(LOSE_AT).saturating_duration_since(Instant::now()));
         rig.stop_node(1);
         std::thread::sleep(Duration::from_secs(1));
-        // Made while node 1 is lost: reported done on the 2 others (the quorum).
+        // Made while node 1 is lost: reported done on the 2 others (the quorum). Only
+        // objects copied by their attribute values (public keys, data objects) can
+        // reach a returning p11-kit node: a secret or private key travels wrapped
+        // under the domain key with CKM_AES_KEY_WRAP_PAD, which p11-kit 0.24's RPC
+        // cannot carry (docs/CLUSTER_RIG.md), so resync could never copy one here.
+        // `cluster_node_loss.rs` checks every kind of key on the in-process rig.
         token_ec_public(&admin, "made-while-node1-down");
-        std::thread::sleep(at(8).saturating_duration_since(Instant::now()));
+        std::thread::sleep(at(RETURN_AT).saturating_duration_since(Instant::now()));
         rig.start_node(1);
-        std::thread::sleep(at(12).saturating_duration_since(Instant::now()));
+        std::thread::sleep(at(END_AT).saturating_duration_since(Instant::now()));
         stop.store(true, Ordering::Relaxed);
     });
     let failures = failures.into_inner().unwrap();
@@ -200,7 +210,7 @@ fn single_part_operations_survive_a_node_loss_and_the_node_returns_up_to_date() 
         failures.len(),
         &failures[..failures.len().min(5)]
     );
-    assert!(ops > 300, "only {ops} operations in 12 s");
+    assert!(ops > 750, "only {ops} operations in {END_AT} s");
     // The object made meanwhile reaches node 1 once it is back, by resync alone:
     // nobody writes node 1 directly.
     assert!(

@@ -1,0 +1,145 @@
+//! Module tests over a multi-node rig (`RigOptions { nodes, .. }`): the cluster domain
+//! key provisioned on every node before the module loads, and looks at one node's
+//! token straight through its PKCS#11 library, past kmsbridge.
+
+use crate::env::find_slot;
+use crate::rig::Rig;
+use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
+use cryptoki::error::{Error, RvError};
+use cryptoki::object::{Attribute, KeyType, ObjectClass, ObjectHandle};
+use cryptoki::session::{Session, UserType};
+use cryptoki::slot::Slot;
+use cryptoki::types::AuthPin;
+use std::path::PathBuf;
+
+/// CKA_ID of the cluster domain key on every node (`kmsbridge_cluster::DOMAIN_KEY_ID`).
+pub const DOMAIN_KEY_ID: &[u8] = b"kmsbridge.svc.cluster.domain";
+
+/// The library that reaches node `k`'s token without kmsbridge and without the fault
+/// shim: SoftHSM2 itself in an in-process rig (all node tokens share its store,
+/// `SOFTHSM2_CONF`), else the node's own library (its p11-kit client copy).
+fn direct_library(rig: &Rig, k: usize) -> PathBuf {
+    if rig.in_process() {
+        PathBuf::from(rig.var("SOFTHSM2_MODULE"))
+    } else {
+        rig.node_library(k)
+    }
+}
+
+/// The PIN in the rig's file `name` (`nodeK.pin`, `nodeK.so.pin`).
+fn pin_file(rig: &Rig, name: &str) -> AuthPin {
+    let path = rig.dir().join(name);
+    let pin =
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    AuthPin::new(pin.trim().to_string().into())
+}
+
+/// The node tokens of a rig, each reached straight through its library.
+///
+/// In an in-process rig SoftHSM2 is shared with the shims the module loaded: while
+/// the module runs it is already initialised (`CKR_CRYPTOKI_ALREADY_INITIALIZED`
+/// counts as success here) and this must not finalise it; `finish` does so only when
+/// this opened it first. Open it before the module loads or after `C_Finalize` of the
+/// module, so that the module's pools are not disturbed.
+pub struct NodeTokens<'r> {
+    rig: &'r Rig,
+    /// Per node: its library and slot.
+    nodes: Vec<(Pkcs11, Slot)>,
+    /// Libraries this initialised (finalised by `finish`).
+    owned: Vec<Pkcs11>,
+}
+
+impl<'r> NodeTokens<'r> {
+    /// Every node of `rig`.
+    pub fn open(rig: &'r Rig) -> NodeTokens<'r> {
+        assert!(rig.nodes() > 0, "a rig made with `nodes`");
+        let mut libs: Vec<(PathBuf, Pkcs11)> = Vec::new();
+        let mut owned = Vec::new();
+        let mut nodes = Vec::new();
+        for k in 0..rig.nodes() {
+            let path = direct_library(rig, k);
+            let ctx = match libs.iter().find(|(p, _)| *p == path) {
+                Some((_, ctx)) => ctx.clone(),
+                None => {
+                    let ctx = Pkcs11::new(&path)
+                        .unwrap_or_else(|e| panic!("load {}: {e}", path.display()));
+                    match ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK)) {
+                        Ok(()) => owned.push(ctx.clone()),
+                        Err(Error::Pkcs11(RvError::CryptokiAlreadyInitialized, _)) => {}
+                        Err(e) => panic!("C_Initialize of {}: {e}", path.display()),
+                    }
+                    libs.push((path, ctx.clone()));
+                    ctx
+                }
+            };
+            let label = rig.node_token_label(k);
+            let slot = find_slot(&ctx, label)
+                .unwrap_or_else(|| panic!("no slot holds node {k}'s token {label}"));
+            nodes.push((ctx, slot));
+        }
+        NodeTokens { rig, nodes, owned }
+    }
+
+    /// A read/write session on node `k`'s token, logged in as `user` with the PIN
+    /// of the rig's node PIN file.
+    pub fn session(&self, k: usize, user: UserType) -> Session {
+        let (ctx, slot) = &self.nodes[k];
+        let s = ctx.open_rw_session(*slot).expect("C_OpenSession on a node");
+        let pin = match user {
+            UserType::So => pin_file(self.rig, &format!("node{k}.so.pin")),
+            _ => pin_file(self.rig, &format!("node{k}.pin")),
+        };
+        match s.login(user, Some(&pin)) {
+            Ok(()) | Err(Error::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => s,
+            Err(e) => panic!("C_Login ({user:?}) on node {k}: {e}"),
+        }
+    }
+
+    /// Finalise the libraries this opened (sessions must be gone).
+    pub fn finish(self) {
+        for ctx in self.owned {
+            let _ = ctx.finalize();
+        }
+    }
+}
+
+/// Provisions the cluster domain key on every node of `rig`, as
+/// `Cluster::init_domain_key` does (cluster/src/domain.rs): one AES-256 value, made
+/// here and dropped at once, created on each node by its SO, `CKA_TRUSTED`, usable
+/// only to wrap and unwrap. Call it before the module loads.
+pub fn provision_domain_key(rig: &Rig) {
+    let nodes = NodeTokens::open(rig);
+    let mut value = vec![0u8; 32];
+    {
+        let s = nodes.session(0, UserType::So);
+        s.generate_random_slice(&mut value).expect("C_GenerateRandom");
+    }
+    for k in 0..rig.nodes() {
+        let s = nodes.session(k, UserType::So);
+        let key: ObjectHandle = s
+            .create_object(&[
+                Attribute::Class(ObjectClass::SECRET_KEY),
+                Attribute::KeyType(KeyType::AES),
+                Attribute::Value(value.clone()),
+                Attribute::Id(DOMAIN_KEY_ID.to_vec()),
+                Attribute::Label(DOMAIN_KEY_ID.to_vec()),
+                Attribute::Token(true),
+                Attribute::Private(false),
+                Attribute::Sensitive(true),
+                Attribute::Extractable(false),
+                Attribute::Modifiable(false),
+                Attribute::Trusted(true),
+                Attribute::Wrap(true),
+                Attribute::Unwrap(true),
+                Attribute::Encrypt(false),
+                Attribute::Decrypt(false),
+                Attribute::Sign(false),
+                Attribute::Verify(false),
+                Attribute::Derive(false),
+            ])
+            .unwrap_or_else(|e| panic!("create the domain key on node {k}: {e}"));
+        let _ = key;
+    }
+    value.iter_mut().for_each(|b| *b = 0);
+    nodes.finish();
+}
