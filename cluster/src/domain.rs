@@ -45,10 +45,23 @@ impl Inner {
     fn domain_presence(&self) -> Result<Vec<bool>> {
         let mut have = Vec::new();
         for (k, m) in self.members.iter().enumerate() {
-            m.node().connect().map_err(|e| {
+            // Whatever the node answered, it is a node failure to the caller.
+            let unreachable = |e: String| {
                 Error::Unavailable(format!("{}: not reachable for cluster init: {e}", m.name()))
-            })?;
-            have.push(self.domain_key(k)?.is_some());
+            };
+            if !m.is_up() {
+                let why = m.status().last_error.unwrap_or_else(|| "down".into());
+                return Err(unreachable(why));
+            }
+            // A device-class failure here takes the node out like any call's would,
+            // so the prober brings it back (fresh sessions) for the next attempt.
+            let failed = |e: Error| {
+                self.note_failure(k, &e);
+                unreachable(e.to_string())
+            };
+            m.node().connect().map_err(failed)?;
+            let found = self.domain_key(k).map_err(failed)?;
+            have.push(found.is_some());
         }
         Ok(have)
     }

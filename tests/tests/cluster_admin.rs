@@ -88,6 +88,19 @@ fn the_so_provisions_the_domain_key_once_and_replication_works() {
     drop(user);
 
     let so = t.so_session();
+    // Every node must take part: with node 2 lost, nothing is made anywhere.
+    rig.stop_node(2);
+    assert_eq!(err_of(cluster_init(&so)), RvError::DeviceError, "a node is down");
+    rig.start_node(2);
+    for k in 0..3 {
+        assert_eq!(on_node(rig, k, domain), 0, "nothing made on node {k}");
+    }
+    let status = nodes(&so);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while node_state(&so, status[2]) != KMSBRIDGE_NODE_UP {
+        assert!(Instant::now() < deadline, "node 2 not back: {}", last_error(&so, status[2]));
+        std::thread::sleep(Duration::from_millis(100));
+    }
     let key = cluster_init(&so).expect("C_GenerateKey (CLUSTER_INIT) by the SO");
     for k in 0..3 {
         assert_eq!(on_node(rig, k, domain), 1, "the domain key on node {k}");
