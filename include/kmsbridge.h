@@ -45,7 +45,7 @@
 #define KMSBRIDGE_STATE_PENDING_DELETION 3UL
 #define KMSBRIDGE_STATE_PENDING_IMPORT   4UL
 
-/* Mechanisms (CKM_VENDOR_DEFINED range), both used with C_GenerateKey. */
+/* Mechanisms (CKM_VENDOR_DEFINED range), used with C_GenerateKey. */
 /* Import parameters: template CKA_ID = target key id, CKA_MODULUS_BITS = 2048 (default),
  * 3072 or 4096; returns the import wrapping public key, which carries the token. */
 #define CKM_KMSBRIDGE_IMPORT_PARAMETERS 0xCB420001UL
@@ -58,6 +58,34 @@
 #define CKR_KMSBRIDGE_IMPORT_TOKEN_USED     0xCB420003UL
 #define CKR_KMSBRIDGE_IMPORT_TOKEN_KEY_ID   0xCB420004UL /* issued for another key id */
 #define CKR_KMSBRIDGE_MATERIAL_MISMATCH     0xCB420005UL /* re-import of other material */
+
+/* ---- The HSM cluster of a hardware instance (docs/CLUSTER.md) ---- */
+
+/* One HSM node, read live; found only when a template asks for this class,
+ * without login. Read-only: never destroyed, changed, copied or used as a key.
+ * CKO_VENDOR_DEFINED | "KB" | 2. CKA_LABEL = node name, CKA_TOKEN TRUE,
+ * CKA_PRIVATE FALSE, CKA_MODIFIABLE FALSE. */
+#define CKO_KMSBRIDGE_NODE 0xCB420002UL
+
+/* Node attributes, read-only, CK_ULONG unless noted. */
+#define CKA_KMSBRIDGE_NODE_INDEX      0xCB42000DUL /* 0, 1, ... in configuration order */
+#define CKA_KMSBRIDGE_NODE_STATE      0xCB42000EUL /* KMSBRIDGE_NODE_* */
+#define CKA_KMSBRIDGE_NODE_LOAD       0xCB42000FUL /* calls and operations in flight */
+#define CKA_KMSBRIDGE_NODE_SERVED     0xCB420010UL /* calls and operations served */
+#define CKA_KMSBRIDGE_NODE_LAG        0xCB420011UL /* token object writes missed while away */
+#define CKA_KMSBRIDGE_NODE_LAST_ERROR 0xCB420012UL /* UTF-8 bytes, empty if none */
+
+#define KMSBRIDGE_NODE_UP        1UL /* serving */
+#define KMSBRIDGE_NODE_DOWN      2UL /* failed; probed in the background */
+#define KMSBRIDGE_NODE_RESYNCING 3UL /* back, being brought up to date */
+
+/* Cluster init: C_GenerateKey with no parameter and an empty template (or
+ * CKA_TOKEN = CK_TRUE only), in a R/W session of the logged-in SO of a hardware
+ * instance. Provisions the cluster domain key on every node with each node's
+ * so_credential_file (idempotent) and returns the key's handle, a service key. */
+#define CKM_KMSBRIDGE_CLUSTER_INIT 0xCB420003UL
+/* CKA_ID (and CKA_LABEL) of the cluster domain key on every node. */
+#define KMSBRIDGE_DOMAIN_KEY_ID "kmsbridge.svc.cluster.domain"
 
 /* CKA_APPLICATION of a key record and of an import token on a backend token. */
 #define KMSBRIDGE_KEY_APPLICATION    "kmsbridge.key"

@@ -2,6 +2,7 @@
 //! the in-module software store. Objects are named by [`ObjectId`], stable for the
 //! life of the backend; the provider maps them to front handles.
 
+use crate::status::NodeStatus;
 use crate::{Attr, AttrReq, Mechanism, Result};
 use cryptoki_sys::{CK_MECHANISM_INFO, CK_MECHANISM_TYPE, CK_RV, CK_USER_TYPE};
 
@@ -92,6 +93,22 @@ pub trait Backend: Send + Sync {
     /// nothing about it. Used to accept a re-import only with the same material.
     fn material_check(&self, _obj: ObjectId, _salt: &[u8]) -> Result<[u8; 32]> {
         Err(not_offered("material_check"))
+    }
+
+    /// The HSM nodes behind the backend, for `kmsbridge cluster status`: empty for a
+    /// backend without nodes (the software store).
+    fn nodes(&self) -> Vec<NodeStatus> {
+        Vec::new()
+    }
+
+    /// Provision the cluster domain key on every node with each node's
+    /// `so_credential_file` (`kmsbridge cluster init`) and return it; an existing key
+    /// present on every node is returned as it is. A backend without nodes has none.
+    fn cluster_init(&self) -> Result<ObjectId> {
+        Err(crate::Error::rv(
+            cryptoki_sys::CKR_MECHANISM_INVALID,
+            "cluster_init (no HSM nodes)",
+        ))
     }
 
     /// The token's own PIN and initialisation state, for a backend that keeps them

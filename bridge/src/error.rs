@@ -13,6 +13,11 @@ pub enum Error {
     /// The backend could not be reached or set up; answered as CKR_DEVICE_ERROR.
     #[error("backend unavailable: {0}")]
     Unavailable(String),
+    /// A request the backend cannot carry out as configured (e.g. a node without
+    /// `so_credential_file` asked to provision the domain key); answered as
+    /// CKR_FUNCTION_FAILED, the text naming the cause in the log.
+    #[error("{0}")]
+    Failed(String),
     /// Every pooled session stayed busy past the configured wait.
     #[error("session pool of {node} exhausted: {size} sessions busy for {waited_ms} ms")]
     PoolExhausted {
@@ -35,6 +40,7 @@ impl Error {
             Error::Rv { rv, .. } => *rv,
             Error::BufferTooSmall(_) => cryptoki_sys::CKR_BUFFER_TOO_SMALL,
             Error::Unavailable(_) => cryptoki_sys::CKR_DEVICE_ERROR,
+            Error::Failed(_) => cryptoki_sys::CKR_FUNCTION_FAILED,
             // Documented in docs/ERRORS.md: a transient refusal, retry later.
             Error::PoolExhausted { .. } => cryptoki_sys::CKR_FUNCTION_FAILED,
         }

@@ -5,16 +5,19 @@
 
 pub mod attr;
 pub mod backend;
+pub mod domain;
 pub mod error;
 pub mod material_check;
 pub mod mech;
 pub mod pkcs11;
 pub mod software;
+pub mod status;
 
 pub use attr::{Attr, AttrReq};
 pub use backend::{Backend, ObjectId, OpKind, Operation, Output, TokenState};
 pub use error::{Error, Result};
 pub use mech::{MechParam, Mechanism};
+pub use status::{NodeState, NodeStatus};
 
 /// The raw PKCS#11 types; one set of types across every layer.
 pub use cryptoki_sys as sys;

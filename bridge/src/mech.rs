@@ -84,9 +84,9 @@ pub fn param_kind(ty: CK_MECHANISM_TYPE) -> Option<ParamKind> {
         | CKM_EC_KEY_PAIR_GEN
         | CKM_EC_EDWARDS_KEY_PAIR_GEN => P::None,
         CKM_AES_ECB | CKM_AES_CMAC => P::None,
-        // kmsbridge's own key-management mechanisms (import parameters, rotation):
-        // the provider handles them before any backend sees them.
-        0xCB42_0001 | 0xCB42_0002 => P::None,
+        // kmsbridge's own key-management mechanisms (import parameters, rotation,
+        // cluster init): the provider handles them before any backend sees them.
+        0xCB42_0001..=0xCB42_0003 => P::None,
         CKM_AES_CBC | CKM_AES_CBC_PAD => P::Flat(16),
         CKM_AES_CTR => P::Flat(size_of::<CK_AES_CTR_PARAMS>()),
         CKM_AES_GCM => P::Gcm,

@@ -1,6 +1,7 @@
 //! `kmsbridge`: the admin tool. It is a PKCS#11 client of libkmsbridge.so itself,
 //! never a back door around the module.
 
+mod cluster;
 mod init;
 mod kms;
 mod module;
@@ -55,6 +56,14 @@ BYOK import (docs/KEYS.md, Import):
                     RSAES_OAEP_SHA_256, RSA_AES_KEY_WRAP_SHA_1 or RSA_AES_KEY_WRAP_SHA_256;
                     T (unix seconds) is when the material expires
 
+HSM cluster of a hardware instance (docs/CLUSTER.md):
+  cluster init [--slot N | --token LABEL] [--so-pin PIN]
+                    provision the cluster domain key on every node (C_GenerateKey
+                    with CKM_KMSBRIDGE_CLUSTER_INIT as the instance's SO; each node's
+                    so_credential_file gives its HSM SO PIN); safe to run again
+  cluster status [--slot N | --token LABEL] [--json]
+                    each node's state, load, calls served, lag and last error; no login
+
   The key and import commands log in as the user on the slot of KMSBRIDGE_TOKEN_LABEL
   (else the first instance) with --pin PIN or KMSBRIDGE_USER_PIN.
 
@@ -74,6 +83,7 @@ fn main() {
         Some("hash-pin") => pin_hash::run(&args[1..]),
         Some("key") => kms::key::run(&args[1..]),
         Some("import") => kms::import::run(&args[1..]),
+        Some("cluster") => cluster::run(&args[1..]),
         Some("-h") | Some("--help") | Some("help") => {
             println!("{USAGE}");
             Ok(())

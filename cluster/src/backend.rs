@@ -10,7 +10,8 @@ use cryptoki_sys::*;
 use kmsbridge_bridge::backend::DeviceInfo;
 use kmsbridge_bridge::pkcs11::Node;
 use kmsbridge_bridge::{
-    attr, Attr, AttrReq, Backend, Error, Mechanism, ObjectId, OpKind, Operation, Output, Result,
+    attr, Attr, AttrReq, Backend, Error, Mechanism, NodeStatus, ObjectId, OpKind, Operation,
+    Output, Result,
 };
 use std::sync::atomic::Ordering;
 
@@ -439,6 +440,28 @@ impl Backend for Cluster {
         key: Option<ObjectId>,
     ) -> Result<Box<dyn Operation>> {
         Ok(Box::new(ClusterOp::begin(&self.inner, kind, mech, key, 0)?))
+    }
+
+    fn nodes(&self) -> Vec<NodeStatus> {
+        // A process that has not used a node yet has not met its failure: connect
+        // (a no-op for a connected node) so that status tells the truth at once.
+        let mut fell = false;
+        for m in &self.inner.members {
+            if m.is_up() {
+                if let Err(e) = m.node().connect() {
+                    m.mark_down(&e.to_string());
+                    fell = true;
+                }
+            }
+        }
+        if fell {
+            self.inner.wake_prober();
+        }
+        self.status()
+    }
+
+    fn cluster_init(&self) -> Result<ObjectId> {
+        Cluster::cluster_init(self)
     }
 }
 

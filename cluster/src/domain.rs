@@ -1,30 +1,22 @@
-//! The cluster domain key: one AES-256 key with the same value on every node,
-//! `CKA_TRUSTED` (set by the SO), under which keys that must not leave an HSM
-//! travel between nodes. Its value is made here, used once to create it on each
-//! node, and zeroized at once.
+//! The cluster domain key (`kmsbridge_bridge::domain`) on every node: looked up once
+//! per node, and provisioned by `kmsbridge cluster init` with each node's SO PIN. Its
+//! value is made here, used once to create it on each node, and zeroized at once.
 
 use crate::route::gone;
 use crate::{Cluster, Inner};
 use cryptoki_sys::*;
-use kmsbridge_bridge::{Attr, Backend, Error, Result};
+use kmsbridge_bridge::domain::{create_template, find_template, fresh_value, read_so_pin};
+use kmsbridge_bridge::{Backend, Error, ObjectId, Result};
 use std::sync::atomic::Ordering;
 use zeroize::Zeroizing;
 
-/// The domain key's CKA_ID on every node (a service key: never an application's).
-pub const DOMAIN_KEY_ID: &[u8] = b"kmsbridge.svc.cluster.domain";
+pub use kmsbridge_bridge::domain::DOMAIN_KEY_ID;
 
 /// The log line and error of a multi-node cluster asked to replicate a key
 /// without a domain key.
 pub fn missing() -> Error {
     tracing::error!("cluster domain key missing: run kmsbridge cluster init");
     Error::rv(CKR_DEVICE_ERROR, "cluster domain key missing")
-}
-
-fn find_template() -> Vec<Attr> {
-    vec![
-        Attr::ulong(CKA_CLASS, CKO_SECRET_KEY),
-        Attr::new(CKA_ID, DOMAIN_KEY_ID.to_vec()),
-    ]
 }
 
 impl Inner {
@@ -48,6 +40,31 @@ impl Inner {
             slot.store(0, Ordering::Release);
         }
     }
+
+    /// Per node: does it hold the domain key? Every node must answer.
+    fn domain_presence(&self) -> Result<Vec<bool>> {
+        let mut have = Vec::new();
+        for (k, m) in self.members.iter().enumerate() {
+            // Whatever the node answered, it is a node failure to the caller.
+            let unreachable = |e: String| {
+                Error::Unavailable(format!("{}: not reachable for cluster init: {e}", m.name()))
+            };
+            if !m.is_up() {
+                let why = m.status().last_error.unwrap_or_else(|| "down".into());
+                return Err(unreachable(why));
+            }
+            // A device-class failure here takes the node out like any call's would,
+            // so the prober brings it back (fresh sessions) for the next attempt.
+            let failed = |e: Error| {
+                self.note_failure(k, &e);
+                unreachable(e.to_string())
+            };
+            m.node().connect().map_err(failed)?;
+            let found = self.domain_key(k).map_err(failed)?;
+            have.push(found.is_some());
+        }
+        Ok(have)
+    }
 }
 
 impl Cluster {
@@ -60,46 +77,24 @@ impl Cluster {
         if so_pins.len() != inner.members.len() {
             return Err(Error::rv(CKR_ARGUMENTS_BAD, "one SO PIN per node"));
         }
-        let mut have = Vec::new();
-        for (k, m) in inner.members.iter().enumerate() {
-            m.node().connect()?;
-            have.push(inner.domain_key(k)?.is_some());
-        }
+        let have = inner.domain_presence()?;
         if have.iter().all(|h| *h) {
             return Ok(());
         }
         if have.iter().any(|h| *h) {
-            return Err(Error::Unavailable(
-                "the cluster domain key exists on some nodes only; re-initialise those nodes"
-                    .into(),
-            ));
+            let on: Vec<&str> = inner
+                .members
+                .iter()
+                .zip(&have)
+                .filter(|(_, h)| **h)
+                .map(|(m, _)| m.name())
+                .collect();
+            return Err(Error::Unavailable(format!(
+                "the cluster domain key exists on some nodes only ({}); re-initialise those nodes' tokens",
+                on.join(", ")
+            )));
         }
-        let mut value = Zeroizing::new(vec![0u8; 32]);
-        getrandom::fill(&mut value)
-            .map_err(|e| Error::Unavailable(format!("no randomness for the domain key: {e}")))?;
-        let template = vec![
-            Attr::ulong(CKA_CLASS, CKO_SECRET_KEY),
-            Attr::ulong(CKA_KEY_TYPE, CKK_AES),
-            Attr::new(CKA_VALUE, value.to_vec()),
-            Attr::new(CKA_ID, DOMAIN_KEY_ID.to_vec()),
-            Attr::new(CKA_LABEL, DOMAIN_KEY_ID.to_vec()),
-            Attr::bool(CKA_TOKEN, true),
-            // The SO cannot make private objects; the key is still useless to others:
-            // it cannot encrypt or decrypt, so what it wraps never comes out in clear.
-            Attr::bool(CKA_PRIVATE, false),
-            Attr::bool(CKA_SENSITIVE, true),
-            Attr::bool(CKA_EXTRACTABLE, false),
-            Attr::bool(CKA_MODIFIABLE, false),
-            Attr::bool(CKA_TRUSTED, true),
-            Attr::bool(CKA_WRAP, true),
-            Attr::bool(CKA_UNWRAP, true),
-            Attr::bool(CKA_ENCRYPT, false),
-            Attr::bool(CKA_DECRYPT, false),
-            Attr::bool(CKA_SIGN, false),
-            Attr::bool(CKA_VERIFY, false),
-            Attr::bool(CKA_DERIVE, false),
-        ];
-        drop(value);
+        let template = create_template(&fresh_value()?);
         let mut made = Vec::new();
         for (k, m) in inner.members.iter().enumerate() {
             match m.node().create_as_so(so_pins[k], &template) {
@@ -109,10 +104,14 @@ impl Cluster {
                     for (k, h) in made {
                         let _ = inner.members[k].node().destroy_object(h);
                     }
-                    return Err(e);
+                    return Err(Error::Unavailable(format!(
+                        "{}: creating the domain key as SO: {e}",
+                        m.name()
+                    )));
                 }
             }
         }
+        drop(template);
         for (k, h) in made {
             inner.domain[k].store(h, Ordering::Release);
         }
@@ -122,21 +121,25 @@ impl Cluster {
 
     /// `init_domain_key` with the SO PINs of the nodes' `so_credential_file`s.
     pub fn init_domain_key_from_config(&self) -> Result<()> {
-        let mut pins = Vec::new();
-        for m in &self.inner.members {
-            let file = m.cfg.so_credential_file.as_ref().ok_or_else(|| {
-                Error::Unavailable(format!("{}: no so_credential_file configured", m.name()))
-            })?;
-            let pin = Zeroizing::new(std::fs::read(file).map_err(|e| {
-                Error::Unavailable(format!("{}: {}: {e}", m.name(), file.display()))
-            })?);
-            let len = pin
-                .iter()
-                .rposition(|b| !b.is_ascii_whitespace())
-                .map_or(0, |i| i + 1);
-            pins.push(Zeroizing::new(pin[..len].to_vec()));
-        }
+        let pins: Vec<Zeroizing<Vec<u8>>> = self
+            .inner
+            .members
+            .iter()
+            .map(|m| read_so_pin(m.name(), m.cfg.so_credential_file.as_deref()))
+            .collect::<Result<_>>()?;
         let refs: Vec<&[u8]> = pins.iter().map(|p| p.as_slice()).collect();
         self.init_domain_key(&refs)
+    }
+
+    /// `kmsbridge cluster init`: the domain key, provisioned first unless every node
+    /// has it (then no SO PIN is needed), as the cluster object a find returns.
+    pub fn cluster_init(&self) -> Result<ObjectId> {
+        if !self.inner.domain_presence()?.iter().all(|h| *h) {
+            self.init_domain_key_from_config()?;
+        }
+        self.find(&find_template())?
+            .first()
+            .copied()
+            .ok_or_else(|| Error::Unavailable("the cluster domain key vanished after init".into()))
     }
 }

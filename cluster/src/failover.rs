@@ -22,7 +22,7 @@ pub fn classify(e: &Error, busy_codes: &[CK_RV]) -> Class {
     match e {
         Error::Unavailable(_) => Class::Device,
         Error::PoolExhausted { .. } => Class::Transient,
-        Error::BufferTooSmall(_) => Class::Final,
+        Error::BufferTooSmall(_) | Error::Failed(_) => Class::Final,
         Error::Rv { rv, .. } => match *rv {
             CKR_DEVICE_ERROR
             | CKR_DEVICE_REMOVED

@@ -5,51 +5,28 @@
 use arc_swap::ArcSwap;
 use crossbeam_utils::CachePadded;
 use kmsbridge_bridge::pkcs11::{Node, NodeConfig};
-use kmsbridge_bridge::{Backend, Error, Result};
+use kmsbridge_bridge::{Backend, Error, NodeState, NodeStatus, Result};
 use parking_lot::Mutex;
 use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum NodeState {
-    /// Serving traffic.
-    Up,
-    /// Failed; probed in the background.
-    Down,
-    /// Answering again, being brought up to date; takes writes, not reads.
-    Resyncing,
-}
-
-impl NodeState {
-    fn from_u8(v: u8) -> NodeState {
-        match v {
-            0 => NodeState::Up,
-            2 => NodeState::Resyncing,
-            _ => NodeState::Down,
-        }
-    }
-    fn as_u8(self) -> u8 {
-        match self {
-            NodeState::Up => 0,
-            NodeState::Down => 1,
-            NodeState::Resyncing => 2,
-        }
+// The states live in the bridge (the provider shows any backend's nodes); stored
+// here as one byte per node.
+fn state_from_u8(v: u8) -> NodeState {
+    match v {
+        0 => NodeState::Up,
+        2 => NodeState::Resyncing,
+        _ => NodeState::Down,
     }
 }
 
-/// What `kmsbridge cluster status` shows of one node.
-#[derive(Clone, Debug)]
-pub struct NodeStatus {
-    pub name: String,
-    pub state: NodeState,
-    /// Calls in flight plus operations holding one of its sessions.
-    pub load: usize,
-    pub last_error: Option<String>,
-    /// Token object writes it missed since it went down (0 once resynced).
-    pub lag: u64,
-    /// Calls and operations it served since the cluster started.
-    pub served: u64,
+fn state_as_u8(s: NodeState) -> u8 {
+    match s {
+        NodeState::Up => 0,
+        NodeState::Down => 1,
+        NodeState::Resyncing => 2,
+    }
 }
 
 pub struct Member {
@@ -107,7 +84,7 @@ impl Member {
             own_library,
             node: ArcSwap::from_pointee(Node::new(cfg.clone())),
             cfg,
-            state: AtomicU8::new(NodeState::Up.as_u8()),
+            state: AtomicU8::new(state_as_u8(NodeState::Up)),
             epoch: AtomicU64::new(0),
             load: CachePadded::new(AtomicUsize::new(0)),
             served: AtomicU64::new(0),
@@ -134,7 +111,7 @@ impl Member {
     }
 
     pub fn state(&self) -> NodeState {
-        NodeState::from_u8(self.state.load(Ordering::Acquire))
+        state_from_u8(self.state.load(Ordering::Acquire))
     }
 
     pub fn is_up(&self) -> bool {
@@ -214,8 +191,10 @@ impl Member {
     /// Take the node out of service (from up or resyncing); logged once per fall.
     pub fn mark_down(&self, why: &str) {
         *self.last_error.lock() = Some(why.to_string());
-        let prev = self.state.swap(NodeState::Down.as_u8(), Ordering::AcqRel);
-        if NodeState::from_u8(prev) != NodeState::Down {
+        let prev = self
+            .state
+            .swap(state_as_u8(NodeState::Down), Ordering::AcqRel);
+        if state_from_u8(prev) != NodeState::Down {
             self.epoch.fetch_add(1, Ordering::AcqRel);
             let mut p = self.probe.lock();
             p.backoff = PROBE_FIRST;
@@ -225,7 +204,7 @@ impl Member {
     }
 
     pub fn set_state(&self, s: NodeState) {
-        self.state.store(s.as_u8(), Ordering::Release);
+        self.state.store(state_as_u8(s), Ordering::Release);
     }
 
     /// A fresh node for a lost one that may be back; connected, or the reason not.

@@ -16,7 +16,7 @@ mod resync;
 mod route;
 
 pub use domain::DOMAIN_KEY_ID;
-pub use health::{NodeState, NodeStatus};
+pub use kmsbridge_bridge::{NodeState, NodeStatus};
 
 use health::Member;
 use kmsbridge_bridge::pkcs11::{Node, NodeConfig};

@@ -4,13 +4,14 @@
 //! changed attributes are set — and only then takes traffic again.
 
 use crate::domain::DOMAIN_KEY_ID;
-use crate::health::{NodeState, PROBE_CAP};
+use crate::health::PROBE_CAP;
 use crate::objects::Identity;
 use crate::replicate::copy_between;
 use crate::route::identity_reqs;
 use crate::Inner;
 use cryptoki_sys::*;
 use kmsbridge_bridge::pkcs11::Node;
+use kmsbridge_bridge::NodeState;
 use kmsbridge_bridge::{Attr, AttrReq, Backend, Result};
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;

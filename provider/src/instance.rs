@@ -49,6 +49,8 @@ pub struct Instance {
     pins: Mutex<Pins>,
     pub rw_sessions: AtomicUsize,
     pub ro_sessions: AtomicUsize,
+    /// Front handles of the node objects, by node index (0: none yet).
+    pub node_handles: Mutex<Vec<CK_OBJECT_HANDLE>>,
 }
 
 struct Pins {
@@ -86,6 +88,7 @@ impl Instance {
             }),
             rw_sessions: AtomicUsize::new(0),
             ro_sessions: AtomicUsize::new(0),
+            node_handles: Mutex::new(Vec::new()),
         }
     }
 

@@ -2,6 +2,8 @@
 //! front object handles, operation state and attribute rules.
 
 pub mod api;
+pub mod cluster_admin;
+pub mod cluster_objects;
 pub mod config;
 pub mod error;
 pub mod handles;

@@ -35,6 +35,9 @@ pub enum Kind {
     Service,
     /// An import wrapping public key: shown, used only as an import's unwrapping key.
     ImportPublic,
+    /// An HSM node shown as CKO_KMSBRIDGE_NODE to finds that ask for that class; no
+    /// backend object: `id` is the node's index (cluster_objects.rs).
+    Node,
 }
 
 impl ObjEntry {
@@ -114,10 +117,23 @@ impl ObjectTable {
         h
     }
 
+    /// A front handle for an entry that names no backend object (a node): never
+    /// found by a backend id.
+    pub fn insert_unbound(&self, entry: ObjEntry) -> CK_OBJECT_HANDLE {
+        let mut t = self.inner.write();
+        t.next += 1;
+        let h = t.next;
+        t.by_handle.insert(h, entry);
+        h
+    }
+
     pub fn remove(&self, h: CK_OBJECT_HANDLE) -> Option<ObjEntry> {
         let mut t = self.inner.write();
         let e = t.by_handle.remove(&h)?;
-        t.by_id.remove(&e.id);
+        // An unbound entry's id is no backend id: leave the object of that id alone.
+        if t.by_id.get(&e.id) == Some(&h) {
+            t.by_id.remove(&e.id);
+        }
         self.changed();
         Some(e)
     }
@@ -157,7 +173,9 @@ impl ObjectTable {
             .into_iter()
             .filter_map(|h| {
                 let e = t.by_handle.remove(&h)?;
-                t.by_id.remove(&e.id);
+                if t.by_id.get(&e.id) == Some(&h) {
+                    t.by_id.remove(&e.id);
+                }
                 Some(e)
             })
             .collect()

@@ -3,7 +3,7 @@
 use crate::config::{Config, InstanceType};
 use crate::error::{rule, Error, Result};
 use crate::instance::Instance;
-use crate::objects::ObjEntry;
+use crate::objects::{Kind, ObjEntry};
 use crate::session::Session;
 use crate::session_table::SessionTable;
 use cryptoki_sys::*;
@@ -184,6 +184,41 @@ impl Provider {
             Some(e) if inst.visible(&e) => Ok(e),
             _ => rule(invalid, "no such object visible to this session"),
         }
+    }
+
+    /// An object whose attributes the application may read: a visible one, or a
+    /// service key whose handle the module gave out (the cluster domain key), which
+    /// finds never show and no operation may use.
+    pub fn readable_object(
+        &self,
+        inst: &Instance,
+        h: CK_OBJECT_HANDLE,
+        invalid: CK_RV,
+    ) -> Result<ObjEntry> {
+        match inst.objects.get(h) {
+            Some(e) if inst.visible(&e) => Ok(e),
+            Some(e) if e.kind == Kind::Service && (!e.private || self.user_in(inst)) => Ok(e),
+            _ => rule(invalid, "no such object visible to this session"),
+        }
+    }
+
+    /// An object named as a key: readable and a key object at all. Service keys pass
+    /// here and are refused by the key-use check with CKR_KEY_FUNCTION_NOT_PERMITTED.
+    pub fn key_object(
+        &self,
+        inst: &Instance,
+        h: CK_OBJECT_HANDLE,
+        invalid: CK_RV,
+    ) -> Result<ObjEntry> {
+        let e = self.readable_object(inst, h, invalid)?;
+        if e.kind == Kind::Node {
+            return rule(invalid, "a node object is not a key");
+        }
+        Ok(e)
+    }
+
+    fn user_in(&self, inst: &Instance) -> bool {
+        inst.login_state() == crate::instance::Login::User
     }
 
     /// Release every backend (pools, vendor libraries) at C_Finalize.

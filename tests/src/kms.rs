@@ -52,6 +52,17 @@ constants! {
     KMSBRIDGE_STATE_PENDING_IMPORT = 4;
     CKM_KMSBRIDGE_IMPORT_PARAMETERS = 0xCB42_0001;
     CKM_KMSBRIDGE_KEY_ROTATE = 0xCB42_0002;
+    CKM_KMSBRIDGE_CLUSTER_INIT = 0xCB42_0003;
+    CKO_KMSBRIDGE_NODE = 0xCB42_0002;
+    CKA_KMSBRIDGE_NODE_INDEX = 0xCB42_000D;
+    CKA_KMSBRIDGE_NODE_STATE = 0xCB42_000E;
+    CKA_KMSBRIDGE_NODE_LOAD = 0xCB42_000F;
+    CKA_KMSBRIDGE_NODE_SERVED = 0xCB42_0010;
+    CKA_KMSBRIDGE_NODE_LAG = 0xCB42_0011;
+    CKA_KMSBRIDGE_NODE_LAST_ERROR = 0xCB42_0012;
+    KMSBRIDGE_NODE_UP = 1;
+    KMSBRIDGE_NODE_DOWN = 2;
+    KMSBRIDGE_NODE_RESYNCING = 3;
     CKR_KMSBRIDGE_IMPORT_TOKEN_INVALID = 0xCB42_0001;
     CKR_KMSBRIDGE_IMPORT_TOKEN_EXPIRED = 0xCB42_0002;
     CKR_KMSBRIDGE_IMPORT_TOKEN_USED = 0xCB42_0003;
@@ -66,7 +77,10 @@ pub const STRINGS: &[(&str, &str)] = &[
     ("KMSBRIDGE_IMPORT_APPLICATION", "kmsbridge.import"),
     ("KMSBRIDGE_SERVICE_ID_PREFIX", SERVICE_ID_PREFIX),
     ("KMSBRIDGE_VERSION_SEPARATOR", VERSION_SEPARATOR),
+    ("KMSBRIDGE_DOMAIN_KEY_ID", DOMAIN_KEY_ID),
 ];
+/// `KMSBRIDGE_DOMAIN_KEY_ID`: CKA_ID of the cluster domain key on every node.
+pub const DOMAIN_KEY_ID: &str = "kmsbridge.svc.cluster.domain";
 /// `KMSBRIDGE_SERVICE_ID_PREFIX`.
 pub const SERVICE_ID_PREFIX: &str = "kmsbridge.svc.";
 /// `KMSBRIDGE_VERSION_SEPARATOR`: older version N is `id#vN` / `alias#vN`.
@@ -104,6 +118,11 @@ pub fn bytes(ty: CK_ULONG, value: &[u8]) -> Attribute {
 /// so the attribute is built from its type and raw value (what the module receives).
 pub fn record_class() -> Attribute {
     Attribute::VendorDefined((AttributeType::Class, CKO_KMSBRIDGE_KEY.to_ne_bytes().to_vec()))
+}
+
+/// `CKA_CLASS = CKO_KMSBRIDGE_NODE`, built the same way.
+pub fn node_class() -> Attribute {
+    Attribute::VendorDefined((AttributeType::Class, CKO_KMSBRIDGE_NODE.to_ne_bytes().to_vec()))
 }
 
 /// A vendor attribute's raw value, or `None` when the object does not have it.

@@ -15,6 +15,9 @@ pub struct Library {
     owns_init: bool,
     /// Serialises re-initialisations of this library (`reinitialize`).
     reinit: Mutex<()>,
+    /// In the registry: only then does dropping it look there. A load that fails is
+    /// dropped inside `get`, which holds the registry's lock.
+    registered: bool,
     _lib: libloading::Library,
 }
 
@@ -48,7 +51,9 @@ impl Library {
         if let Some(lib) = map.get(path).and_then(Weak::upgrade) {
             return Ok(lib);
         }
-        let lib = Arc::new(Library::load(path)?);
+        let mut lib = Library::load(path)?;
+        lib.registered = true;
+        let lib = Arc::new(lib);
         map.insert(path.to_path_buf(), Arc::downgrade(&lib));
         Ok(lib)
     }
@@ -86,6 +91,7 @@ impl Library {
             fl,
             owns_init: true,
             reinit: Mutex::new(()),
+            registered: false,
             _lib: lib,
         };
         let mut args = init_args();
@@ -153,6 +159,9 @@ impl Drop for Library {
     fn drop(&mut self) {
         if self.owns_init {
             let _ = p11!(self, C_Finalize(std::ptr::null_mut()));
+        }
+        if !self.registered {
+            return;
         }
         if let Some(map) = LIBRARIES.lock().as_mut() {
             if map.get(&self.path).is_some_and(|w| w.strong_count() == 0) {

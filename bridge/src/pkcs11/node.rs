@@ -7,8 +7,9 @@ use super::op::NodeOp;
 use super::pool::Pool;
 use super::{fixups, prehash, unwrap};
 use crate::backend::{Backend, DeviceInfo, ObjectId, OpKind, Operation, Output};
+use crate::domain;
 use crate::error::{check, Error, Result};
-use crate::{Attr, AttrReq, Mechanism};
+use crate::{Attr, AttrReq, Mechanism, NodeState, NodeStatus};
 use cryptoki_sys::*;
 use parking_lot::Mutex;
 use std::path::PathBuf;
@@ -733,6 +734,39 @@ impl Backend for Node {
 
     fn material_check(&self, obj: ObjectId, salt: &[u8]) -> Result<[u8; 32]> {
         super::material_check::material_check(&self.conn()?.pool, obj, salt)
+    }
+
+    /// A one-node instance: up when it connects and its token answers. Calls served
+    /// are not counted: a shared counter would be written by every call.
+    fn nodes(&self) -> Vec<NodeStatus> {
+        let answer = self.connect().and_then(|()| self.device_info());
+        let (state, last_error) = match answer {
+            Ok(_) => (NodeState::Up, None),
+            Err(e) => (NodeState::Down, Some(e.to_string())),
+        };
+        vec![NodeStatus {
+            name: self.cfg.name.clone(),
+            state,
+            load: self.pool_usage().map_or(0, |(_, in_use)| in_use),
+            last_error,
+            lag: 0,
+            served: 0,
+        }]
+    }
+
+    /// The domain key on this one node, made by its SO if it has none yet.
+    fn cluster_init(&self) -> Result<ObjectId> {
+        if let Some(h) = self.find(&domain::find_template())?.first() {
+            return Ok(*h);
+        }
+        let name = &self.cfg.name;
+        let so_pin = domain::read_so_pin(name, self.cfg.so_credential_file.as_deref())?;
+        let template = domain::create_template(&domain::fresh_value()?);
+        let h = self.create_as_so(&so_pin, &template).map_err(|e| {
+            Error::Unavailable(format!("{name}: creating the domain key as SO: {e}"))
+        })?;
+        tracing::info!(node = %name, "cluster domain key provisioned");
+        Ok(h)
     }
 
     fn begin(

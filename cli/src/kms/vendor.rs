@@ -26,6 +26,20 @@ pub const CKA_KMSBRIDGE_SERVICE: CK_ATTRIBUTE_TYPE = 0xCB42_000A;
 pub const CKA_KMSBRIDGE_DEFAULT_KEY: CK_ATTRIBUTE_TYPE = 0xCB42_000B;
 pub const CKA_KMSBRIDGE_CREATED: CK_ATTRIBUTE_TYPE = 0xCB42_000C;
 
+/// The class of an HSM node of a hardware instance (docs/CLUSTER.md).
+pub const CKO_KMSBRIDGE_NODE: CK_ULONG = 0xCB42_0002;
+
+pub const CKA_KMSBRIDGE_NODE_INDEX: CK_ATTRIBUTE_TYPE = 0xCB42_000D;
+pub const CKA_KMSBRIDGE_NODE_STATE: CK_ATTRIBUTE_TYPE = 0xCB42_000E;
+pub const CKA_KMSBRIDGE_NODE_LOAD: CK_ATTRIBUTE_TYPE = 0xCB42_000F;
+pub const CKA_KMSBRIDGE_NODE_SERVED: CK_ATTRIBUTE_TYPE = 0xCB42_0010;
+pub const CKA_KMSBRIDGE_NODE_LAG: CK_ATTRIBUTE_TYPE = 0xCB42_0011;
+pub const CKA_KMSBRIDGE_NODE_LAST_ERROR: CK_ATTRIBUTE_TYPE = 0xCB42_0012;
+
+pub const NODE_UP: CK_ULONG = 1;
+pub const NODE_DOWN: CK_ULONG = 2;
+pub const NODE_RESYNCING: CK_ULONG = 3;
+
 pub const ORIGIN_KMS: CK_ULONG = 1;
 pub const ORIGIN_EXTERNAL: CK_ULONG = 2;
 
@@ -36,6 +50,7 @@ pub const STATE_PENDING_IMPORT: CK_ULONG = 4;
 
 pub const CKM_KMSBRIDGE_IMPORT_PARAMETERS: CK_ULONG = 0xCB42_0001;
 pub const CKM_KMSBRIDGE_KEY_ROTATE: CK_ULONG = 0xCB42_0002;
+pub const CKM_KMSBRIDGE_CLUSTER_INIT: CK_ULONG = 0xCB42_0003;
 
 pub const CKR_KMSBRIDGE_IMPORT_TOKEN_INVALID: CK_ULONG = 0xCB42_0001;
 pub const CKR_KMSBRIDGE_IMPORT_TOKEN_EXPIRED: CK_ULONG = 0xCB42_0002;
@@ -66,12 +81,26 @@ pub fn record_class() -> Attribute {
     ulong(CKA_CLASS, CKO_KMSBRIDGE_KEY)
 }
 
+/// `CKA_CLASS = CKO_KMSBRIDGE_NODE`, raw for the same reason.
+pub fn node_class() -> Attribute {
+    ulong(CKA_CLASS, CKO_KMSBRIDGE_NODE)
+}
+
+pub fn node_state_name(s: CK_ULONG) -> String {
+    match s {
+        NODE_UP => "up".into(),
+        NODE_DOWN => "down".into(),
+        NODE_RESYNCING => "resyncing".into(),
+        other => format!("state {other}"),
+    }
+}
+
 /// Read a CK_ULONG from raw attribute bytes.
 pub fn as_ulong(v: &[u8]) -> Option<CK_ULONG> {
     Some(CK_ULONG::from_ne_bytes(v.try_into().ok()?))
 }
 
-/// A vendor mechanism with no parameter (both of ours take none).
+/// A vendor mechanism with no parameter (none of ours takes one).
 pub fn mechanism(m: CK_ULONG) -> Result<Mechanism<'static>, Error> {
     let t = MechanismType::new_vendor_defined(m)?;
     Ok(Mechanism::VendorDefined(VendorDefinedMechanism::new::<()>(

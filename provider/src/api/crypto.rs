@@ -26,7 +26,7 @@ impl Provider {
         let inst = &self.instances[s.inst];
         let key_id: Option<ObjectId> = match key {
             Some(k) => {
-                let e = self.visible_object(inst, k, CKR_KEY_HANDLE_INVALID)?;
+                let e = self.key_object(inst, k, CKR_KEY_HANDLE_INVALID)?;
                 inst.kms.check_use(inst, &e)?;
                 Some(e.id)
             }
@@ -114,7 +114,7 @@ impl Provider {
     pub fn digest_key(&self, h: CK_SESSION_HANDLE, key: CK_OBJECT_HANDLE) -> Result<()> {
         let (inst, _) = self.ctx(h)?;
         let id = match self
-            .visible_object(inst, key, CKR_KEY_HANDLE_INVALID)
+            .key_object(inst, key, CKR_KEY_HANDLE_INVALID)
             .and_then(|e| inst.kms.check_use(inst, &e).map(|_| e))
         {
             Ok(e) => e.id,

@@ -45,6 +45,10 @@ impl Provider {
                 let id = crate::kms::rotate::rotate(inst, t)?;
                 return self.register(inst, id, h);
             }
+            CKM_KMSBRIDGE_CLUSTER_INIT => {
+                let id = crate::cluster_admin::init(inst, rw, t)?;
+                return self.register(inst, id, h);
+            }
             _ => {}
         }
         check_create(inst, rw, t, true)?;
@@ -100,8 +104,8 @@ impl Provider {
     ) -> Result<usize> {
         let (inst, _) = self.ctx(h)?;
         check_mech(m)?;
-        let w = self.visible_object(inst, wrapping, CKR_WRAPPING_KEY_HANDLE_INVALID)?;
-        let k = self.visible_object(inst, key, CKR_KEY_HANDLE_INVALID)?;
+        let w = self.key_object(inst, wrapping, CKR_WRAPPING_KEY_HANDLE_INVALID)?;
+        let k = self.key_object(inst, key, CKR_KEY_HANDLE_INVALID)?;
         inst.kms.check_use(inst, &w)?;
         inst.kms.check_use(inst, &k)?;
         Ok(inst.backend.wrap_key(m, w.id, k.id, out)?)
@@ -117,7 +121,7 @@ impl Provider {
     ) -> Result<CK_OBJECT_HANDLE> {
         let (inst, rw) = self.ctx(h)?;
         check_mech(m)?;
-        let u = self.visible_object(inst, unwrapping, CKR_UNWRAPPING_KEY_HANDLE_INVALID)?;
+        let u = self.key_object(inst, unwrapping, CKR_UNWRAPPING_KEY_HANDLE_INVALID)?;
         if u.kind == Kind::ImportPublic || attr::find(t, CKA_KMSBRIDGE_IMPORT_TOKEN).is_some() {
             kms_writer(inst, rw)?;
             let id = crate::kms::import::import(inst, m, &u, wrapped, t)?;
@@ -139,7 +143,7 @@ impl Provider {
     ) -> Result<CK_OBJECT_HANDLE> {
         let (inst, rw) = self.ctx(h)?;
         check_mech(m)?;
-        let b = self.visible_object(inst, base, CKR_KEY_HANDLE_INVALID)?;
+        let b = self.key_object(inst, base, CKR_KEY_HANDLE_INVALID)?;
         inst.kms.check_use(inst, &b)?;
         check_create(inst, rw, t, true)?;
         let id = inst.backend.derive_key(m, b.id, t)?;

@@ -74,6 +74,9 @@ impl Provider {
     pub fn destroy_object(&self, h: CK_SESSION_HANDLE, obj: CK_OBJECT_HANDLE) -> Result<()> {
         let (inst, rw) = self.ctx(h)?;
         let e = self.visible_object(inst, obj, CKR_OBJECT_HANDLE_INVALID)?;
+        if e.kind == Kind::Node {
+            return rule(CKR_ACTION_PROHIBITED, "node objects are not destroyed");
+        }
         if e.token && !rw {
             return rule(
                 CKR_SESSION_READ_ONLY,
@@ -93,7 +96,12 @@ impl Provider {
 
     pub fn object_size(&self, h: CK_SESSION_HANDLE, obj: CK_OBJECT_HANDLE) -> Result<u64> {
         let (inst, _) = self.ctx(h)?;
-        let e = self.visible_object(inst, obj, CKR_OBJECT_HANDLE_INVALID)?;
+        let e = self.readable_object(inst, obj, CKR_OBJECT_HANDLE_INVALID)?;
+        if e.kind == Kind::Node {
+            // No backend object behind it: its size is not known.
+            // CK_UNAVAILABLE_INFORMATION once narrowed to CK_ULONG, whatever its width.
+            return Ok(u64::MAX);
+        }
         Ok(inst.backend.object_size(e.id)?)
     }
 
@@ -106,7 +114,10 @@ impl Provider {
         reqs: &mut [AttrReq],
     ) -> Result<CK_RV> {
         let (inst, _) = self.ctx(h)?;
-        let e = self.visible_object(inst, obj, CKR_OBJECT_HANDLE_INVALID)?;
+        let e = self.readable_object(inst, obj, CKR_OBJECT_HANDLE_INVALID)?;
+        if e.kind == Kind::Node {
+            return crate::cluster_objects::get(inst, &e, reqs);
+        }
         let value_len = e.kid != 0 && reqs.iter().any(|r| r.ty == CKA_VALUE_LEN);
         if e.kind == Kind::Record || value_len || reqs.iter().any(|r| is_vendor(r.ty)) {
             return crate::kms::attrs::get(inst, &e, reqs);
@@ -122,6 +133,9 @@ impl Provider {
     ) -> Result<()> {
         let (inst, rw) = self.ctx(h)?;
         let e = self.visible_object(inst, obj, CKR_OBJECT_HANDLE_INVALID)?;
+        if e.kind == Kind::Node {
+            return rule(CKR_ACTION_PROHIBITED, "node objects do not change");
+        }
         if e.kind == Kind::Record || t.iter().any(|a| is_vendor(a.ty)) {
             if t.iter().any(|a| !is_vendor(a.ty)) && e.kind != Kind::Record {
                 return rule(
@@ -191,6 +205,10 @@ impl Provider {
         let (vendor, mut std): (Vec<Attr>, Vec<Attr>) =
             t.iter().cloned().partition(|a| is_vendor(a.ty));
         let class = attr::find(&std, CKA_CLASS).and_then(|a| a.as_ulong());
+        if class == Some(CKO_KMSBRIDGE_NODE) {
+            // Nodes: public, read live, never a backend's objects.
+            return Ok(crate::cluster_objects::find(inst, t));
+        }
         let mut results = Vec::new();
         if class == Some(CKO_KMSBRIDGE_KEY) {
             // Key records: private, so only for the user.

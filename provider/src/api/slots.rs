@@ -155,5 +155,15 @@ fn offered(inst: &Instance) -> Result<Vec<(CK_MECHANISM_TYPE, CK_MECHANISM_INFO)
             flags: CKF_GENERATE,
         },
     ));
+    if inst.kind == crate::config::InstanceType::Hardware {
+        list.push((
+            crate::vendor::CKM_KMSBRIDGE_CLUSTER_INIT,
+            CK_MECHANISM_INFO {
+                ulMinKeySize: 32,
+                ulMaxKeySize: 32,
+                flags: CKF_GENERATE,
+            },
+        ));
+    }
     Ok(list)
 }

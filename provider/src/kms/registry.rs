@@ -65,7 +65,7 @@ impl Registry {
     pub fn check_use(&self, inst: &Instance, e: &ObjEntry) -> Result<()> {
         match e.kind {
             Kind::Plain => {}
-            Kind::Service | Kind::ImportPublic | Kind::Meta | Kind::Record => {
+            Kind::Service | Kind::ImportPublic | Kind::Meta | Kind::Record | Kind::Node => {
                 return rule(
                     CKR_KEY_FUNCTION_NOT_PERMITTED,
                     "service keys and key records are not for applications' operations",
