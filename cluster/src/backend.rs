@@ -96,8 +96,8 @@ impl Inner {
                 if !self.members[k].is_up() {
                     continue;
                 }
-                if let Ok(Some(h)) = self.resolve(obj, &e, k) {
-                    let node = self.members[k].node();
+                if let (Ok(Some(h)), Ok(node)) = (self.resolve(obj, &e, k), self.members[k].node())
+                {
                     v.local |= flag(&node, h, CKA_LOCAL).unwrap_or(false);
                     v.always_sensitive |= flag(&node, h, CKA_ALWAYS_SENSITIVE).unwrap_or(false);
                 }
@@ -116,7 +116,7 @@ impl Backend for Cluster {
     fn connect(&self) -> Result<()> {
         let mut last = None;
         for m in &self.inner.members {
-            if let Err(e) = m.node().connect() {
+            if let Err(e) = m.node().and_then(|n| n.connect()) {
                 m.mark_down(&e.to_string());
                 last = Some(e);
             }
@@ -132,7 +132,7 @@ impl Backend for Cluster {
         self.inner.shut.store(true, Ordering::Release);
         self.inner.wake_prober();
         for m in &self.inner.members {
-            m.node().shutdown();
+            m.node_ungated().shutdown();
         }
     }
 
@@ -346,7 +346,7 @@ impl Backend for Cluster {
             match inner.adopt_new_key(k, pu, false) {
                 Ok(id) => id,
                 Err(e) => {
-                    let _ = inner.members[k].node().destroy_object(pr);
+                    let _ = inner.members[k].node().and_then(|n| n.destroy_object(pr));
                     return Err(e);
                 }
             }
@@ -448,7 +448,7 @@ impl Backend for Cluster {
         let mut fell = false;
         for m in &self.inner.members {
             if m.is_up() {
-                if let Err(e) = m.node().connect() {
+                if let Err(e) = m.node().and_then(|n| n.connect()) {
                     m.mark_down(&e.to_string());
                     fell = true;
                 }

@@ -59,7 +59,7 @@ impl Inner {
                 self.note_failure(k, &e);
                 unreachable(e.to_string())
             };
-            m.node().connect().map_err(failed)?;
+            m.node().and_then(|n| n.connect()).map_err(failed)?;
             let found = self.domain_key(k).map_err(failed)?;
             have.push(found.is_some());
         }
@@ -97,12 +97,12 @@ impl Cluster {
         let template = create_template(&fresh_value()?);
         let mut made = Vec::new();
         for (k, m) in inner.members.iter().enumerate() {
-            match m.node().create_as_so(so_pins[k], &template) {
+            match m.node().and_then(|n| n.create_as_so(so_pins[k], &template)) {
                 Ok(h) => made.push((k, h)),
                 Err(e) => {
                     tracing::error!(node = %m.name(), "cluster init: {e}");
                     for (k, h) in made {
-                        let _ = inner.members[k].node().destroy_object(h);
+                        let _ = inner.members[k].node().and_then(|n| n.destroy_object(h));
                     }
                     return Err(Error::Unavailable(format!(
                         "{}: creating the domain key as SO: {e}",

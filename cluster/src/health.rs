@@ -2,6 +2,7 @@
 //! missed while away. Load and the hang watchdog are plain atomics on the node's own
 //! cache lines, so routing a call writes nothing other nodes' callers write.
 
+use crate::gate::{Gate, Inside};
 use arc_swap::ArcSwap;
 use crossbeam_utils::CachePadded;
 use kmsbridge_bridge::pkcs11::{Node, NodeConfig};
@@ -54,6 +55,8 @@ pub struct Member {
     /// Session objects made on it (found only by asking it).
     pub session_objects: AtomicUsize,
     pub probe: Mutex<Probe>,
+    /// Every call into the node's library passes it (see gate.rs).
+    pub gate: Gate,
 }
 
 pub struct Probe {
@@ -64,8 +67,24 @@ pub struct Probe {
     pub running: bool,
 }
 
+/// How long a re-initialisation waits for calls inside the node to leave.
+const GATE_WAIT: Duration = Duration::from_secs(2);
+
 pub const PROBE_FIRST: Duration = Duration::from_millis(100);
 pub const PROBE_CAP: Duration = Duration::from_secs(5);
+
+/// A node entered through its gate; leaves on drop.
+pub struct Entered<'a> {
+    node: Arc<Node>,
+    _inside: Inside<'a>,
+}
+
+impl std::ops::Deref for Entered<'_> {
+    type Target = Node;
+    fn deref(&self) -> &Node {
+        &self.node
+    }
+}
 
 /// Counts a call or an operation as load on a node while it lives.
 pub struct LoadGuard {
@@ -99,6 +118,7 @@ impl Member {
                 backoff: PROBE_FIRST,
                 running: false,
             }),
+            gate: Gate::default(),
         }
     }
 
@@ -106,7 +126,18 @@ impl Member {
         &self.cfg.name
     }
 
-    pub fn node(&self) -> Arc<Node> {
+    /// The node, entered through its gate: refused while its library is being
+    /// re-initialised.
+    pub fn node(&self) -> Result<Entered<'_>> {
+        let inside = self.gate.enter(self.name())?;
+        Ok(Entered {
+            node: self.node.load_full(),
+            _inside: inside,
+        })
+    }
+
+    /// The node without the gate, for tests and diagnostics.
+    pub fn node_ungated(&self) -> Arc<Node> {
         self.node.load_full()
     }
 
@@ -150,7 +181,7 @@ impl Member {
         timeout: Duration,
         f: impl FnOnce(&Node) -> Result<T>,
     ) -> Result<T> {
-        let node = self.node.load();
+        let node = self.node()?;
         let _load = self.hold();
         let t0 = Instant::now();
         self.call_started();
@@ -214,9 +245,14 @@ impl Member {
     /// is back, until `C_Finalize` + `C_Initialize`.
     pub fn reconnect(&self) -> Result<()> {
         let old = self.node.load_full();
-        old.forget_sessions();
         if self.own_library {
+            let _closed = self.gate.close(GATE_WAIT).ok_or_else(|| {
+                Error::Unavailable(format!("{}: calls are still inside its library", self.name()))
+            })?;
+            old.forget_sessions();
             old.reinitialize_library()?;
+        } else {
+            old.forget_sessions();
         }
         let fresh = Node::new(self.cfg.clone());
         fresh.connect()?;

@@ -8,6 +8,7 @@
 mod backend;
 mod domain;
 mod failover;
+mod gate;
 mod health;
 mod objects;
 mod op;
@@ -144,7 +145,7 @@ impl Cluster {
 
     /// Node `k` itself, for tests and diagnostics.
     pub fn node(&self, k: usize) -> Option<Arc<Node>> {
-        self.inner.members.get(k).map(|m| m.node())
+        self.inner.members.get(k).map(|m| m.node_ungated())
     }
 
     /// Take node `k` out of service (maintenance): it gets no traffic and misses

@@ -14,7 +14,8 @@ pub struct ClusterOp {
     inner: Arc<Inner>,
     node: usize,
     epoch: u64,
-    op: Box<dyn Operation>,
+    /// `None` only while dropping.
+    op: Option<Box<dyn Operation>>,
     _load: LoadGuard,
     kind: OpKind,
     mech: Mechanism,
@@ -47,7 +48,7 @@ impl ClusterOp {
             inner: inner.clone(),
             node,
             epoch: m.epoch(),
-            op,
+            op: Some(op),
             _load: m.hold(),
             kind,
             mech: mech.clone(),
@@ -70,9 +71,16 @@ impl ClusterOp {
             return Err(removed());
         }
         let m = self.inner.members[self.node].clone();
-        m.call_started();
-        let r = f(self.op.as_mut());
-        m.call_ended();
+        let r = match (m.gate.enter(m.name()), self.op.as_mut()) {
+            (Ok(_inside), Some(op)) => {
+                m.call_started();
+                let r = f(op.as_mut());
+                m.call_ended();
+                r
+            }
+            (Err(e), _) => Err(e),
+            (_, None) => Err(removed()),
+        };
         if let Err(e) = &r {
             if classify(e, &self.inner.cfg.busy_codes) == Class::Device {
                 self.inner.note_failure(self.node, e);
@@ -113,6 +121,20 @@ impl ClusterOp {
         match r {
             Err(e) if self.ended => Err(map_lost(e)),
             r => r,
+        }
+    }
+}
+
+impl Drop for ClusterOp {
+    /// Ending the node's operation calls into its library: through the gate. If the
+    /// library is being re-initialised the operation's session is gone anyway, and
+    /// is left alone rather than touched mid-way.
+    fn drop(&mut self) {
+        let Some(op) = self.op.take() else { return };
+        let m = &self.inner.members[self.node];
+        match m.gate.enter(m.name()) {
+            Ok(_inside) => drop(op),
+            Err(_) => std::mem::forget(op),
         }
     }
 }
@@ -171,6 +193,6 @@ impl Operation for ClusterOp {
     }
 
     fn is_done(&self) -> bool {
-        self.ended || self.op.is_done()
+        self.ended || self.op.as_ref().is_none_or(|op| op.is_done())
     }
 }

@@ -222,7 +222,7 @@ impl Inner {
 
     fn undo_creates(&self, done: &[(usize, u64)]) {
         for (k, h) in done {
-            if let Err(e) = self.members[*k].node().destroy_object(*h) {
+            if let Err(e) = self.members[*k].node().and_then(|n| n.destroy_object(*h)) {
                 tracing::warn!(node = %self.members[*k].name(), "undo of a create failed: {e}");
             }
         }
@@ -267,7 +267,9 @@ impl Inner {
         let done = self.on_holders(&holders, |n, h| n.set_attributes(h, template).map(|()| h))?;
         if done.len() < self.quorum {
             for (k, h) in &done {
-                let _ = self.members[*k].node().set_attributes(*h, &before);
+                let _ = self.members[*k]
+                    .node()
+                    .and_then(|n| n.set_attributes(*h, &before));
             }
             return Err(below_quorum(done.len(), self.quorum));
         }
@@ -308,7 +310,7 @@ impl Inner {
             .into_iter()
             .filter(|k| *k != origin)
             .collect();
-        let from = om.node();
+        let from = om.node()?;
         let copies = self.fanout(&others, |k, to| copy_between(self, origin, &from, h, k, to))?;
         Ok((copies, view, identity_of(&facts)))
     }

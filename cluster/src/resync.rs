@@ -173,7 +173,7 @@ impl Inner {
             }
             return Ok(0);
         };
-        let (from, to) = (self.members[r].node(), self.members[k].node());
+        let (from, to) = (self.members[r].node()?, self.members[k].node()?);
         let theirs = inventory(&from)?;
         let mine = inventory(&to)?;
         let mut changes = 0;
