@@ -73,7 +73,10 @@ mod tests {
     fn a_closed_gate_turns_callers_away_and_waits_for_those_inside() {
         let g = Gate::default();
         let inside = g.enter("n").expect("open gate");
-        assert!(g.close(Duration::from_millis(20)).is_none(), "a caller is inside");
+        assert!(
+            g.close(Duration::from_millis(20)).is_none(),
+            "a caller is inside"
+        );
         assert!(g.enter("n").is_ok(), "a failed close opens the gate again");
         drop(inside);
         let closed = g.close(Duration::from_millis(20)).expect("nobody inside");

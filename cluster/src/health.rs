@@ -247,7 +247,10 @@ impl Member {
         let old = self.node.load_full();
         if self.own_library {
             let _closed = self.gate.close(GATE_WAIT).ok_or_else(|| {
-                Error::Unavailable(format!("{}: calls are still inside its library", self.name()))
+                Error::Unavailable(format!(
+                    "{}: calls are still inside its library",
+                    self.name()
+                ))
             })?;
             old.forget_sessions();
             old.reinitialize_library()?;
