@@ -7,7 +7,7 @@ use arc_swap::ArcSwap;
 use crossbeam_utils::CachePadded;
 use kmsbridge_bridge::pkcs11::{Node, NodeConfig};
 use kmsbridge_bridge::{Backend, Error, NodeState, NodeStatus, Result};
-use parking_lot::Mutex;
+use parking_lot::{Mutex, MutexGuard};
 use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -57,6 +57,8 @@ pub struct Member {
     pub probe: Mutex<Probe>,
     /// Every call into the node's library passes it (see gate.rs).
     pub gate: Gate,
+    /// Held around each call when the node takes one call at a time.
+    serial: Option<Mutex<()>>,
 }
 
 pub struct Probe {
@@ -99,6 +101,7 @@ impl Drop for LoadGuard {
 
 impl Member {
     pub fn new(cfg: NodeConfig, own_library: bool) -> Member {
+        let serial = cfg.serial_calls.then(|| Mutex::new(()));
         Member {
             own_library,
             node: ArcSwap::from_pointee(Node::new(cfg.clone())),
@@ -119,6 +122,7 @@ impl Member {
                 running: false,
             }),
             gate: Gate::default(),
+            serial,
         }
     }
 
@@ -134,6 +138,20 @@ impl Member {
             node: self.node.load_full(),
             _inside: inside,
         })
+    }
+
+    /// The node's one-call-at-a-time turn, when it has that rule; waiting past
+    /// `wait` (a call ahead hangs) is a device-class failure, so the caller moves on.
+    pub fn turn(&self, wait: Duration) -> Result<Option<MutexGuard<'_, ()>>> {
+        match &self.serial {
+            None => Ok(None),
+            Some(m) => m.try_lock_for(wait).map(Some).ok_or_else(|| {
+                Error::Unavailable(format!(
+                    "{}: a call ahead on this one-call-at-a-time node did not end",
+                    self.name()
+                ))
+            }),
+        }
     }
 
     /// The node without the gate, for tests and diagnostics.
@@ -182,6 +200,7 @@ impl Member {
         f: impl FnOnce(&Node) -> Result<T>,
     ) -> Result<T> {
         let node = self.node()?;
+        let _turn = self.turn(timeout)?;
         let _load = self.hold();
         let t0 = Instant::now();
         self.call_started();

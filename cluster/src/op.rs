@@ -72,12 +72,15 @@ impl ClusterOp {
         }
         let m = self.inner.members[self.node].clone();
         let r = match (m.gate.enter(m.name()), self.op.as_mut()) {
-            (Ok(_inside), Some(op)) => {
-                m.call_started();
-                let r = f(op.as_mut());
-                m.call_ended();
-                r
-            }
+            (Ok(_inside), Some(op)) => match m.turn(self.inner.cfg.call_timeout) {
+                Ok(_turn) => {
+                    m.call_started();
+                    let r = f(op.as_mut());
+                    m.call_ended();
+                    r
+                }
+                Err(e) => Err(e),
+            },
             (Err(e), _) => Err(e),
             (_, None) => Err(removed()),
         };
@@ -133,7 +136,10 @@ impl Drop for ClusterOp {
         let Some(op) = self.op.take() else { return };
         let m = &self.inner.members[self.node];
         match m.gate.enter(m.name()) {
-            Ok(_inside) => drop(op),
+            Ok(_inside) => match m.turn(self.inner.cfg.call_timeout) {
+                Ok(_turn) => drop(op),
+                Err(_) => std::mem::forget(op),
+            },
             Err(_) => std::mem::forget(op),
         }
     }

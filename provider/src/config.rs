@@ -82,6 +82,9 @@ pub struct NodeConfig {
     pub so_credential_file: Option<PathBuf>,
     #[serde(default = "default_pool_size")]
     pub pool_size: usize,
+    /// One call at a time into this node's library (docs/CLUSTER.md).
+    #[serde(default)]
+    pub serial_calls: bool,
 }
 
 fn default_pool_size() -> usize {

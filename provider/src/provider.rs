@@ -49,6 +49,7 @@ impl Provider {
                             so_credential_file: n.so_credential_file.clone(),
                             pool_size: n.pool_size,
                             pool_wait: Duration::from_millis(ic.pool_wait_ms),
+                            serial_calls: n.serial_calls,
                         })
                         .collect();
                     let mut cluster = kmsbridge_cluster::ClusterConfig {

@@ -31,6 +31,10 @@ pub struct NodeConfig {
     pub so_credential_file: Option<PathBuf>,
     pub pool_size: usize,
     pub pool_wait: Duration,
+    /// One call at a time into this node's library (the cluster enforces it): for
+    /// client libraries that cannot be trusted with concurrent calls when their
+    /// server fails (docs/CLUSTER.md).
+    pub serial_calls: bool,
 }
 
 pub struct Node {

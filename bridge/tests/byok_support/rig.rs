@@ -85,6 +85,7 @@ pub fn softhsm_node() -> Node {
         so_credential_file: Some(dir.join("node0.so.pin")),
         pool_size: 8,
         pool_wait: Duration::from_secs(30),
+        serial_calls: false,
     });
     node.connect().expect("connect to SoftHSM2");
     node

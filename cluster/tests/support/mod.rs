@@ -71,6 +71,7 @@ pub fn rig(n: usize) -> Rig {
             so_credential_file: Some(so_file),
             pool_size: 8,
             pool_wait: Duration::from_secs(5),
+            serial_calls: false,
         });
     }
     Rig {
