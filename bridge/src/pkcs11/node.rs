@@ -184,17 +184,6 @@ impl Node {
     fn open(&self) -> Result<Connected> {
         let lib = Library::get(&self.cfg.library)?;
         let slot = self.find_slot(&lib)?;
-        let pin = Zeroizing::new(std::fs::read(&self.cfg.credential_file).map_err(|e| {
-            Error::Unavailable(format!(
-                "{}: credential file {}: {e}",
-                self.cfg.name,
-                self.cfg.credential_file.display()
-            ))
-        })?);
-        let pin_len = pin
-            .iter()
-            .rposition(|b| !b.is_ascii_whitespace())
-            .map_or(0, |i| i + 1);
         let pool = Arc::new(Pool::new(
             lib.clone(),
             slot,
@@ -204,22 +193,7 @@ impl Node {
         ));
         // The first session anchors the login; the pool keeps it open until finalize.
         let s = pool.get()?;
-        let rv = p11!(
-            lib,
-            C_Login(
-                s.handle(),
-                CKU_USER,
-                ptr(&pin[..pin_len]),
-                pin_len as CK_ULONG
-            )
-        );
-        if rv != CKR_OK && rv != CKR_USER_ALREADY_LOGGED_IN {
-            return Err(Error::Unavailable(format!(
-                "{}: node login failed: {}",
-                self.cfg.name,
-                crate::error::rv_name(rv)
-            )));
-        }
+        self.user_login(&lib, s.handle(), "node login")?;
         let (mechanisms, composed_ecdsa, rsa_aes) = read_mechanisms(&lib, slot)?;
         let kwp_wrap_broken = is_softhsm_up_to_2_6(&lib);
         drop(s);
@@ -261,6 +235,13 @@ impl Node {
         });
         let _ = p11!(s.lib(), C_Logout(h));
         // The pool's sessions must be the user's again whatever happened above.
+        self.user_login(s.lib(), h, "user login after SO work")?;
+        created
+    }
+
+    /// Log the node's user in on session `h` with the PIN of its credential file
+    /// (read now, zeroized after); already logged in is fine.
+    fn user_login(&self, lib: &Library, h: CK_SESSION_HANDLE, what: &str) -> Result<()> {
         let pin = Zeroizing::new(std::fs::read(&self.cfg.credential_file).map_err(|e| {
             Error::Unavailable(format!(
                 "{}: credential file {}: {e}",
@@ -268,22 +249,19 @@ impl Node {
                 self.cfg.credential_file.display()
             ))
         })?);
-        let pin_len = pin
+        let len = pin
             .iter()
             .rposition(|b| !b.is_ascii_whitespace())
             .map_or(0, |i| i + 1);
-        let rv = p11!(
-            s.lib(),
-            C_Login(h, CKU_USER, ptr(&pin[..pin_len]), pin_len as CK_ULONG)
-        );
+        let rv = p11!(lib, C_Login(h, CKU_USER, ptr(&pin[..len]), len as CK_ULONG));
         if rv != CKR_OK && rv != CKR_USER_ALREADY_LOGGED_IN {
             return Err(Error::Unavailable(format!(
-                "{}: user login after SO work failed: {}",
+                "{}: {what} failed: {}",
                 self.cfg.name,
                 crate::error::rv_name(rv)
             )));
         }
-        created
+        Ok(())
     }
 
     /// Sessions opened and in use, for status and tests.
