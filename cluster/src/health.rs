@@ -299,3 +299,49 @@ impl Member {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn member(serial_calls: bool) -> Member {
+        // Never connected: taking turns touches no library.
+        Member::new(
+            NodeConfig {
+                name: "test/node0".into(),
+                library: "/nonexistent/libvendor.so".into(),
+                token_label: None,
+                token_serial: None,
+                credential_file: "/nonexistent/pin".into(),
+                so_credential_file: None,
+                pool_size: 1,
+                pool_wait: Duration::from_millis(10),
+                serial_calls,
+            },
+            true,
+        )
+    }
+
+    #[test]
+    fn a_one_call_at_a_time_node_turns_a_waiter_away_after_the_wait() {
+        let m = member(true);
+        let first = m.turn(Duration::ZERO).expect("free").expect("a turn");
+        let t0 = Instant::now();
+        let second = m.turn(Duration::from_millis(30));
+        assert!(
+            matches!(second, Err(Error::Unavailable(_))),
+            "a device-class refusal"
+        );
+        assert!(t0.elapsed() >= Duration::from_millis(30), "it waited first");
+        drop(first);
+        assert!(m.turn(Duration::ZERO).expect("free again").is_some());
+    }
+
+    #[test]
+    fn a_node_without_the_rule_takes_calls_side_by_side() {
+        let m = member(false);
+        let a = m.turn(Duration::ZERO).expect("no rule");
+        let b = m.turn(Duration::ZERO).expect("no rule");
+        assert!(a.is_none() && b.is_none());
+    }
+}
