@@ -8,12 +8,9 @@ use std::path::Path;
 use crate::args::{Cell, Opts};
 use crate::child::{spawn, timing_args};
 use crate::measure::{median, Measured};
-use crate::op::{Op, Target};
-use crate::report::{fmt_lat, fmt_rate, loadavg, print_table, Report};
+use crate::op::Target;
+use crate::report::{fmt_lat, fmt_rate, loadavg, print_table, Report, Results};
 use crate::rig::{finish, rigs_dir, run_setup, setup_script, var, Vars};
-
-/// Every cell's outcome, by (op, threads, target name).
-pub type Results = BTreeMap<(Op, usize, &'static str), Result<Measured, String>>;
 
 /// Runs the rig script into `dir` (with `--software` for a software instance) and
 /// returns the variables it exported.

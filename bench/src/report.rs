@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use std::process::Command;
 
 use crate::args::Opts;
-use crate::op::Target;
-use crate::parent::Results;
+use crate::measure::Measured;
+use crate::op::{Op, Target};
 
 pub fn fmt_rate(r: f64) -> String {
     if r >= 100.0 {
@@ -41,6 +41,9 @@ pub fn loadavg() -> String {
         .and_then(|s| s.split_whitespace().next().map(str::to_string))
         .unwrap_or_else(|| "?".into())
 }
+
+/// Every cell's outcome, by (op, threads, target name).
+pub type Results = BTreeMap<(Op, usize, &'static str), Result<Measured, String>>;
 
 /// What the side-by-side bench's table shows.
 pub struct Report<'a> {

@@ -6,11 +6,16 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::args::Opts;
-use super::{ENV_KEY, ENV_LABEL, ENV_MODULE, ENV_PIN};
 use crate::child::{spawn, timing_args, Fields};
 use crate::measure::{median, Measured};
 use crate::report::{fmt_lat, fmt_rate};
 use crate::rig::Vars;
+
+/// What the child measures: module, token label, user PIN and key label.
+pub const ENV_MODULE: &str = "KMSBRIDGE_BENCH_MODULE";
+pub const ENV_LABEL: &str = "KMSBRIDGE_BENCH_TOKEN";
+pub const ENV_PIN: &str = "KMSBRIDGE_BENCH_PIN";
+pub const ENV_KEY: &str = "KMSBRIDGE_BENCH_KEY";
 
 /// One measured case's outcome.
 #[derive(Clone, Debug)]

@@ -10,8 +10,7 @@ use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass};
 use cryptoki::session::Session;
 
 use super::args::Opts;
-use super::cases::Outcome;
-use super::{ENV_KEY, ENV_LABEL, ENV_MODULE, ENV_PIN};
+use super::cases::{Outcome, ENV_KEY, ENV_LABEL, ENV_MODULE, ENV_PIN};
 use crate::child::{env_var, Token};
 use crate::keys::Keys;
 use crate::measure::{percentile, Clock, Measured};

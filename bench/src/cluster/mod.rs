@@ -26,18 +26,6 @@ use std::process::ExitCode;
 
 use crate::child::{exit, Done};
 
-/// What the child measures: module, token label, user PIN and key label.
-const ENV_MODULE: &str = "KMSBRIDGE_BENCH_MODULE";
-const ENV_LABEL: &str = "KMSBRIDGE_BENCH_TOKEN";
-const ENV_PIN: &str = "KMSBRIDGE_BENCH_PIN";
-const ENV_KEY: &str = "KMSBRIDGE_BENCH_KEY";
-
-/// Crypto calls per sign, each charged `latency_ms` while holding an engine: the
-/// `cryptoki` crate's `Session::sign` makes C_SignInit, a C_Sign length query and the
-/// C_Sign, and kmsbridge passes all three to the node (measured: 61 ms per sign at one
-/// thread with `latency_ms = 20`, directly and through kmsbridge).
-const CRYPTO_CALLS_PER_SIGN: f64 = 3.0;
-
 /// Entry point of `--cluster` (parent) and `--cluster-child` (one measured case).
 pub fn main(args: &[String]) -> ExitCode {
     exit(args::parse_args(args), |opts| {
