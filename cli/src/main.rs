@@ -7,7 +7,6 @@ mod kms;
 mod module;
 mod pin_hash;
 mod quickstart;
-mod quickstart_byok;
 mod slots;
 
 const USAGE: &str = "usage: kmsbridge <command>
@@ -76,14 +75,18 @@ environment:
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let result = match args.first().map(String::as_str) {
-        Some("quickstart") => quickstart::run(&args[1..]),
+    let (command, rest) = match args.split_first() {
+        Some((command, rest)) => (Some(command.as_str()), rest),
+        None => (None, &[][..]),
+    };
+    let result = match command {
+        Some("quickstart") => quickstart::run(rest),
         Some("slots") => slots::run(),
-        Some("init") => init::run(&args[1..]),
-        Some("hash-pin") => pin_hash::run(&args[1..]),
-        Some("key") => kms::key::run(&args[1..]),
-        Some("import") => kms::import::run(&args[1..]),
-        Some("cluster") => cluster::run(&args[1..]),
+        Some("init") => init::run(rest),
+        Some("hash-pin") => pin_hash::run(rest),
+        Some("key") => kms::key::run(rest),
+        Some("import") => kms::import::run(rest),
+        Some("cluster") => cluster::run(rest),
         Some("-h") | Some("--help") | Some("help") => {
             println!("{USAGE}");
             Ok(())

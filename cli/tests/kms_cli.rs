@@ -2,54 +2,27 @@
 //! binary against a fresh software instance (ci/softhsm/setup --software), blobs made
 //! by the `openssl` command line, exit codes 0 / 1 (refused) / 2 (usage) checked.
 
-use kmsbridge_tests::rig::{Rig, RigOptions};
+// Tests: a panic is how they report a failure.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod support;
+
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
+use support::{software_rig, Cli};
 
-struct Cli<'a> {
-    rig: &'a Rig,
-}
-
-impl Cli<'_> {
-    fn run(&self, args: &[&str]) -> Output {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_kmsbridge"));
-        cmd.args(args);
-        for k in [
-            "KMSBRIDGE_CONF",
-            "KMSBRIDGE_MODULE",
-            "KMSBRIDGE_TOKEN_LABEL",
-            "KMSBRIDGE_USER_PIN",
-        ] {
-            cmd.env(k, self.rig.var(k));
-        }
-        cmd.output().expect("run kmsbridge")
-    }
-
-    /// Runs and expects `code`; returns stdout (for 0) or stderr.
-    fn expect(&self, code: i32, args: &[&str]) -> String {
-        let out = self.run(args);
-        let (stdout, stderr) = (
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        );
-        assert_eq!(
-            out.status.code(),
-            Some(code),
-            "kmsbridge {}: exit {:?}\nstdout:\n{stdout}\nstderr:\n{stderr}",
-            args.join(" "),
-            out.status.code()
-        );
-        if code == 0 {
-            stdout
-        } else {
-            stderr
-        }
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        self.expect(0, args)
-    }
-}
+/// What the key and import commands read from the rig.
+const VARS: &[&str] = &[
+    "KMSBRIDGE_CONF",
+    "KMSBRIDGE_MODULE",
+    "KMSBRIDGE_TOKEN_LABEL",
+    "KMSBRIDGE_USER_PIN",
+];
 
 fn openssl(dir: &Path, args: &[&str]) {
     let out = Command::new("openssl")
@@ -62,6 +35,31 @@ fn openssl(dir: &Path, args: &[&str]) {
         "openssl {}: {}",
         args.join(" "),
         String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// `openssl pkeyutl`: `input` RSAES-OAEP (SHA-256, MGF1-SHA-256) encrypted under
+/// `public_pem` into `output`, all in `dir`.
+fn oaep256_encrypt(dir: &Path, public_pem: &str, input: &str, output: &str) {
+    openssl(
+        dir,
+        &[
+            "pkeyutl",
+            "-encrypt",
+            "-pubin",
+            "-inkey",
+            public_pem,
+            "-pkeyopt",
+            "rsa_padding_mode:oaep",
+            "-pkeyopt",
+            "rsa_oaep_md:sha256",
+            "-pkeyopt",
+            "rsa_mgf1_md:sha256",
+            "-in",
+            input,
+            "-out",
+            output,
+        ],
     );
 }
 
@@ -82,17 +80,10 @@ fn row(cli: &Cli, alias: &str) -> String {
         .to_string()
 }
 
-fn software_rig() -> Rig {
-    Rig::with_options(&RigOptions {
-        software: true,
-        ..Default::default()
-    })
-}
-
 #[test]
 fn key_lifecycle_through_the_cli() {
     let rig = software_rig();
-    let cli = Cli { rig: &rig };
+    let cli = Cli::new(&rig, VARS);
 
     let out = cli.ok(&["key", "create", "--alias", "cli-aes", "--spec", "aes-256"]);
     assert!(out.contains("aes-256, origin KMS, Enabled"), "{out}");
@@ -161,7 +152,7 @@ fn key_lifecycle_through_the_cli() {
 #[test]
 fn import_round_trips_with_openssl_blobs() {
     let rig = software_rig();
-    let cli = Cli { rig: &rig };
+    let cli = Cli::new(&rig, VARS);
     let work = tempfile::tempdir().expect("scratch directory");
     let dir = work.path();
     let p = |name: &str| dir.join(name).display().to_string();
@@ -175,35 +166,30 @@ fn import_round_trips_with_openssl_blobs() {
     // RSAES_OAEP_SHA_256: the material OAEP-encrypted under public.pem.
     let out = cli.ok(&["import", "get-parameters", "ext", "--out", &p("p1")]);
     assert!(out.contains("the token expires at"), "{out}");
-    let oaep256 = [
-        "-pkeyopt",
-        "rsa_padding_mode:oaep",
-        "-pkeyopt",
-        "rsa_oaep_md:sha256",
-        "-pkeyopt",
-        "rsa_mgf1_md:sha256",
-    ];
-    let mut args = vec!["pkeyutl", "-encrypt", "-pubin", "-inkey", "p1/public.pem"];
-    args.extend(oaep256);
-    args.extend(["-in", "material", "-out", "blob1"]);
-    openssl(dir, &args);
-    let import1 = [
-        "import",
-        "key-material",
-        "ext",
-        "--blob",
-        &p("blob1"),
-        "--token",
-        &p("p1/token"),
-        "--algorithm",
-        "RSAES_OAEP_SHA_256",
-    ];
-    let out = cli.ok(&import1);
+    oaep256_encrypt(dir, "p1/public.pem", "material", "blob1");
+    // `import key-material ext` of an RSAES_OAEP_SHA_256 blob, expecting `code`.
+    let import_oaep256 = |code: i32, blob: &str, token: &str| {
+        cli.expect(
+            code,
+            &[
+                "import",
+                "key-material",
+                "ext",
+                "--blob",
+                &p(blob),
+                "--token",
+                &p(token),
+                "--algorithm",
+                "RSAES_OAEP_SHA_256",
+            ],
+        )
+    };
+    let out = import_oaep256(0, "blob1", "p1/token");
     assert!(out.contains("origin EXTERNAL): it is Enabled"), "{out}");
     let d = cli.ok(&["key", "describe", "ext"]);
     assert!(d.contains("EXTERNAL (imported)"), "{d}");
     // A token serves one import.
-    let err = cli.expect(1, &import1);
+    let err = import_oaep256(1, "blob1", "p1/token");
     assert!(
         err.contains("already used") || err.contains("no import key carries this token"),
         "{err}"
@@ -232,10 +218,7 @@ fn import_round_trips_with_openssl_blobs() {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect();
-    let mut args = vec!["pkeyutl", "-encrypt", "-pubin", "-inkey", "p2/public.pem"];
-    args.extend(oaep256);
-    args.extend(["-in", "aes", "-out", "outer"]);
-    openssl(dir, &args);
+    oaep256_encrypt(dir, "p2/public.pem", "aes", "outer");
     openssl(
         dir,
         &[
@@ -283,47 +266,15 @@ fn import_round_trips_with_openssl_blobs() {
     cli.ok(&["key", "delete-material", "ext"]);
     cli.ok(&["import", "get-parameters", "ext", "--out", &p("p3")]);
     openssl(dir, &["rand", "-out", "other", "32"]);
-    let mut args = vec!["pkeyutl", "-encrypt", "-pubin", "-inkey", "p3/public.pem"];
-    args.extend(oaep256);
-    args.extend(["-in", "other", "-out", "blob3"]);
-    openssl(dir, &args);
-    let err = cli.expect(
-        1,
-        &[
-            "import",
-            "key-material",
-            "ext",
-            "--blob",
-            &p("blob3"),
-            "--token",
-            &p("p3/token"),
-            "--algorithm",
-            "RSAES_OAEP_SHA_256",
-        ],
-    );
+    oaep256_encrypt(dir, "p3/public.pem", "other", "blob3");
+    let err = import_oaep256(1, "blob3", "p3/token");
     assert!(err.contains("had other material"), "{err}");
 
     // A token of another key is refused with its own message.
     cli.ok(&["key", "create", "--alias", "ext2", "--origin", "external"]);
     cli.ok(&["import", "get-parameters", "ext2", "--out", &p("p4")]);
-    let mut args = vec!["pkeyutl", "-encrypt", "-pubin", "-inkey", "p4/public.pem"];
-    args.extend(oaep256);
-    args.extend(["-in", "material", "-out", "blob4"]);
-    openssl(dir, &args);
-    let err = cli.expect(
-        1,
-        &[
-            "import",
-            "key-material",
-            "ext",
-            "--blob",
-            &p("blob4"),
-            "--token",
-            &p("p4/token"),
-            "--algorithm",
-            "RSAES_OAEP_SHA_256",
-        ],
-    );
+    oaep256_encrypt(dir, "p4/public.pem", "material", "blob4");
+    let err = import_oaep256(1, "blob4", "p4/token");
     assert!(err.contains("issued for another key"), "{err}");
     // Usage errors.
     cli.expect(

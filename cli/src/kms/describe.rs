@@ -118,12 +118,16 @@ fn vendor(t: CK_ATTRIBUTE_TYPE, v: &[u8]) -> Option<(&'static str, String)> {
 /// An id in hex; an older version's "#vN" suffix stays readable.
 fn id_words(id: &[u8]) -> String {
     let sep = VERSION_SEPARATOR.as_bytes();
-    if let Some(at) = id.windows(sep.len()).rposition(|w| w == sep) {
-        let n = &id[at + sep.len()..];
+    let split = id
+        .windows(sep.len())
+        .rposition(|w| w == sep)
+        .and_then(|at| id.split_at_checked(at))
+        .and_then(|(base, rest)| Some((base, rest.strip_prefix(sep)?)));
+    if let Some((base, n)) = split {
         if !n.is_empty() && n.iter().all(u8::is_ascii_digit) {
             return format!(
                 "{}{VERSION_SEPARATOR}{}",
-                hex::encode(&id[..at]),
+                hex::encode(base),
                 String::from_utf8_lossy(n)
             );
         }

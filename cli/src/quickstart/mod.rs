@@ -1,106 +1,23 @@
 //! `kmsbridge quickstart`: the main job, run through libkmsbridge.so exactly as an
 //! application would, printing each step and how long it took.
 
+mod byok;
+mod fresh;
+mod steps;
+
 use crate::kms::session::{find_slot, user_pin};
 use crate::module::{load, Error};
 use cryptoki::mechanism::aead::GcmParams;
 use cryptoki::mechanism::Mechanism;
-use cryptoki::object::{Attribute, AttributeType, ObjectHandle};
-use cryptoki::session::{Session, UserType};
+use cryptoki::object::Attribute;
+use cryptoki::session::UserType;
 use cryptoki::types::AuthPin;
+use fresh::fresh_instance;
 use std::time::Instant;
-use zeroize::Zeroizing;
+use steps::{gcm_decrypt_check, show, step};
 
 /// DER OID of prime256v1.
 const P256: [u8; 10] = [0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
-
-pub(crate) fn step<T>(name: &str, f: impl FnOnce() -> Result<T, Error>) -> Result<T, Error> {
-    let t = Instant::now();
-    let r = f();
-    let ms = t.elapsed().as_secs_f64() * 1e3;
-    match &r {
-        Ok(_) => println!("  ok   {name:<44} {ms:>9.2} ms"),
-        Err(e) => println!("  FAIL {name:<44} {ms:>9.2} ms: {e}"),
-    }
-    r
-}
-
-pub(crate) fn show(s: &Session, name: &str, h: ObjectHandle) -> Result<(), Error> {
-    let attrs = s.get_attributes(
-        h,
-        &[
-            AttributeType::Label,
-            AttributeType::Id,
-            AttributeType::KeyType,
-            AttributeType::Token,
-            AttributeType::Sensitive,
-            AttributeType::Extractable,
-            AttributeType::Local,
-            AttributeType::AlwaysSensitive,
-            AttributeType::NeverExtractable,
-        ],
-    )?;
-    let mut line = Vec::new();
-    for a in attrs {
-        match a {
-            Attribute::Label(v) => line.push(format!("label={}", String::from_utf8_lossy(&v))),
-            Attribute::Id(v) => line.push(format!("id={}", hex::encode(v))),
-            Attribute::KeyType(k) => line.push(format!("type={k}")),
-            Attribute::Token(b) => line.push(format!("token={b}")),
-            Attribute::Sensitive(b) => line.push(format!("sensitive={b}")),
-            Attribute::Extractable(b) => line.push(format!("extractable={b}")),
-            Attribute::Local(b) => line.push(format!("local={b}")),
-            Attribute::AlwaysSensitive(b) => line.push(format!("always_sensitive={b}")),
-            Attribute::NeverExtractable(b) => line.push(format!("never_extractable={b}")),
-            _ => {}
-        }
-    }
-    println!("       {name}: {}", line.join(" "));
-    Ok(())
-}
-
-/// Without KMSBRIDGE_CONF: a fresh software instance in a temporary directory, with
-/// random PINs, initialised through the module itself.
-struct Fresh {
-    dir: std::path::PathBuf,
-    so_pin: Zeroizing<String>,
-    user_pin: Zeroizing<String>,
-    keep: bool,
-}
-
-impl Drop for Fresh {
-    fn drop(&mut self) {
-        if !self.keep {
-            let _ = std::fs::remove_dir_all(&self.dir);
-        }
-    }
-}
-
-fn random_hex(n: usize) -> Result<String, Error> {
-    let mut b = vec![0u8; n];
-    getrandom::fill(&mut b).map_err(|e| format!("no randomness: {e}"))?;
-    Ok(hex::encode(b))
-}
-
-fn fresh_instance(keep: bool) -> Result<Fresh, Error> {
-    let dir = std::env::temp_dir().join(format!("kmsbridge-quickstart-{}", random_hex(6)?));
-    std::fs::create_dir_all(&dir)?;
-    let conf = dir.join("kmsbridge.toml");
-    let text = format!(
-        "[log]\nfile = {:?}\n\n[[instance]]\nname = \"quickstart\"\ntype = \"software\"\nstore = {:?}\n",
-        dir.join("kmsbridge.log"),
-        dir.join("store")
-    );
-    std::fs::write(&conf, text)?;
-    // Set before the module is loaded, while this process has one thread.
-    std::env::set_var("KMSBRIDGE_CONF", &conf);
-    Ok(Fresh {
-        dir,
-        so_pin: Zeroizing::new(random_hex(8)?),
-        user_pin: Zeroizing::new(random_hex(8)?),
-        keep,
-    })
-}
 
 pub fn run(args: &[String]) -> Result<(), Error> {
     let total = Instant::now();
@@ -212,16 +129,7 @@ pub fn run(args: &[String]) -> Result<(), Error> {
         )?)
     })?;
     step("AES-256-GCM decrypt and compare", || {
-        let mut iv = iv;
-        let pt = s.decrypt(
-            &Mechanism::AesGcm(GcmParams::new(&mut iv, b"aad", 128.into())?),
-            aes,
-            &ct,
-        )?;
-        if pt != message {
-            return Err("decrypted text differs".into());
-        }
-        Ok(())
+        gcm_decrypt_check(&s, aes, iv, b"aad", &ct, message, "decrypted text differs")
     })?;
     for (name, mech, private, public) in [
         (
@@ -254,7 +162,7 @@ pub fn run(args: &[String]) -> Result<(), Error> {
     show(&s, "AES-256", aes)?;
     show(&s, "EC private", ec_priv)?;
     show(&s, "RSA private", rsa_priv)?;
-    crate::quickstart_byok::run(&s)?;
+    byok::run(&s)?;
     step("log out", || Ok(s.logout()?))?;
     drop(s);
     drop(p11);

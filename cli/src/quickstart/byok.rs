@@ -2,6 +2,7 @@
 //! this process (RSA-AES key wrap, SHA-256), imported through C_UnwrapKey, and then
 //! decrypts what the clear key encrypted in-process.
 
+use super::steps::{gcm_decrypt_check, show, step};
 use crate::kms::byok_wrap::{public_key, rsa_aes_wrap_sha256};
 use crate::kms::import::{read_parameters, request, unwrap, Material};
 use crate::kms::record::Record;
@@ -9,18 +10,15 @@ use crate::kms::refusal::{explain, Op};
 use crate::kms::time::iso;
 use crate::kms::vendor::*;
 use crate::module::Error;
-use crate::quickstart::{show, step};
 use aes_gcm::aead::{AeadInOut, Key, KeyInit, Nonce};
 use aes_gcm::Aes256Gcm;
-use cryptoki::mechanism::aead::GcmParams;
-use cryptoki::mechanism::Mechanism;
 use cryptoki::object::{Attribute, AttributeType, KeyType};
 use cryptoki::session::Session;
 use zeroize::Zeroizing;
 
 const AAD: &[u8] = b"kmsbridge quickstart byok";
 
-pub fn run(s: &Session) -> Result<(), Error> {
+pub(super) fn run(s: &Session) -> Result<(), Error> {
     let alias = format!("quickstart-byok-{}", hex::encode(s.generate_random_vec(4)?));
     let record = step("BYOK: create an EXTERNAL AES-256 key record", || {
         let h = s
@@ -100,16 +98,8 @@ pub fn run(s: &Session) -> Result<(), Error> {
         Ok(ct)
     })?;
     step("BYOK: decrypt through the imported key", || {
-        let mut iv = iv;
-        let pt = s.decrypt(
-            &Mechanism::AesGcm(GcmParams::new(&mut iv, AAD, 128.into())?),
-            imported,
-            &ct,
-        )?;
-        if pt != message {
-            return Err("the imported key decrypted to other text".into());
-        }
-        Ok(())
+        let mismatch = "the imported key decrypted to other text";
+        gcm_decrypt_check(s, imported, iv, AAD, &ct, message, mismatch)
     })?;
     Ok(())
 }
