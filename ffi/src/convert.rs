@@ -8,6 +8,18 @@ use kmsbridge_provider::Result;
 use std::mem::size_of;
 use zeroize::Zeroizing;
 
+/// A caller's length (or count) as a Rust length: one the address space cannot
+/// hold is a bad argument, never a truncated buffer.
+pub fn to_usize(n: CK_ULONG) -> Result<usize> {
+    usize::try_from(n).map_err(|_| bad(CKR_ARGUMENTS_BAD, "length exceeds the address space"))
+}
+
+/// A length (or count) for the caller: one a CK_ULONG cannot carry is refused
+/// rather than reported truncated.
+pub fn to_ulong(n: usize) -> Result<CK_ULONG> {
+    CK_ULONG::try_from(n).map_err(|_| bad(CKR_ARGUMENTS_BAD, "length exceeds CK_ULONG"))
+}
+
 /// An input buffer; NULL is allowed only with length 0.
 ///
 /// # Safety
@@ -19,8 +31,9 @@ pub unsafe fn input<'a>(p: *const u8, len: CK_ULONG) -> Result<&'a [u8]> {
         }
         return Err(bad(CKR_ARGUMENTS_BAD, "NULL input with a non-zero length"));
     }
+    let len = to_usize(len)?;
     // SAFETY: the caller promises `len` readable bytes at `p`.
-    Ok(unsafe { std::slice::from_raw_parts(p, len as usize) })
+    Ok(unsafe { std::slice::from_raw_parts(p, len) })
 }
 
 /// An output buffer: `None` when `p` is NULL (a length query).
@@ -34,10 +47,10 @@ pub unsafe fn output<'a>(p: *mut u8, len: *mut CK_ULONG) -> Result<Option<&'a mu
     if p.is_null() {
         return Ok(None);
     }
+    // SAFETY: checked non-NULL above; valid for reads per the caller.
+    let room = to_usize(unsafe { *len })?;
     // SAFETY: the caller promises `*len` writable bytes at `p`.
-    Ok(Some(unsafe {
-        std::slice::from_raw_parts_mut(p, *len as usize)
-    }))
+    Ok(Some(unsafe { std::slice::from_raw_parts_mut(p, room) }))
 }
 
 /// Report the produced (or needed) length through `len`, per the spec.
@@ -47,14 +60,16 @@ pub unsafe fn output<'a>(p: *mut u8, len: *mut CK_ULONG) -> Result<Option<&'a mu
 pub unsafe fn answer_len(r: Result<usize>, len: *mut CK_ULONG) -> Result<()> {
     match r {
         Ok(n) => {
+            let n = to_ulong(n)?;
             // SAFETY: checked non-NULL by `output`.
-            unsafe { *len = n as CK_ULONG };
+            unsafe { *len = n };
             Ok(())
         }
         Err(e) => {
             if let Some(n) = e.needed_len() {
+                let n = to_ulong(n)?;
                 // SAFETY: as above.
-                unsafe { *len = n as CK_ULONG };
+                unsafe { *len = n };
             }
             Err(e)
         }
@@ -83,9 +98,10 @@ pub unsafe fn put_list<T: Copy>(items: &[T], list: *mut T, count: *mut CK_ULONG)
         return Err(bad(CKR_ARGUMENTS_BAD, "NULL count pointer"));
     }
     // SAFETY: checked non-NULL.
-    let room = unsafe { *count } as usize;
+    let room = to_usize(unsafe { *count })?;
+    let n = to_ulong(items.len())?;
     // SAFETY: as above.
-    unsafe { *count = items.len() as CK_ULONG };
+    unsafe { *count = n };
     if list.is_null() {
         return Ok(());
     }
@@ -111,8 +127,9 @@ pub unsafe fn template(p: *const CK_ATTRIBUTE, n: CK_ULONG) -> Result<Vec<Attr>>
             "NULL template with a non-zero count",
         ));
     }
+    let n = to_usize(n)?;
     // SAFETY: the caller promises `n` attributes at `p`.
-    let raw = unsafe { std::slice::from_raw_parts(p, n as usize) };
+    let raw = unsafe { std::slice::from_raw_parts(p, n) };
     raw.iter()
         .map(|a| {
             // SAFETY: each value pointer holds `ulValueLen` bytes per the caller.
@@ -135,17 +152,19 @@ pub unsafe fn attr_requests(p: *const CK_ATTRIBUTE, n: CK_ULONG) -> Result<Vec<A
     if p.is_null() {
         return Err(bad(CKR_ARGUMENTS_BAD, "NULL template"));
     }
+    let n = to_usize(n)?;
     // SAFETY: the caller promises `n` attributes at `p`.
-    let raw = unsafe { std::slice::from_raw_parts(p, n as usize) };
-    Ok(raw
-        .iter()
+    let raw = unsafe { std::slice::from_raw_parts(p, n) };
+    raw.iter()
         .map(|a| {
-            AttrReq::new(
-                a.type_,
-                (!a.pValue.is_null()).then_some(a.ulValueLen as usize),
-            )
+            let room = if a.pValue.is_null() {
+                None
+            } else {
+                Some(to_usize(a.ulValueLen)?)
+            };
+            Ok(AttrReq::new(a.type_, room))
         })
-        .collect())
+        .collect()
 }
 
 /// Copy answered attribute requests back into the caller's template.
@@ -169,7 +188,7 @@ pub unsafe fn write_back(p: *mut CK_ATTRIBUTE, reqs: &[AttrReq]) {
 /// # Safety
 /// `m.pParameter` must point to `m.ulParameterLen` readable bytes.
 unsafe fn param_struct<T: Copy>(m: &CK_MECHANISM) -> Result<T> {
-    if m.pParameter.is_null() || m.ulParameterLen as usize != size_of::<T>() {
+    if m.pParameter.is_null() || usize::try_from(m.ulParameterLen) != Ok(size_of::<T>()) {
         return Err(bad(
             CKR_MECHANISM_PARAM_INVALID,
             "mechanism parameter has the wrong size",
@@ -216,15 +235,15 @@ pub unsafe fn mechanism(p: *const CK_MECHANISM) -> Result<Mechanism> {
         }
         ParamKind::OptionalFlat(_) if none => MechParam::None,
         ParamKind::Flat(n) | ParamKind::OptionalFlat(n) => {
-            if m.ulParameterLen as usize != n || m.pParameter.is_null() {
+            if usize::try_from(m.ulParameterLen) != Ok(n) || m.pParameter.is_null() {
                 return Err(bad(
                     CKR_MECHANISM_PARAM_INVALID,
                     "mechanism parameter has the wrong size",
                 ));
             }
-            // SAFETY: `n` bytes at pParameter per the caller.
+            // SAFETY: `ulParameterLen` (checked to be `n`) bytes at pParameter per the caller.
             MechParam::Flat(Zeroizing::new(unsafe {
-                param_bytes(m.pParameter as *const u8, n as CK_ULONG)
+                param_bytes(m.pParameter as *const u8, m.ulParameterLen)
             }?))
         }
         ParamKind::Gcm => {
@@ -324,7 +343,7 @@ mod tests {
         let m = CK_MECHANISM {
             mechanism: CKM_RSA_AES_KEY_WRAP,
             pParameter: p as *mut _ as *mut std::ffi::c_void,
-            ulParameterLen: len as CK_ULONG,
+            ulParameterLen: CK_ULONG::try_from(len).unwrap(),
         };
         // SAFETY: `m` and the structs it points to live across the call.
         unsafe { mechanism(&m) }
@@ -338,7 +357,7 @@ mod tests {
             mgf: CKG_MGF1_SHA256,
             source: CKZ_DATA_SPECIFIED,
             pSourceData: label.as_mut_ptr() as *mut std::ffi::c_void,
-            ulSourceDataLen: label.len() as CK_ULONG,
+            ulSourceDataLen: CK_ULONG::try_from(label.len()).unwrap(),
         };
         let mut p = rsa_aes(256, &mut o);
         let m = parse(&mut p, size_of::<CK_RSA_AES_KEY_WRAP_PARAMS>()).expect("valid params");

@@ -3,7 +3,6 @@
 //! Only the three discovery entry points are exported; every other function is
 //! reached through the immutable tables in `tables`. Each entry is an
 //! `extern "C"` shell in `entry/` around the provider's inner function.
-#![allow(non_snake_case)]
 
 mod convert;
 mod entry;
@@ -12,22 +11,33 @@ mod tables;
 
 use cryptoki_sys::*;
 
+// The three exports forward to their shells in `entry/` (which hold the guard);
+// the tables point at those shells, never at these dynamic symbols, so a
+// same-named export of another module loaded first cannot stand in for them.
+// Their parameter names are the specification's.
+
+#[allow(non_snake_case)]
 #[no_mangle]
-pub extern "C" fn C_GetFunctionList(pp: *mut *mut CK_FUNCTION_LIST) -> CK_RV {
-    entry::general::C_GetFunctionList_entry(pp)
+pub extern "C" fn C_GetFunctionList(ppFunctionList: *mut *mut CK_FUNCTION_LIST) -> CK_RV {
+    entry::general::C_GetFunctionList(ppFunctionList)
 }
 
+#[allow(non_snake_case)]
 #[no_mangle]
-pub extern "C" fn C_GetInterfaceList(list: *mut CK_INTERFACE, count: *mut CK_ULONG) -> CK_RV {
-    entry::general::C_GetInterfaceList_entry(list, count)
+pub extern "C" fn C_GetInterfaceList(
+    pInterfacesList: *mut CK_INTERFACE,
+    pulCount: *mut CK_ULONG,
+) -> CK_RV {
+    entry::general::C_GetInterfaceList(pInterfacesList, pulCount)
 }
 
+#[allow(non_snake_case)]
 #[no_mangle]
 pub extern "C" fn C_GetInterface(
-    name: *mut CK_UTF8CHAR,
-    version: *mut CK_VERSION,
-    pp: *mut *mut CK_INTERFACE,
+    pInterfaceName: *mut CK_UTF8CHAR,
+    pVersion: *mut CK_VERSION,
+    ppInterface: *mut *mut CK_INTERFACE,
     flags: CK_FLAGS,
 ) -> CK_RV {
-    entry::general::C_GetInterface_entry(name, version, pp, flags)
+    entry::general::C_GetInterface(pInterfaceName, pVersion, ppInterface, flags)
 }

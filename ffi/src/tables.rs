@@ -13,7 +13,7 @@ macro_rules! function_list {
             C_GetInfo: Some($info),
             C_Initialize: Some(general::C_Initialize),
             C_Finalize: Some(general::C_Finalize),
-            C_GetFunctionList: Some(general::C_GetFunctionList_entry),
+            C_GetFunctionList: Some(general::C_GetFunctionList),
             C_GetSlotList: Some(slots::C_GetSlotList),
             C_GetSlotInfo: Some(slots::C_GetSlotInfo),
             C_GetTokenInfo: Some(slots::C_GetTokenInfo),
@@ -84,11 +84,11 @@ macro_rules! function_list {
 }
 
 static LIST_V2: CK_FUNCTION_LIST =
-    function_list!(CK_FUNCTION_LIST, 2, 40, general::C_GetInfo_v2, {});
+    function_list!(CK_FUNCTION_LIST, 2, 40, general::v2::C_GetInfo, {});
 
-static LIST_V3: CK_FUNCTION_LIST_3_0 = function_list!(CK_FUNCTION_LIST_3_0, 3, 0, general::C_GetInfo_v3, {
-    C_GetInterfaceList: general::C_GetInterfaceList_entry,
-    C_GetInterface: general::C_GetInterface_entry,
+static LIST_V3: CK_FUNCTION_LIST_3_0 = function_list!(CK_FUNCTION_LIST_3_0, 3, 0, general::v3::C_GetInfo, {
+    C_GetInterfaceList: general::C_GetInterfaceList,
+    C_GetInterface: general::C_GetInterface,
     C_LoginUser: sessions::C_LoginUser,
     C_SessionCancel: sessions::C_SessionCancel,
     C_MessageEncryptInit: message::C_MessageEncryptInit,
@@ -143,11 +143,11 @@ pub fn interfaces() -> [CK_INTERFACE; 2] {
 
 /// The interface of `version` (default 3.0) if it offers every flag asked for.
 pub fn interface_for(version: Option<CK_VERSION>, flags: CK_FLAGS) -> Option<*mut CK_INTERFACE> {
-    let i = match version.map(|v| (v.major, v.minor)) {
-        None | Some((3, 0)) => 0,
-        Some((2, 40)) => 1,
+    let [v3, v2] = &INTERFACES.0;
+    let iface = match version.map(|v| (v.major, v.minor)) {
+        None | Some((3, 0)) => v3,
+        Some((2, 40)) => v2,
         Some(_) => return None,
     };
-    let iface = &INTERFACES.0[i];
     (iface.flags & flags == flags).then_some(iface as *const CK_INTERFACE as *mut CK_INTERFACE)
 }

@@ -1,24 +1,21 @@
 //! Encrypt, decrypt, digest, sign and verify: shells over five shared shapes.
 
 use crate::convert::{answer_len, input, mechanism, output};
-use crate::guard::{bad, guard};
 use cryptoki_sys::*;
 use kmsbridge_provider::bridge::OpKind;
 use kmsbridge_provider::{state, Provider, Result};
 
+/// The `C_*Init` shape: a mechanism (and, but for digests, a key) for the next operation.
 fn init(
-    func: &'static str,
     kind: OpKind,
-    h: CK_SESSION_HANDLE,
-    m: *mut CK_MECHANISM,
+    session: CK_SESSION_HANDLE,
+    mech: *mut CK_MECHANISM,
     key: Option<CK_OBJECT_HANDLE>,
-) -> CK_RV {
-    guard(func, || {
-        let p = state::get()?;
-        // SAFETY: the caller's mechanism.
-        let m = unsafe { mechanism(m) }.map_err(|e| p.session_error_first(h, e))?;
-        p.op_init(h, kind, &m, key)
-    })
+) -> Result<()> {
+    let p = state::get()?;
+    // SAFETY: the caller's mechanism.
+    let m = unsafe { mechanism(mech) }.map_err(|e| p.session_error_first(session, e))?;
+    p.op_init(session, kind, &m, key)
 }
 
 /// Argument errors end the active operation too, as every error but a short buffer
@@ -34,27 +31,24 @@ fn checked<T>(p: &Provider, h: CK_SESSION_HANDLE, kind: OpKind, r: Result<T>) ->
 type OutputCall =
     fn(&Provider, CK_SESSION_HANDLE, OpKind, &[u8], Option<&mut [u8]>) -> Result<usize>;
 
-#[allow(clippy::too_many_arguments)] // the C signature's six plus name and call
+/// The shape of a function that reads input and writes output by the length convention.
 fn with_output(
-    func: &'static str,
     kind: OpKind,
-    h: CK_SESSION_HANDLE,
+    session: CK_SESSION_HANDLE,
     data: *const u8,
     data_len: CK_ULONG,
     out: *mut u8,
     out_len: *mut CK_ULONG,
     call: OutputCall,
-) -> CK_RV {
-    guard(func, || {
-        let p = state::get()?;
-        // SAFETY: the caller's buffers of the given lengths.
-        let (i, o) = checked(&p, h, kind, unsafe {
-            input(data, data_len).and_then(|i| Ok((i, output(out, out_len)?)))
-        })?;
-        let r = call(&p, h, kind, i, o);
-        // SAFETY: `out_len` checked by `output`.
-        unsafe { answer_len(r, out_len) }
-    })
+) -> Result<()> {
+    let p = state::get()?;
+    // SAFETY: the caller's buffers of the given lengths.
+    let (i, o) = checked(&p, session, kind, unsafe {
+        input(data, data_len).and_then(|i| Ok((i, output(out, out_len)?)))
+    })?;
+    let r = call(&p, session, kind, i, o);
+    // SAFETY: `out_len` checked by `output`.
+    unsafe { answer_len(r, out_len) }
 }
 
 fn single(
@@ -77,198 +71,291 @@ fn part(
     p.op_update_out(h, k, i, o)
 }
 
-fn update(
-    func: &'static str,
-    kind: OpKind,
-    h: CK_SESSION_HANDLE,
-    data: *const u8,
-    len: CK_ULONG,
-) -> CK_RV {
-    guard(func, || {
-        let p = state::get()?;
-        // SAFETY: the caller's buffer of `len` bytes.
-        let i = checked(&p, h, kind, unsafe { input(data, len) })?;
-        p.op_update(h, kind, i)
-    })
+/// The `C_*Update` shape of operations that answer only at the end.
+fn update(kind: OpKind, session: CK_SESSION_HANDLE, part: *const u8, len: CK_ULONG) -> Result<()> {
+    let p = state::get()?;
+    // SAFETY: the caller's buffer of `len` bytes.
+    let i = checked(&p, session, kind, unsafe { input(part, len) })?;
+    p.op_update(session, kind, i)
 }
 
+/// The `C_*Final` shape: the last output by the length convention.
 fn finish(
-    func: &'static str,
     kind: OpKind,
-    h: CK_SESSION_HANDLE,
+    session: CK_SESSION_HANDLE,
     out: *mut u8,
     out_len: *mut CK_ULONG,
-) -> CK_RV {
-    guard(func, || {
-        let p = state::get()?;
-        // SAFETY: the caller's output buffer.
-        let o = checked(&p, h, kind, unsafe { output(out, out_len) })?;
-        let r = p.op_final(h, kind, o);
-        // SAFETY: `out_len` checked by `output`.
-        unsafe { answer_len(r, out_len) }
-    })
+) -> Result<()> {
+    let p = state::get()?;
+    // SAFETY: the caller's output buffer.
+    let o = checked(&p, session, kind, unsafe { output(out, out_len) })?;
+    let r = p.op_final(session, kind, o);
+    // SAFETY: `out_len` checked by `output`.
+    unsafe { answer_len(r, out_len) }
 }
 
-pub extern "C" fn C_EncryptInit(
-    h: CK_SESSION_HANDLE,
-    m: *mut CK_MECHANISM,
-    key: CK_OBJECT_HANDLE,
-) -> CK_RV {
-    init("C_EncryptInit", OpKind::Encrypt, h, m, Some(key))
-}
-pub extern "C" fn C_Encrypt(
-    h: CK_SESSION_HANDLE,
-    d: *mut u8,
-    dl: CK_ULONG,
-    o: *mut u8,
-    ol: *mut CK_ULONG,
-) -> CK_RV {
-    with_output("C_Encrypt", OpKind::Encrypt, h, d, dl, o, ol, single)
-}
-pub extern "C" fn C_EncryptUpdate(
-    h: CK_SESSION_HANDLE,
-    d: *mut u8,
-    dl: CK_ULONG,
-    o: *mut u8,
-    ol: *mut CK_ULONG,
-) -> CK_RV {
-    with_output("C_EncryptUpdate", OpKind::Encrypt, h, d, dl, o, ol, part)
-}
-pub extern "C" fn C_EncryptFinal(h: CK_SESSION_HANDLE, o: *mut u8, ol: *mut CK_ULONG) -> CK_RV {
-    finish("C_EncryptFinal", OpKind::Encrypt, h, o, ol)
-}
+shells! {
+    fn C_EncryptInit(
+        hSession: CK_SESSION_HANDLE,
+        pMechanism: *mut CK_MECHANISM,
+        hKey: CK_OBJECT_HANDLE,
+    ) {
+        init(OpKind::Encrypt, hSession, pMechanism, Some(hKey))
+    }
+    fn C_Encrypt(
+        hSession: CK_SESSION_HANDLE,
+        pData: *mut CK_BYTE,
+        ulDataLen: CK_ULONG,
+        pEncryptedData: *mut CK_BYTE,
+        pulEncryptedDataLen: *mut CK_ULONG,
+    ) {
+        with_output(
+            OpKind::Encrypt,
+            hSession,
+            pData,
+            ulDataLen,
+            pEncryptedData,
+            pulEncryptedDataLen,
+            single,
+        )
+    }
+    fn C_EncryptUpdate(
+        hSession: CK_SESSION_HANDLE,
+        pPart: *mut CK_BYTE,
+        ulPartLen: CK_ULONG,
+        pEncryptedPart: *mut CK_BYTE,
+        pulEncryptedPartLen: *mut CK_ULONG,
+    ) {
+        with_output(
+            OpKind::Encrypt,
+            hSession,
+            pPart,
+            ulPartLen,
+            pEncryptedPart,
+            pulEncryptedPartLen,
+            part,
+        )
+    }
+    fn C_EncryptFinal(
+        hSession: CK_SESSION_HANDLE,
+        pLastEncryptedPart: *mut CK_BYTE,
+        pulLastEncryptedPartLen: *mut CK_ULONG,
+    ) {
+        finish(
+            OpKind::Encrypt,
+            hSession,
+            pLastEncryptedPart,
+            pulLastEncryptedPartLen,
+        )
+    }
 
-pub extern "C" fn C_DecryptInit(
-    h: CK_SESSION_HANDLE,
-    m: *mut CK_MECHANISM,
-    key: CK_OBJECT_HANDLE,
-) -> CK_RV {
-    init("C_DecryptInit", OpKind::Decrypt, h, m, Some(key))
-}
-pub extern "C" fn C_Decrypt(
-    h: CK_SESSION_HANDLE,
-    d: *mut u8,
-    dl: CK_ULONG,
-    o: *mut u8,
-    ol: *mut CK_ULONG,
-) -> CK_RV {
-    with_output("C_Decrypt", OpKind::Decrypt, h, d, dl, o, ol, single)
-}
-pub extern "C" fn C_DecryptUpdate(
-    h: CK_SESSION_HANDLE,
-    d: *mut u8,
-    dl: CK_ULONG,
-    o: *mut u8,
-    ol: *mut CK_ULONG,
-) -> CK_RV {
-    with_output("C_DecryptUpdate", OpKind::Decrypt, h, d, dl, o, ol, part)
-}
-pub extern "C" fn C_DecryptFinal(h: CK_SESSION_HANDLE, o: *mut u8, ol: *mut CK_ULONG) -> CK_RV {
-    finish("C_DecryptFinal", OpKind::Decrypt, h, o, ol)
-}
+    fn C_DecryptInit(
+        hSession: CK_SESSION_HANDLE,
+        pMechanism: *mut CK_MECHANISM,
+        hKey: CK_OBJECT_HANDLE,
+    ) {
+        init(OpKind::Decrypt, hSession, pMechanism, Some(hKey))
+    }
+    fn C_Decrypt(
+        hSession: CK_SESSION_HANDLE,
+        pEncryptedData: *mut CK_BYTE,
+        ulEncryptedDataLen: CK_ULONG,
+        pData: *mut CK_BYTE,
+        pulDataLen: *mut CK_ULONG,
+    ) {
+        with_output(
+            OpKind::Decrypt,
+            hSession,
+            pEncryptedData,
+            ulEncryptedDataLen,
+            pData,
+            pulDataLen,
+            single,
+        )
+    }
+    fn C_DecryptUpdate(
+        hSession: CK_SESSION_HANDLE,
+        pEncryptedPart: *mut CK_BYTE,
+        ulEncryptedPartLen: CK_ULONG,
+        pPart: *mut CK_BYTE,
+        pulPartLen: *mut CK_ULONG,
+    ) {
+        with_output(
+            OpKind::Decrypt,
+            hSession,
+            pEncryptedPart,
+            ulEncryptedPartLen,
+            pPart,
+            pulPartLen,
+            part,
+        )
+    }
+    fn C_DecryptFinal(
+        hSession: CK_SESSION_HANDLE,
+        pLastPart: *mut CK_BYTE,
+        pulLastPartLen: *mut CK_ULONG,
+    ) {
+        finish(OpKind::Decrypt, hSession, pLastPart, pulLastPartLen)
+    }
 
-pub extern "C" fn C_DigestInit(h: CK_SESSION_HANDLE, m: *mut CK_MECHANISM) -> CK_RV {
-    init("C_DigestInit", OpKind::Digest, h, m, None)
-}
-pub extern "C" fn C_Digest(
-    h: CK_SESSION_HANDLE,
-    d: *mut u8,
-    dl: CK_ULONG,
-    o: *mut u8,
-    ol: *mut CK_ULONG,
-) -> CK_RV {
-    with_output("C_Digest", OpKind::Digest, h, d, dl, o, ol, single)
-}
-pub extern "C" fn C_DigestUpdate(h: CK_SESSION_HANDLE, d: *mut u8, dl: CK_ULONG) -> CK_RV {
-    update("C_DigestUpdate", OpKind::Digest, h, d, dl)
-}
-pub extern "C" fn C_DigestKey(h: CK_SESSION_HANDLE, key: CK_OBJECT_HANDLE) -> CK_RV {
-    guard("C_DigestKey", || state::get()?.digest_key(h, key))
-}
-pub extern "C" fn C_DigestFinal(h: CK_SESSION_HANDLE, o: *mut u8, ol: *mut CK_ULONG) -> CK_RV {
-    finish("C_DigestFinal", OpKind::Digest, h, o, ol)
-}
+    fn C_DigestInit(hSession: CK_SESSION_HANDLE, pMechanism: *mut CK_MECHANISM) {
+        init(OpKind::Digest, hSession, pMechanism, None)
+    }
+    fn C_Digest(
+        hSession: CK_SESSION_HANDLE,
+        pData: *mut CK_BYTE,
+        ulDataLen: CK_ULONG,
+        pDigest: *mut CK_BYTE,
+        pulDigestLen: *mut CK_ULONG,
+    ) {
+        with_output(
+            OpKind::Digest,
+            hSession,
+            pData,
+            ulDataLen,
+            pDigest,
+            pulDigestLen,
+            single,
+        )
+    }
+    fn C_DigestUpdate(hSession: CK_SESSION_HANDLE, pPart: *mut CK_BYTE, ulPartLen: CK_ULONG) {
+        update(OpKind::Digest, hSession, pPart, ulPartLen)
+    }
+    fn C_DigestKey(hSession: CK_SESSION_HANDLE, hKey: CK_OBJECT_HANDLE) {
+        state::get()?.digest_key(hSession, hKey)
+    }
+    fn C_DigestFinal(
+        hSession: CK_SESSION_HANDLE,
+        pDigest: *mut CK_BYTE,
+        pulDigestLen: *mut CK_ULONG,
+    ) {
+        finish(OpKind::Digest, hSession, pDigest, pulDigestLen)
+    }
 
-pub extern "C" fn C_SignInit(
-    h: CK_SESSION_HANDLE,
-    m: *mut CK_MECHANISM,
-    key: CK_OBJECT_HANDLE,
-) -> CK_RV {
-    init("C_SignInit", OpKind::Sign, h, m, Some(key))
-}
-pub extern "C" fn C_Sign(
-    h: CK_SESSION_HANDLE,
-    d: *mut u8,
-    dl: CK_ULONG,
-    o: *mut u8,
-    ol: *mut CK_ULONG,
-) -> CK_RV {
-    with_output("C_Sign", OpKind::Sign, h, d, dl, o, ol, single)
-}
-pub extern "C" fn C_SignUpdate(h: CK_SESSION_HANDLE, d: *mut u8, dl: CK_ULONG) -> CK_RV {
-    update("C_SignUpdate", OpKind::Sign, h, d, dl)
-}
-pub extern "C" fn C_SignFinal(h: CK_SESSION_HANDLE, o: *mut u8, ol: *mut CK_ULONG) -> CK_RV {
-    finish("C_SignFinal", OpKind::Sign, h, o, ol)
-}
+    fn C_SignInit(
+        hSession: CK_SESSION_HANDLE,
+        pMechanism: *mut CK_MECHANISM,
+        hKey: CK_OBJECT_HANDLE,
+    ) {
+        init(OpKind::Sign, hSession, pMechanism, Some(hKey))
+    }
+    fn C_Sign(
+        hSession: CK_SESSION_HANDLE,
+        pData: *mut CK_BYTE,
+        ulDataLen: CK_ULONG,
+        pSignature: *mut CK_BYTE,
+        pulSignatureLen: *mut CK_ULONG,
+    ) {
+        with_output(
+            OpKind::Sign,
+            hSession,
+            pData,
+            ulDataLen,
+            pSignature,
+            pulSignatureLen,
+            single,
+        )
+    }
+    fn C_SignUpdate(hSession: CK_SESSION_HANDLE, pPart: *mut CK_BYTE, ulPartLen: CK_ULONG) {
+        update(OpKind::Sign, hSession, pPart, ulPartLen)
+    }
+    fn C_SignFinal(
+        hSession: CK_SESSION_HANDLE,
+        pSignature: *mut CK_BYTE,
+        pulSignatureLen: *mut CK_ULONG,
+    ) {
+        finish(OpKind::Sign, hSession, pSignature, pulSignatureLen)
+    }
 
-pub extern "C" fn C_VerifyInit(
-    h: CK_SESSION_HANDLE,
-    m: *mut CK_MECHANISM,
-    key: CK_OBJECT_HANDLE,
-) -> CK_RV {
-    init("C_VerifyInit", OpKind::Verify, h, m, Some(key))
-}
-pub extern "C" fn C_Verify(
-    h: CK_SESSION_HANDLE,
-    d: *mut u8,
-    dl: CK_ULONG,
-    s: *mut u8,
-    sl: CK_ULONG,
-) -> CK_RV {
-    guard("C_Verify", || {
+    fn C_VerifyInit(
+        hSession: CK_SESSION_HANDLE,
+        pMechanism: *mut CK_MECHANISM,
+        hKey: CK_OBJECT_HANDLE,
+    ) {
+        init(OpKind::Verify, hSession, pMechanism, Some(hKey))
+    }
+    fn C_Verify(
+        hSession: CK_SESSION_HANDLE,
+        pData: *mut CK_BYTE,
+        ulDataLen: CK_ULONG,
+        pSignature: *mut CK_BYTE,
+        ulSignatureLen: CK_ULONG,
+    ) {
         let p = state::get()?;
         // SAFETY: the caller's buffers of the given lengths.
-        let (d, s) = checked(&p, h, OpKind::Verify, unsafe {
-            input(d, dl).and_then(|d| Ok((d, input(s, sl)?)))
+        let (data, signature) = checked(&p, hSession, OpKind::Verify, unsafe {
+            input(pData, ulDataLen).and_then(|d| Ok((d, input(pSignature, ulSignatureLen)?)))
         })?;
-        p.verify(h, d, s)
-    })
-}
-pub extern "C" fn C_VerifyUpdate(h: CK_SESSION_HANDLE, d: *mut u8, dl: CK_ULONG) -> CK_RV {
-    update("C_VerifyUpdate", OpKind::Verify, h, d, dl)
-}
-pub extern "C" fn C_VerifyFinal(h: CK_SESSION_HANDLE, s: *mut u8, sl: CK_ULONG) -> CK_RV {
-    guard("C_VerifyFinal", || {
+        p.verify(hSession, data, signature)
+    }
+    fn C_VerifyUpdate(hSession: CK_SESSION_HANDLE, pPart: *mut CK_BYTE, ulPartLen: CK_ULONG) {
+        update(OpKind::Verify, hSession, pPart, ulPartLen)
+    }
+    fn C_VerifyFinal(
+        hSession: CK_SESSION_HANDLE,
+        pSignature: *mut CK_BYTE,
+        ulSignatureLen: CK_ULONG,
+    ) {
         let p = state::get()?;
-        // SAFETY: the caller's signature of `sl` bytes.
-        let s = checked(&p, h, OpKind::Verify, unsafe { input(s, sl) })?;
-        p.verify_final(h, s)
-    })
-}
-
-/// Functions kmsbridge does not offer (SoftHSM2 2.6 lacks them too); listed in docs/FUNCTIONS.md.
-macro_rules! unsupported {
-    ($($name:ident ( $($arg:ident : $ty:ty),* );)*) => {$(
-        pub extern "C" fn $name($($arg: $ty),*) -> CK_RV {
-            guard(stringify!($name), || {
-                let _ = ($($arg),*);
-                state::check()?;
-                Err(bad(CKR_FUNCTION_NOT_SUPPORTED, "not offered by kmsbridge"))
-            })
-        }
-    )*};
+        // SAFETY: the caller's signature of `ulSignatureLen` bytes.
+        let signature = checked(&p, hSession, OpKind::Verify, unsafe {
+            input(pSignature, ulSignatureLen)
+        })?;
+        p.verify_final(hSession, signature)
+    }
 }
 
 unsupported! {
-    C_SignRecoverInit(h: CK_SESSION_HANDLE, m: *mut CK_MECHANISM, k: CK_OBJECT_HANDLE);
-    C_SignRecover(h: CK_SESSION_HANDLE, d: *mut u8, dl: CK_ULONG, o: *mut u8, ol: *mut CK_ULONG);
-    C_VerifyRecoverInit(h: CK_SESSION_HANDLE, m: *mut CK_MECHANISM, k: CK_OBJECT_HANDLE);
-    C_VerifyRecover(h: CK_SESSION_HANDLE, d: *mut u8, dl: CK_ULONG, o: *mut u8, ol: *mut CK_ULONG);
-    C_DigestEncryptUpdate(h: CK_SESSION_HANDLE, d: *mut u8, dl: CK_ULONG, o: *mut u8, ol: *mut CK_ULONG);
-    C_DecryptDigestUpdate(h: CK_SESSION_HANDLE, d: *mut u8, dl: CK_ULONG, o: *mut u8, ol: *mut CK_ULONG);
-    C_SignEncryptUpdate(h: CK_SESSION_HANDLE, d: *mut u8, dl: CK_ULONG, o: *mut u8, ol: *mut CK_ULONG);
-    C_DecryptVerifyUpdate(h: CK_SESSION_HANDLE, d: *mut u8, dl: CK_ULONG, o: *mut u8, ol: *mut CK_ULONG);
+    C_SignRecoverInit(
+        hSession: CK_SESSION_HANDLE,
+        pMechanism: *mut CK_MECHANISM,
+        hKey: CK_OBJECT_HANDLE,
+    );
+    C_SignRecover(
+        hSession: CK_SESSION_HANDLE,
+        pData: *mut CK_BYTE,
+        ulDataLen: CK_ULONG,
+        pSignature: *mut CK_BYTE,
+        pulSignatureLen: *mut CK_ULONG,
+    );
+    C_VerifyRecoverInit(
+        hSession: CK_SESSION_HANDLE,
+        pMechanism: *mut CK_MECHANISM,
+        hKey: CK_OBJECT_HANDLE,
+    );
+    C_VerifyRecover(
+        hSession: CK_SESSION_HANDLE,
+        pSignature: *mut CK_BYTE,
+        ulSignatureLen: CK_ULONG,
+        pData: *mut CK_BYTE,
+        pulDataLen: *mut CK_ULONG,
+    );
+    C_DigestEncryptUpdate(
+        hSession: CK_SESSION_HANDLE,
+        pPart: *mut CK_BYTE,
+        ulPartLen: CK_ULONG,
+        pEncryptedPart: *mut CK_BYTE,
+        pulEncryptedPartLen: *mut CK_ULONG,
+    );
+    C_DecryptDigestUpdate(
+        hSession: CK_SESSION_HANDLE,
+        pEncryptedPart: *mut CK_BYTE,
+        ulEncryptedPartLen: CK_ULONG,
+        pPart: *mut CK_BYTE,
+        pulPartLen: *mut CK_ULONG,
+    );
+    C_SignEncryptUpdate(
+        hSession: CK_SESSION_HANDLE,
+        pPart: *mut CK_BYTE,
+        ulPartLen: CK_ULONG,
+        pEncryptedPart: *mut CK_BYTE,
+        pulEncryptedPartLen: *mut CK_ULONG,
+    );
+    C_DecryptVerifyUpdate(
+        hSession: CK_SESSION_HANDLE,
+        pEncryptedPart: *mut CK_BYTE,
+        ulEncryptedPartLen: CK_ULONG,
+        pPart: *mut CK_BYTE,
+        pulPartLen: *mut CK_ULONG,
+    );
 }
-
-pub(crate) use unsupported;

@@ -1,6 +1,6 @@
 //! Library-wide functions: initialisation, info, interfaces.
 
-use crate::guard::{bad, guard};
+use crate::guard::bad;
 use crate::tables;
 use cryptoki_sys::*;
 use kmsbridge_provider::api::{LIBRARY_VERSION, MANUFACTURER};
@@ -39,120 +39,120 @@ fn check_init_args(p: *mut c_void) -> Result<()> {
     Ok(())
 }
 
-pub extern "C" fn C_Initialize(p_init_args: *mut c_void) -> CK_RV {
-    guard("C_Initialize", || {
-        check_init_args(p_init_args)?;
-        state::initialize()
-    })
+/// C_GetInfo's answer, with the version of the table it was reached through.
+fn info(p: *mut CK_INFO, version: CK_VERSION) -> Result<()> {
+    state::check()?;
+    let info = CK_INFO {
+        cryptokiVersion: version,
+        manufacturerID: kmsbridge_provider::api::pad(MANUFACTURER),
+        flags: 0,
+        libraryDescription: kmsbridge_provider::api::pad("kmsbridge KMS PKCS#11 provider"),
+        libraryVersion: LIBRARY_VERSION,
+    };
+    // SAFETY: the caller's CK_INFO pointer, checked non-NULL by `put`.
+    unsafe { crate::convert::put(p, info) }
 }
 
-pub extern "C" fn C_Finalize(p_reserved: *mut c_void) -> CK_RV {
-    guard("C_Finalize", || {
-        if !p_reserved.is_null() {
+/// C_GetInfo of the 2.40 table.
+pub mod v2 {
+    use cryptoki_sys::*;
+
+    shells! {
+        fn C_GetInfo(pInfo: *mut CK_INFO) {
+            super::info(
+                pInfo,
+                CK_VERSION {
+                    major: 2,
+                    minor: 40,
+                },
+            )
+        }
+    }
+}
+
+/// C_GetInfo of the 3.0 table.
+pub mod v3 {
+    use cryptoki_sys::*;
+
+    shells! {
+        fn C_GetInfo(pInfo: *mut CK_INFO) {
+            super::info(pInfo, CK_VERSION { major: 3, minor: 0 })
+        }
+    }
+}
+
+shells! {
+    fn C_Initialize(pInitArgs: *mut c_void) {
+        check_init_args(pInitArgs)?;
+        state::initialize()
+    }
+
+    fn C_Finalize(pReserved: *mut c_void) {
+        if !pReserved.is_null() {
             return Err(bad(CKR_ARGUMENTS_BAD, "pReserved must be NULL"));
         }
         state::finalize()
-    })
-}
+    }
 
-fn info(p: *mut CK_INFO, version: CK_VERSION) -> CK_RV {
-    guard("C_GetInfo", || {
-        state::check()?;
-        let info = CK_INFO {
-            cryptokiVersion: version,
-            manufacturerID: kmsbridge_provider::api::pad(MANUFACTURER),
-            flags: 0,
-            libraryDescription: kmsbridge_provider::api::pad("kmsbridge KMS PKCS#11 provider"),
-            libraryVersion: LIBRARY_VERSION,
-        };
-        // SAFETY: the caller's CK_INFO pointer, checked non-NULL by `put`.
-        unsafe { crate::convert::put(p, info) }
-    })
-}
-
-pub extern "C" fn C_GetInfo_v2(p: *mut CK_INFO) -> CK_RV {
-    info(
-        p,
-        CK_VERSION {
-            major: 2,
-            minor: 40,
-        },
-    )
-}
-
-pub extern "C" fn C_GetInfo_v3(p: *mut CK_INFO) -> CK_RV {
-    info(p, CK_VERSION { major: 3, minor: 0 })
-}
-
-pub extern "C" fn C_GetFunctionList_entry(pp: *mut *mut CK_FUNCTION_LIST) -> CK_RV {
-    guard("C_GetFunctionList", || {
+    fn C_GetFunctionList(ppFunctionList: *mut *mut CK_FUNCTION_LIST) {
         // SAFETY: checked non-NULL by `put`.
-        unsafe { crate::convert::put(pp, tables::v2_list()) }
-    })
-}
+        unsafe { crate::convert::put(ppFunctionList, tables::v2_list()) }
+    }
 
-pub extern "C" fn C_GetInterfaceList_entry(list: *mut CK_INTERFACE, count: *mut CK_ULONG) -> CK_RV {
-    guard("C_GetInterfaceList", || {
+    fn C_GetInterfaceList(pInterfacesList: *mut CK_INTERFACE, pulCount: *mut CK_ULONG) {
         // SAFETY: the caller's list/count pointers, checked by `put_list`.
-        unsafe { crate::convert::put_list(&tables::interfaces(), list, count) }
-    })
-}
+        unsafe { crate::convert::put_list(&tables::interfaces(), pInterfacesList, pulCount) }
+    }
 
-pub extern "C" fn C_GetInterface_entry(
-    name: *mut CK_UTF8CHAR,
-    version: *mut CK_VERSION,
-    pp: *mut *mut CK_INTERFACE,
-    flags: CK_FLAGS,
-) -> CK_RV {
-    guard("C_GetInterface", || {
-        if pp.is_null() {
+    fn C_GetInterface(
+        pInterfaceName: *mut CK_UTF8CHAR,
+        pVersion: *mut CK_VERSION,
+        ppInterface: *mut *mut CK_INTERFACE,
+        flags: CK_FLAGS,
+    ) {
+        if ppInterface.is_null() {
             return Err(bad(CKR_ARGUMENTS_BAD, "NULL interface pointer"));
         }
-        if !name.is_null() {
+        if !pInterfaceName.is_null() {
             // SAFETY: a non-NULL name is a NUL-terminated string by the spec.
-            let n = unsafe { std::ffi::CStr::from_ptr(name as *const std::ffi::c_char) };
+            let n = unsafe { std::ffi::CStr::from_ptr(pInterfaceName as *const std::ffi::c_char) };
             if n.to_bytes() != b"PKCS 11" {
                 return Err(bad(CKR_ARGUMENTS_BAD, "no interface of that name"));
             }
         }
-        let wanted = if version.is_null() {
+        let wanted = if pVersion.is_null() {
             None
         } else {
             // SAFETY: non-NULL, a CK_VERSION by the spec.
-            Some(unsafe { *version })
+            Some(unsafe { *pVersion })
         };
         let found = tables::interface_for(wanted, flags).ok_or(bad(
             CKR_ARGUMENTS_BAD,
             "no interface of that version and flags",
         ))?;
         // SAFETY: checked non-NULL above.
-        unsafe { *pp = found };
+        unsafe { *ppInterface = found };
         Ok(())
-    })
-}
+    }
 
-pub extern "C" fn C_GetFunctionStatus(_h: CK_SESSION_HANDLE) -> CK_RV {
-    guard("C_GetFunctionStatus", || {
+    fn C_GetFunctionStatus(hSession: CK_SESSION_HANDLE) {
+        // Legacy: no function ever runs in parallel, whatever the session.
+        let _ = hSession;
         state::check()?;
         Err(bad(CKR_FUNCTION_NOT_PARALLEL, "legacy parallel functions"))
-    })
-}
+    }
 
-pub extern "C" fn C_CancelFunction(_h: CK_SESSION_HANDLE) -> CK_RV {
-    guard("C_CancelFunction", || {
+    fn C_CancelFunction(hSession: CK_SESSION_HANDLE) {
+        let _ = hSession;
         state::check()?;
         Err(bad(CKR_FUNCTION_NOT_PARALLEL, "legacy parallel functions"))
-    })
-}
+    }
 
-pub extern "C" fn C_WaitForSlotEvent(
-    _flags: CK_FLAGS,
-    _slot: *mut CK_SLOT_ID,
-    _r: *mut c_void,
-) -> CK_RV {
-    guard("C_WaitForSlotEvent", || {
+    fn C_WaitForSlotEvent(flags: CK_FLAGS, pSlot: *mut CK_SLOT_ID, pRserved: *mut c_void) {
+        // `pRserved` is the specification's own spelling.
+        let _ = (flags, pSlot, pRserved);
         state::check()?;
         // Instances never appear or vanish while the module is initialised.
         Err(bad(CKR_FUNCTION_NOT_SUPPORTED, "no slot events"))
-    })
+    }
 }

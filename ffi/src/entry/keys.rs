@@ -1,151 +1,155 @@
 //! Key generation, wrapping, unwrapping, derivation and random numbers.
 
-use crate::convert::{answer_len, input, mechanism, output, put, template};
-use crate::guard::{bad, guard};
+use crate::convert::{answer_len, input, mechanism, output, put, template, to_usize};
+use crate::guard::bad;
 use cryptoki_sys::*;
 use kmsbridge_provider::state;
 
-pub extern "C" fn C_GenerateKey(
-    h: CK_SESSION_HANDLE,
-    m: *mut CK_MECHANISM,
-    t: *mut CK_ATTRIBUTE,
-    n: CK_ULONG,
-    ph: *mut CK_OBJECT_HANDLE,
-) -> CK_RV {
-    guard("C_GenerateKey", || {
+shells! {
+    fn C_GenerateKey(
+        hSession: CK_SESSION_HANDLE,
+        pMechanism: *mut CK_MECHANISM,
+        pTemplate: *mut CK_ATTRIBUTE,
+        ulCount: CK_ULONG,
+        phKey: *mut CK_OBJECT_HANDLE,
+    ) {
         let p = state::get()?;
-        if ph.is_null() {
+        if phKey.is_null() {
             return Err(bad(CKR_ARGUMENTS_BAD, "NULL key handle pointer"));
         }
         // SAFETY: the caller's mechanism and template.
-        let (m, t) = unsafe { (mechanism(m)?, template(t, n)?) };
-        let k = p.generate_key(h, &m, &t)?;
+        let (m, t) = unsafe { (mechanism(pMechanism)?, template(pTemplate, ulCount)?) };
+        let key = p.generate_key(hSession, &m, &t)?;
         // SAFETY: checked non-NULL above.
-        unsafe { put(ph, k) }
-    })
-}
+        unsafe { put(phKey, key) }
+    }
 
-#[allow(clippy::too_many_arguments)]
-pub extern "C" fn C_GenerateKeyPair(
-    h: CK_SESSION_HANDLE,
-    m: *mut CK_MECHANISM,
-    pub_t: *mut CK_ATTRIBUTE,
-    pub_n: CK_ULONG,
-    priv_t: *mut CK_ATTRIBUTE,
-    priv_n: CK_ULONG,
-    ph_pub: *mut CK_OBJECT_HANDLE,
-    ph_priv: *mut CK_OBJECT_HANDLE,
-) -> CK_RV {
-    guard("C_GenerateKeyPair", || {
+    fn C_GenerateKeyPair(
+        hSession: CK_SESSION_HANDLE,
+        pMechanism: *mut CK_MECHANISM,
+        pPublicKeyTemplate: *mut CK_ATTRIBUTE,
+        ulPublicKeyAttributeCount: CK_ULONG,
+        pPrivateKeyTemplate: *mut CK_ATTRIBUTE,
+        ulPrivateKeyAttributeCount: CK_ULONG,
+        phPublicKey: *mut CK_OBJECT_HANDLE,
+        phPrivateKey: *mut CK_OBJECT_HANDLE,
+    ) {
         let p = state::get()?;
-        if ph_pub.is_null() || ph_priv.is_null() {
+        if phPublicKey.is_null() || phPrivateKey.is_null() {
             return Err(bad(CKR_ARGUMENTS_BAD, "NULL key handle pointer"));
         }
         // SAFETY: the caller's mechanism and templates.
-        let (m, pu, pr) = unsafe {
+        let (m, public, private) = unsafe {
             (
-                mechanism(m)?,
-                template(pub_t, pub_n)?,
-                template(priv_t, priv_n)?,
+                mechanism(pMechanism)?,
+                template(pPublicKeyTemplate, ulPublicKeyAttributeCount)?,
+                template(pPrivateKeyTemplate, ulPrivateKeyAttributeCount)?,
             )
         };
-        let (a, b) = p.generate_key_pair(h, &m, &pu, &pr)?;
+        let (public, private) = p.generate_key_pair(hSession, &m, &public, &private)?;
         // SAFETY: checked non-NULL above.
         unsafe {
-            put(ph_pub, a)?;
-            put(ph_priv, b)
+            put(phPublicKey, public)?;
+            put(phPrivateKey, private)
         }
-    })
-}
+    }
 
-pub extern "C" fn C_WrapKey(
-    h: CK_SESSION_HANDLE,
-    m: *mut CK_MECHANISM,
-    wrapping: CK_OBJECT_HANDLE,
-    key: CK_OBJECT_HANDLE,
-    out: *mut CK_BYTE,
-    out_len: *mut CK_ULONG,
-) -> CK_RV {
-    guard("C_WrapKey", || {
+    fn C_WrapKey(
+        hSession: CK_SESSION_HANDLE,
+        pMechanism: *mut CK_MECHANISM,
+        hWrappingKey: CK_OBJECT_HANDLE,
+        hKey: CK_OBJECT_HANDLE,
+        pWrappedKey: *mut CK_BYTE,
+        pulWrappedKeyLen: *mut CK_ULONG,
+    ) {
         let p = state::get()?;
         // SAFETY: the caller's mechanism and output buffer.
-        let (m, o) = unsafe { (mechanism(m)?, output(out, out_len)?) };
-        let r = p.wrap_key(h, &m, wrapping, key, o);
-        // SAFETY: `out_len` checked by `output`.
-        unsafe { answer_len(r, out_len) }
-    })
-}
+        let (m, out) = unsafe {
+            (
+                mechanism(pMechanism)?,
+                output(pWrappedKey, pulWrappedKeyLen)?,
+            )
+        };
+        let r = p.wrap_key(hSession, &m, hWrappingKey, hKey, out);
+        // SAFETY: `pulWrappedKeyLen` checked by `output`.
+        unsafe { answer_len(r, pulWrappedKeyLen) }
+    }
 
-#[allow(clippy::too_many_arguments)]
-pub extern "C" fn C_UnwrapKey(
-    h: CK_SESSION_HANDLE,
-    m: *mut CK_MECHANISM,
-    unwrapping: CK_OBJECT_HANDLE,
-    wrapped: *mut CK_BYTE,
-    wrapped_len: CK_ULONG,
-    t: *mut CK_ATTRIBUTE,
-    n: CK_ULONG,
-    ph: *mut CK_OBJECT_HANDLE,
-) -> CK_RV {
-    guard("C_UnwrapKey", || {
+    fn C_UnwrapKey(
+        hSession: CK_SESSION_HANDLE,
+        pMechanism: *mut CK_MECHANISM,
+        hUnwrappingKey: CK_OBJECT_HANDLE,
+        pWrappedKey: *mut CK_BYTE,
+        ulWrappedKeyLen: CK_ULONG,
+        pTemplate: *mut CK_ATTRIBUTE,
+        ulAttributeCount: CK_ULONG,
+        phKey: *mut CK_OBJECT_HANDLE,
+    ) {
         let p = state::get()?;
-        if ph.is_null() {
+        if phKey.is_null() {
             return Err(bad(CKR_ARGUMENTS_BAD, "NULL key handle pointer"));
         }
         // SAFETY: the caller's mechanism, wrapped key and template.
-        let (m, w, t) = unsafe { (mechanism(m)?, input(wrapped, wrapped_len)?, template(t, n)?) };
-        let k = p.unwrap_key(h, &m, unwrapping, w, &t)?;
+        let (m, wrapped, t) = unsafe {
+            (
+                mechanism(pMechanism)?,
+                input(pWrappedKey, ulWrappedKeyLen)?,
+                template(pTemplate, ulAttributeCount)?,
+            )
+        };
+        let key = p.unwrap_key(hSession, &m, hUnwrappingKey, wrapped, &t)?;
         // SAFETY: checked non-NULL above.
-        unsafe { put(ph, k) }
-    })
-}
+        unsafe { put(phKey, key) }
+    }
 
-pub extern "C" fn C_DeriveKey(
-    h: CK_SESSION_HANDLE,
-    m: *mut CK_MECHANISM,
-    base: CK_OBJECT_HANDLE,
-    t: *mut CK_ATTRIBUTE,
-    n: CK_ULONG,
-    ph: *mut CK_OBJECT_HANDLE,
-) -> CK_RV {
-    guard("C_DeriveKey", || {
+    fn C_DeriveKey(
+        hSession: CK_SESSION_HANDLE,
+        pMechanism: *mut CK_MECHANISM,
+        hBaseKey: CK_OBJECT_HANDLE,
+        pTemplate: *mut CK_ATTRIBUTE,
+        ulAttributeCount: CK_ULONG,
+        phKey: *mut CK_OBJECT_HANDLE,
+    ) {
         let p = state::get()?;
-        if ph.is_null() {
+        if phKey.is_null() {
             return Err(bad(CKR_ARGUMENTS_BAD, "NULL key handle pointer"));
         }
         // SAFETY: the caller's mechanism and template.
-        let (m, t) = unsafe { (mechanism(m)?, template(t, n)?) };
-        let k = p.derive_key(h, &m, base, &t)?;
+        let (m, t) = unsafe {
+            (
+                mechanism(pMechanism)?,
+                template(pTemplate, ulAttributeCount)?,
+            )
+        };
+        let key = p.derive_key(hSession, &m, hBaseKey, &t)?;
         // SAFETY: checked non-NULL above.
-        unsafe { put(ph, k) }
-    })
-}
+        unsafe { put(phKey, key) }
+    }
 
-pub extern "C" fn C_SeedRandom(h: CK_SESSION_HANDLE, seed: *mut CK_BYTE, len: CK_ULONG) -> CK_RV {
-    guard("C_SeedRandom", || {
+    fn C_SeedRandom(hSession: CK_SESSION_HANDLE, pSeed: *mut CK_BYTE, ulSeedLen: CK_ULONG) {
         let p = state::get()?;
-        // SAFETY: the caller's seed of `len` bytes.
-        let seed = unsafe { input(seed, len) }?;
-        p.seed_random(h, seed)
-    })
-}
+        // SAFETY: the caller's seed of `ulSeedLen` bytes.
+        let seed = unsafe { input(pSeed, ulSeedLen) }?;
+        p.seed_random(hSession, seed)
+    }
 
-pub extern "C" fn C_GenerateRandom(
-    h: CK_SESSION_HANDLE,
-    out: *mut CK_BYTE,
-    len: CK_ULONG,
-) -> CK_RV {
-    guard("C_GenerateRandom", || {
+    // `RandomData` (no `p`) is the specification's own spelling.
+    fn C_GenerateRandom(
+        hSession: CK_SESSION_HANDLE,
+        RandomData: *mut CK_BYTE,
+        ulRandomLen: CK_ULONG,
+    ) {
         let p = state::get()?;
-        if out.is_null() && len > 0 {
+        if RandomData.is_null() && ulRandomLen > 0 {
             return Err(bad(CKR_ARGUMENTS_BAD, "NULL output"));
         }
-        if len == 0 {
-            p.session(h)?;
+        if ulRandomLen == 0 {
+            p.session(hSession)?;
             return Ok(());
         }
-        // SAFETY: `out` holds `len` writable bytes per the caller.
-        let buf = unsafe { std::slice::from_raw_parts_mut(out, len as usize) };
-        p.generate_random(h, buf)
-    })
+        let len = to_usize(ulRandomLen)?;
+        // SAFETY: `RandomData` holds `ulRandomLen` writable bytes per the caller.
+        let buf = unsafe { std::slice::from_raw_parts_mut(RandomData, len) };
+        p.generate_random(hSession, buf)
+    }
 }

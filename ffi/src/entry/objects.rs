@@ -1,139 +1,130 @@
 //! Object management and search.
 
-use crate::convert::{attr_requests, put, template, write_back};
-use crate::guard::{bad, guard};
+use crate::convert::{attr_requests, put, template, to_ulong, to_usize, write_back};
+use crate::guard::bad;
 use cryptoki_sys::*;
 use kmsbridge_provider::state;
 
-pub extern "C" fn C_CreateObject(
-    h: CK_SESSION_HANDLE,
-    t: *mut CK_ATTRIBUTE,
-    n: CK_ULONG,
-    ph: *mut CK_OBJECT_HANDLE,
-) -> CK_RV {
-    guard("C_CreateObject", || {
+shells! {
+    fn C_CreateObject(
+        hSession: CK_SESSION_HANDLE,
+        pTemplate: *mut CK_ATTRIBUTE,
+        ulCount: CK_ULONG,
+        phObject: *mut CK_OBJECT_HANDLE,
+    ) {
         let p = state::get()?;
-        if ph.is_null() {
+        if phObject.is_null() {
             return Err(bad(CKR_ARGUMENTS_BAD, "NULL object handle pointer"));
         }
-        // SAFETY: the caller's template of `n` attributes.
-        let t = unsafe { template(t, n) }?;
-        let obj = p.create_object(h, &t)?;
+        // SAFETY: the caller's template of `ulCount` attributes.
+        let t = unsafe { template(pTemplate, ulCount) }?;
+        let object = p.create_object(hSession, &t)?;
         // SAFETY: checked non-NULL above.
-        unsafe { put(ph, obj) }
-    })
-}
+        unsafe { put(phObject, object) }
+    }
 
-pub extern "C" fn C_CopyObject(
-    h: CK_SESSION_HANDLE,
-    obj: CK_OBJECT_HANDLE,
-    t: *mut CK_ATTRIBUTE,
-    n: CK_ULONG,
-    ph: *mut CK_OBJECT_HANDLE,
-) -> CK_RV {
-    guard("C_CopyObject", || {
+    fn C_CopyObject(
+        hSession: CK_SESSION_HANDLE,
+        hObject: CK_OBJECT_HANDLE,
+        pTemplate: *mut CK_ATTRIBUTE,
+        ulCount: CK_ULONG,
+        phNewObject: *mut CK_OBJECT_HANDLE,
+    ) {
         let p = state::get()?;
-        if ph.is_null() {
+        if phNewObject.is_null() {
             return Err(bad(CKR_ARGUMENTS_BAD, "NULL object handle pointer"));
         }
-        // SAFETY: the caller's template of `n` attributes.
-        let t = unsafe { template(t, n) }?;
-        let new = p.copy_object(h, obj, &t)?;
+        // SAFETY: the caller's template of `ulCount` attributes.
+        let t = unsafe { template(pTemplate, ulCount) }?;
+        let copy = p.copy_object(hSession, hObject, &t)?;
         // SAFETY: checked non-NULL above.
-        unsafe { put(ph, new) }
-    })
-}
+        unsafe { put(phNewObject, copy) }
+    }
 
-pub extern "C" fn C_DestroyObject(h: CK_SESSION_HANDLE, obj: CK_OBJECT_HANDLE) -> CK_RV {
-    guard("C_DestroyObject", || state::get()?.destroy_object(h, obj))
-}
+    fn C_DestroyObject(hSession: CK_SESSION_HANDLE, hObject: CK_OBJECT_HANDLE) {
+        state::get()?.destroy_object(hSession, hObject)
+    }
 
-pub extern "C" fn C_GetObjectSize(
-    h: CK_SESSION_HANDLE,
-    obj: CK_OBJECT_HANDLE,
-    size: *mut CK_ULONG,
-) -> CK_RV {
-    guard("C_GetObjectSize", || {
+    fn C_GetObjectSize(
+        hSession: CK_SESSION_HANDLE,
+        hObject: CK_OBJECT_HANDLE,
+        pulSize: *mut CK_ULONG,
+    ) {
         let p = state::get()?;
-        if size.is_null() {
+        if pulSize.is_null() {
             return Err(bad(CKR_ARGUMENTS_BAD, "NULL size pointer"));
         }
-        let n = p.object_size(h, obj)?;
+        let size = p.object_size(hSession, hObject)?;
+        let size = CK_ULONG::try_from(size)
+            .map_err(|_| bad(CKR_ARGUMENTS_BAD, "object size exceeds CK_ULONG"))?;
         // SAFETY: checked non-NULL above.
-        unsafe { put(size, n as CK_ULONG) }
-    })
-}
+        unsafe { put(pulSize, size) }
+    }
 
-pub extern "C" fn C_GetAttributeValue(
-    h: CK_SESSION_HANDLE,
-    obj: CK_OBJECT_HANDLE,
-    t: *mut CK_ATTRIBUTE,
-    n: CK_ULONG,
-) -> CK_RV {
-    guard("C_GetAttributeValue", || {
+    fn C_GetAttributeValue(
+        hSession: CK_SESSION_HANDLE,
+        hObject: CK_OBJECT_HANDLE,
+        pTemplate: *mut CK_ATTRIBUTE,
+        ulCount: CK_ULONG,
+    ) {
         let p = state::get()?;
-        // SAFETY: the caller's template of `n` attributes.
-        let mut reqs = unsafe { attr_requests(t, n) }?;
-        let rv = p.get_attributes(h, obj, &mut reqs)?;
+        // SAFETY: the caller's template of `ulCount` attributes.
+        let mut reqs = unsafe { attr_requests(pTemplate, ulCount) }?;
+        let rv = p.get_attributes(hSession, hObject, &mut reqs)?;
         // SAFETY: `reqs` was built from this template.
-        unsafe { write_back(t, &reqs) };
+        unsafe { write_back(pTemplate, &reqs) };
         match rv {
             CKR_OK => Ok(()),
             CKR_ATTRIBUTE_SENSITIVE => Err(bad(rv, "an attribute is sensitive")),
             CKR_ATTRIBUTE_TYPE_INVALID => Err(bad(rv, "an attribute type is invalid")),
             _ => Err(bad(rv, "a buffer is too small")),
         }
-    })
-}
+    }
 
-pub extern "C" fn C_SetAttributeValue(
-    h: CK_SESSION_HANDLE,
-    obj: CK_OBJECT_HANDLE,
-    t: *mut CK_ATTRIBUTE,
-    n: CK_ULONG,
-) -> CK_RV {
-    guard("C_SetAttributeValue", || {
+    fn C_SetAttributeValue(
+        hSession: CK_SESSION_HANDLE,
+        hObject: CK_OBJECT_HANDLE,
+        pTemplate: *mut CK_ATTRIBUTE,
+        ulCount: CK_ULONG,
+    ) {
         let p = state::get()?;
-        // SAFETY: the caller's template of `n` attributes.
-        let t = unsafe { template(t, n) }?;
-        p.set_attributes(h, obj, &t)
-    })
-}
+        // SAFETY: the caller's template of `ulCount` attributes.
+        let t = unsafe { template(pTemplate, ulCount) }?;
+        p.set_attributes(hSession, hObject, &t)
+    }
 
-pub extern "C" fn C_FindObjectsInit(
-    h: CK_SESSION_HANDLE,
-    t: *mut CK_ATTRIBUTE,
-    n: CK_ULONG,
-) -> CK_RV {
-    guard("C_FindObjectsInit", || {
+    fn C_FindObjectsInit(
+        hSession: CK_SESSION_HANDLE,
+        pTemplate: *mut CK_ATTRIBUTE,
+        ulCount: CK_ULONG,
+    ) {
         let p = state::get()?;
-        // SAFETY: the caller's template of `n` attributes.
-        let t = unsafe { template(t, n) }?;
-        p.find_init(h, &t)
-    })
-}
+        // SAFETY: the caller's template of `ulCount` attributes.
+        let t = unsafe { template(pTemplate, ulCount) }?;
+        p.find_init(hSession, &t)
+    }
 
-pub extern "C" fn C_FindObjects(
-    h: CK_SESSION_HANDLE,
-    out: *mut CK_OBJECT_HANDLE,
-    max: CK_ULONG,
-    count: *mut CK_ULONG,
-) -> CK_RV {
-    guard("C_FindObjects", || {
+    fn C_FindObjects(
+        hSession: CK_SESSION_HANDLE,
+        phObject: *mut CK_OBJECT_HANDLE,
+        ulMaxObjectCount: CK_ULONG,
+        pulObjectCount: *mut CK_ULONG,
+    ) {
         let p = state::get()?;
-        if count.is_null() || (out.is_null() && max > 0) {
+        if pulObjectCount.is_null() || (phObject.is_null() && ulMaxObjectCount > 0) {
             return Err(bad(CKR_ARGUMENTS_BAD, "NULL output pointer"));
         }
-        let found = p.find_next(h, max as usize)?;
+        let found = p.find_next(hSession, to_usize(ulMaxObjectCount)?)?;
+        let count = to_ulong(found.len())?;
         if !found.is_empty() {
-            // SAFETY: `out` holds `max >= found.len()` handles per the caller.
-            unsafe { std::ptr::copy_nonoverlapping(found.as_ptr(), out, found.len()) };
+            // SAFETY: `phObject` holds `ulMaxObjectCount >= found.len()` handles per the caller.
+            unsafe { std::ptr::copy_nonoverlapping(found.as_ptr(), phObject, found.len()) };
         }
         // SAFETY: checked non-NULL above.
-        unsafe { put(count, found.len() as CK_ULONG) }
-    })
-}
+        unsafe { put(pulObjectCount, count) }
+    }
 
-pub extern "C" fn C_FindObjectsFinal(h: CK_SESSION_HANDLE) -> CK_RV {
-    guard("C_FindObjectsFinal", || state::get()?.find_final(h))
+    fn C_FindObjectsFinal(hSession: CK_SESSION_HANDLE) {
+        state::get()?.find_final(hSession)
+    }
 }

@@ -1,116 +1,96 @@
 //! Slots, tokens, mechanisms, token and PIN initialisation.
 
 use crate::convert::{input, put, put_list};
-use crate::guard::{bad, guard};
+use crate::guard::bad;
 use cryptoki_sys::*;
 use kmsbridge_provider::state;
 
-pub extern "C" fn C_GetSlotList(
-    _present: CK_BBOOL,
-    list: *mut CK_SLOT_ID,
-    count: *mut CK_ULONG,
-) -> CK_RV {
-    guard("C_GetSlotList", || {
+shells! {
+    fn C_GetSlotList(tokenPresent: CK_BBOOL, pSlotList: *mut CK_SLOT_ID, pulCount: *mut CK_ULONG) {
+        // Every instance's token is always present, so `tokenPresent` filters nothing.
+        let _ = tokenPresent;
         let p = state::get()?;
-        // Every instance's token is always present.
         // SAFETY: the caller's pointers, checked by `put_list`.
-        unsafe { put_list(&p.slot_list(), list, count) }
-    })
-}
+        unsafe { put_list(&p.slot_list(), pSlotList, pulCount) }
+    }
 
-pub extern "C" fn C_GetSlotInfo(slot: CK_SLOT_ID, info: *mut CK_SLOT_INFO) -> CK_RV {
-    guard("C_GetSlotInfo", || {
+    fn C_GetSlotInfo(slotID: CK_SLOT_ID, pInfo: *mut CK_SLOT_INFO) {
         let p = state::get()?;
-        let i = p.slot_info(slot)?;
+        let info = p.slot_info(slotID)?;
         // SAFETY: checked non-NULL by `put`.
-        unsafe { put(info, i) }
-    })
-}
+        unsafe { put(pInfo, info) }
+    }
 
-pub extern "C" fn C_GetTokenInfo(slot: CK_SLOT_ID, info: *mut CK_TOKEN_INFO) -> CK_RV {
-    guard("C_GetTokenInfo", || {
+    fn C_GetTokenInfo(slotID: CK_SLOT_ID, pInfo: *mut CK_TOKEN_INFO) {
         let p = state::get()?;
-        let i = p.token_info(slot)?;
+        let info = p.token_info(slotID)?;
         // SAFETY: checked non-NULL by `put`.
-        unsafe { put(info, i) }
-    })
-}
+        unsafe { put(pInfo, info) }
+    }
 
-pub extern "C" fn C_GetMechanismList(
-    slot: CK_SLOT_ID,
-    list: *mut CK_MECHANISM_TYPE,
-    count: *mut CK_ULONG,
-) -> CK_RV {
-    guard("C_GetMechanismList", || {
+    fn C_GetMechanismList(
+        slotID: CK_SLOT_ID,
+        pMechanismList: *mut CK_MECHANISM_TYPE,
+        pulCount: *mut CK_ULONG,
+    ) {
         let p = state::get()?;
-        if count.is_null() {
+        if pulCount.is_null() {
             return Err(bad(CKR_ARGUMENTS_BAD, "NULL count pointer"));
         }
-        let mechs = p.mechanism_list(slot)?;
+        let mechanisms = p.mechanism_list(slotID)?;
         // SAFETY: the caller's pointers, checked by `put_list`.
-        unsafe { put_list(&mechs, list, count) }
-    })
-}
+        unsafe { put_list(&mechanisms, pMechanismList, pulCount) }
+    }
 
-pub extern "C" fn C_GetMechanismInfo(
-    slot: CK_SLOT_ID,
-    ty: CK_MECHANISM_TYPE,
-    info: *mut CK_MECHANISM_INFO,
-) -> CK_RV {
-    guard("C_GetMechanismInfo", || {
+    // `type` is a Rust keyword: `type_`, as cryptoki-sys spells CK_ATTRIBUTE's field.
+    fn C_GetMechanismInfo(
+        slotID: CK_SLOT_ID,
+        type_: CK_MECHANISM_TYPE,
+        pInfo: *mut CK_MECHANISM_INFO,
+    ) {
         let p = state::get()?;
-        if info.is_null() {
+        if pInfo.is_null() {
             return Err(bad(CKR_ARGUMENTS_BAD, "NULL info pointer"));
         }
-        let i = p.mechanism_info(slot, ty)?;
+        let info = p.mechanism_info(slotID, type_)?;
         // SAFETY: checked non-NULL above.
-        unsafe { put(info, i) }
-    })
-}
+        unsafe { put(pInfo, info) }
+    }
 
-pub extern "C" fn C_InitToken(
-    slot: CK_SLOT_ID,
-    pin: *mut CK_UTF8CHAR,
-    pin_len: CK_ULONG,
-    label: *mut CK_UTF8CHAR,
-) -> CK_RV {
-    guard("C_InitToken", || {
+    fn C_InitToken(
+        slotID: CK_SLOT_ID,
+        pPin: *mut CK_UTF8CHAR,
+        ulPinLen: CK_ULONG,
+        pLabel: *mut CK_UTF8CHAR,
+    ) {
         let p = state::get()?;
-        if label.is_null() {
+        if pLabel.is_null() {
             return Err(bad(CKR_ARGUMENTS_BAD, "NULL label"));
         }
-        // SAFETY: the caller's PIN of `pin_len` bytes.
-        let pin = unsafe { input(pin, pin_len) }?;
+        // SAFETY: the caller's PIN of `ulPinLen` bytes.
+        let pin = unsafe { input(pPin, ulPinLen) }?;
         // SAFETY: the label is 32 bytes by the spec.
-        let label = unsafe { &*(label as *const [u8; 32]) };
-        p.init_token(slot, pin, label)
-    })
-}
+        let label = unsafe { &*(pLabel as *const [u8; 32]) };
+        p.init_token(slotID, pin, label)
+    }
 
-pub extern "C" fn C_InitPIN(
-    h: CK_SESSION_HANDLE,
-    pin: *mut CK_UTF8CHAR,
-    pin_len: CK_ULONG,
-) -> CK_RV {
-    guard("C_InitPIN", || {
+    fn C_InitPIN(hSession: CK_SESSION_HANDLE, pPin: *mut CK_UTF8CHAR, ulPinLen: CK_ULONG) {
         let p = state::get()?;
-        // SAFETY: the caller's PIN of `pin_len` bytes.
-        let pin = unsafe { input(pin, pin_len) }?;
-        p.init_pin(h, pin)
-    })
-}
+        // SAFETY: the caller's PIN of `ulPinLen` bytes.
+        let pin = unsafe { input(pPin, ulPinLen) }?;
+        p.init_pin(hSession, pin)
+    }
 
-pub extern "C" fn C_SetPIN(
-    h: CK_SESSION_HANDLE,
-    old: *mut CK_UTF8CHAR,
-    old_len: CK_ULONG,
-    new: *mut CK_UTF8CHAR,
-    new_len: CK_ULONG,
-) -> CK_RV {
-    guard("C_SetPIN", || {
+    fn C_SetPIN(
+        hSession: CK_SESSION_HANDLE,
+        pOldPin: *mut CK_UTF8CHAR,
+        ulOldLen: CK_ULONG,
+        pNewPin: *mut CK_UTF8CHAR,
+        ulNewLen: CK_ULONG,
+    ) {
         let p = state::get()?;
         // SAFETY: the caller's PINs of the given lengths.
-        let (old, new) = unsafe { (input(old, old_len)?, input(new, new_len)?) };
-        p.set_pin(h, old, new)
-    })
+        let (old, new) = unsafe { (input(pOldPin, ulOldLen)?, input(pNewPin, ulNewLen)?) };
+        p.set_pin(hSession, old, new)
+    }
 }
