@@ -3,17 +3,18 @@
 
 use crate::config::{InstanceConfig, InstanceType};
 use crate::error::{rule, Result};
-use crate::kms::Registry;
+use crate::hidden_objects;
+use crate::kms::host::Host;
+use crate::kms::registry::Registry;
+use crate::kms::token::Token;
 use crate::objects::{Kind, ObjEntry, ObjectTable};
 use crate::pin::PinHash;
+use crate::vendor::META_APPLICATION;
 use cryptoki_sys::*;
 use kmsbridge_bridge::{attr, Attr, AttrReq, Backend, ObjectId};
 use parking_lot::Mutex;
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
-
-/// `CKA_APPLICATION` of the module's own metadata objects on a backend token.
-pub const META_APPLICATION: &[u8] = b"kmsbridge.meta";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]
@@ -189,8 +190,9 @@ impl Instance {
         self.backend.random(&mut salt)?;
         let encoded = PinHash::new(pin, salt).encode();
         let label = std::str::from_utf8(pin_label(user)).unwrap_or("pin.user");
-        let id = crate::kms::record::write_object(
-            self,
+        let id = hidden_objects::write(
+            &*self.backend,
+            &self.objects,
             META_APPLICATION,
             label,
             encoded.clone().into_bytes(),
@@ -228,7 +230,7 @@ impl Instance {
             .map(CK_ULONG::from_ne_bytes)
             .unwrap_or(CKO_DATA);
         let (kind, kid) =
-            crate::kms::classify(class, reqs[3].value(), reqs[4].value(), reqs[5].value());
+            crate::kms::ids::classify(class, reqs[3].value(), reqs[4].value(), reqs[5].value());
         let entry = ObjEntry {
             id,
             token: flag(&reqs[0]),
@@ -249,6 +251,33 @@ impl Instance {
 
     pub fn session_count(&self) -> usize {
         self.rw_sessions.load(Ordering::Relaxed) + self.ro_sessions.load(Ordering::Relaxed)
+    }
+}
+
+impl Token for Instance {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn backend(&self) -> &dyn Backend {
+        &*self.backend
+    }
+    fn objects(&self) -> &ObjectTable {
+        &self.objects
+    }
+    fn user_logged_in(&self) -> bool {
+        self.login_state() == Login::User
+    }
+    fn import_token_ttl_s(&self) -> u64 {
+        self.import_token_ttl_s
+    }
+    fn discover(&self, id: ObjectId) -> Result<(CK_OBJECT_HANDLE, ObjEntry)> {
+        Instance::discover(self, id)
+    }
+}
+
+impl Host for Instance {
+    fn kms(&self) -> &Registry {
+        &self.kms
     }
 }
 

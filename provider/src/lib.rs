@@ -7,6 +7,7 @@ pub mod cluster_objects;
 pub mod config;
 pub mod error;
 pub mod handles;
+pub mod hidden_objects;
 pub mod instance;
 pub mod kms;
 pub mod log;

@@ -4,7 +4,7 @@ use crate::config::{Config, InstanceType};
 use crate::error::{rule, Error, Result};
 use crate::instance::Instance;
 use crate::objects::{Kind, ObjEntry};
-use crate::session::Session;
+use crate::session::{Session, SessionRef, SessionSlot};
 use crate::session_table::SessionTable;
 use cryptoki_sys::*;
 use kmsbridge_bridge::pkcs11::NodeConfig;
@@ -12,16 +12,6 @@ use parking_lot::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-
-/// A front session: where it belongs, fixed at open, beside its mutable state, so
-/// calls that need only the instance take no session lock.
-pub struct SessionSlot {
-    pub inst: usize,
-    pub rw: bool,
-    pub state: Mutex<Session>,
-}
-
-pub type SessionRef = Arc<SessionSlot>;
 
 pub struct Provider {
     pub instances: Vec<Instance>,

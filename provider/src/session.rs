@@ -3,6 +3,18 @@
 
 use cryptoki_sys::*;
 use kmsbridge_bridge::{OpKind, Operation};
+use parking_lot::Mutex;
+use std::sync::Arc;
+
+/// A front session: where it belongs, fixed at open, beside its mutable state, so
+/// calls that need only the instance take no session lock.
+pub struct SessionSlot {
+    pub inst: usize,
+    pub rw: bool,
+    pub state: Mutex<Session>,
+}
+
+pub type SessionRef = Arc<SessionSlot>;
 
 pub struct Session {
     pub handle: CK_SESSION_HANDLE,

@@ -2,7 +2,7 @@
 //! different sessions never write the same lock word.
 
 use crate::handles::HandleMap;
-use crate::provider::{SessionRef, SessionSlot};
+use crate::session::{SessionRef, SessionSlot};
 use crossbeam_utils::CachePadded;
 use cryptoki_sys::CK_SESSION_HANDLE;
 use parking_lot::RwLock;

@@ -58,6 +58,8 @@ pub const CKR_KMSBRIDGE_IMPORT_TOKEN_USED: CK_RV = CKR_KMSBRIDGE_BASE + 0x03;
 pub const CKR_KMSBRIDGE_IMPORT_TOKEN_KEY_ID: CK_RV = CKR_KMSBRIDGE_BASE + 0x04;
 pub const CKR_KMSBRIDGE_MATERIAL_MISMATCH: CK_RV = CKR_KMSBRIDGE_BASE + 0x05;
 
+/// `CKA_APPLICATION` of the module's own metadata objects on a backend token.
+pub const META_APPLICATION: &[u8] = b"kmsbridge.meta";
 /// CKA_APPLICATION of key records and import tokens on a backend token.
 pub const KEY_APPLICATION: &[u8] = b"kmsbridge.key";
 pub const IMPORT_APPLICATION: &[u8] = b"kmsbridge.import";
@@ -198,7 +200,7 @@ mod tests {
         }
         assert!(header.contains(&format!(
             "#define KMSBRIDGE_META_APPLICATION \"{}\"",
-            std::str::from_utf8(crate::instance::META_APPLICATION).unwrap()
+            std::str::from_utf8(META_APPLICATION).unwrap()
         )));
     }
 }

@@ -1,11 +1,12 @@
 //! Key states and their transitions (docs/KEYS.md, Lifecycle), set by applications
 //! through CKA_KMSBRIDGE_KEY_STATE on a key or on its record.
 
-use super::record::{self, as_ulong, read_attrs, KeyRecord, Origin, State};
+use super::host::Host;
+use super::ids::split_version;
+use super::record::unix_now;
+use super::record::{as_ulong, read_attrs, KeyRecord, Origin, State};
 use super::registry::{destroy_material, Stored};
-use super::{split_version, unix_now};
 use crate::error::{rule, Result};
-use crate::instance::Instance;
 use crate::objects::{Kind, ObjEntry};
 use crate::vendor::*;
 use cryptoki_sys::*;
@@ -14,7 +15,7 @@ use kmsbridge_bridge::{attr, Attr};
 const DAY: u64 = 86_400;
 
 /// C_SetAttributeValue with vendor attributes.
-pub fn set(inst: &Instance, e: &ObjEntry, t: &[Attr]) -> Result<()> {
+pub fn set(inst: &dyn Host, e: &ObjEntry, t: &[Attr]) -> Result<()> {
     let mut state = None;
     let mut days = None;
     for a in t {
@@ -54,7 +55,7 @@ pub fn set(inst: &Instance, e: &ObjEntry, t: &[Attr]) -> Result<()> {
             rv: CKR_ATTRIBUTE_VALUE_INVALID,
             why: "unknown key state",
         })?;
-    let stored = match inst.kms.get(inst, e.kid) {
+    let stored = match inst.kms().get(inst, e.kid) {
         Some(s) => s,
         None if e.kind == Kind::Plain => record_for_key(inst, e)?,
         None => return rule(CKR_OBJECT_HANDLE_INVALID, "the key record is gone"),
@@ -98,12 +99,12 @@ pub fn set(inst: &Instance, e: &ObjEntry, t: &[Attr]) -> Result<()> {
         }
     }
     tracing::info!(key = %r.id, ?from, to = ?r.state, "key state changed");
-    record::save(inst, &r)?;
+    inst.kms().save(inst, &r)?;
     Ok(())
 }
 
 /// A record for a key an application made without one, on its first need.
-pub fn record_for_key(inst: &Instance, e: &ObjEntry) -> Result<Stored> {
+pub fn record_for_key(inst: &dyn Host, e: &ObjEntry) -> Result<Stored> {
     let v = read_attrs(
         inst,
         e.id,
@@ -126,7 +127,7 @@ pub fn record_for_key(inst: &Instance, e: &ObjEntry) -> Result<Stored> {
             )
         }
     };
-    if let Some(s) = inst.kms.by_id(inst, &id) {
+    if let Some(s) = inst.kms().by_id(inst, &id) {
         return Ok(s);
     }
     let label = v[1].clone().unwrap_or_default();
@@ -151,11 +152,13 @@ pub fn record_for_key(inst: &Instance, e: &ObjEntry) -> Result<Stored> {
         ec_params: v[5].as_ref().map(hex::encode).unwrap_or_default(),
         ..KeyRecord::new(&id, alias, origin, State::Enabled)
     };
-    record::save(inst, &rec)?;
-    inst.kms.by_id(inst, &id).ok_or(crate::error::Error::Rule {
-        rv: CKR_GENERAL_ERROR,
-        why: "key record vanished",
-    })
+    inst.kms().save(inst, &rec)?;
+    inst.kms()
+        .by_id(inst, &id)
+        .ok_or(crate::error::Error::Rule {
+            rv: CKR_GENERAL_ERROR,
+            why: "key record vanished",
+        })
 }
 
 /// Whether a template changes a vendor attribute (a lifecycle request).

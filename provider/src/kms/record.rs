@@ -2,12 +2,20 @@
 //! versions, the material check), kept in the instance as a hidden data object so
 //! every process using the instance reads the same truth.
 
+use super::token::Token;
 use crate::error::{Error, Result};
-use crate::instance::Instance;
 use crate::vendor::*;
 use cryptoki_sys::*;
-use kmsbridge_bridge::{Attr, AttrReq, ObjectId};
+use kmsbridge_bridge::{AttrReq, ObjectId};
 use serde::{Deserialize, Serialize};
+
+/// Now, in the unix seconds a record's dates use.
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -108,7 +116,7 @@ impl KeyRecord {
             key_type: CKK_AES,
             size: 32,
             ec_params: String::new(),
-            created: super::unix_now(),
+            created: unix_now(),
             deletion_date: 0,
             material_expiry: 0,
             primary_version: 1,
@@ -150,7 +158,7 @@ impl KeyRecord {
         }
     }
 
-    fn encode(&self) -> Result<Vec<u8>> {
+    pub fn encode(&self) -> Result<Vec<u8>> {
         toml::to_string(self)
             .map(String::into_bytes)
             .map_err(|e| Error::Config(format!("key record: {e}")))
@@ -161,81 +169,14 @@ impl KeyRecord {
     }
 }
 
-/// The hidden data object template of a record (by hex id) or of every record.
-pub fn template(app: &[u8], label: Option<&str>) -> Vec<Attr> {
-    let mut t = vec![
-        Attr::ulong(CKA_CLASS, CKO_DATA),
-        Attr::new(CKA_APPLICATION, app.to_vec()),
-    ];
-    if let Some(l) = label {
-        t.push(Attr::new(CKA_LABEL, l.as_bytes().to_vec()));
-    }
-    t
-}
-
-/// Read a data object's whole CKA_VALUE.
-pub fn read_value(inst: &Instance, id: ObjectId) -> Result<Vec<u8>> {
-    let mut req = [AttrReq::new(CKA_VALUE, None)];
-    inst.backend.get_attributes(id, &mut req)?;
-    let len = req[0].len;
-    if len == CK_UNAVAILABLE_INFORMATION {
-        return Ok(Vec::new());
-    }
-    let mut req = [AttrReq::new(CKA_VALUE, Some(len as usize))];
-    inst.backend.get_attributes(id, &mut req)?;
-    Ok(req[0].value().map(<[u8]>::to_vec).unwrap_or_default())
-}
-
-/// Write a hidden data object: a new one with this label and value, then the old
-/// ones go. A data object's CKA_VALUE cannot be modified (PKCS#11 4.5), and making
-/// the new first means a reader never finds none.
-pub fn write_object(inst: &Instance, app: &[u8], label: &str, value: Vec<u8>) -> Result<ObjectId> {
-    let old = inst.backend.find(&template(app, Some(label)))?;
-    let mut t = template(app, Some(label));
-    t.extend([
-        Attr::bool(CKA_TOKEN, true),
-        Attr::bool(CKA_PRIVATE, true),
-        Attr::bool(CKA_MODIFIABLE, true),
-        Attr::new(CKA_VALUE, value),
-    ]);
-    let id = inst.backend.create_object(&t)?;
-    for o in old {
-        inst.backend.destroy_object(o)?;
-        // Whoever holds the old one's handle (a record's) now reaches the new one.
-        inst.objects.rebind(o, id);
-    }
-    Ok(id)
-}
-
-/// Store a record and tell every process (the generation changes).
-pub fn save(inst: &Instance, r: &KeyRecord) -> Result<ObjectId> {
-    let mut r = r.clone();
-    r.rev += 1;
-    let id = write_object(inst, KEY_APPLICATION, &r.id, r.encode()?)?;
-    inst.kms.stored(inst, id, r)?;
-    Ok(id)
-}
-
-/// Remove a record for good.
-pub fn remove(inst: &Instance, hex_id: &str) -> Result<()> {
-    for id in inst
-        .backend
-        .find(&template(KEY_APPLICATION, Some(hex_id)))?
-    {
-        inst.backend.destroy_object(id)?;
-        inst.objects.forget(id);
-    }
-    inst.kms.removed(inst, hex_id)
-}
-
 /// Read a few attributes of an object (values up to 1 KiB); `None` where absent.
 pub fn read_attrs(
-    inst: &Instance,
+    inst: &dyn Token,
     obj: ObjectId,
     tys: &[CK_ATTRIBUTE_TYPE],
 ) -> Result<Vec<Option<Vec<u8>>>> {
     let mut reqs: Vec<AttrReq> = tys.iter().map(|t| AttrReq::new(*t, Some(1024))).collect();
-    inst.backend.get_attributes(obj, &mut reqs)?;
+    inst.backend().get_attributes(obj, &mut reqs)?;
     Ok(reqs.iter().map(|r| r.value().map(<[u8]>::to_vec)).collect())
 }
 
