@@ -8,7 +8,7 @@ use cryptoki_sys::*;
 use kmsbridge_bridge::{Attr, AttrReq, Backend, ObjectId};
 
 /// The template of one hidden data object (by label) or of every one of `app`.
-pub fn template(app: &[u8], label: Option<&str>) -> Vec<Attr> {
+pub(crate) fn template(app: &[u8], label: Option<&str>) -> Vec<Attr> {
     let mut t = vec![
         Attr::ulong(CKA_CLASS, CKO_DATA),
         Attr::new(CKA_APPLICATION, app.to_vec()),
@@ -20,7 +20,7 @@ pub fn template(app: &[u8], label: Option<&str>) -> Vec<Attr> {
 }
 
 /// Read a data object's whole CKA_VALUE.
-pub fn read_value(backend: &dyn Backend, id: ObjectId) -> Result<Vec<u8>> {
+pub(crate) fn read_value(backend: &dyn Backend, id: ObjectId) -> Result<Vec<u8>> {
     let mut req = [AttrReq::new(CKA_VALUE, None)];
     backend.get_attributes(id, &mut req)?;
     let len = req[0].len;
@@ -35,7 +35,7 @@ pub fn read_value(backend: &dyn Backend, id: ObjectId) -> Result<Vec<u8>> {
 /// Write a hidden data object: a new one with this label and value, then the old
 /// ones go. A data object's CKA_VALUE cannot be modified (PKCS#11 4.5), and making
 /// the new first means a reader never finds none.
-pub fn write(
+pub(crate) fn write(
     backend: &dyn Backend,
     objects: &ObjectTable,
     app: &[u8],

@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]
-pub enum Login {
+pub(crate) enum Login {
     Public = 0,
     User = 1,
     So = 2,
@@ -34,24 +34,24 @@ impl Login {
     }
 }
 
-pub struct Instance {
-    pub slot_id: CK_SLOT_ID,
-    pub name: String,
-    pub serial: String,
-    pub kind: InstanceType,
-    pub backend: Arc<dyn Backend>,
-    pub objects: ObjectTable,
+pub(crate) struct Instance {
+    pub(crate) slot_id: CK_SLOT_ID,
+    pub(crate) name: String,
+    pub(crate) serial: String,
+    pub(crate) kind: InstanceType,
+    pub(crate) backend: Arc<dyn Backend>,
+    pub(crate) objects: ObjectTable,
     /// KMS key records, states and import tokens kept in the instance.
-    pub kms: Registry,
-    pub import_token_ttl_s: u64,
+    pub(crate) kms: Registry,
+    pub(crate) import_token_ttl_s: u64,
     /// The application's login state for this instance; read on every operation,
     /// so an atomic rather than a lock.
     login: AtomicU8,
     pins: Mutex<Pins>,
-    pub rw_sessions: AtomicUsize,
-    pub ro_sessions: AtomicUsize,
+    pub(crate) rw_sessions: AtomicUsize,
+    pub(crate) ro_sessions: AtomicUsize,
     /// Front handles of the node objects, by node index (0: none yet).
-    pub node_handles: Mutex<Vec<CK_OBJECT_HANDLE>>,
+    pub(crate) node_handles: Mutex<Vec<CK_OBJECT_HANDLE>>,
 }
 
 struct Pins {
@@ -68,7 +68,11 @@ fn pin_label(user: CK_USER_TYPE) -> &'static [u8] {
 }
 
 impl Instance {
-    pub fn new(slot_id: CK_SLOT_ID, cfg: &InstanceConfig, backend: Arc<dyn Backend>) -> Instance {
+    pub(crate) fn new(
+        slot_id: CK_SLOT_ID,
+        cfg: &InstanceConfig,
+        backend: Arc<dyn Backend>,
+    ) -> Instance {
         let serial = cfg.serial.clone().unwrap_or_else(|| {
             use sha2::Digest;
             hex::encode(&sha2::Sha256::digest(cfg.name.as_bytes())[..8])
@@ -93,12 +97,12 @@ impl Instance {
         }
     }
 
-    pub fn login_state(&self) -> Login {
+    pub(crate) fn login_state(&self) -> Login {
         Login::from_u8(self.login.load(Ordering::Acquire))
     }
 
     /// Move from Public to `to`; false if another login won the race.
-    pub fn log_in(&self, to: Login) -> bool {
+    pub(crate) fn log_in(&self, to: Login) -> bool {
         self.login
             .compare_exchange(
                 Login::Public as u8,
@@ -110,11 +114,11 @@ impl Instance {
     }
 
     /// Back to Public; returns the state left.
-    pub fn log_out(&self) -> Login {
+    pub(crate) fn log_out(&self) -> Login {
         Login::from_u8(self.login.swap(Login::Public as u8, Ordering::AcqRel))
     }
 
-    pub fn user_pin_initialized(&self) -> bool {
+    pub(crate) fn user_pin_initialized(&self) -> bool {
         self.pins.lock().user.is_some()
     }
 
@@ -159,7 +163,7 @@ impl Instance {
     }
 
     /// Check a front PIN against its slow hash.
-    pub fn check_pin(&self, user: CK_USER_TYPE, pin: &[u8]) -> Result<()> {
+    pub(crate) fn check_pin(&self, user: CK_USER_TYPE, pin: &[u8]) -> Result<()> {
         self.backend.connect()?;
         if self.keeps_own_pins() {
             return Ok(self.backend.login(user, pin)?);
@@ -177,12 +181,12 @@ impl Instance {
 
     /// A software instance's token keeps its PINs in its store; a hardware instance's
     /// front PINs are kept here, beside the HSM's own.
-    pub fn keeps_own_pins(&self) -> bool {
+    pub(crate) fn keeps_own_pins(&self) -> bool {
         self.kind == InstanceType::Software
     }
 
     /// Set a front PIN: stored in the instance as a hidden metadata object.
-    pub fn set_pin(&self, user: CK_USER_TYPE, pin: &[u8]) -> Result<()> {
+    pub(crate) fn set_pin(&self, user: CK_USER_TYPE, pin: &[u8]) -> Result<()> {
         if pin.len() < 4 || pin.len() > 255 {
             return rule(CKR_PIN_LEN_RANGE, "PINs are 4 to 255 bytes");
         }
@@ -208,7 +212,7 @@ impl Instance {
     }
 
     /// The front handle of a backend object, learning its visibility on first sight.
-    pub fn discover(&self, id: ObjectId) -> Result<(CK_OBJECT_HANDLE, ObjEntry)> {
+    pub(crate) fn discover(&self, id: ObjectId) -> Result<(CK_OBJECT_HANDLE, ObjEntry)> {
         if let Some(h) = self.objects.handle_of(id) {
             if let Some(e) = self.objects.get(h) {
                 return Ok((h, e));
@@ -245,11 +249,11 @@ impl Instance {
     }
 
     /// Whether the application may see this object now.
-    pub fn visible(&self, e: &ObjEntry) -> bool {
+    pub(crate) fn visible(&self, e: &ObjEntry) -> bool {
         !e.hidden() && (!e.private || self.login_state() == Login::User)
     }
 
-    pub fn session_count(&self) -> usize {
+    pub(crate) fn session_count(&self) -> usize {
         self.rw_sessions.load(Ordering::Relaxed) + self.ro_sessions.load(Ordering::Relaxed)
     }
 }
@@ -282,6 +286,6 @@ impl Host for Instance {
 }
 
 /// The value of a boolean attribute in a template, if present and well formed.
-pub fn template_bool(t: &[Attr], ty: CK_ATTRIBUTE_TYPE) -> Option<bool> {
+pub(crate) fn template_bool(t: &[Attr], ty: CK_ATTRIBUTE_TYPE) -> Option<bool> {
     attr::find(t, ty).and_then(|a| a.as_bool())
 }

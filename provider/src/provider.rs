@@ -14,13 +14,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub struct Provider {
-    pub instances: Vec<Instance>,
+    pub(crate) instances: Vec<Instance>,
     sessions: SessionTable,
     next_session: AtomicU64,
 }
 
 impl Provider {
-    pub fn new(cfg: &Config) -> Result<Provider> {
+    pub(crate) fn new(cfg: &Config) -> Result<Provider> {
         let mut instances = Vec::new();
         for (i, ic) in cfg.instances.iter().enumerate() {
             let slot = ic.slot.unwrap_or(i as u64) as CK_SLOT_ID;
@@ -71,7 +71,7 @@ impl Provider {
         })
     }
 
-    pub fn instance_index(&self, slot: CK_SLOT_ID) -> Result<usize> {
+    pub(crate) fn instance_index(&self, slot: CK_SLOT_ID) -> Result<usize> {
         self.instances
             .iter()
             .position(|i| i.slot_id == slot)
@@ -99,13 +99,8 @@ impl Provider {
         }
     }
 
-    /// A session's instance index and RW flag, cheaply.
-    pub fn session_place(&self, h: CK_SESSION_HANDLE) -> Option<(usize, bool)> {
-        self.sessions.place(h)
-    }
-
     /// Look at a session without taking a reference to it.
-    pub fn sessions_read<T>(
+    pub(crate) fn sessions_read<T>(
         &self,
         h: CK_SESSION_HANDLE,
         f: impl FnOnce(&SessionSlot) -> T,
@@ -113,14 +108,14 @@ impl Provider {
         self.sessions.read(h, f)
     }
 
-    pub fn add_session(&self, inst: usize, rw: bool) -> CK_SESSION_HANDLE {
+    pub(crate) fn add_session(&self, inst: usize, rw: bool) -> CK_SESSION_HANDLE {
         let h = self.next_session.fetch_add(1, Ordering::Relaxed) + 1;
         let i = &self.instances[inst];
         if rw { &i.rw_sessions } else { &i.ro_sessions }.fetch_add(1, Ordering::Relaxed);
         let slot = SessionSlot {
             inst,
             rw,
-            state: Mutex::new(Session::new(h, inst, rw)),
+            state: Mutex::new(Session::new(inst, rw)),
         };
         self.sessions.insert(h, Arc::new(slot));
         h
@@ -128,7 +123,7 @@ impl Provider {
 
     /// Remove a session: its operations end, its session objects are destroyed,
     /// and closing the instance's last session logs the application out.
-    pub fn remove_session(&self, h: CK_SESSION_HANDLE) -> Result<()> {
+    pub(crate) fn remove_session(&self, h: CK_SESSION_HANDLE) -> Result<()> {
         let s = self.sessions.remove(h).ok_or(Error::Rule {
             rv: CKR_SESSION_HANDLE_INVALID,
             why: "unknown session handle",
@@ -155,17 +150,17 @@ impl Provider {
         Ok(())
     }
 
-    pub fn sessions_of(&self, inst: usize) -> Vec<CK_SESSION_HANDLE> {
+    pub(crate) fn sessions_of(&self, inst: usize) -> Vec<CK_SESSION_HANDLE> {
         self.sessions.handles(|s| s.inst == inst)
     }
 
     /// Any read-only session open on the instance?
-    pub fn has_ro_session(&self, inst: usize) -> bool {
+    pub(crate) fn has_ro_session(&self, inst: usize) -> bool {
         self.instances[inst].ro_sessions.load(Ordering::Relaxed) > 0
     }
 
     /// An object the application may use now, or `invalid`.
-    pub fn visible_object(
+    pub(crate) fn visible_object(
         &self,
         inst: &Instance,
         h: CK_OBJECT_HANDLE,
@@ -180,7 +175,7 @@ impl Provider {
     /// An object whose attributes the application may read: a visible one, or a
     /// service key whose handle the module gave out (the cluster domain key), which
     /// finds never show and no operation may use.
-    pub fn readable_object(
+    pub(crate) fn readable_object(
         &self,
         inst: &Instance,
         h: CK_OBJECT_HANDLE,
@@ -195,7 +190,7 @@ impl Provider {
 
     /// An object named as a key: readable and a key object at all. Service keys pass
     /// here and are refused by the key-use check with CKR_KEY_FUNCTION_NOT_PERMITTED.
-    pub fn key_object(
+    pub(crate) fn key_object(
         &self,
         inst: &Instance,
         h: CK_OBJECT_HANDLE,
@@ -213,13 +208,13 @@ impl Provider {
     }
 
     /// Release every backend (pools, vendor libraries) at C_Finalize.
-    pub fn shutdown_backends(&self) {
+    pub(crate) fn shutdown_backends(&self) {
         for i in &self.instances {
             i.backend.shutdown();
         }
     }
 
-    pub fn close_everything(&self) {
+    pub(crate) fn close_everything(&self) {
         let all = self.sessions.handles(|_| true);
         for h in all {
             let _ = self.remove_session(h);

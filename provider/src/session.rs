@@ -9,31 +9,30 @@ use std::sync::Arc;
 /// A front session: where it belongs, fixed at open, beside its mutable state, so
 /// calls that need only the instance take no session lock.
 pub struct SessionSlot {
-    pub inst: usize,
-    pub rw: bool,
-    pub state: Mutex<Session>,
+    pub(crate) inst: usize,
+    pub(crate) rw: bool,
+    pub(crate) state: Mutex<Session>,
 }
 
-pub type SessionRef = Arc<SessionSlot>;
+pub(crate) type SessionRef = Arc<SessionSlot>;
 
-pub struct Session {
-    pub handle: CK_SESSION_HANDLE,
+pub(crate) struct Session {
     /// Index of the instance in the provider.
-    pub inst: usize,
-    pub rw: bool,
+    pub(crate) inst: usize,
+    pub(crate) rw: bool,
     ops: [Option<ActiveOp>; 5],
-    pub find: Option<FindState>,
+    pub(crate) find: Option<FindState>,
 }
 
-pub struct ActiveOp {
-    pub op: Box<dyn Operation>,
+pub(crate) struct ActiveOp {
+    pub(crate) op: Box<dyn Operation>,
     /// Set once an Update has been called: single-part calls are refused then.
-    pub multipart: bool,
+    pub(crate) multipart: bool,
 }
 
-pub struct FindState {
-    pub results: Vec<CK_OBJECT_HANDLE>,
-    pub pos: usize,
+pub(crate) struct FindState {
+    pub(crate) results: Vec<CK_OBJECT_HANDLE>,
+    pub(crate) pos: usize,
 }
 
 fn idx(kind: OpKind) -> usize {
@@ -47,9 +46,8 @@ fn idx(kind: OpKind) -> usize {
 }
 
 impl Session {
-    pub fn new(handle: CK_SESSION_HANDLE, inst: usize, rw: bool) -> Session {
+    pub(crate) fn new(inst: usize, rw: bool) -> Session {
         Session {
-            handle,
             inst,
             rw,
             ops: Default::default(),
@@ -57,15 +55,15 @@ impl Session {
         }
     }
 
-    pub fn op(&mut self, kind: OpKind) -> Option<&mut ActiveOp> {
+    pub(crate) fn op(&mut self, kind: OpKind) -> Option<&mut ActiveOp> {
         self.ops[idx(kind)].as_mut()
     }
 
-    pub fn has_op(&self, kind: OpKind) -> bool {
+    pub(crate) fn has_op(&self, kind: OpKind) -> bool {
         self.ops[idx(kind)].is_some()
     }
 
-    pub fn set_op(&mut self, kind: OpKind, op: Box<dyn Operation>) {
+    pub(crate) fn set_op(&mut self, kind: OpKind, op: Box<dyn Operation>) {
         self.ops[idx(kind)] = Some(ActiveOp {
             op,
             multipart: false,
@@ -73,11 +71,11 @@ impl Session {
     }
 
     /// End an operation; dropping it cancels any backend work still active.
-    pub fn end_op(&mut self, kind: OpKind) {
+    pub(crate) fn end_op(&mut self, kind: OpKind) {
         self.ops[idx(kind)] = None;
     }
 
-    pub fn end_all(&mut self) {
+    pub(crate) fn end_all(&mut self) {
         self.ops = Default::default();
         self.find = None;
     }

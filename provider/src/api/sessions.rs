@@ -6,7 +6,7 @@ use crate::provider::Provider;
 use cryptoki_sys::*;
 
 /// Sessions one application may hold at once, over all instances.
-pub const MAX_SESSIONS: usize = 1 << 20;
+pub(super) const MAX_SESSIONS: usize = 1 << 20;
 
 impl Provider {
     pub fn open_session(&self, slot: CK_SLOT_ID, flags: CK_FLAGS) -> Result<CK_SESSION_HANDLE> {

@@ -12,7 +12,7 @@ use crate::vendor::*;
 use cryptoki_sys::*;
 use kmsbridge_bridge::{Attr, AttrReq};
 
-pub fn is_vendor(ty: CK_ATTRIBUTE_TYPE) -> bool {
+pub(crate) fn is_vendor(ty: CK_ATTRIBUTE_TYPE) -> bool {
     ty >= CKA_VENDOR_DEFINED
 }
 
@@ -78,7 +78,7 @@ fn key_value(inst: &dyn Host, e: &ObjEntry, f: &Facts, ty: CK_ATTRIBUTE_TYPE) ->
 }
 
 /// A record's attributes: it is shown as an object of class CKO_KMSBRIDGE_KEY.
-pub fn record_value(r: &KeyRecord, ty: CK_ATTRIBUTE_TYPE) -> Option<Vec<u8>> {
+pub(crate) fn record_value(r: &KeyRecord, ty: CK_ATTRIBUTE_TYPE) -> Option<Vec<u8>> {
     let now = unix_now();
     Some(match ty {
         CKA_CLASS => ulong(CKO_KMSBRIDGE_KEY),
@@ -105,7 +105,7 @@ pub fn record_value(r: &KeyRecord, ty: CK_ATTRIBUTE_TYPE) -> Option<Vec<u8>> {
 
 /// Answer `reqs` for an object whose requests include vendor attributes (or for a
 /// record, all of them). Returns the call's code, as the backend would.
-pub fn get(inst: &dyn Host, e: &ObjEntry, reqs: &mut [AttrReq]) -> Result<CK_RV> {
+pub(crate) fn get(inst: &dyn Host, e: &ObjEntry, reqs: &mut [AttrReq]) -> Result<CK_RV> {
     let mut rv = CKR_OK;
     let note = |r: CK_RV, rv: &mut CK_RV| {
         // The spec lets any of several per-attribute codes stand; keep the first.
@@ -182,7 +182,7 @@ fn value_len_fixup(inst: &dyn Host, e: &ObjEntry, reqs: &mut [AttrReq]) {
 }
 
 /// Whether an object matches the vendor part of a find template.
-pub fn matches(inst: &dyn Host, e: &ObjEntry, vendor: &[Attr]) -> Result<bool> {
+pub(crate) fn matches(inst: &dyn Host, e: &ObjEntry, vendor: &[Attr]) -> Result<bool> {
     if vendor.is_empty() {
         return Ok(true);
     }

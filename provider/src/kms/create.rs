@@ -12,7 +12,7 @@ use cryptoki_sys::*;
 use kmsbridge_bridge::{attr, Attr, Mechanism, ObjectId};
 
 /// CKA_ID of the instance's default key.
-pub const DEFAULT_KEY_ID: &[u8] = b"kmsbridge.default";
+pub(crate) const DEFAULT_KEY_ID: &[u8] = b"kmsbridge.default";
 const DEFAULT_ALIAS: &str = "kmsbridge-default";
 
 /// DER OIDs of the curves a KMS key may use.
@@ -33,7 +33,7 @@ fn ulong_of(t: &[Attr], ty: CK_ATTRIBUTE_TYPE) -> Result<Option<CK_ULONG>> {
 }
 
 /// C_CreateObject of a CKO_KMSBRIDGE_KEY: returns the record's backend object.
-pub fn create_record(inst: &dyn Host, t: &[Attr]) -> Result<ObjectId> {
+pub(crate) fn create_record(inst: &dyn Host, t: &[Attr]) -> Result<ObjectId> {
     for a in t {
         match a.ty {
             CKA_CLASS | CKA_ID | CKA_LABEL | CKA_KEY_TYPE | CKA_VALUE_LEN | CKA_MODULUS_BITS
@@ -150,7 +150,7 @@ fn secret_usage(t: &mut Vec<Attr>) {
 
 /// Generate a KMS key's material (a new version when rotating): token, private,
 /// sensitive, not extractable.
-pub fn generate_material(
+pub(crate) fn generate_material(
     inst: &dyn Host,
     rec: &KeyRecord,
     id: &[u8],
@@ -215,7 +215,7 @@ pub fn generate_material(
 /// the same moment each write a claim; after a pause every one of them reads the
 /// same winner (records of equal revision order by claim), and only the winner
 /// makes the key, so there is never more than one.
-pub fn default_key(inst: &dyn Host) -> Result<Stored> {
+pub(crate) fn default_key(inst: &dyn Host) -> Result<Stored> {
     let existing = inst.kms().all(inst).into_iter().find(|s| s.rec.default);
     let stored = match existing {
         Some(s) => s,

@@ -4,7 +4,7 @@
 use super::registry::Registry;
 use super::token::Token;
 
-pub trait Host: Token {
+pub(crate) trait Host: Token {
     /// The instance's key records as this process last read them.
     fn kms(&self) -> &Registry;
 }

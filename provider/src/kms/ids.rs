@@ -9,10 +9,10 @@ use std::hash::{BuildHasher, Hasher};
 use std::sync::OnceLock;
 
 /// Backend CKA_ID prefix of import wrapping key pairs.
-pub const IMPORT_SERVICE_PREFIX: &[u8] = b"kmsbridge.svc.import.";
+pub(crate) const IMPORT_SERVICE_PREFIX: &[u8] = b"kmsbridge.svc.import.";
 
 /// A fresh service-key id `kmsbridge.svc.<purpose>.<16 hex>` on this backend.
-pub fn service_id(backend: &dyn Backend, purpose: &str) -> crate::error::Result<Vec<u8>> {
+pub(crate) fn service_id(backend: &dyn Backend, purpose: &str) -> crate::error::Result<Vec<u8>> {
     let mut nonce = [0u8; 8];
     backend.random(&mut nonce)?;
     let mut id = SERVICE_ID_PREFIX.to_vec();
@@ -21,7 +21,7 @@ pub fn service_id(backend: &dyn Backend, purpose: &str) -> crate::error::Result<
 }
 
 /// A key id's hash for the object table (keyed per process, never 0).
-pub fn hash_id(id: &[u8]) -> u64 {
+pub(crate) fn hash_id(id: &[u8]) -> u64 {
     static KEYS: OnceLock<std::collections::hash_map::RandomState> = OnceLock::new();
     let mut h = KEYS.get_or_init(Default::default).build_hasher();
     h.write(id);
@@ -29,7 +29,7 @@ pub fn hash_id(id: &[u8]) -> u64 {
 }
 
 /// CKA_ID of an older version: id + "#v" + N.
-pub fn version_id(id: &[u8], v: CK_ULONG) -> Vec<u8> {
+pub(crate) fn version_id(id: &[u8], v: CK_ULONG) -> Vec<u8> {
     let mut out = id.to_vec();
     out.extend_from_slice(VERSION_SEPARATOR);
     out.extend_from_slice(v.to_string().as_bytes());
@@ -37,7 +37,7 @@ pub fn version_id(id: &[u8], v: CK_ULONG) -> Vec<u8> {
 }
 
 /// Split an older version's CKA_ID into the key id and its version.
-pub fn split_version(id: &[u8]) -> (&[u8], Option<CK_ULONG>) {
+pub(crate) fn split_version(id: &[u8]) -> (&[u8], Option<CK_ULONG>) {
     let sep = VERSION_SEPARATOR;
     if let Some(pos) = id.windows(sep.len()).rposition(|w| w == sep) {
         let digits = &id[pos + sep.len()..];
@@ -54,7 +54,7 @@ pub fn split_version(id: &[u8]) -> (&[u8], Option<CK_ULONG>) {
 }
 
 /// What a backend object is to the module, from attributes read on first sight.
-pub fn classify(
+pub(crate) fn classify(
     class: CK_OBJECT_CLASS,
     application: Option<&[u8]>,
     id: Option<&[u8]>,

@@ -63,7 +63,7 @@ fn refuse<T>(rv: CK_RV, why: &'static str) -> Result<T> {
 }
 
 /// C_GenerateKey(CKM_KMSBRIDGE_IMPORT_PARAMETERS): the import wrapping public key.
-pub fn parameters(inst: &dyn Host, t: &[Attr]) -> Result<ObjectId> {
+pub(crate) fn parameters(inst: &dyn Host, t: &[Attr]) -> Result<ObjectId> {
     let Some(id) = attr::find(t, CKA_ID).map(|a| a.value.to_vec()) else {
         return rule(
             CKR_TEMPLATE_INCOMPLETE,
@@ -139,7 +139,7 @@ pub fn parameters(inst: &dyn Host, t: &[Attr]) -> Result<ObjectId> {
 }
 
 /// The token and its expiry, read through the import wrapping public key's id.
-pub fn token_of(inst: &dyn Host, svc_id: &[u8]) -> Option<(Vec<u8>, u64)> {
+pub(crate) fn token_of(inst: &dyn Host, svc_id: &[u8]) -> Option<(Vec<u8>, u64)> {
     let svc = std::str::from_utf8(svc_id).ok()?;
     let (_, r) = load(inst, svc).ok()??;
     let suffix = svc.strip_prefix(std::str::from_utf8(IMPORT_SERVICE_PREFIX).ok()?)?;
@@ -211,7 +211,7 @@ const USAGE: [CK_ATTRIBUTE_TYPE; 7] = [
 ];
 
 /// C_UnwrapKey with an import token: ImportKeyMaterial.
-pub fn import(
+pub(crate) fn import(
     inst: &dyn Host,
     m: &Mechanism,
     unwrapping: &ObjEntry,

@@ -10,12 +10,12 @@ use crate::error::{rule, Result};
 use crate::objects::{Kind, ObjEntry};
 use crate::vendor::*;
 use cryptoki_sys::*;
-use kmsbridge_bridge::{attr, Attr};
+use kmsbridge_bridge::Attr;
 
 const DAY: u64 = 86_400;
 
 /// C_SetAttributeValue with vendor attributes.
-pub fn set(inst: &dyn Host, e: &ObjEntry, t: &[Attr]) -> Result<()> {
+pub(crate) fn set(inst: &dyn Host, e: &ObjEntry, t: &[Attr]) -> Result<()> {
     let mut state = None;
     let mut days = None;
     for a in t {
@@ -104,7 +104,7 @@ pub fn set(inst: &dyn Host, e: &ObjEntry, t: &[Attr]) -> Result<()> {
 }
 
 /// A record for a key an application made without one, on its first need.
-pub fn record_for_key(inst: &dyn Host, e: &ObjEntry) -> Result<Stored> {
+pub(crate) fn record_for_key(inst: &dyn Host, e: &ObjEntry) -> Result<Stored> {
     let v = read_attrs(
         inst,
         e.id,
@@ -159,9 +159,4 @@ pub fn record_for_key(inst: &dyn Host, e: &ObjEntry) -> Result<Stored> {
             rv: CKR_GENERAL_ERROR,
             why: "key record vanished",
         })
-}
-
-/// Whether a template changes a vendor attribute (a lifecycle request).
-pub fn is_request(t: &[Attr]) -> bool {
-    t.iter().any(|a| a.ty >= CKA_VENDOR_DEFINED) || attr::find(t, CKA_KMSBRIDGE_KEY_STATE).is_some()
 }

@@ -1,13 +1,13 @@
 //! The KMS key model (docs/KEYS.md): records, lifecycle, import, rotation, the
 //! default key and service keys, over any backend.
 
-pub mod attrs;
-pub mod create;
-pub mod host;
-pub mod ids;
-pub mod import;
-pub mod lifecycle;
-pub mod record;
-pub mod registry;
-pub mod rotate;
-pub mod token;
+pub(crate) mod attrs;
+pub(crate) mod create;
+pub(crate) mod host;
+pub(crate) mod ids;
+pub(crate) mod import;
+pub(crate) mod lifecycle;
+pub(crate) mod record;
+pub(crate) mod registry;
+pub(crate) mod rotate;
+pub(crate) mod token;

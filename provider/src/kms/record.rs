@@ -10,7 +10,7 @@ use kmsbridge_bridge::{AttrReq, ObjectId};
 use serde::{Deserialize, Serialize};
 
 /// Now, in the unix seconds a record's dates use.
-pub fn unix_now() -> u64 {
+pub(crate) fn unix_now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
@@ -19,14 +19,14 @@ pub fn unix_now() -> u64 {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Origin {
+pub(crate) enum Origin {
     Kms,
     External,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum State {
+pub(crate) enum State {
     Enabled,
     Disabled,
     PendingDeletion,
@@ -34,7 +34,7 @@ pub enum State {
 }
 
 impl State {
-    pub fn code(self) -> CK_ULONG {
+    pub(crate) fn code(self) -> CK_ULONG {
         match self {
             State::Enabled => KMSBRIDGE_STATE_ENABLED,
             State::Disabled => KMSBRIDGE_STATE_DISABLED,
@@ -42,7 +42,7 @@ impl State {
             State::PendingImport => KMSBRIDGE_STATE_PENDING_IMPORT,
         }
     }
-    pub fn from_code(v: CK_ULONG) -> Option<State> {
+    pub(crate) fn from_code(v: CK_ULONG) -> Option<State> {
         Some(match v {
             KMSBRIDGE_STATE_ENABLED => State::Enabled,
             KMSBRIDGE_STATE_DISABLED => State::Disabled,
@@ -54,7 +54,7 @@ impl State {
 }
 
 impl Origin {
-    pub fn code(self) -> CK_ULONG {
+    pub(crate) fn code(self) -> CK_ULONG {
         match self {
             Origin::Kms => KMSBRIDGE_ORIGIN_KMS,
             Origin::External => KMSBRIDGE_ORIGIN_EXTERNAL,
@@ -63,50 +63,50 @@ impl Origin {
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct KeyRecord {
+pub(crate) struct KeyRecord {
     /// The key id (CKA_ID), hex.
-    pub id: String,
-    pub alias: String,
-    pub origin: Origin,
-    pub state: State,
-    pub class: CK_ULONG,
-    pub key_type: CK_ULONG,
+    pub(crate) id: String,
+    pub(crate) alias: String,
+    pub(crate) origin: Origin,
+    pub(crate) state: State,
+    pub(crate) class: CK_ULONG,
+    pub(crate) key_type: CK_ULONG,
     /// AES: bytes; RSA: modulus bits.
     #[serde(default)]
-    pub size: CK_ULONG,
+    pub(crate) size: CK_ULONG,
     /// EC: CKA_EC_PARAMS, hex.
     #[serde(default)]
-    pub ec_params: String,
-    pub created: u64,
+    pub(crate) ec_params: String,
+    pub(crate) created: u64,
     /// Unix seconds; 0 = none.
     #[serde(default)]
-    pub deletion_date: u64,
+    pub(crate) deletion_date: u64,
     #[serde(default)]
-    pub material_expiry: u64,
-    pub primary_version: CK_ULONG,
+    pub(crate) material_expiry: u64,
+    pub(crate) primary_version: CK_ULONG,
     #[serde(default)]
-    pub default: bool,
+    pub(crate) default: bool,
     /// Salt and salted check value of imported material (hex), for re-import.
     #[serde(default)]
-    pub check_salt: String,
+    pub(crate) check_salt: String,
     #[serde(default)]
-    pub check: String,
+    pub(crate) check: String,
     /// Material was imported once: later imports must bring the same.
     #[serde(default)]
-    pub imported: bool,
+    pub(crate) imported: bool,
     /// Bumped by every write; a reader that meets two copies (a writer between
     /// making the new and destroying the old) takes the higher.
     #[serde(default)]
-    pub rev: u64,
+    pub(crate) rev: u64,
     /// A writer's random nonce: breaks ties between copies of equal `rev` the same
     /// way in every process (the default key's first making relies on it).
     #[serde(default)]
-    pub claim: String,
+    pub(crate) claim: String,
 }
 
 impl KeyRecord {
     /// A record of version 1 made now, with nothing scheduled or imported yet.
-    pub fn new(id: &[u8], alias: String, origin: Origin, state: State) -> KeyRecord {
+    pub(crate) fn new(id: &[u8], alias: String, origin: Origin, state: State) -> KeyRecord {
         KeyRecord {
             id: hex::encode(id),
             alias,
@@ -130,27 +130,27 @@ impl KeyRecord {
     }
 
     /// Of two copies of one record, the one every process keeps.
-    pub fn supersedes(&self, other: &KeyRecord) -> bool {
+    pub(crate) fn supersedes(&self, other: &KeyRecord) -> bool {
         (self.rev, &self.claim) > (other.rev, &other.claim)
     }
 }
 
 impl KeyRecord {
-    pub fn id_bytes(&self) -> Vec<u8> {
+    pub(crate) fn id_bytes(&self) -> Vec<u8> {
         hex::decode(&self.id).unwrap_or_default()
     }
 
     /// Enabled, and its material (if imported with an expiry) not expired.
-    pub fn usable(&self, now: u64) -> bool {
+    pub(crate) fn usable(&self, now: u64) -> bool {
         self.state == State::Enabled && !self.expired(now)
     }
 
-    pub fn expired(&self, now: u64) -> bool {
+    pub(crate) fn expired(&self, now: u64) -> bool {
         self.material_expiry != 0 && now >= self.material_expiry
     }
 
     /// The state as applications see it now: expired material is PendingImport.
-    pub fn effective_state(&self, now: u64) -> State {
+    pub(crate) fn effective_state(&self, now: u64) -> State {
         if self.state == State::Enabled && self.expired(now) {
             State::PendingImport
         } else {
@@ -158,19 +158,19 @@ impl KeyRecord {
         }
     }
 
-    pub fn encode(&self) -> Result<Vec<u8>> {
+    pub(crate) fn encode(&self) -> Result<Vec<u8>> {
         toml::to_string(self)
             .map(String::into_bytes)
             .map_err(|e| Error::Config(format!("key record: {e}")))
     }
 
-    pub fn decode(v: &[u8]) -> Option<KeyRecord> {
+    pub(crate) fn decode(v: &[u8]) -> Option<KeyRecord> {
         toml::from_str(std::str::from_utf8(v).ok()?).ok()
     }
 }
 
 /// Read a few attributes of an object (values up to 1 KiB); `None` where absent.
-pub fn read_attrs(
+pub(crate) fn read_attrs(
     inst: &dyn Token,
     obj: ObjectId,
     tys: &[CK_ATTRIBUTE_TYPE],
@@ -180,7 +180,7 @@ pub fn read_attrs(
     Ok(reqs.iter().map(|r| r.value().map(<[u8]>::to_vec)).collect())
 }
 
-pub fn as_ulong(v: &Option<Vec<u8>>) -> Option<CK_ULONG> {
+pub(crate) fn as_ulong(v: &Option<Vec<u8>>) -> Option<CK_ULONG> {
     let b: [u8; std::mem::size_of::<CK_ULONG>()] = v.as_deref()?.try_into().ok()?;
     Some(CK_ULONG::from_ne_bytes(b))
 }

@@ -24,9 +24,9 @@ const REFRESH_MS: u64 = 500;
 const NEVER: u64 = u64::MAX;
 
 #[derive(Clone)]
-pub struct Stored {
-    pub obj: ObjectId,
-    pub rec: Arc<KeyRecord>,
+pub(crate) struct Stored {
+    pub(crate) obj: ObjectId,
+    pub(crate) rec: Arc<KeyRecord>,
 }
 
 #[derive(Default)]
@@ -35,7 +35,7 @@ struct Snapshot {
     records: HashMap<u64, Stored>,
 }
 
-pub struct Registry {
+pub(crate) struct Registry {
     snap: RwLock<Snapshot>,
     refreshing: Mutex<()>,
     checked_ms: AtomicU64,
@@ -63,7 +63,7 @@ fn clock_ms() -> u64 {
 impl Registry {
     /// May the application use this key now? Service keys and records never;
     /// a KMS key only while Enabled and its material not expired.
-    pub fn check_use(&self, inst: &dyn Token, e: &ObjEntry) -> Result<()> {
+    pub(crate) fn check_use(&self, inst: &dyn Token, e: &ObjEntry) -> Result<()> {
         match e.kind {
             Kind::Plain => {}
             Kind::Service | Kind::ImportPublic | Kind::Meta | Kind::Record | Kind::Node => {
@@ -95,7 +95,7 @@ impl Registry {
     }
 
     /// The record of a key id hash, from a view at most 0.5 s old.
-    pub fn get(&self, inst: &dyn Token, kid: u64) -> Option<Stored> {
+    pub(crate) fn get(&self, inst: &dyn Token, kid: u64) -> Option<Stored> {
         if kid == 0 {
             return None;
         }
@@ -103,12 +103,12 @@ impl Registry {
         self.snap.read().records.get(&kid).cloned()
     }
 
-    pub fn by_id(&self, inst: &dyn Token, id: &[u8]) -> Option<Stored> {
+    pub(crate) fn by_id(&self, inst: &dyn Token, id: &[u8]) -> Option<Stored> {
         self.get(inst, hash_id(id))
     }
 
     /// Every record, read afresh.
-    pub fn all(&self, inst: &dyn Token) -> Vec<Stored> {
+    pub(crate) fn all(&self, inst: &dyn Token) -> Vec<Stored> {
         self.refresh_now(inst);
         self.snap.read().records.values().cloned().collect()
     }
@@ -126,7 +126,7 @@ impl Registry {
         }
     }
 
-    pub fn refresh_now(&self, inst: &dyn Token) {
+    pub(crate) fn refresh_now(&self, inst: &dyn Token) {
         let _g = self.refreshing.lock();
         self.checked_ms.store(clock_ms(), Ordering::Release);
         self.refresh(inst);
@@ -193,7 +193,7 @@ impl Registry {
     }
 
     /// Store a record and tell every process (the generation changes).
-    pub fn save(&self, inst: &dyn Token, r: &KeyRecord) -> Result<ObjectId> {
+    pub(crate) fn save(&self, inst: &dyn Token, r: &KeyRecord) -> Result<ObjectId> {
         let mut r = r.clone();
         r.rev += 1;
         let id = hidden_objects::write(
@@ -208,7 +208,7 @@ impl Registry {
     }
 
     /// Remove a record for good.
-    pub fn remove(&self, inst: &dyn Token, hex_id: &str) -> Result<()> {
+    pub(crate) fn remove(&self, inst: &dyn Token, hex_id: &str) -> Result<()> {
         for id in inst
             .backend()
             .find(&hidden_objects::template(KEY_APPLICATION, Some(hex_id)))?
@@ -314,7 +314,7 @@ fn due(r: &KeyRecord, now: u64) -> Option<Due> {
 }
 
 /// Destroy every object holding a key's material: all versions, both halves.
-pub fn destroy_material(inst: &dyn Token, rec: &KeyRecord) -> Result<()> {
+pub(crate) fn destroy_material(inst: &dyn Token, rec: &KeyRecord) -> Result<()> {
     let id = rec.id_bytes();
     let mut ids = vec![id.clone()];
     for v in 1..rec.primary_version.max(1) {

@@ -12,7 +12,7 @@ use cryptoki_sys::*;
 use kmsbridge_bridge::{attr, Attr, Mechanism, ObjectId};
 
 /// Uses an older version gives up: it may no longer make new ciphertexts or MACs.
-pub const PRIMARY_ONLY: [CK_ATTRIBUTE_TYPE; 3] = [CKA_ENCRYPT, CKA_WRAP, CKA_SIGN];
+pub(crate) const PRIMARY_ONLY: [CK_ATTRIBUTE_TYPE; 3] = [CKA_ENCRYPT, CKA_WRAP, CKA_SIGN];
 
 /// Attributes a new version copies from the current one.
 const COPIED: [CK_ATTRIBUTE_TYPE; 11] = [
@@ -30,7 +30,7 @@ const COPIED: [CK_ATTRIBUTE_TYPE; 11] = [
 ];
 
 /// C_GenerateKey(CKM_KMSBRIDGE_KEY_ROTATE, {CKA_ID}): the new primary version.
-pub fn rotate(inst: &dyn Host, t: &[Attr]) -> Result<ObjectId> {
+pub(crate) fn rotate(inst: &dyn Host, t: &[Attr]) -> Result<ObjectId> {
     let Some(id) = attr::find(t, CKA_ID).map(|a| a.value.to_vec()) else {
         return rule(CKR_TEMPLATE_INCOMPLETE, "rotation needs CKA_ID, the key id");
     };
@@ -130,7 +130,7 @@ pub fn rotate(inst: &dyn Host, t: &[Attr]) -> Result<ObjectId> {
 }
 
 /// An older version may not get back the uses it gave up.
-pub fn check_older_version(
+pub(crate) fn check_older_version(
     inst: &dyn Host,
     e: &crate::objects::ObjEntry,
     t: &[Attr],
@@ -155,7 +155,7 @@ pub fn check_older_version(
 
 /// A find for `CKA_ID` = key id and `CKA_KMSBRIDGE_KEY_VERSION` = N looks for the
 /// object that holds version N.
-pub fn version_template(inst: &dyn Host, std: &mut [Attr], vendor: &[Attr]) {
+pub(crate) fn version_template(inst: &dyn Host, std: &mut [Attr], vendor: &[Attr]) {
     let Some(n) =
         attr::find(vendor, crate::vendor::CKA_KMSBRIDGE_KEY_VERSION).and_then(|a| a.as_ulong())
     else {

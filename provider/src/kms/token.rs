@@ -6,7 +6,7 @@ use crate::objects::{ObjEntry, ObjectTable};
 use cryptoki_sys::CK_OBJECT_HANDLE;
 use kmsbridge_bridge::{Backend, ObjectId};
 
-pub trait Token {
+pub(crate) trait Token {
     /// The instance's name, for the log.
     fn name(&self) -> &str;
     fn backend(&self) -> &dyn Backend;
