@@ -61,7 +61,9 @@ impl Instance {
         if handles.len() <= k {
             handles.resize(k + 1, 0);
         }
-        handles[k] = h;
+        if let Some(slot) = handles.get_mut(k) {
+            *slot = h;
+        }
         h
     }
 }

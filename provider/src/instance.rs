@@ -75,7 +75,8 @@ impl Instance {
     ) -> Instance {
         let serial = cfg.serial.clone().unwrap_or_else(|| {
             use sha2::Digest;
-            hex::encode(&sha2::Sha256::digest(cfg.name.as_bytes())[..8])
+            let digest = sha2::Sha256::digest(cfg.name.as_bytes());
+            hex::encode(digest.get(..8).unwrap_or(&digest))
         });
         Instance {
             slot_id,
@@ -251,6 +252,11 @@ impl Instance {
     /// Whether the application may see this object now.
     pub(crate) fn visible(&self, e: &ObjEntry) -> bool {
         !e.hidden() && (!e.private || self.login_state() == Login::User)
+    }
+
+    /// Any read-only session open on the instance?
+    pub(crate) fn has_ro_session(&self) -> bool {
+        self.ro_sessions.load(Ordering::Relaxed) > 0
     }
 
     pub(crate) fn session_count(&self) -> usize {

@@ -99,6 +99,14 @@ impl Provider {
         }
     }
 
+    /// The instance at `idx`: a session's or slot's index always names one.
+    pub(crate) fn instance(&self, idx: usize) -> Result<&Instance> {
+        self.instances.get(idx).ok_or(Error::Rule {
+            rv: CKR_GENERAL_ERROR,
+            why: "an instance index names no instance",
+        })
+    }
+
     /// Look at a session without taking a reference to it.
     pub(crate) fn sessions_read<T>(
         &self,
@@ -108,9 +116,9 @@ impl Provider {
         self.sessions.read(h, f)
     }
 
-    pub(crate) fn add_session(&self, inst: usize, rw: bool) -> CK_SESSION_HANDLE {
+    pub(crate) fn add_session(&self, inst: usize, rw: bool) -> Result<CK_SESSION_HANDLE> {
+        let i = self.instance(inst)?;
         let h = self.next_session.fetch_add(1, Ordering::Relaxed) + 1;
-        let i = &self.instances[inst];
         if rw { &i.rw_sessions } else { &i.ro_sessions }.fetch_add(1, Ordering::Relaxed);
         let slot = SessionSlot {
             inst,
@@ -118,7 +126,7 @@ impl Provider {
             state: Mutex::new(Session::new(inst, rw)),
         };
         self.sessions.insert(h, Arc::new(slot));
-        h
+        Ok(h)
     }
 
     /// Remove a session: its operations end, its session objects are destroyed,
@@ -130,7 +138,7 @@ impl Provider {
         })?;
         let mut s = s.state.lock();
         s.end_all();
-        let inst = &self.instances[s.inst];
+        let inst = self.instance(s.inst)?;
         if s.rw {
             &inst.rw_sessions
         } else {
@@ -152,11 +160,6 @@ impl Provider {
 
     pub(crate) fn sessions_of(&self, inst: usize) -> Vec<CK_SESSION_HANDLE> {
         self.sessions.handles(|s| s.inst == inst)
-    }
-
-    /// Any read-only session open on the instance?
-    pub(crate) fn has_ro_session(&self, inst: usize) -> bool {
-        self.instances[inst].ro_sessions.load(Ordering::Relaxed) > 0
     }
 
     /// An object the application may use now, or `invalid`.

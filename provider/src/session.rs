@@ -20,6 +20,7 @@ pub(crate) struct Session {
     /// Index of the instance in the provider.
     pub(crate) inst: usize,
     pub(crate) rw: bool,
+    /// One slot per kind, in the order `slot` names them.
     ops: [Option<ActiveOp>; 5],
     pub(crate) find: Option<FindState>,
 }
@@ -35,16 +36,6 @@ pub(crate) struct FindState {
     pub(crate) pos: usize,
 }
 
-fn idx(kind: OpKind) -> usize {
-    match kind {
-        OpKind::Encrypt => 0,
-        OpKind::Decrypt => 1,
-        OpKind::Sign => 2,
-        OpKind::Verify => 3,
-        OpKind::Digest => 4,
-    }
-}
-
 impl Session {
     pub(crate) fn new(inst: usize, rw: bool) -> Session {
         Session {
@@ -55,16 +46,24 @@ impl Session {
         }
     }
 
-    pub(crate) fn op(&mut self, kind: OpKind) -> Option<&mut ActiveOp> {
-        self.ops[idx(kind)].as_mut()
+    /// The operation slot of `kind`.
+    fn slot(&mut self, kind: OpKind) -> &mut Option<ActiveOp> {
+        let [encrypt, decrypt, sign, verify, digest] = &mut self.ops;
+        match kind {
+            OpKind::Encrypt => encrypt,
+            OpKind::Decrypt => decrypt,
+            OpKind::Sign => sign,
+            OpKind::Verify => verify,
+            OpKind::Digest => digest,
+        }
     }
 
-    pub(crate) fn has_op(&self, kind: OpKind) -> bool {
-        self.ops[idx(kind)].is_some()
+    pub(crate) fn op(&mut self, kind: OpKind) -> Option<&mut ActiveOp> {
+        self.slot(kind).as_mut()
     }
 
     pub(crate) fn set_op(&mut self, kind: OpKind, op: Box<dyn Operation>) {
-        self.ops[idx(kind)] = Some(ActiveOp {
+        *self.slot(kind) = Some(ActiveOp {
             op,
             multipart: false,
         });
@@ -72,7 +71,7 @@ impl Session {
 
     /// End an operation; dropping it cancels any backend work still active.
     pub(crate) fn end_op(&mut self, kind: OpKind) {
-        self.ops[idx(kind)] = None;
+        *self.slot(kind) = None;
     }
 
     pub(crate) fn end_all(&mut self) {

@@ -127,23 +127,22 @@ pub(crate) fn get(inst: &dyn Host, e: &ObjEntry, reqs: &mut [AttrReq]) -> Result
         return Ok(rv);
     }
     // Standard attributes go to the backend in one call, in their order.
-    let std_idx: Vec<usize> = (0..reqs.len())
-        .filter(|&i| !is_vendor(reqs[i].ty))
+    let mut std_reqs: Vec<AttrReq> = reqs
+        .iter_mut()
+        .filter(|r| !is_vendor(r.ty))
+        .map(|r| AttrReq {
+            ty: r.ty,
+            buf: r.buf.take(),
+            len: 0,
+        })
         .collect();
-    if !std_idx.is_empty() {
-        let mut std_reqs: Vec<AttrReq> = std_idx
-            .iter()
-            .map(|&i| AttrReq {
-                ty: reqs[i].ty,
-                buf: reqs[i].buf.take(),
-                len: 0,
-            })
-            .collect();
+    if !std_reqs.is_empty() {
         let brv = inst.backend().get_attributes(e.id, &mut std_reqs)?;
         note(brv, &mut rv);
-        for (k, &i) in std_idx.iter().enumerate() {
-            reqs[i].buf = std_reqs[k].buf.take();
-            reqs[i].len = std_reqs[k].len;
+        let answered = reqs.iter_mut().filter(|r| !is_vendor(r.ty));
+        for (r, s) in answered.zip(std_reqs) {
+            r.buf = s.buf;
+            r.len = s.len;
         }
     }
     value_len_fixup(inst, e, reqs);

@@ -39,14 +39,15 @@ pub(crate) fn version_id(id: &[u8], v: CK_ULONG) -> Vec<u8> {
 /// Split an older version's CKA_ID into the key id and its version.
 pub(crate) fn split_version(id: &[u8]) -> (&[u8], Option<CK_ULONG>) {
     let sep = VERSION_SEPARATOR;
-    if let Some(pos) = id.windows(sep.len()).rposition(|w| w == sep) {
-        let digits = &id[pos + sep.len()..];
+    let pos = id.windows(sep.len()).rposition(|w| w == sep);
+    if let Some((key, rest)) = pos.and_then(|p| id.split_at_checked(p)) {
+        let digits = rest.strip_prefix(sep).unwrap_or_default();
         if !digits.is_empty() && digits.iter().all(u8::is_ascii_digit) {
             if let Some(v) = std::str::from_utf8(digits)
                 .ok()
                 .and_then(|d| d.parse().ok())
             {
-                return (&id[..pos], Some(v));
+                return (key, Some(v));
             }
         }
     }

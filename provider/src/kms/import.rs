@@ -156,10 +156,10 @@ fn sweep(inst: &dyn Host) {
     };
     let now = unix_now();
     for obj in objs {
-        let Ok(v) = read_attrs(inst, obj, &[CKA_LABEL]) else {
+        let Ok([label]) = read_attrs(inst, obj, &[CKA_LABEL]) else {
             continue;
         };
-        let Some(label) = v[0]
+        let Some(label) = label
             .as_ref()
             .and_then(|l| String::from_utf8(l.clone()).ok())
         else {
@@ -235,7 +235,7 @@ pub(crate) fn import(
     if !same(ir.secret.as_bytes(), secret.as_bytes()) {
         return refuse(CKR_KMSBRIDGE_IMPORT_TOKEN_INVALID, "unknown import token");
     }
-    let u_id = read_attrs(inst, unwrapping.id, &[CKA_ID])?.remove(0);
+    let [u_id] = read_attrs(inst, unwrapping.id, &[CKA_ID])?;
     if unwrapping.kind != Kind::ImportPublic || u_id.as_deref() != Some(svc.as_bytes()) {
         return refuse(
             CKR_UNWRAPPING_KEY_HANDLE_INVALID,
@@ -340,9 +340,8 @@ pub(crate) fn import(
     // blob tells the material's length (RFC 5649 of whole blocks), check that.
     let len_hint = match m.ty {
         CKM_RSA_AES_KEY_WRAP if rec.class == CKO_SECRET_KEY => {
-            let k = read_attrs(inst, unwrapping.id, &[CKA_MODULUS])?[0]
-                .as_ref()
-                .map_or(0, Vec::len);
+            let [modulus] = read_attrs(inst, unwrapping.id, &[CKA_MODULUS])?;
+            let k = modulus.as_ref().map_or(0, Vec::len);
             wrapped.len().checked_sub(k + 8).map(|n| n as CK_ULONG)
         }
         _ => None,
@@ -369,11 +368,12 @@ fn finish(
     expiry: u64,
     len_hint: Option<CK_ULONG>,
 ) -> Result<ObjectId> {
-    let v = read_attrs(inst, obj, &[CKA_VALUE_LEN, CKA_MODULUS, CKA_EC_PARAMS])?;
+    let [value_len, modulus, ec_params] =
+        read_attrs(inst, obj, &[CKA_VALUE_LEN, CKA_MODULUS, CKA_EC_PARAMS])?;
     let fits = match rec.key_type {
-        CKK_RSA => v[1].as_ref().map(|m| m.len() as CK_ULONG * 8) == Some(rec.size),
-        CKK_EC => v[2].as_ref().map(hex::encode).as_deref() == Some(rec.ec_params.as_str()),
-        _ => match as_ulong(&v[0]) {
+        CKK_RSA => modulus.as_ref().map(|m| m.len() as CK_ULONG * 8) == Some(rec.size),
+        CKK_EC => ec_params.as_ref().map(hex::encode).as_deref() == Some(rec.ec_params.as_str()),
+        _ => match as_ulong(&value_len) {
             Some(n) if n != 0 => n == rec.size,
             _ => len_hint.is_none_or(|n| n == rec.size),
         },

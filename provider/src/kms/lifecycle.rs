@@ -105,7 +105,7 @@ pub(crate) fn set(inst: &dyn Host, e: &ObjEntry, t: &[Attr]) -> Result<()> {
 
 /// A record for a key an application made without one, on its first need.
 pub(crate) fn record_for_key(inst: &dyn Host, e: &ObjEntry) -> Result<Stored> {
-    let v = read_attrs(
+    let [id, label, key_type, value_len, modulus, ec_params, local] = read_attrs(
         inst,
         e.id,
         &[
@@ -118,7 +118,7 @@ pub(crate) fn record_for_key(inst: &dyn Host, e: &ObjEntry) -> Result<Stored> {
             CKA_LOCAL,
         ],
     )?;
-    let id = match &v[0] {
+    let id = match &id {
         Some(id) if !id.is_empty() && id.len() <= 128 => split_version(id).0.to_vec(),
         _ => {
             return rule(
@@ -130,17 +130,20 @@ pub(crate) fn record_for_key(inst: &dyn Host, e: &ObjEntry) -> Result<Stored> {
     if let Some(s) = inst.kms().by_id(inst, &id) {
         return Ok(s);
     }
-    let label = v[1].clone().unwrap_or_default();
+    let label = label.unwrap_or_default();
     let alias = String::from_utf8_lossy(split_version(&label).0).into_owned();
-    let key_type = as_ulong(&v[2]).unwrap_or(CK_UNAVAILABLE_INFORMATION);
+    let key_type = as_ulong(&key_type).unwrap_or(CK_UNAVAILABLE_INFORMATION);
     let (class, size) = match e.class {
-        CKO_SECRET_KEY => (CKO_SECRET_KEY, as_ulong(&v[3]).unwrap_or(0)),
+        CKO_SECRET_KEY => (CKO_SECRET_KEY, as_ulong(&value_len).unwrap_or(0)),
         _ => (
             CKO_PRIVATE_KEY,
-            v[4].as_ref().map(|m| m.len() as CK_ULONG * 8).unwrap_or(0),
+            modulus
+                .as_ref()
+                .map(|m| m.len() as CK_ULONG * 8)
+                .unwrap_or(0),
         ),
     };
-    let origin = if v[6].as_deref() == Some(&[1][..]) {
+    let origin = if local.as_deref() == Some(&[1][..]) {
         Origin::Kms
     } else {
         Origin::External
@@ -149,7 +152,7 @@ pub(crate) fn record_for_key(inst: &dyn Host, e: &ObjEntry) -> Result<Stored> {
         class,
         key_type,
         size,
-        ec_params: v[5].as_ref().map(hex::encode).unwrap_or_default(),
+        ec_params: ec_params.as_ref().map(hex::encode).unwrap_or_default(),
         ..KeyRecord::new(&id, alias, origin, State::Enabled)
     };
     inst.kms().save(inst, &rec)?;

@@ -170,14 +170,14 @@ impl KeyRecord {
 }
 
 /// Read a few attributes of an object (values up to 1 KiB); `None` where absent.
-pub(crate) fn read_attrs(
+pub(crate) fn read_attrs<const N: usize>(
     inst: &dyn Token,
     obj: ObjectId,
-    tys: &[CK_ATTRIBUTE_TYPE],
-) -> Result<Vec<Option<Vec<u8>>>> {
-    let mut reqs: Vec<AttrReq> = tys.iter().map(|t| AttrReq::new(*t, Some(1024))).collect();
+    tys: &[CK_ATTRIBUTE_TYPE; N],
+) -> Result<[Option<Vec<u8>>; N]> {
+    let mut reqs = tys.map(|t| AttrReq::new(t, Some(1024)));
     inst.backend().get_attributes(obj, &mut reqs)?;
-    Ok(reqs.iter().map(|r| r.value().map(<[u8]>::to_vec)).collect())
+    Ok(reqs.map(|r| r.value().map(<[u8]>::to_vec)))
 }
 
 pub(crate) fn as_ulong(v: &Option<Vec<u8>>) -> Option<CK_ULONG> {

@@ -72,9 +72,9 @@ pub(crate) fn rotate(inst: &dyn Host, t: &[Attr]) -> Result<ObjectId> {
             "only an enabled key is rotated",
         );
     }
-    let v = read_attrs(inst, old, &[CKA_LABEL, CKA_KEY_TYPE])?;
-    let label = v[0].clone().unwrap_or_default();
-    let key_type = as_ulong(&v[1]).unwrap_or(CK_UNAVAILABLE_INFORMATION);
+    let [label, key_type] = read_attrs(inst, old, &[CKA_LABEL, CKA_KEY_TYPE])?;
+    let label = label.unwrap_or_default();
+    let key_type = as_ulong(&key_type).unwrap_or(CK_UNAVAILABLE_INFORMATION);
     let mech = match key_type {
         CKK_AES => CKM_AES_KEY_GEN,
         CKK_GENERIC_SECRET => CKM_GENERIC_SECRET_KEY_GEN,
@@ -141,9 +141,8 @@ pub(crate) fn check_older_version(
     if !regains || e.kid == 0 {
         return Ok(());
     }
-    let id = read_attrs(inst, e.id, &[CKA_ID])?
-        .remove(0)
-        .unwrap_or_default();
+    let [id] = read_attrs(inst, e.id, &[CKA_ID])?;
+    let id = id.unwrap_or_default();
     if split_version(&id).1.is_some() {
         return rule(
             CKR_ATTRIBUTE_READ_ONLY,
