@@ -9,7 +9,7 @@ use kmsbridge_bridge::{Attr, ObjectId};
 
 /// Check the call and provision (or find) the domain key; the caller registers the
 /// returned object, which the module classifies as a service key by its CKA_ID.
-pub fn init(inst: &Instance, rw: bool, t: &[Attr]) -> Result<ObjectId> {
+pub(crate) fn init(inst: &Instance, rw: bool, t: &[Attr]) -> Result<ObjectId> {
     if inst.kind != InstanceType::Hardware {
         return rule(
             CKR_MECHANISM_INVALID,

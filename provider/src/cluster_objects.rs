@@ -14,7 +14,7 @@ fn ulong(v: CK_ULONG) -> Vec<u8> {
     v.to_ne_bytes().to_vec()
 }
 
-pub fn state_code(s: NodeState) -> CK_ULONG {
+pub(crate) fn state_code(s: NodeState) -> CK_ULONG {
     match s {
         NodeState::Up => KMSBRIDGE_NODE_UP,
         NodeState::Down => KMSBRIDGE_NODE_DOWN,
@@ -23,7 +23,7 @@ pub fn state_code(s: NodeState) -> CK_ULONG {
 }
 
 /// Node `index`'s value of attribute `ty`; `None`: a node object has no such attribute.
-pub fn value(index: usize, s: &NodeStatus, ty: CK_ATTRIBUTE_TYPE) -> Option<Vec<u8>> {
+pub(crate) fn value(index: usize, s: &NodeStatus, ty: CK_ATTRIBUTE_TYPE) -> Option<Vec<u8>> {
     let clamp = |v: u64| CK_ULONG::try_from(v).unwrap_or(CK_ULONG::MAX);
     Some(match ty {
         CKA_CLASS => ulong(CKO_KMSBRIDGE_NODE),
@@ -42,7 +42,7 @@ pub fn value(index: usize, s: &NodeStatus, ty: CK_ATTRIBUTE_TYPE) -> Option<Vec<
 
 impl Instance {
     /// The front handle of node `k`, the same for the life of the object table.
-    pub fn node_handle(&self, k: usize) -> CK_OBJECT_HANDLE {
+    pub(crate) fn node_handle(&self, k: usize) -> CK_OBJECT_HANDLE {
         let mut handles = self.node_handles.lock();
         if let Some(&h) = handles.get(k) {
             if self.objects.get(h).is_some_and(|e| e.kind == Kind::Node) {
@@ -61,14 +61,16 @@ impl Instance {
         if handles.len() <= k {
             handles.resize(k + 1, 0);
         }
-        handles[k] = h;
+        if let Some(slot) = handles.get_mut(k) {
+            *slot = h;
+        }
         h
     }
 }
 
 /// C_FindObjects with `CKA_CLASS = CKO_KMSBRIDGE_NODE`: the nodes matching every
 /// attribute of the template, in configuration order.
-pub fn find(inst: &Instance, template: &[Attr]) -> Vec<CK_OBJECT_HANDLE> {
+pub(crate) fn find(inst: &Instance, template: &[Attr]) -> Vec<CK_OBJECT_HANDLE> {
     inst.backend
         .nodes()
         .iter()
@@ -83,7 +85,7 @@ pub fn find(inst: &Instance, template: &[Attr]) -> Vec<CK_OBJECT_HANDLE> {
 }
 
 /// C_GetAttributeValue of a node object, answered from the node's status now.
-pub fn get(inst: &Instance, e: &ObjEntry, reqs: &mut [AttrReq]) -> Result<CK_RV> {
+pub(crate) fn get(inst: &Instance, e: &ObjEntry, reqs: &mut [AttrReq]) -> Result<CK_RV> {
     let k = e.id as usize;
     let nodes = inst.backend.nodes();
     let Some(s) = nodes.get(k) else {

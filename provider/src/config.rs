@@ -8,59 +8,59 @@ use std::path::{Path, PathBuf};
 
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
-pub struct Config {
+pub(crate) struct Config {
     #[serde(default)]
-    pub log: LogConfig,
+    pub(crate) log: LogConfig,
     #[serde(default, rename = "instance")]
-    pub instances: Vec<InstanceConfig>,
+    pub(crate) instances: Vec<InstanceConfig>,
 }
 
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
-pub struct LogConfig {
+pub(crate) struct LogConfig {
     /// A tracing filter such as "info" or "kmsbridge=debug"; KMSBRIDGE_LOG overrides.
-    pub level: Option<String>,
+    pub(crate) level: Option<String>,
     /// Append logs to this file; default standard error.
-    pub file: Option<PathBuf>,
+    pub(crate) file: Option<PathBuf>,
 }
 
 #[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
-pub enum InstanceType {
+pub(crate) enum InstanceType {
     Hardware,
     Software,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct InstanceConfig {
+pub(crate) struct InstanceConfig {
     /// Token label; at most 32 bytes.
-    pub name: String,
+    pub(crate) name: String,
     #[serde(rename = "type")]
-    pub kind: InstanceType,
+    pub(crate) kind: InstanceType,
     /// Slot id; default the instance's position in the file (0, 1, …).
-    pub slot: Option<u64>,
+    pub(crate) slot: Option<u64>,
     /// Token serial; default derived from the name. At most 16 bytes.
-    pub serial: Option<String>,
+    pub(crate) serial: Option<String>,
     /// Salted slow hash of the front user PIN (`pbkdf2-sha256$iter$salt$dk`).
-    pub user_pin_hash: Option<String>,
-    pub so_pin_hash: Option<String>,
+    pub(crate) user_pin_hash: Option<String>,
+    pub(crate) so_pin_hash: Option<String>,
     /// Software instances: the directory of the instance's durable store.
-    pub store: Option<PathBuf>,
+    pub(crate) store: Option<PathBuf>,
     /// Milliseconds an operation waits for a pooled backend session.
     #[serde(default = "default_pool_wait_ms")]
-    pub pool_wait_ms: u64,
+    pub(crate) pool_wait_ms: u64,
     /// Seconds an import token stays valid (KMS: 24 hours, the most allowed).
     #[serde(default = "default_import_token_ttl_s")]
-    pub import_token_ttl_s: u64,
+    pub(crate) import_token_ttl_s: u64,
     /// Hardware instances of several nodes: nodes a token object write must reach
     /// before it is reported done; default 2, or every node when there are fewer.
-    pub quorum: Option<usize>,
+    pub(crate) quorum: Option<usize>,
     /// Hardware instances of several nodes: a backend call running longer than
     /// this marks its node down (and a single-part call moves to another node).
-    pub call_timeout_ms: Option<u64>,
+    pub(crate) call_timeout_ms: Option<u64>,
     #[serde(default, rename = "node")]
-    pub nodes: Vec<NodeConfig>,
+    pub(crate) nodes: Vec<NodeConfig>,
 }
 
 fn default_import_token_ttl_s() -> u64 {
@@ -73,18 +73,18 @@ fn default_pool_wait_ms() -> u64 {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct NodeConfig {
-    pub library: PathBuf,
-    pub token_label: Option<String>,
-    pub token_serial: Option<String>,
-    pub credential_file: PathBuf,
+pub(crate) struct NodeConfig {
+    pub(crate) library: PathBuf,
+    pub(crate) token_label: Option<String>,
+    pub(crate) token_serial: Option<String>,
+    pub(crate) credential_file: PathBuf,
     /// The node's SO PIN, needed only for cluster provisioning.
-    pub so_credential_file: Option<PathBuf>,
+    pub(crate) so_credential_file: Option<PathBuf>,
     #[serde(default = "default_pool_size")]
-    pub pool_size: usize,
+    pub(crate) pool_size: usize,
     /// One call at a time into this node's library (docs/CLUSTER.md).
     #[serde(default)]
-    pub serial_calls: bool,
+    pub(crate) serial_calls: bool,
 }
 
 fn default_pool_size() -> usize {
@@ -98,7 +98,7 @@ fn bad(file: &Path, field: &str, what: impl std::fmt::Display) -> String {
 impl Config {
     /// The configuration without KMSBRIDGE_CONF: one software instance whose store
     /// lives under the user's data directory, uninitialised until C_InitToken.
-    pub fn embedded() -> Config {
+    pub(crate) fn embedded() -> Config {
         let data = std::env::var_os("XDG_DATA_HOME")
             .filter(|v| !v.is_empty())
             .map(PathBuf::from)
@@ -123,7 +123,7 @@ impl Config {
         }
     }
 
-    pub fn load(file: &Path) -> Result<Config, String> {
+    pub(crate) fn load(file: &Path) -> Result<Config, String> {
         let text = std::fs::read_to_string(file).map_err(|e| bad(file, "(file)", e))?;
         let cfg: Config = toml::from_str(&text).map_err(|e| {
             let span = e.span().map(|s| {
@@ -140,7 +140,7 @@ impl Config {
         Ok(cfg)
     }
 
-    pub fn validate(&self, file: &Path) -> Result<(), String> {
+    pub(crate) fn validate(&self, file: &Path) -> Result<(), String> {
         let mut names = std::collections::HashSet::new();
         let mut slots = std::collections::HashSet::new();
         for (i, inst) in self.instances.iter().enumerate() {

@@ -35,6 +35,6 @@ impl Error {
 }
 
 /// Refuse with a spec code and a short reason for the log.
-pub fn rule<T>(rv: CK_RV, why: &'static str) -> Result<T> {
+pub(crate) fn rule<T>(rv: CK_RV, why: &'static str) -> Result<T> {
     Err(Error::Rule { rv, why })
 }

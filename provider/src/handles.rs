@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
 #[derive(Default, Clone, Copy)]
-pub struct HandleHasher(u64);
+pub(crate) struct HandleHasher(u64);
 
 impl Hasher for HandleHasher {
     fn finish(&self) -> u64 {
@@ -23,4 +23,4 @@ impl Hasher for HandleHasher {
 }
 
 /// A map keyed by handles or ids that kmsbridge or a backend assigned.
-pub type HandleMap<K, V> = HashMap<K, V, BuildHasherDefault<HandleHasher>>;
+pub(crate) type HandleMap<K, V> = HashMap<K, V, BuildHasherDefault<HandleHasher>>;

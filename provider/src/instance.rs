@@ -3,21 +3,22 @@
 
 use crate::config::{InstanceConfig, InstanceType};
 use crate::error::{rule, Result};
-use crate::kms::Registry;
+use crate::hidden_objects;
+use crate::kms::host::Host;
+use crate::kms::registry::Registry;
+use crate::kms::token::Token;
 use crate::objects::{Kind, ObjEntry, ObjectTable};
 use crate::pin::PinHash;
+use crate::vendor::META_APPLICATION;
 use cryptoki_sys::*;
 use kmsbridge_bridge::{attr, Attr, AttrReq, Backend, ObjectId};
 use parking_lot::Mutex;
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
 
-/// `CKA_APPLICATION` of the module's own metadata objects on a backend token.
-pub const META_APPLICATION: &[u8] = b"kmsbridge.meta";
-
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]
-pub enum Login {
+pub(crate) enum Login {
     Public = 0,
     User = 1,
     So = 2,
@@ -33,24 +34,24 @@ impl Login {
     }
 }
 
-pub struct Instance {
-    pub slot_id: CK_SLOT_ID,
-    pub name: String,
-    pub serial: String,
-    pub kind: InstanceType,
-    pub backend: Arc<dyn Backend>,
-    pub objects: ObjectTable,
+pub(crate) struct Instance {
+    pub(crate) slot_id: CK_SLOT_ID,
+    pub(crate) name: String,
+    pub(crate) serial: String,
+    pub(crate) kind: InstanceType,
+    pub(crate) backend: Arc<dyn Backend>,
+    pub(crate) objects: ObjectTable,
     /// KMS key records, states and import tokens kept in the instance.
-    pub kms: Registry,
-    pub import_token_ttl_s: u64,
+    pub(crate) kms: Registry,
+    pub(crate) import_token_ttl_s: u64,
     /// The application's login state for this instance; read on every operation,
     /// so an atomic rather than a lock.
     login: AtomicU8,
     pins: Mutex<Pins>,
-    pub rw_sessions: AtomicUsize,
-    pub ro_sessions: AtomicUsize,
+    pub(crate) rw_sessions: AtomicUsize,
+    pub(crate) ro_sessions: AtomicUsize,
     /// Front handles of the node objects, by node index (0: none yet).
-    pub node_handles: Mutex<Vec<CK_OBJECT_HANDLE>>,
+    pub(crate) node_handles: Mutex<Vec<CK_OBJECT_HANDLE>>,
 }
 
 struct Pins {
@@ -67,10 +68,15 @@ fn pin_label(user: CK_USER_TYPE) -> &'static [u8] {
 }
 
 impl Instance {
-    pub fn new(slot_id: CK_SLOT_ID, cfg: &InstanceConfig, backend: Arc<dyn Backend>) -> Instance {
+    pub(crate) fn new(
+        slot_id: CK_SLOT_ID,
+        cfg: &InstanceConfig,
+        backend: Arc<dyn Backend>,
+    ) -> Instance {
         let serial = cfg.serial.clone().unwrap_or_else(|| {
             use sha2::Digest;
-            hex::encode(&sha2::Sha256::digest(cfg.name.as_bytes())[..8])
+            let digest = sha2::Sha256::digest(cfg.name.as_bytes());
+            hex::encode(digest.get(..8).unwrap_or(&digest))
         });
         Instance {
             slot_id,
@@ -92,12 +98,12 @@ impl Instance {
         }
     }
 
-    pub fn login_state(&self) -> Login {
+    pub(crate) fn login_state(&self) -> Login {
         Login::from_u8(self.login.load(Ordering::Acquire))
     }
 
     /// Move from Public to `to`; false if another login won the race.
-    pub fn log_in(&self, to: Login) -> bool {
+    pub(crate) fn log_in(&self, to: Login) -> bool {
         self.login
             .compare_exchange(
                 Login::Public as u8,
@@ -109,11 +115,11 @@ impl Instance {
     }
 
     /// Back to Public; returns the state left.
-    pub fn log_out(&self) -> Login {
+    pub(crate) fn log_out(&self) -> Login {
         Login::from_u8(self.login.swap(Login::Public as u8, Ordering::AcqRel))
     }
 
-    pub fn user_pin_initialized(&self) -> bool {
+    pub(crate) fn user_pin_initialized(&self) -> bool {
         self.pins.lock().user.is_some()
     }
 
@@ -158,7 +164,7 @@ impl Instance {
     }
 
     /// Check a front PIN against its slow hash.
-    pub fn check_pin(&self, user: CK_USER_TYPE, pin: &[u8]) -> Result<()> {
+    pub(crate) fn check_pin(&self, user: CK_USER_TYPE, pin: &[u8]) -> Result<()> {
         self.backend.connect()?;
         if self.keeps_own_pins() {
             return Ok(self.backend.login(user, pin)?);
@@ -176,12 +182,12 @@ impl Instance {
 
     /// A software instance's token keeps its PINs in its store; a hardware instance's
     /// front PINs are kept here, beside the HSM's own.
-    pub fn keeps_own_pins(&self) -> bool {
+    pub(crate) fn keeps_own_pins(&self) -> bool {
         self.kind == InstanceType::Software
     }
 
     /// Set a front PIN: stored in the instance as a hidden metadata object.
-    pub fn set_pin(&self, user: CK_USER_TYPE, pin: &[u8]) -> Result<()> {
+    pub(crate) fn set_pin(&self, user: CK_USER_TYPE, pin: &[u8]) -> Result<()> {
         if pin.len() < 4 || pin.len() > 255 {
             return rule(CKR_PIN_LEN_RANGE, "PINs are 4 to 255 bytes");
         }
@@ -189,8 +195,9 @@ impl Instance {
         self.backend.random(&mut salt)?;
         let encoded = PinHash::new(pin, salt).encode();
         let label = std::str::from_utf8(pin_label(user)).unwrap_or("pin.user");
-        let id = crate::kms::record::write_object(
-            self,
+        let id = hidden_objects::write(
+            &*self.backend,
+            &self.objects,
             META_APPLICATION,
             label,
             encoded.clone().into_bytes(),
@@ -206,7 +213,7 @@ impl Instance {
     }
 
     /// The front handle of a backend object, learning its visibility on first sight.
-    pub fn discover(&self, id: ObjectId) -> Result<(CK_OBJECT_HANDLE, ObjEntry)> {
+    pub(crate) fn discover(&self, id: ObjectId) -> Result<(CK_OBJECT_HANDLE, ObjEntry)> {
         if let Some(h) = self.objects.handle_of(id) {
             if let Some(e) = self.objects.get(h) {
                 return Ok((h, e));
@@ -228,7 +235,7 @@ impl Instance {
             .map(CK_ULONG::from_ne_bytes)
             .unwrap_or(CKO_DATA);
         let (kind, kid) =
-            crate::kms::classify(class, reqs[3].value(), reqs[4].value(), reqs[5].value());
+            crate::kms::ids::classify(class, reqs[3].value(), reqs[4].value(), reqs[5].value());
         let entry = ObjEntry {
             id,
             token: flag(&reqs[0]),
@@ -243,16 +250,48 @@ impl Instance {
     }
 
     /// Whether the application may see this object now.
-    pub fn visible(&self, e: &ObjEntry) -> bool {
+    pub(crate) fn visible(&self, e: &ObjEntry) -> bool {
         !e.hidden() && (!e.private || self.login_state() == Login::User)
     }
 
-    pub fn session_count(&self) -> usize {
+    /// Any read-only session open on the instance?
+    pub(crate) fn has_ro_session(&self) -> bool {
+        self.ro_sessions.load(Ordering::Relaxed) > 0
+    }
+
+    pub(crate) fn session_count(&self) -> usize {
         self.rw_sessions.load(Ordering::Relaxed) + self.ro_sessions.load(Ordering::Relaxed)
     }
 }
 
+impl Token for Instance {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn backend(&self) -> &dyn Backend {
+        &*self.backend
+    }
+    fn objects(&self) -> &ObjectTable {
+        &self.objects
+    }
+    fn user_logged_in(&self) -> bool {
+        self.login_state() == Login::User
+    }
+    fn import_token_ttl_s(&self) -> u64 {
+        self.import_token_ttl_s
+    }
+    fn discover(&self, id: ObjectId) -> Result<(CK_OBJECT_HANDLE, ObjEntry)> {
+        Instance::discover(self, id)
+    }
+}
+
+impl Host for Instance {
+    fn kms(&self) -> &Registry {
+        &self.kms
+    }
+}
+
 /// The value of a boolean attribute in a template, if present and well formed.
-pub fn template_bool(t: &[Attr], ty: CK_ATTRIBUTE_TYPE) -> Option<bool> {
+pub(crate) fn template_bool(t: &[Attr], ty: CK_ATTRIBUTE_TYPE) -> Option<bool> {
     attr::find(t, ty).and_then(|a| a.as_bool())
 }

@@ -1,23 +1,28 @@
 //! PKCS#11 semantics of kmsbridge: instances as slots, tokens, sessions, login,
 //! front object handles, operation state and attribute rules.
+//!
+//! The public surface is what the C ABI (ffi/) needs: the process-global provider
+//! (`state`), the `Provider` functions it calls, errors and their codes, and the
+//! library's identity (`api`). Everything else is this crate's own.
 
 pub mod api;
-pub mod cluster_admin;
-pub mod cluster_objects;
-pub mod config;
+mod cluster_admin;
+mod cluster_objects;
+mod config;
 pub mod error;
-pub mod handles;
-pub mod instance;
-pub mod kms;
-pub mod log;
-pub mod objects;
-pub mod pin;
-pub mod provider;
-pub mod rules;
-pub mod session;
-pub mod session_table;
+mod handles;
+mod hidden_objects;
+mod instance;
+mod kms;
+mod log;
+mod objects;
+mod pin;
+mod provider;
+mod rules;
+mod session;
+mod session_table;
 pub mod state;
-pub mod vendor;
+mod vendor;
 
 pub use error::{Error, Result};
 pub use kmsbridge_bridge as bridge;

@@ -7,7 +7,7 @@ use std::sync::Once;
 
 static INIT: Once = Once::new();
 
-pub fn init(cfg: &LogConfig) {
+pub(crate) fn init(cfg: &LogConfig) {
     INIT.call_once(|| {
         let level = std::env::var("KMSBRIDGE_LOG")
             .ok()

@@ -10,21 +10,21 @@ use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 #[derive(Clone, Copy, Debug)]
-pub struct ObjEntry {
-    pub id: ObjectId,
-    pub token: bool,
-    pub private: bool,
-    pub class: CK_OBJECT_CLASS,
+pub(crate) struct ObjEntry {
+    pub(crate) id: ObjectId,
+    pub(crate) token: bool,
+    pub(crate) private: bool,
+    pub(crate) class: CK_OBJECT_CLASS,
     /// The front session that owns a session object.
-    pub owner: Option<CK_SESSION_HANDLE>,
-    pub kind: Kind,
+    pub(crate) owner: Option<CK_SESSION_HANDLE>,
+    pub(crate) kind: Kind,
     /// Hash of the KMS key id (CKA_ID without a version suffix) of a key; 0 for none.
-    pub kid: u64,
+    pub(crate) kid: u64,
 }
 
 /// What an object is to the module.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Kind {
+pub(crate) enum Kind {
     /// An application's object.
     Plain,
     /// The module's own metadata (PIN hashes, import tokens): never shown.
@@ -42,12 +42,12 @@ pub enum Kind {
 
 impl ObjEntry {
     /// Never shown to applications, whoever is logged in.
-    pub fn hidden(&self) -> bool {
+    pub(crate) fn hidden(&self) -> bool {
         matches!(self.kind, Kind::Meta | Kind::Service)
     }
 }
 
-pub struct ObjectTable {
+pub(crate) struct ObjectTable {
     inner: RwLock<Inner>,
     /// Unique for the life of the process, so thread caches never confuse tables.
     id: u64,
@@ -84,7 +84,7 @@ struct Inner {
 }
 
 impl ObjectTable {
-    pub fn get(&self, h: CK_OBJECT_HANDLE) -> Option<ObjEntry> {
+    pub(crate) fn get(&self, h: CK_OBJECT_HANDLE) -> Option<ObjEntry> {
         let changes = self.changes.load(Ordering::Acquire);
         if let Ok(Some((table, seen, handle, e))) = LAST.try_with(Cell::get) {
             if table == self.id && seen == changes && handle == h {
@@ -100,12 +100,12 @@ impl ObjectTable {
         self.changes.fetch_add(1, Ordering::AcqRel);
     }
 
-    pub fn handle_of(&self, id: ObjectId) -> Option<CK_OBJECT_HANDLE> {
+    pub(crate) fn handle_of(&self, id: ObjectId) -> Option<CK_OBJECT_HANDLE> {
         self.inner.read().by_id.get(&id).copied()
     }
 
     /// The front handle of `entry.id`, allocating one on first sight.
-    pub fn insert(&self, entry: ObjEntry) -> CK_OBJECT_HANDLE {
+    pub(crate) fn insert(&self, entry: ObjEntry) -> CK_OBJECT_HANDLE {
         let mut t = self.inner.write();
         if let Some(h) = t.by_id.get(&entry.id).copied() {
             return h;
@@ -119,7 +119,7 @@ impl ObjectTable {
 
     /// A front handle for an entry that names no backend object (a node): never
     /// found by a backend id.
-    pub fn insert_unbound(&self, entry: ObjEntry) -> CK_OBJECT_HANDLE {
+    pub(crate) fn insert_unbound(&self, entry: ObjEntry) -> CK_OBJECT_HANDLE {
         let mut t = self.inner.write();
         t.next += 1;
         let h = t.next;
@@ -127,7 +127,7 @@ impl ObjectTable {
         h
     }
 
-    pub fn remove(&self, h: CK_OBJECT_HANDLE) -> Option<ObjEntry> {
+    pub(crate) fn remove(&self, h: CK_OBJECT_HANDLE) -> Option<ObjEntry> {
         let mut t = self.inner.write();
         let e = t.by_handle.remove(&h)?;
         // An unbound entry's id is no backend id: leave the object of that id alone.
@@ -139,7 +139,7 @@ impl ObjectTable {
     }
 
     /// Session objects owned by `session`.
-    pub fn owned_by(&self, session: CK_SESSION_HANDLE) -> Vec<CK_OBJECT_HANDLE> {
+    pub(crate) fn owned_by(&self, session: CK_SESSION_HANDLE) -> Vec<CK_OBJECT_HANDLE> {
         let t = self.inner.read();
         t.by_handle
             .iter()
@@ -150,7 +150,7 @@ impl ObjectTable {
 }
 
 impl ObjectTable {
-    pub fn set_owner(&self, h: CK_OBJECT_HANDLE, owner: CK_SESSION_HANDLE) {
+    pub(crate) fn set_owner(&self, h: CK_OBJECT_HANDLE, owner: CK_SESSION_HANDLE) {
         if let Some(e) = self.inner.write().by_handle.get_mut(&h) {
             e.owner = Some(owner);
         }
@@ -160,7 +160,7 @@ impl ObjectTable {
 
 impl ObjectTable {
     /// Forget every private object (their handles become invalid) and return them.
-    pub fn take_private(&self) -> Vec<ObjEntry> {
+    pub(crate) fn take_private(&self) -> Vec<ObjEntry> {
         let mut t = self.inner.write();
         self.changed();
         let handles: Vec<CK_OBJECT_HANDLE> = t
@@ -183,17 +183,9 @@ impl ObjectTable {
 }
 
 impl ObjectTable {
-    /// Change an entry in place (its key id moved, e.g. by a rotation).
-    pub fn update(&self, h: CK_OBJECT_HANDLE, f: impl FnOnce(&mut ObjEntry)) {
-        if let Some(e) = self.inner.write().by_handle.get_mut(&h) {
-            f(e);
-        }
-        self.changed();
-    }
-
     /// A backend object was replaced by another (a record rewritten): its front
     /// handle now names the new one.
-    pub fn rebind(&self, old: ObjectId, new: ObjectId) {
+    pub(crate) fn rebind(&self, old: ObjectId, new: ObjectId) {
         let mut t = self.inner.write();
         if let Some(h) = t.by_id.remove(&old) {
             if let Some(e) = t.by_handle.get_mut(&h) {
@@ -206,7 +198,7 @@ impl ObjectTable {
     }
 
     /// Forget one backend object if it has a front handle (destroyed elsewhere).
-    pub fn forget(&self, id: ObjectId) {
+    pub(crate) fn forget(&self, id: ObjectId) {
         let h = self.inner.read().by_id.get(&id).copied();
         if let Some(h) = h {
             self.remove(h);
@@ -216,7 +208,7 @@ impl ObjectTable {
 
 impl ObjectTable {
     /// Forget every object (the token was re-initialised).
-    pub fn clear(&self) {
+    pub(crate) fn clear(&self) {
         let mut t = self.inner.write();
         t.by_handle.clear();
         t.by_id.clear();

@@ -2,17 +2,17 @@
 
 use zeroize::Zeroizing;
 
-pub struct PinHash {
+pub(crate) struct PinHash {
     iterations: u32,
     salt: Vec<u8>,
     dk: Vec<u8>,
 }
 
 const MIN_ITERATIONS: u32 = 10_000;
-pub const DEFAULT_ITERATIONS: u32 = 60_000;
+pub(crate) const DEFAULT_ITERATIONS: u32 = 60_000;
 
 impl PinHash {
-    pub fn parse(s: &str) -> Result<PinHash, String> {
+    pub(crate) fn parse(s: &str) -> Result<PinHash, String> {
         let parts: Vec<&str> = s.split('$').collect();
         let [alg, iter, salt, dk] = parts.as_slice() else {
             return Err("expected pbkdf2-sha256$<iterations>$<salt hex>$<hash hex>".into());
@@ -38,7 +38,7 @@ impl PinHash {
         })
     }
 
-    pub fn new(pin: &[u8], salt: [u8; 16]) -> PinHash {
+    pub(crate) fn new(pin: &[u8], salt: [u8; 16]) -> PinHash {
         let dk = derive(pin, &salt, DEFAULT_ITERATIONS);
         PinHash {
             iterations: DEFAULT_ITERATIONS,
@@ -47,7 +47,7 @@ impl PinHash {
         }
     }
 
-    pub fn verify(&self, pin: &[u8]) -> bool {
+    pub(crate) fn verify(&self, pin: &[u8]) -> bool {
         let dk = derive(pin, &self.salt, self.iterations);
         // Constant-time compare: no early exit on the first differing byte.
         dk.iter()
@@ -57,7 +57,7 @@ impl PinHash {
             && dk.len() == self.dk.len()
     }
 
-    pub fn encode(&self) -> String {
+    pub(crate) fn encode(&self) -> String {
         format!(
             "pbkdf2-sha256${}${}${}",
             self.iterations,

@@ -4,7 +4,7 @@ use crate::config::{Config, InstanceType};
 use crate::error::{rule, Error, Result};
 use crate::instance::Instance;
 use crate::objects::{Kind, ObjEntry};
-use crate::session::Session;
+use crate::session::{Session, SessionRef, SessionSlot};
 use crate::session_table::SessionTable;
 use cryptoki_sys::*;
 use kmsbridge_bridge::pkcs11::NodeConfig;
@@ -13,24 +13,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// A front session: where it belongs, fixed at open, beside its mutable state, so
-/// calls that need only the instance take no session lock.
-pub struct SessionSlot {
-    pub inst: usize,
-    pub rw: bool,
-    pub state: Mutex<Session>,
-}
-
-pub type SessionRef = Arc<SessionSlot>;
-
 pub struct Provider {
-    pub instances: Vec<Instance>,
+    pub(crate) instances: Vec<Instance>,
     sessions: SessionTable,
     next_session: AtomicU64,
 }
 
 impl Provider {
-    pub fn new(cfg: &Config) -> Result<Provider> {
+    pub(crate) fn new(cfg: &Config) -> Result<Provider> {
         let mut instances = Vec::new();
         for (i, ic) in cfg.instances.iter().enumerate() {
             let slot = ic.slot.unwrap_or(i as u64) as CK_SLOT_ID;
@@ -81,7 +71,7 @@ impl Provider {
         })
     }
 
-    pub fn instance_index(&self, slot: CK_SLOT_ID) -> Result<usize> {
+    pub(crate) fn instance_index(&self, slot: CK_SLOT_ID) -> Result<usize> {
         self.instances
             .iter()
             .position(|i| i.slot_id == slot)
@@ -109,13 +99,16 @@ impl Provider {
         }
     }
 
-    /// A session's instance index and RW flag, cheaply.
-    pub fn session_place(&self, h: CK_SESSION_HANDLE) -> Option<(usize, bool)> {
-        self.sessions.place(h)
+    /// The instance at `idx`: a session's or slot's index always names one.
+    pub(crate) fn instance(&self, idx: usize) -> Result<&Instance> {
+        self.instances.get(idx).ok_or(Error::Rule {
+            rv: CKR_GENERAL_ERROR,
+            why: "an instance index names no instance",
+        })
     }
 
     /// Look at a session without taking a reference to it.
-    pub fn sessions_read<T>(
+    pub(crate) fn sessions_read<T>(
         &self,
         h: CK_SESSION_HANDLE,
         f: impl FnOnce(&SessionSlot) -> T,
@@ -123,29 +116,29 @@ impl Provider {
         self.sessions.read(h, f)
     }
 
-    pub fn add_session(&self, inst: usize, rw: bool) -> CK_SESSION_HANDLE {
+    pub(crate) fn add_session(&self, inst: usize, rw: bool) -> Result<CK_SESSION_HANDLE> {
+        let i = self.instance(inst)?;
         let h = self.next_session.fetch_add(1, Ordering::Relaxed) + 1;
-        let i = &self.instances[inst];
         if rw { &i.rw_sessions } else { &i.ro_sessions }.fetch_add(1, Ordering::Relaxed);
         let slot = SessionSlot {
             inst,
             rw,
-            state: Mutex::new(Session::new(h, inst, rw)),
+            state: Mutex::new(Session::new(inst, rw)),
         };
         self.sessions.insert(h, Arc::new(slot));
-        h
+        Ok(h)
     }
 
     /// Remove a session: its operations end, its session objects are destroyed,
     /// and closing the instance's last session logs the application out.
-    pub fn remove_session(&self, h: CK_SESSION_HANDLE) -> Result<()> {
+    pub(crate) fn remove_session(&self, h: CK_SESSION_HANDLE) -> Result<()> {
         let s = self.sessions.remove(h).ok_or(Error::Rule {
             rv: CKR_SESSION_HANDLE_INVALID,
             why: "unknown session handle",
         })?;
         let mut s = s.state.lock();
         s.end_all();
-        let inst = &self.instances[s.inst];
+        let inst = self.instance(s.inst)?;
         if s.rw {
             &inst.rw_sessions
         } else {
@@ -165,17 +158,12 @@ impl Provider {
         Ok(())
     }
 
-    pub fn sessions_of(&self, inst: usize) -> Vec<CK_SESSION_HANDLE> {
+    pub(crate) fn sessions_of(&self, inst: usize) -> Vec<CK_SESSION_HANDLE> {
         self.sessions.handles(|s| s.inst == inst)
     }
 
-    /// Any read-only session open on the instance?
-    pub fn has_ro_session(&self, inst: usize) -> bool {
-        self.instances[inst].ro_sessions.load(Ordering::Relaxed) > 0
-    }
-
     /// An object the application may use now, or `invalid`.
-    pub fn visible_object(
+    pub(crate) fn visible_object(
         &self,
         inst: &Instance,
         h: CK_OBJECT_HANDLE,
@@ -190,7 +178,7 @@ impl Provider {
     /// An object whose attributes the application may read: a visible one, or a
     /// service key whose handle the module gave out (the cluster domain key), which
     /// finds never show and no operation may use.
-    pub fn readable_object(
+    pub(crate) fn readable_object(
         &self,
         inst: &Instance,
         h: CK_OBJECT_HANDLE,
@@ -205,7 +193,7 @@ impl Provider {
 
     /// An object named as a key: readable and a key object at all. Service keys pass
     /// here and are refused by the key-use check with CKR_KEY_FUNCTION_NOT_PERMITTED.
-    pub fn key_object(
+    pub(crate) fn key_object(
         &self,
         inst: &Instance,
         h: CK_OBJECT_HANDLE,
@@ -223,13 +211,13 @@ impl Provider {
     }
 
     /// Release every backend (pools, vendor libraries) at C_Finalize.
-    pub fn shutdown_backends(&self) {
+    pub(crate) fn shutdown_backends(&self) {
         for i in &self.instances {
             i.backend.shutdown();
         }
     }
 
-    pub fn close_everything(&self) {
+    pub(crate) fn close_everything(&self) {
         let all = self.sessions.handles(|_| true);
         for h in all {
             let _ = self.remove_session(h);

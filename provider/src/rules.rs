@@ -7,7 +7,7 @@ use cryptoki_sys::*;
 use kmsbridge_bridge::{attr, Attr};
 
 /// Attribute rules that hold before anything reaches a backend.
-pub fn check_template(t: &[Attr]) -> Result<()> {
+pub(crate) fn check_template(t: &[Attr]) -> Result<()> {
     for a in t {
         if a.ty >= CKA_VENDOR_DEFINED {
             // KMS metadata is never forwarded: backends reject vendor attributes.
@@ -21,7 +21,12 @@ pub fn check_template(t: &[Attr]) -> Result<()> {
 }
 
 /// May this session create an object with this template?
-pub fn check_create(inst: &Instance, rw: bool, t: &[Attr], default_private: bool) -> Result<()> {
+pub(crate) fn check_create(
+    inst: &Instance,
+    rw: bool,
+    t: &[Attr],
+    default_private: bool,
+) -> Result<()> {
     check_template(t)?;
     check_trusted(inst, t)?;
     let token = template_bool(t, CKA_TOKEN).unwrap_or(false);
@@ -45,12 +50,12 @@ pub fn check_create(inst: &Instance, rw: bool, t: &[Attr], default_private: bool
 
 /// Default of CKA_PRIVATE for a new object of this class (SoftHSM2 and most HSMs:
 /// true for everything but public keys).
-pub fn default_private(t: &[Attr]) -> bool {
+pub(crate) fn default_private(t: &[Attr]) -> bool {
     attr::find(t, CKA_CLASS).and_then(|a| a.as_ulong()) != Some(CKO_PUBLIC_KEY)
 }
 
 /// Values the spec forbids for a new object (SH-09: SoftHSM2 accepts a 15-byte AES key).
-pub fn check_values(t: &[Attr]) -> Result<()> {
+pub(crate) fn check_values(t: &[Attr]) -> Result<()> {
     let class = attr::find(t, CKA_CLASS).and_then(|a| a.as_ulong());
     let key_type = attr::find(t, CKA_KEY_TYPE).and_then(|a| a.as_ulong());
     if class == Some(CKO_SECRET_KEY) && key_type == Some(CKK_AES) {
@@ -68,7 +73,7 @@ pub fn check_values(t: &[Attr]) -> Result<()> {
 
 /// Only the SO may mark a key CKA_TRUSTED (PKCS#11 4.10): a trusted key may wrap keys
 /// whose CKA_WRAP_WITH_TRUSTED keeps them from anything else.
-pub fn check_trusted(inst: &Instance, t: &[Attr]) -> Result<()> {
+pub(crate) fn check_trusted(inst: &Instance, t: &[Attr]) -> Result<()> {
     if template_bool(t, CKA_TRUSTED) == Some(true) && inst.login_state() != Login::So {
         return rule(CKR_ATTRIBUTE_READ_ONLY, "only the SO sets CKA_TRUSTED");
     }

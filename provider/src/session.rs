@@ -3,41 +3,42 @@
 
 use cryptoki_sys::*;
 use kmsbridge_bridge::{OpKind, Operation};
+use parking_lot::Mutex;
+use std::sync::Arc;
 
-pub struct Session {
-    pub handle: CK_SESSION_HANDLE,
+/// A front session: where it belongs, fixed at open, beside its mutable state, so
+/// calls that need only the instance take no session lock.
+pub struct SessionSlot {
+    pub(crate) inst: usize,
+    pub(crate) rw: bool,
+    pub(crate) state: Mutex<Session>,
+}
+
+pub(crate) type SessionRef = Arc<SessionSlot>;
+
+pub(crate) struct Session {
     /// Index of the instance in the provider.
-    pub inst: usize,
-    pub rw: bool,
+    pub(crate) inst: usize,
+    pub(crate) rw: bool,
+    /// One slot per kind, in the order `slot` names them.
     ops: [Option<ActiveOp>; 5],
-    pub find: Option<FindState>,
+    pub(crate) find: Option<FindState>,
 }
 
-pub struct ActiveOp {
-    pub op: Box<dyn Operation>,
+pub(crate) struct ActiveOp {
+    pub(crate) op: Box<dyn Operation>,
     /// Set once an Update has been called: single-part calls are refused then.
-    pub multipart: bool,
+    pub(crate) multipart: bool,
 }
 
-pub struct FindState {
-    pub results: Vec<CK_OBJECT_HANDLE>,
-    pub pos: usize,
-}
-
-fn idx(kind: OpKind) -> usize {
-    match kind {
-        OpKind::Encrypt => 0,
-        OpKind::Decrypt => 1,
-        OpKind::Sign => 2,
-        OpKind::Verify => 3,
-        OpKind::Digest => 4,
-    }
+pub(crate) struct FindState {
+    pub(crate) results: Vec<CK_OBJECT_HANDLE>,
+    pub(crate) pos: usize,
 }
 
 impl Session {
-    pub fn new(handle: CK_SESSION_HANDLE, inst: usize, rw: bool) -> Session {
+    pub(crate) fn new(inst: usize, rw: bool) -> Session {
         Session {
-            handle,
             inst,
             rw,
             ops: Default::default(),
@@ -45,27 +46,35 @@ impl Session {
         }
     }
 
-    pub fn op(&mut self, kind: OpKind) -> Option<&mut ActiveOp> {
-        self.ops[idx(kind)].as_mut()
+    /// The operation slot of `kind`.
+    fn slot(&mut self, kind: OpKind) -> &mut Option<ActiveOp> {
+        let [encrypt, decrypt, sign, verify, digest] = &mut self.ops;
+        match kind {
+            OpKind::Encrypt => encrypt,
+            OpKind::Decrypt => decrypt,
+            OpKind::Sign => sign,
+            OpKind::Verify => verify,
+            OpKind::Digest => digest,
+        }
     }
 
-    pub fn has_op(&self, kind: OpKind) -> bool {
-        self.ops[idx(kind)].is_some()
+    pub(crate) fn op(&mut self, kind: OpKind) -> Option<&mut ActiveOp> {
+        self.slot(kind).as_mut()
     }
 
-    pub fn set_op(&mut self, kind: OpKind, op: Box<dyn Operation>) {
-        self.ops[idx(kind)] = Some(ActiveOp {
+    pub(crate) fn set_op(&mut self, kind: OpKind, op: Box<dyn Operation>) {
+        *self.slot(kind) = Some(ActiveOp {
             op,
             multipart: false,
         });
     }
 
     /// End an operation; dropping it cancels any backend work still active.
-    pub fn end_op(&mut self, kind: OpKind) {
-        self.ops[idx(kind)] = None;
+    pub(crate) fn end_op(&mut self, kind: OpKind) {
+        *self.slot(kind) = None;
     }
 
-    pub fn end_all(&mut self) {
+    pub(crate) fn end_all(&mut self) {
         self.ops = Default::default();
         self.find = None;
     }

@@ -17,13 +17,13 @@ impl Provider {
     ) -> Result<()> {
         let s = self.session(h)?;
         let mut s = s.state.lock();
-        if s.has_op(kind) {
+        if s.op(kind).is_some() {
             return rule(CKR_OPERATION_ACTIVE, "an operation of this kind is active");
         }
         if mech::param_kind(m.ty).is_none() {
             return rule(CKR_MECHANISM_INVALID, "mechanism not carried by kmsbridge");
         }
-        let inst = &self.instances[s.inst];
+        let inst = self.instance(s.inst)?;
         let key_id: Option<ObjectId> = match key {
             Some(k) => {
                 let e = self.key_object(inst, k, CKR_KEY_HANDLE_INVALID)?;

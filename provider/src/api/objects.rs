@@ -35,7 +35,7 @@ impl Provider {
                     rv: CKR_SESSION_HANDLE_INVALID,
                     why: "unknown session handle",
                 })?;
-        Ok((&self.instances[inst], rw))
+        Ok((self.instance(inst)?, rw))
     }
 
     pub fn create_object(&self, h: CK_SESSION_HANDLE, t: &[Attr]) -> Result<CK_OBJECT_HANDLE> {
@@ -170,7 +170,7 @@ impl Provider {
         if s.find.is_some() {
             return rule(CKR_OPERATION_ACTIVE, "a find is active");
         }
-        let inst = &self.instances[s.inst];
+        let inst = self.instance(s.inst)?;
         let results = self.find_objects(inst, t)?;
         s.find = Some(FindState { results, pos: 0 });
         Ok(())
@@ -182,9 +182,8 @@ impl Provider {
         let Some(f) = s.find.as_mut() else {
             return rule(CKR_OPERATION_NOT_INITIALIZED, "no find is active");
         };
-        let end = (f.pos + max).min(f.results.len());
-        let out = f.results[f.pos..end].to_vec();
-        f.pos = end;
+        let out: Vec<CK_OBJECT_HANDLE> = f.results.iter().skip(f.pos).take(max).copied().collect();
+        f.pos += out.len();
         Ok(out)
     }
 

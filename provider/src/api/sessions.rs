@@ -6,7 +6,7 @@ use crate::provider::Provider;
 use cryptoki_sys::*;
 
 /// Sessions one application may hold at once, over all instances.
-pub const MAX_SESSIONS: usize = 1 << 20;
+pub(super) const MAX_SESSIONS: usize = 1 << 20;
 
 impl Provider {
     pub fn open_session(&self, slot: CK_SLOT_ID, flags: CK_FLAGS) -> Result<CK_SESSION_HANDLE> {
@@ -18,7 +18,7 @@ impl Provider {
             );
         }
         let rw = flags & CKF_RW_SESSION != 0;
-        if !rw && self.instances[inst].login_state() == Login::So {
+        if !rw && self.instance(inst)?.login_state() == Login::So {
             return rule(
                 CKR_SESSION_READ_WRITE_SO_EXISTS,
                 "the SO is logged in: sessions must be read/write",
@@ -33,7 +33,7 @@ impl Provider {
         {
             return rule(CKR_SESSION_COUNT, "too many open sessions");
         }
-        Ok(self.add_session(inst, rw))
+        self.add_session(inst, rw)
     }
 
     pub fn close_session(&self, h: CK_SESSION_HANDLE) -> Result<()> {
@@ -51,7 +51,7 @@ impl Provider {
     pub fn session_info(&self, h: CK_SESSION_HANDLE) -> Result<CK_SESSION_INFO> {
         let s = self.session(h)?;
         let s = s.state.lock();
-        let inst = &self.instances[s.inst];
+        let inst = self.instance(s.inst)?;
         let state = match (inst.login_state(), s.rw) {
             (Login::Public, false) => CKS_RO_PUBLIC_SESSION,
             (Login::Public, true) => CKS_RW_PUBLIC_SESSION,
@@ -69,7 +69,7 @@ impl Provider {
 
     pub fn login(&self, h: CK_SESSION_HANDLE, user: CK_USER_TYPE, pin: &[u8]) -> Result<()> {
         let inst_idx = self.session(h)?.inst;
-        let inst = &self.instances[inst_idx];
+        let inst = self.instance(inst_idx)?;
         let wanted = match user {
             CKU_USER => Login::User,
             CKU_SO => Login::So,
@@ -91,7 +91,7 @@ impl Provider {
                 )
             }
         }
-        if wanted == Login::So && self.has_ro_session(inst_idx) {
+        if wanted == Login::So && inst.has_ro_session() {
             return rule(
                 CKR_SESSION_READ_ONLY_EXISTS,
                 "close read-only sessions before SO login",
@@ -107,7 +107,7 @@ impl Provider {
 
     pub fn logout(&self, h: CK_SESSION_HANDLE) -> Result<()> {
         let inst_idx = self.session(h)?.inst;
-        let inst = &self.instances[inst_idx];
+        let inst = self.instance(inst_idx)?;
         if inst.log_out() == Login::Public {
             return rule(CKR_USER_NOT_LOGGED_IN, "not logged in");
         }
@@ -136,7 +136,7 @@ impl Provider {
             let s = s.state.lock();
             (s.inst, s.rw)
         };
-        let inst = &self.instances[inst_idx];
+        let inst = self.instance(inst_idx)?;
         if inst.login_state() != Login::So || !rw {
             return rule(
                 CKR_USER_NOT_LOGGED_IN,
@@ -158,7 +158,7 @@ impl Provider {
         if !rw {
             return rule(CKR_SESSION_READ_ONLY, "C_SetPIN needs a read/write session");
         }
-        let inst = &self.instances[inst_idx];
+        let inst = self.instance(inst_idx)?;
         let user = if inst.login_state() == Login::So {
             CKU_SO
         } else {

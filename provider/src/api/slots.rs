@@ -12,9 +12,9 @@ pub const LIBRARY_VERSION: CK_VERSION = CK_VERSION { major: 0, minor: 1 };
 /// Copy `s` into a blank-padded PKCS#11 text field.
 pub fn pad<const N: usize>(s: &str) -> [u8; N] {
     let mut out = [b' '; N];
-    let b = s.as_bytes();
-    let n = b.len().min(N);
-    out[..n].copy_from_slice(&b[..n]);
+    for (o, b) in out.iter_mut().zip(s.as_bytes()) {
+        *o = *b;
+    }
     out
 }
 
@@ -24,7 +24,7 @@ impl Provider {
     }
 
     fn inst_by_slot(&self, slot: CK_SLOT_ID) -> Result<&Instance> {
-        Ok(&self.instances[self.instance_index(slot)?])
+        self.instance(self.instance_index(slot)?)
     }
 
     pub fn slot_info(&self, slot: CK_SLOT_ID) -> Result<CK_SLOT_INFO> {
@@ -115,8 +115,7 @@ impl Provider {
     }
 
     pub fn init_token(&self, slot: CK_SLOT_ID, so_pin: &[u8], label: &[u8; 32]) -> Result<()> {
-        let idx = self.instance_index(slot)?;
-        let inst = &self.instances[idx];
+        let inst = self.inst_by_slot(slot)?;
         if !inst.keeps_own_pins() {
             // Re-initialising would wipe the HSM token behind the instance.
             return rule(

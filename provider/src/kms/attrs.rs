@@ -1,16 +1,18 @@
 //! Vendor attributes as applications read them: computed from the key's record and
 //! the backend's own attributes, never stored in a backend.
 
+use super::host::Host;
+use super::ids::split_version;
+use super::import;
+use super::record::unix_now;
 use super::record::KeyRecord;
-use super::{split_version, unix_now};
 use crate::error::Result;
-use crate::instance::Instance;
 use crate::objects::{Kind, ObjEntry};
 use crate::vendor::*;
 use cryptoki_sys::*;
 use kmsbridge_bridge::{Attr, AttrReq};
 
-pub fn is_vendor(ty: CK_ATTRIBUTE_TYPE) -> bool {
+pub(crate) fn is_vendor(ty: CK_ATTRIBUTE_TYPE) -> bool {
     ty >= CKA_VENDOR_DEFINED
 }
 
@@ -21,16 +23,16 @@ struct Facts {
     rec: Option<std::sync::Arc<KeyRecord>>,
 }
 
-fn facts(inst: &Instance, e: &ObjEntry) -> Result<Facts> {
+fn facts(inst: &dyn Host, e: &ObjEntry) -> Result<Facts> {
     let mut reqs = [
         AttrReq::new(CKA_LOCAL, Some(1)),
         AttrReq::new(CKA_ID, Some(256)),
     ];
-    inst.backend.get_attributes(e.id, &mut reqs)?;
+    inst.backend().get_attributes(e.id, &mut reqs)?;
     Ok(Facts {
         local: reqs[0].value() == Some(&[1][..]),
         id: reqs[1].value().map(<[u8]>::to_vec).unwrap_or_default(),
-        rec: inst.kms.get(inst, e.kid).map(|s| s.rec),
+        rec: inst.kms().get(inst, e.kid).map(|s| s.rec),
     })
 }
 
@@ -38,7 +40,7 @@ fn ulong(v: CK_ULONG) -> Vec<u8> {
     v.to_ne_bytes().to_vec()
 }
 
-fn key_value(inst: &Instance, e: &ObjEntry, f: &Facts, ty: CK_ATTRIBUTE_TYPE) -> Option<Vec<u8>> {
+fn key_value(inst: &dyn Host, e: &ObjEntry, f: &Facts, ty: CK_ATTRIBUTE_TYPE) -> Option<Vec<u8>> {
     let rec = f.rec.as_deref();
     let now = unix_now();
     Some(match ty {
@@ -66,17 +68,17 @@ fn key_value(inst: &Instance, e: &ObjEntry, f: &Facts, ty: CK_ATTRIBUTE_TYPE) ->
         CKA_KMSBRIDGE_DEFAULT_KEY => vec![rec.is_some_and(|r| r.default) as u8],
         CKA_KMSBRIDGE_CREATED => ulong(rec?.created as CK_ULONG),
         CKA_KMSBRIDGE_IMPORT_TOKEN if e.kind == Kind::ImportPublic => {
-            super::import::token_of(inst, &f.id)?.0
+            import::token_of(inst, &f.id)?.0
         }
         CKA_KMSBRIDGE_IMPORT_TOKEN_EXPIRY if e.kind == Kind::ImportPublic => {
-            ulong(super::import::token_of(inst, &f.id)?.1 as CK_ULONG)
+            ulong(import::token_of(inst, &f.id)?.1 as CK_ULONG)
         }
         _ => return None,
     })
 }
 
 /// A record's attributes: it is shown as an object of class CKO_KMSBRIDGE_KEY.
-pub fn record_value(r: &KeyRecord, ty: CK_ATTRIBUTE_TYPE) -> Option<Vec<u8>> {
+pub(crate) fn record_value(r: &KeyRecord, ty: CK_ATTRIBUTE_TYPE) -> Option<Vec<u8>> {
     let now = unix_now();
     Some(match ty {
         CKA_CLASS => ulong(CKO_KMSBRIDGE_KEY),
@@ -103,7 +105,7 @@ pub fn record_value(r: &KeyRecord, ty: CK_ATTRIBUTE_TYPE) -> Option<Vec<u8>> {
 
 /// Answer `reqs` for an object whose requests include vendor attributes (or for a
 /// record, all of them). Returns the call's code, as the backend would.
-pub fn get(inst: &Instance, e: &ObjEntry, reqs: &mut [AttrReq]) -> Result<CK_RV> {
+pub(crate) fn get(inst: &dyn Host, e: &ObjEntry, reqs: &mut [AttrReq]) -> Result<CK_RV> {
     let mut rv = CKR_OK;
     let note = |r: CK_RV, rv: &mut CK_RV| {
         // The spec lets any of several per-attribute codes stand; keep the first.
@@ -112,7 +114,7 @@ pub fn get(inst: &Instance, e: &ObjEntry, reqs: &mut [AttrReq]) -> Result<CK_RV>
         }
     };
     if e.kind == Kind::Record {
-        let rec = inst.kms.get(inst, e.kid).map(|s| s.rec);
+        let rec = inst.kms().get(inst, e.kid).map(|s| s.rec);
         for r in reqs.iter_mut() {
             match rec.as_deref().and_then(|rec| record_value(rec, r.ty)) {
                 Some(v) => note(r.answer(&v), &mut rv),
@@ -125,23 +127,22 @@ pub fn get(inst: &Instance, e: &ObjEntry, reqs: &mut [AttrReq]) -> Result<CK_RV>
         return Ok(rv);
     }
     // Standard attributes go to the backend in one call, in their order.
-    let std_idx: Vec<usize> = (0..reqs.len())
-        .filter(|&i| !is_vendor(reqs[i].ty))
+    let mut std_reqs: Vec<AttrReq> = reqs
+        .iter_mut()
+        .filter(|r| !is_vendor(r.ty))
+        .map(|r| AttrReq {
+            ty: r.ty,
+            buf: r.buf.take(),
+            len: 0,
+        })
         .collect();
-    if !std_idx.is_empty() {
-        let mut std_reqs: Vec<AttrReq> = std_idx
-            .iter()
-            .map(|&i| AttrReq {
-                ty: reqs[i].ty,
-                buf: reqs[i].buf.take(),
-                len: 0,
-            })
-            .collect();
-        let brv = inst.backend.get_attributes(e.id, &mut std_reqs)?;
+    if !std_reqs.is_empty() {
+        let brv = inst.backend().get_attributes(e.id, &mut std_reqs)?;
         note(brv, &mut rv);
-        for (k, &i) in std_idx.iter().enumerate() {
-            reqs[i].buf = std_reqs[k].buf.take();
-            reqs[i].len = std_reqs[k].len;
+        let answered = reqs.iter_mut().filter(|r| !is_vendor(r.ty));
+        for (r, s) in answered.zip(std_reqs) {
+            r.buf = s.buf;
+            r.len = s.len;
         }
     }
     value_len_fixup(inst, e, reqs);
@@ -163,14 +164,14 @@ pub fn get(inst: &Instance, e: &ObjEntry, reqs: &mut [AttrReq]) -> Result<CK_RV>
 
 /// SH-12: SoftHSM2 answers CKA_VALUE_LEN 0 for secret keys it unwrapped. A KMS
 /// key's record knows the size; answer that.
-fn value_len_fixup(inst: &Instance, e: &ObjEntry, reqs: &mut [AttrReq]) {
+fn value_len_fixup(inst: &dyn Host, e: &ObjEntry, reqs: &mut [AttrReq]) {
     if e.class != CKO_SECRET_KEY {
         return;
     }
     for r in reqs.iter_mut().filter(|r| r.ty == CKA_VALUE_LEN) {
         let zero = r.buf.is_some() && r.value() == Some(&ulong(0)[..]);
         if zero {
-            if let Some(s) = inst.kms.get(inst, e.kid) {
+            if let Some(s) = inst.kms().get(inst, e.kid) {
                 if s.rec.key_type != CKK_RSA && s.rec.key_type != CKK_EC && s.rec.size != 0 {
                     r.answer(&ulong(s.rec.size));
                 }
@@ -180,12 +181,12 @@ fn value_len_fixup(inst: &Instance, e: &ObjEntry, reqs: &mut [AttrReq]) {
 }
 
 /// Whether an object matches the vendor part of a find template.
-pub fn matches(inst: &Instance, e: &ObjEntry, vendor: &[Attr]) -> Result<bool> {
+pub(crate) fn matches(inst: &dyn Host, e: &ObjEntry, vendor: &[Attr]) -> Result<bool> {
     if vendor.is_empty() {
         return Ok(true);
     }
     if e.kind == Kind::Record {
-        let rec = inst.kms.get(inst, e.kid).map(|s| s.rec);
+        let rec = inst.kms().get(inst, e.kid).map(|s| s.rec);
         return Ok(vendor.iter().all(|a| {
             rec.as_deref()
                 .and_then(|r| record_value(r, a.ty))

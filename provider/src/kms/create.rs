@@ -1,16 +1,18 @@
 //! Making KMS keys: a record of origin KMS (material generated inside the
 //! instance) or EXTERNAL (material to be imported), and the default key.
 
-use super::record::{self, KeyRecord, Origin, State};
+use super::host::Host;
+use super::ids::split_version;
+use super::record::{KeyRecord, Origin, State};
 use super::registry::Stored;
 use crate::error::{rule, Result};
-use crate::instance::Instance;
+use crate::hidden_objects;
 use crate::vendor::*;
 use cryptoki_sys::*;
 use kmsbridge_bridge::{attr, Attr, Mechanism, ObjectId};
 
 /// CKA_ID of the instance's default key.
-pub const DEFAULT_KEY_ID: &[u8] = b"kmsbridge.default";
+pub(crate) const DEFAULT_KEY_ID: &[u8] = b"kmsbridge.default";
 const DEFAULT_ALIAS: &str = "kmsbridge-default";
 
 /// DER OIDs of the curves a KMS key may use.
@@ -31,7 +33,7 @@ fn ulong_of(t: &[Attr], ty: CK_ATTRIBUTE_TYPE) -> Result<Option<CK_ULONG>> {
 }
 
 /// C_CreateObject of a CKO_KMSBRIDGE_KEY: returns the record's backend object.
-pub fn create_record(inst: &Instance, t: &[Attr]) -> Result<ObjectId> {
+pub(crate) fn create_record(inst: &dyn Host, t: &[Attr]) -> Result<ObjectId> {
     for a in t {
         match a.ty {
             CKA_CLASS | CKA_ID | CKA_LABEL | CKA_KEY_TYPE | CKA_VALUE_LEN | CKA_MODULUS_BITS
@@ -100,11 +102,11 @@ pub fn create_record(inst: &Instance, t: &[Attr]) -> Result<ObjectId> {
         Some(_) => return rule(CKR_ATTRIBUTE_VALUE_INVALID, "key ids are 1 to 128 bytes"),
         None => {
             let mut id = vec![0u8; 16];
-            inst.backend.random(&mut id)?;
+            inst.backend().random(&mut id)?;
             id
         }
     };
-    if id.starts_with(b"kmsbridge.") || super::split_version(&id).1.is_some() {
+    if id.starts_with(b"kmsbridge.") || split_version(&id).1.is_some() {
         return rule(CKR_ATTRIBUTE_VALUE_INVALID, "key id reserved by kmsbridge");
     }
     let alias = match attr::find(t, CKA_LABEL) {
@@ -127,17 +129,17 @@ pub fn create_record(inst: &Instance, t: &[Attr]) -> Result<ObjectId> {
     make(inst, rec)
 }
 
-fn make(inst: &Instance, rec: KeyRecord) -> Result<ObjectId> {
+fn make(inst: &dyn Host, rec: KeyRecord) -> Result<ObjectId> {
     let id = rec.id_bytes();
-    if inst.kms.by_id(inst, &id).is_some()
-        || !inst.backend.find(&[Attr::new(CKA_ID, id)])?.is_empty()
+    if inst.kms().by_id(inst, &id).is_some()
+        || !inst.backend().find(&[Attr::new(CKA_ID, id)])?.is_empty()
     {
         return rule(CKR_ATTRIBUTE_VALUE_INVALID, "a key with this id exists");
     }
     if rec.origin == Origin::Kms {
         generate_material(inst, &rec, &rec.id_bytes(), &rec.alias)?;
     }
-    record::save(inst, &rec)
+    inst.kms().save(inst, &rec)
 }
 
 fn secret_usage(t: &mut Vec<Attr>) {
@@ -148,8 +150,8 @@ fn secret_usage(t: &mut Vec<Attr>) {
 
 /// Generate a KMS key's material (a new version when rotating): token, private,
 /// sensitive, not extractable.
-pub fn generate_material(
-    inst: &Instance,
+pub(crate) fn generate_material(
+    inst: &dyn Host,
     rec: &KeyRecord,
     id: &[u8],
     label: &str,
@@ -178,7 +180,7 @@ pub fn generate_material(
             ]);
             secret_usage(&mut private);
             Ok(inst
-                .backend
+                .backend()
                 .generate_key(&Mechanism::simple(CKM_AES_KEY_GEN), &private)?)
         }
         CKK_RSA => {
@@ -194,7 +196,7 @@ pub fn generate_material(
                 Attr::bool(CKA_WRAP, true),
             ]);
             let m = Mechanism::simple(CKM_RSA_PKCS_KEY_PAIR_GEN);
-            Ok(inst.backend.generate_key_pair(&m, &public, &private)?.1)
+            Ok(inst.backend().generate_key_pair(&m, &public, &private)?.1)
         }
         CKK_EC => {
             private.push(Attr::bool(CKA_SIGN, true));
@@ -203,7 +205,7 @@ pub fn generate_material(
                 hex::decode(&rec.ec_params).unwrap_or_default(),
             ));
             let m = Mechanism::simple(CKM_EC_KEY_PAIR_GEN);
-            Ok(inst.backend.generate_key_pair(&m, &public, &private)?.1)
+            Ok(inst.backend().generate_key_pair(&m, &public, &private)?.1)
         }
         _ => rule(CKR_KEY_TYPE_INCONSISTENT, "KMS keys are AES, RSA or EC"),
     }
@@ -213,15 +215,15 @@ pub fn generate_material(
 /// the same moment each write a claim; after a pause every one of them reads the
 /// same winner (records of equal revision order by claim), and only the winner
 /// makes the key, so there is never more than one.
-pub fn default_key(inst: &Instance) -> Result<Stored> {
-    let existing = inst.kms.all(inst).into_iter().find(|s| s.rec.default);
+pub(crate) fn default_key(inst: &dyn Host) -> Result<Stored> {
+    let existing = inst.kms().all(inst).into_iter().find(|s| s.rec.default);
     let stored = match existing {
         Some(s) => s,
         None => claim_default(inst)?,
     };
     // The maker may still be generating the key: wait for it, boundedly.
     for _ in 0..50 {
-        let found = inst.backend.find(&[
+        let found = inst.backend().find(&[
             Attr::ulong(CKA_CLASS, CKO_SECRET_KEY),
             Attr::new(CKA_ID, DEFAULT_KEY_ID.to_vec()),
         ])?;
@@ -233,9 +235,9 @@ pub fn default_key(inst: &Instance) -> Result<Stored> {
     rule(CKR_DEVICE_ERROR, "the default key's maker did not finish")
 }
 
-fn claim_default(inst: &Instance) -> Result<Stored> {
+fn claim_default(inst: &dyn Host) -> Result<Stored> {
     let mut nonce = [0u8; 16];
-    inst.backend.random(&mut nonce)?;
+    inst.backend().random(&mut nonce)?;
     let mine = hex::encode(nonce);
     let rec = KeyRecord {
         default: true,
@@ -247,11 +249,11 @@ fn claim_default(inst: &Instance) -> Result<Stored> {
             State::Enabled,
         )
     };
-    record::save(inst, &rec)?;
+    inst.kms().save(inst, &rec)?;
     std::thread::sleep(std::time::Duration::from_millis(300));
     settle(inst)?;
     let winner = inst
-        .kms
+        .kms()
         .all(inst)
         .into_iter()
         .find(|s| s.rec.default)
@@ -260,7 +262,7 @@ fn claim_default(inst: &Instance) -> Result<Stored> {
             why: "default key record vanished",
         })?;
     if winner.rec.claim == mine {
-        tracing::info!(instance = %inst.name, "making the instance's default key");
+        tracing::info!(instance = %inst.name(), "making the instance's default key");
         generate_material(inst, &winner.rec, DEFAULT_KEY_ID, DEFAULT_ALIAS)?;
     }
     Ok(winner)
@@ -274,17 +276,17 @@ fn claim_default(inst: &Instance) -> Result<Stored> {
 /// writing (claims are near-simultaneous: a later one would have seen the first).
 /// The winner's key is then made after every loser's last write, so no loser can
 /// miss it either.
-fn settle(inst: &Instance) -> Result<()> {
+fn settle(inst: &dyn Host) -> Result<()> {
     for _ in 0..2 {
         let mut r = [0u8; 1];
-        inst.backend.random(&mut r)?;
+        inst.backend().random(&mut r)?;
         std::thread::sleep(std::time::Duration::from_millis(
             u64::from(r[0]) * 100 / 255,
         ));
-        let mut t = record::template(crate::instance::META_APPLICATION, Some(NUDGE_LABEL));
+        let mut t = hidden_objects::template(META_APPLICATION, Some(NUDGE_LABEL));
         t.extend([Attr::bool(CKA_TOKEN, true), Attr::bool(CKA_PRIVATE, true)]);
-        let id = inst.backend.create_object(&t)?;
-        inst.backend.destroy_object(id)?;
+        let id = inst.backend().create_object(&t)?;
+        inst.backend().destroy_object(id)?;
     }
     std::thread::sleep(std::time::Duration::from_millis(500));
     Ok(())

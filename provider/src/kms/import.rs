@@ -2,10 +2,12 @@
 //! pair and a single-use token bound to one key id) and the import itself through
 //! C_UnwrapKey, with the material compared on re-import by a salted check value.
 
+use super::host::Host;
+use super::ids::{self, IMPORT_SERVICE_PREFIX};
+use super::record::unix_now;
 use super::record::{self, as_ulong, read_attrs, Origin, State};
-use super::{unix_now, IMPORT_SERVICE_PREFIX};
 use crate::error::{rule, Error, Result};
-use crate::instance::Instance;
+use crate::hidden_objects;
 use crate::objects::{Kind, ObjEntry};
 use crate::vendor::*;
 use cryptoki_sys::*;
@@ -23,14 +25,14 @@ struct ImportRecord {
     used: bool,
 }
 
-fn load(inst: &Instance, svc: &str) -> Result<Option<(ObjectId, ImportRecord)>> {
+fn load(inst: &dyn Host, svc: &str) -> Result<Option<(ObjectId, ImportRecord)>> {
     // Two copies exist only while a writer replaces one: a spent token wins.
     let mut found: Option<(ObjectId, ImportRecord)> = None;
     for obj in inst
-        .backend
-        .find(&record::template(IMPORT_APPLICATION, Some(svc)))?
+        .backend()
+        .find(&hidden_objects::template(IMPORT_APPLICATION, Some(svc)))?
     {
-        let v = Zeroizing::new(record::read_value(inst, obj)?);
+        let v = Zeroizing::new(hidden_objects::read_value(inst.backend(), obj)?);
         let r = std::str::from_utf8(&v)
             .ok()
             .and_then(|s| toml::from_str::<ImportRecord>(s).ok());
@@ -43,9 +45,15 @@ fn load(inst: &Instance, svc: &str) -> Result<Option<(ObjectId, ImportRecord)>> 
     Ok(found)
 }
 
-fn store(inst: &Instance, svc: &str, r: &ImportRecord) -> Result<()> {
+fn store(inst: &dyn Host, svc: &str, r: &ImportRecord) -> Result<()> {
     let v = toml::to_string(r).map_err(|e| Error::Config(format!("import record: {e}")))?;
-    record::write_object(inst, IMPORT_APPLICATION, svc, v.into_bytes())?;
+    hidden_objects::write(
+        inst.backend(),
+        inst.objects(),
+        IMPORT_APPLICATION,
+        svc,
+        v.into_bytes(),
+    )?;
     Ok(())
 }
 
@@ -55,7 +63,7 @@ fn refuse<T>(rv: CK_RV, why: &'static str) -> Result<T> {
 }
 
 /// C_GenerateKey(CKM_KMSBRIDGE_IMPORT_PARAMETERS): the import wrapping public key.
-pub fn parameters(inst: &Instance, t: &[Attr]) -> Result<ObjectId> {
+pub(crate) fn parameters(inst: &dyn Host, t: &[Attr]) -> Result<ObjectId> {
     let Some(id) = attr::find(t, CKA_ID).map(|a| a.value.to_vec()) else {
         return rule(
             CKR_TEMPLATE_INCOMPLETE,
@@ -72,7 +80,7 @@ pub fn parameters(inst: &Instance, t: &[Attr]) -> Result<ObjectId> {
             )
         }
     };
-    match inst.kms.by_id(inst, &id) {
+    match inst.kms().by_id(inst, &id) {
         Some(s) if s.rec.origin == Origin::External && s.rec.state != State::PendingDeletion => {}
         Some(s) if s.rec.origin == Origin::External => {
             return rule(
@@ -89,7 +97,7 @@ pub fn parameters(inst: &Instance, t: &[Attr]) -> Result<ObjectId> {
     }
     sweep(inst);
     // `kmsbridge.svc.import.<hex>`: IMPORT_SERVICE_PREFIX, which the token names.
-    let svc = String::from_utf8_lossy(&super::service_id(inst, "import")?).into_owned();
+    let svc = String::from_utf8_lossy(&ids::service_id(inst.backend(), "import")?).into_owned();
     let label = b"kmsbridge import wrapping key".to_vec();
     let public = [
         Attr::ulong(CKA_CLASS, CKO_PUBLIC_KEY),
@@ -116,13 +124,13 @@ pub fn parameters(inst: &Instance, t: &[Attr]) -> Result<ObjectId> {
         Attr::bool(CKA_UNWRAP, true),
     ];
     let m = Mechanism::simple(CKM_RSA_PKCS_KEY_PAIR_GEN);
-    let (pu, _) = inst.backend.generate_key_pair(&m, &public, &private)?;
+    let (pu, _) = inst.backend().generate_key_pair(&m, &public, &private)?;
     let mut secret = Zeroizing::new([0u8; 32]);
-    inst.backend.random(&mut secret[..])?;
+    inst.backend().random(&mut secret[..])?;
     let r = ImportRecord {
         key_id: hex::encode(&id),
         secret: hex::encode(&secret[..]),
-        expiry: unix_now() + inst.import_token_ttl_s,
+        expiry: unix_now() + inst.import_token_ttl_s(),
         used: false,
     };
     store(inst, &svc, &r)?;
@@ -131,7 +139,7 @@ pub fn parameters(inst: &Instance, t: &[Attr]) -> Result<ObjectId> {
 }
 
 /// The token and its expiry, read through the import wrapping public key's id.
-pub fn token_of(inst: &Instance, svc_id: &[u8]) -> Option<(Vec<u8>, u64)> {
+pub(crate) fn token_of(inst: &dyn Host, svc_id: &[u8]) -> Option<(Vec<u8>, u64)> {
     let svc = std::str::from_utf8(svc_id).ok()?;
     let (_, r) = load(inst, svc).ok()??;
     let suffix = svc.strip_prefix(std::str::from_utf8(IMPORT_SERVICE_PREFIX).ok()?)?;
@@ -139,19 +147,19 @@ pub fn token_of(inst: &Instance, svc_id: &[u8]) -> Option<(Vec<u8>, u64)> {
 }
 
 /// Destroy import wrapping keys and tokens past their expiry.
-fn sweep(inst: &Instance) {
+fn sweep(inst: &dyn Host) {
     let Ok(objs) = inst
-        .backend
-        .find(&record::template(IMPORT_APPLICATION, None))
+        .backend()
+        .find(&hidden_objects::template(IMPORT_APPLICATION, None))
     else {
         return;
     };
     let now = unix_now();
     for obj in objs {
-        let Ok(v) = read_attrs(inst, obj, &[CKA_LABEL]) else {
+        let Ok([label]) = read_attrs(inst, obj, &[CKA_LABEL]) else {
             continue;
         };
-        let Some(label) = v[0]
+        let Some(label) = label
             .as_ref()
             .and_then(|l| String::from_utf8(l.clone()).ok())
         else {
@@ -160,25 +168,25 @@ fn sweep(inst: &Instance) {
         if let Ok(Some((_, r))) = load(inst, &label) {
             if r.expiry <= now {
                 destroy_pair(inst, label.as_bytes());
-                let _ = inst.backend.destroy_object(obj);
-                inst.objects.forget(obj);
+                let _ = inst.backend().destroy_object(obj);
+                inst.objects().forget(obj);
             }
         }
     }
 }
 
-fn destroy_pair(inst: &Instance, svc: &[u8]) {
-    if let Ok(objs) = inst.backend.find(&[Attr::new(CKA_ID, svc.to_vec())]) {
+fn destroy_pair(inst: &dyn Host, svc: &[u8]) {
+    if let Ok(objs) = inst.backend().find(&[Attr::new(CKA_ID, svc.to_vec())]) {
         for o in objs {
-            let _ = inst.backend.destroy_object(o);
-            inst.objects.forget(o);
+            let _ = inst.backend().destroy_object(o);
+            inst.objects().forget(o);
         }
     }
 }
 
-fn private_of(inst: &Instance, svc: &[u8]) -> Result<Option<ObjectId>> {
+fn private_of(inst: &dyn Host, svc: &[u8]) -> Result<Option<ObjectId>> {
     Ok(inst
-        .backend
+        .backend()
         .find(&[
             Attr::ulong(CKA_CLASS, CKO_PRIVATE_KEY),
             Attr::new(CKA_ID, svc.to_vec()),
@@ -203,8 +211,8 @@ const USAGE: [CK_ATTRIBUTE_TYPE; 7] = [
 ];
 
 /// C_UnwrapKey with an import token: ImportKeyMaterial.
-pub fn import(
-    inst: &Instance,
+pub(crate) fn import(
+    inst: &dyn Host,
     m: &Mechanism,
     unwrapping: &ObjEntry,
     wrapped: &[u8],
@@ -227,7 +235,7 @@ pub fn import(
     if !same(ir.secret.as_bytes(), secret.as_bytes()) {
         return refuse(CKR_KMSBRIDGE_IMPORT_TOKEN_INVALID, "unknown import token");
     }
-    let u_id = read_attrs(inst, unwrapping.id, &[CKA_ID])?.remove(0);
+    let [u_id] = read_attrs(inst, unwrapping.id, &[CKA_ID])?;
     if unwrapping.kind != Kind::ImportPublic || u_id.as_deref() != Some(svc.as_bytes()) {
         return refuse(
             CKR_UNWRAPPING_KEY_HANDLE_INVALID,
@@ -263,7 +271,7 @@ pub fn import(
             )
         }
     };
-    let Some(stored) = inst.kms.by_id(inst, &key_id) else {
+    let Some(stored) = inst.kms().by_id(inst, &key_id) else {
         return refuse(CKR_TEMPLATE_INCONSISTENT, "the target key record is gone");
     };
     let mut rec = (*stored.rec).clone();
@@ -306,7 +314,7 @@ pub fn import(
             "the import wrapping key is gone",
         );
     };
-    let temp_id = super::service_id(inst, "importing")?;
+    let temp_id = ids::service_id(inst.backend(), "importing")?;
     let mut tmpl = vec![
         Attr::ulong(CKA_CLASS, rec.class),
         Attr::ulong(CKA_KEY_TYPE, rec.key_type),
@@ -332,21 +340,20 @@ pub fn import(
     // blob tells the material's length (RFC 5649 of whole blocks), check that.
     let len_hint = match m.ty {
         CKM_RSA_AES_KEY_WRAP if rec.class == CKO_SECRET_KEY => {
-            let k = read_attrs(inst, unwrapping.id, &[CKA_MODULUS])?[0]
-                .as_ref()
-                .map_or(0, Vec::len);
+            let [modulus] = read_attrs(inst, unwrapping.id, &[CKA_MODULUS])?;
+            let k = modulus.as_ref().map_or(0, Vec::len);
             wrapped.len().checked_sub(k + 8).map(|n| n as CK_ULONG)
         }
         _ => None,
     };
-    let result = inst.backend.unwrap_key(m, private, wrapped, &tmpl);
+    let result = inst.backend().unwrap_key(m, private, wrapped, &tmpl);
     // The wrapping private key has served its one use.
-    let _ = inst.backend.destroy_object(private);
+    let _ = inst.backend().destroy_object(private);
     let obj = result?;
     match finish(inst, obj, &mut rec, &key_id, expiry, len_hint) {
         Ok(o) => Ok(o),
         Err(e) => {
-            let _ = inst.backend.destroy_object(obj);
+            let _ = inst.backend().destroy_object(obj);
             Err(e)
         }
     }
@@ -354,18 +361,19 @@ pub fn import(
 
 /// Check the unwrapped material against the record and make it the key.
 fn finish(
-    inst: &Instance,
+    inst: &dyn Host,
     obj: ObjectId,
     rec: &mut record::KeyRecord,
     key_id: &[u8],
     expiry: u64,
     len_hint: Option<CK_ULONG>,
 ) -> Result<ObjectId> {
-    let v = read_attrs(inst, obj, &[CKA_VALUE_LEN, CKA_MODULUS, CKA_EC_PARAMS])?;
+    let [value_len, modulus, ec_params] =
+        read_attrs(inst, obj, &[CKA_VALUE_LEN, CKA_MODULUS, CKA_EC_PARAMS])?;
     let fits = match rec.key_type {
-        CKK_RSA => v[1].as_ref().map(|m| m.len() as CK_ULONG * 8) == Some(rec.size),
-        CKK_EC => v[2].as_ref().map(hex::encode).as_deref() == Some(rec.ec_params.as_str()),
-        _ => match as_ulong(&v[0]) {
+        CKK_RSA => modulus.as_ref().map(|m| m.len() as CK_ULONG * 8) == Some(rec.size),
+        CKK_EC => ec_params.as_ref().map(hex::encode).as_deref() == Some(rec.ec_params.as_str()),
+        _ => match as_ulong(&value_len) {
             Some(n) if n != 0 => n == rec.size,
             _ => len_hint.is_none_or(|n| n == rec.size),
         },
@@ -378,11 +386,11 @@ fn finish(
     }
     if rec.check_salt.is_empty() {
         let mut salt = [0u8; 16];
-        inst.backend.random(&mut salt)?;
+        inst.backend().random(&mut salt)?;
         rec.check_salt = hex::encode(salt);
     }
     let salt = hex::decode(&rec.check_salt).unwrap_or_default();
-    match inst.backend.material_check(obj, &salt) {
+    match inst.backend().material_check(obj, &salt) {
         Ok(c) => {
             let c = hex::encode(c);
             if rec.imported && rec.check != c {
@@ -402,18 +410,18 @@ fn finish(
         }
         Err(_) => {}
     }
-    let existing = inst.backend.find(&[
+    let existing = inst.backend().find(&[
         Attr::ulong(CKA_CLASS, rec.class),
         Attr::new(CKA_ID, key_id.to_vec()),
     ])?;
     let out = match existing.first() {
         // The same material is there already: keep it, take the new expiry.
         Some(o) => {
-            let _ = inst.backend.destroy_object(obj);
+            let _ = inst.backend().destroy_object(obj);
             *o
         }
         None => {
-            inst.backend
+            inst.backend()
                 .set_attributes(obj, &[Attr::new(CKA_ID, key_id.to_vec())])?;
             obj
         }
@@ -423,7 +431,7 @@ fn finish(
     }
     rec.material_expiry = expiry;
     rec.imported = true;
-    record::save(inst, rec)?;
+    inst.kms().save(inst, rec)?;
     tracing::info!(key = %rec.id, "key material imported");
     Ok(out)
 }

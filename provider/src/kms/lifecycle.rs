@@ -1,20 +1,21 @@
 //! Key states and their transitions (docs/KEYS.md, Lifecycle), set by applications
 //! through CKA_KMSBRIDGE_KEY_STATE on a key or on its record.
 
-use super::record::{self, as_ulong, read_attrs, KeyRecord, Origin, State};
+use super::host::Host;
+use super::ids::split_version;
+use super::record::unix_now;
+use super::record::{as_ulong, read_attrs, KeyRecord, Origin, State};
 use super::registry::{destroy_material, Stored};
-use super::{split_version, unix_now};
 use crate::error::{rule, Result};
-use crate::instance::Instance;
 use crate::objects::{Kind, ObjEntry};
 use crate::vendor::*;
 use cryptoki_sys::*;
-use kmsbridge_bridge::{attr, Attr};
+use kmsbridge_bridge::Attr;
 
 const DAY: u64 = 86_400;
 
 /// C_SetAttributeValue with vendor attributes.
-pub fn set(inst: &Instance, e: &ObjEntry, t: &[Attr]) -> Result<()> {
+pub(crate) fn set(inst: &dyn Host, e: &ObjEntry, t: &[Attr]) -> Result<()> {
     let mut state = None;
     let mut days = None;
     for a in t {
@@ -54,7 +55,7 @@ pub fn set(inst: &Instance, e: &ObjEntry, t: &[Attr]) -> Result<()> {
             rv: CKR_ATTRIBUTE_VALUE_INVALID,
             why: "unknown key state",
         })?;
-    let stored = match inst.kms.get(inst, e.kid) {
+    let stored = match inst.kms().get(inst, e.kid) {
         Some(s) => s,
         None if e.kind == Kind::Plain => record_for_key(inst, e)?,
         None => return rule(CKR_OBJECT_HANDLE_INVALID, "the key record is gone"),
@@ -98,13 +99,13 @@ pub fn set(inst: &Instance, e: &ObjEntry, t: &[Attr]) -> Result<()> {
         }
     }
     tracing::info!(key = %r.id, ?from, to = ?r.state, "key state changed");
-    record::save(inst, &r)?;
+    inst.kms().save(inst, &r)?;
     Ok(())
 }
 
 /// A record for a key an application made without one, on its first need.
-pub fn record_for_key(inst: &Instance, e: &ObjEntry) -> Result<Stored> {
-    let v = read_attrs(
+pub(crate) fn record_for_key(inst: &dyn Host, e: &ObjEntry) -> Result<Stored> {
+    let [id, label, key_type, value_len, modulus, ec_params, local] = read_attrs(
         inst,
         e.id,
         &[
@@ -117,7 +118,7 @@ pub fn record_for_key(inst: &Instance, e: &ObjEntry) -> Result<Stored> {
             CKA_LOCAL,
         ],
     )?;
-    let id = match &v[0] {
+    let id = match &id {
         Some(id) if !id.is_empty() && id.len() <= 128 => split_version(id).0.to_vec(),
         _ => {
             return rule(
@@ -126,20 +127,23 @@ pub fn record_for_key(inst: &Instance, e: &ObjEntry) -> Result<Stored> {
             )
         }
     };
-    if let Some(s) = inst.kms.by_id(inst, &id) {
+    if let Some(s) = inst.kms().by_id(inst, &id) {
         return Ok(s);
     }
-    let label = v[1].clone().unwrap_or_default();
+    let label = label.unwrap_or_default();
     let alias = String::from_utf8_lossy(split_version(&label).0).into_owned();
-    let key_type = as_ulong(&v[2]).unwrap_or(CK_UNAVAILABLE_INFORMATION);
+    let key_type = as_ulong(&key_type).unwrap_or(CK_UNAVAILABLE_INFORMATION);
     let (class, size) = match e.class {
-        CKO_SECRET_KEY => (CKO_SECRET_KEY, as_ulong(&v[3]).unwrap_or(0)),
+        CKO_SECRET_KEY => (CKO_SECRET_KEY, as_ulong(&value_len).unwrap_or(0)),
         _ => (
             CKO_PRIVATE_KEY,
-            v[4].as_ref().map(|m| m.len() as CK_ULONG * 8).unwrap_or(0),
+            modulus
+                .as_ref()
+                .map(|m| m.len() as CK_ULONG * 8)
+                .unwrap_or(0),
         ),
     };
-    let origin = if v[6].as_deref() == Some(&[1][..]) {
+    let origin = if local.as_deref() == Some(&[1][..]) {
         Origin::Kms
     } else {
         Origin::External
@@ -148,17 +152,14 @@ pub fn record_for_key(inst: &Instance, e: &ObjEntry) -> Result<Stored> {
         class,
         key_type,
         size,
-        ec_params: v[5].as_ref().map(hex::encode).unwrap_or_default(),
+        ec_params: ec_params.as_ref().map(hex::encode).unwrap_or_default(),
         ..KeyRecord::new(&id, alias, origin, State::Enabled)
     };
-    record::save(inst, &rec)?;
-    inst.kms.by_id(inst, &id).ok_or(crate::error::Error::Rule {
-        rv: CKR_GENERAL_ERROR,
-        why: "key record vanished",
-    })
-}
-
-/// Whether a template changes a vendor attribute (a lifecycle request).
-pub fn is_request(t: &[Attr]) -> bool {
-    t.iter().any(|a| a.ty >= CKA_VENDOR_DEFINED) || attr::find(t, CKA_KMSBRIDGE_KEY_STATE).is_some()
+    inst.kms().save(inst, &rec)?;
+    inst.kms()
+        .by_id(inst, &id)
+        .ok_or(crate::error::Error::Rule {
+            rv: CKR_GENERAL_ERROR,
+            why: "key record vanished",
+        })
 }

@@ -2,23 +2,31 @@
 //! versions, the material check), kept in the instance as a hidden data object so
 //! every process using the instance reads the same truth.
 
+use super::token::Token;
 use crate::error::{Error, Result};
-use crate::instance::Instance;
 use crate::vendor::*;
 use cryptoki_sys::*;
-use kmsbridge_bridge::{Attr, AttrReq, ObjectId};
+use kmsbridge_bridge::{AttrReq, ObjectId};
 use serde::{Deserialize, Serialize};
+
+/// Now, in the unix seconds a record's dates use.
+pub(crate) fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Origin {
+pub(crate) enum Origin {
     Kms,
     External,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum State {
+pub(crate) enum State {
     Enabled,
     Disabled,
     PendingDeletion,
@@ -26,7 +34,7 @@ pub enum State {
 }
 
 impl State {
-    pub fn code(self) -> CK_ULONG {
+    pub(crate) fn code(self) -> CK_ULONG {
         match self {
             State::Enabled => KMSBRIDGE_STATE_ENABLED,
             State::Disabled => KMSBRIDGE_STATE_DISABLED,
@@ -34,7 +42,7 @@ impl State {
             State::PendingImport => KMSBRIDGE_STATE_PENDING_IMPORT,
         }
     }
-    pub fn from_code(v: CK_ULONG) -> Option<State> {
+    pub(crate) fn from_code(v: CK_ULONG) -> Option<State> {
         Some(match v {
             KMSBRIDGE_STATE_ENABLED => State::Enabled,
             KMSBRIDGE_STATE_DISABLED => State::Disabled,
@@ -46,7 +54,7 @@ impl State {
 }
 
 impl Origin {
-    pub fn code(self) -> CK_ULONG {
+    pub(crate) fn code(self) -> CK_ULONG {
         match self {
             Origin::Kms => KMSBRIDGE_ORIGIN_KMS,
             Origin::External => KMSBRIDGE_ORIGIN_EXTERNAL,
@@ -55,50 +63,50 @@ impl Origin {
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct KeyRecord {
+pub(crate) struct KeyRecord {
     /// The key id (CKA_ID), hex.
-    pub id: String,
-    pub alias: String,
-    pub origin: Origin,
-    pub state: State,
-    pub class: CK_ULONG,
-    pub key_type: CK_ULONG,
+    pub(crate) id: String,
+    pub(crate) alias: String,
+    pub(crate) origin: Origin,
+    pub(crate) state: State,
+    pub(crate) class: CK_ULONG,
+    pub(crate) key_type: CK_ULONG,
     /// AES: bytes; RSA: modulus bits.
     #[serde(default)]
-    pub size: CK_ULONG,
+    pub(crate) size: CK_ULONG,
     /// EC: CKA_EC_PARAMS, hex.
     #[serde(default)]
-    pub ec_params: String,
-    pub created: u64,
+    pub(crate) ec_params: String,
+    pub(crate) created: u64,
     /// Unix seconds; 0 = none.
     #[serde(default)]
-    pub deletion_date: u64,
+    pub(crate) deletion_date: u64,
     #[serde(default)]
-    pub material_expiry: u64,
-    pub primary_version: CK_ULONG,
+    pub(crate) material_expiry: u64,
+    pub(crate) primary_version: CK_ULONG,
     #[serde(default)]
-    pub default: bool,
+    pub(crate) default: bool,
     /// Salt and salted check value of imported material (hex), for re-import.
     #[serde(default)]
-    pub check_salt: String,
+    pub(crate) check_salt: String,
     #[serde(default)]
-    pub check: String,
+    pub(crate) check: String,
     /// Material was imported once: later imports must bring the same.
     #[serde(default)]
-    pub imported: bool,
+    pub(crate) imported: bool,
     /// Bumped by every write; a reader that meets two copies (a writer between
     /// making the new and destroying the old) takes the higher.
     #[serde(default)]
-    pub rev: u64,
+    pub(crate) rev: u64,
     /// A writer's random nonce: breaks ties between copies of equal `rev` the same
     /// way in every process (the default key's first making relies on it).
     #[serde(default)]
-    pub claim: String,
+    pub(crate) claim: String,
 }
 
 impl KeyRecord {
     /// A record of version 1 made now, with nothing scheduled or imported yet.
-    pub fn new(id: &[u8], alias: String, origin: Origin, state: State) -> KeyRecord {
+    pub(crate) fn new(id: &[u8], alias: String, origin: Origin, state: State) -> KeyRecord {
         KeyRecord {
             id: hex::encode(id),
             alias,
@@ -108,7 +116,7 @@ impl KeyRecord {
             key_type: CKK_AES,
             size: 32,
             ec_params: String::new(),
-            created: super::unix_now(),
+            created: unix_now(),
             deletion_date: 0,
             material_expiry: 0,
             primary_version: 1,
@@ -122,27 +130,27 @@ impl KeyRecord {
     }
 
     /// Of two copies of one record, the one every process keeps.
-    pub fn supersedes(&self, other: &KeyRecord) -> bool {
+    pub(crate) fn supersedes(&self, other: &KeyRecord) -> bool {
         (self.rev, &self.claim) > (other.rev, &other.claim)
     }
 }
 
 impl KeyRecord {
-    pub fn id_bytes(&self) -> Vec<u8> {
+    pub(crate) fn id_bytes(&self) -> Vec<u8> {
         hex::decode(&self.id).unwrap_or_default()
     }
 
     /// Enabled, and its material (if imported with an expiry) not expired.
-    pub fn usable(&self, now: u64) -> bool {
+    pub(crate) fn usable(&self, now: u64) -> bool {
         self.state == State::Enabled && !self.expired(now)
     }
 
-    pub fn expired(&self, now: u64) -> bool {
+    pub(crate) fn expired(&self, now: u64) -> bool {
         self.material_expiry != 0 && now >= self.material_expiry
     }
 
     /// The state as applications see it now: expired material is PendingImport.
-    pub fn effective_state(&self, now: u64) -> State {
+    pub(crate) fn effective_state(&self, now: u64) -> State {
         if self.state == State::Enabled && self.expired(now) {
             State::PendingImport
         } else {
@@ -150,96 +158,29 @@ impl KeyRecord {
         }
     }
 
-    fn encode(&self) -> Result<Vec<u8>> {
+    pub(crate) fn encode(&self) -> Result<Vec<u8>> {
         toml::to_string(self)
             .map(String::into_bytes)
             .map_err(|e| Error::Config(format!("key record: {e}")))
     }
 
-    pub fn decode(v: &[u8]) -> Option<KeyRecord> {
+    pub(crate) fn decode(v: &[u8]) -> Option<KeyRecord> {
         toml::from_str(std::str::from_utf8(v).ok()?).ok()
     }
 }
 
-/// The hidden data object template of a record (by hex id) or of every record.
-pub fn template(app: &[u8], label: Option<&str>) -> Vec<Attr> {
-    let mut t = vec![
-        Attr::ulong(CKA_CLASS, CKO_DATA),
-        Attr::new(CKA_APPLICATION, app.to_vec()),
-    ];
-    if let Some(l) = label {
-        t.push(Attr::new(CKA_LABEL, l.as_bytes().to_vec()));
-    }
-    t
-}
-
-/// Read a data object's whole CKA_VALUE.
-pub fn read_value(inst: &Instance, id: ObjectId) -> Result<Vec<u8>> {
-    let mut req = [AttrReq::new(CKA_VALUE, None)];
-    inst.backend.get_attributes(id, &mut req)?;
-    let len = req[0].len;
-    if len == CK_UNAVAILABLE_INFORMATION {
-        return Ok(Vec::new());
-    }
-    let mut req = [AttrReq::new(CKA_VALUE, Some(len as usize))];
-    inst.backend.get_attributes(id, &mut req)?;
-    Ok(req[0].value().map(<[u8]>::to_vec).unwrap_or_default())
-}
-
-/// Write a hidden data object: a new one with this label and value, then the old
-/// ones go. A data object's CKA_VALUE cannot be modified (PKCS#11 4.5), and making
-/// the new first means a reader never finds none.
-pub fn write_object(inst: &Instance, app: &[u8], label: &str, value: Vec<u8>) -> Result<ObjectId> {
-    let old = inst.backend.find(&template(app, Some(label)))?;
-    let mut t = template(app, Some(label));
-    t.extend([
-        Attr::bool(CKA_TOKEN, true),
-        Attr::bool(CKA_PRIVATE, true),
-        Attr::bool(CKA_MODIFIABLE, true),
-        Attr::new(CKA_VALUE, value),
-    ]);
-    let id = inst.backend.create_object(&t)?;
-    for o in old {
-        inst.backend.destroy_object(o)?;
-        // Whoever holds the old one's handle (a record's) now reaches the new one.
-        inst.objects.rebind(o, id);
-    }
-    Ok(id)
-}
-
-/// Store a record and tell every process (the generation changes).
-pub fn save(inst: &Instance, r: &KeyRecord) -> Result<ObjectId> {
-    let mut r = r.clone();
-    r.rev += 1;
-    let id = write_object(inst, KEY_APPLICATION, &r.id, r.encode()?)?;
-    inst.kms.stored(inst, id, r)?;
-    Ok(id)
-}
-
-/// Remove a record for good.
-pub fn remove(inst: &Instance, hex_id: &str) -> Result<()> {
-    for id in inst
-        .backend
-        .find(&template(KEY_APPLICATION, Some(hex_id)))?
-    {
-        inst.backend.destroy_object(id)?;
-        inst.objects.forget(id);
-    }
-    inst.kms.removed(inst, hex_id)
-}
-
 /// Read a few attributes of an object (values up to 1 KiB); `None` where absent.
-pub fn read_attrs(
-    inst: &Instance,
+pub(crate) fn read_attrs<const N: usize>(
+    inst: &dyn Token,
     obj: ObjectId,
-    tys: &[CK_ATTRIBUTE_TYPE],
-) -> Result<Vec<Option<Vec<u8>>>> {
-    let mut reqs: Vec<AttrReq> = tys.iter().map(|t| AttrReq::new(*t, Some(1024))).collect();
-    inst.backend.get_attributes(obj, &mut reqs)?;
-    Ok(reqs.iter().map(|r| r.value().map(<[u8]>::to_vec)).collect())
+    tys: &[CK_ATTRIBUTE_TYPE; N],
+) -> Result<[Option<Vec<u8>>; N]> {
+    let mut reqs = tys.map(|t| AttrReq::new(t, Some(1024)));
+    inst.backend().get_attributes(obj, &mut reqs)?;
+    Ok(reqs.map(|r| r.value().map(<[u8]>::to_vec)))
 }
 
-pub fn as_ulong(v: &Option<Vec<u8>>) -> Option<CK_ULONG> {
+pub(crate) fn as_ulong(v: &Option<Vec<u8>>) -> Option<CK_ULONG> {
     let b: [u8; std::mem::size_of::<CK_ULONG>()] = v.as_deref()?.try_into().ok()?;
     Some(CK_ULONG::from_ne_bytes(b))
 }

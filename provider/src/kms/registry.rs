@@ -3,10 +3,11 @@
 //! re-reads the generation at most every 0.5 s while it uses keys and reloads the
 //! records when it moved, so a state change reaches every process within 1 s.
 
-use super::record::{self, KeyRecord, State};
-use super::{hash_id, unix_now};
+use super::ids::{hash_id, version_id};
+use super::record::{unix_now, KeyRecord, State};
+use super::token::Token;
 use crate::error::{rule, Result};
-use crate::instance::{Instance, Login, META_APPLICATION};
+use crate::hidden_objects;
 use crate::objects::{Kind, ObjEntry};
 use crate::vendor::*;
 use cryptoki_sys::*;
@@ -23,9 +24,9 @@ const REFRESH_MS: u64 = 500;
 const NEVER: u64 = u64::MAX;
 
 #[derive(Clone)]
-pub struct Stored {
-    pub obj: ObjectId,
-    pub rec: Arc<KeyRecord>,
+pub(crate) struct Stored {
+    pub(crate) obj: ObjectId,
+    pub(crate) rec: Arc<KeyRecord>,
 }
 
 #[derive(Default)]
@@ -34,7 +35,7 @@ struct Snapshot {
     records: HashMap<u64, Stored>,
 }
 
-pub struct Registry {
+pub(crate) struct Registry {
     snap: RwLock<Snapshot>,
     refreshing: Mutex<()>,
     checked_ms: AtomicU64,
@@ -62,7 +63,7 @@ fn clock_ms() -> u64 {
 impl Registry {
     /// May the application use this key now? Service keys and records never;
     /// a KMS key only while Enabled and its material not expired.
-    pub fn check_use(&self, inst: &Instance, e: &ObjEntry) -> Result<()> {
+    pub(crate) fn check_use(&self, inst: &dyn Token, e: &ObjEntry) -> Result<()> {
         match e.kind {
             Kind::Plain => {}
             Kind::Service | Kind::ImportPublic | Kind::Meta | Kind::Record | Kind::Node => {
@@ -94,7 +95,7 @@ impl Registry {
     }
 
     /// The record of a key id hash, from a view at most 0.5 s old.
-    pub fn get(&self, inst: &Instance, kid: u64) -> Option<Stored> {
+    pub(crate) fn get(&self, inst: &dyn Token, kid: u64) -> Option<Stored> {
         if kid == 0 {
             return None;
         }
@@ -102,17 +103,17 @@ impl Registry {
         self.snap.read().records.get(&kid).cloned()
     }
 
-    pub fn by_id(&self, inst: &Instance, id: &[u8]) -> Option<Stored> {
+    pub(crate) fn by_id(&self, inst: &dyn Token, id: &[u8]) -> Option<Stored> {
         self.get(inst, hash_id(id))
     }
 
     /// Every record, read afresh.
-    pub fn all(&self, inst: &Instance) -> Vec<Stored> {
+    pub(crate) fn all(&self, inst: &dyn Token) -> Vec<Stored> {
         self.refresh_now(inst);
         self.snap.read().records.values().cloned().collect()
     }
 
-    fn maybe_refresh(&self, inst: &Instance) {
+    fn maybe_refresh(&self, inst: &dyn Token) {
         let now = clock_ms();
         let last = self.checked_ms.load(Ordering::Acquire);
         if last != NEVER && now.saturating_sub(last) < REFRESH_MS {
@@ -125,32 +126,35 @@ impl Registry {
         }
     }
 
-    pub fn refresh_now(&self, inst: &Instance) {
+    pub(crate) fn refresh_now(&self, inst: &dyn Token) {
         let _g = self.refreshing.lock();
         self.checked_ms.store(clock_ms(), Ordering::Release);
         self.refresh(inst);
     }
 
-    fn refresh(&self, inst: &Instance) {
+    fn refresh(&self, inst: &dyn Token) {
         // Records are private objects: without the user nothing can be read, and an
         // empty answer must not erase what this process knows.
-        if inst.login_state() != Login::User {
+        if !inst.user_logged_in() {
             return;
         }
         if let Err(e) = self.reload_if_moved(inst) {
-            tracing::warn!(instance = %inst.name, "cannot read key records: {e}");
+            tracing::warn!(instance = %inst.name(), "cannot read key records: {e}");
             return;
         }
         self.housekeeping(inst);
     }
 
-    fn reload_if_moved(&self, inst: &Instance) -> Result<()> {
+    fn reload_if_moved(&self, inst: &dyn Token) -> Result<()> {
         let generation = match inst
-            .backend
-            .find(&record::template(META_APPLICATION, Some(GENERATION_LABEL)))?
+            .backend()
+            .find(&hidden_objects::template(
+                META_APPLICATION,
+                Some(GENERATION_LABEL),
+            ))?
             .first()
         {
-            Some(id) => record::read_value(inst, *id)?,
+            Some(id) => hidden_objects::read_value(inst.backend(), *id)?,
             None => Vec::new(),
         };
         if self.loaded.load(Ordering::Acquire) && generation == self.snap.read().generation {
@@ -158,10 +162,10 @@ impl Registry {
         }
         let mut records = HashMap::new();
         for obj in inst
-            .backend
-            .find(&record::template(KEY_APPLICATION, None))?
+            .backend()
+            .find(&hidden_objects::template(KEY_APPLICATION, None))?
         {
-            let v = record::read_value(inst, obj)?;
+            let v = hidden_objects::read_value(inst.backend(), obj)?;
             if let Some(rec) = KeyRecord::decode(&v) {
                 let kid = hash_id(&rec.id_bytes());
                 if records
@@ -188,10 +192,37 @@ impl Registry {
         Ok(())
     }
 
+    /// Store a record and tell every process (the generation changes).
+    pub(crate) fn save(&self, inst: &dyn Token, r: &KeyRecord) -> Result<ObjectId> {
+        let mut r = r.clone();
+        r.rev += 1;
+        let id = hidden_objects::write(
+            inst.backend(),
+            inst.objects(),
+            KEY_APPLICATION,
+            &r.id,
+            r.encode()?,
+        )?;
+        self.stored(inst, id, r)?;
+        Ok(id)
+    }
+
+    /// Remove a record for good.
+    pub(crate) fn remove(&self, inst: &dyn Token, hex_id: &str) -> Result<()> {
+        for id in inst
+            .backend()
+            .find(&hidden_objects::template(KEY_APPLICATION, Some(hex_id)))?
+        {
+            inst.backend().destroy_object(id)?;
+            inst.objects().forget(id);
+        }
+        self.removed(inst, hex_id)
+    }
+
     /// A record was written by this process: see it at once, and move the
     /// generation so every other process reloads. This process reloads too on its
     /// next check, which also picks up whatever others wrote meanwhile.
-    pub fn stored(&self, inst: &Instance, obj: ObjectId, rec: KeyRecord) -> Result<()> {
+    fn stored(&self, inst: &dyn Token, obj: ObjectId, rec: KeyRecord) -> Result<()> {
         self.bump(inst)?;
         let mut snap = self.snap.write();
         snap.records.insert(
@@ -205,7 +236,7 @@ impl Registry {
         Ok(())
     }
 
-    pub fn removed(&self, inst: &Instance, hex_id: &str) -> Result<()> {
+    fn removed(&self, inst: &dyn Token, hex_id: &str) -> Result<()> {
         self.bump(inst)?;
         let kid = hash_id(&hex::decode(hex_id).unwrap_or_default());
         let mut snap = self.snap.write();
@@ -215,10 +246,16 @@ impl Registry {
         Ok(())
     }
 
-    fn bump(&self, inst: &Instance) -> Result<()> {
+    fn bump(&self, inst: &dyn Token) -> Result<()> {
         let mut g = vec![0u8; 16];
-        inst.backend.random(&mut g)?;
-        record::write_object(inst, META_APPLICATION, GENERATION_LABEL, g)?;
+        inst.backend().random(&mut g)?;
+        hidden_objects::write(
+            inst.backend(),
+            inst.objects(),
+            META_APPLICATION,
+            GENERATION_LABEL,
+            g,
+        )?;
         // Force a reload at the next check.
         self.loaded.store(false, Ordering::Release);
         self.checked_ms.store(NEVER, Ordering::Release);
@@ -227,7 +264,7 @@ impl Registry {
 
     /// Deletions that fell due and imported material that expired: done by
     /// whichever process notices first (both are idempotent).
-    fn housekeeping(&self, inst: &Instance) {
+    fn housekeeping(&self, inst: &dyn Token) {
         let now = unix_now();
         let due: Vec<(Due, Arc<KeyRecord>)> = self
             .snap
@@ -240,14 +277,14 @@ impl Registry {
             let r = match what {
                 Due::Destroy => {
                     tracing::info!(key = %rec.id, "deletion date reached: destroying the key");
-                    destroy_material(inst, &rec).and_then(|_| record::remove(inst, &rec.id))
+                    destroy_material(inst, &rec).and_then(|_| self.remove(inst, &rec.id))
                 }
                 Due::ExpireMaterial => {
                     tracing::info!(key = %rec.id, "imported material expired: deleting it");
                     let mut r = (*rec).clone();
                     r.state = State::PendingImport;
                     r.material_expiry = 0;
-                    destroy_material(inst, &rec).and_then(|_| record::save(inst, &r).map(|_| ()))
+                    destroy_material(inst, &rec).and_then(|_| self.save(inst, &r).map(|_| ()))
                 }
             };
             if let Err(e) = r {
@@ -277,17 +314,17 @@ fn due(r: &KeyRecord, now: u64) -> Option<Due> {
 }
 
 /// Destroy every object holding a key's material: all versions, both halves.
-pub fn destroy_material(inst: &Instance, rec: &KeyRecord) -> Result<()> {
+pub(crate) fn destroy_material(inst: &dyn Token, rec: &KeyRecord) -> Result<()> {
     let id = rec.id_bytes();
     let mut ids = vec![id.clone()];
     for v in 1..rec.primary_version.max(1) {
-        ids.push(super::version_id(&id, v));
+        ids.push(version_id(&id, v));
     }
     for cka_id in ids {
-        for obj in inst.backend.find(&[Attr::new(CKA_ID, cka_id)])? {
+        for obj in inst.backend().find(&[Attr::new(CKA_ID, cka_id)])? {
             // Front handles stay: using them answers CKR_KEY_FUNCTION_NOT_PERMITTED
             // (the record says why), as in every other process that holds one.
-            inst.backend.destroy_object(obj)?;
+            inst.backend().destroy_object(obj)?;
         }
     }
     Ok(())
