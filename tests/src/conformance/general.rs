@@ -16,7 +16,7 @@ use std::mem::{offset_of, size_of};
 
 const OK: Rv = Rv::Ok;
 
-/// Mechanisms both targets must list (issue 2, item 6).
+/// Mechanisms every target must list (issue 2, item 6).
 const REQUIRED: &[(CK_MECHANISM_TYPE, &str)] = &[
     (CKM_AES_KEY_GEN, "AES_KEY_GEN"),
     (CKM_AES_ECB, "AES_ECB"),
