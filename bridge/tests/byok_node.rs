@@ -3,20 +3,63 @@
 //! RSA), CKM_RSA_AES_KEY_WRAP (composed: SoftHSM2 has none), and material_check.
 //! One token serves every test of this binary (SOFTHSM2_CONF is process-wide).
 
+// Tests and benches: a panic is how they report a failure.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 mod byok_support;
 
-use byok_support::cases::{self, Fixture, Kind};
-use byok_support::keys::{count_labelled, rv};
-use byok_support::openssl::Oaep;
-use byok_support::rig::softhsm_node;
-use kmsbridge_bridge::pkcs11::EPHEMERAL_LABEL;
+use byok_support::cases::{self, Fixture};
+use byok_support::keys::{rv, v};
+use kmsbridge_bridge::pkcs11::{Node, NodeConfig, EPHEMERAL_LABEL};
 use kmsbridge_bridge::sys::*;
+use kmsbridge_bridge::Backend;
+use kmsbridge_testkit::openssl::{self as ossl, Oaep};
+use kmsbridge_testkit::rig::{setup, RigOptions};
+use kmsbridge_testkit::scratch::temp_dir;
+use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+/// A node over a new SoftHSM2 token made by `ci/softhsm/setup`, connected.
+/// `SOFTHSM2_CONF` is set for the whole process, so a test binary holds at most one.
+fn softhsm_node() -> Node {
+    let dir = temp_dir("kmsbridge-byok-hsm-");
+    let vars = setup(&dir, &RigOptions::default());
+    let var = |k: &str| {
+        vars.get(k)
+            .unwrap_or_else(|| panic!("setup did not export {k}"))
+    };
+    std::env::set_var("SOFTHSM2_CONF", var("SOFTHSM2_CONF"));
+    let node = Node::new(NodeConfig {
+        name: "byok/node0".into(),
+        library: PathBuf::from(var("SOFTHSM2_MODULE")),
+        token_label: Some(var("SOFTHSM2_TOKEN_LABEL").clone()),
+        token_serial: None,
+        credential_file: dir.join("node0.pin"),
+        so_credential_file: Some(dir.join("node0.so.pin")),
+        pool_size: 8,
+        pool_wait: Duration::from_secs(30),
+        serial_calls: false,
+    });
+    node.connect().expect("connect to SoftHSM2");
+    node
+}
+
+/// Objects with this label (the bridge's temporary keys carry one).
+fn count_labelled(be: &dyn Backend, label: &[u8]) -> usize {
+    be.find(&[v(CKA_LABEL, label)])
+        .expect("C_FindObjects")
+        .len()
+}
+
 fn fx() -> &'static Fixture {
     static FX: OnceLock<Fixture> = OnceLock::new();
-    FX.get_or_init(|| Fixture::new(Box::new(softhsm_node()), Kind::Node))
+    FX.get_or_init(|| Fixture::new(Box::new(softhsm_node()), true))
 }
 
 const SHA384_MGF1_SHA256_LABEL: Oaep = Oaep {
@@ -113,10 +156,10 @@ fn material_check_of_ec() {
 /// The EC route signs in the backend: a key without CKA_SIGN has no check value.
 #[test]
 fn material_check_of_ec_without_sign_is_not_supported() {
-    let s = byok_support::openssl::Scratch::new();
-    let key = byok_support::openssl::ec_p256_pkcs8(&s, "ec");
+    let s = ossl::Scratch::new();
+    let key = ossl::ec_p256_pkcs8(&s, "ec");
     let spki = s.write("w.der", &fx().spki);
-    let blob = byok_support::openssl::rsa_aes_wrap(&s, &spki, Oaep::SHA256, 32, &key.der);
+    let blob = ossl::rsa_aes_wrap(&s, &spki, Oaep::SHA256, 32, &key.der);
     let mut t = byok_support::keys::private_template(CKK_EC);
     t.retain(|a| a.ty != CKA_SIGN);
     t.push(byok_support::keys::b(CKA_SIGN, false));

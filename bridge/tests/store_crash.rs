@@ -2,12 +2,21 @@
 //! Ok, and is killed with SIGKILL at a random moment. Every reported key must be
 //! there afterwards, and the store must always open intact.
 
+// Tests and benches: a panic is how they report a failure.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 mod store_support;
 
 use std::time::{Duration, Instant};
 
 use kmsbridge_bridge::software::store::Store;
 use kmsbridge_bridge::sys::*;
+use kmsbridge_testkit::harness::{field, role, wait_for};
 use store_support::*;
 
 const ROUNDS: usize = 20;
@@ -17,7 +26,7 @@ const TIMEOUT: Duration = Duration::from_secs(60);
 #[test]
 #[ignore = "a child role: the parent test runs it in its own process"]
 fn child() {
-    if std::env::var(ROLE).as_deref() != Ok("crash") {
+    if role().as_deref() != Some("crash") {
         return;
     }
     let dir = std::path::PathBuf::from(std::env::var(DIR).expect("dir"));
@@ -62,7 +71,7 @@ fn kill_9_loses_no_reported_key() {
     let start = Instant::now();
     let mut reported: Vec<u64> = Vec::new();
     for round in 0..ROUNDS {
-        let (mut child, rx) = spawn("crash", &dir, &format!("r{round}"));
+        let (mut child, rx) = spawn("child", "crash", &dir, &format!("r{round}"));
         wait_for(&rx, "READY", TIMEOUT);
         let delay = Duration::from_millis(10 + random_u64() % 191);
         std::thread::sleep(delay);

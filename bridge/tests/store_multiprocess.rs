@@ -1,6 +1,14 @@
 //! Two processes create 1,000 keys each in one store at the same time; afterwards
 //! every key is usable by both, and the database is intact.
 
+// Tests and benches: a panic is how they report a failure.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 mod store_support;
 
 use std::collections::HashSet;
@@ -8,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use kmsbridge_bridge::software::store::Store;
 use kmsbridge_bridge::sys::*;
+use kmsbridge_testkit::harness::{field, next_line, role, wait_file, wait_for};
 use store_support::*;
 
 const PER_CHILD: usize = 1000;
@@ -17,7 +26,7 @@ const TIMEOUT: Duration = Duration::from_secs(120);
 #[test]
 #[ignore = "a child role: the parent test runs it in its own process"]
 fn child() {
-    if std::env::var(ROLE).as_deref() != Ok("create") {
+    if role().as_deref() != Some("create") {
         return;
     }
     let dir = std::path::PathBuf::from(std::env::var(DIR).expect("dir"));
@@ -64,7 +73,7 @@ fn two_processes_share_a_store() {
     let start = Instant::now();
     let children: Vec<_> = ["a", "b"]
         .iter()
-        .map(|t| spawn("create", &dir, t))
+        .map(|t| spawn("child", "create", &dir, t))
         .collect();
     for (_, rx) in &children {
         wait_for(rx, "READY", TIMEOUT);
@@ -118,7 +127,7 @@ fn two_processes_share_a_store() {
 #[test]
 #[ignore = "a child role: the parent test runs it in its own process"]
 fn child_pins() {
-    if std::env::var(ROLE).as_deref() != Ok("pins") {
+    if role().as_deref() != Some("pins") {
         return;
     }
     let dir = std::path::PathBuf::from(std::env::var(DIR).expect("dir"));
@@ -137,7 +146,7 @@ fn wrong_pins_count_across_processes() {
     let dir = tmp.path().join("store");
     let (store, _) = init(&dir);
     let run = |n: usize| -> (Vec<u64>, u64) {
-        let (mut child, rx) = spawn_in("child_pins", "pins", &dir, &n.to_string());
+        let (mut child, rx) = spawn("child_pins", "pins", &dir, &n.to_string());
         let wrong = (0..n)
             .map(|_| wait_for(&rx, "WRONG ", TIMEOUT).parse().expect("code"))
             .collect();

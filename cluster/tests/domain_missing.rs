@@ -1,11 +1,24 @@
 //! A multi-node cluster without a provisioned domain key refuses token key
 //! generation (it could not replicate the key) and still takes created keys.
 
-mod support;
+// Tests and benches: a panic is how they report a failure.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+/// The parts of `tests/support/` this test uses.
+mod support {
+    pub mod keys;
+    pub mod rig;
+}
 
 use kmsbridge_bridge::sys::*;
 use kmsbridge_bridge::{Backend, Mechanism};
-use support::*;
+use support::keys::aes_template;
+use support::rig::rig;
 
 #[test]
 fn token_key_generation_needs_the_domain_key() {

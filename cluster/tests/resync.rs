@@ -3,13 +3,28 @@
 //! destroyed, changed attributes set — before it serves again. This drains the node
 //! administratively; losing it for real (a killed node) waits for the fault rig.
 
-mod support;
+// Tests and benches: a panic is how they report a failure.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+/// The parts of `tests/support/` this test uses.
+mod support {
+    pub mod keys;
+    pub mod ops;
+    pub mod rig;
+}
 
 use kmsbridge_bridge::sys::*;
 use kmsbridge_bridge::{Attr, Backend, Mechanism};
 use kmsbridge_cluster::NodeState;
 use std::time::{Duration, Instant};
-use support::*;
+use support::keys::aes_template;
+use support::ops::{bool_attr, ecb};
+use support::rig::rig;
 
 #[test]
 fn a_drained_node_is_resynced_before_it_serves() {

@@ -1,11 +1,22 @@
 //! Routing over three SoftHSM2 nodes, in a process of its own so that no other
 //! test's load skews the counts: single-part work spreads over the idle nodes.
 
-mod support;
+// Tests and benches: a panic is how they report a failure.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+/// The parts of `tests/support/` this test uses.
+mod support {
+    pub mod rig;
+}
 
 use kmsbridge_bridge::sys::*;
 use kmsbridge_bridge::{Attr, Backend, Mechanism, OpKind};
-use support::*;
+use support::rig::rig;
 
 #[test]
 fn single_part_signs_spread_over_nodes() {

@@ -1,20 +1,35 @@
 //! A cluster of three SoftHSM2 tokens: routing, replication of token objects, the
 //! domain key, and create-then-use at once.
 
-mod support;
+// Tests and benches: a panic is how they report a failure.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+/// The parts of `tests/support/` this test uses.
+mod support {
+    pub mod keys;
+    pub mod ops;
+    pub mod rig;
+}
 
 use kmsbridge_bridge::sys::*;
 use kmsbridge_bridge::{Attr, Backend, Mechanism, OpKind};
 use kmsbridge_cluster::Cluster;
 use std::sync::OnceLock;
-use support::*;
+use support::keys::aes_template;
+use support::ops::{bool_attr, ecb};
+use support::rig::{rig, Rig};
 
 fn fx() -> &'static (Rig, Cluster) {
     static FX: OnceLock<(Rig, Cluster)> = OnceLock::new();
     FX.get_or_init(|| {
         let rig = rig(3);
         let c = rig.cluster();
-        let pins: Vec<&[u8]> = rig.so_pins.iter().map(|p| p.as_slice()).collect();
+        let pins: Vec<&[u8]> = rig.nodes.iter().map(|t| t.so_pin.as_bytes()).collect();
         c.init_domain_key(&pins).expect("init domain key");
         (rig, c)
     })

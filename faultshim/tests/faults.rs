@@ -3,6 +3,14 @@
 //! (the copies in one process share the one SoftHSM2 library, `shared_target`),
 //! and flips faults in the control file while the process runs.
 
+// Tests and benches: a panic is how they report a failure.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
 use cryptoki::error::{Error, RvError};
 use cryptoki::mechanism::Mechanism;
@@ -10,58 +18,31 @@ use cryptoki::object::{Attribute, ObjectClass, ObjectHandle};
 use cryptoki::session::{Session, UserType};
 use cryptoki::slot::Slot;
 use cryptoki::types::AuthPin;
+use kmsbridge_testkit::codes::err_of;
+use kmsbridge_testkit::keys::{ecdsa_sign, find_private, token_ec_key};
+use kmsbridge_testkit::module::login;
+use kmsbridge_testkit::tokens::{Tokens, SOFTHSM2_LIBRARY};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-const SOFTHSM: &str = "/usr/lib/softhsm/libsofthsm2.so";
 const USER_PIN: &str = "fault-user-1234";
 const SO_PIN: &str = "fault-so-5678";
 /// One token per test, made before any module is loaded.
 const TOKENS: [&str; 7] = [
     "pass", "latency", "capacity", "errors", "hang", "down", "env",
 ];
-/// P-256.
-const P256: [u8; 10] = [0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
 
 /// The SoftHSM2 store shared by the tests of this process.
-fn store() -> &'static Path {
-    static STORE: OnceLock<tempfile::TempDir> = OnceLock::new();
-    STORE
-        .get_or_init(|| {
-            let dir = tempfile::Builder::new()
-                .prefix("faultshim-")
-                .tempdir()
-                .unwrap();
-            std::fs::create_dir(dir.path().join("tokens")).unwrap();
-            let conf = dir.path().join("softhsm2.conf");
-            std::fs::write(
-                &conf,
-                format!(
-                    "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n\
-                     slots.removable = false\n",
-                    dir.path().join("tokens").display()
-                ),
-            )
-            .unwrap();
-            for t in TOKENS {
-                let st = Command::new("softhsm2-util")
-                    .env("SOFTHSM2_CONF", &conf)
-                    .args(["--init-token", "--free", "--label", &label(t)])
-                    .args(["--so-pin", SO_PIN, "--pin", USER_PIN])
-                    .output()
-                    .expect("run softhsm2-util");
-                assert!(
-                    st.status.success(),
-                    "{}",
-                    String::from_utf8_lossy(&st.stderr)
-                );
-            }
-            std::env::set_var("SOFTHSM2_CONF", &conf);
-            dir
-        })
-        .path()
+fn store() -> &'static Tokens {
+    static STORE: OnceLock<Tokens> = OnceLock::new();
+    STORE.get_or_init(|| {
+        let store = Tokens::new("faultshim-");
+        for t in TOKENS {
+            store.init_token(&label(t), SO_PIN, USER_PIN);
+        }
+        store
+    })
 }
 
 fn label(t: &str) -> String {
@@ -77,13 +58,6 @@ fn built_shim() -> PathBuf {
     let so = deps.join("libkmsbridge_faultshim.so");
     assert!(so.exists(), "{} not built", so.display());
     so
-}
-
-fn code<T: std::fmt::Debug>(r: cryptoki::error::Result<T>) -> RvError {
-    match r {
-        Err(Error::Pkcs11(rv, _)) => rv,
-        other => panic!("expected a PKCS#11 error, got {other:?}"),
-    }
 }
 
 /// One node: a copy of the shim with its control file, loaded and initialised.
@@ -105,7 +79,7 @@ impl Node {
         std::fs::write(
             dir.path().join("faultshim.conf"),
             format!(
-                "target = \"{SOFTHSM}\"\nshared_target = true\ntoken_label = \"{}\"\n{extra}\n",
+                "target = \"{SOFTHSM2_LIBRARY}\"\nshared_target = true\ntoken_label = \"{}\"\n{extra}\n",
                 label(token)
             ),
         )
@@ -151,43 +125,13 @@ impl Node {
 
     fn session(&self) -> Session {
         let s = self.ctx.open_rw_session(self.slot).unwrap();
-        match s.login(UserType::User, Some(&AuthPin::new(USER_PIN.into()))) {
-            Ok(()) | Err(Error::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => {}
-            Err(e) => panic!("C_Login: {e}"),
-        }
+        login(&s, UserType::User, &AuthPin::new(USER_PIN.into()));
         s
     }
 }
 
-/// An EC P-256 key pair on the token, labelled `name`; returns the private key.
-fn ec_key(s: &Session, name: &str) -> ObjectHandle {
-    let (_, private) = s
-        .generate_key_pair(
-            &Mechanism::EccKeyPairGen,
-            &[
-                Attribute::Token(true),
-                Attribute::EcParams(P256.to_vec()),
-                Attribute::Verify(true),
-                Attribute::Label(name.into()),
-            ],
-            &[
-                Attribute::Token(true),
-                Attribute::Private(true),
-                Attribute::Sign(true),
-                Attribute::Label(name.into()),
-            ],
-        )
-        .expect("C_GenerateKeyPair");
-    private
-}
-
-fn find_private(s: &Session, name: &str) -> ObjectHandle {
-    let found = s
-        .find_objects(&[
-            Attribute::Class(ObjectClass::PRIVATE_KEY),
-            Attribute::Label(name.into()),
-        ])
-        .unwrap();
+fn one_private(s: &Session, name: &str) -> ObjectHandle {
+    let found = find_private(s, name);
     assert_eq!(
         found.len(),
         1,
@@ -195,11 +139,6 @@ fn find_private(s: &Session, name: &str) -> ObjectHandle {
         s.get_session_info()
     );
     found[0]
-}
-
-/// cryptoki's sign is three crypto calls: C_SignInit, C_Sign (length), C_Sign.
-fn sign(s: &Session, key: ObjectHandle) -> cryptoki::error::Result<Vec<u8>> {
-    s.sign(&Mechanism::Ecdsa, key, &[7u8; 32])
 }
 
 fn timed<T>(f: impl FnOnce() -> T) -> (T, Duration) {
@@ -212,8 +151,8 @@ fn timed<T>(f: impl FnOnce() -> T) -> (T, Duration) {
 fn forwards_every_call_and_shows_only_its_token() {
     let n = Node::new("pass", "");
     let s = n.session();
-    let key = ec_key(&s, "k");
-    assert_eq!(sign(&s, key).unwrap().len(), 64);
+    let key = token_ec_key(&s, "k");
+    assert_eq!(ecdsa_sign(&s, key).unwrap().len(), 64);
     assert!(n.ctx.get_library_info().is_ok());
     assert!(!n.ctx.get_mechanism_list(n.slot).unwrap().is_empty());
     assert_eq!(s.generate_random_vec(16).unwrap().len(), 16);
@@ -223,8 +162,8 @@ fn forwards_every_call_and_shows_only_its_token() {
 fn latency_is_added_to_crypto_calls_only() {
     let n = Node::new("latency", "");
     let s = n.session();
-    let key = ec_key(&s, "k");
-    let (r, fast) = timed(|| sign(&s, key));
+    let key = token_ec_key(&s, "k");
+    let (r, fast) = timed(|| ecdsa_sign(&s, key));
     r.unwrap();
     assert!(
         fast < Duration::from_millis(100),
@@ -232,7 +171,7 @@ fn latency_is_added_to_crypto_calls_only() {
     );
 
     n.set("latency_ms = 150");
-    let (r, slow) = timed(|| sign(&s, key));
+    let (r, slow) = timed(|| ecdsa_sign(&s, key));
     r.unwrap();
     assert!(
         slow >= Duration::from_millis(450),
@@ -247,7 +186,7 @@ fn latency_is_added_to_crypto_calls_only() {
     );
 
     n.set("latency_ms = 0");
-    let (r, fast) = timed(|| sign(&s, key));
+    let (r, fast) = timed(|| ecdsa_sign(&s, key));
     r.unwrap();
     assert!(
         fast < Duration::from_millis(100),
@@ -261,7 +200,7 @@ fn concurrent_signs(n: &Node, key: ObjectHandle, threads: usize) -> Duration {
     let (_, took) = timed(|| {
         std::thread::scope(|sc| {
             for s in sessions {
-                sc.spawn(move || sign(&s, key).unwrap());
+                sc.spawn(move || ecdsa_sign(&s, key).unwrap());
             }
         })
     });
@@ -272,7 +211,7 @@ fn concurrent_signs(n: &Node, key: ObjectHandle, threads: usize) -> Duration {
 fn capacity_limits_concurrent_crypto_calls() {
     let n = Node::new("capacity", "latency_ms = 100");
     let s = n.session();
-    let key = ec_key(&s, "k");
+    let key = token_ec_key(&s, "k");
     // 6 signs x 3 calls x 100 ms: about 300 ms with no limit (all in parallel) ...
     let free = concurrent_signs(&n, key, 6);
     assert!(
@@ -298,11 +237,11 @@ fn capacity_limits_concurrent_crypto_calls() {
 fn errors_are_injected_at_the_configured_rate_and_leave_no_operation_behind() {
     let n = Node::new("errors", "");
     let s = n.session();
-    let key = ec_key(&s, "k");
+    let key = token_ec_key(&s, "k");
     n.set("error_rate = 1.0\nerror_rv = 0x30");
-    assert_eq!(code(sign(&s, key)), RvError::DeviceError);
+    assert_eq!(err_of(ecdsa_sign(&s, key)), RvError::DeviceError);
     n.set("error_rv = 0x200");
-    assert_eq!(code(sign(&s, key)), RvError::FunctionRejected);
+    assert_eq!(err_of(ecdsa_sign(&s, key)), RvError::FunctionRejected);
     // Non-crypto calls are never failed.
     assert!(s.generate_random_vec(8).is_ok());
 
@@ -311,7 +250,7 @@ fn errors_are_injected_at_the_configured_rate_and_leave_no_operation_behind() {
     n.set("error_rate = 0.3\nerror_rv = 0x30");
     let mut failed = 0;
     for _ in 0..200 {
-        match sign(&s, key) {
+        match ecdsa_sign(&s, key) {
             Ok(sig) => assert_eq!(sig.len(), 64),
             Err(Error::Pkcs11(RvError::DeviceError, _)) => failed += 1,
             Err(e) => {
@@ -326,7 +265,7 @@ fn errors_are_injected_at_the_configured_rate_and_leave_no_operation_behind() {
 
     n.set("error_rate = 0");
     for _ in 0..20 {
-        sign(&s, key).unwrap();
+        ecdsa_sign(&s, key).unwrap();
     }
 }
 
@@ -334,11 +273,11 @@ fn errors_are_injected_at_the_configured_rate_and_leave_no_operation_behind() {
 fn hang_blocks_calls_until_cleared() {
     let n = Node::new("hang", "");
     let s = n.session();
-    let key = ec_key(&s, "k");
+    let key = token_ec_key(&s, "k");
     n.set("hang = true");
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::scope(|sc| {
-        sc.spawn(move || tx.send(timed(|| sign(&s, key))).unwrap());
+        sc.spawn(move || tx.send(timed(|| ecdsa_sign(&s, key))).unwrap());
         assert!(
             rx.recv_timeout(Duration::from_millis(500)).is_err(),
             "a call got through a hang"
@@ -370,31 +309,37 @@ fn aes_key(s: &Session, name: &str) -> ObjectHandle {
 fn down_answers_device_removed_and_afterwards_old_sessions_are_gone() {
     let n = Node::new("down", "");
     let s1 = n.session();
-    ec_key(&s1, "k");
-    let key = find_private(&s1, "k");
+    token_ec_key(&s1, "k");
+    let key = one_private(&s1, "k");
     let aes = aes_key(&s1, "a");
-    sign(&s1, key).unwrap();
+    ecdsa_sign(&s1, key).unwrap();
     // A multi-part operation in flight when the node goes.
     let s2 = n.session();
     s2.encrypt_init(&Mechanism::AesEcb, aes).unwrap();
     s2.encrypt_update(&[1u8; 16]).unwrap();
 
     n.set("down = true");
-    assert_eq!(code(sign(&s1, key)), RvError::DeviceRemoved);
-    assert_eq!(code(s2.encrypt_update(&[2u8; 16])), RvError::DeviceRemoved);
-    assert_eq!(code(n.ctx.get_slots_with_token()), RvError::DeviceRemoved);
-    assert_eq!(code(n.ctx.open_rw_session(n.slot)), RvError::DeviceRemoved);
-    assert_eq!(code(s1.generate_random_vec(8)), RvError::DeviceRemoved);
+    assert_eq!(err_of(ecdsa_sign(&s1, key)), RvError::DeviceRemoved);
+    assert_eq!(
+        err_of(s2.encrypt_update(&[2u8; 16])),
+        RvError::DeviceRemoved
+    );
+    assert_eq!(err_of(n.ctx.get_slots_with_token()), RvError::DeviceRemoved);
+    assert_eq!(
+        err_of(n.ctx.open_rw_session(n.slot)),
+        RvError::DeviceRemoved
+    );
+    assert_eq!(err_of(s1.generate_random_vec(8)), RvError::DeviceRemoved);
 
     // Back, as a restarted HSM: the sessions of before are gone.
     n.set("down = false");
-    assert_eq!(code(sign(&s1, key)), RvError::SessionHandleInvalid);
-    assert_eq!(code(s2.encrypt_final()), RvError::SessionHandleInvalid);
-    assert_eq!(code(s1.get_session_info()), RvError::SessionHandleInvalid);
+    assert_eq!(err_of(ecdsa_sign(&s1, key)), RvError::SessionHandleInvalid);
+    assert_eq!(err_of(s2.encrypt_final()), RvError::SessionHandleInvalid);
+    assert_eq!(err_of(s1.get_session_info()), RvError::SessionHandleInvalid);
     // New sessions work once logged in again; the keys are found anew.
     let s3 = n.session();
-    let key = find_private(&s3, "k");
-    assert_eq!(sign(&s3, key).unwrap().len(), 64);
+    let key = one_private(&s3, "k");
+    assert_eq!(ecdsa_sign(&s3, key).unwrap().len(), 64);
     let aes = s3
         .find_objects(&[
             Attribute::Class(ObjectClass::SECRET_KEY),
@@ -422,11 +367,11 @@ fn the_environment_names_control_file_and_target_when_no_sibling_file() {
     )
     .unwrap();
     std::env::set_var("KMSBRIDGE_SHIM_CONTROL", &control);
-    std::env::set_var("KMSBRIDGE_SHIM_TARGET", SOFTHSM);
+    std::env::set_var("KMSBRIDGE_SHIM_TARGET", SOFTHSM2_LIBRARY);
     let n = Node::load(dir, &lib, "env");
     let s = n.session();
-    let key = ec_key(&s, "k");
-    sign(&s, key).unwrap();
+    let key = token_ec_key(&s, "k");
+    ecdsa_sign(&s, key).unwrap();
     std::fs::write(
         &control,
         format!(
@@ -436,5 +381,5 @@ fn the_environment_names_control_file_and_target_when_no_sibling_file() {
     )
     .unwrap();
     std::thread::sleep(Duration::from_millis(80));
-    assert_eq!(code(sign(&s, key)), RvError::DeviceRemoved);
+    assert_eq!(err_of(ecdsa_sign(&s, key)), RvError::DeviceRemoved);
 }

@@ -2,15 +2,25 @@
 //! key provisioned on every node before the module loads, and looks at one node's
 //! token straight through its PKCS#11 library, past kmsbridge.
 
-use crate::env::find_slot;
-use crate::rig::Rig;
 use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
 use cryptoki::error::{Error, RvError};
 use cryptoki::object::{Attribute, KeyType, ObjectClass, ObjectHandle};
 use cryptoki::session::{Session, UserType};
 use cryptoki::slot::Slot;
 use cryptoki::types::AuthPin;
+use kmsbridge_testkit::module::{find_slot, login};
+use kmsbridge_testkit::rig::Rig;
 use std::path::PathBuf;
+
+/// Client threads of the node-loss load tests, as many as issue 5 asks.
+pub const THREADS: usize = 32;
+/// Issue 5's timeline, in seconds from the start of the load: node 1 is lost at
+/// 10 s and back at 20 s; the load runs 30 s.
+pub const LOSE_AT: u64 = 10;
+/// See [`LOSE_AT`].
+pub const RETURN_AT: u64 = 20;
+/// See [`LOSE_AT`].
+pub const END_AT: u64 = 30;
 
 /// CKA_ID of the cluster domain key on every node (`kmsbridge_cluster::DOMAIN_KEY_ID`).
 pub const DOMAIN_KEY_ID: &[u8] = b"kmsbridge.svc.cluster.domain";
@@ -89,10 +99,8 @@ impl<'r> NodeTokens<'r> {
             UserType::So => pin_file(self.rig, &format!("node{k}.so.pin")),
             _ => pin_file(self.rig, &format!("node{k}.pin")),
         };
-        match s.login(user, Some(&pin)) {
-            Ok(()) | Err(Error::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => s,
-            Err(e) => panic!("C_Login ({user:?}) on node {k}: {e}"),
-        }
+        login(&s, user, &pin);
+        s
     }
 
     /// Finalise the libraries this opened (sessions must be gone).
@@ -101,6 +109,21 @@ impl<'r> NodeTokens<'r> {
             let _ = ctx.finalize();
         }
     }
+}
+
+/// A token AES key made by value: written to every node, no domain key needed (and
+/// no AES key wrap, which p11-kit nodes lack).
+pub fn token_aes(s: &Session, id: &[u8], value: &[u8]) -> cryptoki::error::Result<ObjectHandle> {
+    s.create_object(&[
+        Attribute::Class(ObjectClass::SECRET_KEY),
+        Attribute::KeyType(KeyType::AES),
+        Attribute::Token(true),
+        Attribute::Private(true),
+        Attribute::Value(value.to_vec()),
+        Attribute::Encrypt(true),
+        Attribute::Decrypt(true),
+        Attribute::Id(id.to_vec()),
+    ])
 }
 
 /// Provisions the cluster domain key on every node of `rig`, as

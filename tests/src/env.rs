@@ -2,12 +2,12 @@
 
 use crate::deviation::Deviation;
 use crate::raw::Raw;
-use crate::rig::{Rig, RigOptions};
 use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
-use cryptoki::error::{Error, RvError};
 use cryptoki::session::{Session, UserType};
 use cryptoki::slot::Slot;
 use cryptoki::types::AuthPin;
+use kmsbridge_testkit::module::{find_slot, login};
+use kmsbridge_testkit::rig::{Rig, RigOptions};
 use std::fmt::Debug;
 use std::path::PathBuf;
 use std::sync::{Mutex, MutexGuard};
@@ -177,6 +177,14 @@ impl Env {
         s
     }
 
+    /// A read/write session with the user logged in, or already logged in by
+    /// another session of this application (tests whose threads each log in).
+    pub fn logged_in(&self) -> Session {
+        let s = self.rw_session();
+        login(&s, UserType::User, &self.user_auth());
+        s
+    }
+
     /// A read/write session with the SO logged in.
     pub fn so_session(&self) -> Session {
         let s = self.rw_session();
@@ -220,32 +228,5 @@ impl Drop for Env {
             // SAFETY: NULL reserved pointer, as the spec requires.
             let _ = unsafe { finalize(std::ptr::null_mut()) };
         }
-    }
-}
-
-/// The slot whose token label is `label`.
-pub fn find_slot(ctx: &Pkcs11, label: &str) -> Option<Slot> {
-    ctx.get_slots_with_token()
-        .expect("C_GetSlotList")
-        .into_iter()
-        .find(|s| ctx.get_token_info(*s).map(|i| i.label().trim_end() == label).unwrap_or(false))
-}
-
-/// The PKCS#11 code of a failed `cryptoki` call. Panics if it succeeded.
-#[track_caller]
-pub fn err_of<T: Debug>(r: cryptoki::error::Result<T>) -> RvError {
-    match r {
-        Err(Error::Pkcs11(code, _)) => code,
-        Err(other) => panic!("expected a PKCS#11 error code, got {other:?}"),
-        Ok(v) => panic!("expected a PKCS#11 error, call succeeded with {v:?}"),
-    }
-}
-
-/// `Ok(())` or the PKCS#11 code of a `cryptoki` call, for comparisons.
-pub fn code_of<T>(r: &cryptoki::error::Result<T>) -> Result<(), RvError> {
-    match r {
-        Ok(_) => Ok(()),
-        Err(Error::Pkcs11(code, _)) => Err(*code),
-        Err(other) => panic!("expected a PKCS#11 result, got {other:?}"),
     }
 }

@@ -4,13 +4,13 @@
 //! class, `CKM_RSA_AES_KEY_WRAP`), made on the raw function list.
 
 use crate::env::Env;
-use crate::keys::find;
 use cryptoki::error::{Error, Rv, RvError};
 use cryptoki::mechanism::vendor_defined::VendorDefinedMechanism;
 use cryptoki::mechanism::{Mechanism, MechanismType};
 use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHandle};
 use cryptoki::session::Session;
 use cryptoki_sys::*;
+use kmsbridge_testkit::keys::find;
 use std::fmt::Debug;
 use std::ptr::null_mut;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -302,8 +302,8 @@ pub fn import_parameters(
         template.push(Attribute::ModulusBits(bits.into()));
     }
     let public = s.generate_key(&vendor_mechanism(CKM_KMSBRIDGE_IMPORT_PARAMETERS), &template)?;
-    let modulus = crate::keys::attr_bytes(s, public, AttributeType::Modulus);
-    let exponent = crate::keys::attr_bytes(s, public, AttributeType::PublicExponent);
+    let modulus = kmsbridge_testkit::keys::attr_bytes(s, public, AttributeType::Modulus);
+    let exponent = kmsbridge_testkit::keys::attr_bytes(s, public, AttributeType::PublicExponent);
     let token = get_raw(s, public, CKA_KMSBRIDGE_IMPORT_TOKEN)
         .expect("the import wrapping public key has no CKA_KMSBRIDGE_IMPORT_TOKEN");
     let expiry = get_ulong(s, public, CKA_KMSBRIDGE_IMPORT_TOKEN_EXPIRY);
@@ -427,7 +427,7 @@ pub const IMPORTED: Provenance = (KMSBRIDGE_ORIGIN_EXTERNAL, false, false, false
 /// The [`Provenance`] of a secret or private key.
 #[track_caller]
 pub fn provenance(s: &Session, key: ObjectHandle) -> Provenance {
-    use crate::keys::attr_bool;
+    use kmsbridge_testkit::keys::attr_bool;
     (
         get_ulong(s, key, CKA_KMSBRIDGE_ORIGIN),
         attr_bool(s, key, AttributeType::Local),

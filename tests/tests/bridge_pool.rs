@@ -1,13 +1,17 @@
 //! The session-pooled bridge: bounded waits for a busy pool, and front object
 //! handles that stay valid when the backend would renumber its own.
 
+// Tests and benches: a panic is how they report a failure.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
 use cryptoki::error::RvError;
 use cryptoki::mechanism::Mechanism;
 use cryptoki::object::{Attribute, ObjectClass};
 use cryptoki::session::UserType;
-use kmsbridge_tests::env::{err_of, Env, Target};
-use kmsbridge_tests::keys::{find, gen_aes};
-use kmsbridge_tests::rig::RigOptions;
+use kmsbridge_testkit::codes::err_of;
+use kmsbridge_testkit::keys::{find, gen_aes};
+use kmsbridge_testkit::rig::RigOptions;
+use kmsbridge_tests::env::{Env, Target};
 use std::time::{Duration, Instant};
 
 /// Rewrite the rig's config so operations wait at most `ms` for a pooled session.
@@ -15,7 +19,7 @@ fn with_pool_wait(ms: u64) -> Env {
     let opts = RigOptions { pool: Some(1), ..Default::default() };
     // Env loads the module after the rig is made: patch the config in between by
     // making the rig ourselves first.
-    let rig = kmsbridge_tests::rig::Rig::with_options(&opts);
+    let rig = kmsbridge_testkit::rig::Rig::with_options(&opts);
     let conf = rig.var("KMSBRIDGE_CONF").to_string();
     let text = std::fs::read_to_string(&conf).expect("read config");
     let text =

@@ -6,16 +6,20 @@
 //! The 3-node rigs run in-process (`--in-process`): every SoftHSM2 mechanism (AES key
 //! wrap, which replication needs) works there, and a node's loss is the shim's `down`.
 
+// Tests and benches: a panic is how they report a failure.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
 use cryptoki::error::{Rv, RvError};
 use cryptoki::mechanism::Mechanism;
 use cryptoki::object::{Attribute, AttributeType, ObjectHandle};
 use cryptoki::session::Session;
 use cryptoki_sys::{CKA_LABEL, CKA_VALUE, CK_ULONG, CK_UNAVAILABLE_INFORMATION};
+use kmsbridge_testkit::codes::err_of;
+use kmsbridge_testkit::keys::{attr_bool, attr_bytes, find};
+use kmsbridge_testkit::rig::{Rig, RigOptions};
 use kmsbridge_tests::conformance::{mechanisms, raw_attr};
-use kmsbridge_tests::env::{err_of, Env, Target};
-use kmsbridge_tests::keys::{attr_bool, attr_bytes, find};
+use kmsbridge_tests::env::{Env, Target};
 use kmsbridge_tests::kms::*;
-use kmsbridge_tests::rig::{Rig, RigOptions};
 use std::process::Command;
 use std::time::{Duration, Instant};
 

@@ -9,47 +9,32 @@
 //! domain key needed) and used with mechanisms without parameters: raw ECDSA,
 //! AES-ECB and SHA256-HMAC.
 
+// Tests and benches: a panic is how they report a failure.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
 use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
-use cryptoki::error::{Error, RvError};
+use cryptoki::error::RvError;
 use cryptoki::mechanism::Mechanism;
 use cryptoki::object::{Attribute, KeyType, ObjectClass, ObjectHandle};
 use cryptoki::session::{Session, UserType};
 use cryptoki::types::AuthPin;
-use kmsbridge_tests::env::{find_slot, Env, Target};
-use kmsbridge_tests::rig::{Rig, RigOptions};
+use kmsbridge_testkit::codes::rv_of;
+use kmsbridge_testkit::keys::P256;
+use kmsbridge_testkit::module::find_slot;
+use kmsbridge_testkit::rig::{one_at_a_time, Rig, RigOptions};
+use kmsbridge_tests::cluster::{token_aes, END_AT, LOSE_AT, RETURN_AT, THREADS};
+use kmsbridge_tests::env::{Env, Target};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-const P256: [u8; 10] = [0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
-
-/// Client threads of the load test, as many as the issue asks.
-const THREADS: usize = 32;
-/// The issue's timeline, in seconds from the start of the load: node 1 is lost at
-/// 10 s and back at 20 s; the load runs 30 s.
-const LOSE_AT: u64 = 10;
-const RETURN_AT: u64 = 20;
-const END_AT: u64 = 30;
-
-/// Rigs export process-wide variables read when the module loads: one test at a
-/// time when several share a process (`cargo test`; nextest runs each in its own).
-static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
-
 fn bridge(opts: RigOptions) -> (MutexGuard<'static, ()>, Env) {
-    let turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let turn = one_at_a_time();
     (turn, Env::with_rig(Target::Bridge, Rig::with_options(&opts)))
 }
 
 fn three_p11kit_nodes() -> (MutexGuard<'static, ()>, Env) {
     bridge(RigOptions { nodes: Some(3), ..Default::default() })
-}
-
-fn logged_in(t: &Env) -> Session {
-    let s = t.rw_session();
-    match s.login(UserType::User, Some(&t.user_auth())) {
-        Ok(()) | Err(Error::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => s,
-        Err(e) => panic!("C_Login: {e}"),
-    }
 }
 
 /// A token EC P-256 private key made by value (written to every node).
@@ -59,26 +44,12 @@ fn token_ec_private(s: &Session, id: &[u8]) -> ObjectHandle {
         Attribute::KeyType(KeyType::EC),
         Attribute::Token(true),
         Attribute::Private(true),
-        Attribute::EcParams(P256.to_vec()),
+        Attribute::EcParams(P256.params.to_vec()),
         Attribute::Value(vec![7u8; 32]),
         Attribute::Sign(true),
         Attribute::Id(id.to_vec()),
     ])
     .expect("C_CreateObject (token EC private key)")
-}
-
-/// A token AES key made by value.
-fn token_aes(s: &Session, id: &[u8], value: &[u8]) -> cryptoki::error::Result<ObjectHandle> {
-    s.create_object(&[
-        Attribute::Class(ObjectClass::SECRET_KEY),
-        Attribute::KeyType(KeyType::AES),
-        Attribute::Token(true),
-        Attribute::Private(true),
-        Attribute::Value(value.to_vec()),
-        Attribute::Encrypt(true),
-        Attribute::Decrypt(true),
-        Attribute::Id(id.to_vec()),
-    ])
 }
 
 /// A token generic secret made by value (HMAC).
@@ -105,19 +76,12 @@ fn token_ec_public(s: &Session, label: &str) -> ObjectHandle {
         Attribute::Class(ObjectClass::PUBLIC_KEY),
         Attribute::KeyType(KeyType::EC),
         Attribute::Token(true),
-        Attribute::EcParams(P256.to_vec()),
+        Attribute::EcParams(P256.params.to_vec()),
         Attribute::EcPoint(point),
         Attribute::Verify(true),
         Attribute::Label(label.into()),
     ])
     .expect("C_CreateObject (token EC public key)")
-}
-
-fn rv_of<T>(r: &cryptoki::error::Result<T>) -> Option<RvError> {
-    match r {
-        Err(Error::Pkcs11(rv, _)) => Some(*rv),
-        _ => None,
-    }
 }
 
 /// Node `k`'s own library in a copy of its own (a distinct instance: the module's
@@ -151,10 +115,10 @@ fn node_has_label(rig: &Rig, k: usize, label: &str, bound: Duration) -> bool {
 fn single_part_operations_survive_a_node_loss_and_the_node_returns_up_to_date() {
     let (_turn, t) = three_p11kit_nodes();
     let rig = t.rig();
-    let admin = logged_in(&t);
+    let admin = t.logged_in();
     let ec = token_ec_private(&admin, b"failover-ec");
     let aes = token_aes(&admin, b"failover-aes", &[0x42; 32]).expect("token AES key");
-    let sessions: Vec<Session> = (0..THREADS).map(|_| logged_in(&t)).collect();
+    let sessions: Vec<Session> = (0..THREADS).map(|_| t.logged_in()).collect();
 
     let ops = AtomicU64::new(0);
     let failures: Mutex<Vec<String>> = Mutex::new(Vec::new());
@@ -218,7 +182,7 @@ fn single_part_operations_survive_a_node_loss_and_the_node_returns_up_to_date() 
         "node 1 never received the key created while it was down"
     );
     // And the cluster serves on after the return.
-    let s = logged_in(&t);
+    let s = t.logged_in();
     for _ in 0..50 {
         s.sign(&Mechanism::Ecdsa, ec, &[1u8; 32]).expect("sign after the return");
     }
@@ -228,11 +192,11 @@ fn single_part_operations_survive_a_node_loss_and_the_node_returns_up_to_date() 
 /// (`lose`). Those on node 1 end with CKR_DEVICE_REMOVED (or CKR_DEVICE_ERROR)
 /// within 2 s, the others finish, and a new C_SignInit on the failed sessions works.
 fn multi_part_on_a_lost_node(t: &Env, lose: impl FnOnce(), restore: impl FnOnce()) {
-    let admin = logged_in(t);
+    let admin = t.logged_in();
     let key = token_hmac(&admin, b"failover-hmac");
     let mech = Mechanism::Sha256Hmac;
     let expected = admin.sign(&mech, key, b"part one, part two").expect("one-shot HMAC");
-    let sessions: Vec<Session> = (0..6).map(|_| logged_in(t)).collect();
+    let sessions: Vec<Session> = (0..6).map(|_| t.logged_in()).collect();
     for s in &sessions {
         s.sign_init(&mech, key).expect("C_SignInit");
         s.sign_update(b"part one, ").expect("C_SignUpdate before the loss");
@@ -279,7 +243,7 @@ fn multi_part_operations_on_a_removed_in_process_node_end_with_the_documented_co
 #[test]
 fn a_thousand_create_then_use_cycles_find_every_object() {
     let (_turn, t) = three_p11kit_nodes();
-    let sessions: Vec<Session> = (0..4).map(|_| logged_in(&t)).collect();
+    let sessions: Vec<Session> = (0..4).map(|_| t.logged_in()).collect();
     let failures: Mutex<Vec<String>> = Mutex::new(Vec::new());
     std::thread::scope(|sc| {
         for (i, s) in sessions.into_iter().enumerate() {
@@ -314,7 +278,7 @@ fn a_thousand_create_then_use_cycles_find_every_object() {
 /// reaches only 2 nodes and is refused (undone); the default quorum (2) takes it.
 #[test]
 fn a_configured_quorum_of_three_refuses_writes_with_a_node_lost() {
-    let turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let turn = one_at_a_time();
     let rig = Rig::with_options(&RigOptions { nodes: Some(3), ..Default::default() });
     let conf = rig.var("KMSBRIDGE_CONF").to_string();
     let text = std::fs::read_to_string(&conf).expect("read config");
@@ -325,7 +289,7 @@ fn a_configured_quorum_of_three_refuses_writes_with_a_node_lost() {
     );
     std::fs::write(&conf, text).expect("write config");
     let t = Env::with_rig(Target::Bridge, rig);
-    let s = logged_in(&t);
+    let s = t.logged_in();
     token_aes(&s, b"quorum-all-up", &[1; 16]).expect("a write with every node up");
     t.rig().stop_node(1);
     // The first write finds node 1 lost; with 2 of 3 nodes it is below quorum.

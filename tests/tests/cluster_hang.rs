@@ -3,36 +3,16 @@
 //! has hung past `call_timeout_ms`, and its probe, which blocks for as long as the
 //! node hangs, holds up no other node: a lost node that returns meanwhile serves again.
 
-use cryptoki::error::{Error, RvError};
+// Tests and benches: a panic is how they report a failure.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
 use cryptoki::mechanism::Mechanism;
-use cryptoki::object::{Attribute, KeyType, ObjectClass, ObjectHandle};
-use cryptoki::session::{Session, UserType};
+use cryptoki::object::ObjectHandle;
+use cryptoki::session::Session;
+use kmsbridge_testkit::rig::{Rig, RigOptions};
+use kmsbridge_tests::cluster::token_aes;
 use kmsbridge_tests::env::{Env, Target};
-use kmsbridge_tests::rig::{Rig, RigOptions};
 use std::time::{Duration, Instant};
-
-fn logged_in(t: &Env) -> Session {
-    let s = t.rw_session();
-    match s.login(UserType::User, Some(&t.user_auth())) {
-        Ok(()) | Err(Error::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => s,
-        Err(e) => panic!("C_Login: {e}"),
-    }
-}
-
-/// An AES token key made by value: written to every node, no domain key needed.
-fn token_aes(s: &Session, id: &[u8]) -> ObjectHandle {
-    s.create_object(&[
-        Attribute::Class(ObjectClass::SECRET_KEY),
-        Attribute::KeyType(KeyType::AES),
-        Attribute::Token(true),
-        Attribute::Private(true),
-        Attribute::Value(vec![9u8; 32]),
-        Attribute::Encrypt(true),
-        Attribute::Decrypt(true),
-        Attribute::Id(id.to_vec()),
-    ])
-    .expect("C_CreateObject (token AES key)")
-}
 
 fn encrypt(s: &Session, key: ObjectHandle) -> cryptoki::error::Result<Vec<u8>> {
     s.encrypt(&Mechanism::AesEcb, key, &[5u8; 16])
@@ -48,8 +28,8 @@ fn a_hung_node_is_taken_out_and_its_probe_holds_up_no_other_node() {
         text.replacen("type = \"hardware\"", "type = \"hardware\"\ncall_timeout_ms = 500", 1);
     std::fs::write(&conf, text).expect("write config");
     let t = Env::with_rig(Target::Bridge, rig);
-    let s = logged_in(&t);
-    let key = token_aes(&s, b"hang-aes");
+    let s = t.logged_in();
+    let key = token_aes(&s, b"hang-aes", &[9u8; 32]).expect("C_CreateObject (token AES key)");
     let expected = encrypt(&s, key).expect("C_Encrypt with every node up");
 
     // Node 0 hangs. A worker's calls that reach it block until it resumes; the
@@ -64,7 +44,7 @@ fn a_hung_node_is_taken_out_and_its_probe_holds_up_no_other_node() {
     }
     let _resume = Resume(t.rig());
     let stuck = {
-        let s = logged_in(&t);
+        let s = t.logged_in();
         std::thread::spawn(move || (0..20).map(|_| encrypt(&s, key)).filter(Result::is_err).count())
     };
     std::thread::sleep(Duration::from_millis(1500));

@@ -7,17 +7,21 @@
 //! CKA_TRUSTED domain key (cluster/src/replicate.rs); the application sees
 //! CKA_EXTRACTABLE = FALSE and may not wrap them.
 
+// Tests and benches: a panic is how they report a failure.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
 use cryptoki::context::{CInitializeArgs, CInitializeFlags};
 use cryptoki::error::{Error, Rv, RvError};
 use cryptoki::mechanism::{Mechanism, MechanismType};
 use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHandle};
 use cryptoki::session::{Session, UserType};
 use cryptoki_sys::*;
+use kmsbridge_testkit::keys::attr_bool;
+use kmsbridge_testkit::module::find_slot;
+use kmsbridge_testkit::rig::{Rig, RigOptions};
 use kmsbridge_tests::ck;
 use kmsbridge_tests::cluster::{provision_domain_key, NodeTokens, DOMAIN_KEY_ID};
-use kmsbridge_tests::env::{find_slot, Env, Target};
-use kmsbridge_tests::keys::attr_bool;
-use kmsbridge_tests::rig::{Rig, RigOptions};
+use kmsbridge_tests::env::{Env, Target};
 use std::ffi::c_void;
 use std::ptr;
 
@@ -143,14 +147,6 @@ fn code_of<T>(r: &cryptoki::error::Result<T>) -> Rv {
 /// CKA_WRAP_WITH_TRUSTED once TRUE).
 fn read_only_refusal(rv: Rv) -> bool {
     matches!(rv, Rv::Error(RvError::AttributeReadOnly | RvError::ActionProhibited))
-}
-
-fn logged_in(t: &Env) -> Session {
-    let s = t.rw_session();
-    match s.login(UserType::User, Some(&t.user_auth())) {
-        Ok(()) | Err(Error::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => s,
-        Err(e) => panic!("C_Login: {e}"),
-    }
 }
 
 const AES_ID: &[u8] = b"no-export-aes";
@@ -344,7 +340,7 @@ fn a_non_extractable_key_never_leaves_the_cluster_and_its_replicas_need_a_truste
         Rig::with_options(&RigOptions { nodes: Some(3), in_process: true, ..Default::default() });
     provision_domain_key(&rig);
     let t = Env::with_rig(Target::Bridge, rig);
-    let s = logged_in(&t);
+    let s = t.logged_in();
     let (aes, rsa) = make_keys(&s);
     let app = app_keys(&s, "first");
 
@@ -477,7 +473,7 @@ fn a_non_extractable_key_never_leaves_the_cluster_and_its_replicas_need_a_truste
         .initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK))
         .expect("C_Initialize again");
     assert_eq!(find_slot(&t.ctx, &t.label), Some(t.slot), "the same slot after C_Initialize");
-    let s = logged_in(&t);
+    let s = t.logged_in();
     let app = app_keys(&s, "anew");
     let aes = s.find_objects(&[Attribute::Id(AES_ID.to_vec())]).expect("find the AES key");
     let rsa = s

@@ -19,45 +19,30 @@
 //! secret and private keys made while node 1 is down can reach it wrapped under the
 //! cluster domain key (the p11-kit rig cannot carry that; `cluster_failover.rs`).
 
+// Tests and benches: a panic is how they report a failure.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
 use cryptoki::error::{Error, RvError};
 use cryptoki::mechanism::Mechanism;
 use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHandle};
 use cryptoki::session::{Session, UserType};
-use kmsbridge_tests::cluster::{provision_domain_key, NodeTokens, DOMAIN_KEY_ID};
+use kmsbridge_testkit::codes::rv_of;
+use kmsbridge_testkit::keys::{attr_bool, attr_bytes, P256};
+use kmsbridge_testkit::rig::{Rig, RigOptions};
+use kmsbridge_tests::cluster::{
+    provision_domain_key, NodeTokens, DOMAIN_KEY_ID, END_AT, LOSE_AT, RETURN_AT, THREADS,
+};
 use kmsbridge_tests::env::{Env, Target};
-use kmsbridge_tests::keys::{attr_bool, attr_bytes, P256};
-use kmsbridge_tests::rig::{Rig, RigOptions};
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-/// Client threads of the load, as many as the issue asks.
-const THREADS: usize = 32;
 /// Multi-part operations begun before the load, spread over the 3 nodes.
 const MULTI: usize = 6;
-/// The issue's timeline, in seconds from the start of the load.
-const LOSE_AT: u64 = 10;
-const RETURN_AT: u64 = 20;
-const END_AT: u64 = 30;
 /// The lost node.
 const LOST: usize = 1;
 const IV: [u8; 16] = [0x1f; 16];
-
-fn logged_in(t: &Env) -> Session {
-    let s = t.rw_session();
-    match s.login(UserType::User, Some(&t.user_auth())) {
-        Ok(()) | Err(Error::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => s,
-        Err(e) => panic!("C_Login: {e}"),
-    }
-}
-
-fn rv_of<T>(r: &cryptoki::error::Result<T>) -> Option<RvError> {
-    match r {
-        Err(Error::Pkcs11(rv, _)) => Some(*rv),
-        _ => None,
-    }
-}
 
 /// A generated token AES-256 key, sensitive and not extractable.
 fn gen_aes(s: &Session, id: &str) -> ObjectHandle {
@@ -306,7 +291,7 @@ fn a_lost_node_returns_holding_every_change_before_it_serves() {
     provision_domain_key(&rig);
     let t = Env::with_rig(Target::Bridge, rig);
     let rig = t.rig();
-    let admin = logged_in(&t);
+    let admin = t.logged_in();
 
     // Made before the loss, on every node.
     let (rsa_pub, rsa) = gen_rsa(&admin, "load-rsa");
@@ -321,12 +306,12 @@ fn a_lost_node_returns_holding_every_change_before_it_serves() {
     let multi: Vec<(Multi, Session)> = (0..MULTI)
         .map(|i| {
             let kind = if i % 2 == 0 { Multi::Encrypt } else { Multi::Sign };
-            let s = logged_in(&t);
+            let s = t.logged_in();
             kind.init(&s, &keys).expect("multi-part Init");
             (kind, s)
         })
         .collect();
-    let sessions: Vec<Session> = (0..THREADS).map(|_| logged_in(&t)).collect();
+    let sessions: Vec<Session> = (0..THREADS).map(|_| t.logged_in()).collect();
 
     let ops = AtomicU64::new(0);
     let failures: Mutex<Vec<String>> = Mutex::new(Vec::new());
@@ -503,7 +488,7 @@ fn a_lost_node_returns_holding_every_change_before_it_serves() {
     rig.stop_node(0);
     rig.stop_node(2);
     let m = made.expect("keys made while node 1 was down");
-    let s = logged_in(&t);
+    let s = t.logged_in();
     assert_eq!(
         s.encrypt(&Mechanism::AesCbcPad(IV), m.aes, &block).expect("new AES key on node 1"),
         m.aes_ct,
@@ -588,7 +573,7 @@ fn a_node_that_missed_writes_waits_for_the_nodes_that_took_them() {
     provision_domain_key(&rig);
     let t = Env::with_rig(Target::Bridge, rig);
     let rig = t.rig();
-    let s = logged_in(&t);
+    let s = t.logged_in();
     let block = [0x11u8; 16];
     rig.stop_node(LOST);
     let key = gen_aes(&s, "made-while-node1-away");

@@ -2,22 +2,21 @@
 //! node's library (not through kmsbridge): nodes that serve their own tokens, are
 //! really lost, and come back; and the fault shim in front of them.
 
+// Tests and benches: a panic is how they report a failure.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
 use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
-use cryptoki::error::{Error, RvError};
+use cryptoki::error::RvError;
 use cryptoki::mechanism::Mechanism;
-use cryptoki::object::{Attribute, ObjectClass, ObjectHandle};
+use cryptoki::object::{Attribute, ObjectHandle};
 use cryptoki::session::{Session, UserType};
 use cryptoki::slot::Slot;
 use cryptoki::types::AuthPin;
-use kmsbridge_tests::rig::{Rig, RigOptions};
-use std::sync::Mutex;
+use kmsbridge_testkit::codes::err_of;
+use kmsbridge_testkit::keys::{ecdsa_sign, find_private, token_ec_key};
+use kmsbridge_testkit::module::login;
+use kmsbridge_testkit::rig::{one_at_a_time, Rig, RigOptions};
 use std::time::{Duration, Instant};
-
-/// Rigs export process-wide variables: one test at a time when several share a
-/// process (`cargo test`; nextest runs each test in its own).
-static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
-
-const P256: [u8; 10] = [0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
 
 /// One node's library, loaded and initialised by this process.
 struct Node {
@@ -58,63 +57,22 @@ impl Node {
 
     fn session(&self) -> Session {
         let s = self.ctx.open_rw_session(self.slot).expect("C_OpenSession");
-        match s.login(UserType::User, Some(&AuthPin::new(self.pin.clone().into()))) {
-            Ok(()) | Err(Error::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => s,
-            Err(e) => panic!("C_Login: {e}"),
-        }
-    }
-}
-
-/// An EC P-256 token key pair labelled `name`; the private key.
-fn ec_key(s: &Session, name: &str) -> ObjectHandle {
-    let (_, private) = s
-        .generate_key_pair(
-            &Mechanism::EccKeyPairGen,
-            &[
-                Attribute::Token(true),
-                Attribute::EcParams(P256.to_vec()),
-                Attribute::Label(name.into()),
-            ],
-            &[
-                Attribute::Token(true),
-                Attribute::Private(true),
-                Attribute::Sign(true),
-                Attribute::Label(name.into()),
-            ],
-        )
-        .expect("C_GenerateKeyPair");
-    private
-}
-
-fn find_private(s: &Session, name: &str) -> Vec<ObjectHandle> {
-    s.find_objects(&[Attribute::Class(ObjectClass::PRIVATE_KEY), Attribute::Label(name.into())])
-        .expect("C_FindObjects")
-}
-
-/// Raw ECDSA: no mechanism parameter, so it crosses p11-kit's RPC (0.24 refuses
-/// parameters it cannot carry, e.g. AES-CBC's IV, with CKR_MECHANISM_INVALID).
-fn sign(s: &Session, key: ObjectHandle) -> cryptoki::error::Result<Vec<u8>> {
-    s.sign(&Mechanism::Ecdsa, key, &[9u8; 32])
-}
-
-fn code<T: std::fmt::Debug>(r: cryptoki::error::Result<T>) -> RvError {
-    match r {
-        Err(Error::Pkcs11(rv, _)) => rv,
-        other => panic!("expected a PKCS#11 error, got {other:?}"),
+        login(&s, UserType::User, &AuthPin::new(self.pin.clone().into()));
+        s
     }
 }
 
 #[test]
 fn three_p11kit_nodes_serve_their_own_tokens_and_a_killed_node_returns() {
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let _one = one_at_a_time();
     let rig = Rig::with_options(&RigOptions { nodes: Some(3), ..Default::default() });
     assert_eq!(rig.nodes(), 3);
     let mut nodes: Vec<Node> = (0..3).map(|k| Node::connect(&rig, k)).collect();
     let sessions: Vec<Session> = nodes.iter().map(Node::session).collect();
     let keys: Vec<ObjectHandle> =
-        sessions.iter().enumerate().map(|(k, s)| ec_key(s, &format!("rig-{k}"))).collect();
+        sessions.iter().enumerate().map(|(k, s)| token_ec_key(s, &format!("rig-{k}"))).collect();
     for (k, s) in sessions.iter().enumerate() {
-        assert_eq!(sign(s, keys[k]).expect("sign on its node").len(), 64);
+        assert_eq!(ecdsa_sign(s, keys[k]).expect("sign on its node").len(), 64);
         // Separate stores: a node holds only its own keys.
         for j in (0..3).filter(|j| *j != k) {
             assert!(
@@ -128,45 +86,53 @@ fn three_p11kit_nodes_serve_their_own_tokens_and_a_killed_node_returns() {
     rig.stop_node(1);
     assert_eq!(rig.node_status(1), "down");
     let s1 = &sessions[1];
-    assert_eq!(code(sign(s1, keys[1])), RvError::DeviceError, "an open session");
-    assert_eq!(code(s1.generate_random_vec(8)), RvError::DeviceError);
-    assert_eq!(code(nodes[1].ctx.get_slots_with_token()), RvError::DeviceError, "a new call");
-    assert_eq!(code(nodes[1].ctx.open_rw_session(nodes[1].slot)), RvError::DeviceError);
+    assert_eq!(err_of(ecdsa_sign(s1, keys[1])), RvError::DeviceError, "an open session");
+    assert_eq!(err_of(s1.generate_random_vec(8)), RvError::DeviceError);
+    assert_eq!(err_of(nodes[1].ctx.get_slots_with_token()), RvError::DeviceError, "a new call");
+    assert_eq!(err_of(nodes[1].ctx.open_rw_session(nodes[1].slot)), RvError::DeviceError);
     // The others serve on.
     for k in [0, 2] {
-        assert_eq!(sign(&sessions[k], keys[k]).unwrap().len(), 64, "node {k} while node 1 is down");
+        assert_eq!(
+            ecdsa_sign(&sessions[k], keys[k]).unwrap().len(),
+            64,
+            "node {k} while node 1 is down"
+        );
     }
 
     // Back on the same socket: the client does not reconnect by itself ...
     rig.start_node(1);
     assert_eq!(rig.node_status(1), "up");
-    assert_eq!(code(sign(s1, keys[1])), RvError::DeviceError, "no reconnection without re-init");
+    assert_eq!(
+        err_of(ecdsa_sign(s1, keys[1])),
+        RvError::DeviceError,
+        "no reconnection without re-init"
+    );
     // ... only after C_Finalize + C_Initialize of that node's library.
     let mut sessions = sessions;
     let old = sessions.remove(1);
     nodes[1].reinitialise(rig.node_token_label(1));
     // The old session is gone on the new server; forget it without closing: the new
     // server numbers its sessions afresh, so the old number may name a new one.
-    assert_eq!(code(sign(&old, keys[1])), RvError::SessionHandleInvalid);
+    assert_eq!(err_of(ecdsa_sign(&old, keys[1])), RvError::SessionHandleInvalid);
     std::mem::forget(old);
     let s1 = nodes[1].session();
     let key = find_private(&s1, "rig-1");
     assert_eq!(key.len(), 1, "node 1's key survived in its store");
-    assert_eq!(sign(&s1, key[0]).unwrap().len(), 64, "node 1 serves again");
+    assert_eq!(ecdsa_sign(&s1, key[0]).unwrap().len(), 64, "node 1 serves again");
     for (k, s) in [(0, &sessions[0]), (2, &sessions[1])] {
-        assert_eq!(sign(s, keys[k]).unwrap().len(), 64, "node {k} untouched");
+        assert_eq!(ecdsa_sign(s, keys[k]).unwrap().len(), 64, "node {k} untouched");
     }
 }
 
 #[test]
 fn a_hung_p11kit_node_blocks_its_callers_until_it_resumes() {
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let _one = one_at_a_time();
     let rig = Rig::with_options(&RigOptions { nodes: Some(2), ..Default::default() });
     let nodes: Vec<Node> = (0..2).map(|k| Node::connect(&rig, k)).collect();
     let s0 = nodes[0].session();
-    let key = ec_key(&s0, "hang");
+    let key = token_ec_key(&s0, "hang");
     let s1 = nodes[1].session();
-    let key1 = ec_key(&s1, "other");
+    let key1 = token_ec_key(&s1, "other");
     /// Resumes the node however the scope ends, so that a failed check cannot leave
     /// the scope waiting for a call that never returns.
     struct Resume<'a>(&'a Rig);
@@ -181,14 +147,14 @@ fn a_hung_p11kit_node_blocks_its_callers_until_it_resumes() {
         let resume = Resume(&rig);
         sc.spawn(move || {
             let t = Instant::now();
-            tx.send((sign(&s0, key).map(|v| v.len()), t.elapsed())).unwrap();
+            tx.send((ecdsa_sign(&s0, key).map(|v| v.len()), t.elapsed())).unwrap();
         });
         // p11-kit's client has no timeout: the call waits as long as the node is stopped.
         if let Ok(got) = rx.recv_timeout(Duration::from_millis(700)) {
             panic!("a call got through a hung node: {got:?}");
         }
         assert_eq!(rig.node_status(0), "hung");
-        assert_eq!(sign(&s1, key1).unwrap().len(), 64, "the other node serves meanwhile");
+        assert_eq!(ecdsa_sign(&s1, key1).unwrap().len(), 64, "the other node serves meanwhile");
         drop(resume);
         let (r, took) = rx.recv_timeout(Duration::from_secs(5)).expect("the call resumes");
         assert_eq!(r.unwrap(), 64);
@@ -198,18 +164,18 @@ fn a_hung_p11kit_node_blocks_its_callers_until_it_resumes() {
 
 #[test]
 fn the_shim_in_front_of_p11kit_nodes_injects_faults_per_node() {
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let _one = one_at_a_time();
     let rig = Rig::with_options(&RigOptions { nodes: Some(2), shim: true, ..Default::default() });
     let nodes: Vec<Node> = (0..2).map(|k| Node::connect(&rig, k)).collect();
     let sessions: Vec<Session> = nodes.iter().map(Node::session).collect();
-    let keys: Vec<ObjectHandle> = sessions.iter().map(|s| ec_key(s, "k")).collect();
+    let keys: Vec<ObjectHandle> = sessions.iter().map(|s| token_ec_key(s, "k")).collect();
 
     rig.shim(0, "error_rate = 1\nerror_rv = 0x30");
-    assert_eq!(code(sign(&sessions[0], keys[0])), RvError::DeviceError);
-    assert_eq!(sign(&sessions[1], keys[1]).unwrap().len(), 64, "node 1 has no faults");
+    assert_eq!(err_of(ecdsa_sign(&sessions[0], keys[0])), RvError::DeviceError);
+    assert_eq!(ecdsa_sign(&sessions[1], keys[1]).unwrap().len(), 64, "node 1 has no faults");
     rig.shim(0, "error_rate = 0\nlatency_ms = 100");
     let t = Instant::now();
-    sign(&sessions[0], keys[0]).unwrap();
+    ecdsa_sign(&sessions[0], keys[0]).unwrap();
     assert!(
         t.elapsed() >= Duration::from_millis(300),
         "3 crypto calls x 100 ms: {:?}",
@@ -218,13 +184,13 @@ fn the_shim_in_front_of_p11kit_nodes_injects_faults_per_node() {
 
     // A real loss still shows through the shim.
     rig.stop_node(1);
-    assert_eq!(code(sign(&sessions[1], keys[1])), RvError::DeviceError);
+    assert_eq!(err_of(ecdsa_sign(&sessions[1], keys[1])), RvError::DeviceError);
     rig.start_node(1);
 }
 
 #[test]
 fn in_process_nodes_are_lost_and_return_through_the_shim() {
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let _one = one_at_a_time();
     let rig =
         Rig::with_options(&RigOptions { nodes: Some(3), in_process: true, ..Default::default() });
     assert!(rig.in_process());
@@ -234,7 +200,7 @@ fn in_process_nodes_are_lost_and_return_through_the_shim() {
         assert_eq!(n.ctx.get_slots_with_token().unwrap().len(), 1, "node {k}");
     }
     let sessions: Vec<Session> = nodes.iter().map(Node::session).collect();
-    let keys: Vec<ObjectHandle> = sessions.iter().map(|s| ec_key(s, "k")).collect();
+    let keys: Vec<ObjectHandle> = sessions.iter().map(|s| token_ec_key(s, "k")).collect();
     // In-process, every SoftHSM2 mechanism works (AES-GCM here), unlike over p11-kit.
     let aes = sessions[0]
         .generate_key(
@@ -248,23 +214,23 @@ fn in_process_nodes_are_lost_and_return_through_the_shim() {
 
     rig.stop_node(1);
     assert_eq!(rig.node_status(1), "down");
-    assert_eq!(code(sign(&sessions[1], keys[1])), RvError::DeviceRemoved);
-    assert_eq!(code(nodes[1].ctx.get_slots_with_token()), RvError::DeviceRemoved);
-    assert_eq!(sign(&sessions[2], keys[2]).unwrap().len(), 64, "node 2 serves on");
+    assert_eq!(err_of(ecdsa_sign(&sessions[1], keys[1])), RvError::DeviceRemoved);
+    assert_eq!(err_of(nodes[1].ctx.get_slots_with_token()), RvError::DeviceRemoved);
+    assert_eq!(ecdsa_sign(&sessions[2], keys[2]).unwrap().len(), 64, "node 2 serves on");
 
     rig.start_node(1);
     // As a restarted HSM: old sessions are gone, new ones work without re-init.
-    assert_eq!(code(sign(&sessions[1], keys[1])), RvError::SessionHandleInvalid);
+    assert_eq!(err_of(ecdsa_sign(&sessions[1], keys[1])), RvError::SessionHandleInvalid);
     let s1 = nodes[1].session();
     let key = find_private(&s1, "k");
     assert_eq!(key.len(), 1);
-    assert_eq!(sign(&s1, key[0]).unwrap().len(), 64);
+    assert_eq!(ecdsa_sign(&s1, key[0]).unwrap().len(), 64);
 
     rig.shim(2, "latency_ms = 100");
     let t = Instant::now();
-    sign(&sessions[2], keys[2]).unwrap();
+    ecdsa_sign(&sessions[2], keys[2]).unwrap();
     assert!(t.elapsed() >= Duration::from_millis(300), "{:?}", t.elapsed());
     let t = Instant::now();
-    sign(&sessions[0], keys[0]).unwrap();
+    ecdsa_sign(&sessions[0], keys[0]).unwrap();
     assert!(t.elapsed() < Duration::from_millis(100), "node 0 has no latency: {:?}", t.elapsed());
 }

@@ -7,10 +7,13 @@
 //! On a hardware instance over SoftHSM2 2.6, SHA-256 OAEP and CKM_RSA_AES_KEY_WRAP are
 //! composed by the module (docs/KEYS.md, last paragraph of the import section).
 
+// Tests and benches: a panic is how they report a failure.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
 use cryptoki::mechanism::Mechanism;
 use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass};
+use kmsbridge_testkit::keys::{attr_bool, attr_bytes, attr_ulong, P256};
 use kmsbridge_tests::byok;
-use kmsbridge_tests::keys::{attr_bool, attr_bytes, attr_ulong, P256};
 use kmsbridge_tests::kms::*;
 use kmsbridge_tests::{on_both_instances, Env, Target};
 

@@ -5,19 +5,21 @@
 //! state change made by one process reaches another within 1 s. Each case runs on a
 //! hardware and a software instance. The child process is this binary (`child`).
 
-mod support;
+// Tests and benches: a panic is how they report a failure.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 use cryptoki::error::{Error, RvError};
 use cryptoki::mechanism::Mechanism;
 use cryptoki::object::{Attribute, ObjectClass, ObjectHandle};
 use cryptoki::session::Session;
+use kmsbridge_testkit::codes::err_of;
+use kmsbridge_testkit::harness::*;
+use kmsbridge_testkit::keys::{gen_aes, gen_token_aes, P256, PROBE};
+use kmsbridge_testkit::module::Module;
 use kmsbridge_tests::byok;
-use kmsbridge_tests::env::err_of;
-use kmsbridge_tests::keys::{gen_aes, P256};
 use kmsbridge_tests::kms::*;
 use kmsbridge_tests::{on_both_instances, Env, Target};
 use std::time::{Duration, Instant};
-use support::*;
 
 on_both_instances!(
     disabled_aes_key_refuses_until_enabled,
@@ -252,10 +254,10 @@ fn kms_keys_cannot_be_destroyed(target: Target) {
     assert_aes_works(&s, key, &ct, &iv, "after refused destroys");
 
     // An application's key without a record is destroyed as PKCS#11 says ...
-    let plain = support::gen_token_aes(&s, "plain", b"plain").expect("C_GenerateKey");
+    let plain = gen_token_aes(&s, "plain", b"plain").expect("C_GenerateKey");
     s.destroy_object(plain).expect("C_DestroyObject of a key without a record");
     // ... until its first state change gives it a record.
-    let app = support::gen_token_aes(&s, "app", b"app").expect("C_GenerateKey");
+    let app = gen_token_aes(&s, "app", b"app").expect("C_GenerateKey");
     set_state(&s, app, KMSBRIDGE_STATE_DISABLED, &[]).expect("disable an application key");
     set_state(&s, app, KMSBRIDGE_STATE_ENABLED, &[]).expect("enable it");
     record_of(&s, b"app");
@@ -312,8 +314,11 @@ fn another_process_sees_state_changes_within_1s(target: Target) {
     let s = t.user_session();
     let (id, key, _, _) = kms_aes(&s, "two-processes");
     let stop = t.rig().dir().join("stop");
-    let (mut child, rx) =
-        spawn("child", "encrypt-loop", &format!("{}:{}", hex::encode(&id), stop.display()));
+    let (mut child, rx) = spawn(
+        "child",
+        "encrypt-loop",
+        &[(ARG, &format!("{}:{}", hex::encode(&id), stop.display()))],
+    );
     assert_eq!(wait_for(&rx, "STATE ", Duration::from_secs(60)), "ok", "the child encrypts");
     std::thread::sleep(Duration::from_millis(300));
 

@@ -5,13 +5,16 @@
 //! imported material (BYOK, or C_CreateObject with CKA_VALUE) is EXTERNAL and
 //! FALSE/FALSE/FALSE. Each case runs on a hardware and a software instance.
 
+// Tests and benches: a panic is how they report a failure.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
 use cryptoki::error::RvError;
 use cryptoki::mechanism::Mechanism;
 use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass};
 use cryptoki::session::Session;
+use kmsbridge_testkit::codes::err_of;
+use kmsbridge_testkit::keys::{attr_bool, attr_bytes, attr_ulong, P256};
 use kmsbridge_tests::byok;
-use kmsbridge_tests::env::err_of;
-use kmsbridge_tests::keys::{attr_bool, attr_bytes, attr_ulong, P256};
 use kmsbridge_tests::kms::*;
 use kmsbridge_tests::{on_both_instances, Env, Target};
 
@@ -111,7 +114,7 @@ fn records_of_origin_kms_make_kms_keys(target: Target) {
     assert_eq!(s.decrypt(&cbc_pad(&iv), aes, &ct).expect("C_Decrypt"), b"usable at once");
 
     // A find without the record class sees only the key; with it, only the record.
-    let by_id = kmsbridge_tests::keys::find(&s, &[Attribute::Id(b"rec-aes".to_vec())]);
+    let by_id = kmsbridge_testkit::keys::find(&s, &[Attribute::Id(b"rec-aes".to_vec())]);
     assert_eq!(by_id, vec![aes], "a find by CKA_ID alone returns the key, never the record");
     let record = record_of(&s, b"rec-aes");
     assert_ne!(record, aes);

@@ -7,11 +7,15 @@
 //! the instance can check: tests/DEVIATIONS.md SH-12). Each case runs on both instance
 //! kinds.
 
+// Tests and benches: a panic is how they report a failure.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
 use cryptoki::error::RvError;
 use cryptoki::object::ObjectClass;
+use kmsbridge_testkit::rig::RigOptions;
 use kmsbridge_tests::byok;
 use kmsbridge_tests::kms::*;
-use kmsbridge_tests::{on_both_instances, Env, RigOptions, Target};
+use kmsbridge_tests::{on_both_instances, Env, Target};
 use std::time::Duration;
 
 on_both_instances!(

@@ -4,13 +4,16 @@
 //! decrypts, and never encrypts again. Keys of origin EXTERNAL cannot be rotated. Each
 //! case runs on a hardware and a software instance.
 
+// Tests and benches: a panic is how they report a failure.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
 use cryptoki::error::RvError;
 use cryptoki::mechanism::Mechanism;
 use cryptoki::object::{Attribute, AttributeType, ObjectClass, ObjectHandle};
 use cryptoki::session::Session;
+use kmsbridge_testkit::codes::err_of;
+use kmsbridge_testkit::keys::{attr_bool, find};
 use kmsbridge_tests::byok;
-use kmsbridge_tests::env::err_of;
-use kmsbridge_tests::keys::{attr_bool, find};
 use kmsbridge_tests::kms::*;
 use kmsbridge_tests::{on_both_instances, Env, Target};
 

@@ -5,19 +5,21 @@
 //! origin KMS, the same for every find, session and process. Each case runs on a
 //! hardware and a software instance. The child process is this binary (`child`).
 
-mod support;
+// Tests and benches: a panic is how they report a failure.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 use cryptoki::error::RvError;
 use cryptoki::mechanism::rsa::{PkcsMgfType, PkcsOaepParams, PkcsOaepSource};
 use cryptoki::mechanism::{Mechanism, MechanismType};
 use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass};
+use kmsbridge_testkit::codes::err_of;
+use kmsbridge_testkit::harness::*;
+use kmsbridge_testkit::keys::{attr_bytes, attr_ulong, find, fingerprint, gen_aes, round_trip};
+use kmsbridge_testkit::module::Module;
 use kmsbridge_tests::byok;
-use kmsbridge_tests::env::err_of;
-use kmsbridge_tests::keys::{attr_bytes, attr_ulong, find, gen_aes};
 use kmsbridge_tests::kms::*;
 use kmsbridge_tests::{on_both_instances, Env, Target};
 use std::time::Duration;
-use support::*;
 
 on_both_instances!(
     import_wrapping_private_key_is_never_found,
@@ -113,7 +115,7 @@ fn child() {
     say("READY");
     wait_file(std::path::Path::new(&arg()), TIMEOUT);
     let key = find_one(&s, &[flag(CKA_KMSBRIDGE_DEFAULT_KEY, true)], "the default key");
-    let id = bytes_attr(&s, key, AttributeType::Id);
+    let id = attr_bytes(&s, key, AttributeType::Id);
     say(&format!("DEFAULT {} {}", hex::encode(id), fingerprint(&s, key)));
 }
 
@@ -121,8 +123,9 @@ fn one_default_key_for_every_find_session_and_process(target: Target) {
     let t = Env::new(target);
     // Two other processes ask first, at the same time, on the fresh instance.
     let go = t.rig().dir().join("go");
-    let mut children: Vec<_> =
-        (0..2).map(|_| spawn("child", "default-key", &go.display().to_string())).collect();
+    let mut children: Vec<_> = (0..2)
+        .map(|_| spawn("child", "default-key", &[(ARG, &go.display().to_string())]))
+        .collect();
     for (_, rx) in &children {
         wait_for(rx, "READY", TIMEOUT);
     }
@@ -136,7 +139,7 @@ fn one_default_key_for_every_find_session_and_process(target: Target) {
 
     let s = t.user_session();
     let key = find_one(&s, &[flag(CKA_KMSBRIDGE_DEFAULT_KEY, true)], "the default key");
-    let id = bytes_attr(&s, key, AttributeType::Id);
+    let id = attr_bytes(&s, key, AttributeType::Id);
     assert_eq!(
         format!("{} {}", hex::encode(&id), fingerprint(&s, key)),
         seen[0],

@@ -1,9 +1,12 @@
 //! The C ABI itself: exported symbols, interfaces, complete tables, C_Initialize's
 //! argument rules, fork, and configuration errors. Loads the built module raw.
 
+// Tests and benches: a panic is how they report a failure.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
 use cryptoki_sys::*;
+use kmsbridge_testkit::rig::{cli_path, Rig};
 use kmsbridge_tests::raw::Raw;
-use kmsbridge_tests::rig::{workspace_root, Rig};
 use std::ffi::c_void;
 use std::path::PathBuf;
 use std::ptr::null_mut;
@@ -91,8 +94,8 @@ fn interfaces_are_complete_and_versioned() {
     let mut other = *b"Vendor\0";
     // SAFETY: valid arguments naming an interface the module lacks.
     assert_eq!(unsafe { get_fn(other.as_mut_ptr(), null_mut(), &mut found, 0) }, CKR_ARGUMENTS_BAD);
-    // SAFETY: as above.
     assert_eq!(
+        // SAFETY: as above.
         unsafe { get_fn(null_mut(), null_mut(), &mut found, CKF_INTERFACE_FORK_SAFE) },
         CKR_ARGUMENTS_BAD
     );
@@ -131,16 +134,16 @@ fn initialize_checks_its_arguments() {
         flags: 0,
         pReserved: std::ptr::dangling_mut::<c_void>(),
     };
-    // SAFETY: as above.
     assert_eq!(
+        // SAFETY: as above.
         unsafe { init(&mut args as *mut _ as *mut c_void) },
         CKR_ARGUMENTS_BAD,
         "pReserved must be NULL"
     );
     args.pReserved = null_mut();
     args.CreateMutex = Some(create);
-    // SAFETY: as above.
     assert_eq!(
+        // SAFETY: as above.
         unsafe { init(&mut args as *mut _ as *mut c_void) },
         CKR_ARGUMENTS_BAD,
         "mutex callbacks all or none"
@@ -148,8 +151,8 @@ fn initialize_checks_its_arguments() {
     args.DestroyMutex = Some(other);
     args.LockMutex = Some(other);
     args.UnlockMutex = Some(other);
-    // SAFETY: as above.
     assert_eq!(
+        // SAFETY: as above.
         unsafe { init(&mut args as *mut _ as *mut c_void) },
         CKR_CANT_LOCK,
         "application mutexes only"
@@ -245,16 +248,6 @@ fn a_forked_child_must_initialise_again() {
     assert_eq!(unsafe { random(h, buf.as_mut_ptr(), 16) }, CKR_OK);
 }
 
-fn cli() -> PathBuf {
-    let module = PathBuf::from(std::env::var("KMSBRIDGE_MODULE").unwrap_or_default());
-    let beside = module.with_file_name("kmsbridge");
-    if beside.exists() {
-        beside
-    } else {
-        workspace_root().join("target/release/kmsbridge")
-    }
-}
-
 /// A bad configuration fails C_Initialize and says which file, field and problem.
 #[test]
 fn bad_configuration_names_file_and_field() {
@@ -276,7 +269,7 @@ fn bad_configuration_names_file_and_field() {
     for (i, (text, field)) in cases.iter().enumerate() {
         let path = rig.dir().join(format!("bad{i}.toml"));
         std::fs::write(&path, text).expect("write config");
-        let out = std::process::Command::new(cli())
+        let out = std::process::Command::new(cli_path())
             .arg("slots")
             .env("KMSBRIDGE_CONF", &path)
             .output()

@@ -1,21 +1,16 @@
 //! The README's main-job command: `kmsbridge quickstart` with no configuration makes
 //! its own software instance (no SoftHSM2 involved) and runs every step.
 
-use kmsbridge_tests::rig::workspace_root;
-use std::path::PathBuf;
-use std::process::Command;
+// Tests and benches: a panic is how they report a failure.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
-fn cli() -> PathBuf {
-    let module = std::env::var_os("KMSBRIDGE_MODULE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace_root().join("target/release/libkmsbridge.so"));
-    module.with_file_name("kmsbridge")
-}
+use kmsbridge_testkit::rig::cli_path;
+use std::process::Command;
 
 #[test]
 fn quickstart_runs_the_main_job_on_a_fresh_software_instance() {
     let home = tempfile::tempdir().expect("temporary home");
-    let out = Command::new(cli())
+    let out = Command::new(cli_path())
         .arg("quickstart")
         .env_remove("KMSBRIDGE_CONF")
         .env_remove("KMSBRIDGE_USER_PIN")

@@ -2,12 +2,16 @@
 //! several threads encrypt (AES-GCM) and sign across all of them, single- and multi-part,
 //! and CK_TOKEN_INFO counts the sessions right. Needs `cargo build --release -p kmsbridge`.
 
+// Tests and benches: a panic is how they report a failure.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
 use cryptoki::mechanism::aead::GcmParams;
 use cryptoki::mechanism::Mechanism;
 use cryptoki::object::ObjectHandle;
 use cryptoki::session::Session;
-use kmsbridge_tests::keys::{gen_aes, gen_ec, import_generic, P256};
-use kmsbridge_tests::{Env, RigOptions, Target};
+use kmsbridge_testkit::keys::{gen_aes, gen_ec, import_generic, P256};
+use kmsbridge_testkit::rig::RigOptions;
+use kmsbridge_tests::{Env, Target};
 use std::sync::Barrier;
 
 const SESSIONS: usize = 4096;

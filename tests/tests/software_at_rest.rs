@@ -8,7 +8,8 @@
 //! 12-byte window, not hex-encoded, not byte-reversed. A public object's label must be
 //! found (the scan does see what is written). Needs `cargo build --release`.
 
-mod support;
+// Tests and benches: a panic is how they report a failure.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -17,9 +18,10 @@ use cryptoki::mechanism::Mechanism;
 use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHandle};
 use cryptoki::session::{Session, UserType};
 use cryptoki::types::AuthPin;
-use kmsbridge_tests::keys::{ED25519_PARAMS, P256};
+use kmsbridge_testkit::keys::{fingerprint, random_bytes, round_trip};
+use kmsbridge_testkit::keys::{ED25519_PARAMS, P256};
+use kmsbridge_tests::software::store_dir;
 use kmsbridge_tests::{Env, Target};
-use support::random_bytes;
 
 const WINDOW: usize = 12;
 
@@ -179,7 +181,7 @@ fn scan(when: &str, store: &Path, log: &Path, secrets: &Secrets, marker: &[u8]) 
 #[test]
 fn no_secret_in_clear_on_disk() {
     let t = Env::new(Target::Software);
-    let store = support::store_dir();
+    let store = store_dir();
     let log = PathBuf::from(t.rig().dir()).join("kmsbridge.log");
     let mut secrets = Secrets::default();
     let s = t.user_session();
@@ -189,7 +191,7 @@ fn no_secret_in_clear_on_disk() {
         let v = random_bytes(len);
         let label = format!("aes-{}-{}", len * 8, if private { "private" } else { "public" });
         let k = create_secret(&s, KeyType::AES, &v, &label, private);
-        support::round_trip(&s, k, &label);
+        round_trip(&s, k, &label);
         secrets.add(&label, &v);
     }
     let generic = random_bytes(48);
@@ -250,7 +252,7 @@ fn no_secret_in_clear_on_disk() {
             ],
         )
         .expect("C_GenerateKey (sensitive)");
-    let kek = kmsbridge_tests::keys::import_aes(&s, &random_bytes(32));
+    let kek = kmsbridge_testkit::keys::import_aes(&s, &random_bytes(32));
     let blob = s.wrap_key(&Mechanism::AesKeyWrap, kek, hidden).expect("C_WrapKey");
     let copy = s
         .unwrap_key(
@@ -267,11 +269,11 @@ fn no_secret_in_clear_on_disk() {
             ],
         )
         .expect("C_UnwrapKey");
-    let hidden_value = kmsbridge_tests::keys::attr_bytes(&s, copy, A::Value);
+    let hidden_value = kmsbridge_testkit::keys::attr_bytes(&s, copy, A::Value);
     assert_eq!(hidden_value.len(), 32);
     assert_eq!(
-        support::fingerprint(&s, copy),
-        support::fingerprint(&s, hidden),
+        fingerprint(&s, copy),
+        fingerprint(&s, hidden),
         "the unwrapped copy is the generated key"
     );
     secrets.add("generated sensitive AES-256", &hidden_value);

@@ -8,15 +8,21 @@
 //! one key per kill may exist unreported (committed, killed before the print).
 //! Needs `cargo build --release`.
 
-mod support;
+// Tests and benches: a panic is how they report a failure.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::os::unix::process::ExitStatusExt;
 use std::time::{Duration, Instant};
 
-use kmsbridge_tests::{Rig, RigOptions};
-use support::*;
+use kmsbridge_testkit::harness::*;
+use kmsbridge_testkit::keys::{
+    fingerprint, gen_token_aes, keys_by_label, random_bytes, round_trip,
+};
+use kmsbridge_testkit::module::Module;
+use kmsbridge_testkit::rig::{Rig, RigOptions};
+use kmsbridge_tests::software::{integrity_check, store_dir};
 
 const ROUNDS: usize = 20;
 const TIMEOUT: Duration = Duration::from_secs(120);
@@ -95,7 +101,7 @@ fn kill_9_during_key_creation_loses_nothing() {
     let mut rounds_with_keys = 0;
     let start = Instant::now();
     for round in 0..ROUNDS {
-        let (mut child, rx) = spawn("child", "create", &format!("r{round:02}"));
+        let (mut child, rx) = spawn("child", "create", &[(ARG, &format!("r{round:02}"))]);
         wait_for(&rx, "READY", TIMEOUT);
         let r = random_bytes(2);
         let delay = 10 + u64::from(u16::from_le_bytes([r[0], r[1]])) % 291;
@@ -142,7 +148,7 @@ fn kill_9_during_key_creation_loses_nothing() {
             writeln!(f, "{label} {} {}", r.id, r.fp.as_deref().unwrap_or("-")).unwrap();
         }
         drop(f);
-        let (mut verifier, vrx) = spawn("child", "verify", &list.display().to_string());
+        let (mut verifier, vrx) = spawn("child", "verify", &[(ARG, &list.display().to_string())]);
         let v = wait_for(&vrx, "VERIFIED ", TIMEOUT);
         assert!(wait_exit(&mut verifier, TIMEOUT).success(), "round {round}: the verifier failed");
         let v: Vec<usize> = v.split_whitespace().map(|n| n.parse().expect("number")).collect();

@@ -4,15 +4,19 @@
 //! right PIN and in a fresh process; the SO's `C_InitPIN` unlocks, and the keys made
 //! before are still there and usable. Needs `cargo build --release`.
 
-mod support;
+// Tests and benches: a panic is how they report a failure.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 use std::time::Duration;
 
 use cryptoki::error::RvError;
 use cryptoki::session::{Session, UserType};
 use cryptoki::types::AuthPin;
-use kmsbridge_tests::{err_of, Env, Target};
-use support::*;
+use kmsbridge_testkit::codes::err_of;
+use kmsbridge_testkit::harness::*;
+use kmsbridge_testkit::keys::{fingerprint, gen_token_aes, keys_by_label, round_trip};
+use kmsbridge_testkit::module::Module;
+use kmsbridge_tests::{Env, Target};
 
 /// The documented bound of wrong PINs before a role locks.
 const MAX_FAILURES: usize = 10;
@@ -34,7 +38,7 @@ fn pin(s: &str) -> AuthPin {
 }
 
 fn login(s: &Session, who: UserType, p: &str) -> Result<(), RvError> {
-    kmsbridge_tests::code_of(&s.login(who, Some(&pin(p))))
+    kmsbridge_testkit::codes::code_of(&s.login(who, Some(&pin(p))))
 }
 
 /// The child's part of the lockout test: a fresh process reads the flags and tries the
@@ -50,7 +54,7 @@ fn child() {
     say(&format!("LOCKED {}", info.user_pin_locked()));
     let s = m.ctx.open_rw_session(m.slot).expect("C_OpenSession");
     let r = s.login(UserType::User, Some(&pin(&m.user_pin)));
-    say(&format!("LOGIN {:?}", kmsbridge_tests::code_of(&r)));
+    say(&format!("LOGIN {:?}", kmsbridge_testkit::codes::code_of(&r)));
 }
 
 #[test]
@@ -98,7 +102,7 @@ fn wrong_user_pins_lock_and_the_so_unlocks() {
     assert_eq!(err_of(s.set_pin(&t.user_auth(), &pin("x-new-pin-x"))), RvError::PinLocked);
 
     // The lock is in the store, not in this process: a fresh one sees it.
-    let (mut child, rx) = spawn("child", "probe", "");
+    let (mut child, rx) = spawn("child", "probe", &[]);
     let timeout = Duration::from_secs(60);
     assert_eq!(wait_for(&rx, "LOCKED ", timeout), "true", "a fresh process sees the lock");
     assert_eq!(wait_for(&rx, "LOGIN ", timeout), "Err(PinLocked)", "a fresh process's login");

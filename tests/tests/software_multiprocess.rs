@@ -6,7 +6,8 @@
 //!
 //! The children are this test binary re-run on `child` with a role in the environment.
 
-mod support;
+// Tests and benches: a panic is how they report a failure.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 use std::collections::BTreeMap;
 use std::sync::mpsc;
@@ -14,8 +15,13 @@ use std::time::{Duration, Instant};
 
 use cryptoki::session::Session;
 
-use kmsbridge_tests::{Rig, RigOptions};
-use support::*;
+use kmsbridge_testkit::harness::*;
+use kmsbridge_testkit::keys::{
+    fingerprint, gen_token_aes, keys_by_label, random_bytes, round_trip,
+};
+use kmsbridge_testkit::module::Module;
+use kmsbridge_testkit::rig::{Rig, RigOptions};
+use kmsbridge_tests::software::{integrity_check, store_dir};
 
 const PER_PROCESS: usize = 1000;
 const TIMEOUT: Duration = Duration::from_secs(300);
@@ -121,7 +127,7 @@ fn two_processes_create_and_use_2000_keys() {
     let start = Instant::now();
     let mut children: Vec<_> = ["a", "b"]
         .iter()
-        .map(|tag| (tag, spawn("child", "create", &format!("{tag}:{}", go.display()))))
+        .map(|tag| (tag, spawn("child", "create", &[(ARG, &format!("{tag}:{}", go.display()))])))
         .collect();
     for (tag, (_, rx)) in &children {
         wait_for(rx, "READY", TIMEOUT);
@@ -150,7 +156,7 @@ fn two_processes_create_and_use_2000_keys() {
 
     // A fresh process sees the same 2,000 keys with the same values.
     let fresh = Instant::now();
-    let (mut child, rx) = spawn("child", "verify", &(2 * PER_PROCESS).to_string());
+    let (mut child, rx) = spawn("child", "verify", &[(ARG, &(2 * PER_PROCESS).to_string())]);
     let (none, u) = collect(&rx, "fresh process");
     assert!(none.is_empty());
     assert!(wait_exit(&mut child, TIMEOUT).success(), "the fresh process failed");

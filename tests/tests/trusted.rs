@@ -1,9 +1,13 @@
 //! Only the SO may set CKA_TRUSTED, on both kinds of instance.
 
+// Tests and benches: a panic is how they report a failure.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
 use cryptoki::error::RvError;
 use cryptoki::mechanism::Mechanism;
 use cryptoki::object::Attribute;
-use kmsbridge_tests::env::{err_of, Env, Target};
+use kmsbridge_testkit::codes::err_of;
+use kmsbridge_tests::env::{Env, Target};
 
 fn user_cannot_mark_a_key_trusted(target: Target) {
     let t = Env::new(target);

@@ -2,37 +2,32 @@
 //! openssl, unwrapped through the `Backend` trait, then put to use and checked by
 //! openssl again.
 
-use super::der;
 use super::keys::*;
-use super::openssl::{self as ossl, Oaep, Scratch};
 use kmsbridge_bridge::sys::*;
 use kmsbridge_bridge::{Backend, Mechanism, ObjectId};
+use kmsbridge_testkit::der;
+use kmsbridge_testkit::keys::random_bytes;
+use kmsbridge_testkit::openssl::{self as ossl, Oaep, Scratch};
 use std::path::PathBuf;
-
-/// Where the node and the software backend are allowed to differ.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Kind {
-    /// SoftHSM2 2.6 behind a `Node`.
-    Node,
-    Soft,
-}
 
 /// A backend with an import wrapping key pair (private: UNWRAP and DECRYPT).
 pub struct Fixture {
     pub be: Box<dyn Backend>,
-    pub kind: Kind,
+    /// Where the node and the software backend may differ: OAEP with a SHA-2 hash is
+    /// composed over raw RSA (SoftHSM2 2.6 behind a `Node`, whose own is SHA-1 only).
+    pub composes_sha2_oaep: bool,
     pub unwrapping: ObjectId,
     /// The wrapping public key as DER SubjectPublicKeyInfo, for openssl.
     pub spki: Vec<u8>,
 }
 
 impl Fixture {
-    pub fn new(be: Box<dyn Backend>, kind: Kind) -> Fixture {
+    pub fn new(be: Box<dyn Backend>, composes_sha2_oaep: bool) -> Fixture {
         let (public, unwrapping) = rsa_unwrapping_pair(&*be, true, true);
         let spki = spki(&*be, public);
         Fixture {
             be,
-            kind,
+            composes_sha2_oaep,
             unwrapping,
             spki,
         }
@@ -71,7 +66,7 @@ pub fn rsa_aes_mech(o: Oaep, aes_bytes: usize) -> Mechanism {
 
 /// An imported AES key decrypts what openssl encrypted under the same material.
 fn assert_aes_key_is(be: &dyn Backend, s: &Scratch, obj: ObjectId, material: &[u8]) {
-    let iv = ossl::random(16);
+    let iv = random_bytes(16);
     let pt = b"BYOK: the imported key decrypts openssl's ciphertext.".to_vec();
     let ct = ossl::aes_cbc_encrypt(s, material, &iv, &pt);
     assert_eq!(cbc_pad_decrypt(be, obj, &iv, &ct), pt, "CBC-PAD decryption");
@@ -87,7 +82,7 @@ fn assert_aes_key_is(be: &dyn Backend, s: &Scratch, obj: ObjectId, material: &[u
 /// CKM_RSA_PKCS_OAEP import of an AES-256 key.
 pub fn oaep_imports_aes(fx: &Fixture, o: Oaep) {
     let s = Scratch::new();
-    let key = ossl::random(32);
+    let key = random_bytes(32);
     let blob = ossl::oaep_encrypt(&s, &fx.spki_file(&s), o, &key);
     let obj = fx
         .be()
@@ -100,7 +95,7 @@ pub fn oaep_imports_aes(fx: &Fixture, o: Oaep) {
 /// ephemeral key of `eph_len` bytes.
 pub fn rsa_aes_imports_aes(fx: &Fixture, o: Oaep, eph_len: usize, target_len: usize) {
     let s = Scratch::new();
-    let key = ossl::random(target_len);
+    let key = random_bytes(target_len);
     let blob = ossl::rsa_aes_wrap(&s, &fx.spki_file(&s), o, eph_len, &key);
     let obj = fx
         .be()
@@ -163,7 +158,7 @@ pub fn rsa_aes_imports_ec(fx: &Fixture, o: Oaep) {
 pub fn corrupted_blobs_are_refused(fx: &Fixture) {
     let s = Scratch::new();
     let spki = fx.spki_file(&s);
-    let key = ossl::random(32);
+    let key = random_bytes(32);
     let unwrap = |m: &Mechanism, blob: &[u8]| {
         rv(fx
             .be()
@@ -277,7 +272,7 @@ pub fn rsa_aes_is_unwrap_only(fx: &Fixture) {
 /// needs CKA_DECRYPT (raw RSA), answered as SoftHSM2 would.
 pub fn unwrapping_key_permissions(fx: &Fixture) {
     let s = Scratch::new();
-    let key = ossl::random(32);
+    let key = random_bytes(32);
     let (public, no_unwrap) = rsa_unwrapping_pair(fx.be(), false, true);
     let spki1 = s.write("p1.der", &spki(fx.be(), public));
     for o in [Oaep::SHA1, Oaep::SHA256] {
@@ -303,7 +298,7 @@ pub fn unwrapping_key_permissions(fx: &Fixture) {
         let r2 = fx
             .be()
             .unwrap_key(&rsa_aes_mech(o, 32), no_decrypt, &blob, &aes_template(&[]));
-        let composed = fx.kind == Kind::Node && o.md != "sha1";
+        let composed = fx.composes_sha2_oaep && o.md != "sha1";
         for r in [r, r2] {
             match r {
                 Ok(_) => assert!(!composed, "composed OAEP {o:?} needs CKA_DECRYPT"),
@@ -314,27 +309,6 @@ pub fn unwrapping_key_permissions(fx: &Fixture) {
             }
         }
     }
-}
-
-/// HMAC-SHA256 keyed by `salt` over `parts`, by openssl (an independent check of
-/// the documented canonical forms).
-fn openssl_hmac(salt: &[u8], parts: &[&[u8]]) -> Vec<u8> {
-    let s = Scratch::new();
-    let input = s.write("mac.in", &parts.concat());
-    let key = format!("hexkey:{}", ossl::hex(salt));
-    ossl::openssl(&[
-        "dgst",
-        "-sha256",
-        "-mac",
-        "HMAC",
-        "-macopt",
-        &key,
-        "-binary",
-        "-out",
-        s.path("mac.out").to_str().expect("path"),
-        input.to_str().expect("path"),
-    ]);
-    s.read("mac.out")
 }
 
 fn check(fx: &Fixture, obj: ObjectId, salt: &[u8]) -> [u8; 32] {
@@ -348,9 +322,9 @@ fn check(fx: &Fixture, obj: ObjectId, salt: &[u8]) -> [u8; 32] {
 pub fn material_check_of_aes(fx: &Fixture) {
     let s = Scratch::new();
     let spki = fx.spki_file(&s);
-    let salt = ossl::random(16);
-    let key = ossl::random(32);
-    let other = ossl::random(32);
+    let salt = random_bytes(16);
+    let key = random_bytes(32);
+    let other = random_bytes(32);
     let t = aes_template(&[]);
     let via_oaep = fx
         .be()
@@ -382,10 +356,10 @@ pub fn material_check_of_aes(fx: &Fixture) {
     let a = check(fx, via_oaep, &salt);
     assert_eq!(a, check(fx, via_rsa_aes, &salt), "same material");
     assert_ne!(a, check(fx, via_oaep_sha256, &salt), "different material");
-    assert_ne!(a, check(fx, via_oaep, &ossl::random(16)), "different salt");
+    assert_ne!(a, check(fx, via_oaep, &random_bytes(16)), "different salt");
     let mut prefix = b"kmsbridge.mc1.secret\0".to_vec();
     prefix.extend_from_slice(&(CKK_AES as u32).to_be_bytes());
-    assert_eq!(a.to_vec(), openssl_hmac(&salt, &[&prefix, &key]));
+    assert_eq!(a.to_vec(), ossl::hmac_sha256(&salt, &[&prefix, &key]));
     assert_eq!(
         rv(fx.be().material_check(via_oaep, &[1u8; 8])),
         CKR_ARGUMENTS_BAD,
@@ -396,7 +370,7 @@ pub fn material_check_of_aes(fx: &Fixture) {
 pub fn material_check_of_rsa(fx: &Fixture) {
     let s = Scratch::new();
     let spki = fx.spki_file(&s);
-    let salt = ossl::random(32);
+    let salt = random_bytes(32);
     let key = ossl::rsa_pkcs8(&s, "k1");
     let other = ossl::rsa_pkcs8(&s, "k2");
     let import = |der: &[u8], o: Oaep| {
@@ -424,13 +398,13 @@ pub fn material_check_of_rsa(fx: &Fixture) {
     canon.extend_from_slice(&n);
     canon.extend_from_slice(&e);
     assert_eq!(n[0] & 0x80, 0x80, "a 2048-bit modulus has no leading zero");
-    assert_eq!(ca.to_vec(), openssl_hmac(&salt, &[&canon]));
+    assert_eq!(ca.to_vec(), ossl::hmac_sha256(&salt, &[&canon]));
 }
 
 pub fn material_check_of_ec(fx: &Fixture) {
     let s = Scratch::new();
     let spki = fx.spki_file(&s);
-    let salt = ossl::random(16);
+    let salt = random_bytes(16);
     let key = ossl::ec_p256_pkcs8(&s, "k1");
     let other = ossl::ec_p256_pkcs8(&s, "k2");
     let import = |der: &[u8]| {
@@ -466,5 +440,5 @@ pub fn material_check_of_ec(fx: &Fixture) {
     canon.extend_from_slice(&(oid.len() as u32).to_be_bytes());
     canon.extend_from_slice(&oid);
     canon.extend_from_slice(point);
-    assert_eq!(ca.to_vec(), openssl_hmac(&salt, &[&canon]));
+    assert_eq!(ca.to_vec(), ossl::hmac_sha256(&salt, &[&canon]));
 }

@@ -38,11 +38,6 @@ pub fn attr_bool(be: &dyn Backend, obj: ObjectId, ty: CK_ATTRIBUTE_TYPE) -> Opti
     attr(be, obj, ty).map(|v| v == [1])
 }
 
-pub fn attr_ulong(be: &dyn Backend, obj: ObjectId, ty: CK_ATTRIBUTE_TYPE) -> Option<CK_ULONG> {
-    let v = attr(be, obj, ty)?;
-    Some(CK_ULONG::from_ne_bytes(v.try_into().ok()?))
-}
-
 /// An RSA-2048 import wrapping pair made in the backend: (public, private).
 pub fn rsa_unwrapping_pair(be: &dyn Backend, unwrap: bool, decrypt: bool) -> (ObjectId, ObjectId) {
     let public = [
@@ -72,7 +67,7 @@ pub fn rsa_unwrapping_pair(be: &dyn Backend, unwrap: bool, decrypt: bool) -> (Ob
 pub fn spki(be: &dyn Backend, public: ObjectId) -> Vec<u8> {
     let n = attr(be, public, CKA_MODULUS).expect("CKA_MODULUS");
     let e = attr(be, public, CKA_PUBLIC_EXPONENT).expect("CKA_PUBLIC_EXPONENT");
-    super::der::rsa_spki(&n, &e)
+    kmsbridge_testkit::der::rsa_spki(&n, &e)
 }
 
 pub fn oaep(hash: CK_MECHANISM_TYPE, mgf: CK_RSA_PKCS_MGF_TYPE, label: &[u8]) -> Mechanism {
@@ -157,11 +152,4 @@ pub fn sign(be: &dyn Backend, mech: CK_MECHANISM_TYPE, key: ObjectId, data: &[u8
     let n = op.run(data, Some(&mut out)).expect("C_Sign");
     out.truncate(n);
     out
-}
-
-/// Objects with this label (the bridge's temporary keys carry one).
-pub fn count_labelled(be: &dyn Backend, label: &[u8]) -> usize {
-    be.find(&[v(CKA_LABEL, label)])
-        .expect("C_FindObjects")
-        .len()
 }

@@ -4,14 +4,15 @@
 use super::rawop::*;
 use crate::ck;
 use crate::deviation::{KEY_HANDLE_CODE, MECH_PARAM_CODE};
-use crate::env::{err_of, Env};
+use crate::env::Env;
 use crate::kat::*;
-use crate::keys::{gen_aes, import_aes, import_generic};
 use crate::raw::rv;
 use cryptoki::error::RvError;
 use cryptoki::mechanism::Mechanism;
 use cryptoki::object::{Attribute, AttributeType, ObjectHandle};
 use cryptoki_sys::*;
+use kmsbridge_testkit::codes::err_of;
+use kmsbridge_testkit::keys::{gen_aes, import_aes, import_generic};
 use std::ptr::{null, null_mut};
 
 const BOGUS_SESSION: CK_SESSION_HANDLE = 0x7ead_beef;

@@ -2,9 +2,8 @@
 
 use super::raw_attr;
 use crate::deviation::DECRYPT_FAILURE_CODE;
-use crate::env::{err_of, Env};
+use crate::env::Env;
 use crate::kat::*;
-use crate::keys::{attr_bool, attr_ulong, gen_aes, import_aes};
 use crate::raw::rv;
 use cryptoki::error::RvError;
 use cryptoki::mechanism::aead::GcmParams;
@@ -13,6 +12,8 @@ use cryptoki::mechanism::{Mechanism, MechanismType};
 use cryptoki::object::{Attribute, AttributeType, ObjectHandle};
 use cryptoki::session::Session;
 use cryptoki_sys::*;
+use kmsbridge_testkit::codes::err_of;
+use kmsbridge_testkit::keys::{attr_bool, attr_ulong, gen_aes, import_aes};
 
 /// Splits `data` at the given offsets (clamped), giving uneven chunks.
 pub(crate) fn chunks<'a>(data: &'a [u8], cuts: &[usize]) -> Vec<&'a [u8]> {

@@ -4,14 +4,15 @@ use super::crypto_aes::chunks;
 use super::crypto_rsa::HASHES;
 use super::raw_attr;
 use crate::deviation::HASHED_ECDSA;
-use crate::env::{code_of, err_of, Env};
-use crate::keys::*;
+use crate::env::Env;
 use crate::raw::rv;
 use cryptoki::error::RvError;
 use cryptoki::mechanism::eddsa::{EddsaParams, EddsaSignatureScheme};
 use cryptoki::mechanism::{Mechanism, MechanismType};
 use cryptoki::object::AttributeType;
 use cryptoki_sys::*;
+use kmsbridge_testkit::codes::{code_of, err_of};
+use kmsbridge_testkit::keys::*;
 
 const MSG: &[u8] = b"kmsbridge conformance: elliptic curves sign this message";
 

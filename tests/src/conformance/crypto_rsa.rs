@@ -3,9 +3,8 @@
 use super::crypto_aes::chunks;
 use super::{raw_attr, raw_sign, raw_sign_parts, raw_verify};
 use crate::deviation::RSA_DATA_LEN;
-use crate::env::{err_of, Env};
+use crate::env::Env;
 use crate::kat::{h, DIGEST_INFO};
-use crate::keys::{attr_bool, attr_bytes, attr_ulong, digest, gen_rsa};
 use crate::raw::rv;
 use cryptoki::error::RvError;
 use cryptoki::mechanism::rsa::{PkcsMgfType, PkcsOaepParams, PkcsOaepSource, PkcsPssParams};
@@ -13,6 +12,8 @@ use cryptoki::mechanism::{Mechanism, MechanismType};
 use cryptoki::object::{AttributeType, ObjectHandle};
 use cryptoki::session::Session;
 use cryptoki_sys::*;
+use kmsbridge_testkit::codes::err_of;
+use kmsbridge_testkit::keys::{attr_bool, attr_bytes, attr_ulong, digest, gen_rsa};
 
 const MSG: &[u8] = b"kmsbridge conformance: the quick brown fox jumps over the lazy dog";
 

@@ -2,19 +2,21 @@
 
 use super::mechanisms;
 use crate::deviation::{HASHED_ECDSA, NO_INTERFACES, SESSION_COUNTS};
-use crate::env::{err_of, find_slot, Env};
+use crate::env::Env;
 use crate::raw::rv;
 use cryptoki::context::{CInitializeArgs, CInitializeFlags};
 use cryptoki::error::{Rv, RvError};
 use cryptoki::mechanism::MechanismType;
 use cryptoki::slot::Limit;
 use cryptoki_sys::*;
+use kmsbridge_testkit::codes::err_of;
+use kmsbridge_testkit::module::find_slot;
 use std::ffi::CStr;
 use std::mem::{offset_of, size_of};
 
 const OK: Rv = Rv::Ok;
 
-/// Mechanisms both targets must list (issue 2, item 6).
+/// Mechanisms every target must list (issue 2, item 6).
 const REQUIRED: &[(CK_MECHANISM_TYPE, &str)] = &[
     (CKM_AES_KEY_GEN, "AES_KEY_GEN"),
     (CKM_AES_ECB, "AES_ECB"),
@@ -243,6 +245,8 @@ pub fn interfaces(t: &Env) {
         if name.to_bytes() != b"PKCS 11" {
             continue;
         }
+        // SAFETY: every function list starts with its CK_VERSION, and the module keeps
+        // the table alive while it is loaded.
         let v = unsafe { *(i.pFunctionList as *const CK_VERSION) };
         let nulls = match v.major {
             2 => null_entries(i.pFunctionList as *const CK_FUNCTION_LIST),

@@ -1,12 +1,13 @@
 //! Digests, HMAC-SHA-2 and random numbers.
 
 use super::crypto_aes::chunks;
-use crate::env::{err_of, Env};
+use crate::env::Env;
 use crate::kat::*;
-use crate::keys::{attr_ulong, import_generic};
 use cryptoki::error::RvError;
 use cryptoki::mechanism::Mechanism;
 use cryptoki::object::{Attribute, AttributeType};
+use kmsbridge_testkit::codes::err_of;
+use kmsbridge_testkit::keys::{attr_ulong, import_generic};
 
 fn digest_mechs() -> [Mechanism<'static>; 5] {
     [Mechanism::Sha1, Mechanism::Sha224, Mechanism::Sha256, Mechanism::Sha384, Mechanism::Sha512]

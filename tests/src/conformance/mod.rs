@@ -1,6 +1,7 @@
 //! The conformance suite: each case is `pub fn case(t: &Env)`, written once and
-//! run against both targets. A case asserts the spec; where SoftHSM2 is known to
-//! differ it asserts SoftHSM2's recorded answer on the direct target
+//! run against all three targets (SoftHSM2 directly, a hardware instance, a software
+//! instance). A case asserts the spec; where SoftHSM2 is known to differ it asserts
+//! SoftHSM2's recorded answer on the direct target
 //! ([`crate::Env::expect_spec`], [`crate::deviation`]) and never skips.
 
 pub mod bad_input;

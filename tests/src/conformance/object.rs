@@ -2,15 +2,16 @@
 
 use super::raw_attr;
 use crate::deviation::AES_VALUE_LEN;
-use crate::env::{code_of, err_of, Env};
+use crate::env::Env;
 use crate::kat::{h, AES128_KEY, AES_ECB_CT, AES_PT};
-use crate::keys::{attr_bool, attr_bytes, attr_ulong, find};
 use crate::raw::rv;
 use cryptoki::error::RvError;
 use cryptoki::mechanism::Mechanism;
 use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHandle};
 use cryptoki::session::Session;
 use cryptoki_sys::*;
+use kmsbridge_testkit::codes::{code_of, err_of};
+use kmsbridge_testkit::keys::{attr_bool, attr_bytes, attr_ulong, find};
 use std::num::NonZeroUsize;
 
 fn data(label: &str, value: &[u8], token: bool, private: bool) -> Vec<Attribute> {
@@ -257,7 +258,7 @@ pub fn set_attribute_rules(t: &Env) {
     let class = s.update_attributes(obj, &[Attribute::Class(ObjectClass::SECRET_KEY)]);
     assert_eq!(err_of(class), RvError::AttributeReadOnly, "changing CKA_CLASS");
     s.update_attributes(obj, &[Attribute::Label(b"rules-2".to_vec())]).expect("CKA_LABEL");
-    let key = crate::keys::gen_aes(&s, 16);
+    let key = kmsbridge_testkit::keys::gen_aes(&s, 16);
     s.update_attributes(key, &[Attribute::Sensitive(true)]).expect("CKA_SENSITIVE to true");
     let back = s.update_attributes(key, &[Attribute::Sensitive(false)]);
     assert_eq!(err_of(back), RvError::AttributeReadOnly, "CKA_SENSITIVE back to false");

@@ -6,10 +6,10 @@ use crate::ck;
 use crate::deviation::{DECRYPT_FAILURE_CODE, OP_ACTIVE_AFTER_ERROR};
 use crate::env::Env;
 use crate::kat::*;
-use crate::keys::{import_aes, import_generic};
 use crate::raw::rv;
 use cryptoki::mechanism::Mechanism;
 use cryptoki_sys::*;
+use kmsbridge_testkit::keys::{import_aes, import_generic};
 use std::ptr::null_mut;
 
 fn h_pt() -> Vec<u8> {

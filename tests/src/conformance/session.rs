@@ -1,12 +1,13 @@
 //! Sessions, login/logout, PINs and the SO role.
 
 use crate::deviation::LOGOUT_NOT_LOGGED_IN;
-use crate::env::{code_of, err_of, Env};
+use crate::env::Env;
 use crate::raw::rv;
 use cryptoki::error::{Rv, RvError};
 use cryptoki::session::{SessionState, UserType};
 use cryptoki::types::AuthPin;
 use cryptoki_sys::*;
+use kmsbridge_testkit::codes::{code_of, err_of};
 
 /// Opening and closing sessions; closed handles become invalid; C_CloseAllSessions.
 pub fn open_close_sessions(t: &Env) {

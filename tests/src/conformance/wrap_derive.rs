@@ -3,9 +3,8 @@
 use super::rawop::{mech_with, OK};
 use crate::ck;
 use crate::deviation::{KWP_LENGTH, OAEP_NO_SOURCE, UNWRAPPED_VALUE_LEN, UNWRAP_FAILURE_CODE};
-use crate::env::{err_of, Env, Target};
+use crate::env::{Env, Target};
 use crate::kat::*;
-use crate::keys::*;
 use crate::raw::rv;
 use cryptoki::error::RvError;
 use cryptoki::mechanism::elliptic_curve::{EcKdf, Ecdh1DeriveParams};
@@ -14,6 +13,8 @@ use cryptoki::mechanism::{Mechanism, MechanismType};
 use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHandle};
 use cryptoki::session::Session;
 use cryptoki_sys::*;
+use kmsbridge_testkit::codes::err_of;
+use kmsbridge_testkit::keys::*;
 
 fn secret_template(kt: KeyType) -> Vec<Attribute> {
     vec![

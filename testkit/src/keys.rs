@@ -1,8 +1,10 @@
-//! Key and object helpers shared by the cases.
+//! Key-making, attribute and object helpers over `cryptoki`.
 
+use cryptoki::mechanism::aead::GcmParams;
 use cryptoki::mechanism::{Mechanism, MechanismType};
 use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHandle};
 use cryptoki::session::Session;
+use std::collections::BTreeMap;
 
 /// DER OIDs (`CKA_EC_PARAMS`) and field sizes of the curves under test.
 #[derive(Debug, Clone, Copy)]
@@ -233,4 +235,117 @@ pub fn ec_point_raw(der: &[u8]) -> Vec<u8> {
 /// Finds objects matching `template`.
 pub fn find(s: &Session, template: &[Attribute]) -> Vec<ObjectHandle> {
     s.find_objects(template).expect("C_FindObjects*")
+}
+
+/// Random bytes from the OS (key material, IVs, salts).
+pub fn random_bytes(n: usize) -> Vec<u8> {
+    let mut buf = vec![0u8; n];
+    getrandom::fill(&mut buf).expect("random bytes");
+    buf
+}
+
+/// An EC P-256 token key pair labelled `name`; returns the private key.
+pub fn token_ec_key(s: &Session, name: &str) -> ObjectHandle {
+    let (_, private) = s
+        .generate_key_pair(
+            &Mechanism::EccKeyPairGen,
+            &[
+                Attribute::Token(true),
+                Attribute::EcParams(P256.params.to_vec()),
+                Attribute::Verify(true),
+                Attribute::Label(name.into()),
+            ],
+            &[
+                Attribute::Token(true),
+                Attribute::Private(true),
+                Attribute::Sign(true),
+                Attribute::Label(name.into()),
+            ],
+        )
+        .expect("C_GenerateKeyPair");
+    private
+}
+
+/// The private keys labelled `name`.
+pub fn find_private(s: &Session, name: &str) -> Vec<ObjectHandle> {
+    find(s, &[Attribute::Class(ObjectClass::PRIVATE_KEY), Attribute::Label(name.into())])
+}
+
+/// Raw ECDSA of a fixed 32-byte digest: no mechanism parameter, so it crosses
+/// p11-kit's RPC (0.24 refuses parameters it cannot carry, e.g. AES-CBC's IV), and
+/// cryptoki makes it three crypto calls (C_SignInit, C_Sign for the length, C_Sign).
+pub fn ecdsa_sign(s: &Session, key: ObjectHandle) -> cryptoki::error::Result<Vec<u8>> {
+    s.sign(&Mechanism::Ecdsa, key, &[9u8; 32])
+}
+
+/// The block every test key encrypts (AES-ECB) as its fingerprint: two processes that
+/// get the same ciphertext from a key hold the same key value.
+pub const PROBE: [u8; 16] = *b"kmsbridge-probe!";
+
+/// Generates an AES-256 token key labelled `label` with CKA_ID `id`: private,
+/// sensitive, not extractable, for encryption.
+pub fn gen_token_aes(s: &Session, label: &str, id: &[u8]) -> cryptoki::error::Result<ObjectHandle> {
+    s.generate_key(
+        &Mechanism::AesKeyGen,
+        &[
+            Attribute::Class(ObjectClass::SECRET_KEY),
+            Attribute::KeyType(KeyType::AES),
+            Attribute::ValueLen(32.into()),
+            Attribute::Token(true),
+            Attribute::Private(true),
+            Attribute::Sensitive(true),
+            Attribute::Extractable(false),
+            Attribute::Encrypt(true),
+            Attribute::Decrypt(true),
+            Attribute::Label(label.as_bytes().to_vec()),
+            Attribute::Id(id.to_vec()),
+        ],
+    )
+}
+
+/// The key's fingerprint: AES-ECB of [`PROBE`], hex.
+pub fn fingerprint(s: &Session, key: ObjectHandle) -> String {
+    let ct = s.encrypt(&Mechanism::AesEcb, key, &PROBE).expect("C_Encrypt (AES-ECB)");
+    assert_eq!(ct.len(), 16, "AES-ECB of one block");
+    assert_ne!(&ct[..], &PROBE[..], "AES-ECB returned the plaintext");
+    hex::encode(ct)
+}
+
+/// An AES-GCM encrypt/decrypt round trip under `key` (fails the test on any error).
+pub fn round_trip(s: &Session, key: ObjectHandle, what: &str) {
+    let msg = format!("round trip under {what}");
+    let mut iv = [7u8; 12];
+    let m = Mechanism::AesGcm(GcmParams::new(&mut iv, what.as_bytes(), 128.into()).unwrap());
+    let ct = s.encrypt(&m, key, msg.as_bytes()).unwrap_or_else(|e| panic!("{what}: GCM: {e}"));
+    assert_eq!(ct.len(), msg.len() + 16, "{what}: GCM output length");
+    let pt = s.decrypt(&m, key, &ct).unwrap_or_else(|e| panic!("{what}: GCM open: {e}"));
+    assert_eq!(pt, msg.as_bytes(), "{what}: GCM round trip");
+}
+
+/// Every AES secret key the user sees, by label: (handle, CKA_ID).
+pub fn keys_by_label(s: &Session) -> BTreeMap<String, (ObjectHandle, Vec<u8>)> {
+    let found = s
+        .find_objects(&[
+            Attribute::Class(ObjectClass::SECRET_KEY),
+            Attribute::KeyType(KeyType::AES),
+        ])
+        .expect("C_FindObjects");
+    let mut by_label = BTreeMap::new();
+    for h in found {
+        let attrs = s
+            .get_attributes(h, &[AttributeType::Label, AttributeType::Id])
+            .expect("C_GetAttributeValue (label, id)");
+        let (mut label, mut id) = (None, None);
+        for a in attrs {
+            match a {
+                Attribute::Label(l) => label = Some(String::from_utf8(l).expect("utf-8 label")),
+                Attribute::Id(i) => id = Some(i),
+                _ => {}
+            }
+        }
+        let label = label.expect("every test key has a label");
+        let prev = by_label.insert(label.clone(), (h, id.expect("every test key has an id")));
+        assert!(prev.is_none(), "two keys labelled {label:?}");
+    }
+    by_label
 }

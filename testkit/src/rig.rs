@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 /// Options passed to `ci/softhsm/setup`.
@@ -46,7 +47,77 @@ const SHIM_SETTLE: Duration = Duration::from_millis(70);
 
 /// The workspace root (the folder holding `ci/` and `target/`).
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("testkit/ has a parent").to_path_buf()
+}
+
+/// The `kmsbridge` command line tool: beside `KMSBRIDGE_MODULE` when that names a
+/// built module, else the workspace's release build.
+pub fn cli_path() -> PathBuf {
+    let beside = std::env::var_os("KMSBRIDGE_MODULE")
+        .map(|m| PathBuf::from(m).with_file_name("kmsbridge"))
+        .filter(|cli| cli.exists());
+    beside.unwrap_or_else(|| workspace_root().join("target/release/kmsbridge"))
+}
+
+/// Rigs export process-wide variables read when a module loads: tests that make
+/// them take turns with this when several share a process (`cargo test`; nextest
+/// runs each test in its own).
+pub fn one_at_a_time() -> MutexGuard<'static, ()> {
+    static TURN: Mutex<()> = Mutex::new(());
+    TURN.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Runs `ci/softhsm/setup DIR [options]` and returns the variables it exports,
+/// having checked that the usual ones are there. Changes nothing in this process.
+pub fn setup(dir: &Path, opts: &RigOptions) -> BTreeMap<String, String> {
+    let script = workspace_root().join("ci/softhsm/setup");
+    let mut cmd = Command::new(&script);
+    cmd.arg(dir);
+    if let Some(pool) = opts.pool {
+        cmd.arg("--pool").arg(pool.to_string());
+    }
+    if let Some(label) = &opts.label {
+        cmd.arg("--label").arg(label);
+    }
+    if opts.software {
+        cmd.arg("--software");
+    }
+    if let Some(ttl) = opts.import_token_ttl {
+        cmd.arg("--import-token-ttl").arg(ttl.to_string());
+    }
+    if let Some(n) = opts.nodes {
+        cmd.arg("--nodes").arg(n.to_string());
+    }
+    if opts.shim {
+        cmd.arg("--shim");
+    }
+    if opts.in_process {
+        cmd.arg("--in-process");
+    }
+    let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
+    assert!(
+        out.status.success(),
+        "{} failed ({}): {}",
+        script.display(),
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let vars = parse_exports(&String::from_utf8_lossy(&out.stdout));
+    for key in [
+        "SOFTHSM2_CONF",
+        "KMSBRIDGE_CONF",
+        "KMSBRIDGE_MODULE",
+        "KMSBRIDGE_TOKEN_LABEL",
+        "KMSBRIDGE_USER_PIN",
+        "KMSBRIDGE_SO_PIN",
+        "SOFTHSM2_MODULE",
+        "SOFTHSM2_TOKEN_LABEL",
+        "SOFTHSM2_USER_PIN",
+        "SOFTHSM2_SO_PIN",
+    ] {
+        assert!(vars.contains_key(key), "setup did not export {key}");
+    }
+    vars
 }
 
 impl Rig {
@@ -55,7 +126,7 @@ impl Rig {
         Rig::with_options(&RigOptions::default())
     }
 
-    /// Runs `ci/softhsm/setup <tmp> [options]`, then sets every exported variable
+    /// Runs [`setup`] in a new temporary directory, then sets every exported variable
     /// in this process's environment, so that `SOFTHSM2_CONF` and `KMSBRIDGE_CONF`
     /// are in place before any module is loaded.
     pub fn with_options(opts: &RigOptions) -> Rig {
@@ -63,53 +134,7 @@ impl Rig {
             .prefix("kmsbridge-rig-")
             .tempdir()
             .expect("make a temporary directory for the rig");
-        let script = workspace_root().join("ci/softhsm/setup");
-        let mut cmd = Command::new(&script);
-        cmd.arg(dir.path());
-        if let Some(pool) = opts.pool {
-            cmd.arg("--pool").arg(pool.to_string());
-        }
-        if let Some(label) = &opts.label {
-            cmd.arg("--label").arg(label);
-        }
-        if opts.software {
-            cmd.arg("--software");
-        }
-        if let Some(ttl) = opts.import_token_ttl {
-            cmd.arg("--import-token-ttl").arg(ttl.to_string());
-        }
-        if let Some(n) = opts.nodes {
-            cmd.arg("--nodes").arg(n.to_string());
-        }
-        if opts.shim {
-            cmd.arg("--shim");
-        }
-        if opts.in_process {
-            cmd.arg("--in-process");
-        }
-        let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
-        assert!(
-            out.status.success(),
-            "{} failed ({}): {}",
-            script.display(),
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let vars = parse_exports(&String::from_utf8_lossy(&out.stdout));
-        for key in [
-            "SOFTHSM2_CONF",
-            "KMSBRIDGE_CONF",
-            "KMSBRIDGE_MODULE",
-            "KMSBRIDGE_TOKEN_LABEL",
-            "KMSBRIDGE_USER_PIN",
-            "KMSBRIDGE_SO_PIN",
-            "SOFTHSM2_MODULE",
-            "SOFTHSM2_TOKEN_LABEL",
-            "SOFTHSM2_USER_PIN",
-            "SOFTHSM2_SO_PIN",
-        ] {
-            assert!(vars.contains_key(key), "setup did not export {key}");
-        }
+        let vars = setup(dir.path(), opts);
         for (k, v) in &vars {
             std::env::set_var(k, v);
         }
@@ -241,6 +266,7 @@ impl Default for Rig {
 }
 
 /// Parses `export NAME='value'` lines (single-quoted, as the script prints them).
+/// Only one pair of enclosing quotes is taken off: a value's own quotes stay.
 pub fn parse_exports(text: &str) -> BTreeMap<String, String> {
     let mut vars = BTreeMap::new();
     for line in text.lines() {
@@ -266,5 +292,12 @@ mod tests {
         assert_eq!(v["A"], "x y");
         assert_eq!(v["B"], "plain");
         assert_eq!(v.len(), 2);
+    }
+
+    #[test]
+    fn keeps_a_values_own_quotes() {
+        let v = parse_exports("export A=''x''\nexport B='it'\n");
+        assert_eq!(v["A"], "'x'");
+        assert_eq!(v["B"], "it");
     }
 }

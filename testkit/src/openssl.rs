@@ -1,7 +1,8 @@
 //! The outside world of an import: blobs, keys, ciphertexts and signature checks
 //! made by the `openssl` command line, in a scratch directory per call.
 
-use super::rig::temp_dir;
+use crate::keys::random_bytes;
+use crate::scratch::temp_dir;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -9,19 +10,29 @@ use std::process::Command;
 pub struct Scratch(PathBuf);
 
 impl Scratch {
+    /// A new scratch directory, removed on drop (or at exit).
     pub fn new() -> Scratch {
         Scratch(temp_dir("kmsbridge-byok-ossl-"))
     }
+    /// The path of the file `name` in it.
     pub fn path(&self, name: &str) -> PathBuf {
         self.0.join(name)
     }
+    /// Writes the file `name`; returns its path.
     pub fn write(&self, name: &str, data: &[u8]) -> PathBuf {
         let p = self.path(name);
         std::fs::write(&p, data).expect("write scratch file");
         p
     }
+    /// Reads the file `name`.
     pub fn read(&self, name: &str) -> Vec<u8> {
         std::fs::read(self.path(name)).expect("read scratch file")
+    }
+}
+
+impl Default for Scratch {
+    fn default() -> Self {
+        Scratch::new()
     }
 }
 
@@ -33,10 +44,7 @@ impl Drop for Scratch {
 
 /// Run `openssl args…`; panics with its stderr on failure. Returns stdout.
 pub fn openssl(args: &[&str]) -> String {
-    let out = Command::new("openssl")
-        .args(args)
-        .output()
-        .expect("run openssl");
+    let out = Command::new("openssl").args(args).output().expect("run openssl");
     assert!(
         out.status.success(),
         "openssl {} failed: {}",
@@ -50,15 +58,25 @@ fn p(path: &Path) -> &str {
     path.to_str().expect("UTF-8 path")
 }
 
-pub fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
-/// Random bytes (key material, IVs, salts).
-pub fn random(n: usize) -> Vec<u8> {
-    let mut v = vec![0u8; n];
-    getrandom::fill(&mut v).expect("random");
-    v
+/// HMAC-SHA256 keyed by `salt` over `parts` (an independent check of the
+/// documented canonical forms).
+pub fn hmac_sha256(salt: &[u8], parts: &[&[u8]]) -> Vec<u8> {
+    let s = Scratch::new();
+    let input = s.write("mac.in", &parts.concat());
+    let key = format!("hexkey:{}", hex::encode(salt));
+    openssl(&[
+        "dgst",
+        "-sha256",
+        "-mac",
+        "HMAC",
+        "-macopt",
+        &key,
+        "-binary",
+        "-out",
+        p(&s.path("mac.out")),
+        p(&input),
+    ]);
+    s.read("mac.out")
 }
 
 /// OAEP as the KMS wrapping algorithms use it: MGF1 with `mgf`, optional label.
@@ -70,16 +88,8 @@ pub struct Oaep {
 }
 
 impl Oaep {
-    pub const SHA1: Oaep = Oaep {
-        md: "sha1",
-        mgf: "sha1",
-        label: b"",
-    };
-    pub const SHA256: Oaep = Oaep {
-        md: "sha256",
-        mgf: "sha256",
-        label: b"",
-    };
+    pub const SHA1: Oaep = Oaep { md: "sha1", mgf: "sha1", label: b"" };
+    pub const SHA256: Oaep = Oaep { md: "sha256", mgf: "sha256", label: b"" };
 }
 
 /// `data` OAEP-encrypted under the DER SubjectPublicKeyInfo at `spki`.
@@ -88,7 +98,7 @@ pub fn oaep_encrypt(s: &Scratch, spki: &Path, o: Oaep, data: &[u8]) -> Vec<u8> {
     let out = s.path("oaep.out");
     let md = format!("rsa_oaep_md:{}", o.md);
     let mgf = format!("rsa_mgf1_md:{}", o.mgf);
-    let label = format!("rsa_oaep_label:{}", hex(o.label));
+    let label = format!("rsa_oaep_label:{}", hex::encode(o.label));
     let mut args = vec![
         "pkeyutl",
         "-encrypt",
@@ -124,7 +134,7 @@ pub fn kwp_wrap(s: &Scratch, kek: &[u8], data: &[u8]) -> Vec<u8> {
         "enc",
         &cipher,
         "-K",
-        &hex(kek),
+        &hex::encode(kek),
         "-iv",
         "A65959A6",
         "-in",
@@ -144,7 +154,7 @@ pub fn rsa_aes_wrap(
     aes_bytes: usize,
     material: &[u8],
 ) -> Vec<u8> {
-    let eph = random(aes_bytes);
+    let eph = random_bytes(aes_bytes);
     let mut blob = oaep_encrypt(s, spki, o, &eph);
     blob.extend(kwp_wrap(s, &eph, material));
     blob
@@ -161,31 +171,10 @@ pub fn genpkey(s: &Scratch, name: &str, alg: &str, opt: &str) -> Pkcs8 {
     let pem = s.path(&format!("{name}.pem"));
     let der = s.path(&format!("{name}.p8"));
     let public_pem = s.path(&format!("{name}.pub.pem"));
-    openssl(&[
-        "genpkey",
-        "-algorithm",
-        alg,
-        "-pkeyopt",
-        opt,
-        "-out",
-        p(&pem),
-    ]);
-    openssl(&[
-        "pkcs8",
-        "-topk8",
-        "-nocrypt",
-        "-in",
-        p(&pem),
-        "-outform",
-        "DER",
-        "-out",
-        p(&der),
-    ]);
+    openssl(&["genpkey", "-algorithm", alg, "-pkeyopt", opt, "-out", p(&pem)]);
+    openssl(&["pkcs8", "-topk8", "-nocrypt", "-in", p(&pem), "-outform", "DER", "-out", p(&der)]);
     openssl(&["pkey", "-in", p(&pem), "-pubout", "-out", p(&public_pem)]);
-    Pkcs8 {
-        der: std::fs::read(&der).expect("read PKCS#8"),
-        public_pem,
-    }
+    Pkcs8 { der: std::fs::read(&der).expect("read PKCS#8"), public_pem }
 }
 
 pub fn rsa_pkcs8(s: &Scratch, name: &str) -> Pkcs8 {
@@ -205,9 +194,9 @@ pub fn aes_cbc_encrypt(s: &Scratch, key: &[u8], iv: &[u8], data: &[u8]) -> Vec<u
         "enc",
         &cipher,
         "-K",
-        &hex(key),
+        &hex::encode(key),
         "-iv",
-        &hex(iv),
+        &hex::encode(iv),
         "-in",
         p(&input),
         "-out",
@@ -221,15 +210,7 @@ pub fn verify_sha256(s: &Scratch, public_pem: &Path, data: &[u8], sig: &[u8]) ->
     let input = s.write("sig.data", data);
     let sig = s.write("sig.bin", sig);
     let out = Command::new("openssl")
-        .args([
-            "dgst",
-            "-sha256",
-            "-verify",
-            p(public_pem),
-            "-signature",
-            p(&sig),
-            p(&input),
-        ])
+        .args(["dgst", "-sha256", "-verify", p(public_pem), "-signature", p(&sig), p(&input)])
         .output()
         .expect("run openssl");
     out.status.success() && String::from_utf8_lossy(&out.stdout).contains("Verified OK")
