@@ -3,6 +3,14 @@
 //! RSA), CKM_RSA_AES_KEY_WRAP (composed: SoftHSM2 has none), and material_check.
 //! One token serves every test of this binary (SOFTHSM2_CONF is process-wide).
 
+// Tests: a panic is how they report a failure.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 mod byok_support;
 
 use byok_support::cases::{self, Fixture, Kind};

@@ -1,10 +1,8 @@
 //! The backends under test: a SoftHSM2 token made by `ci/softhsm/setup` behind a
-//! `Node`, or a `SoftBackend` store, each in a temporary directory that is removed
-//! when the test process exits.
+//! `Node` (a `SoftBackend` store is made by soft/tests/byok_soft.rs), each in a
+//! temporary directory that is removed when the test process exits.
 
 use kmsbridge_bridge::pkcs11::{Node, NodeConfig};
-use kmsbridge_bridge::software::SoftBackend;
-use kmsbridge_bridge::sys::*;
 use kmsbridge_bridge::Backend;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -89,17 +87,4 @@ pub fn softhsm_node() -> Node {
     });
     node.connect().expect("connect to SoftHSM2");
     node
-}
-
-/// A software backend over a new store, initialised and logged in as the user.
-pub fn soft_backend() -> SoftBackend {
-    let dir = temp_dir("kmsbridge-byok-soft-");
-    let b = SoftBackend::new(dir.join("store"));
-    b.connect().expect("open the store");
-    b.init_token(b"so-pin-0000", "byok").expect("init_token");
-    b.login(CKU_SO, b"so-pin-0000").expect("SO login");
-    b.init_pin(b"user-pin-1111").expect("init_pin");
-    b.logout();
-    b.login(CKU_USER, b"user-pin-1111").expect("user login");
-    b
 }
