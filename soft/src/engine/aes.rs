@@ -358,21 +358,6 @@ impl Crypt for GcmOp {
     }
 }
 
-/// CMAC subkeys K1, K2 (RFC 4493 2.3).
-pub fn cmac_subkeys(k: &AesKey) -> ([u8; 16], [u8; 16]) {
-    fn dbl(b: &[u8; 16]) -> [u8; 16] {
-        let v = u128::from_be_bytes(*b);
-        let r = (v << 1) ^ (0x87 * (v >> 127));
-        r.to_be_bytes()
-    }
-    let mut l = [0u8; 16];
-    k.encrypt_block(&mut l);
-    let k1 = dbl(&l);
-    let k2 = dbl(&k1);
-    l.fill(0);
-    (k1, k2)
-}
-
 /// AES-CMAC (RFC 4493), full length or `_GENERAL`.
 pub struct CmacOp {
     key: Arc<Prepared>,

@@ -2,7 +2,7 @@
 //! material checked (an RSA key must be consistent, an EC point on its curve, an AES
 //! key 16, 24 or 32 bytes) and the attributes the token computes filled in.
 
-use super::ec::{self, EcKind};
+use super::ec_params::{self, EcKind};
 use super::keygen::{bit_len, check_secret_len};
 use super::lc::{EcKey, Rsa};
 use super::object::SoftObject;
@@ -88,11 +88,11 @@ fn key_material(obj: &mut SoftObject, class: CK_OBJECT_CLASS, kt: CK_KEY_TYPE) -
             rules::require(obj, &[CKA_EC_PARAMS, want])?;
             let params = obj.get(CKA_EC_PARAMS).unwrap_or_default();
             let v = obj.get(want).unwrap_or_default().to_vec();
-            match (ec::parse_params(params)?, kt, class) {
+            match (ec_params::parse_params(params)?, kt, class) {
                 (EcKind::Nist(c), CKK_EC, CKO_PUBLIC_KEY) => {
-                    let point = ec::point_from_attr(&v, c).ok_or(invalid("CKA_EC_POINT"))?;
+                    let point = ec_params::point_from_attr(&v, c).ok_or(invalid("CKA_EC_POINT"))?;
                     EcKey::public(c, point).map_err(|_| invalid("CKA_EC_POINT"))?;
-                    let der = ec::octet_string(point);
+                    let der = ec_params::octet_string(point);
                     obj.set(CKA_EC_POINT, der);
                 }
                 (EcKind::Nist(c), CKK_EC, _) => {
@@ -102,8 +102,8 @@ fn key_material(obj: &mut SoftObject, class: CK_OBJECT_CLASS, kt: CK_KEY_TYPE) -
                     EcKey::private(c, &v).map_err(|_| invalid("EC private value"))?;
                 }
                 (EcKind::Ed25519, CKK_EC_EDWARDS, CKO_PUBLIC_KEY) => {
-                    let point = ec::ed_point_from_attr(&v).ok_or(invalid("CKA_EC_POINT"))?;
-                    obj.set(CKA_EC_POINT, ec::octet_string(&point));
+                    let point = ec_params::ed_point_from_attr(&v).ok_or(invalid("CKA_EC_POINT"))?;
+                    obj.set(CKA_EC_POINT, ec_params::octet_string(&point));
                 }
                 (EcKind::Ed25519, CKK_EC_EDWARDS, _) => {
                     if v.len() != 32 {

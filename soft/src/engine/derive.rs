@@ -5,7 +5,7 @@
 //! bytes, as SoftHSM2 does (so the two kinds of instances derive the same keys).
 
 use super::digest::Hash;
-use super::ec;
+use super::ec_params;
 use super::keygen::check_secret_len;
 use super::object::SoftObject;
 use super::prepared::prepare;
@@ -82,7 +82,8 @@ pub fn derive(m: &Mechanism, base: &SoftObject, template: &[Attr]) -> Result<Sof
         return Err(param_invalid("the null KDF takes no shared data"));
     }
     let eck = key.ec()?;
-    let point = ec::point_from_attr(public, eck.curve()).ok_or(param_invalid("peer point"))?;
+    let point =
+        ec_params::point_from_attr(public, eck.curve()).ok_or(param_invalid("peer point"))?;
     let z = eck
         .ecdh(point)
         .map_err(|_| param_invalid("peer point not on the curve"))?;

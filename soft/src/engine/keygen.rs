@@ -1,7 +1,7 @@
 //! C_GenerateKey (AES, generic secret) and C_GenerateKeyPair (RSA, EC, Ed25519), and
 //! the attribute setters for key material that unwrapping shares.
 
-use super::ec::{self, EcKind};
+use super::ec_params::{self, EcKind};
 use super::lc::{self, EcKey, Rsa, RsaParts};
 use super::object::SoftObject;
 use super::rules::{self, Ctx, Origin};
@@ -183,7 +183,7 @@ pub fn generate_key_pair(
         }
         _ => {
             let params = pair_params(public, private)?;
-            let kind = ec::parse_params(&params)?;
+            let kind = ec_params::parse_params(&params)?;
             match (kind, kt) {
                 (EcKind::Nist(c), CKK_EC) => {
                     let key = EcKey::generate(c)
@@ -194,7 +194,7 @@ pub fn generate_key_pair(
                     let (seed, point) =
                         lc::ed25519_generate().map_err(lc_fail(CKR_FUNCTION_FAILED, "random"))?;
                     pubk.set(CKA_EC_PARAMS, params.clone());
-                    pubk.set(CKA_EC_POINT, ec::octet_string(&point));
+                    pubk.set(CKA_EC_POINT, ec_params::octet_string(&point));
                     privk.set(CKA_EC_PARAMS, params);
                     privk.set(CKA_VALUE, seed.to_vec());
                 }
@@ -220,7 +220,7 @@ fn set_ec(pubk: &mut SoftObject, privk: &mut SoftObject, key: &EcKey, params: &[
         .scalar()
         .map_err(lc_fail(CKR_FUNCTION_FAILED, "EC scalar"))?;
     pubk.set(CKA_EC_PARAMS, params.to_vec());
-    pubk.set(CKA_EC_POINT, ec::octet_string(&point));
+    pubk.set(CKA_EC_POINT, ec_params::octet_string(&point));
     privk.set(CKA_EC_PARAMS, params.to_vec());
     privk.set(CKA_VALUE, scalar.to_vec());
     Ok(())
@@ -232,11 +232,11 @@ pub fn set_private_from(obj: &mut SoftObject, key: &lc::Pkcs8Key) -> Result<()> 
     match key {
         lc::Pkcs8Key::Rsa(r) => set_rsa_private(obj, &r.parts()),
         lc::Pkcs8Key::Ec(k) => {
-            obj.set(CKA_EC_PARAMS, ec::params_der(k.curve()).to_vec());
+            obj.set(CKA_EC_PARAMS, ec_params::params_der(k.curve()).to_vec());
             obj.set(CKA_VALUE, k.scalar().map_err(fail)?.to_vec());
         }
         lc::Pkcs8Key::Ed25519(seed) => {
-            obj.set(CKA_EC_PARAMS, ec::ED25519_OID.to_vec());
+            obj.set(CKA_EC_PARAMS, ec_params::ED25519_OID.to_vec());
             obj.set(CKA_VALUE, seed.to_vec());
         }
     }

@@ -2,7 +2,7 @@
 //! the canonical form of [`kmsbridge_bridge::material_check`], so a key checks the same here
 //! as on a node.
 
-use super::ec;
+use super::ec_params;
 use super::object::SoftObject;
 use super::prepared::prepare;
 use cryptoki_sys::*;
@@ -35,7 +35,7 @@ pub fn material_check(obj: &SoftObject, salt: &[u8]) -> Result<[u8; 32]> {
             let p = prepare(obj)?;
             let k = p.ec()?;
             let point = k.point_bytes().map_err(|_| broken("EC public point"))?;
-            Ok(pads.hmac(&[&mc::ec(ec::params_der(k.curve()), &point)]))
+            Ok(pads.hmac(&[&mc::ec(ec_params::params_der(k.curve()), &point)]))
         }
         (CKO_PRIVATE_KEY, Some(CKK_EC_EDWARDS)) => {
             let p = prepare(obj)?;

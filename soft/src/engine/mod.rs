@@ -41,6 +41,7 @@ mod create;
 mod derive;
 mod digest;
 mod ec;
+mod ec_params;
 mod eddsa;
 mod hmac;
 mod keygen;

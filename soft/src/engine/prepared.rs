@@ -6,7 +6,7 @@
 //! and `CKA_ALLOWED_MECHANISMS` at the time it was made: the backend must drop its
 //! cached `Prepared` whenever the object changes (C_SetAttributeValue) or goes.
 
-use super::ec::{self, EcKind};
+use super::ec_params::{self, EcKind};
 use super::lc::{self, AesKey, EcKey, Gcm, Rsa, RsaParts};
 use super::object::SoftObject;
 use aws_lc_rs::hmac;
@@ -109,7 +109,7 @@ pub fn prepare(obj: &SoftObject) -> Result<Arc<Prepared>> {
             let raw = value()?;
             let key = AesKey::new(raw).map_err(|_| broken("AES key length"))?;
             let gcm = Gcm::new(raw, 16).map_err(|_| broken("AES key length"))?;
-            let cmac = Zeroizing::new(super::aes::cmac_subkeys(&key));
+            let cmac = Zeroizing::new(key.cmac_subkeys());
             Material::Aes {
                 key,
                 raw: Zeroizing::new(raw.to_vec()),
@@ -132,7 +132,7 @@ pub fn prepare(obj: &SoftObject) -> Result<Arc<Prepared>> {
             let params = obj
                 .get(CKA_EC_PARAMS)
                 .ok_or(broken("EC key without params"))?;
-            match (ec::parse_params(params)?, class) {
+            match (ec_params::parse_params(params)?, class) {
                 (EcKind::Nist(c), CKO_PRIVATE_KEY) if kt == CKK_EC => {
                     Material::Ec(EcKey::private(c, value()?).map_err(|_| broken("EC private key"))?)
                 }
@@ -140,7 +140,7 @@ pub fn prepare(obj: &SoftObject) -> Result<Arc<Prepared>> {
                     let point = obj
                         .get(CKA_EC_POINT)
                         .ok_or(broken("EC key without point"))?;
-                    let raw = ec::point_from_attr(point, c).ok_or(broken("EC point"))?;
+                    let raw = ec_params::point_from_attr(point, c).ok_or(broken("EC point"))?;
                     Material::Ec(EcKey::public(c, raw).map_err(|_| broken("EC public key"))?)
                 }
                 (EcKind::Ed25519, CKO_PRIVATE_KEY) if kt == CKK_EC_EDWARDS => {
@@ -156,7 +156,8 @@ pub fn prepare(obj: &SoftObject) -> Result<Arc<Prepared>> {
                     let point = obj
                         .get(CKA_EC_POINT)
                         .ok_or(broken("Ed25519 key without point"))?;
-                    let public = ec::ed_point_from_attr(point).ok_or(broken("Ed25519 point"))?;
+                    let public =
+                        ec_params::ed_point_from_attr(point).ok_or(broken("Ed25519 point"))?;
                     Material::Ed {
                         private: None,
                         public,

@@ -415,8 +415,8 @@ pub fn unwrap(
             if let Some(g) = given {
                 let same = obj.get(CKA_EC_PARAMS) == Some(&g[..])
                     || (kt == CKK_EC_EDWARDS
-                        && super::ec::parse_params(&g)
-                            .is_ok_and(|k| k == super::ec::EcKind::Ed25519));
+                        && super::ec_params::parse_params(&g)
+                            .is_ok_and(|k| k == super::ec_params::EcKind::Ed25519));
                 if !same {
                     return Err(Error::rv(
                         CKR_TEMPLATE_INCONSISTENT,

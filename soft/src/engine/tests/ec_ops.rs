@@ -4,7 +4,7 @@ use aws_lc_rs::signature::{self as sig, UnparsedPublicKey};
 const MSG: &[u8] = b"kmsbridge engine ECDSA";
 
 fn raw_point(public: &SoftObject) -> Vec<u8> {
-    ec::parse_octet_string(public.get(CKA_EC_POINT).unwrap())
+    ec_params::parse_octet_string(public.get(CKA_EC_POINT).unwrap())
         .unwrap()
         .to_vec()
 }
@@ -12,9 +12,9 @@ fn raw_point(public: &SoftObject) -> Vec<u8> {
 #[test]
 fn ecdsa_on_each_curve_interoperates() {
     for (params, len, alg) in [
-        (ec::P256_OID, 32usize, &sig::ECDSA_P256_SHA256_FIXED),
-        (ec::P384_OID, 48, &sig::ECDSA_P384_SHA384_FIXED),
-        (ec::P521_OID, 66, &sig::ECDSA_P521_SHA512_FIXED),
+        (ec_params::P256_OID, 32usize, &sig::ECDSA_P256_SHA256_FIXED),
+        (ec_params::P384_OID, 48, &sig::ECDSA_P384_SHA384_FIXED),
+        (ec_params::P521_OID, 66, &sig::ECDSA_P521_SHA512_FIXED),
     ] {
         let (public, private) = key_gen::ec_pair(params);
         let (m, hash) = match len {
@@ -49,7 +49,7 @@ fn ecdsa_on_each_curve_interoperates() {
 
 #[test]
 fn ecdsa_hashed_variants_and_truncation() {
-    let (public, private) = key_gen::ec_pair(ec::P256_OID);
+    let (public, private) = key_gen::ec_pair(ec_params::P256_OID);
     for (m, hash) in [
         (CKM_ECDSA_SHA1, CKM_SHA_1),
         (CKM_ECDSA_SHA224, CKM_SHA224),
@@ -102,7 +102,7 @@ fn ed25519_rfc8032_and_generated_keys() {
     let public = create(&[
         u(CKA_CLASS, CKO_PUBLIC_KEY),
         u(CKA_KEY_TYPE, CKK_EC_EDWARDS),
-        v(CKA_EC_PARAMS, ec::ED25519_OID),
+        v(CKA_EC_PARAMS, ec_params::ED25519_OID),
         v(
             CKA_EC_POINT,
             &h("d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a"),
@@ -121,9 +121,9 @@ fn ed25519_rfc8032_and_generated_keys() {
         rv(verify(&mech(CKM_EDDSA), &public, b"", &s[..63])),
         CKR_SIGNATURE_LEN_RANGE
     );
-    let (gp, gs) = key_gen::ed_pair(ec::ED25519_OID);
+    let (gp, gs) = key_gen::ed_pair(ec_params::ED25519_OID);
     let s = run(OpKind::Sign, &mech(CKM_EDDSA), Some(&gs), MSG);
-    let point = ec::ed_point_from_attr(gp.get(CKA_EC_POINT).unwrap()).unwrap();
+    let point = ec_params::ed_point_from_attr(gp.get(CKA_EC_POINT).unwrap()).unwrap();
     UnparsedPublicKey::new(&sig::ED25519, point)
         .verify(MSG, &s)
         .expect("aws-lc-rs verifies the engine's Ed25519");
@@ -153,8 +153,8 @@ fn ecdh(peer: &[u8], kdf: CK_ULONG, shared: &[u8]) -> Mechanism {
 
 #[test]
 fn ecdh_both_sides_agree() {
-    let (ap, a) = key_gen::ec_pair(ec::P256_OID);
-    let (bp, bk) = key_gen::ec_pair(ec::P256_OID);
+    let (ap, a) = key_gen::ec_pair(ec_params::P256_OID);
+    let (bp, bk) = key_gen::ec_pair(ec_params::P256_OID);
     let (pa, pb) = (raw_point(&ap), raw_point(&bp));
     let t = |kt: CK_KEY_TYPE, len: Option<CK_ULONG>| {
         let mut t = vec![
@@ -172,7 +172,7 @@ fn ecdh_both_sides_agree() {
     assert!(!ab.flag(CKA_LOCAL));
     // Shorter keys keep the trailing bytes; DER-wrapped peer points are accepted too.
     let short = derive(
-        &ecdh(&ec::octet_string(&pb), CKD_NULL, b""),
+        &ecdh(&ec_params::octet_string(&pb), CKD_NULL, b""),
         &a,
         &t(CKK_AES, Some(16)),
     )
@@ -211,7 +211,7 @@ fn ecdh_both_sides_agree() {
     assert_eq!(rv(r), CKR_MECHANISM_PARAM_INVALID);
     let (_, no_derive) = generate_key_pair(
         &mech(CKM_EC_KEY_PAIR_GEN),
-        &[v(CKA_EC_PARAMS, ec::P256_OID)],
+        &[v(CKA_EC_PARAMS, ec_params::P256_OID)],
         &[],
     )
     .unwrap();

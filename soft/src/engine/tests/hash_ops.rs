@@ -41,7 +41,7 @@ fn digests_of_abc() {
     );
     let k = secret(CKK_GENERIC_SECRET, b"abc");
     assert_eq!(digest_key_value(&k).unwrap(), b"abc");
-    let (public, _) = key_gen::ec_pair(ec::P256_OID);
+    let (public, _) = key_gen::ec_pair(ec_params::P256_OID);
     assert_eq!(rv(digest_key_value(&public)), CKR_KEY_INDIGESTIBLE);
 }
 

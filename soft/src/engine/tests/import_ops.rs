@@ -74,7 +74,7 @@ fn rsa_aes_unwraps_secret_and_private_keys() {
     assert_eq!(got.get(CKA_VALUE), Some(&[0x42u8; 24][..]));
     assert_eq!(got.get_ulong(CKA_VALUE_LEN), Some(24));
 
-    let (_, ec_private) = key_gen::ec_pair(ec::P384_OID);
+    let (_, ec_private) = key_gen::ec_pair(ec_params::P384_OID);
     let ec_private = {
         let mut k = ec_private;
         k.set_bool(CKA_EXTRACTABLE, true);
@@ -84,7 +84,7 @@ fn rsa_aes_unwraps_secret_and_private_keys() {
     let t = [u(CKA_CLASS, CKO_PRIVATE_KEY)];
     let got = unwrap(&rsa_aes(128), &private, &blob, &t).expect("RSA-AES unwrap of EC");
     assert_eq!(got.get(CKA_VALUE), ec_private.get(CKA_VALUE));
-    assert_eq!(got.get(CKA_EC_PARAMS), Some(ec::P384_OID));
+    assert_eq!(got.get(CKA_EC_PARAMS), Some(ec_params::P384_OID));
 }
 
 #[test]
@@ -134,7 +134,11 @@ fn rsa_aes_refusals() {
 /// The node backend's recovery (bridge's `ec`, over RustCrypto) against aws-lc's signatures.
 #[test]
 fn ec_public_points_are_recovered_from_two_signatures() {
-    for (params, len) in [(ec::P256_OID, 32), (ec::P384_OID, 48), (ec::P521_OID, 66)] {
+    for (params, len) in [
+        (ec_params::P256_OID, 32),
+        (ec_params::P384_OID, 48),
+        (ec_params::P521_OID, 66),
+    ] {
         let (public, private) = key_gen::ec_pair(params);
         let private = {
             let mut k = private;
@@ -148,8 +152,8 @@ fn ec_public_points_are_recovered_from_two_signatures() {
         let (oid, point) =
             public_point_from_signatures(params, [(&d1, &s1), (&d2, &s2)]).expect("recovered");
         assert_eq!(oid, params);
-        let want =
-            ec::parse_octet_string(public.get(CKA_EC_POINT).expect("point")).expect("DER point");
+        let want = ec_params::parse_octet_string(public.get(CKA_EC_POINT).expect("point"))
+            .expect("DER point");
         assert_eq!(point, want);
         // A signature of another digest names no single key.
         let e = public_point_from_signatures(params, [(&d1, &s1), (&d1, &s2)]);
@@ -167,15 +171,15 @@ fn check_values_follow_the_canonical_forms() {
     prefix.extend_from_slice(&[3; 16]);
     assert_eq!(material_check(&aes, &salt).unwrap(), pads.hmac(&[&prefix]));
 
-    let (public, private) = key_gen::ec_pair(ec::P256_OID);
-    let point = ec::parse_octet_string(public.get(CKA_EC_POINT).unwrap()).unwrap();
+    let (public, private) = key_gen::ec_pair(ec_params::P256_OID);
+    let point = ec_params::parse_octet_string(public.get(CKA_EC_POINT).unwrap()).unwrap();
     assert_eq!(
         material_check(&private, &salt).unwrap(),
-        pads.hmac(&[&mc::ec(ec::P256_OID, point)])
+        pads.hmac(&[&mc::ec(ec_params::P256_OID, point)])
     );
 
-    let (public, private) = key_gen::ed_pair(ec::ED25519_OID);
-    let point: [u8; 32] = ec::ed_point_from_attr(public.get(CKA_EC_POINT).unwrap()).unwrap();
+    let (public, private) = key_gen::ed_pair(ec_params::ED25519_OID);
+    let point: [u8; 32] = ec_params::ed_point_from_attr(public.get(CKA_EC_POINT).unwrap()).unwrap();
     assert_eq!(
         material_check(&private, &salt).unwrap(),
         pads.hmac(&[&mc::ed25519(&point)])

@@ -157,13 +157,13 @@ fn rsa_pair_attributes() {
 #[test]
 fn ec_pair_attributes_and_curves() {
     for (params, len) in [
-        (ec::P256_OID, 32usize),
-        (ec::P384_OID, 48),
-        (ec::P521_OID, 66),
+        (ec_params::P256_OID, 32usize),
+        (ec_params::P384_OID, 48),
+        (ec_params::P521_OID, 66),
     ] {
         let (public, private) = ec_pair(params);
         let point = public.get(CKA_EC_POINT).unwrap();
-        let raw = ec::point_from_attr(point, prep(&private).ec().unwrap().curve()).unwrap();
+        let raw = ec_params::point_from_attr(point, prep(&private).ec().unwrap().curve()).unwrap();
         assert_eq!(
             raw.len(),
             1 + 2 * len,
@@ -181,13 +181,13 @@ fn ec_pair_attributes_and_curves() {
     let secp256k1 = [0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x0a];
     assert_eq!(rv(gen(&secp256k1)), CKR_CURVE_NOT_SUPPORTED);
     assert_eq!(rv(gen(b"nonsense")), CKR_ATTRIBUTE_VALUE_INVALID);
-    assert_eq!(rv(gen(ec::ED25519_OID)), CKR_TEMPLATE_INCONSISTENT);
+    assert_eq!(rv(gen(ec_params::ED25519_OID)), CKR_TEMPLATE_INCONSISTENT);
     assert_eq!(
         rv(generate_key_pair(&mech(CKM_EC_KEY_PAIR_GEN), &[], &[])),
         CKR_TEMPLATE_INCOMPLETE
     );
     // Ed25519 with either form of the parameters.
-    for p in [ec::ED25519_OID, kmsbridge_bridge::ec::ED25519_NAME] {
+    for p in [ec_params::ED25519_OID, kmsbridge_bridge::ec::ED25519_NAME] {
         let (public, private) = ed_pair(p);
         assert_eq!(public.get(CKA_EC_POINT).map(|x| x.len()), Some(34));
         assert_eq!(private.get(CKA_VALUE).map(|x| x.len()), Some(32));
@@ -206,17 +206,17 @@ fn created_ec_keys_are_checked_and_normalized() {
         create(&[
             u(CKA_CLASS, CKO_PUBLIC_KEY),
             u(CKA_KEY_TYPE, CKK_EC),
-            v(CKA_EC_PARAMS, ec::P256_OID),
+            v(CKA_EC_PARAMS, ec_params::P256_OID),
             v(CKA_EC_POINT, point),
         ])
     };
     let bare = public(&g).unwrap();
     assert_eq!(
         bare.get(CKA_EC_POINT),
-        Some(&ec::octet_string(&g)[..]),
+        Some(&ec_params::octet_string(&g)[..]),
         "stored as DER"
     );
-    assert!(public(&ec::octet_string(&g)).is_ok());
+    assert!(public(&ec_params::octet_string(&g)).is_ok());
     let mut off = g.clone();
     off[40] ^= 1;
     assert_eq!(
@@ -229,7 +229,7 @@ fn created_ec_keys_are_checked_and_normalized() {
     let private = create(&[
         u(CKA_CLASS, CKO_PRIVATE_KEY),
         u(CKA_KEY_TYPE, CKK_EC),
-        v(CKA_EC_PARAMS, ec::P256_OID),
+        v(CKA_EC_PARAMS, ec_params::P256_OID),
         v(CKA_VALUE, &one),
     ])
     .unwrap();
@@ -240,7 +240,7 @@ fn created_ec_keys_are_checked_and_normalized() {
     let zero = create(&[
         u(CKA_CLASS, CKO_PRIVATE_KEY),
         u(CKA_KEY_TYPE, CKK_EC),
-        v(CKA_EC_PARAMS, ec::P256_OID),
+        v(CKA_EC_PARAMS, ec_params::P256_OID),
         v(CKA_VALUE, &[0u8; 32]),
     ]);
     assert_eq!(rv(zero), CKR_ATTRIBUTE_VALUE_INVALID);

@@ -244,7 +244,7 @@ fn copy_changes_only_what_it_may() {
 
 #[test]
 fn public_keys_and_certificates_default_to_public() {
-    let (public, _) = key_gen::ec_pair(ec::P256_OID);
+    let (public, _) = key_gen::ec_pair(ec_params::P256_OID);
     let p = create(
         &public
             .attrs()

@@ -21,7 +21,7 @@ fn pkcs8_from_and_to_aws_lc_rs() {
     let blob = wrap::kwp_wrap(k.aes().unwrap(), KWP_AIV, doc.as_ref()).unwrap();
     let key = unwrap(&m, &kek, &blob, &[u(CKA_CLASS, CKO_PRIVATE_KEY)]).unwrap();
     assert_eq!(attr_ulong(&key, CKA_KEY_TYPE), CKK_EC);
-    assert_eq!(key.get(CKA_EC_PARAMS), Some(ec::P256_OID));
+    assert_eq!(key.get(CKA_EC_PARAMS), Some(ec_params::P256_OID));
     let s = run(
         OpKind::Sign,
         &mech(CKM_ECDSA_SHA256),
@@ -52,7 +52,7 @@ fn pkcs8_from_and_to_aws_lc_rs() {
         .verify(b"interop", &s)
         .expect("the unwrapped aws-lc-rs RSA key signs");
     // The engine's PKCS#8 of a generated key parses in aws-lc-rs.
-    let (_, ours) = key_gen::ec_pair(ec::P256_OID);
+    let (_, ours) = key_gen::ec_pair(ec_params::P256_OID);
     let n = wrap(&m, &kek, &ours, None).unwrap();
     let mut blob = vec![0u8; n];
     wrap(&m, &kek, &ours, Some(&mut blob)).unwrap();
@@ -68,7 +68,7 @@ fn pkcs8_from_and_to_aws_lc_rs() {
 
 #[test]
 fn one_prepared_key_serves_many_threads() {
-    let (public, private) = key_gen::ec_pair(ec::P256_OID);
+    let (public, private) = key_gen::ec_pair(ec_params::P256_OID);
     let (rpub, rpriv) = key_gen::rsa_pair(2048);
     let aes_key = secret(CKK_AES, &[3; 32]);
     let (ep, rp, ap) = (prep(&private), prep(&rpriv), prep(&aes_key));

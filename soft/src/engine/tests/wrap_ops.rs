@@ -103,8 +103,8 @@ fn private_keys_wrap_as_pkcs8() {
     let kek = generate_key(&mech(CKM_AES_KEY_GEN), &[u(CKA_VALUE_LEN, 32)]).unwrap();
     let m = mech(CKM_AES_KEY_WRAP_PAD);
     let (rp, rs) = key_gen::rsa_pair(2048);
-    let (ep, es) = key_gen::ec_pair(ec::P384_OID);
-    let (dp, ds) = key_gen::ed_pair(ec::ED25519_OID);
+    let (ep, es) = key_gen::ec_pair(ec_params::P384_OID);
+    let (dp, ds) = key_gen::ed_pair(ec_params::ED25519_OID);
     for (public, private, kt, sm) in [
         (rp, rs, CKK_RSA, mech(CKM_SHA256_RSA_PKCS)),
         (ep, es, CKK_EC, mech(CKM_ECDSA_SHA256)),
@@ -213,7 +213,7 @@ fn wrap_refusals_and_length_rules() {
         rv(wrap(&m, &hmac_key, &target, None)),
         CKR_WRAPPING_KEY_TYPE_INCONSISTENT
     );
-    let (public, _) = key_gen::ec_pair(ec::P256_OID);
+    let (public, _) = key_gen::ec_pair(ec_params::P256_OID);
     assert_eq!(rv(wrap(&m, &kek, &public, None)), CKR_KEY_NOT_WRAPPABLE);
     let trusted_only = create(&[
         u(CKA_CLASS, CKO_SECRET_KEY),
