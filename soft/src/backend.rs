@@ -49,7 +49,7 @@ impl Cached {
 
 pub struct SoftBackend {
     dir: PathBuf,
-    store: OnceLock<Store>,
+    store: OnceLock<Box<dyn Store>>,
     opening: Mutex<()>,
     /// What the application's login unlocked; `None` when logged out.
     dek: RwLock<Option<Dek>>,
@@ -111,17 +111,17 @@ impl SoftBackend {
         }
     }
 
-    fn store(&self) -> Result<&Store> {
+    fn store(&self) -> Result<&dyn Store> {
         if let Some(s) = self.store.get() {
-            return Ok(s);
+            return Ok(s.as_ref());
         }
         let _g = self.opening.lock();
         if let Some(s) = self.store.get() {
-            return Ok(s);
+            return Ok(s.as_ref());
         }
-        let s = Store::open(&self.dir)?;
+        let s = kmsbridge_store::open(&self.dir)?;
         tracing::info!(store = %self.dir.display(), "software store opened");
-        Ok(self.store.get_or_init(|| s))
+        Ok(self.store.get_or_init(|| s).as_ref())
     }
 
     /// Drop cached token objects if any process committed since they were loaded.
@@ -168,7 +168,7 @@ impl SoftBackend {
             return Ok(id);
         }
         let secret = sealed_attrs(&obj);
-        let id = self.with_dek(|dek| self.store()?.insert(dek, &record(0, &obj), secret))?;
+        let id = self.with_dek(|dek| self.store()?.insert(dek, &record(0, &obj), &secret))?;
         self.cache.write().insert(id, Cached::new(obj));
         Ok(id)
     }
@@ -179,7 +179,7 @@ impl SoftBackend {
             return Ok(());
         }
         let secret = sealed_attrs(&obj);
-        self.with_dek(|dek| self.store()?.update(dek, &record(id, &obj), secret))?;
+        self.with_dek(|dek| self.store()?.update(dek, &record(id, &obj), &secret))?;
         self.cache.write().insert(id, Cached::new(obj));
         Ok(())
     }

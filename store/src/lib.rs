@@ -1,9 +1,18 @@
 //! The durable, encrypted store of a software instance: its token state, PIN slots
-//! and token objects, in one SQLite database that any number of processes share.
+//! and token objects, behind the [`Store`] trait, shared by any number of processes.
+//! [`SqliteStore`] (feature `sqlite`, on by default) keeps them in one SQLite database;
+//! a store elsewhere (a database server) implements the same trait.
 //!
-//! # Files
+//! The crypto every store shares lives above the rows, in this crate's common modules:
+//! sealing (`seal`: AES-256-GCM, the attribute encoding and the associated data that
+//! binds a seal to its place), PIN slots (`pins`: the PBKDF2 KEK that wraps the DEK,
+//! the PIN rules, [`Dek`]), the token's flags ([`TokenInfo`]) and the split of an
+//! object into clear and sealed parts (`objects`). A store implementation keeps rows
+//! and runs the transactions around these.
 //!
-//! [`Store::open`] takes a directory (made 0700 if absent) holding `store.sqlite`
+//! # Files (SQLite)
+//!
+//! [`SqliteStore::open`] takes a directory (made 0700 if absent) holding `store.sqlite`
 //! (made 0600) and SQLite's `store.sqlite-wal` and `-shm` (which take the database's
 //! mode). The schema carries a version (`PRAGMA user_version`) and is migrated
 //! forward on open; a store from a newer kmsbridge is refused
@@ -19,13 +28,13 @@
 //! key creation is not the hot path.) A killed writer leaves an uncommitted WAL tail,
 //! which the next reader ignores. Writes are short `BEGIN IMMEDIATE` transactions
 //! (no KDF, no I/O of ours inside); other processes wait for the write lock up to
-//! [`schema::BUSY_TIMEOUT`]. Readers never wait for the writer.
+//! [`BUSY_TIMEOUT`]. Readers never wait for the writer.
 //!
-//! Each `Store` keeps a small pool of connections, checked out per call, so reads
-//! run in parallel across threads. [`Store::version`] moves at every commit of any
+//! Each `SqliteStore` keeps a small pool of connections, checked out per call, so
+//! reads run in parallel across threads. [`Store::version`] moves at every commit of any
 //! process: a cache may compare it to tell whether it is stale.
 //!
-//! After `fork()`, a child must not use or drop its parent's `Store` (SQLite's rule
+//! After `fork()`, a child must not use or drop its parent's `SqliteStore` (SQLite's rule
 //! for open connections): `std::mem::forget` it and open a new one.
 //!
 //! # Encryption at rest
@@ -33,7 +42,7 @@
 //! A random 256-bit data-encryption key (the [`Dek`]) seals every secret. It is
 //! stored only inside the two PIN slots, each `AES-256-GCM(KEK, DEK)` with
 //! `KEK = PBKDF2-HMAC-SHA256(PIN, 16-byte random salt, iterations)`
-//! ([`pins::KDF_ITERATIONS`] for new slots; each slot records its own count, so the
+//! ([`KDF_ITERATIONS`] for new slots; each slot records its own count, so the
 //! count can be raised later without breaking old slots). The SO PIN and the user PIN
 //! each unlock the same DEK through their own slot; changing a PIN rewrites that slot
 //! only. PBKDF2 rather than argon2: it is FIPS-approved (HSM-adjacent deployments ask
@@ -92,7 +101,7 @@
 //! # API
 //!
 //! ```text
-//! Store::open(dir) -> Store                       Send + Sync; one per process per store
+//! open(dir) -> Box<dyn Store>                      the SQLite store (feature `sqlite`)
 //! store.token() -> TokenInfo                      (TokenInfo::flags() gives CKF_* bits)
 //! store.init_token(so_pin, label)                 first init, or re-init with the SO PIN:
 //!                                                 destroys every object, new DEK
@@ -108,6 +117,13 @@
 //! store.integrity_check()
 //! ```
 //!
+//! The [`Store`] trait is written for a store that may be remote, fail transiently and
+//! be shared by many processes: no call exposes the database's own types; every
+//! write is one atomic transaction (all of it lands or none of it); [`Store::version`]
+//! is the change marker a cache compares; and an error says whether a retry may help
+//! ([`retry_may_help`]: the store was busy or unreachable, as opposed to a refusal or
+//! a broken store). A store is `Send + Sync`, one per process per token.
+//!
 //! Without a DEK (nobody logged in) only public objects without secret attributes
 //! can be inserted; a public object may be updated in its clear attributes (its seal,
 //! if any, is kept as is); loading a public object returns its clear attributes and
@@ -117,231 +133,102 @@
 
 mod objects;
 mod pins;
-mod schema;
 mod seal;
+#[cfg(feature = "sqlite")]
+mod sqlite;
 mod token;
 
-#[cfg(test)]
-mod tests;
-
-use std::mem::ManuallyDrop;
-use std::path::{Path, PathBuf};
-
-use cryptoki_sys::{CK_RV, CK_USER_TYPE};
-use parking_lot::Mutex;
-use rusqlite::{Connection, Transaction, TransactionBehavior};
-use zeroize::Zeroizing;
-
-use kmsbridge_bridge::{Error, Result};
+use cryptoki_sys::{CKR_FUNCTION_FAILED, CK_USER_TYPE};
+use kmsbridge_bridge::{Error, ObjectId, Result};
 
 pub use objects::ObjectRecord;
-pub use pins::{KDF_ITERATIONS, MAX_PIN_LEN, MIN_PIN_LEN};
-pub use schema::{BUSY_TIMEOUT, DB_FILE, DEFAULT_MAX_FAILURES, SCHEMA_VERSION};
+pub use pins::{Dek, KDF_ITERATIONS, MAX_PIN_LEN, MIN_PIN_LEN};
+#[cfg(feature = "sqlite")]
+pub use sqlite::{SqliteStore, BUSY_TIMEOUT, DB_FILE, DEFAULT_MAX_FAILURES, SCHEMA_VERSION};
 pub use token::TokenInfo;
 
 // A store is shared by every thread of a process; a DEK is kept by a logged-in backend.
 const _: fn() = || {
-    fn shared<T: Send + Sync>() {}
-    shared::<Store>();
+    fn shared<T: Send + Sync + ?Sized>() {}
+    shared::<dyn Store>();
     shared::<Dek>();
 };
 
-/// Idle connections kept per `Store`; more are opened under load and closed after.
-const MAX_IDLE: usize = 8;
+/// The durable store of one software token. See the crate documentation for the
+/// semantics and codes every implementation keeps.
+pub trait Store: Send + Sync + std::fmt::Debug {
+    /// The token's state, as committed by any process.
+    fn token(&self) -> Result<TokenInfo>;
 
-/// The unlocked master key of a token, as `login` returns it. Never written in clear;
-/// zeroized on drop. Valid until the token is re-initialised (by any process).
-#[derive(Clone)]
-pub struct Dek {
-    key: Zeroizing<[u8; seal::KEY_LEN]>,
-    token_uid: [u8; seal::UID_LEN],
-    role: CK_USER_TYPE,
-}
+    /// `C_InitToken`: on a new token, set the SO PIN and label; on an initialised one,
+    /// check the SO PIN (counted; `CKR_PIN_INCORRECT`, `CKR_PIN_LOCKED`), then destroy
+    /// every object and the user PIN, and start over with a new DEK under the given SO
+    /// PIN. `label` is stored as given (the provider pads or trims it).
+    fn init_token(&self, so_pin: &[u8], label: &str) -> Result<()>;
 
-impl Dek {
-    /// The role whose PIN unlocked it (`CKU_SO` or `CKU_USER`).
-    pub fn role(&self) -> CK_USER_TYPE {
-        self.role
-    }
-}
+    /// `C_Login`: check `pin` for `user` (`CKU_SO` or `CKU_USER`) and hand back the
+    /// token's DEK. Wrong PINs are counted across processes, before the check:
+    /// `CKR_PIN_INCORRECT`, then `CKR_PIN_LOCKED` once the count reaches the bound; a
+    /// right PIN resets the count.
+    fn login(&self, user: CK_USER_TYPE, pin: &[u8]) -> Result<Dek>;
 
-impl std::fmt::Debug for Dek {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Dek(role {}, ..)", self.role)
-    }
-}
+    /// `C_InitPIN`: set the user PIN, with the DEK of an SO login. Resets the user's
+    /// wrong-PIN count, which unlocks a locked user PIN.
+    fn init_user_pin(&self, so: &Dek, pin: &[u8]) -> Result<()>;
 
-/// The durable store of one software instance. See the module documentation.
-pub struct Store {
-    dir: PathBuf,
-    file: PathBuf,
-    idle: Mutex<Vec<Connection>>,
-}
+    /// `C_SetPIN`: change `user`'s PIN from `old` (checked and counted as a login) to
+    /// `new`. Only that role's slot is rewritten; objects are untouched.
+    fn set_pin(&self, user: CK_USER_TYPE, old: &[u8], new: &[u8]) -> Result<()>;
 
-impl std::fmt::Debug for Store {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Store({})", self.dir.display())
-    }
-}
+    /// Store a new token object and return its id (never reused). With `secret(type)`
+    /// true an attribute is sealed; every attribute of a private object is. Without a
+    /// DEK, only a public object with nothing to seal can be stored
+    /// (`CKR_USER_NOT_LOGGED_IN` otherwise).
+    fn insert(
+        &self,
+        dek: Option<&Dek>,
+        rec: &ObjectRecord,
+        secret: &dyn Fn(u64) -> bool,
+    ) -> Result<ObjectId>;
 
-/// A pooled connection, returned on drop.
-struct Pooled<'a> {
-    store: &'a Store,
-    /// Taken out exactly once, in `drop`.
-    conn: ManuallyDrop<Connection>,
-}
+    /// Replace object `rec.id` with `rec` (same rules as [`Store::insert`]). Without a
+    /// DEK only a public object's clear attributes can change; its seal is kept. With a
+    /// DEK, the types in `rec.withheld` (a record loaded without the DEK) keep their
+    /// sealed values.
+    fn update(
+        &self,
+        dek: Option<&Dek>,
+        rec: &ObjectRecord,
+        secret: &dyn Fn(u64) -> bool,
+    ) -> Result<()>;
 
-impl std::ops::Deref for Pooled<'_> {
-    type Target = Connection;
-    fn deref(&self) -> &Connection {
-        &self.conn
-    }
-}
+    /// Destroy an object for good (`CKR_OBJECT_HANDLE_INVALID` if there is none).
+    fn delete(&self, id: ObjectId) -> Result<()>;
 
-impl std::ops::DerefMut for Pooled<'_> {
-    fn deref_mut(&mut self) -> &mut Connection {
-        &mut self.conn
-    }
-}
+    /// Read an object. A private object needs the DEK (`CKR_USER_NOT_LOGGED_IN`);
+    /// without it a public object comes back with its sealed types in `withheld`.
+    fn load(&self, dek: Option<&Dek>, id: ObjectId) -> Result<ObjectRecord>;
 
-impl Drop for Pooled<'_> {
-    fn drop(&mut self) {
-        // SAFETY: `conn` is never used again after this, the only place it is taken.
-        let conn = unsafe { ManuallyDrop::take(&mut self.conn) };
-        // A connection left inside a transaction (a panic mid-call) is closed,
-        // which rolls it back, rather than reused.
-        if conn.is_autocommit() {
-            let mut idle = self.store.idle.lock();
-            if idle.len() < MAX_IDLE {
-                idle.push(conn);
-            }
-        }
-    }
-}
-
-impl Store {
-    /// Open the store in `dir`, making the directory, the database and the schema if
-    /// absent, and migrating an older schema.
-    pub fn open(dir: &Path) -> Result<Store> {
-        let file = schema::prepare_files(dir)?;
-        let mut conn = schema::connect(&file)?;
-        schema::migrate(&mut conn)?;
-        Ok(Store {
-            dir: dir.to_path_buf(),
-            file,
-            idle: Mutex::new(vec![conn]),
-        })
-    }
-
-    /// The store directory.
-    pub fn dir(&self) -> &Path {
-        &self.dir
-    }
+    /// Every object: `(id, CKA_CLASS, CKA_PRIVATE)`, by id.
+    fn list(&self) -> Result<Vec<(ObjectId, u64, bool)>>;
 
     /// A number that changes whenever any process commits a change to the store.
-    pub fn version(&self) -> Result<u64> {
-        let conn = self.conn()?;
-        let mut st = conn
-            .prepare_cached("SELECT version FROM meta WHERE id = 1")
-            .map_err(db("store: version"))?;
-        let v: i64 = st
-            .query_row([], |r| r.get(0))
-            .map_err(db("store: version"))?;
-        Ok(v as u64)
-    }
+    fn version(&self) -> Result<u64>;
 
-    /// SQLite's own check of the whole database.
-    pub fn integrity_check(&self) -> Result<()> {
-        let conn = self.conn()?;
-        let mut st = conn
-            .prepare("PRAGMA integrity_check")
-            .map_err(db("store: integrity_check"))?;
-        let rows: Vec<String> = st
-            .query_map([], |r| r.get(0))
-            .map_err(db("store: integrity_check"))?
-            .collect::<rusqlite::Result<_>>()
-            .map_err(db("store: integrity_check"))?;
-        if rows.len() == 1 && rows[0] == "ok" {
-            Ok(())
-        } else {
-            tracing::error!(store = %self.dir.display(), problems = ?rows, "store: integrity check failed");
-            Err(Error::rv(
-                cryptoki_sys::CKR_DEVICE_ERROR,
-                "store: integrity check failed",
-            ))
-        }
-    }
-
-    fn conn(&self) -> Result<Pooled<'_>> {
-        let conn = self.idle.lock().pop();
-        let conn = match conn {
-            Some(c) => c,
-            None => schema::connect(&self.file)?,
-        };
-        Ok(Pooled {
-            store: self,
-            conn: ManuallyDrop::new(conn),
-        })
-    }
-
-    /// Run `f` in one short write transaction (`BEGIN IMMEDIATE`), moving the store
-    /// version; commit if `f` answers `Ok`, roll back otherwise.
-    fn write<T>(
-        &self,
-        op: &'static str,
-        f: impl FnOnce(&Transaction<'_>) -> Result<T>,
-    ) -> Result<T> {
-        let mut conn = self.conn()?;
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(db(op))?;
-        let out = f(&tx)?;
-        tx.prepare_cached("UPDATE meta SET version = version + 1 WHERE id = 1")
-            .and_then(|mut st| st.execute([]))
-            .map_err(db(op))?;
-        tx.commit().map_err(db(op))?;
-        Ok(out)
-    }
-
-    /// Copy the WAL into the database and cut the WAL to zero bytes, so pages that
-    /// held an old PIN slot do not linger in it. Best effort: a long reader elsewhere
-    /// may keep part of the WAL alive until the next checkpoint.
-    fn checkpoint_truncate(&self) {
-        let result = self.conn().and_then(|conn| {
-            conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
-                r.get::<_, i64>(0)
-            })
-            .map_err(db("store: checkpoint"))
-        });
-        match result {
-            Ok(0) => {}
-            Ok(_) => {
-                tracing::debug!(store = %self.dir.display(), "store: checkpoint partly blocked by a reader")
-            }
-            Err(e) => {
-                tracing::warn!(store = %self.dir.display(), error = %e, "store: checkpoint failed")
-            }
-        }
-    }
+    /// The store's own check of all it holds.
+    fn integrity_check(&self) -> Result<()>;
 }
 
-/// Map a SQLite error to the code the application sees, logging it once.
-pub(crate) fn db(op: &'static str) -> impl Fn(rusqlite::Error) -> Error {
-    move |e: rusqlite::Error| {
-        use rusqlite::ErrorCode::*;
-        let rv: CK_RV = match e.sqlite_error_code() {
-            Some(DatabaseBusy | DatabaseLocked) => cryptoki_sys::CKR_FUNCTION_FAILED,
-            Some(DiskFull) => cryptoki_sys::CKR_DEVICE_MEMORY,
-            Some(OutOfMemory) => cryptoki_sys::CKR_HOST_MEMORY,
-            Some(ReadOnly) => cryptoki_sys::CKR_TOKEN_WRITE_PROTECTED,
-            _ => cryptoki_sys::CKR_DEVICE_ERROR,
-        };
-        tracing::error!(op, error = %e, "store: database error");
-        Error::rv(rv, op)
-    }
+/// Open the store in `dir` (the SQLite store), making it if absent.
+#[cfg(feature = "sqlite")]
+pub fn open(dir: &std::path::Path) -> Result<Box<dyn Store>> {
+    Ok(Box::new(SqliteStore::open(dir)?))
 }
 
-/// Shorthand for an error with a spec code.
-pub(crate) fn fail(rv: CK_RV, what: &'static str) -> Error {
-    Error::rv(rv, what)
+/// Whether a failed store call may succeed if tried again: the store was busy past
+/// its wait or could not be reached (`CKR_FUNCTION_FAILED`, a transient refusal as
+/// docs/ERRORS.md has it), as opposed to a refusal by the rules (a wrong PIN, a locked
+/// role) or a broken, full or read-only store.
+pub fn retry_may_help(e: &Error) -> bool {
+    e.ck_rv() == CKR_FUNCTION_FAILED
 }

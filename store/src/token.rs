@@ -1,10 +1,7 @@
 //! Token state: initialisation, label, wrong-PIN counters and the flags they imply.
 
-use cryptoki_sys::{CKU_SO, CKU_USER, CK_FLAGS, CK_USER_TYPE};
-use rusqlite::OptionalExtension;
-
-use super::{db, fail, pins, seal, Store, MAX_PIN_LEN, MIN_PIN_LEN};
-use kmsbridge_bridge::Result;
+use crate::seal;
+use cryptoki_sys::{CKU_SO, CK_FLAGS, CK_USER_TYPE};
 
 /// The token as every process sees it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -88,133 +85,6 @@ fn pin_flags(failures: u32, max: u32, [low, final_try, locked]: [CK_FLAGS; 3]) -
 pub(crate) struct TokenRow {
     pub info: TokenInfo,
     pub token_uid: [u8; seal::UID_LEN],
-}
-
-/// Read the token row (inside whatever transaction `conn` is in).
-pub(crate) fn token_row(conn: &rusqlite::Connection) -> Result<TokenRow> {
-    let mut st = conn
-        .prepare_cached(
-            "SELECT t.initialized, t.label, t.user_pin_init, t.user_failures, t.so_failures,
-                    t.max_failures, t.token_uid, m.serial
-             FROM token t, meta m WHERE t.id = 1 AND m.id = 1",
-        )
-        .map_err(db("store: token"))?;
-    let row = st
-        .query_row([], |r| {
-            Ok((
-                TokenInfo {
-                    initialized: r.get::<_, i64>(0)? != 0,
-                    label: r.get(1)?,
-                    user_pin_initialized: r.get::<_, i64>(2)? != 0,
-                    user_failures: r.get(3)?,
-                    so_failures: r.get(4)?,
-                    max_failures: r.get(5)?,
-                    serial: r.get(7)?,
-                },
-                r.get::<_, Vec<u8>>(6)?,
-            ))
-        })
-        .optional()
-        .map_err(db("store: token"))?;
-    let Some((info, uid)) = row else {
-        tracing::error!("store: the token row is missing");
-        return Err(fail(
-            cryptoki_sys::CKR_DEVICE_ERROR,
-            "store: token row missing",
-        ));
-    };
-    let token_uid = uid
-        .as_slice()
-        .try_into()
-        .map_err(|_| fail(cryptoki_sys::CKR_DEVICE_ERROR, "store: token uid malformed"))?;
-    Ok(TokenRow { info, token_uid })
-}
-
-/// Check that a new PIN has an acceptable length.
-pub(crate) fn check_pin_len(pin: &[u8]) -> Result<()> {
-    if (MIN_PIN_LEN..=MAX_PIN_LEN).contains(&pin.len()) {
-        Ok(())
-    } else {
-        Err(fail(cryptoki_sys::CKR_PIN_LEN_RANGE, "store: PIN length"))
-    }
-}
-
-impl Store {
-    /// The token's state, as committed by any process.
-    pub fn token(&self) -> Result<TokenInfo> {
-        let conn = self.conn()?;
-        Ok(token_row(&conn)?.info)
-    }
-
-    /// `C_InitToken`: on a new token, set the SO PIN and label; on an initialised one,
-    /// check the SO PIN (counted; `CKR_PIN_INCORRECT`, `CKR_PIN_LOCKED`), then destroy
-    /// every object and the user PIN, and start over with a new DEK under the given SO
-    /// PIN. `label` is stored as given (the provider pads or trims it).
-    pub fn init_token(&self, so_pin: &[u8], label: &str) -> Result<()> {
-        check_pin_len(so_pin)?;
-        // Another process may initialise at the same moment: what we checked is
-        // confirmed inside the write transaction, and we start over if it moved.
-        for _ in 0..3 {
-            let before = {
-                let conn = self.conn()?;
-                token_row(&conn)?
-            };
-            let expected = if before.info.initialized {
-                let dek = self.verify_pin(CKU_SO, so_pin)?;
-                Some(dek.token_uid)
-            } else {
-                None
-            };
-            // Fresh token generation, DEK and SO slot, made before the write lock.
-            let token_uid = seal::random_uid()?;
-            let dek = seal::random_key()?;
-            let slot = pins::Slot::make(&token_uid, CKU_SO, so_pin, &dek)?;
-            let done = self.write("store: init_token", |tx| {
-                let now = token_row(tx)?;
-                let same = match expected {
-                    None => !now.info.initialized,
-                    Some(uid) => now.info.initialized && now.token_uid == uid,
-                };
-                if !same {
-                    return Ok(false);
-                }
-                tx.execute("DELETE FROM object", [])
-                    .map_err(db("store: init_token"))?;
-                tx.execute("DELETE FROM pin_slot", [])
-                    .map_err(db("store: init_token"))?;
-                slot.put(tx)?;
-                tx.execute(
-                    "UPDATE token SET initialized = 1, label = ?1, token_uid = ?2,
-                            user_pin_init = 0, user_failures = 0, so_failures = 0
-                     WHERE id = 1",
-                    rusqlite::params![label, token_uid.to_vec()],
-                )
-                .map_err(db("store: init_token"))?;
-                Ok(true)
-            })?;
-            if done {
-                tracing::info!(store = %self.dir.display(), reinit = expected.is_some(), "store: token initialised");
-                self.checkpoint_truncate();
-                return Ok(());
-            }
-        }
-        Err(fail(
-            cryptoki_sys::CKR_FUNCTION_FAILED,
-            "store: token re-initialised concurrently",
-        ))
-    }
-
-    /// Check that `user` is a role with a PIN here.
-    pub(crate) fn check_role(user: CK_USER_TYPE) -> Result<()> {
-        if user == CKU_SO || user == CKU_USER {
-            Ok(())
-        } else {
-            Err(fail(
-                cryptoki_sys::CKR_USER_TYPE_INVALID,
-                "store: user type",
-            ))
-        }
-    }
 }
 
 #[cfg(test)]

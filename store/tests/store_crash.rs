@@ -15,7 +15,7 @@ mod store_support;
 use std::time::{Duration, Instant};
 
 use kmsbridge_bridge::sys::*;
-use kmsbridge_store::Store;
+use kmsbridge_store::SqliteStore;
 use store_support::*;
 
 const ROUNDS: usize = 20;
@@ -30,7 +30,7 @@ fn child() {
     }
     let dir = std::path::PathBuf::from(std::env::var(DIR).expect("dir"));
     let tag = std::env::var(TAG).expect("tag");
-    let store = Store::open(&dir).expect("open");
+    let store = SqliteStore::open(&dir).expect("open");
     let dek = store.login(CKU_USER, USER_PIN).expect("login");
     println!("READY");
     // Until killed. Bounded all the same, should the parent be gone.
@@ -86,7 +86,7 @@ fn kill_9_loses_no_reported_key() {
             }
         }
         // The store opens, is intact, and has every key ever reported.
-        let store = Store::open(&dir).expect("open after kill");
+        let store = SqliteStore::open(&dir).expect("open after kill");
         store.integrity_check().expect("integrity after kill");
         for id in &reported {
             check(&store, &dek, *id);
@@ -98,7 +98,7 @@ fn kill_9_loses_no_reported_key() {
         "too few keys were created to test anything: {}",
         reported.len()
     );
-    let store = Store::open(&dir).expect("open");
+    let store = SqliteStore::open(&dir).expect("open");
     let login = store
         .login(CKU_USER, USER_PIN)
         .expect("login after the crashes");

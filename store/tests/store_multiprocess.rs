@@ -15,7 +15,7 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use kmsbridge_bridge::sys::*;
-use kmsbridge_store::Store;
+use kmsbridge_store::SqliteStore;
 use store_support::*;
 
 const PER_CHILD: usize = 1000;
@@ -30,7 +30,7 @@ fn child() {
     }
     let dir = std::path::PathBuf::from(std::env::var(DIR).expect("dir"));
     let tag = std::env::var(TAG).expect("tag");
-    let store = Store::open(&dir).expect("open");
+    let store = SqliteStore::open(&dir).expect("open");
     let dek = store.login(CKU_USER, USER_PIN).expect("login");
     println!("READY");
     wait_file(&dir.join("go"), TIMEOUT);
@@ -116,7 +116,7 @@ fn two_processes_share_a_store() {
     store.integrity_check().expect("integrity");
     drop(store);
     // And after every connection closed, a fresh open agrees.
-    let store = Store::open(&dir).expect("reopen");
+    let store = SqliteStore::open(&dir).expect("reopen");
     store.integrity_check().expect("integrity");
     assert_eq!(store.list().expect("list").len(), 2 * PER_CHILD);
 }
@@ -131,7 +131,7 @@ fn child_pins() {
     }
     let dir = std::path::PathBuf::from(std::env::var(DIR).expect("dir"));
     let n: usize = std::env::var(TAG).expect("tag").parse().expect("n");
-    let store = Store::open(&dir).expect("open");
+    let store = SqliteStore::open(&dir).expect("open");
     let code = |r: kmsbridge_bridge::Result<_>| r.map(|_| CKR_OK).unwrap_or_else(|e| e.ck_rv());
     for _ in 0..n {
         println!("WRONG {}", code(store.login(CKU_USER, b"not-the-pin")));

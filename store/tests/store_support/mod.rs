@@ -10,7 +10,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use kmsbridge_bridge::sys::*;
-use kmsbridge_store::{Dek, ObjectRecord, Store};
+use kmsbridge_store::{Dek, ObjectRecord, SqliteStore};
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
@@ -44,7 +44,7 @@ pub fn key(label: &str, private: bool) -> ObjectRecord {
 }
 
 /// Load `id` and check its value against its label; returns the label.
-pub fn check(store: &Store, dek: &Dek, id: u64) -> String {
+pub fn check(store: &SqliteStore, dek: &Dek, id: u64) -> String {
     let r = store
         .load(Some(dek), id)
         .unwrap_or_else(|e| panic!("object {id}: {e}"));
@@ -58,8 +58,8 @@ pub fn check(store: &Store, dek: &Dek, id: u64) -> String {
 }
 
 /// A new initialised store with a user PIN.
-pub fn init(dir: &Path) -> (Store, Dek) {
-    let store = Store::open(dir).expect("open");
+pub fn init(dir: &Path) -> (SqliteStore, Dek) {
+    let store = SqliteStore::open(dir).expect("open");
     store.init_token(SO_PIN, "multi").expect("init_token");
     let so = store.login(CKU_SO, SO_PIN).expect("SO login");
     store.init_user_pin(&so, USER_PIN).expect("init_user_pin");

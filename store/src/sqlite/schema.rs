@@ -11,7 +11,8 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 
-use super::{db, seal};
+use super::db;
+use crate::seal;
 use kmsbridge_bridge::{Error, Result};
 
 /// The database file inside the store directory (SQLite adds `-wal` and `-shm` beside it).

@@ -16,9 +16,9 @@ fn rv<T: std::fmt::Debug>(r: Result<T>) -> CK_RV {
 }
 
 /// A store with an initialised token and user PIN; returns (dir, store, user DEK).
-fn ready() -> (tempfile::TempDir, Store, Dek) {
+fn ready() -> (tempfile::TempDir, SqliteStore, Dek) {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("s")).unwrap();
+    let store = SqliteStore::open(&dir.path().join("s")).unwrap();
     store.init_token(SO_PIN, "test token").unwrap();
     let so = store.login(CKU_SO, SO_PIN).unwrap();
     store.init_user_pin(&so, USER_PIN).unwrap();
@@ -26,7 +26,7 @@ fn ready() -> (tempfile::TempDir, Store, Dek) {
     (dir, store, dek)
 }
 
-fn raw(store: &Store) -> rusqlite::Connection {
+fn raw(store: &SqliteStore) -> rusqlite::Connection {
     let c = rusqlite::Connection::open(store.dir().join(DB_FILE)).unwrap();
     c.busy_timeout(std::time::Duration::from_secs(10)).unwrap();
     c
@@ -60,7 +60,7 @@ fn open_makes_private_files_and_a_versioned_schema() {
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("a/b");
-    let store = Store::open(&path).unwrap();
+    let store = SqliteStore::open(&path).unwrap();
     let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode(&path), 0o700);
     assert_eq!(mode(&path.join(DB_FILE)), 0o600);
@@ -82,20 +82,20 @@ fn open_makes_private_files_and_a_versioned_schema() {
         .unwrap();
     assert_eq!(jm, "wal");
     // A second open of the same store (another process would do the same) sees it.
-    let again = Store::open(&path).unwrap();
+    let again = SqliteStore::open(&path).unwrap();
     assert_eq!(again.token().unwrap().serial, t.serial);
     // A store from a newer kmsbridge is refused.
     raw(&store)
         .pragma_update(None, "user_version", SCHEMA_VERSION + 1)
         .unwrap();
     drop((store, again));
-    assert_eq!(rv(Store::open(&path)), CKR_TOKEN_NOT_RECOGNIZED);
+    assert_eq!(rv(SqliteStore::open(&path)), CKR_TOKEN_NOT_RECOGNIZED);
 }
 
 #[test]
 fn uninitialised_token_and_pin_slots() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
+    let store = SqliteStore::open(dir.path()).unwrap();
     assert_eq!(
         rv(store.login(CKU_USER, USER_PIN)),
         CKR_USER_PIN_NOT_INITIALIZED
@@ -149,8 +149,8 @@ fn uninitialised_token_and_pin_slots() {
 #[test]
 fn wrong_pins_are_counted_shared_and_lock() {
     let (dir, store, _) = ready();
-    // A second Store on the same files stands for another process.
-    let other = Store::open(&dir.path().join("s")).unwrap();
+    // A second SqliteStore on the same files stands for another process.
+    let other = SqliteStore::open(&dir.path().join("s")).unwrap();
     for i in 1..=3u32 {
         assert_eq!(rv(store.login(CKU_USER, b"wrong-pin")), CKR_PIN_INCORRECT);
         assert_eq!(other.token().unwrap().user_failures, i);
@@ -209,7 +209,7 @@ fn set_pin_rewrites_only_its_slot() {
     let id = store
         .insert(Some(&dek), &secret_key("k", &value, true), is_secret)
         .unwrap();
-    let snapshot = |store: &Store| -> Vec<(i64, Vec<u8>, Option<Vec<u8>>)> {
+    let snapshot = |store: &SqliteStore| -> Vec<(i64, Vec<u8>, Option<Vec<u8>>)> {
         raw(store)
             .prepare("SELECT id, uid, sealed FROM object ORDER BY id")
             .unwrap()
@@ -218,7 +218,7 @@ fn set_pin_rewrites_only_its_slot() {
             .collect::<rusqlite::Result<_>>()
             .unwrap()
     };
-    let slot = |store: &Store, user: u64| -> Vec<u8> {
+    let slot = |store: &SqliteStore, user: u64| -> Vec<u8> {
         raw(store)
             .query_row(
                 "SELECT wrapped FROM pin_slot WHERE user = ?1",
@@ -566,7 +566,7 @@ fn seals_are_bound_to_their_object() {
 #[test]
 fn version_moves_with_every_commit_of_anyone() {
     let (dir, store, dek) = ready();
-    let other = Store::open(&dir.path().join("s")).unwrap();
+    let other = SqliteStore::open(&dir.path().join("s")).unwrap();
     let v0 = store.version().unwrap();
     assert_eq!(other.version().unwrap(), v0);
     let id = other
@@ -645,7 +645,7 @@ fn nothing_secret_on_disk() {
     let user_pin = format!("user-{}", hex(&random_bytes(12)));
     let new_user_pin = format!("user2-{}", hex(&random_bytes(12)));
     let mut secrets: Vec<(String, Vec<u8>)> = Vec::new();
-    let store = Store::open(&path).unwrap();
+    let store = SqliteStore::open(&path).unwrap();
     store.init_token(so_pin.as_bytes(), "scan").unwrap();
     let so = store.login(CKU_SO, so_pin.as_bytes()).unwrap();
     store.init_user_pin(&so, user_pin.as_bytes()).unwrap();
@@ -749,7 +749,7 @@ fn nothing_secret_on_disk() {
     };
     scan("store open");
     drop(store);
-    let store = Store::open(&path).unwrap();
+    let store = SqliteStore::open(&path).unwrap();
     store.login(CKU_USER, new_user_pin.as_bytes()).unwrap();
     scan("reopened");
 }
