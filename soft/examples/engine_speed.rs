@@ -10,6 +10,14 @@
 //! `ENGINE_SPEED_ONLY=ECDSA` times only the rows whose name contains "ECDSA".
 //! Results and the crate choice: docs/SOFTWARE_CRYPTO.md.
 
+// A bench: a panic is how it reports a failure.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 use cryptoki_sys::*;
 use kmsbridge_bridge::{Attr, MechParam, Mechanism, OpKind};
 use kmsbridge_soft::engine::{self, SoftObject};

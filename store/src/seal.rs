@@ -59,7 +59,7 @@ pub(crate) fn seal_with(
 ) -> Result<Vec<u8>> {
     let mut buf = Zeroizing::new(Vec::with_capacity(NONCE_LEN + len + TAG_LEN));
     buf.resize(NONCE_LEN, 0);
-    random(&mut buf[..NONCE_LEN])?;
+    random(&mut buf)?;
     fill(&mut buf);
     if buf.len() != NONCE_LEN + len {
         return Err(Error::rv(

@@ -2,7 +2,7 @@
 //! key schedules of a prepared key (aws-lc's AES-NI / VAES code).
 
 use super::lc::{AesKey, CtrState, Gcm};
-use super::op::{sig_check, Crypt, Mac, Phase};
+use super::op::{head, prefix, put, sig_check, Crypt, Mac, Phase};
 use super::prepared::Prepared;
 use aws_lc_rs::constant_time;
 use cryptoki_sys::*;
@@ -109,12 +109,14 @@ impl BlockOp {
             return Ok(0);
         }
         // Process the buffered bytes and the first part of the input as one run.
-        let from_input = n - self.buf.len();
+        let (now, later) = input
+            .split_at_checked(n - self.buf.len())
+            .ok_or(Error::rv(CKR_GENERAL_ERROR, "AES: block split"))?;
         let mut data = std::mem::take(&mut self.buf);
-        data.extend_from_slice(&input[..from_input]);
-        self.blocks(&data, &mut out[..n])?;
+        data.extend_from_slice(now);
+        self.blocks(&data, head(out, n)?)?;
         data.clear();
-        data.extend_from_slice(&input[from_input..]);
+        data.extend_from_slice(later);
         self.buf = data;
         Ok(n)
     }
@@ -131,7 +133,7 @@ impl BlockOp {
         if self.encrypt {
             let p = 16 - last.len();
             last.resize(16, p as u8);
-            self.blocks(&last, &mut out[..16])?;
+            self.blocks(&last, head(out, 16)?)?;
             return Ok(16);
         }
         if last.len() != 16 {
@@ -140,8 +142,7 @@ impl BlockOp {
         let mut block = Zeroizing::new([0u8; 16]);
         self.blocks(&last, &mut block[..])?;
         let n = unpad(&block)?;
-        out[..n].copy_from_slice(&block[..n]);
-        Ok(n)
+        put(out, prefix(block.as_slice(), n)?)
     }
 }
 
@@ -192,7 +193,10 @@ impl Crypt for BlockOp {
                     return Err(len_range(false));
                 }
                 let n = self.update(input, out)?;
-                let m = self.finish(&mut out[n..])?;
+                let rest = out
+                    .get_mut(n..)
+                    .ok_or(Error::rv(CKR_GENERAL_ERROR, "AES: output split"))?;
+                let m = self.finish(rest)?;
                 Ok(n + m)
             }
         }
@@ -216,11 +220,14 @@ impl CtrOp {
         if p.len() != UL + 16 {
             return Err(param_invalid("CK_AES_CTR_PARAMS size"));
         }
-        let bits = CK_ULONG::from_ne_bytes(p[..UL].try_into().unwrap_or([0; UL]));
+        let Some((bits, cb)) = p.split_first_chunk::<UL>() else {
+            return Err(param_invalid("CK_AES_CTR_PARAMS size"));
+        };
+        let bits = CK_ULONG::from_ne_bytes(*bits);
         if bits == 0 || bits > 128 {
             return Err(param_invalid("ulCounterBits out of range"));
         }
-        let cb: [u8; 16] = p[UL..].try_into().unwrap_or([0; 16]);
+        let cb: [u8; 16] = cb.try_into().unwrap_or([0; 16]);
         let left = if bits >= 120 {
             None
         } else {
@@ -253,7 +260,7 @@ impl Crypt for CtrOp {
         }
         self.key
             .aes()?
-            .ctr(input, &mut out[..input.len()], &mut self.st);
+            .ctr(input, head(out, input.len())?, &mut self.st);
         Ok(input.len())
     }
 }
@@ -397,17 +404,18 @@ impl CmacOp {
         let k = p.aes()?;
         let (k1, k2) = p.cmac_subkeys()?;
         let mut block = self.state;
-        if self.last.len() == 16 {
-            for i in 0..16 {
-                block[i] ^= self.last[i] ^ k1[i];
+        // The last block: whole (xor K1), or padded with 0x80 0x00.. (xor K2).
+        let (m, sub) = match <[u8; 16]>::try_from(self.last.as_slice()) {
+            Ok(whole) => (whole, k1),
+            Err(_) => {
+                let mut m = [0u8; 16];
+                let tail = self.last.iter().copied().chain([0x80]);
+                m.iter_mut().zip(tail).for_each(|(d, s)| *d = s);
+                (m, k2)
             }
-        } else {
-            let mut m = [0u8; 16];
-            m[..self.last.len()].copy_from_slice(&self.last);
-            m[self.last.len()] = 0x80;
-            for i in 0..16 {
-                block[i] ^= m[i] ^ k2[i];
-            }
+        };
+        for ((b, m), s) in block.iter_mut().zip(m).zip(sub) {
+            *b ^= m ^ s;
         }
         k.encrypt_block(&mut block);
         self.state = [0; 16];
@@ -425,28 +433,28 @@ impl Mac for CmacOp {
         let k = p.aes()?;
         while !data.is_empty() {
             if self.last.len() == 16 {
-                for i in 0..16 {
-                    self.state[i] ^= self.last[i];
+                for (s, l) in self.state.iter_mut().zip(self.last.iter()) {
+                    *s ^= l;
                 }
                 k.encrypt_block(&mut self.state);
                 self.last.clear();
             }
             let take = (16 - self.last.len()).min(data.len());
-            self.last.extend_from_slice(&data[..take]);
-            data = &data[take..];
+            let (now, rest) = data.split_at(take);
+            self.last.extend_from_slice(now);
+            data = rest;
         }
         Ok(())
     }
     fn sign(&mut self, out: &mut [u8]) -> Result<usize> {
         let t = self.mac()?;
-        out[..self.len].copy_from_slice(&t[..self.len]);
-        Ok(self.len)
+        put(out, prefix(&t, self.len)?)
     }
     fn verify(&mut self, sig: &[u8]) -> Result<()> {
         let t = self.mac()?;
         if sig.len() != self.len {
             return Err(Error::rv(CKR_SIGNATURE_LEN_RANGE, "CMAC length"));
         }
-        sig_check(constant_time::verify_slices_are_equal(&t[..self.len], sig).is_ok())
+        sig_check(constant_time::verify_slices_are_equal(prefix(&t, self.len)?, sig).is_ok())
     }
 }

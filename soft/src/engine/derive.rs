@@ -127,7 +127,7 @@ pub fn derive(m: &Mechanism, base: &SoftObject, template: &[Attr]) -> Result<Sof
                 "key longer than the shared secret",
             ))
         }
-        None => Zeroizing::new(z[z.len() - len..].to_vec()),
+        None => Zeroizing::new(z.iter().skip(z.len() - len).copied().collect()),
         Some(h) => x963(h, &z, shared, len),
     };
     obj.set(CKA_VALUE, value.to_vec());

@@ -1,7 +1,7 @@
 //! SHA-1 and SHA-2 (aws-lc): the hash of every hashed mechanism, and CKM_SHA*.
 
 use super::lc::Md;
-use super::op::Mac;
+use super::op::{put, Mac};
 use aws_lc_rs::digest;
 use cryptoki_sys::*;
 use kmsbridge_bridge::error::{Error, Result};
@@ -135,9 +135,7 @@ impl Mac for DigestOp {
     }
     fn sign(&mut self, out: &mut [u8]) -> Result<usize> {
         let d = self.h.finish();
-        let d = d.as_ref();
-        out[..d.len()].copy_from_slice(d);
-        Ok(d.len())
+        put(out, d.as_ref())
     }
     fn verify(&mut self, _: &[u8]) -> Result<()> {
         Err(Error::rv(

@@ -62,8 +62,8 @@ pub fn parse_octet_string(v: &[u8]) -> Option<&[u8]> {
 pub fn point_from_attr(v: &[u8], c: Curve) -> Option<&[u8]> {
     let want = 1 + 2 * c.len();
     match parse_octet_string(v) {
-        Some(p) if p.len() == want && p[0] == 0x04 => Some(p),
-        _ if v.len() == want && v[0] == 0x04 => Some(v),
+        Some(p) if p.len() == want && p.first() == Some(&0x04) => Some(p),
+        _ if v.len() == want && v.first() == Some(&0x04) => Some(v),
         _ => None,
     }
 }

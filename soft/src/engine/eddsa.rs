@@ -1,7 +1,7 @@
 //! EdDSA (Ed25519, and Ed25519ctx / Ed25519ph when CK_EDDSA_PARAMS ask for them).
 
 use super::lc::{self, EdMode};
-use super::op::{sig_check, Collect, Mac};
+use super::op::{put, sig_check, Collect, Mac};
 use super::prepared::Prepared;
 use cryptoki_sys::*;
 use kmsbridge_bridge::error::{Error, Result};
@@ -62,8 +62,7 @@ impl Mac for EddsaOp {
         };
         let sig = lc::ed25519_sign(private, &msg, &self.mode)
             .map_err(|_| Error::rv(CKR_FUNCTION_FAILED, "Ed25519 sign"))?;
-        out[..64].copy_from_slice(&sig);
-        Ok(64)
+        put(out, &sig)
     }
     fn verify(&mut self, sig: &[u8]) -> Result<()> {
         let msg = self.data.take();

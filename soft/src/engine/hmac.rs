@@ -1,7 +1,7 @@
 //! HMAC with SHA-1/224/256/384/512 (aws-lc), full length and `_GENERAL`.
 
 use super::digest::Hash;
-use super::op::{sig_check, Mac};
+use super::op::{prefix, put, sig_check, Mac};
 use aws_lc_rs::{constant_time, hmac};
 use cryptoki_sys::*;
 use kmsbridge_bridge::error::{Error, Result};
@@ -70,14 +70,15 @@ impl Mac for HmacOp {
     }
     fn sign(&mut self, out: &mut [u8]) -> Result<usize> {
         let t = self.tag()?;
-        out[..self.len].copy_from_slice(&t.as_ref()[..self.len]);
-        Ok(self.len)
+        put(out, prefix(t.as_ref(), self.len)?)
     }
     fn verify(&mut self, sig: &[u8]) -> Result<()> {
         let t = self.tag()?;
         if sig.len() != self.len {
             return Err(Error::rv(CKR_SIGNATURE_LEN_RANGE, "HMAC length"));
         }
-        sig_check(constant_time::verify_slices_are_equal(&t.as_ref()[..self.len], sig).is_ok())
+        sig_check(
+            constant_time::verify_slices_are_equal(prefix(t.as_ref(), self.len)?, sig).is_ok(),
+        )
     }
 }

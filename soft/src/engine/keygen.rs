@@ -119,10 +119,10 @@ pub fn set_rsa_private(obj: &mut SoftObject, p: &RsaParts) {
 
 /// Bits of a big-endian integer.
 pub fn bit_len(n: &[u8]) -> usize {
-    let Some(i) = n.iter().position(|&b| b != 0) else {
+    let Some((i, top)) = n.iter().enumerate().find(|(_, b)| **b != 0) else {
         return 0;
     };
-    (n.len() - i) * 8 - n[i].leading_zeros() as usize
+    (n.len() - i) * 8 - top.leading_zeros() as usize
 }
 
 fn lc_fail(rv: CK_RV, what: &'static str) -> impl Fn(lc::Fail) -> Error {

@@ -101,7 +101,7 @@ impl<C: Crypt> CryptOp<C> {
                 None => Ok(n),
                 Some(buf) if buf.len() < n => Err(Error::BufferTooSmall(n)),
                 Some(buf) => {
-                    buf[..n].copy_from_slice(held);
+                    put(buf, held)?;
                     self.held = None;
                     self.done = last;
                     Ok(n)
@@ -125,7 +125,7 @@ impl<C: Crypt> CryptOp<C> {
         let mut tmp = Zeroizing::new(vec![0u8; bound]);
         match self.inner.step(phase, input, &mut tmp) {
             Ok(n) if n <= buf.len() => {
-                buf[..n].copy_from_slice(&tmp[..n]);
+                put(buf, prefix(&tmp, n)?)?;
                 self.done = last;
                 Ok(n)
             }
@@ -272,6 +272,24 @@ impl Collect {
     pub fn take(&mut self) -> Zeroizing<Vec<u8>> {
         std::mem::take(&mut self.0)
     }
+}
+
+/// The first `n` bytes of `out`, which callers size by `Crypt::bound` or `Mac::len`;
+/// `CKR_BUFFER_TOO_SMALL` (with the length needed) if it is shorter.
+pub fn head(out: &mut [u8], n: usize) -> Result<&mut [u8]> {
+    out.get_mut(..n).ok_or(Error::BufferTooSmall(n))
+}
+
+/// Copy `v` to the start of `out` (see [`head`]); its length.
+pub fn put(out: &mut [u8], v: &[u8]) -> Result<usize> {
+    head(out, v.len())?.copy_from_slice(v);
+    Ok(v.len())
+}
+
+/// `v[..n]` for an `n` this code computed itself: `CKR_GENERAL_ERROR` if it is not.
+pub fn prefix(v: &[u8], n: usize) -> Result<&[u8]> {
+    v.get(..n)
+        .ok_or(Error::rv(CKR_GENERAL_ERROR, "engine: length past the end"))
 }
 
 /// CKR_SIGNATURE_INVALID unless `ok`.

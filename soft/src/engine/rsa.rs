@@ -5,7 +5,7 @@
 
 use super::digest::{Hash, Hasher};
 use super::lc::Pad;
-use super::op::{sig_check, Collect, Crypt, Mac, Phase};
+use super::op::{head, prefix, put, sig_check, Collect, Crypt, Mac, Phase};
 use super::prepared::Prepared;
 use aws_lc_rs::constant_time;
 use cryptoki_sys::*;
@@ -38,8 +38,12 @@ fn pss_params(m: &Mechanism, k: usize) -> Result<Pss> {
     if p.len() != 3 * UL {
         return Err(param_invalid("CK_RSA_PKCS_PSS_PARAMS size"));
     }
-    let u =
-        |i: usize| CK_ULONG::from_ne_bytes(p[i * UL..(i + 1) * UL].try_into().unwrap_or([0; UL]));
+    let u = |i: usize| {
+        p.chunks_exact(UL)
+            .nth(i)
+            .and_then(|c| c.try_into().ok())
+            .map_or(0, CK_ULONG::from_ne_bytes)
+    };
     let hash = Hash::from_mech(u(0)).ok_or(param_invalid("PSS hash"))?;
     let mgf = Hash::from_mgf(u(1)).ok_or(param_invalid("PSS MGF"))?;
     let salt = u(2) as usize;
@@ -149,9 +153,7 @@ impl RsaSignOp {
         if m.len() > self.k {
             return Err(len_range());
         }
-        let mut v = Zeroizing::new(vec![0u8; self.k]);
-        v[self.k - m.len()..].copy_from_slice(m);
-        Ok(v)
+        Ok(left_pad(m, self.k))
     }
 }
 
@@ -174,7 +176,7 @@ impl Mac for RsaSignOp {
         let key = self.key.clone();
         let rsa = key.rsa()?;
         let failed = |_| Error::rv(CKR_FUNCTION_FAILED, "RSA sign");
-        let out = &mut out[..self.k];
+        let out = head(out, self.k)?;
         match self.scheme {
             Scheme::Pkcs1Raw | Scheme::Pkcs1(_) => {
                 if msg.len() + 11 > self.k {
@@ -212,14 +214,14 @@ impl Mac for RsaSignOp {
                 let Ok(n) = rsa.verify_raw(Pad::Pkcs1, sig, &mut rec) else {
                     return sig_check(false);
                 };
-                sig_check(constant_time::verify_slices_are_equal(&rec[..n], &msg).is_ok())
+                sig_check(constant_time::verify_slices_are_equal(prefix(&rec, n)?, &msg).is_ok())
             }
             Scheme::X509 => {
                 let m = self.padded(&msg)?;
                 let Ok(n) = rsa.verify_raw(Pad::None, sig, &mut rec) else {
                     return sig_check(false);
                 };
-                sig_check(constant_time::verify_slices_are_equal(&rec[..n], &m).is_ok())
+                sig_check(constant_time::verify_slices_are_equal(prefix(&rec, n)?, &m).is_ok())
             }
             Scheme::PssRaw(p) | Scheme::Pss(p) => {
                 if msg.len() != p.hash.len() {
@@ -314,13 +316,12 @@ impl RsaEnc {
             return Err(len_range());
         }
         let rsa = key.rsa()?;
-        let out = &mut out[..self.k];
+        let out = head(out, self.k)?;
         let failed = |_| Error::rv(CKR_FUNCTION_FAILED, "RSA encrypt");
         match &self.enc {
             Enc::Pkcs1 => rsa.encrypt(Pad::Pkcs1, input, out).map_err(failed),
             Enc::X509 => {
-                let mut m = Zeroizing::new(vec![0u8; self.k]);
-                m[self.k - input.len()..].copy_from_slice(input);
+                let m = left_pad(input, self.k);
                 rsa.encrypt(Pad::None, &m, out)
                     .map_err(|_| Error::rv(CKR_DATA_INVALID, "input not below the modulus"))
             }
@@ -403,8 +404,16 @@ impl Crypt for RsaCryptOp {
                 CKR_ENCRYPTED_DATA_INVALID,
                 CKR_ENCRYPTED_DATA_LEN_RANGE,
             )?;
-            out[..m.len()].copy_from_slice(&m);
-            Ok(m.len())
+            put(out, &m)
         }
     }
+}
+
+/// `m` left-padded with zeros to `k` bytes (X.509 input; `m` is no longer than `k`),
+/// allocated once at its final size.
+fn left_pad(m: &[u8], k: usize) -> Zeroizing<Vec<u8>> {
+    let mut v = Zeroizing::new(Vec::with_capacity(k.max(m.len())));
+    v.resize(k.saturating_sub(m.len()), 0);
+    v.extend_from_slice(m);
+    v
 }

@@ -322,8 +322,9 @@ fn check_kind(kind: Kind, v: &[u8]) -> Result<()> {
 /// Refuse a template that names one attribute twice with different values.
 pub fn check_duplicates(template: &[Attr]) -> Result<()> {
     for (i, a) in template.iter().enumerate() {
-        if template[..i]
+        if template
             .iter()
+            .take(i)
             .any(|b| b.ty == a.ty && b.value != a.value)
         {
             return Err(err(CKR_TEMPLATE_INCONSISTENT, "attribute given twice"));

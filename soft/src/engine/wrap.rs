@@ -9,6 +9,7 @@
 use super::keygen::{check_secret_len, set_private_from};
 use super::lc::{self, AesKey};
 use super::object::SoftObject;
+use super::op::put;
 use super::prepared::{prepare, Prepared};
 use super::rsa::RsaEnc;
 use super::rules::{self, Ctx, Origin};
@@ -36,15 +37,17 @@ fn w(k: &AesKey, iv: [u8; 8], data: &[u8]) -> Vec<u8> {
     let mut r = Zeroizing::new(data.to_vec());
     let mut b = Zeroizing::new([0u8; 16]);
     for j in 0..6u64 {
-        for i in 0..n {
-            b[..8].copy_from_slice(&a);
-            b[8..].copy_from_slice(&r[i * 8..i * 8 + 8]);
+        for (i, ri) in r.chunks_exact_mut(8).enumerate() {
+            let (hi, lo) = b.split_at_mut(8);
+            hi.copy_from_slice(&a);
+            lo.copy_from_slice(ri);
             k.encrypt_block(&mut b);
             let t = (n as u64) * j + (i as u64 + 1);
-            for (x, y) in a.iter_mut().zip(b[..8].iter().zip(t.to_be_bytes())) {
+            let (hi, lo) = b.split_at(8);
+            for (x, y) in a.iter_mut().zip(hi.iter().zip(t.to_be_bytes())) {
                 *x = y.0 ^ y.1;
             }
-            r[i * 8..i * 8 + 8].copy_from_slice(&b[8..]);
+            ri.copy_from_slice(lo);
         }
     }
     let mut out = a.to_vec();
@@ -53,24 +56,28 @@ fn w(k: &AesKey, iv: [u8; 8], data: &[u8]) -> Vec<u8> {
 }
 
 /// RFC 3394 W⁻¹: the recovered IV and data.
-fn w_inv(k: &AesKey, c: &[u8]) -> ([u8; 8], Zeroizing<Vec<u8>>) {
-    let n = c.len() / 8 - 1;
-    let mut a: [u8; 8] = c[..8].try_into().unwrap_or([0; 8]);
-    let mut r = Zeroizing::new(c[8..].to_vec());
+fn w_inv(k: &AesKey, c: &[u8]) -> Result<([u8; 8], Zeroizing<Vec<u8>>)> {
+    // Callers check the length (whole blocks, at least three).
+    let (a, rest) = c.split_first_chunk::<8>().ok_or_else(bad_blob)?;
+    let n = rest.len() / 8;
+    let mut a = *a;
+    let mut r = Zeroizing::new(rest.to_vec());
     let mut b = Zeroizing::new([0u8; 16]);
     for j in (0..6u64).rev() {
-        for i in (0..n).rev() {
+        for (i, ri) in r.chunks_exact_mut(8).enumerate().rev() {
             let t = (n as u64) * j + (i as u64 + 1);
-            for (x, y) in b[..8].iter_mut().zip(a.iter().zip(t.to_be_bytes())) {
+            let (hi, lo) = b.split_at_mut(8);
+            for (x, y) in hi.iter_mut().zip(a.iter().zip(t.to_be_bytes())) {
                 *x = y.0 ^ y.1;
             }
-            b[8..].copy_from_slice(&r[i * 8..i * 8 + 8]);
+            lo.copy_from_slice(ri);
             k.decrypt_block(&mut b);
-            a.copy_from_slice(&b[..8]);
-            r[i * 8..i * 8 + 8].copy_from_slice(&b[8..]);
+            let (hi, lo) = b.split_at(8);
+            a.copy_from_slice(hi);
+            ri.copy_from_slice(lo);
         }
     }
-    (a, r)
+    Ok((a, r))
 }
 
 pub fn kw_wrap(k: &AesKey, iv: [u8; 8], data: &[u8]) -> Result<Vec<u8>> {
@@ -87,7 +94,7 @@ pub fn kw_unwrap(k: &AesKey, iv: [u8; 8], c: &[u8]) -> Result<Zeroizing<Vec<u8>>
     if !c.len().is_multiple_of(8) || c.len() < 24 {
         return Err(Error::rv(CKR_WRAPPED_KEY_LEN_RANGE, "RFC 3394 blob length"));
     }
-    let (a, r) = w_inv(k, c);
+    let (a, r) = w_inv(k, c)?;
     if bool::from(a.ct_eq(&iv)) {
         Ok(r)
     } else {
@@ -104,14 +111,16 @@ pub fn kwp_wrap(k: &AesKey, aiv: [u8; 4], data: &[u8]) -> Result<Vec<u8>> {
         return Err(Error::rv(CKR_KEY_SIZE_RANGE, "RFC 5649 length"));
     }
     let mut a = [0u8; 8];
-    a[..4].copy_from_slice(&aiv);
-    a[4..].copy_from_slice(&(data.len() as u32).to_be_bytes());
+    let (hi, lo) = a.split_at_mut(4);
+    hi.copy_from_slice(&aiv);
+    lo.copy_from_slice(&(data.len() as u32).to_be_bytes());
     let mut p = Zeroizing::new(data.to_vec());
     p.resize(kwp_len(data.len()) - 8, 0);
     if p.len() == 8 {
         let mut b = Zeroizing::new([0u8; 16]);
-        b[..8].copy_from_slice(&a);
-        b[8..].copy_from_slice(&p);
+        let (hi, lo) = b.split_at_mut(8);
+        hi.copy_from_slice(&a);
+        lo.copy_from_slice(&p);
         k.encrypt_block(&mut b);
         return Ok(b.to_vec());
     }
@@ -126,19 +135,21 @@ pub fn kwp_unwrap(k: &AesKey, aiv: [u8; 4], c: &[u8]) -> Result<Zeroizing<Vec<u8
         let mut b = Zeroizing::new([0u8; 16]);
         b.copy_from_slice(c);
         k.decrypt_block(&mut b);
-        let a: [u8; 8] = b[..8].try_into().unwrap_or([0; 8]);
-        (a, Zeroizing::new(b[8..].to_vec()))
+        let (hi, lo) = b.split_at(8);
+        let a: [u8; 8] = hi.try_into().unwrap_or([0; 8]);
+        (a, Zeroizing::new(lo.to_vec()))
     } else {
-        w_inv(k, c)
+        w_inv(k, c)?
     };
-    let mli = u32::from_be_bytes(a[4..].try_into().unwrap_or([0; 4])) as usize;
+    let (given_aiv, mli) = a.split_at(4);
+    let mli = u32::from_be_bytes(mli.try_into().unwrap_or([0; 4])) as usize;
     // Every check is evaluated before the one outcome.
-    let mut good = a[..4].ct_eq(&aiv);
+    let mut good = given_aiv.ct_eq(&aiv);
     let len_ok = mli > p.len().saturating_sub(8) && mli <= p.len();
     good &= subtle::Choice::from(len_ok as u8);
     let m = mli.min(p.len());
     let mut pad = 0u8;
-    for b in &p[m..] {
+    for b in p.iter().skip(m) {
         pad |= b;
     }
     good &= pad.ct_eq(&0);
@@ -317,8 +328,7 @@ pub fn wrap(m: &Mechanism, wrapping: &SoftObject, key: &SoftObject, out: Output)
         }
         Scheme::RsaAes => return Err(Error::rv(CKR_MECHANISM_INVALID, "unwrap only")),
     };
-    out[..blob.len()].copy_from_slice(&blob);
-    Ok(blob.len())
+    put(out, &blob)
 }
 
 /// The target material of a CKM_RSA_AES_KEY_WRAP blob: OAEP(ephemeral AES key),

@@ -115,7 +115,7 @@ impl SqliteStore {
             .map_err(db("store: integrity_check"))?
             .collect::<rusqlite::Result<_>>()
             .map_err(db("store: integrity_check"))?;
-        if rows.len() == 1 && rows[0] == "ok" {
+        if rows == ["ok"] {
             Ok(())
         } else {
             tracing::error!(store = %self.dir.display(), problems = ?rows, "store: integrity check failed");

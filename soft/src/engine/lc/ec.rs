@@ -190,8 +190,9 @@ impl EcKey {
         let (mut r, mut s) = (null(), null());
         // SAFETY: borrows r and s from the live signature.
         unsafe { ffi::ECDSA_SIG_get0(sig.0, &mut r, &mut s) };
-        bn_padded(r, &mut out[..len])?;
-        bn_padded(s, &mut out[len..2 * len])?;
+        let (out_r, rest) = out.split_at_mut_checked(len).ok_or(Fail)?;
+        bn_padded(r, out_r)?;
+        bn_padded(s, rest.get_mut(..len).ok_or(Fail)?)?;
         Ok(2 * len)
     }
 
@@ -200,7 +201,8 @@ impl EcKey {
         if sig.len() != 2 * len {
             return false;
         }
-        let (Ok(r), Ok(s)) = (Bn::from_be(&sig[..len]), Bn::from_be(&sig[len..])) else {
+        let (r, s) = sig.split_at(len);
+        let (Ok(r), Ok(s)) = (Bn::from_be(r), Bn::from_be(s)) else {
             return false;
         };
         // SAFETY: a new, empty signature.
