@@ -1,5 +1,5 @@
 //! `SoftBackend`: a software instance's `Backend`: objects from the durable store
-//! (`store`), crypto in-module (`engine`).
+//! (`kmsbridge-store`, through its `Store` trait), crypto in-module (`engine`).
 //!
 //! Token objects live in the store, shared by every process; this process caches
 //! each object it has loaded with its prepared key, so the hot path (Init, then the

@@ -1,5 +1,5 @@
 //! BYOK import pieces: CKM_RSA_AES_KEY_WRAP unwrap, material check values, EC public
-//! point recovery. (Interoperability with openssl: bridge/tests/byok_soft.rs.)
+//! point recovery. (Interoperability with openssl: soft/tests/byok_soft.rs.)
 
 use super::*;
 use kmsbridge_bridge::ec::public_point_from_signatures;
