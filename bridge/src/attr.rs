@@ -31,7 +31,10 @@ impl Attr {
         Attr::new(ty, v.to_ne_bytes().to_vec())
     }
     pub fn as_bool(&self) -> Option<bool> {
-        (self.value.len() == 1).then(|| self.value[0] != 0)
+        match self.value.as_slice() {
+            [b] => Some(*b != 0),
+            _ => None,
+        }
     }
     pub fn as_ulong(&self) -> Option<CK_ULONG> {
         let b: [u8; std::mem::size_of::<CK_ULONG>()] = self.value.as_slice().try_into().ok()?;
@@ -83,15 +86,17 @@ impl AttrReq {
                 self.len = value.len() as CK_ULONG;
                 cryptoki_sys::CKR_OK
             }
-            Some(buf) if buf.len() >= value.len() => {
-                buf[..value.len()].copy_from_slice(value);
-                self.len = value.len() as CK_ULONG;
-                cryptoki_sys::CKR_OK
-            }
-            Some(_) => {
-                self.len = cryptoki_sys::CK_UNAVAILABLE_INFORMATION;
-                cryptoki_sys::CKR_BUFFER_TOO_SMALL
-            }
+            Some(buf) => match buf.get_mut(..value.len()) {
+                Some(head) => {
+                    head.copy_from_slice(value);
+                    self.len = value.len() as CK_ULONG;
+                    cryptoki_sys::CKR_OK
+                }
+                None => {
+                    self.len = cryptoki_sys::CK_UNAVAILABLE_INFORMATION;
+                    cryptoki_sys::CKR_BUFFER_TOO_SMALL
+                }
+            },
         }
     }
 }

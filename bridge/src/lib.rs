@@ -6,11 +6,11 @@
 pub mod attr;
 pub mod backend;
 pub mod domain;
+pub mod ec;
 pub mod error;
 pub mod material_check;
 pub mod mech;
 pub mod pkcs11;
-pub mod software;
 pub mod status;
 
 pub use attr::{Attr, AttrReq};

@@ -42,9 +42,10 @@ impl Pads {
         }
         let mut inner = Zeroizing::new([0x36u8; BLOCK]);
         let mut outer = Zeroizing::new([0x5cu8; BLOCK]);
-        for (i, s) in salt.iter().enumerate() {
-            inner[i] ^= s;
-            outer[i] ^= s;
+        // SALT_LEN ends below BLOCK: every salt byte has its pad byte.
+        for ((i, o), s) in inner.iter_mut().zip(outer.iter_mut()).zip(salt) {
+            *i ^= s;
+            *o ^= s;
         }
         Ok(Pads { inner, outer })
     }
@@ -82,7 +83,7 @@ pub fn secret_prefix(kt: CK_KEY_TYPE) -> Vec<u8> {
 
 fn minimal(be: &[u8]) -> &[u8] {
     let start = be.iter().position(|&b| b != 0).unwrap_or(be.len());
-    &be[start..]
+    be.get(start..).unwrap_or_default()
 }
 
 fn with_len(out: &mut Vec<u8>, v: &[u8]) {

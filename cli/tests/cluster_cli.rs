@@ -12,7 +12,7 @@
 
 mod support;
 
-use kmsbridge_tests::rig::{Rig, RigOptions};
+use kmsbridge_testkit::rig::{Rig, RigOptions};
 use support::{software_rig, Cli};
 
 /// What the cluster commands read from the rig.

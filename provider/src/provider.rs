@@ -59,7 +59,7 @@ impl Provider {
                             ic.name
                         ))
                     })?;
-                    Arc::new(kmsbridge_bridge::software::SoftBackend::new(dir))
+                    Arc::new(kmsbridge_soft::SoftBackend::new(dir))
                 }
             };
             instances.push(Instance::new(slot, ic, backend));

@@ -1,6 +1,6 @@
 //! Wrong user PINs through the module on a software instance: `CKR_PIN_INCORRECT` and
 //! the `CKF_USER_PIN_COUNT_LOW` / `FINAL_TRY` / `LOCKED` flags along the way, then
-//! `CKR_PIN_LOCKED` after the bound (10, bridge/src/software/store/mod.rs), also for the
+//! `CKR_PIN_LOCKED` after the bound (10, store/src/lib.rs), also for the
 //! right PIN and in a fresh process; the SO's `C_InitPIN` unlocks, and the keys made
 //! before are still there and usable. Needs `cargo build --release`.
 

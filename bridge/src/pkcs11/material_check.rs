@@ -15,9 +15,9 @@
 use super::calls;
 use super::pool::Pool;
 use crate::backend::ObjectId;
+use crate::ec::public_point_from_signatures;
 use crate::error::{Error, Result};
 use crate::material_check::{self as mc, Pads};
-use crate::software::engine::public_point_from_signatures;
 use crate::Mechanism;
 use cryptoki_sys::*;
 use sha2::{Digest, Sha256};

@@ -1,7 +1,7 @@
 //! What both CLI test files share: the built `kmsbridge` binary run against a rig as an
 //! operator runs it, its exit code checked.
 
-use kmsbridge_tests::rig::{Rig, RigOptions};
+use kmsbridge_testkit::rig::{Rig, RigOptions};
 use std::process::{Command, Output};
 
 /// The binary, with the rig's `vars` in its environment.

@@ -1,0 +1,245 @@
+//! The SQLite store: one database file in WAL mode that the processes of one host
+//! share (see the crate documentation for durability, sharing and the schema).
+
+mod logins;
+mod objects;
+mod schema;
+mod token_rows;
+
+#[cfg(test)]
+mod tests;
+
+use std::mem::ManuallyDrop;
+use std::path::{Path, PathBuf};
+
+use cryptoki_sys::{CK_RV, CK_USER_TYPE};
+use parking_lot::Mutex;
+use rusqlite::{Connection, Transaction, TransactionBehavior};
+
+use crate::{Dek, ObjectRecord, Store, TokenInfo};
+use kmsbridge_bridge::{Error, ObjectId, Result};
+
+pub use schema::{BUSY_TIMEOUT, DB_FILE, DEFAULT_MAX_FAILURES, SCHEMA_VERSION};
+
+/// Idle connections kept per `SqliteStore`; more are opened under load and closed after.
+const MAX_IDLE: usize = 8;
+
+/// The SQLite store of one software instance: one database file that any number of
+/// processes share. See the crate documentation.
+pub struct SqliteStore {
+    dir: PathBuf,
+    file: PathBuf,
+    idle: Mutex<Vec<Connection>>,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SqliteStore({})", self.dir.display())
+    }
+}
+
+/// A pooled connection, returned on drop.
+struct Pooled<'a> {
+    store: &'a SqliteStore,
+    /// Taken out exactly once, in `drop`.
+    conn: ManuallyDrop<Connection>,
+}
+
+impl std::ops::Deref for Pooled<'_> {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
+        &self.conn
+    }
+}
+
+impl std::ops::DerefMut for Pooled<'_> {
+    fn deref_mut(&mut self) -> &mut Connection {
+        &mut self.conn
+    }
+}
+
+impl Drop for Pooled<'_> {
+    fn drop(&mut self) {
+        // SAFETY: `conn` is never used again after this, the only place it is taken.
+        let conn = unsafe { ManuallyDrop::take(&mut self.conn) };
+        // A connection left inside a transaction (a panic mid-call) is closed,
+        // which rolls it back, rather than reused.
+        if conn.is_autocommit() {
+            let mut idle = self.store.idle.lock();
+            if idle.len() < MAX_IDLE {
+                idle.push(conn);
+            }
+        }
+    }
+}
+
+impl SqliteStore {
+    /// Open the store in `dir`, making the directory, the database and the schema if
+    /// absent, and migrating an older schema.
+    pub fn open(dir: &Path) -> Result<SqliteStore> {
+        let file = schema::prepare_files(dir)?;
+        let mut conn = schema::connect(&file)?;
+        schema::migrate(&mut conn)?;
+        Ok(SqliteStore {
+            dir: dir.to_path_buf(),
+            file,
+            idle: Mutex::new(vec![conn]),
+        })
+    }
+
+    /// The store directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// A number that changes whenever any process commits a change to the store.
+    pub fn version(&self) -> Result<u64> {
+        let conn = self.conn()?;
+        let mut st = conn
+            .prepare_cached("SELECT version FROM meta WHERE id = 1")
+            .map_err(db("store: version"))?;
+        let v: i64 = st
+            .query_row([], |r| r.get(0))
+            .map_err(db("store: version"))?;
+        Ok(v as u64)
+    }
+
+    /// SQLite's own check of the whole database.
+    pub fn integrity_check(&self) -> Result<()> {
+        let conn = self.conn()?;
+        let mut st = conn
+            .prepare("PRAGMA integrity_check")
+            .map_err(db("store: integrity_check"))?;
+        let rows: Vec<String> = st
+            .query_map([], |r| r.get(0))
+            .map_err(db("store: integrity_check"))?
+            .collect::<rusqlite::Result<_>>()
+            .map_err(db("store: integrity_check"))?;
+        if rows == ["ok"] {
+            Ok(())
+        } else {
+            tracing::error!(store = %self.dir.display(), problems = ?rows, "store: integrity check failed");
+            Err(Error::rv(
+                cryptoki_sys::CKR_DEVICE_ERROR,
+                "store: integrity check failed",
+            ))
+        }
+    }
+
+    fn conn(&self) -> Result<Pooled<'_>> {
+        let conn = self.idle.lock().pop();
+        let conn = match conn {
+            Some(c) => c,
+            None => schema::connect(&self.file)?,
+        };
+        Ok(Pooled {
+            store: self,
+            conn: ManuallyDrop::new(conn),
+        })
+    }
+
+    /// Run `f` in one short write transaction (`BEGIN IMMEDIATE`), moving the store
+    /// version; commit if `f` answers `Ok`, roll back otherwise.
+    fn write<T>(
+        &self,
+        op: &'static str,
+        f: impl FnOnce(&Transaction<'_>) -> Result<T>,
+    ) -> Result<T> {
+        let mut conn = self.conn()?;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(db(op))?;
+        let out = f(&tx)?;
+        tx.prepare_cached("UPDATE meta SET version = version + 1 WHERE id = 1")
+            .and_then(|mut st| st.execute([]))
+            .map_err(db(op))?;
+        tx.commit().map_err(db(op))?;
+        Ok(out)
+    }
+
+    /// Copy the WAL into the database and cut the WAL to zero bytes, so pages that
+    /// held an old PIN slot do not linger in it. Best effort: a long reader elsewhere
+    /// may keep part of the WAL alive until the next checkpoint.
+    fn checkpoint_truncate(&self) {
+        let result = self.conn().and_then(|conn| {
+            conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+                r.get::<_, i64>(0)
+            })
+            .map_err(db("store: checkpoint"))
+        });
+        match result {
+            Ok(0) => {}
+            Ok(_) => {
+                tracing::debug!(store = %self.dir.display(), "store: checkpoint partly blocked by a reader")
+            }
+            Err(e) => {
+                tracing::warn!(store = %self.dir.display(), error = %e, "store: checkpoint failed")
+            }
+        }
+    }
+}
+
+/// Map a SQLite error to the code the application sees, logging it once.
+pub(crate) fn db(op: &'static str) -> impl Fn(rusqlite::Error) -> Error {
+    move |e: rusqlite::Error| {
+        use rusqlite::ErrorCode::*;
+        let rv: CK_RV = match e.sqlite_error_code() {
+            Some(DatabaseBusy | DatabaseLocked) => cryptoki_sys::CKR_FUNCTION_FAILED,
+            Some(DiskFull) => cryptoki_sys::CKR_DEVICE_MEMORY,
+            Some(OutOfMemory) => cryptoki_sys::CKR_HOST_MEMORY,
+            Some(ReadOnly) => cryptoki_sys::CKR_TOKEN_WRITE_PROTECTED,
+            _ => cryptoki_sys::CKR_DEVICE_ERROR,
+        };
+        tracing::error!(op, error = %e, "store: database error");
+        Error::rv(rv, op)
+    }
+}
+
+impl Store for SqliteStore {
+    fn token(&self) -> Result<TokenInfo> {
+        SqliteStore::token(self)
+    }
+    fn init_token(&self, so_pin: &[u8], label: &str) -> Result<()> {
+        SqliteStore::init_token(self, so_pin, label)
+    }
+    fn login(&self, user: CK_USER_TYPE, pin: &[u8]) -> Result<Dek> {
+        SqliteStore::login(self, user, pin)
+    }
+    fn init_user_pin(&self, so: &Dek, pin: &[u8]) -> Result<()> {
+        SqliteStore::init_user_pin(self, so, pin)
+    }
+    fn set_pin(&self, user: CK_USER_TYPE, old: &[u8], new: &[u8]) -> Result<()> {
+        SqliteStore::set_pin(self, user, old, new)
+    }
+    fn insert(
+        &self,
+        dek: Option<&Dek>,
+        rec: &ObjectRecord,
+        secret: &dyn Fn(u64) -> bool,
+    ) -> Result<ObjectId> {
+        SqliteStore::insert(self, dek, rec, secret)
+    }
+    fn update(
+        &self,
+        dek: Option<&Dek>,
+        rec: &ObjectRecord,
+        secret: &dyn Fn(u64) -> bool,
+    ) -> Result<()> {
+        SqliteStore::update(self, dek, rec, secret)
+    }
+    fn delete(&self, id: ObjectId) -> Result<()> {
+        SqliteStore::delete(self, id)
+    }
+    fn load(&self, dek: Option<&Dek>, id: ObjectId) -> Result<ObjectRecord> {
+        SqliteStore::load(self, dek, id)
+    }
+    fn list(&self) -> Result<Vec<(ObjectId, u64, bool)>> {
+        SqliteStore::list(self)
+    }
+    fn version(&self) -> Result<u64> {
+        SqliteStore::version(self)
+    }
+    fn integrity_check(&self) -> Result<()> {
+        SqliteStore::integrity_check(self)
+    }
+}
