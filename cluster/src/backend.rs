@@ -43,18 +43,19 @@ fn is_secret_or_private(t: &[Attr], default: CK_OBJECT_CLASS) -> bool {
 fn flag(node: &Node, h: u64, ty: CK_ATTRIBUTE_TYPE) -> Result<bool> {
     let mut r = [AttrReq::new(ty, Some(1))];
     node.get_attributes(h, &mut r)?;
-    Ok(r[0]
-        .value()
+    let [r] = r;
+    Ok(r.value()
         .is_some_and(|v| v.first().is_some_and(|b| *b != 0)))
 }
 
 impl Inner {
     /// A session object made on node `k`.
-    fn adopt_session(&self, k: usize, h: u64) -> ObjectId {
-        let m = &self.members[k];
+    fn adopt_session(&self, k: usize, h: u64) -> Result<ObjectId> {
+        let m = self.member(k)?;
         m.session_objects.fetch_add(1, Ordering::Relaxed);
-        self.table
-            .insert(false, &[(k, h)], Some((k, m.epoch())), None, None)
+        Ok(self
+            .table
+            .insert(false, &[(k, h)], Some((k, m.epoch())), None, None))
     }
 
     /// The cluster id of what node `k` calls `h`, learning it on first sight.
@@ -66,7 +67,7 @@ impl Inner {
         node.get_attributes(h, &mut reqs)?;
         let (token, ident) = Identity::from_reqs(&reqs).ok_or_else(gone)?;
         if !token {
-            return Ok(self.adopt_session(k, h));
+            return self.adopt_session(k, h);
         }
         if let Some(id) = self.table.by_identity(&ident) {
             self.table.learn(id, k, h);
@@ -81,10 +82,10 @@ impl Inner {
         if let Some(v) = e.view.get() {
             return Ok(*v);
         }
-        let (_, (ext, wwt)) = self.route(&[obj], |_, n, hs| {
+        let (_, (ext, wwt)) = self.route([obj], |_, n, [h]| {
             Ok((
-                flag(n, hs[0], CKA_EXTRACTABLE)?,
-                flag(n, hs[0], CKA_WRAP_WITH_TRUSTED)?,
+                flag(n, h, CKA_EXTRACTABLE)?,
+                flag(n, h, CKA_WRAP_WITH_TRUSTED)?,
             ))
         })?;
         let mut v = View::PLAIN;
@@ -92,12 +93,11 @@ impl Inner {
             v.trusted_wrap = true;
             // The generating node alone says LOCAL / ALWAYS_SENSITIVE TRUE; copies
             // were unwrapped. Any node saying so speaks for the key.
-            for k in 0..self.members.len() {
-                if !self.members[k].is_up() {
+            for (k, m) in self.members.iter().enumerate() {
+                if !m.is_up() {
                     continue;
                 }
-                if let (Ok(Some(h)), Ok(node)) = (self.resolve(obj, &e, k), self.members[k].node())
-                {
+                if let (Ok(Some(h)), Ok(node)) = (self.resolve(obj, &e, k), m.node()) {
                     v.local |= flag(&node, h, CKA_LOCAL).unwrap_or(false);
                     v.always_sensitive |= flag(&node, h, CKA_ALWAYS_SENSITIVE).unwrap_or(false);
                 }
@@ -137,26 +137,26 @@ impl Backend for Cluster {
     }
 
     fn device_info(&self) -> Result<DeviceInfo> {
-        Ok(self.inner.route(&[], |_, n, _| n.device_info())?.1)
+        Ok(self.inner.route([], |_, n, _| n.device_info())?.1)
     }
 
     fn mechanisms(&self) -> Result<Vec<(CK_MECHANISM_TYPE, CK_MECHANISM_INFO)>> {
-        Ok(self.inner.route(&[], |_, n, _| n.mechanisms())?.1)
+        Ok(self.inner.route([], |_, n, _| n.mechanisms())?.1)
     }
 
     fn random(&self, out: &mut [u8]) -> Result<()> {
-        self.inner.route(&[], |_, n, _| n.random(out)).map(|_| ())
+        self.inner.route([], |_, n, _| n.random(out)).map(|_| ())
     }
 
     fn seed_random(&self, seed: &[u8]) -> Result<()> {
         self.inner
-            .route(&[], |_, n, _| n.seed_random(seed))
+            .route([], |_, n, _| n.seed_random(seed))
             .map(|_| ())
     }
 
     fn find(&self, template: &[Attr]) -> Result<Vec<ObjectId>> {
         let inner = &self.inner;
-        let (first, mut ids) = inner.route(&[], |k, n, _| {
+        let (first, mut ids) = inner.route([], |k, n, _| {
             n.find(template)?
                 .into_iter()
                 .map(|h| inner.adopt_found(k, n, h))
@@ -194,8 +194,8 @@ impl Backend for Cluster {
             }
             return self.inner.create_token(template);
         }
-        let (k, h) = self.inner.route(&[], |_, n, _| n.create_object(template))?;
-        Ok(self.inner.adopt_session(k, h))
+        let (k, h) = self.inner.route([], |_, n, _| n.create_object(template))?;
+        self.inner.adopt_session(k, h)
     }
 
     fn copy_object(&self, obj: ObjectId, template: &[Attr]) -> Result<ObjectId> {
@@ -218,13 +218,13 @@ impl Backend for Cluster {
         match (src_token, token) {
             (true, true) => inner.copy_token(obj, &t),
             (_, false) => {
-                let (k, h) = inner.route(&[obj], |_, n, hs| n.copy_object(hs[0], &t))?;
-                Ok(inner.adopt_session(k, h))
+                let (k, h) = inner.route([obj], |_, n, [h]| n.copy_object(h, &t))?;
+                inner.adopt_session(k, h)
             }
             (false, true) => {
                 let trusted = inner.view(obj)?.trusted_wrap;
                 inner.require_domain_keys()?;
-                let (k, h) = inner.route(&[obj], |_, n, hs| n.copy_object(hs[0], &t))?;
+                let (k, h) = inner.route([obj], |_, n, [h]| n.copy_object(h, &t))?;
                 inner.adopt_new_key(k, h, trusted)
             }
         }
@@ -235,16 +235,17 @@ impl Backend for Cluster {
         if inner.is_token_obj(obj)? {
             return inner.destroy_token(obj);
         }
-        let (k, ()) = inner.route(&[obj], |_, n, hs| n.destroy_object(hs[0]))?;
+        let (k, ()) = inner.route([obj], |_, n, [h]| n.destroy_object(h))?;
         inner.table.remove(obj);
-        inner.members[k]
+        inner
+            .member(k)?
             .session_objects
             .fetch_sub(1, Ordering::Relaxed);
         Ok(())
     }
 
     fn object_size(&self, obj: ObjectId) -> Result<u64> {
-        Ok(self.inner.route(&[obj], |_, n, hs| n.object_size(hs[0]))?.1)
+        Ok(self.inner.route([obj], |_, n, [h]| n.object_size(h))?.1)
     }
 
     fn get_attributes(&self, obj: ObjectId, reqs: &mut [AttrReq]) -> Result<CK_RV> {
@@ -264,10 +265,13 @@ impl Backend for Cluster {
         }
         let (_, mut rv) = self
             .inner
-            .route(&[obj], |_, n, hs| n.get_attributes(hs[0], reqs))?;
+            .route([obj], |_, n, [h]| n.get_attributes(h, reqs))?;
         for (i, buf) in held {
-            reqs[i].buf = buf;
-            reqs[i].len = CK_UNAVAILABLE_INFORMATION;
+            let r = reqs
+                .get_mut(i)
+                .ok_or(Error::rv(CKR_GENERAL_ERROR, "held attribute request"))?;
+            r.buf = buf;
+            r.len = CK_UNAVAILABLE_INFORMATION;
             if rv == CKR_OK || rv == CKR_BUFFER_TOO_SMALL {
                 rv = CKR_ATTRIBUTE_SENSITIVE;
             }
@@ -309,19 +313,19 @@ impl Backend for Cluster {
             return inner.set_token(obj, &t);
         }
         inner
-            .route(&[obj], |_, n, hs| n.set_attributes(hs[0], &t))
+            .route([obj], |_, n, [h]| n.set_attributes(h, &t))
             .map(|_| ())
     }
 
     fn generate_key(&self, mech: &Mechanism, template: &[Attr]) -> Result<ObjectId> {
         let inner = &self.inner;
         if !is_token(template) {
-            let (k, h) = inner.route(&[], |_, n, _| n.generate_key(mech, template))?;
-            return Ok(inner.adopt_session(k, h));
+            let (k, h) = inner.route([], |_, n, _| n.generate_key(mech, template))?;
+            return inner.adopt_session(k, h);
         }
         let (t, trusted) = sealed_template(template);
         inner.require_domain_keys()?;
-        let (k, h) = inner.route(&[], |_, n, _| n.generate_key(mech, &t))?;
+        let (k, h) = inner.route([], |_, n, _| n.generate_key(mech, &t))?;
         inner.adopt_new_key(k, h, trusted)
     }
 
@@ -341,17 +345,20 @@ impl Backend for Cluster {
         if pr_token || pu_token {
             inner.require_domain_keys()?;
         }
-        let (k, (pu, pr)) = inner.route(&[], |_, n, _| n.generate_key_pair(mech, public, &pr_t))?;
+        let (k, (pu, pr)) = inner.route([], |_, n, _| n.generate_key_pair(mech, public, &pr_t))?;
         let pu_id = if pu_token {
             match inner.adopt_new_key(k, pu, false) {
                 Ok(id) => id,
                 Err(e) => {
-                    let _ = inner.members[k].node().and_then(|n| n.destroy_object(pr));
+                    let _ = inner
+                        .member(k)
+                        .and_then(|m| m.node())
+                        .and_then(|n| n.destroy_object(pr));
                     return Err(e);
                 }
             }
         } else {
-            inner.adopt_session(k, pu)
+            inner.adopt_session(k, pu)?
         };
         let pr_id = if pr_token {
             match inner.adopt_new_key(k, pr, trusted) {
@@ -362,7 +369,7 @@ impl Backend for Cluster {
                 }
             }
         } else {
-            inner.adopt_session(k, pr)
+            inner.adopt_session(k, pr)?
         };
         Ok((pu_id, pr_id))
     }
@@ -382,8 +389,8 @@ impl Backend for Cluster {
         }
         Ok(self
             .inner
-            .route(&[wrapping, key], |_, n, hs| {
-                n.wrap_key(mech, hs[0], hs[1], out.as_deref_mut())
+            .route([wrapping, key], |_, n, [wrapping, key]| {
+                n.wrap_key(mech, wrapping, key, out.as_deref_mut())
             })?
             .1)
     }
@@ -397,10 +404,10 @@ impl Backend for Cluster {
     ) -> Result<ObjectId> {
         let inner = &self.inner;
         if !is_token(template) {
-            let (k, h) = inner.route(&[unwrapping], |_, n, hs| {
-                n.unwrap_key(mech, hs[0], wrapped, template)
+            let (k, h) = inner.route([unwrapping], |_, n, [h]| {
+                n.unwrap_key(mech, h, wrapped, template)
             })?;
-            return Ok(inner.adopt_session(k, h));
+            return inner.adopt_session(k, h);
         }
         let (t, trusted) = if is_secret_or_private(template, CKO_SECRET_KEY) {
             sealed_template(template)
@@ -408,28 +415,26 @@ impl Backend for Cluster {
             (template.to_vec(), false)
         };
         inner.require_domain_keys()?;
-        let (k, h) = inner.route(&[unwrapping], |_, n, hs| {
-            n.unwrap_key(mech, hs[0], wrapped, &t)
-        })?;
+        let (k, h) = inner.route([unwrapping], |_, n, [h]| n.unwrap_key(mech, h, wrapped, &t))?;
         inner.adopt_new_key(k, h, trusted)
     }
 
     fn derive_key(&self, mech: &Mechanism, base: ObjectId, template: &[Attr]) -> Result<ObjectId> {
         let inner = &self.inner;
         if !is_token(template) {
-            let (k, h) = inner.route(&[base], |_, n, hs| n.derive_key(mech, hs[0], template))?;
-            return Ok(inner.adopt_session(k, h));
+            let (k, h) = inner.route([base], |_, n, [h]| n.derive_key(mech, h, template))?;
+            return inner.adopt_session(k, h);
         }
         let (t, trusted) = sealed_template(template);
         inner.require_domain_keys()?;
-        let (k, h) = inner.route(&[base], |_, n, hs| n.derive_key(mech, hs[0], &t))?;
+        let (k, h) = inner.route([base], |_, n, [h]| n.derive_key(mech, h, &t))?;
         inner.adopt_new_key(k, h, trusted)
     }
 
     fn material_check(&self, obj: ObjectId, salt: &[u8]) -> Result<[u8; 32]> {
         Ok(self
             .inner
-            .route(&[obj], |_, n, hs| n.material_check(hs[0], salt))?
+            .route([obj], |_, n, [h]| n.material_check(h, salt))?
             .1)
     }
 

@@ -27,8 +27,9 @@ impl Inner {
         if h != 0 {
             return Ok(Some(h));
         }
-        let found =
-            self.members[n].call(self.cfg.call_timeout, |node| node.find(&find_template()))?;
+        let found = self
+            .member(n)?
+            .call(self.cfg.call_timeout, |node| node.find(&find_template()))?;
         Ok(found.first().map(|h| {
             slot.store(*h, Ordering::Release);
             *h
@@ -96,13 +97,16 @@ impl Cluster {
         }
         let template = create_template(&fresh_value()?);
         let mut made = Vec::new();
-        for (k, m) in inner.members.iter().enumerate() {
-            match m.node().and_then(|n| n.create_as_so(so_pins[k], &template)) {
+        for ((k, m), so_pin) in inner.members.iter().enumerate().zip(so_pins) {
+            match m.node().and_then(|n| n.create_as_so(so_pin, &template)) {
                 Ok(h) => made.push((k, h)),
                 Err(e) => {
                     tracing::error!(node = %m.name(), "cluster init: {e}");
                     for (k, h) in made {
-                        let _ = inner.members[k].node().and_then(|n| n.destroy_object(h));
+                        let _ = inner
+                            .member(k)
+                            .and_then(|m| m.node())
+                            .and_then(|n| n.destroy_object(h));
                     }
                     return Err(Error::Unavailable(format!(
                         "{}: creating the domain key as SO: {e}",
@@ -113,7 +117,9 @@ impl Cluster {
         }
         drop(template);
         for (k, h) in made {
-            inner.domain[k].store(h, Ordering::Release);
+            if let Some(slot) = inner.domain.get(k) {
+                slot.store(h, Ordering::Release);
+            }
         }
         tracing::info!("cluster domain key provisioned on {} nodes", so_pins.len());
         Ok(())

@@ -164,6 +164,14 @@ impl Cluster {
 }
 
 impl Inner {
+    /// Member `n`. Node numbers come from `members` itself, so a miss is a broken
+    /// invariant: CKR_GENERAL_ERROR.
+    pub fn member(&self, n: usize) -> Result<&Arc<Member>> {
+        self.members.get(n).ok_or_else(|| {
+            kmsbridge_bridge::Error::rv(cryptoki_sys::CKR_GENERAL_ERROR, "cluster node number")
+        })
+    }
+
     pub fn wake_prober(&self) {
         *self.prober.lock() = true;
         self.prober_wake.notify_one();

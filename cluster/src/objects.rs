@@ -133,7 +133,7 @@ type Shard = RwLock<HashMap<ObjectId, Arc<Entry>>>;
 pub struct Table {
     nodes: usize,
     next: AtomicU64,
-    shards: Box<[Shard]>,
+    shards: Box<[Shard; SHARDS]>,
     /// (node, backend handle) → cluster id, to map what a node's find returns.
     reverse: Box<[Mutex<HashMap<u64, ObjectId>>]>,
     by_identity: Mutex<HashMap<Identity, ObjectId>>,
@@ -144,13 +144,14 @@ impl Table {
         Table {
             nodes,
             next: AtomicU64::new(1),
-            shards: (0..SHARDS).map(|_| RwLock::new(HashMap::new())).collect(),
+            shards: Box::new(std::array::from_fn(|_| RwLock::new(HashMap::new()))),
             reverse: (0..nodes).map(|_| Mutex::new(HashMap::new())).collect(),
             by_identity: Mutex::new(HashMap::new()),
         }
     }
 
     fn shard(&self, id: ObjectId) -> &Shard {
+        #[allow(clippy::indexing_slicing)] // `% SHARDS` into an array of SHARDS
         &self.shards[(id as usize) % SHARDS]
     }
 
@@ -187,7 +188,9 @@ impl Table {
             *e.identity.lock() = Some(ident);
         }
         for (n, h) in handles {
-            self.reverse[*n].lock().insert(*h, id);
+            if let Some(rev) = self.reverse.get(*n) {
+                rev.lock().insert(*h, id);
+            }
         }
         self.shard(id).write().insert(id, Arc::new(e));
         id

@@ -3,7 +3,7 @@
 //! the node (an update), the operation can only end, with CKR_DEVICE_REMOVED.
 
 use crate::failover::{classify, Class};
-use crate::health::LoadGuard;
+use crate::health::{LoadGuard, Member};
 use crate::route::gone;
 use crate::Inner;
 use cryptoki_sys::*;
@@ -13,6 +13,8 @@ use std::sync::Arc;
 pub struct ClusterOp {
     inner: Arc<Inner>,
     node: usize,
+    /// Node `node` itself.
+    member: Arc<Member>,
     epoch: u64,
     /// `None` only while dropping.
     op: Option<Box<dyn Operation>>,
@@ -43,10 +45,11 @@ impl ClusterOp {
         let (node, op) = inner.route_excluding(&objs, lost, &mut |_, n, hs| {
             n.begin(kind, mech, hs.first().copied())
         })?;
-        let m = &inner.members[node];
+        let m = inner.member(node)?;
         Ok(ClusterOp {
             inner: inner.clone(),
             node,
+            member: m.clone(),
             epoch: m.epoch(),
             op: Some(op),
             _load: m.hold(),
@@ -60,8 +63,7 @@ impl ClusterOp {
     }
 
     fn alive(&self) -> bool {
-        let m = &self.inner.members[self.node];
-        m.is_up() && m.epoch() == self.epoch
+        self.member.is_up() && self.member.epoch() == self.epoch
     }
 
     /// One call on the pinned node, watched like any other.
@@ -70,7 +72,7 @@ impl ClusterOp {
             self.ended = true;
             return Err(removed());
         }
-        let m = self.inner.members[self.node].clone();
+        let m = self.member.clone();
         let r = match (m.gate.enter(m.name()), self.op.as_mut()) {
             (Ok(_inside), Some(op)) => match m.turn(self.inner.cfg.call_timeout) {
                 Ok(_turn) => {
@@ -134,7 +136,7 @@ impl Drop for ClusterOp {
     /// is left alone rather than touched mid-way.
     fn drop(&mut self) {
         let Some(op) = self.op.take() else { return };
-        let m = &self.inner.members[self.node];
+        let m = &self.member;
         match m.gate.enter(m.name()) {
             Ok(_inside) => match m.turn(self.inner.cfg.call_timeout) {
                 Ok(_turn) => drop(op),

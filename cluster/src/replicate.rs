@@ -125,7 +125,7 @@ impl Inner {
     fn write_one<T>(&self, k: usize, f: &mut dyn FnMut(&Node) -> Result<T>) -> Result<T> {
         let mut backoff = Backoff::new();
         loop {
-            let r = self.members[k].call(self.cfg.call_timeout, &mut *f);
+            let r = self.member(k)?.call(self.cfg.call_timeout, &mut *f);
             match &r {
                 Err(e) if classify(e, &self.cfg.busy_codes) == Class::Transient => {
                     if !backoff.wait() {
@@ -140,8 +140,10 @@ impl Inner {
     /// A node that missed a write the others took must be brought up to date
     /// before it serves again.
     fn diverged(&self, k: usize, e: &Error) {
-        self.members[k].missed.fetch_add(1, Ordering::Relaxed);
-        self.members[k].mark_down(&format!("missed a replicated write: {e}"));
+        if let Some(m) = self.members.get(k) {
+            m.missed.fetch_add(1, Ordering::Relaxed);
+            m.mark_down(&format!("missed a replicated write: {e}"));
+        }
         self.wake_prober();
     }
 
@@ -193,7 +195,9 @@ impl Inner {
                 Err(e) => match classify(&e, &self.cfg.busy_codes) {
                     Class::Device => {
                         self.note_failure(k, &e);
-                        self.members[k].missed.fetch_add(1, Ordering::Relaxed);
+                        if let Some(m) = self.members.get(k) {
+                            m.missed.fetch_add(1, Ordering::Relaxed);
+                        }
                     }
                     _ if done.is_empty() && failed.is_empty() => return Err(e),
                     _ => failed.push((k, e)),
@@ -222,8 +226,11 @@ impl Inner {
 
     fn undo_creates(&self, done: &[(usize, u64)]) {
         for (k, h) in done {
-            if let Err(e) = self.members[*k].node().and_then(|n| n.destroy_object(*h)) {
-                tracing::warn!(node = %self.members[*k].name(), "undo of a create failed: {e}");
+            let Some(m) = self.members.get(*k) else {
+                continue;
+            };
+            if let Err(e) = m.node().and_then(|n| n.destroy_object(*h)) {
+                tracing::warn!(node = %m.name(), "undo of a create failed: {e}");
             }
         }
     }
@@ -259,16 +266,18 @@ impl Inner {
         // The values before, to put back if the write misses its quorum.
         let types: Vec<_> = template.iter().map(|a| a.ty).collect();
         let before = match holders.first() {
-            Some((k, h)) => self.members[*k]
-                .call(self.cfg.call_timeout, |n| read_attrs(n, *h, &types))
+            Some((k, h)) => self
+                .member(*k)
+                .and_then(|m| m.call(self.cfg.call_timeout, |n| read_attrs(n, *h, &types)))
                 .unwrap_or_default(),
             None => Vec::new(),
         };
         let done = self.on_holders(&holders, |n, h| n.set_attributes(h, template).map(|()| h))?;
         if done.len() < self.quorum {
             for (k, h) in &done {
-                let _ = self.members[*k]
-                    .node()
+                let _ = self
+                    .member(*k)
+                    .and_then(|m| m.node())
                     .and_then(|n| n.set_attributes(*h, &before));
             }
             return Err(below_quorum(done.len(), self.quorum));
@@ -295,7 +304,7 @@ impl Inner {
     /// wrapped under the domain key). Returns the handles made, the origin's facts
     /// for the application's view, and the object's identity.
     pub fn replicate_key(&self, origin: usize, h: u64, trusted_wrap: bool) -> Result<Replicated> {
-        let om = &self.members[origin];
+        let om = self.member(origin)?;
         let mut types: Vec<_> = IDENTITY_ATTRS.to_vec();
         types.extend_from_slice(&ORIGIN_FACTS);
         let facts = om.call(self.cfg.call_timeout, |n| read_attrs(n, h, &types))?;

@@ -4,7 +4,7 @@
 //! changed attributes are set — and only then takes traffic again.
 
 use crate::domain::DOMAIN_KEY_ID;
-use crate::health::PROBE_CAP;
+use crate::health::{Member, PROBE_CAP};
 use crate::objects::Identity;
 use crate::replicate::copy_between;
 use crate::route::identity_reqs;
@@ -103,11 +103,12 @@ impl Inner {
                     // Each probe on its own thread: re-initialising a hung node's
                     // library can block for as long as the node hangs.
                     let inner = Arc::clone(self);
+                    let member = Arc::clone(m);
                     let spawned = std::thread::Builder::new()
                         .name(format!("kmsbridge-probe-{k}"))
                         .spawn(move || {
-                            inner.try_return(k);
-                            inner.members[k].probe.lock().running = false;
+                            inner.try_return(k, &member);
+                            member.probe.lock().running = false;
                         });
                     if let Err(e) = spawned {
                         tracing::warn!(node = %m.name(), "cannot start a probe: {e}");
@@ -118,9 +119,8 @@ impl Inner {
         }
     }
 
-    /// Probe node `k`; if it answers, resync it and let it serve.
-    fn try_return(&self, k: usize) {
-        let m = &self.members[k];
+    /// Probe node `k` (`m`); if it answers, resync it and let it serve.
+    fn try_return(&self, k: usize, m: &Member) {
         // Its handles may be renumbered (a restarted server): learn them anew.
         self.table.forget_node(k);
         self.forget_domain_key(k);
@@ -155,12 +155,13 @@ impl Inner {
 
     /// Bring node `k` to what an up node holds; returns the number of changes.
     pub fn resync(&self, k: usize) -> Result<usize> {
-        let Some(r) = (0..self.members.len()).find(|&i| i != k && self.members[i].is_up()) else {
+        let mut others = self.members.iter().enumerate();
+        let Some((r, rm)) = others.find(|(i, m)| *i != k && m.is_up()) else {
             // Nothing to compare with: the first node back is the cluster's truth,
             // unless it missed writes that a node still away took. Serving from it
             // would lose them, and the nodes that hold them, resynced from it on their
             // return, would destroy them: it waits for one of those to come back.
-            let mine = self.members[k].missed.load(Ordering::Relaxed);
+            let mine = self.member(k)?.missed.load(Ordering::Relaxed);
             let better = self
                 .members
                 .iter()
@@ -173,7 +174,7 @@ impl Inner {
             }
             return Ok(0);
         };
-        let (from, to) = (self.members[r].node()?, self.members[k].node()?);
+        let (from, to) = (rm.node()?, self.member(k)?.node()?);
         let theirs = inventory(&from)?;
         let mine = inventory(&to)?;
         let mut changes = 0;

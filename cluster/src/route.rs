@@ -53,7 +53,9 @@ impl Inner {
     /// Whether `e` may be on node `n` (without asking the node).
     fn may_hold(&self, e: &Entry, n: usize) -> bool {
         match e.home {
-            Some((home, epoch)) => home == n && self.members[n].epoch() == epoch,
+            Some((home, epoch)) => {
+                home == n && self.members.get(n).is_some_and(|m| m.epoch() == epoch)
+            }
             None => e.handle(n) != ABSENT,
         }
     }
@@ -88,7 +90,7 @@ impl Inner {
     /// `None` when the node does not hold it.
     pub fn resolve(&self, obj: ObjectId, e: &Entry, n: usize) -> Result<Option<u64>> {
         if let Some((home, epoch)) = e.home {
-            let alive = home == n && self.members[n].epoch() == epoch;
+            let alive = home == n && self.member(n)?.epoch() == epoch;
             return Ok(alive.then(|| e.handle(n)));
         }
         match e.handle(n) {
@@ -97,8 +99,8 @@ impl Inner {
             h => return Ok(Some(h)),
         }
         let ident = self.identity(obj, e)?;
-        let found =
-            self.members[n].call(self.cfg.call_timeout, |node| node.find(&ident.template()))?;
+        let m = self.member(n)?;
+        let found = m.call(self.cfg.call_timeout, |node| node.find(&ident.template()))?;
         match found.first() {
             None => {
                 e.set_handle(n, ABSENT);
@@ -106,7 +108,7 @@ impl Inner {
             }
             Some(h) => {
                 if found.len() > 1 {
-                    tracing::warn!(node = %self.members[n].name(), "{} objects share one identity; using the first", found.len());
+                    tracing::warn!(node = %m.name(), "{} objects share one identity; using the first", found.len());
                 }
                 self.table.learn(obj, n, *h);
                 Ok(Some(*h))
@@ -116,20 +118,28 @@ impl Inner {
 
     /// Mark a node down if `err` says it cannot serve.
     pub fn note_failure(&self, n: usize, err: &Error) {
-        if classify(err, &self.cfg.busy_codes) == Class::Device {
-            self.members[n].mark_down(&err.to_string());
+        if classify(err, &self.cfg.busy_codes) != Class::Device {
+            return;
+        }
+        if let Some(m) = self.members.get(n) {
+            m.mark_down(&err.to_string());
             self.wake_prober();
         }
     }
 
     /// Run `f` on the least-busy up node holding every object in `objs`, with their
     /// handles there, failing over as the module's doc says. Returns the node used.
-    pub fn route<T>(
+    pub fn route<const N: usize, T>(
         &self,
-        objs: &[ObjectId],
-        mut f: impl FnMut(usize, &Node, &[u64]) -> Result<T>,
+        objs: [ObjectId; N],
+        mut f: impl FnMut(usize, &Node, [u64; N]) -> Result<T>,
     ) -> Result<(usize, T)> {
-        self.route_excluding(objs, 0, &mut f)
+        self.route_excluding(&objs, 0, &mut |k, node, hs| {
+            // One handle per object named, in order.
+            let hs = <[u64; N]>::try_from(hs)
+                .map_err(|_| Error::rv(CKR_GENERAL_ERROR, "cluster handles"))?;
+            f(k, node, hs)
+        })
     }
 
     pub fn route_excluding<T>(
@@ -150,10 +160,11 @@ impl Inner {
             let pick = (0..n)
                 .map(|k| (start + k) % n)
                 .filter(|&i| (excluded | busy) & (1 << i) == 0)
-                .filter(|&i| self.members[i].is_up())
-                .filter(|&i| entries.iter().all(|e| self.may_hold(e, i)))
-                .min_by_key(|&i| self.members[i].load());
-            let Some(i) = pick else {
+                .filter_map(|i| Some((i, self.members.get(i)?)))
+                .filter(|(_, m)| m.is_up())
+                .filter(|&(i, _)| entries.iter().all(|e| self.may_hold(e, i)))
+                .min_by_key(|(_, m)| m.load());
+            let Some((i, m)) = pick else {
                 if busy != 0 && backoff.wait() {
                     busy = 0;
                     continue;
@@ -187,7 +198,6 @@ impl Inner {
                 excluded |= 1 << i;
                 continue;
             }
-            let m = &self.members[i];
             let err = match m.call(self.cfg.call_timeout, |node| f(i, node, &handles)) {
                 Ok(v) => return Ok((i, v)),
                 Err(err) => err,

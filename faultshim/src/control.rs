@@ -284,9 +284,9 @@ impl Control {
     /// Looks at the file if 50 ms passed since the last look, and applies it if it
     /// changed. One caller at a time does the looking; the others go on at once.
     pub fn refresh(&self) -> Change {
-        if self.path.is_none() {
+        let Some(path) = self.path.as_ref() else {
             return Change::None;
-        }
+        };
         let now = self.start.elapsed().as_millis() as u64 + CHECK_EVERY_MS;
         let last = self.last_check_ms.load(Ordering::Relaxed);
         if now < last + CHECK_EVERY_MS {
@@ -299,7 +299,6 @@ impl Control {
         {
             return Change::None;
         }
-        let path = self.path.as_ref().expect("checked above");
         if stamp(path) == *self.seen.lock() {
             return Change::None;
         }

@@ -2,7 +2,6 @@
 //! composes (unwraps, check values). Each leaves the session with no operation
 //! active, whatever the outcome, so the next borrower finds it clean.
 
-use super::library::p11;
 use super::op::{cancel, cancel_all};
 use super::pool::{Lease, Pool};
 use crate::backend::{ObjectId, OpKind};
@@ -42,7 +41,12 @@ pub(super) fn attr<P: Borrow<Pool>>(
         pValue: std::ptr::null_mut(),
         ulValueLen: 0,
     };
-    let rv = p11!(s.lib(), C_GetAttributeValue(s.handle(), obj, &mut a, 1));
+    let rv = s.lib().call(
+        |l| l.C_GetAttributeValue,
+        // SAFETY: one attribute, `a`, with no value buffer: the library writes only
+        // its length into `a`, which lives for the call.
+        |f| unsafe { f(s.handle(), obj, &mut a, 1) },
+    );
     match rv {
         CKR_OK if a.ulValueLen != CK_UNAVAILABLE_INFORMATION => {}
         CKR_OK | CKR_ATTRIBUTE_TYPE_INVALID | CKR_ATTRIBUTE_SENSITIVE => return Ok(None),
@@ -50,10 +54,13 @@ pub(super) fn attr<P: Borrow<Pool>>(
     }
     let mut v = Zeroizing::new(vec![0u8; a.ulValueLen as usize]);
     a.pValue = v.as_mut_ptr() as *mut _;
-    check(
-        p11!(s.lib(), C_GetAttributeValue(s.handle(), obj, &mut a, 1)),
-        "C_GetAttributeValue",
-    )?;
+    let rv = s.lib().call(
+        |l| l.C_GetAttributeValue,
+        // SAFETY: one attribute, `a`: the library writes at most `a.ulValueLen` bytes
+        // to `v` (its length) and the value's length into `a`; both live for the call.
+        |f| unsafe { f(s.handle(), obj, &mut a, 1) },
+    );
+    check(rv, "C_GetAttributeValue")?;
     v.truncate(a.ulValueLen as usize);
     Ok(Some(v))
 }
@@ -80,13 +87,14 @@ pub(super) fn attr_bool<P: Borrow<Pool>>(
 pub(super) fn create<P: Borrow<Pool>>(s: &Lease<P>, template: &[Attr]) -> Result<ObjectId> {
     let mut t = raw_template(template);
     let mut obj = 0;
-    check(
-        p11!(
-            s.lib(),
-            C_CreateObject(s.handle(), t.as_mut_ptr(), t.len() as CK_ULONG, &mut obj)
-        ),
-        "C_CreateObject",
-    )?;
+    let rv = s.lib().call(
+        |l| l.C_CreateObject,
+        // SAFETY: the library reads `t.len()` attributes at `t`, each pointing into
+        // `template` for its stated length, and writes the new handle to `obj`; all
+        // live for the call.
+        |f| unsafe { f(s.handle(), t.as_mut_ptr(), t.len() as CK_ULONG, &mut obj) },
+    );
+    check(rv, "C_CreateObject")?;
     Ok(obj)
 }
 
@@ -101,18 +109,24 @@ pub(super) fn unwrap<P: Borrow<Pool>>(
     let mut t = raw_template(template);
     let mut obj = 0;
     let rv = mech.with_raw(|m| {
-        p11!(
-            s.lib(),
-            C_UnwrapKey(
-                s.handle(),
-                m,
-                key,
-                ptr(wrapped),
-                wrapped.len() as CK_ULONG,
-                t.as_mut_ptr(),
-                t.len() as CK_ULONG,
-                &mut obj
-            )
+        s.lib().call(
+            |l| l.C_UnwrapKey,
+            // SAFETY: the library reads the mechanism `m`, `wrapped.len()` bytes at
+            // `wrapped` and `t.len()` attributes at `t` (each pointing into `template`
+            // for its stated length), and writes the new handle to `obj`; all live for
+            // the call.
+            |f| unsafe {
+                f(
+                    s.handle(),
+                    m,
+                    key,
+                    ptr(wrapped),
+                    wrapped.len() as CK_ULONG,
+                    t.as_mut_ptr(),
+                    t.len() as CK_ULONG,
+                    &mut obj,
+                )
+            },
         )
     });
     if rv == CKR_OK {
@@ -125,7 +139,11 @@ pub(super) fn unwrap<P: Borrow<Pool>>(
 /// Destroy an object the bridge made for itself; a failure is logged, not raised,
 /// because the caller is already answering with its own outcome.
 pub(super) fn destroy<P: Borrow<Pool>>(s: &Lease<P>, obj: ObjectId) {
-    let rv = p11!(s.lib(), C_DestroyObject(s.handle(), obj));
+    let rv = s.lib().call(
+        |l| l.C_DestroyObject,
+        // SAFETY: handles only; no buffer is passed.
+        |f| unsafe { f(s.handle(), obj) },
+    );
     if rv != CKR_OK {
         tracing::error!(
             object = obj,
@@ -158,19 +176,31 @@ pub(super) fn decrypt<P: Borrow<Pool>>(
 ) -> Result<std::result::Result<usize, CK_RV>> {
     let h = s.handle();
     let rv = init(s, || {
-        mech.with_raw(|m| p11!(s.lib(), C_DecryptInit(h, m, key)))
+        mech.with_raw(|m| {
+            s.lib().call(
+                |l| l.C_DecryptInit,
+                // SAFETY: the library reads the mechanism `m` (and its parameter),
+                // which lives for the call.
+                |f| unsafe { f(h, m, key) },
+            )
+        })
     });
     check(rv, "C_DecryptInit")?;
     let mut n = out.len() as CK_ULONG;
-    let rv = p11!(
-        s.lib(),
-        C_Decrypt(
-            h,
-            ptr(input),
-            input.len() as CK_ULONG,
-            out.as_mut_ptr(),
-            &mut n
-        )
+    let rv = s.lib().call(
+        |l| l.C_Decrypt,
+        // SAFETY: the library reads `input.len()` bytes at `input`, writes at most `n`
+        // (= `out.len()`) bytes to `out` and the result's length to `n`; all live for
+        // the call.
+        |f| unsafe {
+            f(
+                h,
+                ptr(input),
+                input.len() as CK_ULONG,
+                out.as_mut_ptr(),
+                &mut n,
+            )
+        },
     );
     if rv != CKR_OK {
         // SoftHSM2 keeps some operations after an error (SH-06).
@@ -190,24 +220,40 @@ pub(super) fn digest_with_key<P: Borrow<Pool>>(
     out: &mut [u8],
 ) -> Result<usize> {
     let h = s.handle();
-    let rv = init(s, || mech.with_raw(|m| p11!(s.lib(), C_DigestInit(h, m))));
+    let rv = init(s, || {
+        mech.with_raw(|m| {
+            s.lib().call(
+                |l| l.C_DigestInit,
+                // SAFETY: the library reads the mechanism `m`, which lives for the call.
+                |f| unsafe { f(h, m) },
+            )
+        })
+    });
     check(rv, "C_DigestInit")?;
     let mut run = || -> Result<usize> {
         for part in before {
-            check(
-                p11!(
-                    s.lib(),
-                    C_DigestUpdate(h, ptr(part), part.len() as CK_ULONG)
-                ),
-                "C_DigestUpdate",
-            )?;
+            let rv = s.lib().call(
+                |l| l.C_DigestUpdate,
+                // SAFETY: the library reads `part.len()` bytes at `part`, which lives
+                // for the call.
+                |f| unsafe { f(h, ptr(part), part.len() as CK_ULONG) },
+            );
+            check(rv, "C_DigestUpdate")?;
         }
-        check(p11!(s.lib(), C_DigestKey(h, key)), "C_DigestKey")?;
+        let rv = s.lib().call(
+            |l| l.C_DigestKey,
+            // SAFETY: handles only; no buffer is passed.
+            |f| unsafe { f(h, key) },
+        );
+        check(rv, "C_DigestKey")?;
         let mut n = out.len() as CK_ULONG;
-        check(
-            p11!(s.lib(), C_DigestFinal(h, out.as_mut_ptr(), &mut n)),
-            "C_DigestFinal",
-        )?;
+        let rv = s.lib().call(
+            |l| l.C_DigestFinal,
+            // SAFETY: the library writes at most `n` (= `out.len()`) bytes to `out` and
+            // the digest's length to `n`; both live for the call.
+            |f| unsafe { f(h, out.as_mut_ptr(), &mut n) },
+        );
+        check(rv, "C_DigestFinal")?;
         Ok(n as usize)
     };
     run().inspect_err(|_| cancel(s, OpKind::Digest))
@@ -223,19 +269,31 @@ pub(super) fn sign<P: Borrow<Pool>>(
 ) -> Result<usize> {
     let h = s.handle();
     let rv = init(s, || {
-        mech.with_raw(|m| p11!(s.lib(), C_SignInit(h, m, key)))
+        mech.with_raw(|m| {
+            s.lib().call(
+                |l| l.C_SignInit,
+                // SAFETY: the library reads the mechanism `m` (and its parameter),
+                // which lives for the call.
+                |f| unsafe { f(h, m, key) },
+            )
+        })
     });
     check(rv, "C_SignInit")?;
     let mut n = out.len() as CK_ULONG;
-    let rv = p11!(
-        s.lib(),
-        C_Sign(
-            h,
-            ptr(data),
-            data.len() as CK_ULONG,
-            out.as_mut_ptr(),
-            &mut n
-        )
+    let rv = s.lib().call(
+        |l| l.C_Sign,
+        // SAFETY: the library reads `data.len()` bytes at `data`, writes at most `n`
+        // (= `out.len()`) bytes to `out` and the signature's length to `n`; all live
+        // for the call.
+        |f| unsafe {
+            f(
+                h,
+                ptr(data),
+                data.len() as CK_ULONG,
+                out.as_mut_ptr(),
+                &mut n,
+            )
+        },
     );
     if rv != CKR_OK {
         cancel(s, OpKind::Sign);

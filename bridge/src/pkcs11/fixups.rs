@@ -1,7 +1,6 @@
 //! Corrections of known backend deviations from the spec (tests/DEVIATIONS.md),
 //! applied on error paths only, so they cost nothing when calls succeed.
 
-use super::library::p11;
 use super::pool::{Lease, Pool, PooledSession};
 use crate::backend::{ObjectId, OpKind};
 use crate::{MechParam, Mechanism};
@@ -100,6 +99,11 @@ pub fn modulus_len<P: Borrow<Pool>>(s: &Lease<P>, key: ObjectId) -> Option<usize
         pValue: std::ptr::null_mut(),
         ulValueLen: 0,
     };
-    let rv = p11!(s.lib(), C_GetAttributeValue(s.handle(), key, &mut a, 1));
+    let rv = s.lib().call(
+        |l| l.C_GetAttributeValue,
+        // SAFETY: one attribute, `a`, with no value buffer: the library writes only
+        // its length into `a`, which lives for the call.
+        |f| unsafe { f(s.handle(), key, &mut a, 1) },
+    );
     (rv == CKR_OK && a.ulValueLen != CK_UNAVAILABLE_INFORMATION).then_some(a.ulValueLen as usize)
 }

@@ -29,20 +29,6 @@ unsafe impl Sync for Library {}
 
 static LIBRARIES: Mutex<Option<HashMap<PathBuf, Weak<Library>>>> = Mutex::new(None);
 
-/// Call a function of a library's function list; a NULL entry answers
-/// `CKR_FUNCTION_NOT_SUPPORTED`.
-macro_rules! p11 {
-    ($lib:expr, $f:ident ( $($arg:expr),* $(,)? )) => {{
-        match $lib.functions().$f {
-            // SAFETY: the pointer comes from the library's own function list, and the
-            // caller passes arguments that satisfy the PKCS#11 contract of `$f`.
-            Some(func) => unsafe { func($($arg),*) },
-            None => cryptoki_sys::CKR_FUNCTION_NOT_SUPPORTED,
-        }
-    }};
-}
-pub(crate) use p11;
-
 impl Library {
     /// The shared, initialised library at `path`.
     pub fn get(path: &Path) -> Result<Arc<Library>> {
@@ -94,13 +80,12 @@ impl Library {
             registered: false,
             _lib: lib,
         };
-        let mut args = init_args();
-        let mut rv = p11!(lib, C_Initialize(&mut args as *mut _ as *mut _));
+        let mut rv = lib.initialize();
         if rv == CKR_CRYPTOKI_ALREADY_INITIALIZED {
             // The application (or a forked parent's copy) initialised it already.
             if crate::pkcs11::forked() {
-                let _ = p11!(lib, C_Finalize(std::ptr::null_mut()));
-                rv = p11!(lib, C_Initialize(&mut args as *mut _ as *mut _));
+                let _ = lib.finalize();
+                rv = lib.initialize();
             } else {
                 lib.owns_init = false;
                 rv = CKR_OK;
@@ -121,9 +106,8 @@ impl Library {
             return Ok(());
         }
         let _g = self.reinit.lock();
-        let _ = p11!(self, C_Finalize(std::ptr::null_mut()));
-        let mut args = init_args();
-        let rv = match p11!(self, C_Initialize(&mut args as *mut _ as *mut _)) {
+        let _ = self.finalize();
+        let rv = match self.initialize() {
             CKR_CRYPTOKI_ALREADY_INITIALIZED => CKR_OK,
             rv => rv,
         };
@@ -133,7 +117,20 @@ impl Library {
         Ok(())
     }
 
-    pub fn functions(&self) -> &CK_FUNCTION_LIST {
+    /// One call into the library. `entry` picks the function from the library's
+    /// list; `call` calls it, in the caller's own `unsafe` block whose SAFETY line
+    /// says which buffers and lengths that function may touch. A NULL entry answers
+    /// `CKR_FUNCTION_NOT_SUPPORTED` without calling.
+    #[inline]
+    pub(crate) fn call<F>(
+        &self,
+        entry: impl FnOnce(&CK_FUNCTION_LIST) -> Option<F>,
+        call: impl FnOnce(F) -> CK_RV,
+    ) -> CK_RV {
+        entry(self.functions()).map_or(CKR_FUNCTION_NOT_SUPPORTED, call)
+    }
+
+    fn functions(&self) -> &CK_FUNCTION_LIST {
         // SAFETY: `fl` was returned non-NULL by C_GetFunctionList and stays valid
         // while `_lib` is loaded.
         unsafe { &*self.fl }
@@ -144,21 +141,38 @@ impl Library {
     }
 }
 
-fn init_args() -> CK_C_INITIALIZE_ARGS {
-    CK_C_INITIALIZE_ARGS {
-        CreateMutex: None,
-        DestroyMutex: None,
-        LockMutex: None,
-        UnlockMutex: None,
-        flags: CKF_OS_LOCKING_OK,
-        pReserved: std::ptr::null_mut(),
+impl Library {
+    /// `C_Initialize` with `CKF_OS_LOCKING_OK`: the library may be called from any thread.
+    fn initialize(&self) -> CK_RV {
+        let mut args = CK_C_INITIALIZE_ARGS {
+            CreateMutex: None,
+            DestroyMutex: None,
+            LockMutex: None,
+            UnlockMutex: None,
+            flags: CKF_OS_LOCKING_OK,
+            pReserved: std::ptr::null_mut(),
+        };
+        self.call(
+            |l| l.C_Initialize,
+            // SAFETY: the library reads `args`, which lives for the call, and keeps
+            // no pointer into it (no mutex callbacks, pReserved NULL).
+            |f| unsafe { f(std::ptr::from_mut(&mut args).cast()) },
+        )
+    }
+
+    fn finalize(&self) -> CK_RV {
+        self.call(
+            |l| l.C_Finalize,
+            // SAFETY: pReserved is NULL, as the spec requires; no buffer is passed.
+            |f| unsafe { f(std::ptr::null_mut()) },
+        )
     }
 }
 
 impl Drop for Library {
     fn drop(&mut self) {
         if self.owns_init {
-            let _ = p11!(self, C_Finalize(std::ptr::null_mut()));
+            let _ = self.finalize();
         }
         if !self.registered {
             return;

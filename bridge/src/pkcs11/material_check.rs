@@ -53,31 +53,17 @@ pub fn material_check(pool: &Pool, obj: ObjectId, salt: &[u8]) -> Result<[u8; 32
         (Some(CKO_PRIVATE_KEY), Some(CKK_EC)) => {
             let params = calls::attr(&s, obj, CKA_EC_PARAMS)?
                 .ok_or(not_supported("EC key without CKA_EC_PARAMS"))?;
-            let ecdsa = Mechanism::simple(CKM_ECDSA);
-            let digests = [
+            let [d1, d2] = &[
                 Sha256::digest(b"kmsbridge.mc1.ec-recovery.1"),
                 Sha256::digest(b"kmsbridge.mc1.ec-recovery.2"),
             ];
             // Wide enough for P-521's r ‖ s.
-            let mut sigs = [[0u8; 132]; 2];
-            let mut lens = [0usize; 2];
-            for i in 0..2 {
-                lens[i] =
-                    calls::sign(&s, &ecdsa, obj, &digests[i], &mut sigs[i]).map_err(|e| match e
-                        .ck_rv()
-                    {
-                        CKR_KEY_FUNCTION_NOT_PERMITTED => {
-                            not_supported("an EC check value needs CKA_SIGN")
-                        }
-                        _ => e,
-                    })?;
-            }
+            let (mut buf1, mut buf2) = ([0u8; 132], [0u8; 132]);
+            let sig1 = ec_sign(&s, obj, d1, &mut buf1)?;
+            let sig2 = ec_sign(&s, obj, d2, &mut buf2)?;
             let (oid, point) = public_point_from_signatures(
                 &params,
-                [
-                    (&digests[0][..], &sigs[0][..lens[0]]),
-                    (&digests[1][..], &sigs[1][..lens[1]]),
-                ],
+                [(d1.as_slice(), sig1), (d2.as_slice(), sig2)],
             )?;
             Ok(pads.hmac(&[&mc::ec(oid, &point)]))
         }
@@ -86,4 +72,20 @@ pub fn material_check(pool: &Pool, obj: ObjectId, salt: &[u8]) -> Result<[u8; 32
         )),
         _ => Err(Error::rv(CKR_KEY_HANDLE_INVALID, "not a key")),
     }
+}
+
+/// Raw ECDSA of `digest` by the EC key `obj`, into `buf`: the signature.
+fn ec_sign<'b>(
+    s: &super::pool::Lease<&Pool>,
+    obj: ObjectId,
+    digest: &[u8],
+    buf: &'b mut [u8],
+) -> Result<&'b [u8]> {
+    let ecdsa = Mechanism::simple(CKM_ECDSA);
+    let n = calls::sign(s, &ecdsa, obj, digest, buf).map_err(|e| match e.ck_rv() {
+        CKR_KEY_FUNCTION_NOT_PERMITTED => not_supported("an EC check value needs CKA_SIGN"),
+        _ => e,
+    })?;
+    buf.get(..n)
+        .ok_or(Error::rv(CKR_GENERAL_ERROR, "ECDSA signature length"))
 }

@@ -2,6 +2,7 @@
 //! a pool of logged-in sessions.
 
 mod calls;
+mod discover;
 mod fixups;
 mod library;
 mod material_check;

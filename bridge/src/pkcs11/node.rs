@@ -1,10 +1,11 @@
 //! One HSM node: a token in a vendor library, connected lazily, with a session pool.
 
-use super::calls::raw_template;
-use super::library::{p11, Library};
+use super::calls::{self, raw_template};
+use super::discover::{self, RsaAes, TokenName};
+use super::library::Library;
 use super::oaep::{OaepOp, OaepParams};
 use super::op::NodeOp;
-use super::pool::Pool;
+use super::pool::{Lease, Pool};
 use super::{fixups, prehash, unwrap};
 use crate::backend::{Backend, DeviceInfo, ObjectId, OpKind, Operation, Output};
 use crate::domain;
@@ -54,22 +55,6 @@ struct Connected {
     /// whole 8-byte blocks (tests/DEVIATIONS.md SH-11); such wraps are refused.
     kwp_wrap_broken: bool,
     rsa_aes: RsaAes,
-}
-
-/// How the node serves `CKM_RSA_AES_KEY_WRAP` unwraps.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum RsaAes {
-    /// The library has it.
-    Native,
-    /// Composed from its OAEP and `CKM_AES_KEY_WRAP_PAD` (`unwrap.rs`).
-    Composed,
-    Absent,
-}
-
-fn trim(field: &[u8]) -> String {
-    String::from_utf8_lossy(field)
-        .trim_end_matches([' ', '\0'])
-        .to_string()
 }
 
 fn ptr(b: &[u8]) -> *mut u8 {
@@ -126,64 +111,14 @@ impl Node {
         Ok(self.conn.get_or_init(|| c))
     }
 
-    /// The node's slot. A token can be missing for a moment: SoftHSM2 rewrites its
-    /// token file when another process logs in, and a library that loads the token
-    /// from a half-written file leaves it out until it is initialised again. So look
-    /// again for ~0.6 s, re-initialising the library in between when nothing else in
-    /// this process uses it yet, before giving up.
-    fn find_slot(&self, lib: &Arc<Library>) -> Result<CK_SLOT_ID> {
-        let mut pause = std::time::Duration::from_millis(20);
-        for _ in 0..5 {
-            if let Some(slot) = self.matching_slot(lib)? {
-                return Ok(slot);
-            }
-            std::thread::sleep(pause);
-            pause *= 2;
-            if Arc::strong_count(lib) == 1 {
-                lib.reinitialize()?;
-            }
-        }
-        if let Some(slot) = self.matching_slot(lib)? {
-            return Ok(slot);
-        }
-        Err(Error::Unavailable(format!(
-            "{}: no token with label {:?} serial {:?} in {}",
-            self.cfg.name,
-            self.cfg.token_label,
-            self.cfg.token_serial,
-            self.cfg.library.display()
-        )))
-    }
-
-    fn matching_slot(&self, lib: &Library) -> Result<Option<CK_SLOT_ID>> {
-        let slots = two_call_list("C_GetSlotList", |p, n| {
-            p11!(lib, C_GetSlotList(CK_TRUE, p, n))
-        })?;
-        for slot in slots {
-            let mut ti = CK_TOKEN_INFO::default();
-            if p11!(lib, C_GetTokenInfo(slot, &mut ti)) != CKR_OK {
-                continue;
-            }
-            let label_ok = self
-                .cfg
-                .token_label
-                .as_deref()
-                .is_none_or(|l| trim(&ti.label) == l);
-            let serial_ok = self
-                .cfg
-                .token_serial
-                .as_deref()
-                .is_none_or(|s| trim(&ti.serialNumber) == s);
-            if label_ok && serial_ok {
-                return Ok(Some(slot));
-            }
-        }
-        Ok(None)
-    }
-
     fn open(&self) -> Result<Connected> {
         let lib = Library::get(&self.cfg.library)?;
-        let slot = self.find_slot(&lib)?;
+        let token = TokenName {
+            node: &self.cfg.name,
+            label: self.cfg.token_label.as_deref(),
+            serial: self.cfg.token_serial.as_deref(),
+        };
+        let slot = discover::find_slot(&lib, &token)?;
         let pool = Arc::new(Pool::new(
             lib.clone(),
             slot,
@@ -194,8 +129,8 @@ impl Node {
         // The first session anchors the login; the pool keeps it open until finalize.
         let s = pool.get()?;
         self.user_login(&lib, s.handle(), "node login")?;
-        let (mechanisms, composed_ecdsa, rsa_aes) = read_mechanisms(&lib, slot)?;
-        let kwp_wrap_broken = is_softhsm_up_to_2_6(&lib);
+        let (mechanisms, composed_ecdsa, rsa_aes) = discover::read_mechanisms(&lib, slot)?;
+        let kwp_wrap_broken = discover::is_softhsm_up_to_2_6(&lib);
         drop(s);
         tracing::info!(node = %self.cfg.name, slot, "node connected");
         Ok(Connected {
@@ -216,24 +151,15 @@ impl Node {
         let c = self.conn()?;
         let s = c.pool.lend()?;
         let h = s.handle();
-        let _ = p11!(s.lib(), C_Logout(h));
-        let rv = p11!(
-            s.lib(),
-            C_Login(h, CKU_SO, ptr(so_pin), so_pin.len() as CK_ULONG)
+        logout(&s);
+        let rv = s.lib().call(
+            |l| l.C_Login,
+            // SAFETY: the library reads `so_pin.len()` bytes at `so_pin`, which lives
+            // for the call.
+            |f| unsafe { f(h, CKU_SO, ptr(so_pin), so_pin.len() as CK_ULONG) },
         );
-        let created = check(rv, "C_Login(SO)").and_then(|()| {
-            let mut t = raw_template(template);
-            let mut obj = 0;
-            check(
-                p11!(
-                    s.lib(),
-                    C_CreateObject(h, t.as_mut_ptr(), t.len() as CK_ULONG, &mut obj)
-                ),
-                "C_CreateObject",
-            )
-            .map(|()| obj)
-        });
-        let _ = p11!(s.lib(), C_Logout(h));
+        let created = check(rv, "C_Login(SO)").and_then(|()| calls::create(&s, template));
+        logout(&s);
         // The pool's sessions must be the user's again whatever happened above.
         self.user_login(s.lib(), h, "user login after SO work")?;
         created
@@ -249,11 +175,13 @@ impl Node {
                 self.cfg.credential_file.display()
             ))
         })?);
-        let len = pin
-            .iter()
-            .rposition(|b| !b.is_ascii_whitespace())
-            .map_or(0, |i| i + 1);
-        let rv = p11!(lib, C_Login(h, CKU_USER, ptr(&pin[..len]), len as CK_ULONG));
+        let pin = pin.trim_ascii_end();
+        let rv = lib.call(
+            |l| l.C_Login,
+            // SAFETY: the library reads `pin.len()` bytes at `pin`, which lives for
+            // the call.
+            |f| unsafe { f(h, CKU_USER, ptr(pin), pin.len() as CK_ULONG) },
+        );
         if rv != CKR_OK && rv != CKR_USER_ALREADY_LOGGED_IN {
             return Err(Error::Unavailable(format!(
                 "{}: {what} failed: {}",
@@ -270,92 +198,13 @@ impl Node {
     }
 }
 
-fn is_softhsm_up_to_2_6(lib: &Library) -> bool {
-    let mut info = CK_INFO::default();
-    if p11!(lib, C_GetInfo(&mut info)) != CKR_OK {
-        return false;
-    }
-    let v = info.libraryVersion;
-    trim(&info.manufacturerID).starts_with("SoftHSM") && (v.major, v.minor) <= (2, 6)
-}
-
-/// A list by the spec's two calls: the count, then the items.
-fn two_call_list<T: Copy + Default>(
-    func: &'static str,
-    call: impl Fn(*mut T, *mut CK_ULONG) -> CK_RV,
-) -> Result<Vec<T>> {
-    let mut n: CK_ULONG = 0;
-    check(call(std::ptr::null_mut(), &mut n), func)?;
-    let mut items = vec![T::default(); n as usize];
-    check(call(items.as_mut_ptr(), &mut n), func)?;
-    items.truncate(n as usize);
-    Ok(items)
-}
-
-type MechList = Vec<(CK_MECHANISM_TYPE, CK_MECHANISM_INFO)>;
-
-fn read_mechanisms(lib: &Library, slot: CK_SLOT_ID) -> Result<(MechList, bool, RsaAes)> {
-    let types = two_call_list("C_GetMechanismList", |p, n| {
-        p11!(lib, C_GetMechanismList(slot, p, n))
-    })?;
-    let mut out = Vec::new();
-    for ty in types {
-        if crate::mech::param_kind(ty).is_none() {
-            continue;
-        }
-        let mut info = CK_MECHANISM_INFO::default();
-        if p11!(lib, C_GetMechanismInfo(slot, ty, &mut info)) == CKR_OK {
-            out.push((ty, info));
-        }
-    }
-    let raw = out.iter().find(|(t, _)| *t == CKM_ECDSA).map(|(_, i)| *i);
-    let mut composed = false;
-    if let Some(raw) = raw {
-        for ty in prehash::COMPOSED_ECDSA {
-            if !out.iter().any(|(t, _)| *t == ty) {
-                composed = true;
-                let info = CK_MECHANISM_INFO {
-                    flags: raw.flags
-                        & (CKF_SIGN
-                            | CKF_VERIFY
-                            | CKF_HW
-                            | CKF_EC_F_P
-                            | CKF_EC_OID
-                            | CKF_EC_UNCOMPRESS),
-                    ..raw
-                };
-                out.push((ty, info));
-            }
-        }
-    }
-    let rsa_aes = rsa_aes_support(&mut out);
-    out.sort_by_key(|(t, _)| *t);
-    Ok((out, composed, rsa_aes))
-}
-
-/// `CKM_RSA_AES_KEY_WRAP`, native or composed, listed for unwrapping only: kmsbridge
-/// serves it for imports and does not wrap with it.
-fn rsa_aes_support(mechs: &mut MechList) -> RsaAes {
-    let find = |ty| mechs.iter().position(|(t, _)| *t == ty);
-    if let Some(i) = find(CKM_RSA_AES_KEY_WRAP) {
-        mechs[i].1.flags &= CKF_UNWRAP | CKF_HW;
-        return RsaAes::Native;
-    }
-    let unwraps = |i: Option<usize>| i.filter(|i| mechs[*i].1.flags & CKF_UNWRAP != 0);
-    match (
-        unwraps(find(CKM_RSA_PKCS_OAEP)),
-        unwraps(find(CKM_AES_KEY_WRAP_PAD)),
-    ) {
-        (Some(oaep), Some(_)) => {
-            let info = CK_MECHANISM_INFO {
-                flags: CKF_UNWRAP,
-                ..mechs[oaep].1
-            };
-            mechs.push((CKM_RSA_AES_KEY_WRAP, info));
-            RsaAes::Composed
-        }
-        _ => RsaAes::Absent,
-    }
+/// C_Logout on `s`; its outcome does not matter (not logged in is fine).
+fn logout(s: &Lease<&Pool>) {
+    let _ = s.lib().call(
+        |l| l.C_Logout,
+        // SAFETY: a handle only; no buffer is passed.
+        |f| unsafe { f(s.handle()) },
+    );
 }
 
 impl Backend for Node {
@@ -375,18 +224,14 @@ impl Backend for Node {
 
     fn device_info(&self) -> Result<DeviceInfo> {
         let c = self.conn()?;
-        let mut ti = CK_TOKEN_INFO::default();
-        check(
-            p11!(c.pool.lib, C_GetTokenInfo(c.slot, &mut ti)),
-            "C_GetTokenInfo",
-        )?;
+        let ti = discover::token_info(&c.pool.lib, c.slot)?;
         #[allow(clippy::unnecessary_cast)] // CK_ULONG is 32 bits on some targets
         let mem = |v: CK_ULONG| {
             (v != CK_UNAVAILABLE_INFORMATION && v != CK_EFFECTIVELY_INFINITE).then_some(v as u64)
         };
         Ok(DeviceInfo {
-            manufacturer: trim(&ti.manufacturerID),
-            model: trim(&ti.model),
+            manufacturer: discover::trim(&ti.manufacturerID),
+            model: discover::trim(&ti.model),
             hardware_version: (ti.hardwareVersion.major, ti.hardwareVersion.minor),
             firmware_version: (ti.firmwareVersion.major, ti.firmwareVersion.minor),
             total_public_memory: mem(ti.ulTotalPublicMemory),
@@ -403,25 +248,25 @@ impl Backend for Node {
     fn random(&self, out: &mut [u8]) -> Result<()> {
         let c = self.conn()?;
         let s = c.pool.lend()?;
-        check(
-            p11!(
-                s.lib(),
-                C_GenerateRandom(s.handle(), out.as_mut_ptr(), out.len() as CK_ULONG)
-            ),
-            "C_GenerateRandom",
-        )
+        let rv = s.lib().call(
+            |l| l.C_GenerateRandom,
+            // SAFETY: the library writes `out.len()` bytes to `out`, which lives for
+            // the call.
+            |f| unsafe { f(s.handle(), out.as_mut_ptr(), out.len() as CK_ULONG) },
+        );
+        check(rv, "C_GenerateRandom")
     }
 
     fn seed_random(&self, seed: &[u8]) -> Result<()> {
         let c = self.conn()?;
         let s = c.pool.lend()?;
-        check(
-            p11!(
-                s.lib(),
-                C_SeedRandom(s.handle(), ptr(seed), seed.len() as CK_ULONG)
-            ),
-            "C_SeedRandom",
-        )
+        let rv = s.lib().call(
+            |l| l.C_SeedRandom,
+            // SAFETY: the library reads `seed.len()` bytes at `seed`, which lives for
+            // the call.
+            |f| unsafe { f(s.handle(), ptr(seed), seed.len() as CK_ULONG) },
+        );
+        check(rv, "C_SeedRandom")
     }
 
     fn find(&self, template: &[Attr]) -> Result<Vec<ObjectId>> {
@@ -429,30 +274,39 @@ impl Backend for Node {
         let s = c.pool.lend()?;
         let h = s.handle();
         let mut t = raw_template(template);
-        check(
-            p11!(
-                s.lib(),
-                C_FindObjectsInit(h, t.as_mut_ptr(), t.len() as CK_ULONG)
-            ),
-            "C_FindObjectsInit",
-        )?;
+        let rv = s.lib().call(
+            |l| l.C_FindObjectsInit,
+            // SAFETY: the library reads `t.len()` attributes at `t`, each pointing into
+            // `template` for its stated length; all live for the call.
+            |f| unsafe { f(h, t.as_mut_ptr(), t.len() as CK_ULONG) },
+        );
+        check(rv, "C_FindObjectsInit")?;
         let mut found = Vec::new();
         let mut batch = [0 as CK_OBJECT_HANDLE; 256];
         let res = loop {
             let mut n: CK_ULONG = 0;
-            let rv = p11!(
-                s.lib(),
-                C_FindObjects(h, batch.as_mut_ptr(), batch.len() as CK_ULONG, &mut n)
+            let rv = s.lib().call(
+                |l| l.C_FindObjects,
+                // SAFETY: the library writes at most `batch.len()` handles to `batch`
+                // and their count to `n`; both live for the call.
+                |f| unsafe { f(h, batch.as_mut_ptr(), batch.len() as CK_ULONG, &mut n) },
             );
             if rv != CKR_OK {
                 break Err(Error::rv(rv, "C_FindObjects"));
             }
-            found.extend_from_slice(&batch[..n as usize]);
-            if (n as usize) < batch.len() {
+            let Some(got) = batch.get(..n as usize) else {
+                break Err(Error::rv(CKR_GENERAL_ERROR, "C_FindObjects count"));
+            };
+            found.extend_from_slice(got);
+            if got.len() < batch.len() {
                 break Ok(());
             }
         };
-        let rv = p11!(s.lib(), C_FindObjectsFinal(h));
+        let rv = s.lib().call(
+            |l| l.C_FindObjectsFinal,
+            // SAFETY: a handle only; no buffer is passed.
+            |f| unsafe { f(h) },
+        );
         res?;
         check(rv, "C_FindObjectsFinal")?;
         Ok(found)
@@ -461,16 +315,7 @@ impl Backend for Node {
     fn create_object(&self, template: &[Attr]) -> Result<ObjectId> {
         let c = self.conn()?;
         let s = c.pool.lend()?;
-        let mut t = raw_template(template);
-        let mut obj = 0;
-        check(
-            p11!(
-                s.lib(),
-                C_CreateObject(s.handle(), t.as_mut_ptr(), t.len() as CK_ULONG, &mut obj)
-            ),
-            "C_CreateObject",
-        )?;
-        Ok(obj)
+        calls::create(&s, template)
     }
 
     fn copy_object(&self, obj: ObjectId, template: &[Attr]) -> Result<ObjectId> {
@@ -478,39 +323,46 @@ impl Backend for Node {
         let s = c.pool.lend()?;
         let mut t = raw_template(template);
         let mut new = 0;
-        check(
-            p11!(
-                s.lib(),
-                C_CopyObject(
+        let rv = s.lib().call(
+            |l| l.C_CopyObject,
+            // SAFETY: the library reads `t.len()` attributes at `t`, each pointing into
+            // `template` for its stated length, and writes the new handle to `new`;
+            // all live for the call.
+            |f| unsafe {
+                f(
                     s.handle(),
                     obj,
                     t.as_mut_ptr(),
                     t.len() as CK_ULONG,
-                    &mut new
+                    &mut new,
                 )
-            ),
-            "C_CopyObject",
-        )?;
+            },
+        );
+        check(rv, "C_CopyObject")?;
         Ok(new)
     }
 
     fn destroy_object(&self, obj: ObjectId) -> Result<()> {
         let c = self.conn()?;
         let s = c.pool.lend()?;
-        check(
-            p11!(s.lib(), C_DestroyObject(s.handle(), obj)),
-            "C_DestroyObject",
-        )
+        let rv = s.lib().call(
+            |l| l.C_DestroyObject,
+            // SAFETY: handles only; no buffer is passed.
+            |f| unsafe { f(s.handle(), obj) },
+        );
+        check(rv, "C_DestroyObject")
     }
 
     fn object_size(&self, obj: ObjectId) -> Result<u64> {
         let c = self.conn()?;
         let s = c.pool.lend()?;
         let mut n: CK_ULONG = 0;
-        check(
-            p11!(s.lib(), C_GetObjectSize(s.handle(), obj, &mut n)),
-            "C_GetObjectSize",
-        )?;
+        let rv = s.lib().call(
+            |l| l.C_GetObjectSize,
+            // SAFETY: the library writes the size to `n`, which lives for the call.
+            |f| unsafe { f(s.handle(), obj, &mut n) },
+        );
+        check(rv, "C_GetObjectSize")?;
         Ok(n as u64)
     }
 
@@ -531,9 +383,12 @@ impl Backend for Node {
                 }
             })
             .collect();
-        let rv = p11!(
-            s.lib(),
-            C_GetAttributeValue(s.handle(), obj, t.as_mut_ptr(), t.len() as CK_ULONG)
+        let rv = s.lib().call(
+            |l| l.C_GetAttributeValue,
+            // SAFETY: the library writes into `t.len()` attributes at `t`: at most
+            // `ulValueLen` bytes to each one's buffer (a request's own, or none when
+            // NULL) and the value's length; `t` and `reqs` live for the call.
+            |f| unsafe { f(s.handle(), obj, t.as_mut_ptr(), t.len() as CK_ULONG) },
         );
         match rv {
             CKR_OK
@@ -553,13 +408,13 @@ impl Backend for Node {
         let c = self.conn()?;
         let s = c.pool.lend()?;
         let mut t = raw_template(template);
-        check(
-            p11!(
-                s.lib(),
-                C_SetAttributeValue(s.handle(), obj, t.as_mut_ptr(), t.len() as CK_ULONG)
-            ),
-            "C_SetAttributeValue",
-        )
+        let rv = s.lib().call(
+            |l| l.C_SetAttributeValue,
+            // SAFETY: the library reads `t.len()` attributes at `t`, each pointing into
+            // `template` for its stated length; all live for the call.
+            |f| unsafe { f(s.handle(), obj, t.as_mut_ptr(), t.len() as CK_ULONG) },
+        );
+        check(rv, "C_SetAttributeValue")
     }
 
     fn generate_key(&self, mech: &Mechanism, template: &[Attr]) -> Result<ObjectId> {
@@ -568,9 +423,12 @@ impl Backend for Node {
         let mut t = raw_template(template);
         let mut obj = 0;
         let rv = mech.with_raw(|m| {
-            p11!(
-                s.lib(),
-                C_GenerateKey(s.handle(), m, t.as_mut_ptr(), t.len() as CK_ULONG, &mut obj)
+            s.lib().call(
+                |l| l.C_GenerateKey,
+                // SAFETY: the library reads the mechanism `m` and `t.len()` attributes
+                // at `t` (each pointing into `template` for its stated length), and
+                // writes the new handle to `obj`; all live for the call.
+                |f| unsafe { f(s.handle(), m, t.as_mut_ptr(), t.len() as CK_ULONG, &mut obj) },
             )
         });
         check(rv, "C_GenerateKey")?;
@@ -589,18 +447,24 @@ impl Backend for Node {
         let mut pr = raw_template(private);
         let (mut hpu, mut hpr) = (0, 0);
         let rv = mech.with_raw(|m| {
-            p11!(
-                s.lib(),
-                C_GenerateKeyPair(
-                    s.handle(),
-                    m,
-                    pu.as_mut_ptr(),
-                    pu.len() as CK_ULONG,
-                    pr.as_mut_ptr(),
-                    pr.len() as CK_ULONG,
-                    &mut hpu,
-                    &mut hpr
-                )
+            s.lib().call(
+                |l| l.C_GenerateKeyPair,
+                // SAFETY: the library reads the mechanism `m`, `pu.len()` attributes at
+                // `pu` and `pr.len()` at `pr` (each pointing into `public` or `private`
+                // for its stated length), and writes the new handles to `hpu` and
+                // `hpr`; all live for the call.
+                |f| unsafe {
+                    f(
+                        s.handle(),
+                        m,
+                        pu.as_mut_ptr(),
+                        pu.len() as CK_ULONG,
+                        pr.as_mut_ptr(),
+                        pr.len() as CK_ULONG,
+                        &mut hpu,
+                        &mut hpr,
+                    )
+                },
             )
         });
         check(rv, "C_GenerateKeyPair")?;
@@ -620,7 +484,8 @@ impl Backend for Node {
                 Some(std::mem::size_of::<CK_ULONG>()),
             )];
             self.get_attributes(key, &mut req)?;
-            let len = req[0]
+            let [req] = req;
+            let len = req
                 .value()
                 .and_then(|v| v.try_into().ok())
                 .map(CK_ULONG::from_ne_bytes);
@@ -643,8 +508,15 @@ impl Backend for Node {
             Some(b) => (b.as_mut_ptr(), b.len() as CK_ULONG),
             None => (std::ptr::null_mut(), 0),
         };
-        let rv =
-            mech.with_raw(|m| p11!(s.lib(), C_WrapKey(s.handle(), m, wrapping, key, p, &mut n)));
+        let rv = mech.with_raw(|m| {
+            s.lib().call(
+                |l| l.C_WrapKey,
+                // SAFETY: the library reads the mechanism `m`, writes at most `n` bytes
+                // to `p` (none when NULL: a length query) and the blob's length to
+                // `n`; all live for the call.
+                |f| unsafe { f(s.handle(), m, wrapping, key, p, &mut n) },
+            )
+        });
         match rv {
             CKR_OK => Ok(n as usize),
             CKR_BUFFER_TOO_SMALL => Err(Error::BufferTooSmall(n as usize)),
@@ -686,7 +558,7 @@ impl Backend for Node {
             _ => {}
         }
         let s = c.pool.lend()?;
-        super::calls::unwrap(&s, mech, unwrapping, wrapped, template).map_err(|rv| {
+        calls::unwrap(&s, mech, unwrapping, wrapped, template).map_err(|rv| {
             let rv = fixups::correct_unwrap(&s, mech.ty, unwrapping, wrapped.len(), rv);
             Error::rv(rv, "C_UnwrapKey")
         })
@@ -698,16 +570,22 @@ impl Backend for Node {
         let mut t = raw_template(template);
         let mut obj = 0;
         let rv = mech.with_raw(|m| {
-            p11!(
-                s.lib(),
-                C_DeriveKey(
-                    s.handle(),
-                    m,
-                    base,
-                    t.as_mut_ptr(),
-                    t.len() as CK_ULONG,
-                    &mut obj
-                )
+            s.lib().call(
+                |l| l.C_DeriveKey,
+                // SAFETY: the library reads the mechanism `m` (and its parameter) and
+                // `t.len()` attributes at `t` (each pointing into `template` for its
+                // stated length), and writes the new handle to `obj`; all live for the
+                // call.
+                |f| unsafe {
+                    f(
+                        s.handle(),
+                        m,
+                        base,
+                        t.as_mut_ptr(),
+                        t.len() as CK_ULONG,
+                        &mut obj,
+                    )
+                },
             )
         });
         check(rv, "C_DeriveKey")?;

@@ -117,19 +117,25 @@ impl OaepParams {
         if k < 2 * hlen + 2 || msg.len() > k - 2 * hlen - 2 {
             return Err(Error::rv(CKR_DATA_LEN_RANGE, "OAEP encode"));
         }
-        let mut db = Zeroizing::new(vec![0u8; k - hlen - 1]);
-        db[..hlen].copy_from_slice(&self.label_hash());
-        let one = db.len() - msg.len() - 1;
-        db[one] = 1;
-        db[one + 1..].copy_from_slice(msg);
+        if seed.len() < hlen {
+            return Err(Error::rv(CKR_GENERAL_ERROR, "OAEP seed length"));
+        }
+        // DB = lHash ‖ PS (zeros) ‖ 0x01 ‖ M, built in place: the capacity is exact,
+        // so no copy of the message is left behind by a reallocation.
+        let db_len = k - hlen - 1;
+        let mut db = Zeroizing::new(Vec::with_capacity(db_len));
+        db.extend_from_slice(&self.label_hash());
+        db.resize(db_len - msg.len() - 1, 0);
+        db.push(1);
+        db.extend_from_slice(msg);
         let db_mask = self.mgf1(seed, db.len());
         db.iter_mut().zip(db_mask.iter()).for_each(|(a, b)| *a ^= b);
         let seed_mask = self.mgf1(&db, hlen);
-        let mut em = Zeroizing::new(vec![0u8; k]);
-        for i in 0..hlen {
-            em[1 + i] = seed[i] ^ seed_mask[i];
-        }
-        em[1 + hlen..].copy_from_slice(&db);
+        // EM = 0x00 ‖ maskedSeed ‖ maskedDB.
+        let mut em = Zeroizing::new(Vec::with_capacity(k));
+        em.push(0);
+        em.extend(seed.iter().zip(seed_mask.iter()).map(|(a, b)| a ^ b));
+        em.extend_from_slice(&db);
         Ok(em)
     }
 
@@ -141,7 +147,12 @@ impl OaepParams {
         if k < 2 * hlen + 2 {
             return Err(invalid());
         }
-        let (masked_seed, masked_db) = em[1..].split_at(hlen);
+        let Some((&first, masked)) = em.split_first() else {
+            return Err(invalid());
+        };
+        let Some((masked_seed, masked_db)) = masked.split_at_checked(hlen) else {
+            return Err(invalid());
+        };
         let seed_mask = self.mgf1(masked_db, hlen);
         let seed: Zeroizing<Vec<u8>> = Zeroizing::new(
             masked_seed
@@ -159,7 +170,11 @@ impl OaepParams {
                 .collect(),
         );
 
-        let mut good = em[0].ct_eq(&0u8) & db[..hlen].ct_eq(&self.label_hash());
+        // Lengths are public: this split depends on no secret.
+        let Some((l_hash, _)) = db.split_at_checked(hlen) else {
+            return Err(invalid());
+        };
+        let mut good = first.ct_eq(&0u8) & l_hash.ct_eq(&self.label_hash());
         let mut looking = subtle::Choice::from(1u8);
         let mut index = 0u32;
         let mut bad_byte = subtle::Choice::from(0u8);
@@ -173,7 +188,8 @@ impl OaepParams {
         good &= !bad_byte & !looking;
         // The one branch on the outcome, after every byte was examined.
         if bool::from(good) {
-            Ok(Zeroizing::new(db[index as usize + 1..].to_vec()))
+            let msg = db.get(index as usize + 1..).ok_or_else(invalid)?;
+            Ok(Zeroizing::new(msg.to_vec()))
         } else {
             Err(invalid())
         }
@@ -208,10 +224,10 @@ impl OaepOp {
         let Some(msg) = self.held.as_ref() else {
             return Err(Error::rv(CKR_GENERAL_ERROR, "OAEP deliver"));
         };
-        if out.len() < msg.len() {
+        let Some(dst) = out.get_mut(..msg.len()) else {
             return Err(Error::BufferTooSmall(msg.len()));
-        }
-        out[..msg.len()].copy_from_slice(msg);
+        };
+        dst.copy_from_slice(msg);
         self.done = true;
         Ok(msg.len())
     }

@@ -1,7 +1,6 @@
 //! An operation pinned to one pooled backend session from Init to its end.
 
 use super::fixups::{self, FixCtx};
-use super::library::p11;
 use super::pool::{Lease, Pool, PooledSession};
 use crate::backend::{ObjectId, OpKind, Operation, Output};
 use crate::error::{Error, Result};
@@ -31,6 +30,66 @@ fn ptr(b: &[u8]) -> *mut u8 {
     b.as_ptr() as *mut u8
 }
 
+/// Picks one function of a library's list.
+type Pick<F> = fn(&CK_FUNCTION_LIST) -> F;
+
+/// The Init of a kind that takes a key (all but Digest): one signature for the four.
+fn keyed_init(kind: OpKind) -> Option<Pick<CK_C_EncryptInit>> {
+    let pick: Pick<CK_C_EncryptInit> = match kind {
+        OpKind::Encrypt => |l| l.C_EncryptInit,
+        OpKind::Decrypt => |l| l.C_DecryptInit,
+        OpKind::Sign => |l| l.C_SignInit,
+        OpKind::Verify => |l| l.C_VerifyInit,
+        OpKind::Digest => return None,
+    };
+    Some(pick)
+}
+
+/// The single-part call of a kind that answers output (all but Verify), and its name.
+fn single_part(kind: OpKind) -> Option<(Pick<CK_C_Encrypt>, &'static str)> {
+    let pick: (Pick<CK_C_Encrypt>, &'static str) = match kind {
+        OpKind::Encrypt => (|l| l.C_Encrypt, "C_Encrypt"),
+        OpKind::Decrypt => (|l| l.C_Decrypt, "C_Decrypt"),
+        OpKind::Sign => (|l| l.C_Sign, "C_Sign"),
+        OpKind::Digest => (|l| l.C_Digest, "C_Digest"),
+        OpKind::Verify => return None,
+    };
+    Some(pick)
+}
+
+/// The update of a kind that answers output (Encrypt, Decrypt), and its name.
+fn update_with_output(kind: OpKind) -> Option<(Pick<CK_C_EncryptUpdate>, &'static str)> {
+    let pick: (Pick<CK_C_EncryptUpdate>, &'static str) = match kind {
+        OpKind::Encrypt => (|l| l.C_EncryptUpdate, "C_EncryptUpdate"),
+        OpKind::Decrypt => (|l| l.C_DecryptUpdate, "C_DecryptUpdate"),
+        _ => return None,
+    };
+    Some(pick)
+}
+
+/// The update of a kind that only takes input (Sign, Verify, Digest), and its name.
+fn update_input_only(kind: OpKind) -> Option<(Pick<CK_C_SignUpdate>, &'static str)> {
+    let pick: (Pick<CK_C_SignUpdate>, &'static str) = match kind {
+        OpKind::Sign => (|l| l.C_SignUpdate, "C_SignUpdate"),
+        OpKind::Verify => (|l| l.C_VerifyUpdate, "C_VerifyUpdate"),
+        OpKind::Digest => (|l| l.C_DigestUpdate, "C_DigestUpdate"),
+        _ => return None,
+    };
+    Some(pick)
+}
+
+/// The Final of a kind that answers output (all but Verify), and its name.
+fn final_part(kind: OpKind) -> Option<(Pick<CK_C_EncryptFinal>, &'static str)> {
+    let pick: (Pick<CK_C_EncryptFinal>, &'static str) = match kind {
+        OpKind::Encrypt => (|l| l.C_EncryptFinal, "C_EncryptFinal"),
+        OpKind::Decrypt => (|l| l.C_DecryptFinal, "C_DecryptFinal"),
+        OpKind::Sign => (|l| l.C_SignFinal, "C_SignFinal"),
+        OpKind::Digest => (|l| l.C_DigestFinal, "C_DigestFinal"),
+        OpKind::Verify => return None,
+    };
+    Some(pick)
+}
+
 impl NodeOp {
     pub fn begin(
         s: PooledSession,
@@ -42,12 +101,18 @@ impl NodeOp {
         let h = s.handle();
         let key = key.unwrap_or(CK_INVALID_HANDLE);
         let init = |s: &PooledSession| {
-            backend_mech.with_raw(|m| match kind {
-                OpKind::Encrypt => p11!(s.lib(), C_EncryptInit(h, m, key)),
-                OpKind::Decrypt => p11!(s.lib(), C_DecryptInit(h, m, key)),
-                OpKind::Sign => p11!(s.lib(), C_SignInit(h, m, key)),
-                OpKind::Verify => p11!(s.lib(), C_VerifyInit(h, m, key)),
-                OpKind::Digest => p11!(s.lib(), C_DigestInit(h, m)),
+            backend_mech.with_raw(|m| match keyed_init(kind) {
+                Some(pick) => s.lib().call(
+                    pick,
+                    // SAFETY: the library reads the mechanism `m` (and its parameter),
+                    // which lives for the call.
+                    |f| unsafe { f(h, m, key) },
+                ),
+                None => s.lib().call(
+                    |l| l.C_DigestInit,
+                    // SAFETY: the library reads the mechanism `m`, which lives for the call.
+                    |f| unsafe { f(h, m) },
+                ),
             })
         };
         let mut rv = init(&s);
@@ -76,9 +141,11 @@ impl NodeOp {
 
     /// Random bytes from the backend, on this operation's session.
     pub fn random(&self, out: &mut [u8]) -> Result<()> {
-        let rv = p11!(
-            self.lib(),
-            C_GenerateRandom(self.s.handle(), out.as_mut_ptr(), out.len() as CK_ULONG)
+        let rv = self.lib().call(
+            |l| l.C_GenerateRandom,
+            // SAFETY: the library writes `out.len()` bytes to `out`, which lives for
+            // the call.
+            |f| unsafe { f(self.s.handle(), out.as_mut_ptr(), out.len() as CK_ULONG) },
         );
         crate::error::check(rv, "C_GenerateRandom")
     }
@@ -126,6 +193,26 @@ impl NodeOp {
         }
         Some(h.finalize())
     }
+
+    /// C_Verify of `data` against `signature`, ending the operation.
+    fn verify_once(&mut self, data: &[u8], signature: &[u8]) -> Result<()> {
+        let h = self.s.handle();
+        let rv = self.lib().call(
+            |l| l.C_Verify,
+            // SAFETY: the library reads `data.len()` bytes at `data` and
+            // `signature.len()` bytes at `signature`; both live for the call.
+            |f| unsafe {
+                f(
+                    h,
+                    ptr(data),
+                    data.len() as CK_ULONG,
+                    ptr(signature),
+                    signature.len() as CK_ULONG,
+                )
+            },
+        );
+        self.end(rv, "C_Verify")
+    }
 }
 
 fn init_name(kind: OpKind) -> &'static str {
@@ -152,20 +239,35 @@ pub(super) fn cancel<P: Borrow<Pool>>(s: &Lease<P>, kind: OpKind) {
     let out = scratch.as_mut_ptr();
     let mut len = scratch.len() as CK_ULONG;
     let empty = scratch.as_mut_ptr();
-    let _ = match kind {
-        OpKind::Encrypt => p11!(s.lib(), C_EncryptFinal(h, out, &mut len)),
-        OpKind::Decrypt => p11!(s.lib(), C_DecryptFinal(h, out, &mut len)),
-        OpKind::Sign => p11!(s.lib(), C_SignFinal(h, out, &mut len)),
-        OpKind::Verify => p11!(s.lib(), C_VerifyFinal(h, out, 1)),
-        OpKind::Digest => p11!(s.lib(), C_DigestFinal(h, out, &mut len)),
+    let _ = match final_part(kind) {
+        Some((pick, _)) => s.lib().call(
+            pick,
+            // SAFETY: the library writes at most `len` (= `scratch.len()`) bytes to
+            // `out`, in `scratch`, and the length to `len`; both live for the call.
+            |f| unsafe { f(h, out, &mut len) },
+        ),
+        None => s.lib().call(
+            |l| l.C_VerifyFinal,
+            // SAFETY: the library reads one byte of signature at `out`, in `scratch`,
+            // which lives for the call.
+            |f| unsafe { f(h, out, 1) },
+        ),
     };
     len = scratch.len() as CK_ULONG;
-    let _ = match kind {
-        OpKind::Encrypt => p11!(s.lib(), C_Encrypt(h, empty, 0, out, &mut len)),
-        OpKind::Decrypt => p11!(s.lib(), C_Decrypt(h, empty, 0, out, &mut len)),
-        OpKind::Sign => p11!(s.lib(), C_Sign(h, empty, 0, out, &mut len)),
-        OpKind::Verify => p11!(s.lib(), C_Verify(h, empty, 0, out, 1)),
-        OpKind::Digest => p11!(s.lib(), C_Digest(h, empty, 0, out, &mut len)),
+    let _ = match single_part(kind) {
+        Some((pick, _)) => s.lib().call(
+            pick,
+            // SAFETY: no input (length 0); the library writes at most `len`
+            // (= `scratch.len()`) bytes to `out`, in `scratch`, and the length to
+            // `len`; both live for the call.
+            |f| unsafe { f(h, empty, 0, out, &mut len) },
+        ),
+        None => s.lib().call(
+            |l| l.C_Verify,
+            // SAFETY: no data (length 0); the library reads one byte of signature at
+            // `out`, in `scratch`, which lives for the call.
+            |f| unsafe { f(h, empty, 0, out, 1) },
+        ),
     };
 }
 
@@ -190,47 +292,37 @@ impl Operation for NodeOp {
         let digest = self.prehashed(Some(input));
         let data: &[u8] = digest.as_deref().unwrap_or(input);
         let n = data.len() as CK_ULONG;
-        let (rv, f) = match self.kind {
-            OpKind::Encrypt => (
-                p11!(self.lib(), C_Encrypt(h, ptr(data), n, op, &mut len)),
-                "C_Encrypt",
-            ),
-            OpKind::Decrypt => (
-                p11!(self.lib(), C_Decrypt(h, ptr(data), n, op, &mut len)),
-                "C_Decrypt",
-            ),
-            OpKind::Sign => (
-                p11!(self.lib(), C_Sign(h, ptr(data), n, op, &mut len)),
-                "C_Sign",
-            ),
-            OpKind::Digest => (
-                p11!(self.lib(), C_Digest(h, ptr(data), n, op, &mut len)),
-                "C_Digest",
-            ),
-            OpKind::Verify => return Err(Error::rv(CKR_OPERATION_NOT_INITIALIZED, "run")),
+        let Some((pick, func)) = single_part(self.kind) else {
+            return Err(Error::rv(CKR_OPERATION_NOT_INITIALIZED, "run"));
         };
-        self.settle(rv, len, query, f, data.len())
+        let rv = self.lib().call(
+            pick,
+            // SAFETY: the library reads `n` bytes at `data`, writes at most `len` bytes
+            // to `op` (none when NULL: a length query) and the result's length to
+            // `len`; all live for the call.
+            |f| unsafe { f(h, ptr(data), n, op, &mut len) },
+        );
+        self.settle(rv, len, query, func, data.len())
     }
 
     fn update_out(&mut self, input: &[u8], mut out: Output) -> Result<usize> {
         let h = self.s.handle();
         let (op, mut len) = out_parts(&mut out);
         let n = input.len() as CK_ULONG;
-        let (rv, f) = match self.kind {
-            OpKind::Encrypt => (
-                p11!(self.lib(), C_EncryptUpdate(h, ptr(input), n, op, &mut len)),
-                "C_EncryptUpdate",
-            ),
-            OpKind::Decrypt => (
-                p11!(self.lib(), C_DecryptUpdate(h, ptr(input), n, op, &mut len)),
-                "C_DecryptUpdate",
-            ),
-            _ => return Err(Error::rv(CKR_OPERATION_NOT_INITIALIZED, "update")),
+        let Some((pick, func)) = update_with_output(self.kind) else {
+            return Err(Error::rv(CKR_OPERATION_NOT_INITIALIZED, "update"));
         };
+        let rv = self.lib().call(
+            pick,
+            // SAFETY: the library reads `n` bytes at `input`, writes at most `len`
+            // bytes to `op` (none when NULL: a length query) and the output's length
+            // to `len`; all live for the call.
+            |f| unsafe { f(h, ptr(input), n, op, &mut len) },
+        );
         // An update always leaves the operation active unless it failed.
         match rv {
             CKR_OK => Ok(len as usize),
-            _ => self.settle(rv, len, true, f, input.len()),
+            _ => self.settle(rv, len, true, func, input.len()),
         }
     }
 
@@ -241,30 +333,27 @@ impl Operation for NodeOp {
         }
         let h = self.s.handle();
         let n = input.len() as CK_ULONG;
-        let (rv, f) = match self.kind {
-            OpKind::Sign => (
-                p11!(self.lib(), C_SignUpdate(h, ptr(input), n)),
-                "C_SignUpdate",
-            ),
-            OpKind::Verify => (
-                p11!(self.lib(), C_VerifyUpdate(h, ptr(input), n)),
-                "C_VerifyUpdate",
-            ),
-            OpKind::Digest => (
-                p11!(self.lib(), C_DigestUpdate(h, ptr(input), n)),
-                "C_DigestUpdate",
-            ),
-            _ => return Err(Error::rv(CKR_OPERATION_NOT_INITIALIZED, "update")),
+        let Some((pick, func)) = update_input_only(self.kind) else {
+            return Err(Error::rv(CKR_OPERATION_NOT_INITIALIZED, "update"));
         };
+        let rv = self.lib().call(
+            pick,
+            // SAFETY: the library reads `n` bytes at `input`, which lives for the call.
+            |f| unsafe { f(h, ptr(input), n) },
+        );
         if rv != CKR_OK {
-            return self.end(rv, f);
+            return self.end(rv, func);
         }
         Ok(())
     }
 
     fn update_key(&mut self, key: ObjectId) -> Result<()> {
         let h = self.s.handle();
-        let rv = p11!(self.lib(), C_DigestKey(h, key));
+        let rv = self.lib().call(
+            |l| l.C_DigestKey,
+            // SAFETY: handles only; no buffer is passed.
+            |f| unsafe { f(h, key) },
+        );
         if rv != CKR_OK {
             return self.end(rv, "C_DigestKey");
         }
@@ -276,69 +365,43 @@ impl Operation for NodeOp {
         let (op, mut len) = out_parts(&mut out);
         let query = op.is_null();
         if let Some(digest) = self.prehashed(None) {
-            let rv = p11!(
-                self.lib(),
-                C_Sign(h, ptr(&digest), digest.len() as CK_ULONG, op, &mut len)
+            let rv = self.lib().call(
+                |l| l.C_Sign,
+                // SAFETY: the library reads `digest.len()` bytes at `digest`, writes at
+                // most `len` bytes to `op` (none when NULL: a length query) and the
+                // signature's length to `len`; all live for the call.
+                |f| unsafe { f(h, ptr(&digest), digest.len() as CK_ULONG, op, &mut len) },
             );
             return self.settle(rv, len, query, "C_Sign", digest.len());
         }
-        let (rv, f) = match self.kind {
-            OpKind::Encrypt => (
-                p11!(self.lib(), C_EncryptFinal(h, op, &mut len)),
-                "C_EncryptFinal",
-            ),
-            OpKind::Decrypt => (
-                p11!(self.lib(), C_DecryptFinal(h, op, &mut len)),
-                "C_DecryptFinal",
-            ),
-            OpKind::Sign => (
-                p11!(self.lib(), C_SignFinal(h, op, &mut len)),
-                "C_SignFinal",
-            ),
-            OpKind::Digest => (
-                p11!(self.lib(), C_DigestFinal(h, op, &mut len)),
-                "C_DigestFinal",
-            ),
-            OpKind::Verify => return Err(Error::rv(CKR_OPERATION_NOT_INITIALIZED, "finish")),
+        let Some((pick, func)) = final_part(self.kind) else {
+            return Err(Error::rv(CKR_OPERATION_NOT_INITIALIZED, "finish"));
         };
-        self.settle(rv, len, query, f, 0)
+        let rv = self.lib().call(
+            pick,
+            // SAFETY: the library writes at most `len` bytes to `op` (none when NULL: a
+            // length query) and the output's length to `len`; both live for the call.
+            |f| unsafe { f(h, op, &mut len) },
+        );
+        self.settle(rv, len, query, func, 0)
     }
 
     fn verify(&mut self, data: &[u8], signature: &[u8]) -> Result<()> {
-        let h = self.s.handle();
         let digest = self.prehashed(Some(data));
         let data: &[u8] = digest.as_deref().unwrap_or(data);
-        let rv = p11!(
-            self.lib(),
-            C_Verify(
-                h,
-                ptr(data),
-                data.len() as CK_ULONG,
-                ptr(signature),
-                signature.len() as CK_ULONG
-            )
-        );
-        self.end(rv, "C_Verify")
+        self.verify_once(data, signature)
     }
 
     fn verify_finish(&mut self, signature: &[u8]) -> Result<()> {
-        let h = self.s.handle();
         if let Some(digest) = self.prehashed(None) {
-            let rv = p11!(
-                self.lib(),
-                C_Verify(
-                    h,
-                    ptr(&digest),
-                    digest.len() as CK_ULONG,
-                    ptr(signature),
-                    signature.len() as CK_ULONG
-                )
-            );
-            return self.end(rv, "C_Verify");
+            return self.verify_once(&digest, signature);
         }
-        let rv = p11!(
-            self.lib(),
-            C_VerifyFinal(h, ptr(signature), signature.len() as CK_ULONG)
+        let h = self.s.handle();
+        let rv = self.lib().call(
+            |l| l.C_VerifyFinal,
+            // SAFETY: the library reads `signature.len()` bytes at `signature`, which
+            // lives for the call.
+            |f| unsafe { f(h, ptr(signature), signature.len() as CK_ULONG) },
         );
         self.end(rv, "C_VerifyFinal")
     }

@@ -4,7 +4,7 @@
 //! pool lives: closing SoftHSM2's last session logs the token out and renumbers
 //! its object handles. A checked-out session is an RAII guard that returns it.
 
-use super::library::{p11, Library};
+use super::library::Library;
 use crate::error::{check, Error, Result};
 use crossbeam_queue::ArrayQueue;
 use cryptoki_sys::*;
@@ -95,15 +95,19 @@ impl Pool {
 
     fn open_one(&self) -> Result<CK_SESSION_HANDLE> {
         let mut h: CK_SESSION_HANDLE = 0;
-        let rv = p11!(
-            self.lib,
-            C_OpenSession(
-                self.slot,
-                CKF_SERIAL_SESSION | CKF_RW_SESSION,
-                std::ptr::null_mut(),
-                None,
-                &mut h
-            )
+        let rv = self.lib.call(
+            |l| l.C_OpenSession,
+            // SAFETY: no application pointer and no notify callback; the library
+            // writes the new handle to `h`, which lives for the call.
+            |f| unsafe {
+                f(
+                    self.slot,
+                    CKF_SERIAL_SESSION | CKF_RW_SESSION,
+                    std::ptr::null_mut(),
+                    None,
+                    &mut h,
+                )
+            },
         );
         check(rv, "C_OpenSession")?;
         Ok(h)
@@ -134,7 +138,7 @@ impl Pool {
     /// A session handle: idle, newly opened if the pool has room, or waited for a
     /// bounded time.
     fn take(&self, stash: usize) -> Result<CK_SESSION_HANDLE> {
-        if let Some(h) = self.stash[stash].take() {
+        if let Some(h) = self.stash.get(stash).and_then(Stash::take) {
             return Ok(h);
         }
         let mut deadline: Option<Instant> = None;
@@ -193,18 +197,19 @@ impl Pool {
             self.wake();
             return;
         }
-        let mine = &self.stash[stash];
-        if mine.put(h) {
-            // A caller that began waiting meanwhile must not miss it: hand it over.
-            if self.waiters.load(Ordering::SeqCst) == 0 {
-                return;
+        match self.stash.get(stash) {
+            Some(mine) if mine.put(h) => {
+                // A caller that began waiting meanwhile must not miss it: hand it over.
+                if self.waiters.load(Ordering::SeqCst) == 0 {
+                    return;
+                }
+                match mine.take() {
+                    Some(h) => self.enqueue(h),
+                    None => return self.wake(),
+                }
             }
-            match mine.take() {
-                Some(h) => self.enqueue(h),
-                None => return self.wake(),
-            }
-        } else {
-            self.enqueue(h);
+            // The stash is occupied (`my_stash` is always in range): the shared queue.
+            _ => self.enqueue(h),
         }
         self.wake();
     }
@@ -213,9 +218,17 @@ impl Pool {
         // Capacity equals the most sessions ever opened, so there is always room.
         if self.idle.push(h).is_err() {
             tracing::error!(pool = %self.name, "session pool overfull; closing a session");
-            let _ = p11!(self.lib, C_CloseSession(h));
+            self.close(h);
             self.opened.fetch_sub(1, Ordering::SeqCst);
         }
+    }
+
+    fn close(&self, h: CK_SESSION_HANDLE) {
+        let _ = self.lib.call(
+            |l| l.C_CloseSession,
+            // SAFETY: a handle only; no buffer is passed.
+            |f| unsafe { f(h) },
+        );
     }
 
     fn wake(&self) {
@@ -228,7 +241,7 @@ impl Pool {
     /// Close every idle session (C_Finalize); sessions still lent out close with the pool.
     pub fn close_idle(&self) {
         while let Some(h) = self.idle.pop().or_else(|| self.steal()) {
-            let _ = p11!(self.lib, C_CloseSession(h));
+            self.close(h);
             self.opened.fetch_sub(1, Ordering::SeqCst);
         }
     }
@@ -266,7 +279,7 @@ impl Drop for Pool {
         }
         // Every lease holds the pool alive, so all sessions are idle here.
         while let Some(h) = self.idle.pop().or_else(|| self.steal()) {
-            let _ = p11!(self.lib, C_CloseSession(h));
+            self.close(h);
         }
     }
 }
