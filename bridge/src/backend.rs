@@ -2,6 +2,7 @@
 //! the in-module software store. Objects are named by [`ObjectId`], stable for the
 //! life of the backend; the provider maps them to front handles.
 
+use crate::op::{Cipher, Digesting, Signing, Verifying};
 use crate::status::NodeStatus;
 use crate::{Attr, AttrReq, Mechanism, Result};
 use cryptoki_sys::{CK_MECHANISM_INFO, CK_MECHANISM_TYPE, CK_RV, CK_USER_TYPE};
@@ -81,13 +82,13 @@ pub trait Backend: Send + Sync {
     ) -> Result<ObjectId>;
     fn derive_key(&self, mech: &Mechanism, base: ObjectId, template: &[Attr]) -> Result<ObjectId>;
 
-    /// Start an operation; the backend checks mechanism and key as its Init would.
-    fn begin(
-        &self,
-        kind: OpKind,
-        mech: &Mechanism,
-        key: Option<ObjectId>,
-    ) -> Result<Box<dyn Operation>>;
+    /// Start an operation (C_EncryptInit ...); the backend checks mechanism and key
+    /// as its Init would.
+    fn begin_encrypt(&self, mech: &Mechanism, key: ObjectId) -> Result<Box<dyn Cipher>>;
+    fn begin_decrypt(&self, mech: &Mechanism, key: ObjectId) -> Result<Box<dyn Cipher>>;
+    fn begin_sign(&self, mech: &Mechanism, key: ObjectId) -> Result<Box<dyn Signing>>;
+    fn begin_verify(&self, mech: &Mechanism, key: ObjectId) -> Result<Box<dyn Verifying>>;
+    fn begin_digest(&self, mech: &Mechanism) -> Result<Box<dyn Digesting>>;
 
     /// A salted check value of a key's material: equal for equal material, revealing
     /// nothing about it. Used to accept a re-import only with the same material.
@@ -153,25 +154,4 @@ pub struct TokenState {
     pub user_pin_initialized: bool,
     /// CKF_USER_PIN_* and CKF_SO_PIN_* flags (count low, final try, locked, to be changed).
     pub pin_flags: cryptoki_sys::CK_FLAGS,
-}
-
-/// A started operation. Dropping it before it completes cancels it in the backend.
-///
-/// Output follows the spec: `out == None` is a length query and
-/// `CKR_BUFFER_TOO_SMALL` leaves the operation active; every other error ends it.
-pub trait Operation: Send {
-    /// Single-part encrypt, decrypt, sign or digest.
-    fn run(&mut self, input: &[u8], out: Output) -> Result<usize>;
-    /// Multi-part update that produces output (encrypt, decrypt).
-    fn update_out(&mut self, input: &[u8], out: Output) -> Result<usize>;
-    /// Multi-part update without output (sign, verify, digest).
-    fn update(&mut self, input: &[u8]) -> Result<()>;
-    /// Multi-part digest of a secret key's value.
-    fn update_key(&mut self, key: ObjectId) -> Result<()>;
-    fn finish(&mut self, out: Output) -> Result<usize>;
-    /// Single-part verify.
-    fn verify(&mut self, data: &[u8], signature: &[u8]) -> Result<()>;
-    fn verify_finish(&mut self, signature: &[u8]) -> Result<()>;
-    /// True once the backend considers the operation over (success or error).
-    fn is_done(&self) -> bool;
 }

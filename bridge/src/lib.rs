@@ -1,7 +1,7 @@
 //! Backends behind the kmsbridge `Backend` boundary.
 //!
 //! The provider talks to an instance's keys only through [`Backend`] and
-//! [`Operation`]. Backends know nothing of front handles, sessions or policy.
+//! the operation traits of [`op`]. Backends know nothing of front handles, sessions or policy.
 
 pub mod attr;
 pub mod backend;
@@ -10,13 +10,15 @@ pub mod ec;
 pub mod error;
 pub mod material_check;
 pub mod mech;
+pub mod op;
 pub mod pkcs11;
 pub mod status;
 
 pub use attr::{Attr, AttrReq};
-pub use backend::{Backend, ObjectId, OpKind, Operation, Output, TokenState};
+pub use backend::{Backend, ObjectId, OpKind, Output, TokenState};
 pub use error::{Error, Result};
 pub use mech::{MechParam, Mechanism};
+pub use op::{Cipher, Digesting, Operation, Signing, Verifying};
 pub use status::{NodeState, NodeStatus};
 
 /// The raw PKCS#11 types; one set of types across every layer.
