@@ -3,9 +3,8 @@
 //! life of the backend; the provider maps them to front handles.
 
 use crate::op::{Cipher, Digesting, Signing, Verifying};
-use crate::status::NodeStatus;
 use crate::{Attr, AttrReq, Mechanism, Result};
-use cryptoki_sys::{CK_MECHANISM_INFO, CK_MECHANISM_TYPE, CK_RV, CK_USER_TYPE};
+use cryptoki_sys::{CK_MECHANISM_INFO, CK_MECHANISM_TYPE, CK_RV};
 
 /// A backend's own stable name for an object.
 pub type ObjectId = u64;
@@ -92,66 +91,5 @@ pub trait Backend: Send + Sync {
 
     /// A salted check value of a key's material: equal for equal material, revealing
     /// nothing about it. Used to accept a re-import only with the same material.
-    fn material_check(&self, _obj: ObjectId, _salt: &[u8]) -> Result<[u8; 32]> {
-        Err(not_offered("material_check"))
-    }
-
-    /// The HSM nodes behind the backend, for `kmsbridge cluster status`: empty for a
-    /// backend without nodes (the software store).
-    fn nodes(&self) -> Vec<NodeStatus> {
-        Vec::new()
-    }
-
-    /// Provision the cluster domain key on every node with each node's
-    /// `so_credential_file` (`kmsbridge cluster init`) and return it; an existing key
-    /// present on every node is returned as it is. A backend without nodes has none.
-    fn cluster_init(&self) -> Result<ObjectId> {
-        Err(crate::Error::rv(
-            cryptoki_sys::CKR_MECHANISM_INVALID,
-            "cluster_init (no HSM nodes)",
-        ))
-    }
-
-    /// The token's own PIN and initialisation state, for a backend that keeps them
-    /// (a software store). `None`: the provider keeps the instance's PINs itself.
-    fn token_state(&self) -> Option<TokenState> {
-        None
-    }
-
-    /// Log `user` in with the token's own PIN (only where `token_state` is `Some`).
-    fn login(&self, _user: CK_USER_TYPE, _pin: &[u8]) -> Result<()> {
-        Err(not_offered("login"))
-    }
-
-    /// Forget what a login unlocked.
-    fn logout(&self) {}
-
-    /// C_InitToken: (re)initialise with a new SO PIN and label, destroying every object.
-    fn init_token(&self, _so_pin: &[u8], _label: &str) -> Result<()> {
-        Err(not_offered("init_token"))
-    }
-
-    /// C_InitPIN by the logged-in SO.
-    fn init_pin(&self, _pin: &[u8]) -> Result<()> {
-        Err(not_offered("init_pin"))
-    }
-
-    /// C_SetPIN of `user`.
-    fn set_pin(&self, _user: CK_USER_TYPE, _old: &[u8], _new: &[u8]) -> Result<()> {
-        Err(not_offered("set_pin"))
-    }
-}
-
-fn not_offered(func: &'static str) -> crate::Error {
-    crate::Error::rv(cryptoki_sys::CKR_FUNCTION_NOT_SUPPORTED, func)
-}
-
-/// A token that keeps its own PINs: what CK_TOKEN_INFO reports of them.
-#[derive(Clone, Debug, Default)]
-pub struct TokenState {
-    pub initialized: bool,
-    pub label: Option<String>,
-    pub user_pin_initialized: bool,
-    /// CKF_USER_PIN_* and CKF_SO_PIN_* flags (count low, final try, locked, to be changed).
-    pub pin_flags: cryptoki_sys::CK_FLAGS,
+    fn material_check(&self, obj: ObjectId, salt: &[u8]) -> Result<[u8; 32]>;
 }

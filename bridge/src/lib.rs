@@ -3,6 +3,7 @@
 //! The provider talks to an instance's keys only through [`Backend`] and
 //! the operation traits of [`op`]. Backends know nothing of front handles, sessions or policy.
 
+pub mod admin;
 pub mod attr;
 pub mod backend;
 pub mod domain;
@@ -14,8 +15,9 @@ pub mod op;
 pub mod pkcs11;
 pub mod status;
 
+pub use admin::{ClusterAdmin, TokenAdmin, TokenState};
 pub use attr::{Attr, AttrReq};
-pub use backend::{Backend, ObjectId, OpKind, Output, TokenState};
+pub use backend::{Backend, ObjectId, OpKind, Output};
 pub use error::{Error, Result};
 pub use mech::{MechParam, Mechanism};
 pub use op::{Cipher, Digesting, Operation, Signing, Verifying};

@@ -9,6 +9,7 @@ use crate::{Cluster, Inner};
 use cryptoki_sys::*;
 use kmsbridge_bridge::backend::DeviceInfo;
 use kmsbridge_bridge::pkcs11::Node;
+use kmsbridge_bridge::ClusterAdmin;
 use kmsbridge_bridge::{
     attr, Attr, AttrReq, Backend, Cipher, Digesting, Error, Mechanism, NodeStatus, ObjectId,
     Output, Result, Signing, Verifying,
@@ -462,7 +463,9 @@ impl Backend for Cluster {
         let op = ClusterOp::begin(&self.inner, op::digest, mech, None, 0)?;
         Ok(Box::new(op))
     }
+}
 
+impl ClusterAdmin for Cluster {
     fn nodes(&self) -> Vec<NodeStatus> {
         // A process that has not used a node yet has not met its failure: connect
         // (a no-op for a connected node) so that status tells the truth at once.

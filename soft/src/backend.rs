@@ -10,7 +10,8 @@
 
 use crate::engine::{self, Prepared, SoftObject};
 use cryptoki_sys::*;
-use kmsbridge_bridge::backend::{Backend, ObjectId, Output, TokenState};
+use kmsbridge_bridge::admin::{TokenAdmin, TokenState};
+use kmsbridge_bridge::backend::{Backend, ObjectId, Output};
 use kmsbridge_bridge::error::{Error, Result};
 use kmsbridge_bridge::op::{Cipher, Digesting, Signing, Verifying};
 use kmsbridge_bridge::{Attr, AttrReq, Mechanism};
@@ -357,9 +358,11 @@ impl Backend for SoftBackend {
     fn begin_digest(&self, mech: &Mechanism) -> Result<Box<dyn Digesting>> {
         engine::begin_digest(mech)
     }
+}
 
-    fn token_state(&self) -> Option<TokenState> {
-        let info = self.store().and_then(|s| s.token()).ok()?;
+impl TokenAdmin for SoftBackend {
+    fn token_state(&self) -> Result<TokenState> {
+        let info = self.store()?.token()?;
         let pin_flags = info.flags()
             & (CKF_USER_PIN_COUNT_LOW
                 | CKF_USER_PIN_FINAL_TRY
@@ -367,7 +370,7 @@ impl Backend for SoftBackend {
                 | CKF_SO_PIN_COUNT_LOW
                 | CKF_SO_PIN_FINAL_TRY
                 | CKF_SO_PIN_LOCKED);
-        Some(TokenState {
+        Ok(TokenState {
             initialized: info.initialized,
             label: Some(info.label),
             user_pin_initialized: info.user_pin_initialized,

@@ -7,6 +7,7 @@ use super::oaep::OaepParams;
 use super::op::{begin_signature, NodeOp};
 use super::pool::{Lease, Pool};
 use super::{fixups, kinds, oaep, unwrap};
+use crate::admin::ClusterAdmin;
 use crate::backend::{Backend, DeviceInfo, ObjectId, Output};
 use crate::domain;
 use crate::error::{check, Error, Result};
@@ -597,6 +598,34 @@ impl Backend for Node {
         super::material_check::material_check(&self.conn()?.pool, obj, salt)
     }
 
+    fn begin_encrypt(&self, mech: &Mechanism, key: ObjectId) -> Result<Box<dyn Cipher>> {
+        oaep::begin_cipher::<kinds::Encrypt>(&self.conn()?.pool, mech, key)
+    }
+
+    fn begin_decrypt(&self, mech: &Mechanism, key: ObjectId) -> Result<Box<dyn Cipher>> {
+        oaep::begin_cipher::<kinds::Decrypt>(&self.conn()?.pool, mech, key)
+    }
+
+    fn begin_sign(&self, mech: &Mechanism, key: ObjectId) -> Result<Box<dyn Signing>> {
+        let c = self.conn()?;
+        let op = begin_signature::<kinds::Sign>(&c.pool, c.composed_ecdsa, mech, key)?;
+        Ok(Box::new(op))
+    }
+
+    fn begin_verify(&self, mech: &Mechanism, key: ObjectId) -> Result<Box<dyn Verifying>> {
+        let c = self.conn()?;
+        let op = begin_signature::<kinds::Verify>(&c.pool, c.composed_ecdsa, mech, key)?;
+        Ok(Box::new(op))
+    }
+
+    fn begin_digest(&self, mech: &Mechanism) -> Result<Box<dyn Digesting>> {
+        let s = self.conn()?.pool.get()?;
+        let op = NodeOp::<kinds::Digest>::begin(s, mech, CK_INVALID_HANDLE, None)?;
+        Ok(Box::new(op))
+    }
+}
+
+impl ClusterAdmin for Node {
     /// A one-node instance: up when it connects and its token answers. Calls served
     /// are not counted: a shared counter would be written by every call.
     fn nodes(&self) -> Vec<NodeStatus> {
@@ -628,31 +657,5 @@ impl Backend for Node {
         })?;
         tracing::info!(node = %name, "cluster domain key provisioned");
         Ok(h)
-    }
-
-    fn begin_encrypt(&self, mech: &Mechanism, key: ObjectId) -> Result<Box<dyn Cipher>> {
-        oaep::begin_cipher::<kinds::Encrypt>(&self.conn()?.pool, mech, key)
-    }
-
-    fn begin_decrypt(&self, mech: &Mechanism, key: ObjectId) -> Result<Box<dyn Cipher>> {
-        oaep::begin_cipher::<kinds::Decrypt>(&self.conn()?.pool, mech, key)
-    }
-
-    fn begin_sign(&self, mech: &Mechanism, key: ObjectId) -> Result<Box<dyn Signing>> {
-        let c = self.conn()?;
-        let op = begin_signature::<kinds::Sign>(&c.pool, c.composed_ecdsa, mech, key)?;
-        Ok(Box::new(op))
-    }
-
-    fn begin_verify(&self, mech: &Mechanism, key: ObjectId) -> Result<Box<dyn Verifying>> {
-        let c = self.conn()?;
-        let op = begin_signature::<kinds::Verify>(&c.pool, c.composed_ecdsa, mech, key)?;
-        Ok(Box::new(op))
-    }
-
-    fn begin_digest(&self, mech: &Mechanism) -> Result<Box<dyn Digesting>> {
-        let s = self.conn()?.pool.get()?;
-        let op = NodeOp::<kinds::Digest>::begin(s, mech, CK_INVALID_HANDLE, None)?;
-        Ok(Box::new(op))
     }
 }
