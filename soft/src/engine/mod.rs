@@ -25,7 +25,7 @@
 //! Errors carry the spec's codes. Attribute defaults and the choices the spec leaves
 //! to the token are in [`rules`]. Crate choices and measurements: docs/SOFTWARE_CRYPTO.md.
 //!
-//! Operations follow backend.rs: `out == None` is a length query that keeps the
+//! Operations follow `kmsbridge_bridge::op`: `out == None` is a length query that keeps the
 //! operation, `CKR_BUFFER_TOO_SMALL` keeps it, every other error and every final
 //! success ends it (`is_done()`). Single-part-only mechanisms (raw RSA, raw ECDSA,
 //! EdDSA, RSA encryption) answer `C_xxxUpdate` with CKR_FUNCTION_NOT_SUPPORTED.

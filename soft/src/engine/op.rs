@@ -3,7 +3,7 @@
 //! (sign, verify, digest: absorb, then one output or check: a [`Signing`],
 //! [`Verifying`] or [`Digesting`]).
 //!
-//! Semantics (backend.rs): `out == None` is a length query that keeps the operation;
+//! Semantics (`kmsbridge_bridge::op`): `out == None` is a length query that keeps the operation;
 //! `CKR_BUFFER_TOO_SMALL` keeps it; every other error and every final success ends it.
 //! A step whose output length is known only after computing it (CBC-PAD and RSA
 //! decryption) computes once, and holds the result for the caller's retry with a
