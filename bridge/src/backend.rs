@@ -2,9 +2,9 @@
 //! the in-module software store. Objects are named by [`ObjectId`], stable for the
 //! life of the backend; the provider maps them to front handles.
 
-use crate::status::NodeStatus;
+use crate::op::{Cipher, Digesting, Signing, Verifying};
 use crate::{Attr, AttrReq, Mechanism, Result};
-use cryptoki_sys::{CK_MECHANISM_INFO, CK_MECHANISM_TYPE, CK_RV, CK_USER_TYPE};
+use cryptoki_sys::{CK_MECHANISM_INFO, CK_MECHANISM_TYPE, CK_RV};
 
 /// A backend's own stable name for an object.
 pub type ObjectId = u64;
@@ -81,97 +81,15 @@ pub trait Backend: Send + Sync {
     ) -> Result<ObjectId>;
     fn derive_key(&self, mech: &Mechanism, base: ObjectId, template: &[Attr]) -> Result<ObjectId>;
 
-    /// Start an operation; the backend checks mechanism and key as its Init would.
-    fn begin(
-        &self,
-        kind: OpKind,
-        mech: &Mechanism,
-        key: Option<ObjectId>,
-    ) -> Result<Box<dyn Operation>>;
+    /// Start an operation (C_EncryptInit ...); the backend checks mechanism and key
+    /// as its Init would.
+    fn begin_encrypt(&self, mech: &Mechanism, key: ObjectId) -> Result<Box<dyn Cipher>>;
+    fn begin_decrypt(&self, mech: &Mechanism, key: ObjectId) -> Result<Box<dyn Cipher>>;
+    fn begin_sign(&self, mech: &Mechanism, key: ObjectId) -> Result<Box<dyn Signing>>;
+    fn begin_verify(&self, mech: &Mechanism, key: ObjectId) -> Result<Box<dyn Verifying>>;
+    fn begin_digest(&self, mech: &Mechanism) -> Result<Box<dyn Digesting>>;
 
     /// A salted check value of a key's material: equal for equal material, revealing
     /// nothing about it. Used to accept a re-import only with the same material.
-    fn material_check(&self, _obj: ObjectId, _salt: &[u8]) -> Result<[u8; 32]> {
-        Err(not_offered("material_check"))
-    }
-
-    /// The HSM nodes behind the backend, for `kmsbridge cluster status`: empty for a
-    /// backend without nodes (the software store).
-    fn nodes(&self) -> Vec<NodeStatus> {
-        Vec::new()
-    }
-
-    /// Provision the cluster domain key on every node with each node's
-    /// `so_credential_file` (`kmsbridge cluster init`) and return it; an existing key
-    /// present on every node is returned as it is. A backend without nodes has none.
-    fn cluster_init(&self) -> Result<ObjectId> {
-        Err(crate::Error::rv(
-            cryptoki_sys::CKR_MECHANISM_INVALID,
-            "cluster_init (no HSM nodes)",
-        ))
-    }
-
-    /// The token's own PIN and initialisation state, for a backend that keeps them
-    /// (a software store). `None`: the provider keeps the instance's PINs itself.
-    fn token_state(&self) -> Option<TokenState> {
-        None
-    }
-
-    /// Log `user` in with the token's own PIN (only where `token_state` is `Some`).
-    fn login(&self, _user: CK_USER_TYPE, _pin: &[u8]) -> Result<()> {
-        Err(not_offered("login"))
-    }
-
-    /// Forget what a login unlocked.
-    fn logout(&self) {}
-
-    /// C_InitToken: (re)initialise with a new SO PIN and label, destroying every object.
-    fn init_token(&self, _so_pin: &[u8], _label: &str) -> Result<()> {
-        Err(not_offered("init_token"))
-    }
-
-    /// C_InitPIN by the logged-in SO.
-    fn init_pin(&self, _pin: &[u8]) -> Result<()> {
-        Err(not_offered("init_pin"))
-    }
-
-    /// C_SetPIN of `user`.
-    fn set_pin(&self, _user: CK_USER_TYPE, _old: &[u8], _new: &[u8]) -> Result<()> {
-        Err(not_offered("set_pin"))
-    }
-}
-
-fn not_offered(func: &'static str) -> crate::Error {
-    crate::Error::rv(cryptoki_sys::CKR_FUNCTION_NOT_SUPPORTED, func)
-}
-
-/// A token that keeps its own PINs: what CK_TOKEN_INFO reports of them.
-#[derive(Clone, Debug, Default)]
-pub struct TokenState {
-    pub initialized: bool,
-    pub label: Option<String>,
-    pub user_pin_initialized: bool,
-    /// CKF_USER_PIN_* and CKF_SO_PIN_* flags (count low, final try, locked, to be changed).
-    pub pin_flags: cryptoki_sys::CK_FLAGS,
-}
-
-/// A started operation. Dropping it before it completes cancels it in the backend.
-///
-/// Output follows the spec: `out == None` is a length query and
-/// `CKR_BUFFER_TOO_SMALL` leaves the operation active; every other error ends it.
-pub trait Operation: Send {
-    /// Single-part encrypt, decrypt, sign or digest.
-    fn run(&mut self, input: &[u8], out: Output) -> Result<usize>;
-    /// Multi-part update that produces output (encrypt, decrypt).
-    fn update_out(&mut self, input: &[u8], out: Output) -> Result<usize>;
-    /// Multi-part update without output (sign, verify, digest).
-    fn update(&mut self, input: &[u8]) -> Result<()>;
-    /// Multi-part digest of a secret key's value.
-    fn update_key(&mut self, key: ObjectId) -> Result<()>;
-    fn finish(&mut self, out: Output) -> Result<usize>;
-    /// Single-part verify.
-    fn verify(&mut self, data: &[u8], signature: &[u8]) -> Result<()>;
-    fn verify_finish(&mut self, signature: &[u8]) -> Result<()>;
-    /// True once the backend considers the operation over (success or error).
-    fn is_done(&self) -> bool;
+    fn material_check(&self, obj: ObjectId, salt: &[u8]) -> Result<[u8; 32]>;
 }

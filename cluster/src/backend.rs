@@ -2,16 +2,17 @@
 //! to one node; token object writes go to all (`replicate.rs`).
 
 use crate::objects::{Identity, View};
-use crate::op::ClusterOp;
+use crate::op::{self, ClusterOp};
 use crate::replicate::{is_token, sealed_template};
 use crate::route::{gone, identity_reqs, no_node};
 use crate::{Cluster, Inner};
 use cryptoki_sys::*;
 use kmsbridge_bridge::backend::DeviceInfo;
 use kmsbridge_bridge::pkcs11::Node;
+use kmsbridge_bridge::ClusterAdmin;
 use kmsbridge_bridge::{
-    attr, Attr, AttrReq, Backend, Error, Mechanism, NodeStatus, ObjectId, OpKind, Operation,
-    Output, Result,
+    attr, Attr, AttrReq, Backend, Cipher, Digesting, Error, Mechanism, NodeStatus, ObjectId,
+    Output, Result, Signing, Verifying,
 };
 use std::sync::atomic::Ordering;
 
@@ -438,15 +439,33 @@ impl Backend for Cluster {
             .1)
     }
 
-    fn begin(
-        &self,
-        kind: OpKind,
-        mech: &Mechanism,
-        key: Option<ObjectId>,
-    ) -> Result<Box<dyn Operation>> {
-        Ok(Box::new(ClusterOp::begin(&self.inner, kind, mech, key, 0)?))
+    fn begin_encrypt(&self, mech: &Mechanism, key: ObjectId) -> Result<Box<dyn Cipher>> {
+        let op = ClusterOp::begin(&self.inner, op::encrypt, mech, Some(key), 0)?;
+        Ok(Box::new(op))
     }
 
+    fn begin_decrypt(&self, mech: &Mechanism, key: ObjectId) -> Result<Box<dyn Cipher>> {
+        let op = ClusterOp::begin(&self.inner, op::decrypt, mech, Some(key), 0)?;
+        Ok(Box::new(op))
+    }
+
+    fn begin_sign(&self, mech: &Mechanism, key: ObjectId) -> Result<Box<dyn Signing>> {
+        let op = ClusterOp::begin(&self.inner, op::sign, mech, Some(key), 0)?;
+        Ok(Box::new(op))
+    }
+
+    fn begin_verify(&self, mech: &Mechanism, key: ObjectId) -> Result<Box<dyn Verifying>> {
+        let op = ClusterOp::begin(&self.inner, op::verify, mech, Some(key), 0)?;
+        Ok(Box::new(op))
+    }
+
+    fn begin_digest(&self, mech: &Mechanism) -> Result<Box<dyn Digesting>> {
+        let op = ClusterOp::begin(&self.inner, op::digest, mech, None, 0)?;
+        Ok(Box::new(op))
+    }
+}
+
+impl ClusterAdmin for Cluster {
     fn nodes(&self) -> Vec<NodeStatus> {
         // A process that has not used a node yet has not met its failure: connect
         // (a no-op for a connected node) so that status tells the truth at once.

@@ -21,7 +21,7 @@ pub use kmsbridge_bridge::{NodeState, NodeStatus};
 
 use health::Member;
 use kmsbridge_bridge::pkcs11::{Node, NodeConfig};
-use kmsbridge_bridge::{Backend, ObjectId, Result};
+use kmsbridge_bridge::{Backend, ClusterAdmin, ObjectId, Result};
 use objects::Table;
 use parking_lot::{Condvar, Mutex};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -54,22 +54,29 @@ impl Default for ClusterConfig {
     }
 }
 
+/// A backend over HSM nodes, which administers them too.
+pub trait HsmBackend: Backend + ClusterAdmin {}
+
+impl<T: Backend + ClusterAdmin> HsmBackend for T {}
+
 /// The backend serving a hardware instance over `nodes`.
-pub fn build(nodes: Vec<NodeConfig>) -> std::result::Result<Arc<dyn Backend>, ClusterConfigError> {
+pub fn build(
+    nodes: Vec<NodeConfig>,
+) -> std::result::Result<Arc<dyn HsmBackend>, ClusterConfigError> {
     build_with(nodes, ClusterConfig::default())
 }
 
 pub fn build_with(
     nodes: Vec<NodeConfig>,
     cfg: ClusterConfig,
-) -> std::result::Result<Arc<dyn Backend>, ClusterConfigError> {
+) -> std::result::Result<Arc<dyn HsmBackend>, ClusterConfigError> {
     match nodes.len() {
         0 => Err(ClusterConfigError(
             "a hardware instance needs at least one node".into(),
         )),
         1 => {
             let node = nodes.into_iter().next().map(Node::new);
-            node.map(|n| Arc::new(n) as Arc<dyn Backend>)
+            node.map(|n| Arc::new(n) as Arc<dyn HsmBackend>)
                 .ok_or_else(|| ClusterConfigError("no node".into()))
         }
         _ => Ok(Arc::new(Cluster::new(nodes, cfg)?)),

@@ -7,19 +7,53 @@ use crate::health::{LoadGuard, Member};
 use crate::route::gone;
 use crate::Inner;
 use cryptoki_sys::*;
-use kmsbridge_bridge::{Backend, Error, Mechanism, ObjectId, OpKind, Operation, Output, Result};
+use kmsbridge_bridge::pkcs11::Node;
+use kmsbridge_bridge::{
+    Backend, Cipher, Digesting, Error, Mechanism, ObjectId, Operation, Output, Result, Signing,
+    Verifying,
+};
 use std::sync::Arc;
 
-pub struct ClusterOp {
+/// Starts an operation of one kind on a node, with the key's handle there (none for
+/// a digest).
+pub type Start<O> = fn(&Node, &Mechanism, Option<ObjectId>) -> Result<Box<O>>;
+
+/// The node's missing key answers as the library does for an invalid handle.
+fn key_or_invalid(key: Option<ObjectId>) -> ObjectId {
+    key.unwrap_or(CK_INVALID_HANDLE)
+}
+
+pub fn encrypt(n: &Node, m: &Mechanism, key: Option<ObjectId>) -> Result<Box<dyn Cipher>> {
+    n.begin_encrypt(m, key_or_invalid(key))
+}
+
+pub fn decrypt(n: &Node, m: &Mechanism, key: Option<ObjectId>) -> Result<Box<dyn Cipher>> {
+    n.begin_decrypt(m, key_or_invalid(key))
+}
+
+pub fn sign(n: &Node, m: &Mechanism, key: Option<ObjectId>) -> Result<Box<dyn Signing>> {
+    n.begin_sign(m, key_or_invalid(key))
+}
+
+pub fn verify(n: &Node, m: &Mechanism, key: Option<ObjectId>) -> Result<Box<dyn Verifying>> {
+    n.begin_verify(m, key_or_invalid(key))
+}
+
+pub fn digest(n: &Node, m: &Mechanism, _: Option<ObjectId>) -> Result<Box<dyn Digesting>> {
+    n.begin_digest(m)
+}
+
+/// An operation of one kind (`O`: its trait object) on the cluster.
+pub struct ClusterOp<O: ?Sized> {
     inner: Arc<Inner>,
     node: usize,
     /// Node `node` itself.
     member: Arc<Member>,
     epoch: u64,
     /// `None` only while dropping.
-    op: Option<Box<dyn Operation>>,
+    op: Option<Box<O>>,
     _load: LoadGuard,
-    kind: OpKind,
+    start: Start<O>,
     mech: Mechanism,
     key: Option<ObjectId>,
     /// Nodes this operation already lost.
@@ -33,17 +67,17 @@ fn removed() -> Error {
     Error::rv(CKR_DEVICE_REMOVED, "cluster node of the operation lost")
 }
 
-impl ClusterOp {
+impl<O: ?Sized + Operation> ClusterOp<O> {
     pub fn begin(
         inner: &Arc<Inner>,
-        kind: OpKind,
+        start: Start<O>,
         mech: &Mechanism,
         key: Option<ObjectId>,
         lost: u64,
-    ) -> Result<ClusterOp> {
+    ) -> Result<ClusterOp<O>> {
         let objs: Vec<ObjectId> = key.into_iter().collect();
         let (node, op) = inner.route_excluding(&objs, lost, &mut |_, n, hs| {
-            n.begin(kind, mech, hs.first().copied())
+            start(n, mech, hs.first().copied())
         })?;
         let m = inner.member(node)?;
         Ok(ClusterOp {
@@ -53,7 +87,7 @@ impl ClusterOp {
             epoch: m.epoch(),
             op: Some(op),
             _load: m.hold(),
-            kind,
+            start,
             mech: mech.clone(),
             key,
             lost,
@@ -67,7 +101,7 @@ impl ClusterOp {
     }
 
     /// One call on the pinned node, watched like any other.
-    fn step<T>(&mut self, f: impl FnOnce(&mut dyn Operation) -> Result<T>) -> Result<T> {
+    fn step<T>(&mut self, f: impl FnOnce(&mut O) -> Result<T>) -> Result<T> {
         if self.ended || !self.alive() {
             self.ended = true;
             return Err(removed());
@@ -98,13 +132,13 @@ impl ClusterOp {
     /// Start again elsewhere after the node failed before the operation moved data.
     fn restart(&mut self) -> Result<()> {
         let lost = self.lost | (1 << self.node);
-        let fresh = ClusterOp::begin(&self.inner, self.kind, &self.mech, self.key, lost)?;
+        let fresh = ClusterOp::begin(&self.inner, self.start, &self.mech, self.key, lost)?;
         *self = fresh;
         Ok(())
     }
 
     /// A single-part call: transparently moved when the node is lost first.
-    fn single<T>(&mut self, mut f: impl FnMut(&mut dyn Operation) -> Result<T>) -> Result<T> {
+    fn single<T>(&mut self, mut f: impl FnMut(&mut O) -> Result<T>) -> Result<T> {
         for _ in 0..self.inner.members.len() {
             if !self.pinned && (self.ended || !self.alive()) {
                 self.restart()?;
@@ -120,7 +154,7 @@ impl ClusterOp {
         Err(removed())
     }
 
-    fn multi<T>(&mut self, f: impl FnOnce(&mut dyn Operation) -> Result<T>) -> Result<T> {
+    fn multi<T>(&mut self, f: impl FnOnce(&mut O) -> Result<T>) -> Result<T> {
         self.pinned = true;
         let r = self.step(f);
         match r {
@@ -128,9 +162,18 @@ impl ClusterOp {
             r => r,
         }
     }
+
+    /// A final call: without updates before it (empty data) it may move like a
+    /// single-part call.
+    fn last<T>(&mut self, f: impl FnMut(&mut O) -> Result<T>) -> Result<T> {
+        if !self.pinned {
+            return self.single(f);
+        }
+        self.multi(f)
+    }
 }
 
-impl Drop for ClusterOp {
+impl<O: ?Sized> Drop for ClusterOp<O> {
     /// Ending the node's operation calls into its library: through the gate. If the
     /// library is being re-initialised the operation's session is gone anyway, and
     /// is left alone rather than touched mid-way.
@@ -158,13 +201,57 @@ fn map_lost(e: Error) -> Error {
     }
 }
 
-impl Operation for ClusterOp {
+impl<O: ?Sized + Operation> Operation for ClusterOp<O> {
+    fn is_done(&self) -> bool {
+        self.ended || self.op.as_ref().is_none_or(|op| op.is_done())
+    }
+}
+
+impl Cipher for ClusterOp<dyn Cipher> {
     fn run(&mut self, input: &[u8], mut out: Output) -> Result<usize> {
         self.single(|op| op.run(input, out.as_deref_mut()))
     }
 
-    fn update_out(&mut self, input: &[u8], out: Output) -> Result<usize> {
-        self.multi(|op| op.update_out(input, out))
+    fn update(&mut self, input: &[u8], out: Output) -> Result<usize> {
+        self.multi(|op| op.update(input, out))
+    }
+
+    fn finish(&mut self, mut out: Output) -> Result<usize> {
+        self.last(|op| op.finish(out.as_deref_mut()))
+    }
+}
+
+impl Signing for ClusterOp<dyn Signing> {
+    fn run(&mut self, input: &[u8], mut out: Output) -> Result<usize> {
+        self.single(|op| op.run(input, out.as_deref_mut()))
+    }
+
+    fn update(&mut self, input: &[u8]) -> Result<()> {
+        self.multi(|op| op.update(input))
+    }
+
+    fn finish(&mut self, mut out: Output) -> Result<usize> {
+        self.last(|op| op.finish(out.as_deref_mut()))
+    }
+}
+
+impl Verifying for ClusterOp<dyn Verifying> {
+    fn verify(&mut self, data: &[u8], signature: &[u8]) -> Result<()> {
+        self.single(|op| op.verify(data, signature))
+    }
+
+    fn update(&mut self, input: &[u8]) -> Result<()> {
+        self.multi(|op| op.update(input))
+    }
+
+    fn finish(&mut self, signature: &[u8]) -> Result<()> {
+        self.last(|op| op.finish(signature))
+    }
+}
+
+impl Digesting for ClusterOp<dyn Digesting> {
+    fn run(&mut self, input: &[u8], mut out: Output) -> Result<usize> {
+        self.single(|op| op.run(input, out.as_deref_mut()))
     }
 
     fn update(&mut self, input: &[u8]) -> Result<()> {
@@ -180,27 +267,7 @@ impl Operation for ClusterOp {
         self.multi(|op| op.update_key(h))
     }
 
-    fn finish(&mut self, out: Output) -> Result<usize> {
-        if !self.pinned {
-            // C_XFinal without updates (empty data) may move like a single-part call.
-            let mut out = out;
-            return self.single(|op| op.finish(out.as_deref_mut()));
-        }
-        self.multi(|op| op.finish(out))
-    }
-
-    fn verify(&mut self, data: &[u8], signature: &[u8]) -> Result<()> {
-        self.single(|op| op.verify(data, signature))
-    }
-
-    fn verify_finish(&mut self, signature: &[u8]) -> Result<()> {
-        if !self.pinned {
-            return self.single(|op| op.verify_finish(signature));
-        }
-        self.multi(|op| op.verify_finish(signature))
-    }
-
-    fn is_done(&self) -> bool {
-        self.ended || self.op.as_ref().is_none_or(|op| op.is_done())
+    fn finish(&mut self, mut out: Output) -> Result<usize> {
+        self.last(|op| op.finish(out.as_deref_mut()))
     }
 }

@@ -15,7 +15,7 @@ mod support {
 }
 
 use kmsbridge_bridge::sys::*;
-use kmsbridge_bridge::{Attr, Backend, Mechanism, OpKind};
+use kmsbridge_bridge::{Attr, Backend, Mechanism};
 use support::rig::rig;
 
 #[test]
@@ -36,7 +36,7 @@ fn single_part_signs_spread_over_nodes() {
     let mut sigs = Vec::new();
     for _ in 0..30 {
         let mut op = c
-            .begin(OpKind::Sign, &Mechanism::simple(CKM_SHA256_HMAC), Some(key))
+            .begin_sign(&Mechanism::simple(CKM_SHA256_HMAC), key)
             .expect("begin");
         let mut out = [0u8; 32];
         op.run(b"spread me", Some(&mut out)).expect("sign");

@@ -17,7 +17,7 @@ mod support {
 }
 
 use kmsbridge_bridge::sys::*;
-use kmsbridge_bridge::{Attr, Backend, Mechanism, OpKind};
+use kmsbridge_bridge::{Attr, Backend, Mechanism};
 use kmsbridge_cluster::Cluster;
 use std::sync::OnceLock;
 use support::keys::aes_template;
@@ -147,7 +147,7 @@ fn a_thousand_creates_are_usable_at_once() {
         let key = c
             .create_object(&aes_template(id.as_bytes(), Some(&[i as u8; 32])))
             .expect("create");
-        let mut op = match c.begin(OpKind::Encrypt, &Mechanism::simple(CKM_AES_ECB), Some(key)) {
+        let mut op = match c.begin_encrypt(&Mechanism::simple(CKM_AES_ECB), key) {
             Ok(op) => op,
             Err(e) => {
                 eprintln!("cycle {i}: {e}");
@@ -194,11 +194,7 @@ fn generated_key_pair_signs_alike_on_every_node() {
         .expect("generate pair");
     let sign = |b: &dyn Backend, key| {
         let mut op = b
-            .begin(
-                OpKind::Sign,
-                &Mechanism::simple(CKM_SHA256_RSA_PKCS),
-                Some(key),
-            )
+            .begin_sign(&Mechanism::simple(CKM_SHA256_RSA_PKCS), key)
             .expect("begin");
         let mut out = vec![0u8; 256];
         let n = op.run(b"message", Some(&mut out)).expect("sign");

@@ -1,7 +1,6 @@
 //! `C_GenerateKey(CKM_KMSBRIDGE_CLUSTER_INIT)` (docs/CLUSTER.md): the SO of a
 //! hardware instance has the cluster domain key provisioned on every node.
 
-use crate::config::InstanceType;
 use crate::error::{rule, Result};
 use crate::instance::{Instance, Login};
 use cryptoki_sys::*;
@@ -10,12 +9,12 @@ use kmsbridge_bridge::{Attr, ObjectId};
 /// Check the call and provision (or find) the domain key; the caller registers the
 /// returned object, which the module classifies as a service key by its CKA_ID.
 pub(crate) fn init(inst: &Instance, rw: bool, t: &[Attr]) -> Result<ObjectId> {
-    if inst.kind != InstanceType::Hardware {
+    let Some(admin) = &inst.admin.cluster else {
         return rule(
             CKR_MECHANISM_INVALID,
             "cluster init is for hardware instances only",
         );
-    }
+    };
     for a in t {
         match (a.ty, a.as_bool()) {
             (CKA_TOKEN, Some(true)) => {}
@@ -45,7 +44,7 @@ pub(crate) fn init(inst: &Instance, rw: bool, t: &[Attr]) -> Result<ObjectId> {
             "cluster init needs the SO logged in",
         );
     }
-    let id = inst.backend.cluster_init()?;
+    let id = admin.cluster_init()?;
     tracing::info!(instance = %inst.name, "cluster domain key ready");
     Ok(id)
 }

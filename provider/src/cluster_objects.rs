@@ -41,6 +41,14 @@ pub(crate) fn value(index: usize, s: &NodeStatus, ty: CK_ATTRIBUTE_TYPE) -> Opti
 }
 
 impl Instance {
+    /// The HSM nodes behind the instance: none for a software instance.
+    fn nodes(&self) -> Vec<NodeStatus> {
+        self.admin
+            .cluster
+            .as_ref()
+            .map_or_else(Vec::new, |c| c.nodes())
+    }
+
     /// The front handle of node `k`, the same for the life of the object table.
     pub(crate) fn node_handle(&self, k: usize) -> CK_OBJECT_HANDLE {
         let mut handles = self.node_handles.lock();
@@ -71,8 +79,7 @@ impl Instance {
 /// C_FindObjects with `CKA_CLASS = CKO_KMSBRIDGE_NODE`: the nodes matching every
 /// attribute of the template, in configuration order.
 pub(crate) fn find(inst: &Instance, template: &[Attr]) -> Vec<CK_OBJECT_HANDLE> {
-    inst.backend
-        .nodes()
+    inst.nodes()
         .iter()
         .enumerate()
         .filter(|(k, s)| {
@@ -87,7 +94,7 @@ pub(crate) fn find(inst: &Instance, template: &[Attr]) -> Vec<CK_OBJECT_HANDLE> 
 /// C_GetAttributeValue of a node object, answered from the node's status now.
 pub(crate) fn get(inst: &Instance, e: &ObjEntry, reqs: &mut [AttrReq]) -> Result<CK_RV> {
     let k = e.id as usize;
-    let nodes = inst.backend.nodes();
+    let nodes = inst.nodes();
     let Some(s) = nodes.get(k) else {
         return rule(CKR_OBJECT_HANDLE_INVALID, "no such node");
     };

@@ -11,7 +11,7 @@ use crate::objects::{Kind, ObjEntry, ObjectTable};
 use crate::pin::PinHash;
 use crate::vendor::META_APPLICATION;
 use cryptoki_sys::*;
-use kmsbridge_bridge::{attr, Attr, AttrReq, Backend, ObjectId};
+use kmsbridge_bridge::{attr, Attr, AttrReq, Backend, ClusterAdmin, ObjectId, TokenAdmin};
 use parking_lot::Mutex;
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -40,6 +40,8 @@ pub(crate) struct Instance {
     pub(crate) serial: String,
     pub(crate) kind: InstanceType,
     pub(crate) backend: Arc<dyn Backend>,
+    /// What the backend offers beyond `Backend`.
+    pub(crate) admin: Admin,
     pub(crate) objects: ObjectTable,
     /// KMS key records, states and import tokens kept in the instance.
     pub(crate) kms: Registry,
@@ -52,6 +54,16 @@ pub(crate) struct Instance {
     pub(crate) ro_sessions: AtomicUsize,
     /// Front handles of the node objects, by node index (0: none yet).
     pub(crate) node_handles: Mutex<Vec<CK_OBJECT_HANDLE>>,
+}
+
+/// An instance's backend capabilities beyond `Backend`, set where the backend is
+/// built and its type is known.
+pub(crate) struct Admin {
+    /// A token that keeps its own PINs (software instances); without it, the
+    /// instance's PINs are kept here.
+    pub(crate) token: Option<Arc<dyn TokenAdmin>>,
+    /// The HSM nodes (hardware instances).
+    pub(crate) cluster: Option<Arc<dyn ClusterAdmin>>,
 }
 
 struct Pins {
@@ -72,6 +84,7 @@ impl Instance {
         slot_id: CK_SLOT_ID,
         cfg: &InstanceConfig,
         backend: Arc<dyn Backend>,
+        admin: Admin,
     ) -> Instance {
         let serial = cfg.serial.clone().unwrap_or_else(|| {
             use sha2::Digest;
@@ -84,6 +97,7 @@ impl Instance {
             serial,
             kind: cfg.kind,
             backend,
+            admin,
             objects: ObjectTable::default(),
             kms: Registry::default(),
             import_token_ttl_s: cfg.import_token_ttl_s,
@@ -166,8 +180,8 @@ impl Instance {
     /// Check a front PIN against its slow hash.
     pub(crate) fn check_pin(&self, user: CK_USER_TYPE, pin: &[u8]) -> Result<()> {
         self.backend.connect()?;
-        if self.keeps_own_pins() {
-            return Ok(self.backend.login(user, pin)?);
+        if let Some(token) = &self.admin.token {
+            return Ok(token.login(user, pin)?);
         }
         let Some(hash) = self.current_hash(user)? else {
             return rule(CKR_USER_PIN_NOT_INITIALIZED, "no PIN is set for this user");
@@ -178,12 +192,6 @@ impl Instance {
         } else {
             rule(CKR_PIN_INCORRECT, "wrong PIN")
         }
-    }
-
-    /// A software instance's token keeps its PINs in its store; a hardware instance's
-    /// front PINs are kept here, beside the HSM's own.
-    pub(crate) fn keeps_own_pins(&self) -> bool {
-        self.kind == InstanceType::Software
     }
 
     /// Set a front PIN: stored in the instance as a hidden metadata object.

@@ -2,12 +2,13 @@
 
 use crate::config::{Config, InstanceType};
 use crate::error::{rule, Error, Result};
-use crate::instance::Instance;
+use crate::instance::{Admin, Instance};
 use crate::objects::{Kind, ObjEntry};
 use crate::session::{Session, SessionRef, SessionSlot};
 use crate::session_table::SessionTable;
 use cryptoki_sys::*;
 use kmsbridge_bridge::pkcs11::NodeConfig;
+use kmsbridge_bridge::Backend;
 use parking_lot::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -24,7 +25,7 @@ impl Provider {
         let mut instances = Vec::new();
         for (i, ic) in cfg.instances.iter().enumerate() {
             let slot = ic.slot.unwrap_or(i as u64) as CK_SLOT_ID;
-            let backend = match ic.kind {
+            let (backend, admin): (Arc<dyn Backend>, Admin) = match ic.kind {
                 InstanceType::Hardware => {
                     let nodes = ic
                         .nodes
@@ -49,8 +50,13 @@ impl Provider {
                     if let Some(ms) = ic.call_timeout_ms {
                         cluster.call_timeout = Duration::from_millis(ms);
                     }
-                    kmsbridge_cluster::build_with(nodes, cluster)
-                        .map_err(|e| Error::Config(format!("instance {}: {}", ic.name, e.0)))?
+                    let hsm = kmsbridge_cluster::build_with(nodes, cluster)
+                        .map_err(|e| Error::Config(format!("instance {}: {}", ic.name, e.0)))?;
+                    let admin = Admin {
+                        token: None,
+                        cluster: Some(hsm.clone()),
+                    };
+                    (hsm, admin)
                 }
                 InstanceType::Software => {
                     let dir = ic.store.clone().ok_or_else(|| {
@@ -59,10 +65,15 @@ impl Provider {
                             ic.name
                         ))
                     })?;
-                    Arc::new(kmsbridge_soft::SoftBackend::new(dir))
+                    let soft = Arc::new(kmsbridge_soft::SoftBackend::new(dir));
+                    let admin = Admin {
+                        token: Some(soft.clone()),
+                        cluster: None,
+                    };
+                    (soft, admin)
                 }
             };
-            instances.push(Instance::new(slot, ic, backend));
+            instances.push(Instance::new(slot, ic, backend, admin));
         }
         Ok(Provider {
             instances,

@@ -2,7 +2,7 @@
 //! One operation slot per kind, and one find operation.
 
 use cryptoki_sys::*;
-use kmsbridge_bridge::{OpKind, Operation};
+use kmsbridge_bridge::{Cipher, Digesting, OpKind, Signing, Verifying};
 use parking_lot::Mutex;
 use std::sync::Arc;
 
@@ -20,15 +20,56 @@ pub(crate) struct Session {
     /// Index of the instance in the provider.
     pub(crate) inst: usize,
     pub(crate) rw: bool,
-    /// One slot per kind, in the order `slot` names them.
-    ops: [Option<ActiveOp>; 5],
+    pub(crate) ops: Ops,
     pub(crate) find: Option<FindState>,
 }
 
-pub(crate) struct ActiveOp {
-    pub(crate) op: Box<dyn Operation>,
+/// The active operations: one slot per kind, each of its kind's trait.
+#[derive(Default)]
+pub(crate) struct Ops {
+    pub(crate) encrypt: Option<Active<dyn Cipher>>,
+    pub(crate) decrypt: Option<Active<dyn Cipher>>,
+    pub(crate) sign: Option<Active<dyn Signing>>,
+    pub(crate) verify: Option<Active<dyn Verifying>>,
+    pub(crate) digest: Option<Active<dyn Digesting>>,
+}
+
+pub(crate) struct Active<O: ?Sized> {
+    pub(crate) op: Box<O>,
     /// Set once an Update has been called: single-part calls are refused then.
     pub(crate) multipart: bool,
+}
+
+impl<O: ?Sized> Active<O> {
+    pub(crate) fn new(op: Box<O>) -> Option<Active<O>> {
+        Some(Active {
+            op,
+            multipart: false,
+        })
+    }
+}
+
+impl Ops {
+    pub(crate) fn is_active(&self, kind: OpKind) -> bool {
+        match kind {
+            OpKind::Encrypt => self.encrypt.is_some(),
+            OpKind::Decrypt => self.decrypt.is_some(),
+            OpKind::Sign => self.sign.is_some(),
+            OpKind::Verify => self.verify.is_some(),
+            OpKind::Digest => self.digest.is_some(),
+        }
+    }
+
+    /// End an operation; dropping it cancels any backend work still active.
+    pub(crate) fn end(&mut self, kind: OpKind) {
+        match kind {
+            OpKind::Encrypt => self.encrypt = None,
+            OpKind::Decrypt => self.decrypt = None,
+            OpKind::Sign => self.sign = None,
+            OpKind::Verify => self.verify = None,
+            OpKind::Digest => self.digest = None,
+        }
+    }
 }
 
 pub(crate) struct FindState {
@@ -41,41 +82,13 @@ impl Session {
         Session {
             inst,
             rw,
-            ops: Default::default(),
+            ops: Ops::default(),
             find: None,
         }
     }
 
-    /// The operation slot of `kind`.
-    fn slot(&mut self, kind: OpKind) -> &mut Option<ActiveOp> {
-        let [encrypt, decrypt, sign, verify, digest] = &mut self.ops;
-        match kind {
-            OpKind::Encrypt => encrypt,
-            OpKind::Decrypt => decrypt,
-            OpKind::Sign => sign,
-            OpKind::Verify => verify,
-            OpKind::Digest => digest,
-        }
-    }
-
-    pub(crate) fn op(&mut self, kind: OpKind) -> Option<&mut ActiveOp> {
-        self.slot(kind).as_mut()
-    }
-
-    pub(crate) fn set_op(&mut self, kind: OpKind, op: Box<dyn Operation>) {
-        *self.slot(kind) = Some(ActiveOp {
-            op,
-            multipart: false,
-        });
-    }
-
-    /// End an operation; dropping it cancels any backend work still active.
-    pub(crate) fn end_op(&mut self, kind: OpKind) {
-        *self.slot(kind) = None;
-    }
-
     pub(crate) fn end_all(&mut self) {
-        self.ops = Default::default();
+        self.ops = Ops::default();
         self.find = None;
     }
 }

@@ -1,6 +1,6 @@
 //! Timing harness for the software engine's crypto (no Criterion): each operation
 //! runs for 2 seconds on 1 and on 2 threads, the way the software backend will run
-//! it per PKCS#11 call — `begin` on a cached `Prepared` key, then one single-part
+//! it per PKCS#11 call — `begin_encrypt` or `begin_sign` on a cached `Prepared` key, then one single-part
 //! call. With `--features rustcrypto-bench` the RustCrypto candidates (aes-gcm,
 //! aes + CBC, p256, rsa 0.10) are timed beside it, keys and schedules built once.
 //!
@@ -19,7 +19,7 @@
 )]
 
 use cryptoki_sys::*;
-use kmsbridge_bridge::{Attr, MechParam, Mechanism, OpKind};
+use kmsbridge_bridge::{Attr, MechParam, Mechanism};
 use kmsbridge_soft::engine::{self, SoftObject};
 use std::time::{Duration, Instant};
 
@@ -76,14 +76,18 @@ fn attr_u(ty: CK_ATTRIBUTE_TYPE, v: CK_ULONG) -> Attr {
     Attr::ulong(ty, v)
 }
 
-fn op_once(
-    kind: OpKind,
+fn encrypt_once(
     m: &Mechanism,
     key: &std::sync::Arc<engine::Prepared>,
     input: &[u8],
     out: &mut [u8],
 ) {
-    let mut op = engine::begin(kind, m, Some(key.clone())).expect("begin");
+    let mut op = engine::begin_encrypt(m, key.clone()).expect("begin");
+    std::hint::black_box(op.run(input, Some(out)).expect("run"));
+}
+
+fn sign_once(m: &Mechanism, key: &std::sync::Arc<engine::Prepared>, input: &[u8], out: &mut [u8]) {
+    let mut op = engine::begin_sign(m, key.clone()).expect("begin");
     std::hint::black_box(op.run(input, Some(out)).expect("run"));
 }
 
@@ -112,12 +116,12 @@ fn main() {
     report("engine AES-256-GCM encrypt 1 KiB", || {
         let mut out = vec![0u8; 1040];
         let (k, m, d) = (aes_p.clone(), &gcm, &data);
-        move || op_once(OpKind::Encrypt, m, &k, d, &mut out)
+        move || encrypt_once(m, &k, d, &mut out)
     });
     report("engine AES-256-CBC encrypt 1 KiB", || {
         let mut out = vec![0u8; 1024];
         let (k, m, d) = (aes_p.clone(), &cbc, &data);
-        move || op_once(OpKind::Encrypt, m, &k, d, &mut out)
+        move || encrypt_once(m, &k, d, &mut out)
     });
 
     let (_, ec) = engine::generate_key_pair(
@@ -141,7 +145,7 @@ fn main() {
         report(name, || {
             let mut out = vec![0u8; 64];
             let k = ec_p.clone();
-            move || op_once(OpKind::Sign, &Mechanism::simple(m), &k, &msg, &mut out)
+            move || sign_once(&Mechanism::simple(m), &k, &msg, &mut out)
         });
     }
 
@@ -155,15 +159,7 @@ fn main() {
     report("engine RSA-2048 sign (CKM_SHA256_RSA_PKCS)", || {
         let mut out = vec![0u8; 256];
         let k = rsa_p.clone();
-        move || {
-            op_once(
-                OpKind::Sign,
-                &Mechanism::simple(CKM_SHA256_RSA_PKCS),
-                &k,
-                &msg,
-                &mut out,
-            )
-        }
+        move || sign_once(&Mechanism::simple(CKM_SHA256_RSA_PKCS), &k, &msg, &mut out)
     });
 
     #[cfg(feature = "rustcrypto-bench")]

@@ -10,8 +10,10 @@
 
 use crate::engine::{self, Prepared, SoftObject};
 use cryptoki_sys::*;
-use kmsbridge_bridge::backend::{Backend, ObjectId, OpKind, Operation, Output, TokenState};
+use kmsbridge_bridge::admin::{TokenAdmin, TokenState};
+use kmsbridge_bridge::backend::{Backend, ObjectId, Output};
 use kmsbridge_bridge::error::{Error, Result};
+use kmsbridge_bridge::op::{Cipher, Digesting, Signing, Verifying};
 use kmsbridge_bridge::{Attr, AttrReq, Mechanism};
 use kmsbridge_store::{Dek, ObjectRecord, Store};
 use parking_lot::{Mutex, RwLock};
@@ -337,21 +339,30 @@ impl Backend for SoftBackend {
         engine::material_check(&self.load(obj)?.obj, salt)
     }
 
-    fn begin(
-        &self,
-        kind: OpKind,
-        mech: &Mechanism,
-        key: Option<ObjectId>,
-    ) -> Result<Box<dyn Operation>> {
-        let prepared = match key {
-            Some(k) => Some(self.load(k)?.prepared()?),
-            None => None,
-        };
-        engine::begin(kind, mech, prepared)
+    fn begin_encrypt(&self, mech: &Mechanism, key: ObjectId) -> Result<Box<dyn Cipher>> {
+        engine::begin_encrypt(mech, self.load(key)?.prepared()?)
     }
 
-    fn token_state(&self) -> Option<TokenState> {
-        let info = self.store().and_then(|s| s.token()).ok()?;
+    fn begin_decrypt(&self, mech: &Mechanism, key: ObjectId) -> Result<Box<dyn Cipher>> {
+        engine::begin_decrypt(mech, self.load(key)?.prepared()?)
+    }
+
+    fn begin_sign(&self, mech: &Mechanism, key: ObjectId) -> Result<Box<dyn Signing>> {
+        engine::begin_sign(mech, self.load(key)?.prepared()?)
+    }
+
+    fn begin_verify(&self, mech: &Mechanism, key: ObjectId) -> Result<Box<dyn Verifying>> {
+        engine::begin_verify(mech, self.load(key)?.prepared()?)
+    }
+
+    fn begin_digest(&self, mech: &Mechanism) -> Result<Box<dyn Digesting>> {
+        engine::begin_digest(mech)
+    }
+}
+
+impl TokenAdmin for SoftBackend {
+    fn token_state(&self) -> Result<TokenState> {
+        let info = self.store()?.token()?;
         let pin_flags = info.flags()
             & (CKF_USER_PIN_COUNT_LOW
                 | CKF_USER_PIN_FINAL_TRY
@@ -359,7 +370,7 @@ impl Backend for SoftBackend {
                 | CKF_SO_PIN_COUNT_LOW
                 | CKF_SO_PIN_FINAL_TRY
                 | CKF_SO_PIN_LOCKED);
-        Some(TokenState {
+        Ok(TokenState {
             initialized: info.initialized,
             label: Some(info.label),
             user_pin_initialized: info.user_pin_initialized,

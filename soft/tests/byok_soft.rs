@@ -15,7 +15,7 @@ mod byok_support;
 
 use byok_support::cases::{self, Fixture};
 use kmsbridge_bridge::sys::*;
-use kmsbridge_bridge::Backend;
+use kmsbridge_bridge::{Backend, TokenAdmin};
 use kmsbridge_soft::SoftBackend;
 use kmsbridge_testkit::openssl::Oaep;
 use kmsbridge_testkit::scratch::temp_dir;

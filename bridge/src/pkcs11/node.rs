@@ -3,13 +3,15 @@
 use super::calls::{self, raw_template};
 use super::discover::{self, RsaAes, TokenName};
 use super::library::Library;
-use super::oaep::{OaepOp, OaepParams};
-use super::op::NodeOp;
+use super::oaep::OaepParams;
+use super::op::{begin_signature, NodeOp};
 use super::pool::{Lease, Pool};
-use super::{fixups, prehash, unwrap};
-use crate::backend::{Backend, DeviceInfo, ObjectId, OpKind, Operation, Output};
+use super::{fixups, kinds, oaep, unwrap};
+use crate::admin::ClusterAdmin;
+use crate::backend::{Backend, DeviceInfo, ObjectId, Output};
 use crate::domain;
 use crate::error::{check, Error, Result};
+use crate::op::{Cipher, Digesting, Signing, Verifying};
 use crate::{Attr, AttrReq, Mechanism, NodeState, NodeStatus};
 use cryptoki_sys::*;
 use parking_lot::Mutex;
@@ -596,6 +598,34 @@ impl Backend for Node {
         super::material_check::material_check(&self.conn()?.pool, obj, salt)
     }
 
+    fn begin_encrypt(&self, mech: &Mechanism, key: ObjectId) -> Result<Box<dyn Cipher>> {
+        oaep::begin_cipher::<kinds::Encrypt>(&self.conn()?.pool, mech, key)
+    }
+
+    fn begin_decrypt(&self, mech: &Mechanism, key: ObjectId) -> Result<Box<dyn Cipher>> {
+        oaep::begin_cipher::<kinds::Decrypt>(&self.conn()?.pool, mech, key)
+    }
+
+    fn begin_sign(&self, mech: &Mechanism, key: ObjectId) -> Result<Box<dyn Signing>> {
+        let c = self.conn()?;
+        let op = begin_signature::<kinds::Sign>(&c.pool, c.composed_ecdsa, mech, key)?;
+        Ok(Box::new(op))
+    }
+
+    fn begin_verify(&self, mech: &Mechanism, key: ObjectId) -> Result<Box<dyn Verifying>> {
+        let c = self.conn()?;
+        let op = begin_signature::<kinds::Verify>(&c.pool, c.composed_ecdsa, mech, key)?;
+        Ok(Box::new(op))
+    }
+
+    fn begin_digest(&self, mech: &Mechanism) -> Result<Box<dyn Digesting>> {
+        let s = self.conn()?.pool.get()?;
+        let op = NodeOp::<kinds::Digest>::begin(s, mech, CK_INVALID_HANDLE, None)?;
+        Ok(Box::new(op))
+    }
+}
+
+impl ClusterAdmin for Node {
     /// A one-node instance: up when it connects and its token answers. Calls served
     /// are not counted: a shared counter would be written by every call.
     fn nodes(&self) -> Vec<NodeStatus> {
@@ -627,50 +657,5 @@ impl Backend for Node {
         })?;
         tracing::info!(node = %name, "cluster domain key provisioned");
         Ok(h)
-    }
-
-    fn begin(
-        &self,
-        kind: OpKind,
-        mech: &Mechanism,
-        key: Option<ObjectId>,
-    ) -> Result<Box<dyn Operation>> {
-        let c = self.conn()?;
-        if mech.ty == CKM_RSA_PKCS_OAEP && matches!(kind, OpKind::Encrypt | OpKind::Decrypt) {
-            if let Some(params) = OaepParams::composed(mech)? {
-                let k = key.ok_or(Error::rv(CKR_KEY_HANDLE_INVALID, "OAEP"))?;
-                let raw = Mechanism::simple(CKM_RSA_X_509);
-                let inner = NodeOp::begin(c.pool.get()?, kind, &raw, key, None)?;
-                let len = inner.modulus_len(k).ok_or(Error::rv(
-                    CKR_KEY_TYPE_INCONSISTENT,
-                    "OAEP needs an RSA key",
-                ))?;
-                return Ok(Box::new(OaepOp::new(
-                    inner,
-                    kind == OpKind::Decrypt,
-                    params,
-                    len,
-                )));
-            }
-        }
-        if c.composed_ecdsa && matches!(kind, OpKind::Sign | OpKind::Verify) {
-            if let Some(hash) = prehash::hash_for(mech.ty) {
-                let raw = Mechanism::simple(CKM_ECDSA);
-                return Ok(Box::new(NodeOp::begin(
-                    c.pool.get()?,
-                    kind,
-                    &raw,
-                    key,
-                    Some(hash),
-                )?));
-            }
-        }
-        Ok(Box::new(NodeOp::begin(
-            c.pool.get()?,
-            kind,
-            mech,
-            key,
-            None,
-        )?))
     }
 }

@@ -6,12 +6,16 @@
 //! CKR_ENCRYPTED_DATA_INVALID, after the whole check: no Manger-style oracle.
 //! (Composed unwraps, `unwrap.rs`, answer CKR_WRAPPED_KEY_INVALID instead.)
 
+use super::kinds::Ciphers;
 use super::op::NodeOp;
-use crate::backend::{ObjectId, Operation, Output};
+use super::pool::Pool;
+use crate::backend::{ObjectId, OpKind, Output};
 use crate::error::{Error, Result};
+use crate::op::{Cipher, Operation};
 use crate::{MechParam, Mechanism};
 use cryptoki_sys::*;
 use sha2::digest::DynDigest;
+use std::sync::Arc;
 use subtle::{ConditionallySelectable, ConstantTimeEq};
 use zeroize::Zeroizing;
 
@@ -196,10 +200,30 @@ impl OaepParams {
     }
 }
 
+/// An encrypt or decrypt operation on `pool`: OAEP with parameters the library
+/// lacks is composed here over its raw RSA.
+pub fn begin_cipher<K: Ciphers>(
+    pool: &Arc<Pool>,
+    mech: &Mechanism,
+    key: ObjectId,
+) -> Result<Box<dyn Cipher>> {
+    if mech.ty == CKM_RSA_PKCS_OAEP {
+        if let Some(params) = OaepParams::composed(mech)? {
+            let raw = Mechanism::simple(CKM_RSA_X_509);
+            let inner = NodeOp::<K>::begin(pool.get()?, &raw, key, None)?;
+            let len = inner.modulus_len(key).ok_or(Error::rv(
+                CKR_KEY_TYPE_INCONSISTENT,
+                "OAEP needs an RSA key",
+            ))?;
+            return Ok(Box::new(OaepOp::new(inner, params, len)));
+        }
+    }
+    Ok(Box::new(NodeOp::<K>::begin(pool.get()?, mech, key, None)?))
+}
+
 /// An OAEP encrypt or decrypt: OAEP here, raw RSA in the backend.
-pub struct OaepOp {
-    inner: NodeOp,
-    decrypt: bool,
+pub struct OaepOp<K> {
+    inner: NodeOp<K>,
     params: OaepParams,
     /// Modulus length in bytes.
     k: usize,
@@ -208,11 +232,10 @@ pub struct OaepOp {
     done: bool,
 }
 
-impl OaepOp {
-    pub fn new(inner: NodeOp, decrypt: bool, params: OaepParams, k: usize) -> OaepOp {
+impl<K: Ciphers> OaepOp<K> {
+    pub fn new(inner: NodeOp<K>, params: OaepParams, k: usize) -> OaepOp<K> {
         OaepOp {
             inner,
-            decrypt,
             params,
             k,
             held: None,
@@ -240,10 +263,16 @@ impl OaepOp {
     }
 }
 
-impl Operation for OaepOp {
+impl<K: Ciphers> Operation for OaepOp<K> {
+    fn is_done(&self) -> bool {
+        self.done
+    }
+}
+
+impl<K: Ciphers> Cipher for OaepOp<K> {
     fn run(&mut self, input: &[u8], out: Output) -> Result<usize> {
         let hlen = self.params.hlen();
-        if self.decrypt {
+        if K::KIND == OpKind::Decrypt {
             let Some(out) = out else {
                 return Ok(self
                     .held
@@ -285,44 +314,18 @@ impl Operation for OaepOp {
         }
     }
 
-    fn update_out(&mut self, _: &[u8], _: Output) -> Result<usize> {
+    fn update(&mut self, _: &[u8], _: Output) -> Result<usize> {
         self.fail(Error::rv(
             CKR_FUNCTION_NOT_SUPPORTED,
             "RSA-OAEP is single-part",
         ))
     }
-    fn update(&mut self, _: &[u8]) -> Result<()> {
-        self.fail(Error::rv(
-            CKR_FUNCTION_NOT_SUPPORTED,
-            "RSA-OAEP is single-part",
-        ))
-    }
-    fn update_key(&mut self, _: ObjectId) -> Result<()> {
-        self.fail(Error::rv(
-            CKR_FUNCTION_NOT_SUPPORTED,
-            "RSA-OAEP is single-part",
-        ))
-    }
+
     fn finish(&mut self, _: Output) -> Result<usize> {
         self.fail(Error::rv(
             CKR_FUNCTION_NOT_SUPPORTED,
             "RSA-OAEP is single-part",
         ))
-    }
-    fn verify(&mut self, _: &[u8], _: &[u8]) -> Result<()> {
-        self.fail(Error::rv(
-            CKR_OPERATION_NOT_INITIALIZED,
-            "OAEP does not verify",
-        ))
-    }
-    fn verify_finish(&mut self, _: &[u8]) -> Result<()> {
-        self.fail(Error::rv(
-            CKR_OPERATION_NOT_INITIALIZED,
-            "OAEP does not verify",
-        ))
-    }
-    fn is_done(&self) -> bool {
-        self.done
     }
 }
 

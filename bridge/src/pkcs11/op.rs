@@ -1,22 +1,27 @@
 //! An operation pinned to one pooled backend session from Init to its end.
 
 use super::fixups::{self, FixCtx};
+use super::kinds::{self, Absorbs, Answers, Ciphers, Kind};
 use super::pool::{Lease, Pool, PooledSession};
-use crate::backend::{ObjectId, OpKind, Operation, Output};
+use crate::backend::{ObjectId, OpKind, Output};
 use crate::error::{Error, Result};
+use crate::op::{Cipher, Digesting, Operation, Signing, Verifying};
 use crate::Mechanism;
 use cryptoki_sys::*;
 use sha2::digest::DynDigest;
 use std::borrow::Borrow;
+use std::marker::PhantomData;
+use std::sync::Arc;
 use zeroize::Zeroizing;
 
-pub struct NodeOp {
+/// An operation of kind `K` ([`kinds`]): it implements `K`'s trait alone.
+pub struct NodeOp<K> {
     s: PooledSession,
-    kind: OpKind,
     done: bool,
     /// Set for a composed `CKM_ECDSA_SHA*`: data is hashed here, the backend signs raw.
     prehash: Option<Box<dyn DynDigest + Send>>,
     fix: FixCtx,
+    kind: PhantomData<K>,
 }
 
 fn out_parts(out: &mut Output) -> (*mut u8, CK_ULONG) {
@@ -30,91 +35,15 @@ fn ptr(b: &[u8]) -> *mut u8 {
     b.as_ptr() as *mut u8
 }
 
-/// Picks one function of a library's list.
-type Pick<F> = fn(&CK_FUNCTION_LIST) -> F;
-
-/// The Init of a kind that takes a key (all but Digest): one signature for the four.
-fn keyed_init(kind: OpKind) -> Option<Pick<CK_C_EncryptInit>> {
-    let pick: Pick<CK_C_EncryptInit> = match kind {
-        OpKind::Encrypt => |l| l.C_EncryptInit,
-        OpKind::Decrypt => |l| l.C_DecryptInit,
-        OpKind::Sign => |l| l.C_SignInit,
-        OpKind::Verify => |l| l.C_VerifyInit,
-        OpKind::Digest => return None,
-    };
-    Some(pick)
-}
-
-/// The single-part call of a kind that answers output (all but Verify), and its name.
-fn single_part(kind: OpKind) -> Option<(Pick<CK_C_Encrypt>, &'static str)> {
-    let pick: (Pick<CK_C_Encrypt>, &'static str) = match kind {
-        OpKind::Encrypt => (|l| l.C_Encrypt, "C_Encrypt"),
-        OpKind::Decrypt => (|l| l.C_Decrypt, "C_Decrypt"),
-        OpKind::Sign => (|l| l.C_Sign, "C_Sign"),
-        OpKind::Digest => (|l| l.C_Digest, "C_Digest"),
-        OpKind::Verify => return None,
-    };
-    Some(pick)
-}
-
-/// The update of a kind that answers output (Encrypt, Decrypt), and its name.
-fn update_with_output(kind: OpKind) -> Option<(Pick<CK_C_EncryptUpdate>, &'static str)> {
-    let pick: (Pick<CK_C_EncryptUpdate>, &'static str) = match kind {
-        OpKind::Encrypt => (|l| l.C_EncryptUpdate, "C_EncryptUpdate"),
-        OpKind::Decrypt => (|l| l.C_DecryptUpdate, "C_DecryptUpdate"),
-        _ => return None,
-    };
-    Some(pick)
-}
-
-/// The update of a kind that only takes input (Sign, Verify, Digest), and its name.
-fn update_input_only(kind: OpKind) -> Option<(Pick<CK_C_SignUpdate>, &'static str)> {
-    let pick: (Pick<CK_C_SignUpdate>, &'static str) = match kind {
-        OpKind::Sign => (|l| l.C_SignUpdate, "C_SignUpdate"),
-        OpKind::Verify => (|l| l.C_VerifyUpdate, "C_VerifyUpdate"),
-        OpKind::Digest => (|l| l.C_DigestUpdate, "C_DigestUpdate"),
-        _ => return None,
-    };
-    Some(pick)
-}
-
-/// The Final of a kind that answers output (all but Verify), and its name.
-fn final_part(kind: OpKind) -> Option<(Pick<CK_C_EncryptFinal>, &'static str)> {
-    let pick: (Pick<CK_C_EncryptFinal>, &'static str) = match kind {
-        OpKind::Encrypt => (|l| l.C_EncryptFinal, "C_EncryptFinal"),
-        OpKind::Decrypt => (|l| l.C_DecryptFinal, "C_DecryptFinal"),
-        OpKind::Sign => (|l| l.C_SignFinal, "C_SignFinal"),
-        OpKind::Digest => (|l| l.C_DigestFinal, "C_DigestFinal"),
-        OpKind::Verify => return None,
-    };
-    Some(pick)
-}
-
-impl NodeOp {
+impl<K: Kind> NodeOp<K> {
     pub fn begin(
         s: PooledSession,
-        kind: OpKind,
         backend_mech: &Mechanism,
-        key: Option<ObjectId>,
+        key: ObjectId,
         prehash: Option<Box<dyn DynDigest + Send>>,
-    ) -> Result<NodeOp> {
+    ) -> Result<NodeOp<K>> {
         let h = s.handle();
-        let key = key.unwrap_or(CK_INVALID_HANDLE);
-        let init = |s: &PooledSession| {
-            backend_mech.with_raw(|m| match keyed_init(kind) {
-                Some(pick) => s.lib().call(
-                    pick,
-                    // SAFETY: the library reads the mechanism `m` (and its parameter),
-                    // which lives for the call.
-                    |f| unsafe { f(h, m, key) },
-                ),
-                None => s.lib().call(
-                    |l| l.C_DigestInit,
-                    // SAFETY: the library reads the mechanism `m`, which lives for the call.
-                    |f| unsafe { f(h, m) },
-                ),
-            })
-        };
+        let init = |s: &PooledSession| backend_mech.with_raw(|m| K::init(s.lib(), h, m, key));
         let mut rv = init(&s);
         if rv == CKR_OPERATION_ACTIVE {
             // A previous user's operation lingers (a library that did not let the
@@ -123,14 +52,14 @@ impl NodeOp {
             rv = init(&s);
         }
         if rv != CKR_OK {
-            return Err(Error::rv(rv, init_name(kind)));
+            return Err(Error::rv(rv, K::INIT));
         }
         Ok(NodeOp {
             s,
-            kind,
             done: false,
             prehash,
-            fix: FixCtx::new(kind, backend_mech, Some(key)),
+            fix: FixCtx::new(K::KIND, backend_mech, Some(key)),
+            kind: PhantomData,
         })
     }
 
@@ -193,7 +122,194 @@ impl NodeOp {
         }
         Some(h.finalize())
     }
+}
 
+impl<K: Answers> NodeOp<K> {
+    /// The single-part call (C_Encrypt, C_Decrypt, C_Sign, C_Digest) on `data`.
+    fn single(&mut self, data: &[u8], mut out: Output) -> Result<usize> {
+        let h = self.s.handle();
+        let (op, mut len) = out_parts(&mut out);
+        let query = op.is_null();
+        let n = data.len() as CK_ULONG;
+        let (pick, func) = K::RUN;
+        let rv = self.lib().call(
+            pick,
+            // SAFETY: the library reads `n` bytes at `data`, writes at most `len` bytes
+            // to `op` (none when NULL: a length query) and the result's length to
+            // `len`; all live for the call.
+            |f| unsafe { f(h, ptr(data), n, op, &mut len) },
+        );
+        self.settle(rv, len, query, func, data.len())
+    }
+
+    /// The final call (C_EncryptFinal, C_DecryptFinal, C_SignFinal, C_DigestFinal).
+    fn last(&mut self, mut out: Output) -> Result<usize> {
+        let h = self.s.handle();
+        let (op, mut len) = out_parts(&mut out);
+        let query = op.is_null();
+        let (pick, func) = K::FINAL;
+        let rv = self.lib().call(
+            pick,
+            // SAFETY: the library writes at most `len` bytes to `op` (none when NULL: a
+            // length query) and the output's length to `len`; both live for the call.
+            |f| unsafe { f(h, op, &mut len) },
+        );
+        self.settle(rv, len, query, func, 0)
+    }
+}
+
+impl<K: Absorbs> NodeOp<K> {
+    /// The update of a kind that answers only at the end (sign, verify, digest).
+    fn absorb(&mut self, input: &[u8]) -> Result<()> {
+        if let Some(hash) = self.prehash.as_mut() {
+            hash.update(input);
+            return Ok(());
+        }
+        let h = self.s.handle();
+        let n = input.len() as CK_ULONG;
+        let (pick, func) = K::UPDATE;
+        let rv = self.lib().call(
+            pick,
+            // SAFETY: the library reads `n` bytes at `input`, which lives for the call.
+            |f| unsafe { f(h, ptr(input), n) },
+        );
+        if rv != CKR_OK {
+            return self.end(rv, func);
+        }
+        Ok(())
+    }
+}
+
+/// End an active backend operation. PKCS#11 2.40 has no cancel call, and libraries
+/// differ in which errors end an operation (SoftHSM2 keeps it after
+/// CKR_ARGUMENTS_BAD). So finish it for real into a scratch buffer, then try the
+/// single-part form with empty input; whichever applies ends it, the other answers
+/// an error that changes nothing. The result is discarded and zeroized.
+pub(super) fn cancel<P: Borrow<Pool>>(s: &Lease<P>, kind: OpKind) {
+    if s.forgotten() {
+        return;
+    }
+    let h = s.handle();
+    let mut scratch = Zeroizing::new(vec![0u8; 8192]);
+    let out = scratch.as_mut_ptr();
+    let mut len = scratch.len() as CK_ULONG;
+    let empty = scratch.as_mut_ptr();
+    let Some(((run, _), (fin, _))) = kinds::answers(kind) else {
+        let _ = s.lib().call(
+            |l| l.C_VerifyFinal,
+            // SAFETY: the library reads one byte of signature at `out`, in `scratch`,
+            // which lives for the call.
+            |f| unsafe { f(h, out, 1) },
+        );
+        let _ = s.lib().call(
+            |l| l.C_Verify,
+            // SAFETY: no data (length 0); the library reads one byte of signature at
+            // `out`, in `scratch`, which lives for the call.
+            |f| unsafe { f(h, empty, 0, out, 1) },
+        );
+        return;
+    };
+    let _ = s.lib().call(
+        fin,
+        // SAFETY: the library writes at most `len` (= `scratch.len()`) bytes to
+        // `out`, in `scratch`, and the length to `len`; both live for the call.
+        |f| unsafe { f(h, out, &mut len) },
+    );
+    len = scratch.len() as CK_ULONG;
+    let _ = s.lib().call(
+        run,
+        // SAFETY: no input (length 0); the library writes at most `len`
+        // (= `scratch.len()`) bytes to `out`, in `scratch`, and the length to `len`;
+        // both live for the call.
+        |f| unsafe { f(h, empty, 0, out, &mut len) },
+    );
+}
+
+/// End whatever operation a session may hold: before an Init that found one active.
+pub(super) fn cancel_all<P: Borrow<Pool>>(s: &Lease<P>) {
+    for kind in [
+        OpKind::Encrypt,
+        OpKind::Decrypt,
+        OpKind::Sign,
+        OpKind::Verify,
+        OpKind::Digest,
+    ] {
+        cancel(s, kind);
+    }
+}
+
+/// A signing or verifying operation on `pool`; a composed `CKM_ECDSA_SHA*`
+/// (`composed_ecdsa`: the library signs raw ECDSA only) hashes here.
+pub fn begin_signature<K: Absorbs>(
+    pool: &Arc<Pool>,
+    composed_ecdsa: bool,
+    mech: &Mechanism,
+    key: ObjectId,
+) -> Result<NodeOp<K>> {
+    if composed_ecdsa {
+        if let Some(hash) = super::prehash::hash_for(mech.ty) {
+            let raw = Mechanism::simple(CKM_ECDSA);
+            return NodeOp::begin(pool.get()?, &raw, key, Some(hash));
+        }
+    }
+    NodeOp::begin(pool.get()?, mech, key, None)
+}
+
+impl<K: Kind> Operation for NodeOp<K> {
+    fn is_done(&self) -> bool {
+        self.done
+    }
+}
+
+impl<K: Ciphers> Cipher for NodeOp<K> {
+    fn run(&mut self, input: &[u8], out: Output) -> Result<usize> {
+        self.single(input, out)
+    }
+
+    fn update(&mut self, input: &[u8], mut out: Output) -> Result<usize> {
+        let h = self.s.handle();
+        let (op, mut len) = out_parts(&mut out);
+        let n = input.len() as CK_ULONG;
+        let (pick, func) = K::UPDATE;
+        let rv = self.lib().call(
+            pick,
+            // SAFETY: the library reads `n` bytes at `input`, writes at most `len`
+            // bytes to `op` (none when NULL: a length query) and the output's length
+            // to `len`; all live for the call.
+            |f| unsafe { f(h, ptr(input), n, op, &mut len) },
+        );
+        // An update always leaves the operation active unless it failed.
+        match rv {
+            CKR_OK => Ok(len as usize),
+            _ => self.settle(rv, len, true, func, input.len()),
+        }
+    }
+
+    fn finish(&mut self, out: Output) -> Result<usize> {
+        self.last(out)
+    }
+}
+
+impl Signing for NodeOp<kinds::Sign> {
+    fn run(&mut self, input: &[u8], out: Output) -> Result<usize> {
+        let digest = self.prehashed(Some(input));
+        self.single(digest.as_deref().unwrap_or(input), out)
+    }
+
+    fn update(&mut self, input: &[u8]) -> Result<()> {
+        self.absorb(input)
+    }
+
+    fn finish(&mut self, out: Output) -> Result<usize> {
+        // A composed ECDSA signs the digest of everything absorbed, single-part.
+        match self.prehashed(None) {
+            Some(digest) => self.single(&digest, out),
+            None => self.last(out),
+        }
+    }
+}
+
+impl NodeOp<kinds::Verify> {
     /// C_Verify of `data` against `signature`, ending the operation.
     fn verify_once(&mut self, data: &[u8], signature: &[u8]) -> Result<()> {
         let h = self.s.handle();
@@ -215,136 +331,38 @@ impl NodeOp {
     }
 }
 
-fn init_name(kind: OpKind) -> &'static str {
-    match kind {
-        OpKind::Encrypt => "C_EncryptInit",
-        OpKind::Decrypt => "C_DecryptInit",
-        OpKind::Sign => "C_SignInit",
-        OpKind::Verify => "C_VerifyInit",
-        OpKind::Digest => "C_DigestInit",
-    }
-}
-
-/// End an active backend operation. PKCS#11 2.40 has no cancel call, and libraries
-/// differ in which errors end an operation (SoftHSM2 keeps it after
-/// CKR_ARGUMENTS_BAD). So finish it for real into a scratch buffer, then try the
-/// single-part form with empty input; whichever applies ends it, the other answers
-/// an error that changes nothing. The result is discarded and zeroized.
-pub(super) fn cancel<P: Borrow<Pool>>(s: &Lease<P>, kind: OpKind) {
-    if s.forgotten() {
-        return;
-    }
-    let h = s.handle();
-    let mut scratch = Zeroizing::new(vec![0u8; 8192]);
-    let out = scratch.as_mut_ptr();
-    let mut len = scratch.len() as CK_ULONG;
-    let empty = scratch.as_mut_ptr();
-    let _ = match final_part(kind) {
-        Some((pick, _)) => s.lib().call(
-            pick,
-            // SAFETY: the library writes at most `len` (= `scratch.len()`) bytes to
-            // `out`, in `scratch`, and the length to `len`; both live for the call.
-            |f| unsafe { f(h, out, &mut len) },
-        ),
-        None => s.lib().call(
-            |l| l.C_VerifyFinal,
-            // SAFETY: the library reads one byte of signature at `out`, in `scratch`,
-            // which lives for the call.
-            |f| unsafe { f(h, out, 1) },
-        ),
-    };
-    len = scratch.len() as CK_ULONG;
-    let _ = match single_part(kind) {
-        Some((pick, _)) => s.lib().call(
-            pick,
-            // SAFETY: no input (length 0); the library writes at most `len`
-            // (= `scratch.len()`) bytes to `out`, in `scratch`, and the length to
-            // `len`; both live for the call.
-            |f| unsafe { f(h, empty, 0, out, &mut len) },
-        ),
-        None => s.lib().call(
-            |l| l.C_Verify,
-            // SAFETY: no data (length 0); the library reads one byte of signature at
-            // `out`, in `scratch`, which lives for the call.
-            |f| unsafe { f(h, empty, 0, out, 1) },
-        ),
-    };
-}
-
-/// End whatever operation a session may hold: before an Init that found one active.
-pub(super) fn cancel_all<P: Borrow<Pool>>(s: &Lease<P>) {
-    for kind in [
-        OpKind::Encrypt,
-        OpKind::Decrypt,
-        OpKind::Sign,
-        OpKind::Verify,
-        OpKind::Digest,
-    ] {
-        cancel(s, kind);
-    }
-}
-
-impl Operation for NodeOp {
-    fn run(&mut self, input: &[u8], mut out: Output) -> Result<usize> {
-        let h = self.s.handle();
-        let (op, mut len) = out_parts(&mut out);
-        let query = op.is_null();
-        let digest = self.prehashed(Some(input));
-        let data: &[u8] = digest.as_deref().unwrap_or(input);
-        let n = data.len() as CK_ULONG;
-        let Some((pick, func)) = single_part(self.kind) else {
-            return Err(Error::rv(CKR_OPERATION_NOT_INITIALIZED, "run"));
-        };
-        let rv = self.lib().call(
-            pick,
-            // SAFETY: the library reads `n` bytes at `data`, writes at most `len` bytes
-            // to `op` (none when NULL: a length query) and the result's length to
-            // `len`; all live for the call.
-            |f| unsafe { f(h, ptr(data), n, op, &mut len) },
-        );
-        self.settle(rv, len, query, func, data.len())
-    }
-
-    fn update_out(&mut self, input: &[u8], mut out: Output) -> Result<usize> {
-        let h = self.s.handle();
-        let (op, mut len) = out_parts(&mut out);
-        let n = input.len() as CK_ULONG;
-        let Some((pick, func)) = update_with_output(self.kind) else {
-            return Err(Error::rv(CKR_OPERATION_NOT_INITIALIZED, "update"));
-        };
-        let rv = self.lib().call(
-            pick,
-            // SAFETY: the library reads `n` bytes at `input`, writes at most `len`
-            // bytes to `op` (none when NULL: a length query) and the output's length
-            // to `len`; all live for the call.
-            |f| unsafe { f(h, ptr(input), n, op, &mut len) },
-        );
-        // An update always leaves the operation active unless it failed.
-        match rv {
-            CKR_OK => Ok(len as usize),
-            _ => self.settle(rv, len, true, func, input.len()),
-        }
+impl Verifying for NodeOp<kinds::Verify> {
+    fn verify(&mut self, data: &[u8], signature: &[u8]) -> Result<()> {
+        let digest = self.prehashed(Some(data));
+        self.verify_once(digest.as_deref().unwrap_or(data), signature)
     }
 
     fn update(&mut self, input: &[u8]) -> Result<()> {
-        if let Some(hash) = self.prehash.as_mut() {
-            hash.update(input);
-            return Ok(());
+        self.absorb(input)
+    }
+
+    fn finish(&mut self, signature: &[u8]) -> Result<()> {
+        if let Some(digest) = self.prehashed(None) {
+            return self.verify_once(&digest, signature);
         }
         let h = self.s.handle();
-        let n = input.len() as CK_ULONG;
-        let Some((pick, func)) = update_input_only(self.kind) else {
-            return Err(Error::rv(CKR_OPERATION_NOT_INITIALIZED, "update"));
-        };
         let rv = self.lib().call(
-            pick,
-            // SAFETY: the library reads `n` bytes at `input`, which lives for the call.
-            |f| unsafe { f(h, ptr(input), n) },
+            |l| l.C_VerifyFinal,
+            // SAFETY: the library reads `signature.len()` bytes at `signature`, which
+            // lives for the call.
+            |f| unsafe { f(h, ptr(signature), signature.len() as CK_ULONG) },
         );
-        if rv != CKR_OK {
-            return self.end(rv, func);
-        }
-        Ok(())
+        self.end(rv, "C_VerifyFinal")
+    }
+}
+
+impl Digesting for NodeOp<kinds::Digest> {
+    fn run(&mut self, input: &[u8], out: Output) -> Result<usize> {
+        self.single(input, out)
+    }
+
+    fn update(&mut self, input: &[u8]) -> Result<()> {
+        self.absorb(input)
     }
 
     fn update_key(&mut self, key: ObjectId) -> Result<()> {
@@ -360,61 +378,15 @@ impl Operation for NodeOp {
         Ok(())
     }
 
-    fn finish(&mut self, mut out: Output) -> Result<usize> {
-        let h = self.s.handle();
-        let (op, mut len) = out_parts(&mut out);
-        let query = op.is_null();
-        if let Some(digest) = self.prehashed(None) {
-            let rv = self.lib().call(
-                |l| l.C_Sign,
-                // SAFETY: the library reads `digest.len()` bytes at `digest`, writes at
-                // most `len` bytes to `op` (none when NULL: a length query) and the
-                // signature's length to `len`; all live for the call.
-                |f| unsafe { f(h, ptr(&digest), digest.len() as CK_ULONG, op, &mut len) },
-            );
-            return self.settle(rv, len, query, "C_Sign", digest.len());
-        }
-        let Some((pick, func)) = final_part(self.kind) else {
-            return Err(Error::rv(CKR_OPERATION_NOT_INITIALIZED, "finish"));
-        };
-        let rv = self.lib().call(
-            pick,
-            // SAFETY: the library writes at most `len` bytes to `op` (none when NULL: a
-            // length query) and the output's length to `len`; both live for the call.
-            |f| unsafe { f(h, op, &mut len) },
-        );
-        self.settle(rv, len, query, func, 0)
-    }
-
-    fn verify(&mut self, data: &[u8], signature: &[u8]) -> Result<()> {
-        let digest = self.prehashed(Some(data));
-        let data: &[u8] = digest.as_deref().unwrap_or(data);
-        self.verify_once(data, signature)
-    }
-
-    fn verify_finish(&mut self, signature: &[u8]) -> Result<()> {
-        if let Some(digest) = self.prehashed(None) {
-            return self.verify_once(&digest, signature);
-        }
-        let h = self.s.handle();
-        let rv = self.lib().call(
-            |l| l.C_VerifyFinal,
-            // SAFETY: the library reads `signature.len()` bytes at `signature`, which
-            // lives for the call.
-            |f| unsafe { f(h, ptr(signature), signature.len() as CK_ULONG) },
-        );
-        self.end(rv, "C_VerifyFinal")
-    }
-
-    fn is_done(&self) -> bool {
-        self.done
+    fn finish(&mut self, out: Output) -> Result<usize> {
+        self.last(out)
     }
 }
 
-impl Drop for NodeOp {
+impl<K> Drop for NodeOp<K> {
     fn drop(&mut self) {
         if !self.done {
-            cancel(&self.s, self.kind);
+            cancel(&self.s, self.fix.kind);
         }
     }
 }

@@ -1,7 +1,7 @@
 //! Keys and operations through the `Backend` trait, as the provider would call it.
 
 use kmsbridge_bridge::sys::*;
-use kmsbridge_bridge::{Attr, AttrReq, Backend, MechParam, Mechanism, ObjectId, OpKind};
+use kmsbridge_bridge::{Attr, AttrReq, Backend, MechParam, Mechanism, ObjectId};
 
 pub fn b(ty: CK_ATTRIBUTE_TYPE, v: bool) -> Attr {
     Attr::bool(ty, v)
@@ -135,7 +135,7 @@ pub fn cbc_pad_decrypt(be: &dyn Backend, key: ObjectId, iv: &[u8], ct: &[u8]) ->
         param: MechParam::Flat(zeroize::Zeroizing::new(iv.to_vec())),
     };
     let mut op = be
-        .begin(OpKind::Decrypt, &m, Some(key))
+        .begin_decrypt(&m, key)
         .expect("C_DecryptInit AES-CBC-PAD");
     let mut out = vec![0u8; ct.len()];
     let n = op.run(ct, Some(&mut out)).expect("C_Decrypt");
@@ -146,7 +146,7 @@ pub fn cbc_pad_decrypt(be: &dyn Backend, key: ObjectId, iv: &[u8], ct: &[u8]) ->
 /// Single-part signature.
 pub fn sign(be: &dyn Backend, mech: CK_MECHANISM_TYPE, key: ObjectId, data: &[u8]) -> Vec<u8> {
     let mut op = be
-        .begin(OpKind::Sign, &Mechanism::simple(mech), Some(key))
+        .begin_sign(&Mechanism::simple(mech), key)
         .expect("C_SignInit");
     let mut out = vec![0u8; 512];
     let n = op.run(data, Some(&mut out)).expect("C_Sign");

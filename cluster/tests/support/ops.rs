@@ -1,12 +1,12 @@
 //! Looks at a key through a backend (the cluster or one of its nodes).
 
 use kmsbridge_bridge::sys::*;
-use kmsbridge_bridge::{AttrReq, Backend, Mechanism, ObjectId, OpKind};
+use kmsbridge_bridge::{AttrReq, Backend, Mechanism, ObjectId};
 
 /// AES-ECB of one block under `key` (a backend handle or cluster id) on `b`.
 pub fn ecb(b: &dyn Backend, key: ObjectId, block: &[u8; 16]) -> Vec<u8> {
     let mut op = b
-        .begin(OpKind::Encrypt, &Mechanism::simple(CKM_AES_ECB), Some(key))
+        .begin_encrypt(&Mechanism::simple(CKM_AES_ECB), key)
         .expect("begin");
     let mut out = [0u8; 16];
     let n = op.run(block, Some(&mut out)).expect("encrypt");

@@ -27,9 +27,8 @@ fn checked<T>(p: &Provider, h: CK_SESSION_HANDLE, kind: OpKind, r: Result<T>) ->
     })
 }
 
-/// The provider call behind a function that writes output.
-type OutputCall =
-    fn(&Provider, CK_SESSION_HANDLE, OpKind, &[u8], Option<&mut [u8]>) -> Result<usize>;
+/// The provider call behind a function that reads input and writes output.
+type OutputCall = fn(&Provider, CK_SESSION_HANDLE, &[u8], Option<&mut [u8]>) -> Result<usize>;
 
 /// The shape of a function that reads input and writes output by the length convention.
 fn with_output(
@@ -46,37 +45,23 @@ fn with_output(
     let (i, o) = checked(&p, session, kind, unsafe {
         input(data, data_len).and_then(|i| Ok((i, output(out, out_len)?)))
     })?;
-    let r = call(&p, session, kind, i, o);
+    let r = call(&p, session, i, o);
     // SAFETY: `out_len` checked by `output`.
     unsafe { answer_len(r, out_len) }
 }
 
-fn single(
-    p: &Provider,
-    h: CK_SESSION_HANDLE,
-    k: OpKind,
-    i: &[u8],
-    o: Option<&mut [u8]>,
-) -> Result<usize> {
-    p.op_run(h, k, i, o)
-}
-
-fn part(
-    p: &Provider,
-    h: CK_SESSION_HANDLE,
-    k: OpKind,
-    i: &[u8],
-    o: Option<&mut [u8]>,
-) -> Result<usize> {
-    p.op_update_out(h, k, i, o)
-}
-
 /// The `C_*Update` shape of operations that answer only at the end.
-fn update(kind: OpKind, session: CK_SESSION_HANDLE, part: *const u8, len: CK_ULONG) -> Result<()> {
+fn update(
+    kind: OpKind,
+    session: CK_SESSION_HANDLE,
+    part: *const u8,
+    len: CK_ULONG,
+    call: fn(&Provider, CK_SESSION_HANDLE, &[u8]) -> Result<()>,
+) -> Result<()> {
     let p = state::get()?;
     // SAFETY: the caller's buffer of `len` bytes.
     let i = checked(&p, session, kind, unsafe { input(part, len) })?;
-    p.op_update(session, kind, i)
+    call(&p, session, i)
 }
 
 /// The `C_*Final` shape: the last output by the length convention.
@@ -85,11 +70,12 @@ fn finish(
     session: CK_SESSION_HANDLE,
     out: *mut u8,
     out_len: *mut CK_ULONG,
+    call: fn(&Provider, CK_SESSION_HANDLE, Option<&mut [u8]>) -> Result<usize>,
 ) -> Result<()> {
     let p = state::get()?;
     // SAFETY: the caller's output buffer.
     let o = checked(&p, session, kind, unsafe { output(out, out_len) })?;
-    let r = p.op_final(session, kind, o);
+    let r = call(&p, session, o);
     // SAFETY: `out_len` checked by `output`.
     unsafe { answer_len(r, out_len) }
 }
@@ -116,7 +102,7 @@ shells! {
             ulDataLen,
             pEncryptedData,
             pulEncryptedDataLen,
-            single,
+            Provider::encrypt,
         )
     }
     fn C_EncryptUpdate(
@@ -133,7 +119,7 @@ shells! {
             ulPartLen,
             pEncryptedPart,
             pulEncryptedPartLen,
-            part,
+            Provider::encrypt_update,
         )
     }
     fn C_EncryptFinal(
@@ -146,6 +132,7 @@ shells! {
             hSession,
             pLastEncryptedPart,
             pulLastEncryptedPartLen,
+            Provider::encrypt_final,
         )
     }
 
@@ -170,7 +157,7 @@ shells! {
             ulEncryptedDataLen,
             pData,
             pulDataLen,
-            single,
+            Provider::decrypt,
         )
     }
     fn C_DecryptUpdate(
@@ -187,7 +174,7 @@ shells! {
             ulEncryptedPartLen,
             pPart,
             pulPartLen,
-            part,
+            Provider::decrypt_update,
         )
     }
     fn C_DecryptFinal(
@@ -195,7 +182,7 @@ shells! {
         pLastPart: *mut CK_BYTE,
         pulLastPartLen: *mut CK_ULONG,
     ) {
-        finish(OpKind::Decrypt, hSession, pLastPart, pulLastPartLen)
+        finish(OpKind::Decrypt, hSession, pLastPart, pulLastPartLen, Provider::decrypt_final)
     }
 
     fn C_DigestInit(hSession: CK_SESSION_HANDLE, pMechanism: *mut CK_MECHANISM) {
@@ -215,11 +202,11 @@ shells! {
             ulDataLen,
             pDigest,
             pulDigestLen,
-            single,
+            Provider::digest,
         )
     }
     fn C_DigestUpdate(hSession: CK_SESSION_HANDLE, pPart: *mut CK_BYTE, ulPartLen: CK_ULONG) {
-        update(OpKind::Digest, hSession, pPart, ulPartLen)
+        update(OpKind::Digest, hSession, pPart, ulPartLen, Provider::digest_update)
     }
     fn C_DigestKey(hSession: CK_SESSION_HANDLE, hKey: CK_OBJECT_HANDLE) {
         state::get()?.digest_key(hSession, hKey)
@@ -229,7 +216,7 @@ shells! {
         pDigest: *mut CK_BYTE,
         pulDigestLen: *mut CK_ULONG,
     ) {
-        finish(OpKind::Digest, hSession, pDigest, pulDigestLen)
+        finish(OpKind::Digest, hSession, pDigest, pulDigestLen, Provider::digest_final)
     }
 
     fn C_SignInit(
@@ -253,18 +240,18 @@ shells! {
             ulDataLen,
             pSignature,
             pulSignatureLen,
-            single,
+            Provider::sign,
         )
     }
     fn C_SignUpdate(hSession: CK_SESSION_HANDLE, pPart: *mut CK_BYTE, ulPartLen: CK_ULONG) {
-        update(OpKind::Sign, hSession, pPart, ulPartLen)
+        update(OpKind::Sign, hSession, pPart, ulPartLen, Provider::sign_update)
     }
     fn C_SignFinal(
         hSession: CK_SESSION_HANDLE,
         pSignature: *mut CK_BYTE,
         pulSignatureLen: *mut CK_ULONG,
     ) {
-        finish(OpKind::Sign, hSession, pSignature, pulSignatureLen)
+        finish(OpKind::Sign, hSession, pSignature, pulSignatureLen, Provider::sign_final)
     }
 
     fn C_VerifyInit(
@@ -289,7 +276,7 @@ shells! {
         p.verify(hSession, data, signature)
     }
     fn C_VerifyUpdate(hSession: CK_SESSION_HANDLE, pPart: *mut CK_BYTE, ulPartLen: CK_ULONG) {
-        update(OpKind::Verify, hSession, pPart, ulPartLen)
+        update(OpKind::Verify, hSession, pPart, ulPartLen, Provider::verify_update)
     }
     fn C_VerifyFinal(
         hSession: CK_SESSION_HANDLE,

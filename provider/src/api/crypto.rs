@@ -4,8 +4,12 @@
 
 use crate::error::{rule, Error, Result};
 use crate::provider::Provider;
+use crate::session::{Active, Ops};
 use cryptoki_sys::*;
 use kmsbridge_bridge::{mech, Mechanism, ObjectId, OpKind, Operation, Output};
+
+/// One operation slot of a session.
+type Slot<O> = fn(&mut Ops) -> &mut Option<Active<O>>;
 
 impl Provider {
     pub fn op_init(
@@ -17,7 +21,7 @@ impl Provider {
     ) -> Result<()> {
         let s = self.session(h)?;
         let mut s = s.state.lock();
-        if s.op(kind).is_some() {
+        if s.ops.is_active(kind) {
             return rule(CKR_OPERATION_ACTIVE, "an operation of this kind is active");
         }
         if mech::param_kind(m.ty).is_none() {
@@ -32,23 +36,36 @@ impl Provider {
             }
             None => None,
         };
-        let op = inst.backend.begin(kind, m, key_id)?;
-        s.set_op(kind, op);
+        // Every Init but C_DigestInit names a key.
+        let key = || match key_id {
+            Some(id) => Ok(id),
+            None => rule(CKR_KEY_HANDLE_INVALID, "the operation needs a key"),
+        };
+        let b = &inst.backend;
+        let ops = &mut s.ops;
+        match kind {
+            OpKind::Encrypt => ops.encrypt = Active::new(b.begin_encrypt(m, key()?)?),
+            OpKind::Decrypt => ops.decrypt = Active::new(b.begin_decrypt(m, key()?)?),
+            OpKind::Sign => ops.sign = Active::new(b.begin_sign(m, key()?)?),
+            OpKind::Verify => ops.verify = Active::new(b.begin_verify(m, key()?)?),
+            OpKind::Digest => ops.digest = Active::new(b.begin_digest(m)?),
+        }
         Ok(())
     }
 
-    /// Run `f` on the session's active operation of `kind`, ending it unless it
+    /// Run `f` on the session's active operation in `slot`, ending it unless it
     /// stays active by the spec's rules.
-    fn with_op<T>(
+    fn with_op<O: ?Sized + Operation, T>(
         &self,
         h: CK_SESSION_HANDLE,
-        kind: OpKind,
+        slot: Slot<O>,
         multipart: bool,
-        f: impl FnOnce(&mut dyn Operation) -> kmsbridge_bridge::Result<T>,
+        f: impl FnOnce(&mut O) -> kmsbridge_bridge::Result<T>,
     ) -> Result<T> {
         let s = self.session(h)?;
         let mut s = s.state.lock();
-        let Some(active) = s.op(kind) else {
+        let slot = slot(&mut s.ops);
+        let Some(active) = slot.as_mut() else {
             return rule(
                 CKR_OPERATION_NOT_INITIALIZED,
                 "no operation of this kind is active",
@@ -63,7 +80,7 @@ impl Provider {
             Err(e) => matches!(e, kmsbridge_bridge::Error::BufferTooSmall(_)),
         };
         if !keep {
-            s.end_op(kind);
+            *slot = None;
         }
         r.map_err(Error::from)
     }
@@ -71,44 +88,68 @@ impl Provider {
     /// End an operation without running it (a call refused for bad arguments).
     pub fn op_abort(&self, h: CK_SESSION_HANDLE, kind: OpKind) {
         if let Ok(s) = self.session(h) {
-            s.state.lock().end_op(kind);
+            s.state.lock().ops.end(kind);
         }
     }
 
-    pub fn op_run(
-        &self,
-        h: CK_SESSION_HANDLE,
-        kind: OpKind,
-        input: &[u8],
-        out: Output,
-    ) -> Result<usize> {
-        self.with_op(h, kind, false, |op| op.run(input, out))
+    pub fn encrypt(&self, h: CK_SESSION_HANDLE, input: &[u8], out: Output) -> Result<usize> {
+        self.with_op(h, |o| &mut o.encrypt, false, |op| op.run(input, out))
     }
 
-    pub fn op_update_out(
-        &self,
-        h: CK_SESSION_HANDLE,
-        kind: OpKind,
-        input: &[u8],
-        out: Output,
-    ) -> Result<usize> {
-        self.with_op(h, kind, true, |op| op.update_out(input, out))
+    pub fn encrypt_update(&self, h: CK_SESSION_HANDLE, input: &[u8], out: Output) -> Result<usize> {
+        self.with_op(h, |o| &mut o.encrypt, true, |op| op.update(input, out))
     }
 
-    pub fn op_update(&self, h: CK_SESSION_HANDLE, kind: OpKind, input: &[u8]) -> Result<()> {
-        self.with_op(h, kind, true, |op| op.update(input))
+    pub fn encrypt_final(&self, h: CK_SESSION_HANDLE, out: Output) -> Result<usize> {
+        self.with_op(h, |o| &mut o.encrypt, true, |op| op.finish(out))
     }
 
-    pub fn op_final(&self, h: CK_SESSION_HANDLE, kind: OpKind, out: Output) -> Result<usize> {
-        self.with_op(h, kind, true, |op| op.finish(out))
+    pub fn decrypt(&self, h: CK_SESSION_HANDLE, input: &[u8], out: Output) -> Result<usize> {
+        self.with_op(h, |o| &mut o.decrypt, false, |op| op.run(input, out))
+    }
+
+    pub fn decrypt_update(&self, h: CK_SESSION_HANDLE, input: &[u8], out: Output) -> Result<usize> {
+        self.with_op(h, |o| &mut o.decrypt, true, |op| op.update(input, out))
+    }
+
+    pub fn decrypt_final(&self, h: CK_SESSION_HANDLE, out: Output) -> Result<usize> {
+        self.with_op(h, |o| &mut o.decrypt, true, |op| op.finish(out))
+    }
+
+    pub fn sign(&self, h: CK_SESSION_HANDLE, input: &[u8], out: Output) -> Result<usize> {
+        self.with_op(h, |o| &mut o.sign, false, |op| op.run(input, out))
+    }
+
+    pub fn sign_update(&self, h: CK_SESSION_HANDLE, input: &[u8]) -> Result<()> {
+        self.with_op(h, |o| &mut o.sign, true, |op| op.update(input))
+    }
+
+    pub fn sign_final(&self, h: CK_SESSION_HANDLE, out: Output) -> Result<usize> {
+        self.with_op(h, |o| &mut o.sign, true, |op| op.finish(out))
     }
 
     pub fn verify(&self, h: CK_SESSION_HANDLE, data: &[u8], sig: &[u8]) -> Result<()> {
-        self.with_op(h, OpKind::Verify, false, |op| op.verify(data, sig))
+        self.with_op(h, |o| &mut o.verify, false, |op| op.verify(data, sig))
+    }
+
+    pub fn verify_update(&self, h: CK_SESSION_HANDLE, input: &[u8]) -> Result<()> {
+        self.with_op(h, |o| &mut o.verify, true, |op| op.update(input))
     }
 
     pub fn verify_final(&self, h: CK_SESSION_HANDLE, sig: &[u8]) -> Result<()> {
-        self.with_op(h, OpKind::Verify, true, |op| op.verify_finish(sig))
+        self.with_op(h, |o| &mut o.verify, true, |op| op.finish(sig))
+    }
+
+    pub fn digest(&self, h: CK_SESSION_HANDLE, input: &[u8], out: Output) -> Result<usize> {
+        self.with_op(h, |o| &mut o.digest, false, |op| op.run(input, out))
+    }
+
+    pub fn digest_update(&self, h: CK_SESSION_HANDLE, input: &[u8]) -> Result<()> {
+        self.with_op(h, |o| &mut o.digest, true, |op| op.update(input))
+    }
+
+    pub fn digest_final(&self, h: CK_SESSION_HANDLE, out: Output) -> Result<usize> {
+        self.with_op(h, |o| &mut o.digest, true, |op| op.finish(out))
     }
 
     pub fn digest_key(&self, h: CK_SESSION_HANDLE, key: CK_OBJECT_HANDLE) -> Result<()> {
@@ -123,7 +164,7 @@ impl Provider {
                 return Err(e);
             }
         };
-        self.with_op(h, OpKind::Digest, true, |op| op.update_key(id))
+        self.with_op(h, |o| &mut o.digest, true, |op| op.update_key(id))
     }
 
     pub fn generate_random(&self, h: CK_SESSION_HANDLE, out: &mut [u8]) -> Result<()> {
@@ -148,7 +189,7 @@ impl Provider {
             (CKF_DIGEST, OpKind::Digest),
         ] {
             if flags & flag != 0 {
-                s.end_op(kind);
+                s.ops.end(kind);
             }
         }
         if flags & CKF_FIND_OBJECTS != 0 {

@@ -111,7 +111,9 @@ impl Provider {
         if inst.log_out() == Login::Public {
             return rule(CKR_USER_NOT_LOGGED_IN, "not logged in");
         }
-        inst.backend.logout();
+        if let Some(token) = &inst.admin.token {
+            token.logout();
+        }
         // The spec: handles to private objects become invalid, and the application's
         // private session objects are destroyed.
         for e in inst.objects.take_private() {
@@ -143,8 +145,8 @@ impl Provider {
                 "C_InitPIN needs the SO in a read/write session",
             );
         }
-        if inst.keeps_own_pins() {
-            return Ok(inst.backend.init_pin(pin)?);
+        if let Some(token) = &inst.admin.token {
+            return Ok(token.init_pin(pin)?);
         }
         inst.set_pin(CKU_USER, pin)
     }
@@ -164,8 +166,8 @@ impl Provider {
         } else {
             CKU_USER
         };
-        if inst.keeps_own_pins() {
-            return Ok(inst.backend.set_pin(user, old, new)?);
+        if let Some(token) = &inst.admin.token {
+            return Ok(token.set_pin(user, old, new)?);
         }
         inst.check_pin(user, old)?;
         inst.set_pin(user, new)

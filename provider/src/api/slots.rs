@@ -46,7 +46,7 @@ impl Provider {
         let inst = self.inst_by_slot(slot)?;
         let mut flags = CKF_RNG | CKF_LOGIN_REQUIRED;
         let mut label = inst.name.clone();
-        match inst.backend.token_state() {
+        match inst.admin.token.as_ref().and_then(|t| t.token_state().ok()) {
             // The token keeps its own PINs and initialisation (a software store).
             Some(t) => {
                 if t.initialized {
@@ -116,20 +116,20 @@ impl Provider {
 
     pub fn init_token(&self, slot: CK_SLOT_ID, so_pin: &[u8], label: &[u8; 32]) -> Result<()> {
         let inst = self.inst_by_slot(slot)?;
-        if !inst.keeps_own_pins() {
+        let Some(token) = &inst.admin.token else {
             // Re-initialising would wipe the HSM token behind the instance.
             return rule(
                 CKR_FUNCTION_NOT_SUPPORTED,
                 "C_InitToken is not offered on hardware instances",
             );
-        }
+        };
         if inst.session_count() > 0 {
             return rule(CKR_SESSION_EXISTS, "close every session before C_InitToken");
         }
         let label = String::from_utf8_lossy(label)
             .trim_end_matches([' ', '\0'])
             .to_string();
-        inst.backend.init_token(so_pin, &label)?;
+        token.init_token(so_pin, &label)?;
         inst.objects.clear();
         Ok(())
     }

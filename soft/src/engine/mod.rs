@@ -18,18 +18,18 @@
 //! | [`material_check`] | a salted check value of a key's material (`Backend::material_check`) |
 //! | [`derive`] | C_DeriveKey: ECDH1 (null KDF or X9.63 with SHA-1/SHA-2) |
 //! | [`prepare`] | parse a key once for repeated use |
-//! | [`begin`] | C_XxxInit: an [`Operation`] for encrypt, decrypt, sign, verify or digest |
+//! | [`begin_encrypt`], [`begin_decrypt`], [`begin_sign`], [`begin_verify`], [`begin_digest`] | C_XxxInit: a [`Cipher`], [`Signing`], [`Verifying`] or [`Digesting`] operation |
 //! | [`digest_key_value`] | the bytes C_DigestKey feeds to a digest operation's `update` |
 //! | [`random`] | C_GenerateRandom (aws-lc's DRBG, seeded from the OS) |
 //!
 //! Errors carry the spec's codes. Attribute defaults and the choices the spec leaves
 //! to the token are in [`rules`]. Crate choices and measurements: docs/SOFTWARE_CRYPTO.md.
 //!
-//! Operations follow backend.rs: `out == None` is a length query that keeps the
+//! Operations follow `kmsbridge_bridge::op`: `out == None` is a length query that keeps the
 //! operation, `CKR_BUFFER_TOO_SMALL` keeps it, every other error and every final
 //! success ends it (`is_done()`). Single-part-only mechanisms (raw RSA, raw ECDSA,
 //! EdDSA, RSA encryption) answer `C_xxxUpdate` with CKR_FUNCTION_NOT_SUPPORTED.
-//! `Operation::update_key` cannot resolve an object id here: the backend implements
+//! `Digesting::update_key` cannot resolve an object id here: the backend implements
 //! C_DigestKey by passing [`digest_key_value`] of the object to `update`.
 //!
 //! Concurrency: nothing here holds a lock; a [`Prepared`] is shared (`Arc`) by any
@@ -69,10 +69,11 @@ pub use rules::{copy, get_attributes, set_attributes};
 pub use wrap::{unwrap, wrap};
 
 use cryptoki_sys::*;
-use kmsbridge_bridge::backend::{OpKind, Operation};
+use kmsbridge_bridge::backend::OpKind;
 use kmsbridge_bridge::error::{Error, Result};
+use kmsbridge_bridge::op::{Cipher, Digesting, Signing, Verifying};
 use kmsbridge_bridge::{MechParam, Mechanism};
-use op::{CryptOp, MacOp};
+use op::{CryptOp, MacKind};
 use std::sync::Arc;
 
 /// Fill `out` with random bytes.
@@ -89,7 +90,7 @@ pub fn digest_key_value(key: &SoftObject) -> Result<&[u8]> {
         .ok_or(Error::rv(CKR_KEY_INDIGESTIBLE, "key without a value"))
 }
 
-/// What a mechanism is, for `begin`.
+/// What a mechanism is, for the `begin_*` functions.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Family {
     AesBlock,
@@ -130,28 +131,48 @@ fn no_param(m: &Mechanism) -> Result<()> {
     }
 }
 
-/// Start an operation of `kind` with mechanism `m` on `key` (None for digests).
-/// Checks, in order: the mechanism serves `kind` (CKR_MECHANISM_INVALID), the key's
-/// usage attribute (CKR_KEY_FUNCTION_NOT_PERMITTED) and CKA_ALLOWED_MECHANISMS, the key
-/// type (CKR_KEY_TYPE_INCONSISTENT), the parameters (CKR_MECHANISM_PARAM_INVALID).
-pub fn begin(
-    kind: OpKind,
-    m: &Mechanism,
-    key: Option<Arc<Prepared>>,
-) -> Result<Box<dyn Operation>> {
+/// C_EncryptInit with mechanism `m` on `key` (checks: see [`check`]).
+pub fn begin_encrypt(m: &Mechanism, key: Arc<Prepared>) -> Result<Box<dyn Cipher>> {
+    cipher(OpKind::Encrypt, m, key)
+}
+
+/// C_DecryptInit with mechanism `m` on `key` (checks: see [`check`]).
+pub fn begin_decrypt(m: &Mechanism, key: Arc<Prepared>) -> Result<Box<dyn Cipher>> {
+    cipher(OpKind::Decrypt, m, key)
+}
+
+/// C_SignInit with mechanism `m` on `key` (checks: see [`check`]).
+pub fn begin_sign(m: &Mechanism, key: Arc<Prepared>) -> Result<Box<dyn Signing>> {
+    mac(OpKind::Sign, m, key)
+}
+
+/// C_VerifyInit with mechanism `m` on `key` (checks: see [`check`]).
+pub fn begin_verify(m: &Mechanism, key: Arc<Prepared>) -> Result<Box<dyn Verifying>> {
+    mac(OpKind::Verify, m, key)
+}
+
+/// C_DigestInit with mechanism `m`.
+pub fn begin_digest(m: &Mechanism) -> Result<Box<dyn Digesting>> {
+    let h = digest::Hash::from_mech(m.ty)
+        .ok_or(Error::rv(CKR_MECHANISM_INVALID, "not a digest mechanism"))?;
+    no_param(m)?;
+    Ok(<dyn Digesting as MacKind>::of(digest::DigestOp::new(h)))
+}
+
+fn invalid() -> Error {
+    Error::rv(
+        CKR_MECHANISM_INVALID,
+        "mechanism does not serve this function",
+    )
+}
+
+/// The checks of an Init of `kind` with mechanism `m` on `key`, in order: the
+/// mechanism serves `kind` (CKR_MECHANISM_INVALID), the key's usage attribute
+/// (CKR_KEY_FUNCTION_NOT_PERMITTED) and CKA_ALLOWED_MECHANISMS, the key type
+/// (CKR_KEY_TYPE_INCONSISTENT); the parameters (CKR_MECHANISM_PARAM_INVALID) are
+/// checked as the operation is made. The mechanism's family.
+fn check(kind: OpKind, m: &Mechanism, key: &Prepared) -> Result<Family> {
     use Family::*;
-    if kind == OpKind::Digest {
-        let h = digest::Hash::from_mech(m.ty)
-            .ok_or(Error::rv(CKR_MECHANISM_INVALID, "not a digest mechanism"))?;
-        no_param(m)?;
-        return Ok(MacOp::boxed(digest::DigestOp::new(h)));
-    }
-    let invalid = || {
-        Error::rv(
-            CKR_MECHANISM_INVALID,
-            "mechanism does not serve this function",
-        )
-    };
     let fam = family(m.ty).ok_or_else(invalid)?;
     let crypt = matches!(fam, AesBlock | AesCtr | AesGcm | RsaCrypt);
     let rsa_both = matches!(m.ty, CKM_RSA_PKCS | CKM_RSA_X_509);
@@ -162,7 +183,6 @@ pub fn begin(
     if !fits {
         return Err(invalid());
     }
-    let key = key.ok_or(Error::rv(CKR_KEY_HANDLE_INVALID, "operation needs a key"))?;
     let u = key.usage;
     let permitted = match kind {
         OpKind::Encrypt => u.encrypt,
@@ -202,20 +222,33 @@ pub fn begin(
             "key type does not fit the mechanism",
         ));
     }
+    Ok(fam)
+}
+
+/// An encrypt or decrypt operation.
+fn cipher(kind: OpKind, m: &Mechanism, key: Arc<Prepared>) -> Result<Box<dyn Cipher>> {
+    use Family::*;
     let encrypt = kind == OpKind::Encrypt;
-    Ok(match (fam, crypt) {
-        (AesBlock, _) => CryptOp::boxed(aes::BlockOp::new(key, m, encrypt)?),
-        (AesCtr, _) => CryptOp::boxed(aes::CtrOp::new(key, m)?),
-        (AesGcm, _) => CryptOp::boxed(aes::GcmOp::new(key, m, encrypt)?),
-        (RsaCrypt, true) if matches!(kind, OpKind::Encrypt | OpKind::Decrypt) => {
-            CryptOp::boxed(rsa::RsaCryptOp::new(key, m, encrypt)?)
-        }
-        (RsaCrypt | RsaSign, _) => {
+    Ok(match check(kind, m, &key)? {
+        AesBlock => CryptOp::boxed(aes::BlockOp::new(key, m, encrypt)?),
+        AesCtr => CryptOp::boxed(aes::CtrOp::new(key, m)?),
+        AesGcm => CryptOp::boxed(aes::GcmOp::new(key, m, encrypt)?),
+        RsaCrypt => CryptOp::boxed(rsa::RsaCryptOp::new(key, m, encrypt)?),
+        // `check` admits only the families above for encryption.
+        Cmac | Hmac | RsaSign | Ecdsa | Eddsa => return Err(invalid()),
+    })
+}
+
+/// A sign or verify operation (`K`: which).
+fn mac<K: MacKind + ?Sized>(kind: OpKind, m: &Mechanism, key: Arc<Prepared>) -> Result<Box<K>> {
+    use Family::*;
+    Ok(match check(kind, m, &key)? {
+        RsaCrypt | RsaSign => {
             no_param_unless_pss(m)?;
-            MacOp::boxed(rsa::RsaSignOp::new(key, m)?)
+            K::of(rsa::RsaSignOp::new(key, m)?)
         }
-        (Cmac, _) => MacOp::boxed(aes::CmacOp::new(key, m)?),
-        (Hmac, _) => {
+        Cmac => K::of(aes::CmacOp::new(key, m)?),
+        Hmac => {
             let (h, general) = hmac::hmac_mech(m.ty).ok_or_else(invalid)?;
             let len = if general {
                 general_len(m, h.len())?
@@ -224,14 +257,16 @@ pub fn begin(
                 h.len()
             };
             let k = key.hmac_key(h)?;
-            MacOp::boxed(hmac::HmacOp::new(k, len))
+            K::of(hmac::HmacOp::new(k, len))
         }
-        (Ecdsa, _) => {
+        Ecdsa => {
             no_param(m)?;
             let h = ec::ecdsa_hash(m.ty).ok_or_else(invalid)?;
-            MacOp::boxed(ec::EcdsaOp::new(key, h)?)
+            K::of(ec::EcdsaOp::new(key, h)?)
         }
-        (Eddsa, _) => MacOp::boxed(eddsa::EddsaOp::new(key, m)?),
+        Eddsa => K::of(eddsa::EddsaOp::new(key, m)?),
+        // `check` admits none of these for signing.
+        AesBlock | AesCtr | AesGcm => return Err(invalid()),
     })
 }
 

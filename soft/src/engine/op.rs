@@ -1,16 +1,18 @@
-//! The `Operation` trait implemented once for every mechanism, over two small
-//! traits: [`Crypt`] (encrypt/decrypt, output per step) and [`Mac`] (sign, verify,
-//! digest: absorb, then one output or check).
+//! The operation traits implemented once for every mechanism, over two small
+//! traits: [`Crypt`] (encrypt/decrypt, output per step: a [`Cipher`]) and [`Mac`]
+//! (sign, verify, digest: absorb, then one output or check: a [`Signing`],
+//! [`Verifying`] or [`Digesting`]).
 //!
-//! Semantics (backend.rs): `out == None` is a length query that keeps the operation;
+//! Semantics (`kmsbridge_bridge::op`): `out == None` is a length query that keeps the operation;
 //! `CKR_BUFFER_TOO_SMALL` keeps it; every other error and every final success ends it.
 //! A step whose output length is known only after computing it (CBC-PAD and RSA
 //! decryption) computes once, and holds the result for the caller's retry with a
 //! larger buffer when the first was too small.
 
 use cryptoki_sys::*;
-use kmsbridge_bridge::backend::{ObjectId, Operation, Output};
+use kmsbridge_bridge::backend::{ObjectId, Output};
 use kmsbridge_bridge::error::{Error, Result};
+use kmsbridge_bridge::op::{Cipher, Digesting, Operation, Signing, Verifying};
 use zeroize::Zeroizing;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -73,7 +75,7 @@ pub struct CryptOp<C> {
 }
 
 impl<C: Crypt + 'static> CryptOp<C> {
-    pub fn boxed(inner: C) -> Box<dyn Operation> {
+    pub fn boxed(inner: C) -> Box<dyn Cipher> {
         Box::new(CryptOp {
             inner,
             done: false,
@@ -140,10 +142,16 @@ impl<C: Crypt> CryptOp<C> {
 }
 
 impl<C: Crypt> Operation for CryptOp<C> {
+    fn is_done(&self) -> bool {
+        self.done
+    }
+}
+
+impl<C: Crypt> Cipher for CryptOp<C> {
     fn run(&mut self, input: &[u8], out: Output) -> Result<usize> {
         self.drive(Phase::Single, input, out)
     }
-    fn update_out(&mut self, input: &[u8], out: Output) -> Result<usize> {
+    fn update(&mut self, input: &[u8], out: Output) -> Result<usize> {
         if !self.done && !self.inner.multipart() {
             return self.end(single_part());
         }
@@ -155,21 +163,6 @@ impl<C: Crypt> Operation for CryptOp<C> {
         }
         self.drive(Phase::Final, &[], out)
     }
-    fn update(&mut self, _: &[u8]) -> Result<()> {
-        self.end(not_init())
-    }
-    fn update_key(&mut self, _: ObjectId) -> Result<()> {
-        self.end(not_init())
-    }
-    fn verify(&mut self, _: &[u8], _: &[u8]) -> Result<()> {
-        self.end(not_init())
-    }
-    fn verify_finish(&mut self, _: &[u8]) -> Result<()> {
-        self.end(not_init())
-    }
-    fn is_done(&self) -> bool {
-        self.done
-    }
 }
 
 /// A sign, verify or digest operation.
@@ -178,8 +171,25 @@ pub struct MacOp<M> {
     done: bool,
 }
 
-impl<M: Mac + 'static> MacOp<M> {
-    pub fn boxed(inner: M) -> Box<dyn Operation> {
+/// What a [`MacOp`] is started as: a signing, verifying or digesting operation.
+pub trait MacKind {
+    fn of<M: Mac + 'static>(inner: M) -> Box<Self>;
+}
+
+impl MacKind for dyn Signing {
+    fn of<M: Mac + 'static>(inner: M) -> Box<Self> {
+        Box::new(MacOp { inner, done: false })
+    }
+}
+
+impl MacKind for dyn Verifying {
+    fn of<M: Mac + 'static>(inner: M) -> Box<Self> {
+        Box::new(MacOp { inner, done: false })
+    }
+}
+
+impl MacKind for dyn Digesting {
+    fn of<M: Mac + 'static>(inner: M) -> Box<Self> {
         Box::new(MacOp { inner, done: false })
     }
 }
@@ -209,16 +219,8 @@ impl<M: Mac> MacOp<M> {
         };
         self.end(r)
     }
-}
 
-impl<M: Mac> Operation for MacOp<M> {
-    fn run(&mut self, input: &[u8], out: Output) -> Result<usize> {
-        self.output(Some(input), out)
-    }
-    fn update_out(&mut self, _: &[u8], _: Output) -> Result<usize> {
-        self.end(not_init())
-    }
-    fn update(&mut self, input: &[u8]) -> Result<()> {
+    fn absorb(&mut self, input: &[u8]) -> Result<()> {
         if self.done {
             return not_init();
         }
@@ -231,6 +233,53 @@ impl<M: Mac> Operation for MacOp<M> {
         }
         r
     }
+}
+
+impl<M: Mac> Operation for MacOp<M> {
+    fn is_done(&self) -> bool {
+        self.done
+    }
+}
+
+impl<M: Mac> Signing for MacOp<M> {
+    fn run(&mut self, input: &[u8], out: Output) -> Result<usize> {
+        self.output(Some(input), out)
+    }
+    fn update(&mut self, input: &[u8]) -> Result<()> {
+        self.absorb(input)
+    }
+    fn finish(&mut self, out: Output) -> Result<usize> {
+        self.output(None, out)
+    }
+}
+
+impl<M: Mac> Verifying for MacOp<M> {
+    fn verify(&mut self, data: &[u8], sig: &[u8]) -> Result<()> {
+        if self.done {
+            return not_init();
+        }
+        let r = self.inner.absorb(data).and_then(|_| self.inner.verify(sig));
+        self.end(r)
+    }
+    fn update(&mut self, input: &[u8]) -> Result<()> {
+        self.absorb(input)
+    }
+    fn finish(&mut self, sig: &[u8]) -> Result<()> {
+        if self.done {
+            return not_init();
+        }
+        let r = self.inner.verify(sig);
+        self.end(r)
+    }
+}
+
+impl<M: Mac> Digesting for MacOp<M> {
+    fn run(&mut self, input: &[u8], out: Output) -> Result<usize> {
+        self.output(Some(input), out)
+    }
+    fn update(&mut self, input: &[u8]) -> Result<()> {
+        self.absorb(input)
+    }
     /// The engine cannot resolve an object id: the backend digests a key by passing
     /// its value (`engine::digest_key_value`) to `update`.
     fn update_key(&mut self, _: ObjectId) -> Result<()> {
@@ -241,23 +290,6 @@ impl<M: Mac> Operation for MacOp<M> {
     }
     fn finish(&mut self, out: Output) -> Result<usize> {
         self.output(None, out)
-    }
-    fn verify(&mut self, data: &[u8], sig: &[u8]) -> Result<()> {
-        if self.done {
-            return not_init();
-        }
-        let r = self.inner.absorb(data).and_then(|_| self.inner.verify(sig));
-        self.end(r)
-    }
-    fn verify_finish(&mut self, sig: &[u8]) -> Result<()> {
-        if self.done {
-            return not_init();
-        }
-        let r = self.inner.verify(sig);
-        self.end(r)
-    }
-    fn is_done(&self) -> bool {
-        self.done
     }
 }
 

@@ -108,17 +108,17 @@ fn cbc_pad_known_answers_and_padding_errors() {
     // A wrong last block: bad padding.
     let mut bad = ct.clone();
     bad[70] ^= 0x55;
-    let mut o = op(OpKind::Decrypt, &m, &k);
+    let mut o = dec(&m, &k);
     let mut out = vec![0u8; 80];
     assert_eq!(rv(o.run(&bad, Some(&mut out))), CKR_ENCRYPTED_DATA_INVALID);
     assert!(o.is_done());
-    let mut o = op(OpKind::Decrypt, &m, &k);
+    let mut o = dec(&m, &k);
     assert_eq!(
         rv(o.run(&ct[..79], Some(&mut out))),
         CKR_ENCRYPTED_DATA_LEN_RANGE
     );
     // Exact-size buffer smaller than the bound still works (computed once, delivered).
-    let mut o = op(OpKind::Decrypt, &m, &k);
+    let mut o = dec(&m, &k);
     assert_eq!(o.run(&ct, None).unwrap(), 80, "bound");
     let mut small = vec![0u8; 10];
     assert_eq!(is_too_small(o.run(&ct, Some(&mut small))), 64);
@@ -133,7 +133,7 @@ fn cbc_pad_known_answers_and_padding_errors() {
 fn block_modes_refuse_partial_blocks() {
     let k = key();
     for m in [mech(CKM_AES_ECB), flat(CKM_AES_CBC, &h(IV))] {
-        let mut o = op(OpKind::Encrypt, &m, &k);
+        let mut o = enc(&m, &k);
         let mut out = [0u8; 32];
         assert_eq!(rv(o.run(&[0; 17], Some(&mut out))), CKR_DATA_LEN_RANGE);
         assert!(o.is_done());
@@ -141,13 +141,13 @@ fn block_modes_refuse_partial_blocks() {
             rv(o.run(&[0; 16], Some(&mut out))),
             CKR_OPERATION_NOT_INITIALIZED
         );
-        let mut o = op(OpKind::Decrypt, &m, &k);
+        let mut o = dec(&m, &k);
         assert_eq!(
             rv(o.run(&[0; 17], Some(&mut out))),
             CKR_ENCRYPTED_DATA_LEN_RANGE
         );
-        let mut o = op(OpKind::Encrypt, &m, &k);
-        assert_eq!(o.update_out(&[0; 20], Some(&mut out)).unwrap(), 16);
+        let mut o = enc(&m, &k);
+        assert_eq!(o.update(&[0; 20], Some(&mut out)).unwrap(), 16);
         assert_eq!(rv(o.finish(Some(&mut out))), CKR_DATA_LEN_RANGE);
     }
     let bad_iv = flat(CKM_AES_CBC, &[0; 8]);
@@ -177,7 +177,7 @@ fn ctr_counter_bits() {
     cb[15] = 2;
     let m = ctr(2, &cb);
     assert_eq!(run(OpKind::Encrypt, &m, Some(&k), &[0; 32]).len(), 32);
-    let mut o = op(OpKind::Encrypt, &m, &k);
+    let mut o = enc(&m, &k);
     let mut out = [0u8; 33];
     assert_eq!(rv(o.run(&[0; 33], Some(&mut out))), CKR_DATA_LEN_RANGE);
 }
@@ -201,16 +201,16 @@ fn gcm_tag_failures_and_parameters() {
     let m = gcm(&h(GCM_IV), &h(GCM_AAD), 128);
     let mut bad = h(GCM_TC4);
     *bad.last_mut().unwrap() ^= 1;
-    let mut o = op(OpKind::Decrypt, &m, &k);
+    let mut o = dec(&m, &k);
     let mut out = vec![0u8; 100];
     assert_eq!(rv(o.run(&bad, Some(&mut out))), CKR_ENCRYPTED_DATA_INVALID);
     assert!(o.is_done());
     // Multi-part: nothing released before the final, which fails.
-    let mut o = op(OpKind::Decrypt, &m, &k);
-    assert_eq!(o.update_out(&bad[..50], Some(&mut out)).unwrap(), 0);
-    assert_eq!(o.update_out(&bad[50..], Some(&mut out)).unwrap(), 0);
+    let mut o = dec(&m, &k);
+    assert_eq!(o.update(&bad[..50], Some(&mut out)).unwrap(), 0);
+    assert_eq!(o.update(&bad[50..], Some(&mut out)).unwrap(), 0);
     assert_eq!(rv(o.finish(Some(&mut out))), CKR_ENCRYPTED_DATA_INVALID);
-    let mut o = op(OpKind::Decrypt, &m, &k);
+    let mut o = dec(&m, &k);
     assert_eq!(
         rv(o.run(&[0; 10], Some(&mut out))),
         CKR_ENCRYPTED_DATA_LEN_RANGE
@@ -266,7 +266,7 @@ fn cmac_known_answers() {
 #[test]
 fn length_queries_and_short_buffers_keep_the_operation() {
     let k = key();
-    let mut o = op(OpKind::Encrypt, &mech(CKM_AES_ECB), &k);
+    let mut o = enc(&mech(CKM_AES_ECB), &k);
     assert_eq!(o.run(&h(PT), None).unwrap(), 64);
     assert_eq!(o.run(&h(PT), None).unwrap(), 64);
     let mut small = [0u8; 63];
@@ -280,7 +280,7 @@ fn length_queries_and_short_buffers_keep_the_operation() {
         rv(o.run(&h(PT), Some(&mut out))),
         CKR_OPERATION_NOT_INITIALIZED
     );
-    let mut s = op(OpKind::Sign, &mech(CKM_AES_CMAC), &k);
+    let mut s = signer(&mech(CKM_AES_CMAC), &k);
     s.update(b"abc").unwrap();
     assert_eq!(s.finish(None).unwrap(), 16);
     let mut tiny = [0u8; 4];
@@ -322,8 +322,4 @@ fn key_usage_type_and_allowed_mechanisms_are_enforced() {
         Some(prep(&only_cbc))
     )
     .is_ok());
-    assert_eq!(
-        rv(begin(OpKind::Encrypt, &mech(CKM_AES_ECB), None)),
-        CKR_KEY_HANDLE_INVALID
-    );
 }

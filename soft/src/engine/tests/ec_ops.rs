@@ -61,7 +61,7 @@ fn ecdsa_hashed_variants_and_truncation() {
         // Raw ECDSA over a longer hash truncates it (FIPS 186), like the hashed mechanism.
         verify(&mech(CKM_ECDSA), &public, &dg, &s).unwrap();
     }
-    let mut o = op(OpKind::Sign, &mech(CKM_ECDSA), &private);
+    let mut o = signer(&mech(CKM_ECDSA), &private);
     assert_eq!(
         rv(o.update(b"x")),
         CKR_FUNCTION_NOT_SUPPORTED,
@@ -136,7 +136,7 @@ fn ed25519_rfc8032_and_generated_keys() {
         let s = run(OpKind::Sign, &m, Some(&gs), MSG);
         verify(&m, &gp, MSG, &s).unwrap();
     }
-    let mut o = op(OpKind::Sign, &mech(CKM_EDDSA), &gs);
+    let mut o = signer(&mech(CKM_EDDSA), &gs);
     assert_eq!(rv(o.update(b"x")), CKR_FUNCTION_NOT_SUPPORTED);
 }
 

@@ -27,7 +27,7 @@ fn digests_of_abc() {
     for (m, want) in ABC {
         let want: String = want.split_whitespace().collect();
         assert_eq!(hx(&run(OpKind::Digest, &mech(m), None, b"abc")), want);
-        let mut o = begin(OpKind::Digest, &mech(m), None).unwrap();
+        let mut o = begin_digest(&mech(m)).unwrap();
         o.update(b"a").unwrap();
         o.update(b"bc").unwrap();
         let n = o.finish(None).unwrap();

@@ -15,8 +15,9 @@ mod wrap_ops;
 use super::*;
 use cryptoki_sys::*;
 use kmsbridge_bridge::attr::{Attr, AttrReq};
-use kmsbridge_bridge::backend::{OpKind, Operation};
+use kmsbridge_bridge::backend::OpKind;
 use kmsbridge_bridge::error::Error;
+use kmsbridge_bridge::op::{Cipher, Operation, Signing, Verifying};
 use kmsbridge_bridge::{MechParam, Mechanism};
 use std::sync::Arc;
 
@@ -77,30 +78,76 @@ pub fn prep(o: &SoftObject) -> Arc<Prepared> {
     prepare(o).expect("prepare")
 }
 
-pub fn op(kind: OpKind, m: &Mechanism, key: &SoftObject) -> Box<dyn Operation> {
-    begin(kind, m, Some(prep(key))).expect("begin")
+pub fn enc(m: &Mechanism, key: &SoftObject) -> Box<dyn Cipher> {
+    begin_encrypt(m, prep(key)).expect("begin")
+}
+pub fn dec(m: &Mechanism, key: &SoftObject) -> Box<dyn Cipher> {
+    begin_decrypt(m, prep(key)).expect("begin")
+}
+pub fn signer(m: &Mechanism, key: &SoftObject) -> Box<dyn Signing> {
+    begin_sign(m, prep(key)).expect("begin")
+}
+pub fn verifier(m: &Mechanism, key: &SoftObject) -> Box<dyn Verifying> {
+    begin_verify(m, prep(key)).expect("begin")
 }
 
-/// Single-part encrypt/decrypt/sign/digest with a length query first.
-pub fn run(kind: OpKind, m: &Mechanism, key: Option<&SoftObject>, input: &[u8]) -> Vec<u8> {
-    let mut o = begin(kind, m, key.map(prep)).expect("begin");
-    let n = o.run(input, None).expect("length query");
+/// The Init of `kind` alone (its checks); the operation is dropped.
+pub fn begin(
+    kind: OpKind,
+    m: &Mechanism,
+    key: Option<Arc<Prepared>>,
+) -> kmsbridge_bridge::Result<()> {
+    let key = || key.clone().expect("a key");
+    match kind {
+        OpKind::Encrypt => begin_encrypt(m, key()).map(drop),
+        OpKind::Decrypt => begin_decrypt(m, key()).map(drop),
+        OpKind::Sign => begin_sign(m, key()).map(drop),
+        OpKind::Verify => begin_verify(m, key()).map(drop),
+        OpKind::Digest => begin_digest(m).map(drop),
+    }
+}
+
+/// One single-part call with a length query first.
+fn single<O: Operation + ?Sized>(
+    mut o: Box<O>,
+    call: impl Fn(&mut O, Option<&mut [u8]>) -> kmsbridge_bridge::Result<usize>,
+) -> Vec<u8> {
+    let n = call(&mut o, None).expect("length query");
     assert!(!o.is_done(), "a length query ended the operation");
     let mut out = vec![0u8; n];
-    let got = o.run(input, Some(&mut out)).expect("run");
+    let got = call(&mut o, Some(&mut out)).expect("run");
     assert!(o.is_done());
     out.truncate(got);
     out
 }
 
+/// Single-part encrypt/decrypt/sign/digest with a length query first.
+pub fn run(kind: OpKind, m: &Mechanism, key: Option<&SoftObject>, input: &[u8]) -> Vec<u8> {
+    let key = || key.expect("a key");
+    match kind {
+        OpKind::Encrypt => single(enc(m, key()), |o, out| o.run(input, out)),
+        OpKind::Decrypt => single(dec(m, key()), |o, out| o.run(input, out)),
+        OpKind::Sign => single(signer(m, key()), |o, out| o.run(input, out)),
+        OpKind::Digest => {
+            let o = begin_digest(m).expect("begin");
+            single(o, |o, out| o.run(input, out))
+        }
+        OpKind::Verify => panic!("verify answers no output"),
+    }
+}
+
 /// Multi-part encrypt/decrypt over `parts`.
 pub fn crypt_parts(kind: OpKind, m: &Mechanism, key: &SoftObject, parts: &[&[u8]]) -> Vec<u8> {
-    let mut o = op(kind, m, key);
+    let mut o = match kind {
+        OpKind::Encrypt => enc(m, key),
+        OpKind::Decrypt => dec(m, key),
+        _ => panic!("not a cipher kind"),
+    };
     let mut out = Vec::new();
     for p in parts {
-        let n = o.update_out(p, None).expect("update length");
+        let n = o.update(p, None).expect("update length");
         let mut buf = vec![0u8; n];
-        let got = o.update_out(p, Some(&mut buf)).expect("update");
+        let got = o.update(p, Some(&mut buf)).expect("update");
         out.extend_from_slice(&buf[..got]);
     }
     let n = o.finish(None).expect("final length");
@@ -113,7 +160,7 @@ pub fn crypt_parts(kind: OpKind, m: &Mechanism, key: &SoftObject, parts: &[&[u8]
 
 /// Multi-part sign over `parts`.
 pub fn sign_parts(m: &Mechanism, key: &SoftObject, parts: &[&[u8]]) -> Vec<u8> {
-    let mut o = op(OpKind::Sign, m, key);
+    let mut o = signer(m, key);
     for p in parts {
         o.update(p).expect("update");
     }
@@ -130,7 +177,7 @@ pub fn verify(
     data: &[u8],
     sig: &[u8],
 ) -> kmsbridge_bridge::Result<()> {
-    op(OpKind::Verify, m, key).verify(data, sig)
+    verifier(m, key).verify(data, sig)
 }
 
 /// Uneven chunks of `data` cut at the offsets.

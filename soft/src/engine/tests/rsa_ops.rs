@@ -107,12 +107,12 @@ fn pkcs1_raw_equals_hashed_and_verifies_elsewhere() {
         rv(verify(&mech(CKM_SHA256_RSA_PKCS), public, MSG, &s[..255])),
         CKR_SIGNATURE_LEN_RANGE
     );
-    let mut o = op(OpKind::Sign, &mech(CKM_RSA_PKCS), private);
+    let mut o = signer(&mech(CKM_RSA_PKCS), private);
     let mut out = vec![0u8; 256];
     assert_eq!(rv(o.run(&[1; 246], Some(&mut out))), CKR_DATA_LEN_RANGE);
     assert!(o.is_done());
     // Raw mechanisms are single-part.
-    let mut o = op(OpKind::Sign, &mech(CKM_RSA_PKCS), private);
+    let mut o = signer(&mech(CKM_RSA_PKCS), private);
     assert_eq!(rv(o.update(b"x")), CKR_FUNCTION_NOT_SUPPORTED);
     assert!(o.is_done());
     // Key usage: a public key does not sign.
@@ -172,7 +172,7 @@ fn pss_hashed_and_raw_agree_and_verify_elsewhere() {
         rv(begin(OpKind::Sign, &big, Some(prep(private)))),
         CKR_MECHANISM_PARAM_INVALID
     );
-    let mut o = op(OpKind::Sign, &pss(CKM_RSA_PKCS_PSS, 2, 32), private);
+    let mut o = signer(&pss(CKM_RSA_PKCS_PSS, 2, 32), private);
     let mut out = vec![0u8; 256];
     assert_eq!(
         rv(o.run(&[0; 31], Some(&mut out))),
@@ -212,7 +212,7 @@ fn oaep_round_trips_bounds_and_one_error_code() {
         let max = vec![0x42u8; 256 - 2 * hlen - 2];
         let ct = run(OpKind::Encrypt, &m, Some(public), &max);
         assert_eq!(run(OpKind::Decrypt, &m, Some(private), &ct), max);
-        let mut o = op(OpKind::Encrypt, &m, public);
+        let mut o = enc(&m, public);
         let mut out = vec![0u8; 256];
         assert_eq!(
             rv(o.run(&vec![0; max.len() + 1], Some(&mut out))),
@@ -221,14 +221,14 @@ fn oaep_round_trips_bounds_and_one_error_code() {
         for pos in [0usize, 1, 100, 255] {
             let mut bad = ct.clone();
             bad[pos] ^= 0x40;
-            let mut o = op(OpKind::Decrypt, &m, private);
+            let mut o = dec(&m, private);
             assert_eq!(
                 rv(o.run(&bad, Some(&mut out))),
                 CKR_ENCRYPTED_DATA_INVALID,
                 "byte {pos}"
             );
         }
-        let mut o = op(OpKind::Decrypt, &m, private);
+        let mut o = dec(&m, private);
         assert_eq!(
             rv(o.run(&ct[1..], Some(&mut out))),
             CKR_ENCRYPTED_DATA_LEN_RANGE
@@ -241,17 +241,13 @@ fn oaep_round_trips_bounds_and_one_error_code() {
         Some(public),
         MSG,
     );
-    let mut o = op(
-        OpKind::Decrypt,
-        &oaep(CKM_SHA256, CKG_MGF1_SHA256, b"b"),
-        private,
-    );
+    let mut o = dec(&oaep(CKM_SHA256, CKG_MGF1_SHA256, b"b"), private);
     let mut out = vec![0u8; 256];
     assert_eq!(rv(o.run(&ct, Some(&mut out))), CKR_ENCRYPTED_DATA_INVALID);
     // Decryption into a buffer of the message's exact size.
     let m = oaep(CKM_SHA_1, CKG_MGF1_SHA1, b"");
     let ct = run(OpKind::Encrypt, &m, Some(public), b"hi");
-    let mut o = op(OpKind::Decrypt, &m, private);
+    let mut o = dec(&m, private);
     let mut two = [0u8; 2];
     assert_eq!(o.run(&ct, Some(&mut two)).unwrap(), 2);
     assert_eq!(&two, b"hi");
@@ -279,7 +275,7 @@ fn pkcs1_and_raw_encryption() {
     assert_eq!(run(OpKind::Decrypt, &m, Some(private), &ct), MSG);
     let mut bad = ct.clone();
     bad[5] ^= 1;
-    let mut o = op(OpKind::Decrypt, &m, private);
+    let mut o = dec(&m, private);
     let mut out = vec![0u8; 256];
     assert_eq!(rv(o.run(&bad, Some(&mut out))), CKR_ENCRYPTED_DATA_INVALID);
     let x = mech(CKM_RSA_X_509);
@@ -290,12 +286,12 @@ fn pkcs1_and_raw_encryption() {
     let s = run(OpKind::Sign, &x, Some(private), b"raw");
     verify(&x, public, b"raw", &s).unwrap();
     assert_eq!(rv(verify(&x, public, b"raw!", &s)), CKR_SIGNATURE_INVALID);
-    let mut o = op(OpKind::Sign, &x, private);
+    let mut o = signer(&x, private);
     assert_eq!(
         rv(o.run(&[0xff; 256], Some(&mut out))),
         CKR_DATA_INVALID,
         "not below the modulus"
     );
-    let mut o = op(OpKind::Encrypt, &m, public);
-    assert_eq!(rv(o.update_out(b"x", None)), CKR_FUNCTION_NOT_SUPPORTED);
+    let mut o = enc(&m, public);
+    assert_eq!(rv(o.update(b"x", None)), CKR_FUNCTION_NOT_SUPPORTED);
 }

@@ -91,18 +91,15 @@ fn one_prepared_key_serves_many_threads() {
                     let mut last = (Vec::new(), Vec::new());
                     for i in 0..50u8 {
                         let msg = [t as u8, i];
-                        let mut o =
-                            begin(OpKind::Sign, &mech(CKM_ECDSA_SHA256), Some(ep.clone())).unwrap();
+                        let mut o = begin_sign(&mech(CKM_ECDSA_SHA256), ep.clone()).unwrap();
                         let mut out = vec![0u8; 64];
                         o.run(&msg, Some(&mut out)).unwrap();
-                        let mut g = begin(OpKind::Encrypt, gcm, Some(ap.clone())).unwrap();
+                        let mut g = begin_encrypt(gcm, ap.clone()).unwrap();
                         let mut ct = vec![0u8; 116];
                         g.run(&[1; 100], Some(&mut ct)).unwrap();
                         assert_eq!(&ct, expected);
                         if i % 10 == 0 {
-                            let mut r =
-                                begin(OpKind::Sign, &mech(CKM_SHA256_RSA_PKCS), Some(rp.clone()))
-                                    .unwrap();
+                            let mut r = begin_sign(&mech(CKM_SHA256_RSA_PKCS), rp.clone()).unwrap();
                             let mut rs = vec![0u8; 256];
                             r.run(&msg, Some(&mut rs)).unwrap();
                             last = (out, rs);
