@@ -76,17 +76,30 @@ pub(super) fn set_user_pin_initialized(conn: &Connection) -> Result<()> {
     Ok(())
 }
 
-/// Add one to a role's wrong-PIN counter (`by_one`), or set it to zero.
-pub(super) fn bump_failures(conn: &Connection, user: CK_USER_TYPE, by_one: bool) -> Result<()> {
-    let sql = match (user == CKU_SO, by_one) {
-        (true, true) => "UPDATE token SET so_failures = so_failures + 1 WHERE id = 1",
-        (true, false) => "UPDATE token SET so_failures = 0 WHERE id = 1",
-        (false, true) => "UPDATE token SET user_failures = user_failures + 1 WHERE id = 1",
-        (false, false) => "UPDATE token SET user_failures = 0 WHERE id = 1",
+/// Add one to a role's wrong-PIN counter.
+pub(super) fn count_failure(conn: &Connection, user: CK_USER_TYPE) -> Result<()> {
+    let sql = if user == CKU_SO {
+        "UPDATE token SET so_failures = so_failures + 1 WHERE id = 1"
+    } else {
+        "UPDATE token SET user_failures = user_failures + 1 WHERE id = 1"
     };
+    run(conn, sql, "store: count a PIN attempt")
+}
+
+/// Set a role's wrong-PIN counter to zero.
+pub(super) fn clear_failures(conn: &Connection, user: CK_USER_TYPE) -> Result<()> {
+    let sql = if user == CKU_SO {
+        "UPDATE token SET so_failures = 0 WHERE id = 1"
+    } else {
+        "UPDATE token SET user_failures = 0 WHERE id = 1"
+    };
+    run(conn, sql, "store: reset a PIN counter")
+}
+
+fn run(conn: &Connection, sql: &str, what: &'static str) -> Result<()> {
     conn.prepare_cached(sql)
         .and_then(|mut st| st.execute([]))
-        .map_err(db("store: login"))?;
+        .map_err(db(what))?;
     Ok(())
 }
 

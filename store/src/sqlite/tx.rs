@@ -25,10 +25,10 @@ impl Tx for SqliteTx<'_> {
         token_rows::put_slot(self.0, slot)
     }
     fn count_failure(&mut self, user: CK_USER_TYPE) -> Result<()> {
-        token_rows::bump_failures(self.0, user, true)
+        token_rows::count_failure(self.0, user)
     }
     fn clear_failures(&mut self, user: CK_USER_TYPE) -> Result<()> {
-        token_rows::bump_failures(self.0, user, false)
+        token_rows::clear_failures(self.0, user)
     }
     fn start_over(&mut self, label: &str, token_uid: &[u8; seal::UID_LEN]) -> Result<()> {
         token_rows::start_over(self.0, label, token_uid)
