@@ -1,5 +1,5 @@
 //! `SoftBackend`: a software instance's `Backend`: objects from the durable store
-//! (`kmsbridge-store`, through its `Store` trait), crypto in-module (`engine`).
+//! (`kmsbridge-store`, through its `Store`), crypto in-module (`engine`).
 //!
 //! Token objects live in the store, shared by every process; this process caches
 //! each object it has loaded with its prepared key, so the hot path (Init, then the
@@ -51,7 +51,7 @@ impl Cached {
 
 pub struct SoftBackend {
     dir: PathBuf,
-    store: OnceLock<Box<dyn Store>>,
+    store: OnceLock<Store>,
     opening: Mutex<()>,
     /// What the application's login unlocked; `None` when logged out.
     dek: RwLock<Option<Dek>>,
@@ -113,17 +113,17 @@ impl SoftBackend {
         }
     }
 
-    fn store(&self) -> Result<&dyn Store> {
+    fn store(&self) -> Result<&Store> {
         if let Some(s) = self.store.get() {
-            return Ok(s.as_ref());
+            return Ok(s);
         }
         let _g = self.opening.lock();
         if let Some(s) = self.store.get() {
-            return Ok(s.as_ref());
+            return Ok(s);
         }
         let s = kmsbridge_store::open(&self.dir)?;
         tracing::info!(store = %self.dir.display(), "software store opened");
-        Ok(self.store.get_or_init(|| s).as_ref())
+        Ok(self.store.get_or_init(|| s))
     }
 
     /// Drop cached token objects if any process committed since they were loaded.

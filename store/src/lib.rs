@@ -1,16 +1,41 @@
 //! The durable, encrypted store of a software instance: its token state, PIN slots
-//! and token objects, behind the [`Store`] trait, shared by any number of processes.
-//! [`SqliteStore`] (feature `sqlite`, on by default) keeps them in one SQLite database;
-//! a store elsewhere (a database server) implements the same trait.
+//! and token objects, shared by any number of processes. Two levels:
 //!
-//! The crypto every store shares lives above the rows, in this crate's common modules:
-//! sealing (`seal`: AES-256-GCM, the attribute encoding and the associated data that
-//! binds a seal to its place), PIN slots (`pins`: the PBKDF2 KEK that wraps the DEK,
-//! the PIN rules, [`Dek`]), the token's flags ([`TokenInfo`]) and the split of an
-//! object into clear and sealed parts (`objects`). A store implementation keeps rows
-//! and runs the transactions around these.
+//! - [`Store`], the calls the software backend makes (`login`, `insert`, ...), is
+//!   written once, over any implementation's rows: the counted PIN checks and their
+//!   retries, the confirm-inside-the-write of `C_InitToken`, sealing on insert and
+//!   update, and the rules for a caller without the DEK.
+//! - [`Rows`] (with [`Tx`], the operations inside one write transaction) is what an
+//!   implementation provides: reads of the token row, PIN slots and object rows,
+//!   atomic write transactions, a version, an integrity check. [`SqliteRows`]
+//!   (feature `sqlite`, on by default) keeps them in one SQLite database
+//!   ([`SqliteStore`] is the `Store` over it); a store elsewhere (a database server)
+//!   implements `Rows` and gets every call above it as is.
 //!
-//! # Files (SQLite)
+//! The crypto is above the rows too, in this crate's common modules: sealing
+//! (`seal`: AES-256-GCM, the attribute encoding and the associated data that binds a
+//! seal to its place), PIN slots (`pins`: the PBKDF2 KEK that wraps the DEK, the PIN
+//! rules, [`Dek`]), the token's flags ([`TokenInfo`]) and the split of an object into
+//! clear and sealed parts (`objects`). An implementation only ever sees bytes:
+//! [`TokenRow`], [`PinSlot`], [`ObjectRow`].
+//!
+//! # What a second implementation must provide
+//!
+//! - Write transactions ([`Rows::write`]) that are atomic (all of a transaction lands
+//!   or none of it, through a crash at any point), durable once they return `Ok`, and
+//!   serializable with respect to each other across every process sharing the store —
+//!   in particular a wrong-PIN counter increment ([`Tx::count_failure`]) is never lost
+//!   to a concurrent transaction, or the lockout bound no longer holds. SQLite gets
+//!   this from `BEGIN IMMEDIATE`; a server database from `SERIALIZABLE` isolation (its
+//!   serialization failures retried by running the closure again) or from locking the
+//!   token row first in every write.
+//! - Object ids from [`Tx::insert_object`] never handed out twice, even after a delete.
+//! - [`Rows::version`] moving at every committed write of any process.
+//! - The error codes below for its own failures, so that [`retry_may_help`] says yes
+//!   exactly to the transient ones.
+//! - [`Rows::after_secret_change`] if old PIN slots can linger in a log of its own.
+//!
+//! //! # Files (SQLite)
 //!
 //! [`SqliteStore::open`] takes a directory (made 0700 if absent) holding `store.sqlite`
 //! (made 0600) and SQLite's `store.sqlite-wal` and `-shm` (which take the database's
@@ -30,7 +55,7 @@
 //! (no KDF, no I/O of ours inside); other processes wait for the write lock up to
 //! [`BUSY_TIMEOUT`]. Readers never wait for the writer.
 //!
-//! Each `SqliteStore` keeps a small pool of connections, checked out per call, so
+//! Each `SqliteRows` keeps a small pool of connections, checked out per call, so
 //! reads run in parallel across threads. [`Store::version`] moves at every commit of any
 //! process: a cache may compare it to tell whether it is stale.
 //!
@@ -101,7 +126,7 @@
 //! # API
 //!
 //! ```text
-//! open(dir) -> Box<dyn Store>                      the SQLite store (feature `sqlite`)
+//! open(dir) -> Store                              the SQLite store (feature `sqlite`)
 //! store.token() -> TokenInfo                      (TokenInfo::flags() gives CKF_* bits)
 //! store.init_token(so_pin, label)                 first init, or re-init with the SO PIN:
 //!                                                 destroys every object, new DEK
@@ -117,8 +142,8 @@
 //! store.integrity_check()
 //! ```
 //!
-//! The [`Store`] trait is written for a store that may be remote, fail transiently and
-//! be shared by many processes: no call exposes the database's own types; every
+//! [`Store`] and [`Rows`] are written for a store that may be remote, fail transiently
+//! and be shared by many processes: no call exposes the database's own types; every
 //! write is one atomic transaction (all of it lands or none of it); [`Store::version`]
 //! is the change marker a cache compares; and an error says whether a retry may help
 //! ([`retry_may_help`]: the store was busy or unreachable, as opposed to a refusal or
@@ -131,104 +156,39 @@
 //! `CKR_USER_NOT_LOGGED_IN`. The store does not police roles or sessions beyond that:
 //! the provider does.
 
-// The shared crypto serves the store implementations; a build with none of them
-// (no `sqlite`) compiles it uncalled.
-#[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
 mod objects;
-#[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
 mod pins;
-#[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
+mod rows;
 mod seal;
 #[cfg(feature = "sqlite")]
 mod sqlite;
-#[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
+mod store;
 mod token;
 
-use cryptoki_sys::{CKR_FUNCTION_FAILED, CK_USER_TYPE};
-use kmsbridge_bridge::{Error, ObjectId, Result};
+use cryptoki_sys::CKR_FUNCTION_FAILED;
+use kmsbridge_bridge::Error;
 
-pub use objects::ObjectRecord;
-pub use pins::{Dek, KDF_ITERATIONS, MAX_PIN_LEN, MIN_PIN_LEN};
+pub use objects::{ObjectRecord, ObjectRow};
+pub use pins::{Dek, PinSlot, KDF_ITERATIONS, MAX_PIN_LEN, MIN_PIN_LEN};
+pub use rows::{Rows, Tx};
 #[cfg(feature = "sqlite")]
-pub use sqlite::{SqliteStore, BUSY_TIMEOUT, DB_FILE, DEFAULT_MAX_FAILURES, SCHEMA_VERSION};
-pub use token::TokenInfo;
+pub use sqlite::{
+    SqliteRows, SqliteStore, BUSY_TIMEOUT, DB_FILE, DEFAULT_MAX_FAILURES, SCHEMA_VERSION,
+};
+pub use store::Store;
+pub use token::{TokenInfo, TokenRow};
 
 // A store is shared by every thread of a process; a DEK is kept by a logged-in backend.
 const _: fn() = || {
     fn shared<T: Send + Sync + ?Sized>() {}
-    shared::<dyn Store>();
+    shared::<Store>();
     shared::<Dek>();
 };
 
-/// The durable store of one software token. See the crate documentation for the
-/// semantics and codes every implementation keeps.
-pub trait Store: Send + Sync + std::fmt::Debug {
-    /// The token's state, as committed by any process.
-    fn token(&self) -> Result<TokenInfo>;
-
-    /// `C_InitToken`: on a new token, set the SO PIN and label; on an initialised one,
-    /// check the SO PIN (counted; `CKR_PIN_INCORRECT`, `CKR_PIN_LOCKED`), then destroy
-    /// every object and the user PIN, and start over with a new DEK under the given SO
-    /// PIN. `label` is stored as given (the provider pads or trims it).
-    fn init_token(&self, so_pin: &[u8], label: &str) -> Result<()>;
-
-    /// `C_Login`: check `pin` for `user` (`CKU_SO` or `CKU_USER`) and hand back the
-    /// token's DEK. Wrong PINs are counted across processes, before the check:
-    /// `CKR_PIN_INCORRECT`, then `CKR_PIN_LOCKED` once the count reaches the bound; a
-    /// right PIN resets the count.
-    fn login(&self, user: CK_USER_TYPE, pin: &[u8]) -> Result<Dek>;
-
-    /// `C_InitPIN`: set the user PIN, with the DEK of an SO login. Resets the user's
-    /// wrong-PIN count, which unlocks a locked user PIN.
-    fn init_user_pin(&self, so: &Dek, pin: &[u8]) -> Result<()>;
-
-    /// `C_SetPIN`: change `user`'s PIN from `old` (checked and counted as a login) to
-    /// `new`. Only that role's slot is rewritten; objects are untouched.
-    fn set_pin(&self, user: CK_USER_TYPE, old: &[u8], new: &[u8]) -> Result<()>;
-
-    /// Store a new token object and return its id (never reused). With `secret(type)`
-    /// true an attribute is sealed; every attribute of a private object is. Without a
-    /// DEK, only a public object with nothing to seal can be stored
-    /// (`CKR_USER_NOT_LOGGED_IN` otherwise).
-    fn insert(
-        &self,
-        dek: Option<&Dek>,
-        rec: &ObjectRecord,
-        secret: &dyn Fn(u64) -> bool,
-    ) -> Result<ObjectId>;
-
-    /// Replace object `rec.id` with `rec` (same rules as [`Store::insert`]). Without a
-    /// DEK only a public object's clear attributes can change; its seal is kept. With a
-    /// DEK, the types in `rec.withheld` (a record loaded without the DEK) keep their
-    /// sealed values.
-    fn update(
-        &self,
-        dek: Option<&Dek>,
-        rec: &ObjectRecord,
-        secret: &dyn Fn(u64) -> bool,
-    ) -> Result<()>;
-
-    /// Destroy an object for good (`CKR_OBJECT_HANDLE_INVALID` if there is none).
-    fn delete(&self, id: ObjectId) -> Result<()>;
-
-    /// Read an object. A private object needs the DEK (`CKR_USER_NOT_LOGGED_IN`);
-    /// without it a public object comes back with its sealed types in `withheld`.
-    fn load(&self, dek: Option<&Dek>, id: ObjectId) -> Result<ObjectRecord>;
-
-    /// Every object: `(id, CKA_CLASS, CKA_PRIVATE)`, by id.
-    fn list(&self) -> Result<Vec<(ObjectId, u64, bool)>>;
-
-    /// A number that changes whenever any process commits a change to the store.
-    fn version(&self) -> Result<u64>;
-
-    /// The store's own check of all it holds.
-    fn integrity_check(&self) -> Result<()>;
-}
-
 /// Open the store in `dir` (the SQLite store), making it if absent.
 #[cfg(feature = "sqlite")]
-pub fn open(dir: &std::path::Path) -> Result<Box<dyn Store>> {
-    Ok(Box::new(SqliteStore::open(dir)?))
+pub fn open(dir: &std::path::Path) -> kmsbridge_bridge::Result<Store> {
+    Ok(SqliteStore::open(dir)?.boxed())
 }
 
 /// Whether a failed store call may succeed if tried again: the store was busy past

@@ -1,5 +1,5 @@
 //! Token objects as the engine sees them ([`ObjectRecord`]) and as a store keeps them
-//! ([`Row`]): clear attributes (public objects only), the list of sealed attribute
+//! ([`ObjectRow`]): clear attributes (public objects only), the list of sealed attribute
 //! types, and the seal, made and opened here so a store writes rows only.
 
 use zeroize::Zeroizing;
@@ -79,13 +79,20 @@ pub(crate) fn split<'a>(rec: &'a ObjectRecord, secret: &dyn Fn(u64) -> bool) -> 
     })
 }
 
-/// An object row as stored.
-pub(crate) struct Row {
+/// An object row as a store keeps it. Bytes only; encoded, sealed and opened here.
+#[derive(Clone)]
+pub struct ObjectRow {
+    /// The object's random 128-bit uid, bound into its seal.
     pub uid: Vec<u8>,
+    /// `CKA_CLASS`.
     pub class: u64,
+    /// `CKA_PRIVATE`.
     pub private: bool,
+    /// The encoded clear attributes (none for a private object).
     pub clear: Vec<u8>,
+    /// The encoded list of the sealed attributes' types.
     pub sealed_types: Vec<u8>,
+    /// The seal of the sealed attributes, if there are any (always, on a private object).
     pub sealed: Option<Vec<u8>>,
 }
 
@@ -130,7 +137,7 @@ pub(crate) fn open_part(
     dek: &Dek,
     token_uid: &[u8; seal::UID_LEN],
     id: ObjectId,
-    row: &Row,
+    row: &ObjectRow,
     blob: &[u8],
 ) -> Option<Vec<(u64, Zeroizing<Vec<u8>>)>> {
     let aad = seal::object_aad(token_uid, &row.uid, id, row.class, row.private);

@@ -28,28 +28,34 @@ fn kek(pin: &[u8], salt: &[u8], iterations: u32) -> Zeroizing<[u8; seal::KEY_LEN
     k
 }
 
-/// One role's PIN slot, as stored.
-pub(crate) struct Slot {
+/// One role's PIN slot, as a store keeps it: the DEK sealed under the KEK of that
+/// role's PIN. Bytes only; made and opened here.
+#[derive(Clone)]
+pub struct PinSlot {
+    /// `CKU_SO` or `CKU_USER`.
     pub user: CK_USER_TYPE,
+    /// The PBKDF2 salt.
     pub salt: Vec<u8>,
+    /// The PBKDF2 iteration count this slot was made with.
     pub iterations: u32,
+    /// `AES-256-GCM(KEK, DEK)`, nonce and tag included.
     pub wrapped: Vec<u8>,
 }
 
-impl Slot {
+impl PinSlot {
     /// Seal `dek` for `user` under `pin` (fresh salt). Slow: call outside transactions.
     pub(crate) fn make(
         token_uid: &[u8; seal::UID_LEN],
         user: CK_USER_TYPE,
         pin: &[u8],
         dek: &[u8; seal::KEY_LEN],
-    ) -> Result<Slot> {
+    ) -> Result<PinSlot> {
         let mut salt = vec![0u8; SALT_LEN];
         seal::random(&mut salt)?;
         let kek = kek(pin, &salt, KDF_ITERATIONS);
         let aad = seal::slot_aad(token_uid, user, KDF_ITERATIONS, &salt);
         let wrapped = seal::seal(&kek, &aad, dek)?;
-        Ok(Slot {
+        Ok(PinSlot {
             user,
             salt,
             iterations: KDF_ITERATIONS,

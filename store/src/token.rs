@@ -81,9 +81,12 @@ fn pin_flags(failures: u32, max: u32, [low, final_try, locked]: [CK_FLAGS; 3]) -
     }
 }
 
-/// The token row with what the store needs internally.
-pub(crate) struct TokenRow {
+/// The token row as a store keeps it.
+#[derive(Clone, Debug)]
+pub struct TokenRow {
+    /// What every process sees of the token.
     pub info: TokenInfo,
+    /// The token generation, renewed by every `C_InitToken` and bound into every seal.
     pub token_uid: [u8; seal::UID_LEN],
 }
 

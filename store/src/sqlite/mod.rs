@@ -1,10 +1,11 @@
 //! The SQLite store: one database file in WAL mode that the processes of one host
 //! share (see the crate documentation for durability, sharing and the schema).
+//! [`SqliteRows`] keeps the rows; [`SqliteStore`] is the [`Store`] over them.
 
-mod logins;
 mod objects;
 mod schema;
 mod token_rows;
+mod tx;
 
 #[cfg(test)]
 mod tests;
@@ -12,35 +13,53 @@ mod tests;
 use std::mem::ManuallyDrop;
 use std::path::{Path, PathBuf};
 
-use cryptoki_sys::{CK_RV, CK_USER_TYPE};
+use cryptoki_sys::CK_RV;
 use parking_lot::Mutex;
-use rusqlite::{Connection, Transaction, TransactionBehavior};
+use rusqlite::{Connection, TransactionBehavior};
 
-use crate::{Dek, ObjectRecord, Store, TokenInfo};
+use crate::objects::ObjectRow;
+use crate::rows::{Rows, Tx};
+use crate::token::TokenRow;
+use crate::Store;
 use kmsbridge_bridge::{Error, ObjectId, Result};
 
 pub use schema::{BUSY_TIMEOUT, DB_FILE, DEFAULT_MAX_FAILURES, SCHEMA_VERSION};
 
-/// Idle connections kept per `SqliteStore`; more are opened under load and closed after.
+/// Idle connections kept per `SqliteRows`; more are opened under load and closed after.
 const MAX_IDLE: usize = 8;
 
-/// The SQLite store of one software instance: one database file that any number of
+/// The [`Store`] over one SQLite database.
+pub type SqliteStore = Store<SqliteRows>;
+
+impl Store<SqliteRows> {
+    /// Open the store in `dir`, making the directory, the database and the schema if
+    /// absent, and migrating an older schema.
+    pub fn open(dir: &Path) -> Result<SqliteStore> {
+        Ok(Store::new(SqliteRows::open(dir)?))
+    }
+
+    /// The store directory.
+    pub fn dir(&self) -> &Path {
+        self.rows().dir()
+    }
+}
+
+/// The rows of one software instance in SQLite: one database file that any number of
 /// processes share. See the crate documentation.
-pub struct SqliteStore {
+pub struct SqliteRows {
     dir: PathBuf,
     file: PathBuf,
     idle: Mutex<Vec<Connection>>,
 }
 
-impl std::fmt::Debug for SqliteStore {
+impl std::fmt::Debug for SqliteRows {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "SqliteStore({})", self.dir.display())
     }
 }
-
 /// A pooled connection, returned on drop.
 struct Pooled<'a> {
-    store: &'a SqliteStore,
+    store: &'a SqliteRows,
     /// Taken out exactly once, in `drop`.
     conn: ManuallyDrop<Connection>,
 }
@@ -73,14 +92,14 @@ impl Drop for Pooled<'_> {
     }
 }
 
-impl SqliteStore {
-    /// Open the store in `dir`, making the directory, the database and the schema if
+impl SqliteRows {
+    /// Open the rows in `dir`, making the directory, the database and the schema if
     /// absent, and migrating an older schema.
-    pub fn open(dir: &Path) -> Result<SqliteStore> {
+    pub fn open(dir: &Path) -> Result<SqliteRows> {
         let file = schema::prepare_files(dir)?;
         let mut conn = schema::connect(&file)?;
         schema::migrate(&mut conn)?;
-        Ok(SqliteStore {
+        Ok(SqliteRows {
             dir: dir.to_path_buf(),
             file,
             idle: Mutex::new(vec![conn]),
@@ -90,40 +109,6 @@ impl SqliteStore {
     /// The store directory.
     pub fn dir(&self) -> &Path {
         &self.dir
-    }
-
-    /// A number that changes whenever any process commits a change to the store.
-    pub fn version(&self) -> Result<u64> {
-        let conn = self.conn()?;
-        let mut st = conn
-            .prepare_cached("SELECT version FROM meta WHERE id = 1")
-            .map_err(db("store: version"))?;
-        let v: i64 = st
-            .query_row([], |r| r.get(0))
-            .map_err(db("store: version"))?;
-        Ok(v as u64)
-    }
-
-    /// SQLite's own check of the whole database.
-    pub fn integrity_check(&self) -> Result<()> {
-        let conn = self.conn()?;
-        let mut st = conn
-            .prepare("PRAGMA integrity_check")
-            .map_err(db("store: integrity_check"))?;
-        let rows: Vec<String> = st
-            .query_map([], |r| r.get(0))
-            .map_err(db("store: integrity_check"))?
-            .collect::<rusqlite::Result<_>>()
-            .map_err(db("store: integrity_check"))?;
-        if rows == ["ok"] {
-            Ok(())
-        } else {
-            tracing::error!(store = %self.dir.display(), problems = ?rows, "store: integrity check failed");
-            Err(Error::rv(
-                cryptoki_sys::CKR_DEVICE_ERROR,
-                "store: integrity check failed",
-            ))
-        }
     }
 
     fn conn(&self) -> Result<Pooled<'_>> {
@@ -136,25 +121,6 @@ impl SqliteStore {
             store: self,
             conn: ManuallyDrop::new(conn),
         })
-    }
-
-    /// Run `f` in one short write transaction (`BEGIN IMMEDIATE`), moving the store
-    /// version; commit if `f` answers `Ok`, roll back otherwise.
-    fn write<T>(
-        &self,
-        op: &'static str,
-        f: impl FnOnce(&Transaction<'_>) -> Result<T>,
-    ) -> Result<T> {
-        let mut conn = self.conn()?;
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(db(op))?;
-        let out = f(&tx)?;
-        tx.prepare_cached("UPDATE meta SET version = version + 1 WHERE id = 1")
-            .and_then(|mut st| st.execute([]))
-            .map_err(db(op))?;
-        tx.commit().map_err(db(op))?;
-        Ok(out)
     }
 
     /// Copy the WAL into the database and cut the WAL to zero bytes, so pages that
@@ -195,51 +161,73 @@ pub(crate) fn db(op: &'static str) -> impl Fn(rusqlite::Error) -> Error {
     }
 }
 
-impl Store for SqliteStore {
-    fn token(&self) -> Result<TokenInfo> {
-        SqliteStore::token(self)
+impl Rows for SqliteRows {
+    fn token(&self) -> Result<TokenRow> {
+        token_rows::token_row(&*self.conn()?)
     }
-    fn init_token(&self, so_pin: &[u8], label: &str) -> Result<()> {
-        SqliteStore::init_token(self, so_pin, label)
+
+    fn object(&self, id: ObjectId) -> Result<Option<ObjectRow>> {
+        objects::get_row(&*self.conn()?, id)
     }
-    fn login(&self, user: CK_USER_TYPE, pin: &[u8]) -> Result<Dek> {
-        SqliteStore::login(self, user, pin)
-    }
-    fn init_user_pin(&self, so: &Dek, pin: &[u8]) -> Result<()> {
-        SqliteStore::init_user_pin(self, so, pin)
-    }
-    fn set_pin(&self, user: CK_USER_TYPE, old: &[u8], new: &[u8]) -> Result<()> {
-        SqliteStore::set_pin(self, user, old, new)
-    }
-    fn insert(
-        &self,
-        dek: Option<&Dek>,
-        rec: &ObjectRecord,
-        secret: &dyn Fn(u64) -> bool,
-    ) -> Result<ObjectId> {
-        SqliteStore::insert(self, dek, rec, secret)
-    }
-    fn update(
-        &self,
-        dek: Option<&Dek>,
-        rec: &ObjectRecord,
-        secret: &dyn Fn(u64) -> bool,
-    ) -> Result<()> {
-        SqliteStore::update(self, dek, rec, secret)
-    }
-    fn delete(&self, id: ObjectId) -> Result<()> {
-        SqliteStore::delete(self, id)
-    }
-    fn load(&self, dek: Option<&Dek>, id: ObjectId) -> Result<ObjectRecord> {
-        SqliteStore::load(self, dek, id)
-    }
+
     fn list(&self) -> Result<Vec<(ObjectId, u64, bool)>> {
-        SqliteStore::list(self)
+        objects::list_rows(&*self.conn()?)
     }
+
     fn version(&self) -> Result<u64> {
-        SqliteStore::version(self)
+        let conn = self.conn()?;
+        let mut st = conn
+            .prepare_cached("SELECT version FROM meta WHERE id = 1")
+            .map_err(db("store: version"))?;
+        let v: i64 = st
+            .query_row([], |r| r.get(0))
+            .map_err(db("store: version"))?;
+        Ok(v as u64)
     }
+
+    /// SQLite's own check of the whole database.
     fn integrity_check(&self) -> Result<()> {
-        SqliteStore::integrity_check(self)
+        let conn = self.conn()?;
+        let mut st = conn
+            .prepare("PRAGMA integrity_check")
+            .map_err(db("store: integrity_check"))?;
+        let rows: Vec<String> = st
+            .query_map([], |r| r.get(0))
+            .map_err(db("store: integrity_check"))?
+            .collect::<rusqlite::Result<_>>()
+            .map_err(db("store: integrity_check"))?;
+        if rows == ["ok"] {
+            Ok(())
+        } else {
+            tracing::error!(store = %self.dir.display(), problems = ?rows, "store: integrity check failed");
+            Err(Error::rv(
+                cryptoki_sys::CKR_DEVICE_ERROR,
+                "store: integrity check failed",
+            ))
+        }
+    }
+
+    /// One short write transaction (`BEGIN IMMEDIATE`: the write lock is taken at the
+    /// start, so writers of every process run one after the other), moving the
+    /// store version.
+    fn write(
+        &self,
+        what: &'static str,
+        f: &mut dyn FnMut(&mut dyn Tx) -> Result<()>,
+    ) -> Result<()> {
+        let mut conn = self.conn()?;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(db(what))?;
+        f(&mut tx::SqliteTx(&tx))?;
+        tx.prepare_cached("UPDATE meta SET version = version + 1 WHERE id = 1")
+            .and_then(|mut st| st.execute([]))
+            .map_err(db(what))?;
+        tx.commit().map_err(db(what))?;
+        Ok(())
+    }
+
+    fn after_secret_change(&self) {
+        self.checkpoint_truncate();
     }
 }

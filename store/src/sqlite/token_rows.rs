@@ -1,15 +1,17 @@
-//! The token row in SQLite: initialisation, label, wrong-PIN counters, generation.
+//! The token row and the PIN slots in SQLite: initialisation, label, wrong-PIN
+//! counters, generation, and one slot row per role.
 
-use rusqlite::OptionalExtension;
+use cryptoki_sys::{CKU_SO, CK_USER_TYPE};
+use rusqlite::{Connection, OptionalExtension};
 
-use super::{db, SqliteStore};
-use crate::pins::Dek;
+use super::db;
+use crate::pins::PinSlot;
 use crate::seal;
 use crate::token::{TokenInfo, TokenRow};
 use kmsbridge_bridge::{Error, Result};
 
 /// Read the token row (inside whatever transaction `conn` is in).
-pub(crate) fn token_row(conn: &rusqlite::Connection) -> Result<TokenRow> {
+pub(super) fn token_row(conn: &Connection) -> Result<TokenRow> {
     let mut st = conn
         .prepare_cached(
             "SELECT t.initialized, t.label, t.user_pin_init, t.user_failures, t.so_failures,
@@ -48,23 +50,83 @@ pub(crate) fn token_row(conn: &rusqlite::Connection) -> Result<TokenRow> {
     Ok(TokenRow { info, token_uid })
 }
 
-/// Fail with `CKR_USER_NOT_LOGGED_IN` unless `dek` belongs to the token as it is now.
-pub(crate) fn check_current(tx: &rusqlite::Connection, dek: &Dek) -> Result<[u8; seal::UID_LEN]> {
-    let t = token_row(tx)?;
-    if t.info.initialized && t.token_uid == dek.token_uid {
-        Ok(t.token_uid)
-    } else {
-        Err(Error::rv(
-            cryptoki_sys::CKR_USER_NOT_LOGGED_IN,
-            "store: login predates a re-initialisation",
-        ))
-    }
+/// Start a new token generation (see `Tx::start_over`).
+pub(super) fn start_over(
+    conn: &Connection,
+    label: &str,
+    token_uid: &[u8; seal::UID_LEN],
+) -> Result<()> {
+    conn.execute("DELETE FROM object", [])
+        .map_err(db("store: init_token"))?;
+    conn.execute("DELETE FROM pin_slot", [])
+        .map_err(db("store: init_token"))?;
+    conn.execute(
+        "UPDATE token SET initialized = 1, label = ?1, token_uid = ?2,
+                user_pin_init = 0, user_failures = 0, so_failures = 0
+         WHERE id = 1",
+        rusqlite::params![label, token_uid.to_vec()],
+    )
+    .map_err(db("store: init_token"))?;
+    Ok(())
 }
 
-impl SqliteStore {
-    /// The token's state, as committed by any process.
-    pub fn token(&self) -> Result<TokenInfo> {
-        let conn = self.conn()?;
-        Ok(token_row(&conn)?.info)
-    }
+pub(super) fn set_user_pin_initialized(conn: &Connection) -> Result<()> {
+    conn.execute("UPDATE token SET user_pin_init = 1 WHERE id = 1", [])
+        .map_err(db("store: init_user_pin"))?;
+    Ok(())
+}
+
+/// Add one to a role's wrong-PIN counter.
+pub(super) fn count_failure(conn: &Connection, user: CK_USER_TYPE) -> Result<()> {
+    let sql = if user == CKU_SO {
+        "UPDATE token SET so_failures = so_failures + 1 WHERE id = 1"
+    } else {
+        "UPDATE token SET user_failures = user_failures + 1 WHERE id = 1"
+    };
+    run(conn, sql, "store: count a PIN attempt")
+}
+
+/// Set a role's wrong-PIN counter to zero.
+pub(super) fn clear_failures(conn: &Connection, user: CK_USER_TYPE) -> Result<()> {
+    let sql = if user == CKU_SO {
+        "UPDATE token SET so_failures = 0 WHERE id = 1"
+    } else {
+        "UPDATE token SET user_failures = 0 WHERE id = 1"
+    };
+    run(conn, sql, "store: reset a PIN counter")
+}
+
+fn run(conn: &Connection, sql: &str, what: &'static str) -> Result<()> {
+    conn.prepare_cached(sql)
+        .and_then(|mut st| st.execute([]))
+        .map_err(db(what))?;
+    Ok(())
+}
+
+/// Write (or replace) a PIN slot.
+pub(super) fn put_slot(conn: &Connection, slot: &PinSlot) -> Result<()> {
+    conn.execute(
+        "INSERT OR REPLACE INTO pin_slot (user, salt, iterations, wrapped)
+         VALUES (?1, ?2, ?3, ?4)",
+        rusqlite::params![slot.user as i64, slot.salt, slot.iterations, slot.wrapped],
+    )
+    .map_err(db("store: write PIN slot"))?;
+    Ok(())
+}
+
+pub(super) fn get_slot(conn: &Connection, user: CK_USER_TYPE) -> Result<Option<PinSlot>> {
+    conn.query_row(
+        "SELECT salt, iterations, wrapped FROM pin_slot WHERE user = ?1",
+        [user as i64],
+        |r| {
+            Ok(PinSlot {
+                user,
+                salt: r.get(0)?,
+                iterations: r.get(1)?,
+                wrapped: r.get(2)?,
+            })
+        },
+    )
+    .optional()
+    .map_err(db("store: read PIN slot"))
 }
