@@ -128,6 +128,20 @@ impl Mechanism {
         }
     }
 
+    /// `CKM_RSA_PKCS_OAEP` with `hash`, `mgf` and `label` (CKZ_DATA_SPECIFIED; an
+    /// empty label is the common case).
+    pub fn oaep(hash: CK_MECHANISM_TYPE, mgf: CK_RSA_PKCS_MGF_TYPE, label: &[u8]) -> Self {
+        Mechanism {
+            ty: CKM_RSA_PKCS_OAEP,
+            param: MechParam::Oaep {
+                hash,
+                mgf,
+                source: CKZ_DATA_SPECIFIED,
+                source_data: label.to_vec(),
+            },
+        }
+    }
+
     /// For `CKM_RSA_AES_KEY_WRAP`: the ephemeral AES key's length in bytes and the
     /// `CKM_RSA_PKCS_OAEP` mechanism of the RSA layer. CKR_MECHANISM_PARAM_INVALID
     /// for an AES size other than 128, 192 or 256 bits.

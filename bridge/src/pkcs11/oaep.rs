@@ -367,26 +367,14 @@ mod tests {
         assert_eq!(e.ck_rv(), CKR_ENCRYPTED_DATA_INVALID);
     }
 
-    fn mech(hash: CK_MECHANISM_TYPE, mgf: CK_RSA_PKCS_MGF_TYPE, label: &[u8]) -> Mechanism {
-        Mechanism {
-            ty: CKM_RSA_PKCS_OAEP,
-            param: MechParam::Oaep {
-                hash,
-                mgf,
-                source: CKZ_DATA_SPECIFIED,
-                source_data: label.to_vec(),
-            },
-        }
-    }
-
     #[test]
     fn only_sha1_without_a_label_goes_to_softhsm() {
         let composed = |m: Mechanism| OaepParams::composed(&m).map(|p| p.is_some());
-        assert!(!composed(mech(CKM_SHA_1, CKG_MGF1_SHA1, b"")).unwrap());
-        assert!(composed(mech(CKM_SHA_1, CKG_MGF1_SHA1, b"l")).unwrap());
-        assert!(composed(mech(CKM_SHA_1, CKG_MGF1_SHA256, b"")).unwrap());
-        assert!(composed(mech(CKM_SHA384, CKG_MGF1_SHA256, b"")).unwrap());
-        let e = composed(mech(CKM_SHA256, 0x99, b"")).unwrap_err();
+        assert!(!composed(Mechanism::oaep(CKM_SHA_1, CKG_MGF1_SHA1, b"")).unwrap());
+        assert!(composed(Mechanism::oaep(CKM_SHA_1, CKG_MGF1_SHA1, b"l")).unwrap());
+        assert!(composed(Mechanism::oaep(CKM_SHA_1, CKG_MGF1_SHA256, b"")).unwrap());
+        assert!(composed(Mechanism::oaep(CKM_SHA384, CKG_MGF1_SHA256, b"")).unwrap());
+        let e = composed(Mechanism::oaep(CKM_SHA256, 0x99, b"")).unwrap_err();
         assert_eq!(e.ck_rv(), CKR_MECHANISM_PARAM_INVALID);
     }
 

@@ -26,7 +26,7 @@ use super::pool::{Lease, Pool};
 use crate::attr::{self, Attr};
 use crate::backend::ObjectId;
 use crate::error::{Error, Result};
-use crate::{MechParam, Mechanism};
+use crate::Mechanism;
 use cryptoki_sys::*;
 use std::borrow::Borrow;
 use zeroize::Zeroizing;
@@ -48,15 +48,7 @@ fn len_range() -> Error {
 /// The one OAEP form SoftHSM2 2.6 unwraps itself: SHA-1, MGF1-SHA-1, no label
 /// (`source` must be CKZ_DATA_SPECIFIED there, even without data).
 pub fn native_oaep() -> Mechanism {
-    Mechanism {
-        ty: CKM_RSA_PKCS_OAEP,
-        param: MechParam::Oaep {
-            hash: CKM_SHA_1,
-            mgf: CKG_MGF1_SHA1,
-            source: CKZ_DATA_SPECIFIED,
-            source_data: Vec::new(),
-        },
-    }
+    Mechanism::oaep(CKM_SHA_1, CKG_MGF1_SHA1, b"")
 }
 
 /// Check the unwrapping key as the backend's C_UnwrapKey would: an RSA private key

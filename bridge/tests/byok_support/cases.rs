@@ -55,7 +55,7 @@ fn ck_hash(md: &str) -> (CK_MECHANISM_TYPE, CK_RSA_PKCS_MGF_TYPE) {
 
 /// The CKM_RSA_PKCS_OAEP mechanism openssl's options describe.
 pub fn oaep_mech(o: Oaep) -> Mechanism {
-    oaep(ck_hash(o.md).0, ck_hash(o.mgf).1, o.label)
+    Mechanism::oaep(ck_hash(o.md).0, ck_hash(o.mgf).1, o.label)
 }
 
 /// The CKM_RSA_AES_KEY_WRAP mechanism with that OAEP layer.

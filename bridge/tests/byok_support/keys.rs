@@ -70,18 +70,6 @@ pub fn spki(be: &dyn Backend, public: ObjectId) -> Vec<u8> {
     kmsbridge_testkit::der::rsa_spki(&n, &e)
 }
 
-pub fn oaep(hash: CK_MECHANISM_TYPE, mgf: CK_RSA_PKCS_MGF_TYPE, label: &[u8]) -> Mechanism {
-    Mechanism {
-        ty: CKM_RSA_PKCS_OAEP,
-        param: MechParam::Oaep {
-            hash,
-            mgf,
-            source: CKZ_DATA_SPECIFIED,
-            source_data: label.to_vec(),
-        },
-    }
-}
-
 pub fn rsa_aes(
     aes_bits: CK_ULONG,
     hash: CK_MECHANISM_TYPE,

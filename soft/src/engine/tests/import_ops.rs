@@ -19,15 +19,7 @@ fn import_pair() -> (SoftObject, SoftObject) {
 }
 
 fn oaep_sha256() -> Mechanism {
-    Mechanism {
-        ty: CKM_RSA_PKCS_OAEP,
-        param: MechParam::Oaep {
-            hash: CKM_SHA256,
-            mgf: CKG_MGF1_SHA256,
-            source: CKZ_DATA_SPECIFIED,
-            source_data: Vec::new(),
-        },
-    }
+    Mechanism::oaep(CKM_SHA256, CKG_MGF1_SHA256, b"")
 }
 
 fn rsa_aes(aes_bits: CK_ULONG) -> Mechanism {

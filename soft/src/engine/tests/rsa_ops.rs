@@ -181,25 +181,13 @@ fn pss_hashed_and_raw_agree_and_verify_elsewhere() {
     );
 }
 
-fn oaep(hash: CK_MECHANISM_TYPE, mgf: CK_ULONG, label: &[u8]) -> Mechanism {
-    Mechanism {
-        ty: CKM_RSA_PKCS_OAEP,
-        param: MechParam::Oaep {
-            hash,
-            mgf,
-            source: CKZ_DATA_SPECIFIED,
-            source_data: label.to_vec(),
-        },
-    }
-}
-
 #[test]
 fn oaep_round_trips_bounds_and_one_error_code() {
     let (public, private) = pair();
     for (m, hlen) in [
-        (oaep(CKM_SHA_1, CKG_MGF1_SHA1, b""), 20),
-        (oaep(CKM_SHA256, CKG_MGF1_SHA256, b"label"), 32),
-        (oaep(CKM_SHA512, CKG_MGF1_SHA1, b""), 64),
+        (Mechanism::oaep(CKM_SHA_1, CKG_MGF1_SHA1, b""), 20),
+        (Mechanism::oaep(CKM_SHA256, CKG_MGF1_SHA256, b"label"), 32),
+        (Mechanism::oaep(CKM_SHA512, CKG_MGF1_SHA1, b""), 64),
     ] {
         let ct = run(OpKind::Encrypt, &m, Some(public), MSG);
         assert_eq!(ct.len(), 256);
@@ -237,29 +225,21 @@ fn oaep_round_trips_bounds_and_one_error_code() {
     // A different label is the same single error.
     let ct = run(
         OpKind::Encrypt,
-        &oaep(CKM_SHA256, CKG_MGF1_SHA256, b"a"),
+        &Mechanism::oaep(CKM_SHA256, CKG_MGF1_SHA256, b"a"),
         Some(public),
         MSG,
     );
-    let mut o = dec(&oaep(CKM_SHA256, CKG_MGF1_SHA256, b"b"), private);
+    let mut o = dec(&Mechanism::oaep(CKM_SHA256, CKG_MGF1_SHA256, b"b"), private);
     let mut out = vec![0u8; 256];
     assert_eq!(rv(o.run(&ct, Some(&mut out))), CKR_ENCRYPTED_DATA_INVALID);
     // Decryption into a buffer of the message's exact size.
-    let m = oaep(CKM_SHA_1, CKG_MGF1_SHA1, b"");
+    let m = Mechanism::oaep(CKM_SHA_1, CKG_MGF1_SHA1, b"");
     let ct = run(OpKind::Encrypt, &m, Some(public), b"hi");
     let mut o = dec(&m, private);
     let mut two = [0u8; 2];
     assert_eq!(o.run(&ct, Some(&mut two)).unwrap(), 2);
     assert_eq!(&two, b"hi");
-    let bad = Mechanism {
-        ty: CKM_RSA_PKCS_OAEP,
-        param: MechParam::Oaep {
-            hash: CKM_SHA256,
-            mgf: 0x99,
-            source: CKZ_DATA_SPECIFIED,
-            source_data: vec![],
-        },
-    };
+    let bad = Mechanism::oaep(CKM_SHA256, 0x99, b"");
     assert_eq!(
         rv(begin(OpKind::Encrypt, &bad, Some(prep(public)))),
         CKR_MECHANISM_PARAM_INVALID

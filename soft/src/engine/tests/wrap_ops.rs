@@ -149,15 +149,7 @@ fn rsa_wraps_secret_keys() {
     let key = generate_key(&mech(CKM_AES_KEY_GEN), &[u(CKA_VALUE_LEN, 32)]).unwrap();
     for m in [
         mech(CKM_RSA_PKCS),
-        Mechanism {
-            ty: CKM_RSA_PKCS_OAEP,
-            param: MechParam::Oaep {
-                hash: CKM_SHA256,
-                mgf: CKG_MGF1_SHA256,
-                source: CKZ_DATA_SPECIFIED,
-                source_data: vec![],
-            },
-        },
+        Mechanism::oaep(CKM_SHA256, CKG_MGF1_SHA256, b""),
     ] {
         let blob = wrap_all(&m, &public, &key);
         assert_eq!(blob.len(), 256);
