@@ -407,6 +407,42 @@ mod tests {
     }
 
     #[test]
+    fn the_crate_docs_example_reads_and_decides() {
+        let p = pol(r#"[[statement]]
+sid = "payments"
+actions = ["encrypt", "decrypt"]
+resources = ["alias/payments-*"]
+[statement.conditions]
+users = ["payments", 1001]
+executables = ["/opt/payments/*"]
+networks = ["10.0.0.0/8", "fd00::/8"]
+
+[[statement]]
+effect = "deny"
+actions = ["key-admin"]
+resources = ["key/*"]"#);
+        let aliases = vec!["payments-eu".to_owned()];
+        let key = Resource::Key {
+            id: "k9",
+            aliases: &aliases,
+        };
+        let mut app = Caller::new(1001, 1001);
+        app.exe = Some("/opt/payments/bin/api".into());
+        app.addresses = vec!["fd00::17".parse().unwrap()];
+        assert!(decide(&p, &app, Action::Encrypt, &key).is_allowed());
+        assert!(matches!(
+            decide(&p, &app, Action::Rotate, &key),
+            Decision::DeniedBy(_)
+        ));
+        app.addresses = vec!["192.0.2.1".parse().unwrap()];
+        assert_eq!(
+            decide(&p, &app, Action::Encrypt, &key).to_string(),
+            "denied: statement 0 (payments) would allow it but \
+             no host address in [10.0.0.0/8, fd00::/8]"
+        );
+    }
+
+    #[test]
     fn statements_that_match_nothing_are_refused() {
         let err = Policy::from_toml(
             r#"[[statement]]
