@@ -275,7 +275,7 @@ fn random(buf: &mut [u8]) -> Result<(), CredentialError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::{Duration, Instant};
+    use std::time::Duration;
 
     /// A cheap cost so the tests stay fast; the default is measured separately.
     const CHEAP: HashCost = HashCost {
@@ -301,15 +301,12 @@ mod tests {
     }
 
     #[test]
-    fn default_cost_round_trip_and_timing() {
+    fn default_cost_round_trip() {
+        // The cost of a verification is a benchmark's business, not a test's.
         let key = ClientKey::generate().unwrap();
         let cred = StoredCredential::new(&key, None, None).unwrap();
         assert_eq!(cred.cost, HashCost::DEFAULT);
-        let start = Instant::now();
         assert_eq!(cred.verify(&key, SystemTime::now()), Ok(()));
-        let took = start.elapsed();
-        println!("argon2id 19 MiB t=2 p=1: {took:?} per verification");
-        assert!(took < Duration::from_secs(2), "{took:?}");
     }
 
     #[test]
