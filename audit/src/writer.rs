@@ -168,6 +168,8 @@ impl Writer {
             .open(&current)
             .map_err(|e| Error::io(&current, e))?;
         let mut chain = self.chain(&mut file, &current, &mut lock, now_ms)?;
+        // A new trail counts from its start: the hint must say so before anything is due.
+        let fresh = chain.seq == 0;
 
         let mut out = String::new();
         let mut seqs = Vec::with_capacity(entries.len());
@@ -208,8 +210,16 @@ impl Writer {
             std::fs::rename(&current, &to).map_err(|e| Error::io(&to, e))?;
             sync_dir(&self.cfg.dir)?;
         }
+        if head.is_some() || fresh {
+            let lock_path = self.cfg.dir.join(LOCK);
+            write_hint(
+                &mut lock,
+                &lock_path,
+                chain.checkpoint_seq,
+                chain.checkpoint_ms,
+            )?;
+        }
         if let Some(h) = &head {
-            write_hint(&mut lock, &self.cfg.dir.join(LOCK), h.seq, now_ms)?;
             if let Some(sink) = &self.sink {
                 sink.publish(h).map_err(Error::Checkpoint)?;
             }
@@ -242,10 +252,12 @@ impl Writer {
             Some(r) => (r.seq, r.hash, r.event == Event::Checkpoint),
             None => (0, GENESIS.to_string(), false),
         };
-        // The hint is only trusted when it is consistent with the trail.
+        // The hint is only trusted when it is consistent with the trail; without it a
+        // trail that has records is due for a checkpoint (which writes the hint).
         let (checkpoint_seq, checkpoint_ms) = match read_hint(lock) {
             Some((s, ms)) if s <= seq => (s, ms),
-            _ => (seq, now_ms),
+            _ if seq == 0 => (0, now_ms),
+            _ => (0, 0),
         };
         Ok(Chain {
             seq,
