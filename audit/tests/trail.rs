@@ -11,8 +11,30 @@
 
 mod common;
 
+use std::path::{Path, PathBuf};
+
 use common::*;
 use kmsbridge_audit::*;
+
+fn current(dir: &Path) -> PathBuf {
+    dir.join(CURRENT)
+}
+
+fn lines(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+fn write_lines(path: &Path, lines: &[String]) {
+    let mut text = lines.join("\n");
+    if !lines.is_empty() {
+        text.push('\n');
+    }
+    std::fs::write(path, text).unwrap();
+}
 
 /// A trail of 20 denials with a checkpoint after every 5 (seq 6, 12, 18, 24); its heads.
 fn sample() -> (tempfile::TempDir, Vec<Head>) {
@@ -26,7 +48,7 @@ fn sample() -> (tempfile::TempDir, Vec<Head>) {
     (dir, heads)
 }
 
-fn broken(dir: &std::path::Path, head: Option<&Head>) -> Broken {
+fn broken(dir: &Path, head: Option<&Head>) -> Broken {
     verify_dir(dir, &KEY, head).expect_err("tampering must be detected")
 }
 
@@ -61,7 +83,7 @@ fn files_and_directory_are_private() {
     let dir = base.path().join("trail");
     let (w, _) = writer(config(&dir));
     w.append_one(denial("key/k")).unwrap();
-    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode(&dir), 0o700);
     assert_eq!(mode(&current(&dir)), 0o600);
     assert_eq!(mode(&dir.join(LOCK)), 0o600);
@@ -166,7 +188,7 @@ fn a_head_that_is_not_in_the_trail_is_detected() {
 
 /// Edits record `edit_seq` and rehashes the trail, as an attacker without the audit key
 /// can; `resign` re-signs the checkpoints after the edit with the attacker's own key.
-fn rewrite(path: &std::path::Path, edit_seq: u64, resign: Option<&HmacKey>) {
+fn rewrite(path: &Path, edit_seq: u64, resign: Option<&HmacKey>) {
     let mut prev = GENESIS.to_string();
     let mut out = Vec::new();
     for line in lines(path) {

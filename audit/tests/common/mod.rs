@@ -1,7 +1,7 @@
 //! What the trail tests share: an HMAC-SHA256 signer standing in for the audit service
-//! key, a writer whose heads are collected, and line-level file surgery.
+//! key, a writer whose heads are collected, a sample entry.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use hmac::{Hmac, Mac};
@@ -59,24 +59,4 @@ pub fn denial(object: &str) -> Entry {
         .action(Token::new("decrypt").unwrap())
         .object(Text::new(object).unwrap())
         .reason(Text::new("no statement allows decrypt").unwrap())
-}
-
-pub fn current(dir: &Path) -> PathBuf {
-    dir.join(CURRENT)
-}
-
-pub fn lines(path: &Path) -> Vec<String> {
-    std::fs::read_to_string(path)
-        .unwrap()
-        .lines()
-        .map(str::to_string)
-        .collect()
-}
-
-pub fn write_lines(path: &Path, lines: &[String]) {
-    let mut text = lines.join("\n");
-    if !lines.is_empty() {
-        text.push('\n');
-    }
-    std::fs::write(path, text).unwrap();
 }
