@@ -6,12 +6,14 @@ use std::fmt;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 
+use serde::Serialize;
+
 use crate::record::{Event, Record, GENESIS};
 use crate::segment::segments;
 use crate::sign::{Head, Verifier};
 
-/// A trail that verified.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A trail that verified (serializable for `--json`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Summary {
     pub files: usize,
     pub records: u64,
@@ -25,14 +27,15 @@ pub struct Summary {
 }
 
 /// Why a record is bad.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum Why {
     /// A file could not be read.
-    Io(String),
+    Io { error: String },
     /// The last line has no newline (a writer died mid-write, or a cut).
     Torn,
     /// Not a record at all.
-    Unreadable(String),
+    Unreadable { error: String },
     /// A record, but not byte for byte the way it is written (spacing, field order).
     NotCanonical,
     /// The sequence number is not the next one (a record deleted or moved).
@@ -53,9 +56,9 @@ pub enum Why {
 impl fmt::Display for Why {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Io(e) => write!(f, "cannot read: {e}"),
+            Self::Io { error: e } => write!(f, "cannot read: {e}"),
             Self::Torn => f.write_str("incomplete last line"),
-            Self::Unreadable(e) => write!(f, "not a record: {e}"),
+            Self::Unreadable { error: e } => write!(f, "not a record: {e}"),
             Self::NotCanonical => f.write_str("not in canonical form (bytes changed)"),
             Self::Seq { expected } => {
                 write!(f, "expected seq {expected} (records deleted or reordered)")
@@ -76,8 +79,8 @@ impl fmt::Display for Why {
     }
 }
 
-/// The first bad record: where, which, why.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+/// The first bad record: where, which, why (serializable for `--json`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
 #[error("{}:{line}{}: {why}", file.display(), seq.map(|s| format!(" (seq {s})")).unwrap_or_default())]
 pub struct Broken {
     pub file: PathBuf,
@@ -97,7 +100,9 @@ pub fn verify_dir(
         file: dir.to_path_buf(),
         line: 0,
         seq: None,
-        why: Why::Io(e.to_string()),
+        why: Why::Io {
+            error: e.to_string(),
+        },
     })?;
     verify(&files, verifier, expected)
 }
@@ -126,15 +131,29 @@ pub fn verify(
             seq,
             why,
         };
-        let f = std::fs::File::open(file).map_err(|e| broken(0, None, Why::Io(e.to_string())))?;
+        let f = std::fs::File::open(file).map_err(|e| {
+            broken(
+                0,
+                None,
+                Why::Io {
+                    error: e.to_string(),
+                },
+            )
+        })?;
         let mut reader = BufReader::new(f);
         let mut raw = Vec::new();
         let mut line_no = 0u64;
         loop {
             raw.clear();
-            let n = reader
-                .read_until(b'\n', &mut raw)
-                .map_err(|e| broken(line_no + 1, None, Why::Io(e.to_string())))?;
+            let n = reader.read_until(b'\n', &mut raw).map_err(|e| {
+                broken(
+                    line_no + 1,
+                    None,
+                    Why::Io {
+                        error: e.to_string(),
+                    },
+                )
+            })?;
             if n == 0 {
                 break;
             }
@@ -145,7 +164,7 @@ pub fn verify(
             let r = std::str::from_utf8(text)
                 .map_err(|e| e.to_string())
                 .and_then(|t| Record::parse(t).map_err(|e| e.to_string()))
-                .map_err(|e| broken(line_no, None, Why::Unreadable(e)))?;
+                .map_err(|error| broken(line_no, None, Why::Unreadable { error }))?;
             let bad = |why| broken(line_no, Some(r.seq), why);
             if r.line().ok().as_deref().map(str::as_bytes) != Some(raw.as_slice()) {
                 return Err(bad(Why::NotCanonical));

@@ -306,3 +306,43 @@ fn follower_returns_new_records_across_rotations() {
     assert_eq!(seqs, (2..=all).collect::<Vec<_>>());
     assert_eq!(from_start.poll().unwrap().len() as u64, all - 1);
 }
+
+#[test]
+fn checkpoints_come_on_time_when_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path());
+    cfg.checkpoint_every = 1000;
+    cfg.checkpoint_interval = std::time::Duration::from_secs(3600);
+    let (w, heads) = writer(cfg.clone());
+    w.append_one(denial("key/a")).unwrap();
+    assert_eq!(w.checkpoint_if_due().unwrap(), None);
+    drop(w);
+    cfg.checkpoint_interval = std::time::Duration::ZERO;
+    let (w, _) = writer(cfg);
+    let head = w.checkpoint_if_due().unwrap().unwrap();
+    assert_eq!(head.seq, 2);
+    // Nothing new since: no second checkpoint.
+    assert_eq!(w.checkpoint_if_due().unwrap(), None);
+    assert!(heads.lock().is_empty());
+    let s = verify_dir(dir.path(), &KEY, Some(&head)).unwrap();
+    assert_eq!(s.last_checkpoint, Some(head));
+}
+
+#[test]
+fn a_broken_trail_reports_as_json_naming_the_record() {
+    let (dir, heads) = sample();
+    let path = current(dir.path());
+    let mut l = lines(&path);
+    l.remove(2);
+    write_lines(&path, &l);
+    let b = broken(dir.path(), heads.last());
+    let json = serde_json::to_value(&b).unwrap();
+    assert_eq!(json["line"], 3);
+    assert_eq!(json["seq"], 4);
+    assert_eq!(json["why"]["kind"], "seq");
+    assert_eq!(json["why"]["expected"], 3);
+    assert!(json["file"].as_str().unwrap().ends_with("audit.log"));
+    assert!(b
+        .to_string()
+        .ends_with("audit.log:3 (seq 4): expected seq 3 (records deleted or reordered)"));
+}
