@@ -174,10 +174,10 @@ impl QuotaConfig {
             });
         }
         for (name, limits) in &self.access_points {
-            if name.is_empty() || name.len() > MAX_NAME_LEN {
+            if name.is_empty() || name.len() > MAX_NAME_LEN || name.contains('\0') {
                 return Err(ConfigError::Field {
                     field: format!("access_points.{name:?}"),
-                    why: format!("a name has 1 to {MAX_NAME_LEN} bytes"),
+                    why: format!("a name has 1 to {MAX_NAME_LEN} bytes and no NUL"),
                 });
             }
             validate_limits(limits, &format!("access_points.{name}"))?;

@@ -4,7 +4,10 @@ use std::fs::{File, OpenOptions};
 use std::io::ErrorKind;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
+use std::sync::atomic::{
+    fence,
+    Ordering::{Acquire, Relaxed, Release},
+};
 
 use crate::bucket::bucket_at;
 use crate::layout::{self, BucketSpec};
@@ -110,7 +113,8 @@ pub fn map_checked(
     }
     let mapping = Mapping::new(file, path, writable)?;
     let words = mapping.words();
-    let h = |i: usize| words.get(i).map_or(0, |w| w.load(Acquire));
+    // Relaxed loads only: the mapping may be read-only (see `QuotaView`).
+    let h = |i: usize| words.get(i).map_or(0, |w| w.load(Relaxed));
     if h(layout::H_MAGIC) != layout::MAGIC {
         return Err(corrupt(path, "bad magic"));
     }
@@ -127,6 +131,8 @@ pub fn map_checked(
     if h(layout::H_READY) != 1 {
         return Err(corrupt(path, "not marked ready"));
     }
+    // Pairs with the creator's release store of the ready flag.
+    fence(Acquire);
     let buckets = usize::try_from(h(layout::H_BUCKETS)).unwrap_or(usize::MAX);
     let expected = buckets
         .checked_mul(layout::BUCKET_WORDS * 8)

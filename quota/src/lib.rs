@@ -61,7 +61,9 @@
 //! - **Corrupt file** (bad magic, version, size, limits): [`Quota::open`] removes it and
 //!   creates a fresh one, and [`Quota::recreated`] says why so the provider logs it;
 //!   counters restart at zero. Only a process of the same user can have written it.
-//!   Processes still mapping the old file keep using it until they reopen.
+//!   Processes still mapping the old file keep using it until they reopen. kmsbridge
+//!   never shortens a published file; whoever does so by hand makes the processes mapping
+//!   it fault (SIGBUS) — delete it instead.
 //!   [`QuotaView::open`] (read-only) reports it and changes nothing.
 //! - **Different limits for one instance**: the limits are part of the name, so two
 //!   processes configured differently use two files, and each group of processes enforces

@@ -31,17 +31,14 @@ pub enum Scope {
 }
 
 /// A refused operation: its turn would come only after `retry_after`, beyond the wait
-/// bound. It is refused at once, without waiting: waiting the bound would not change the
-/// answer, since every earlier turn is already booked.
+/// bound. It is refused at once, without waiting (so it never waited): waiting the bound
+/// would not change the answer, since every earlier turn is already booked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Refused {
     pub class: Class,
     pub scope: Scope,
     /// The wait the operation would have needed.
     pub retry_after: Duration,
-    /// How long it waited before the refusal (always zero today; kept so the provider
-    /// logs and audits one shape).
-    pub waited: Duration,
 }
 
 impl fmt::Display for Refused {
@@ -152,7 +149,6 @@ impl Quota {
             class,
             scope,
             retry_after: Duration::from_nanos(wait),
-            waited: Duration::ZERO,
         };
         // The access point's own bucket first: its refusal must not cost the others a
         // turn of the instance's.

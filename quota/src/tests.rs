@@ -94,7 +94,6 @@ fn refuses_past_the_wait_bound() {
         refused.retry_after > Duration::from_millis(600),
         "{refused:?}"
     );
-    assert_eq!(refused.waited, Duration::ZERO);
     assert!(refused
         .to_string()
         .contains("symmetric operation refused by the instance quota"));

@@ -10,8 +10,8 @@ use crate::map::Mapping;
 use crate::quota::all_stats;
 use crate::QuotaError;
 
-/// A bucket file mapped read-only. Only atomic loads (`Relaxed`, 8 bytes, lock-free on
-/// every supported target) touch it, which Rust permits on read-only memory.
+/// A bucket file mapped read-only. Only `Relaxed` loads of 8-byte words (register width)
+/// touch it: the atomic accesses Rust permits on read-only memory.
 pub struct QuotaView {
     map: Mapping,
     path: PathBuf,
