@@ -95,4 +95,26 @@
 /* CKA_ID and CKA_LABEL suffix of an older version N of a rotated key: "#v" N. */
 #define KMSBRIDGE_VERSION_SEPARATOR  "#v"
 
+/* ---- Application access points (docs/ACCESS.md) ---- */
+
+/* One access point of the instance: an application identity with client-key
+ * credentials and a policy. Seen, created (C_CreateObject), changed
+ * (C_SetAttributeValue) and deleted (C_DestroyObject) only by the logged-in SO in a
+ * R/W session; found only when a template asks for this class.
+ * CKA_LABEL = the name ([A-Za-z0-9._-], 1-64), CKA_VALUE = the policy (TOML text). */
+#define CKO_KMSBRIDGE_ACCESS_POINT 0xCB420003UL
+
+#define CKA_KMSBRIDGE_DESCRIPTION       0xCB420013UL /* UTF-8 */
+#define CKA_KMSBRIDGE_CREDENTIALS       0xCB420014UL /* read-only TOML: [[credential]] id, not_before, not_after, created, failures, locked */
+#define CKA_KMSBRIDGE_CREDENTIAL_ADD    0xCB420015UL /* set-only: a client key kb1.<id>.<secret>; hashed, never kept */
+#define CKA_KMSBRIDGE_NOT_BEFORE        0xCB420016UL /* CK_ULONG unix seconds, with CREDENTIAL_ADD; 0 none */
+#define CKA_KMSBRIDGE_NOT_AFTER         0xCB420017UL /* CK_ULONG unix seconds, with CREDENTIAL_ADD; 0 none */
+#define CKA_KMSBRIDGE_CREDENTIAL_REVOKE 0xCB420018UL /* set-only: a credential id (16 hex digits) */
+#define CKA_KMSBRIDGE_CREDENTIAL_UNLOCK 0xCB420019UL /* set-only: a credential id, clears its wrong-key count */
+#define CKA_KMSBRIDGE_CONFIGURED        0xCB42001AUL /* CK_BBOOL, read-only: defined in the configuration file */
+
+/* CKA_APPLICATION of access point records and wrong-key markers on a backend token. */
+#define KMSBRIDGE_ACCESS_APPLICATION  "kmsbridge.aap"
+#define KMSBRIDGE_LOCKOUT_APPLICATION "kmsbridge.lockout"
+
 #endif /* KMSBRIDGE_H */

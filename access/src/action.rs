@@ -22,6 +22,9 @@ pub enum Action {
     ScheduleDeletion,
     Rotate,
     Import,
+    /// Changing a key's attributes (label, id, usage) or destroying an application's
+    /// own object: key administration too.
+    Update,
     /// Reading a secret's value.
     SecretRead,
     /// Creating, changing or deleting a secret.
@@ -30,7 +33,7 @@ pub enum Action {
 
 impl Action {
     /// Every action, in the order they are listed in error messages.
-    pub const ALL: [Action; 15] = [
+    pub const ALL: [Action; 16] = [
         Action::Encrypt,
         Action::Decrypt,
         Action::Sign,
@@ -44,6 +47,7 @@ impl Action {
         Action::ScheduleDeletion,
         Action::Rotate,
         Action::Import,
+        Action::Update,
         Action::SecretRead,
         Action::SecretAdmin,
     ];
@@ -64,12 +68,13 @@ impl Action {
             Action::ScheduleDeletion => "schedule-deletion",
             Action::Rotate => "rotate",
             Action::Import => "import",
+            Action::Update => "update",
             Action::SecretRead => "secret-read",
             Action::SecretAdmin => "secret-admin",
         }
     }
 
-    /// Whether this action is one of the five in the `key-admin` group.
+    /// Whether this action is one of the six in the `key-admin` group.
     pub fn is_key_admin(self) -> bool {
         matches!(
             self,
@@ -78,6 +83,7 @@ impl Action {
                 | Action::ScheduleDeletion
                 | Action::Rotate
                 | Action::Import
+                | Action::Update
         )
     }
 }
@@ -170,7 +176,7 @@ mod tests {
     }
 
     #[test]
-    fn key_admin_matches_exactly_the_five() {
+    fn key_admin_matches_exactly_the_six() {
         let p = ActionPattern::parse("key-admin").unwrap();
         let admin: Vec<Action> = Action::ALL.into_iter().filter(|a| p.matches(*a)).collect();
         assert_eq!(
@@ -180,7 +186,8 @@ mod tests {
                 Action::Disable,
                 Action::ScheduleDeletion,
                 Action::Rotate,
-                Action::Import
+                Action::Import,
+                Action::Update
             ]
         );
     }

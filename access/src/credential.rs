@@ -128,6 +128,20 @@ impl ClientKey {
         self.id
     }
 
+    /// A 256-bit key derived from the secret for `purpose` (HMAC-SHA256): what a store
+    /// seals its data key under for this credential. The secret has 256 bits of
+    /// entropy, so no slow derivation is needed; the purpose keeps uses apart.
+    pub fn derive_key(&self, purpose: &[u8]) -> Zeroizing<[u8; 32]> {
+        use hmac::{Hmac, Mac};
+        let mut out = Zeroizing::new([0u8; 32]);
+        if let Ok(mut mac) = Hmac::<sha2::Sha256>::new_from_slice(self.secret.as_ref()) {
+            mac.update(purpose);
+            mac.update(&self.id.0);
+            out.copy_from_slice(&mac.finalize().into_bytes());
+        }
+        out
+    }
+
     /// The key as the application is given it (shown once; wiped on drop).
     pub fn to_text(&self) -> Result<Zeroizing<String>, CredentialError> {
         let mut buf = Zeroizing::new([0u8; SECRET_TEXT_LEN]);
@@ -255,6 +269,68 @@ impl StoredCredential {
     }
 }
 
+/// The prefix of a stored credential's text form.
+const STORED_PREFIX: &str = "kb1-argon2id";
+
+impl StoredCredential {
+    /// The text a store or a configuration file keeps (no validity window):
+    /// `kb1-argon2id$<id>$<memory KiB>$<passes>$<lanes>$<salt hex>$<hash hex>`.
+    pub fn to_text(&self) -> String {
+        format!(
+            "{STORED_PREFIX}${}${}${}${}${}${}",
+            self.id,
+            self.cost.memory_kib,
+            self.cost.passes,
+            self.cost.lanes,
+            hex::encode(self.salt),
+            hex::encode(self.hash)
+        )
+    }
+
+    /// Reads [`StoredCredential::to_text`]'s form. A cost outside sane bounds is refused,
+    /// so a tampered record cannot turn a login into a denial of service.
+    pub fn from_text(
+        text: &str,
+        not_before: Option<SystemTime>,
+        not_after: Option<SystemTime>,
+    ) -> Result<StoredCredential, CredentialError> {
+        let bad = CredentialError::Malformed(
+            "expected kb1-argon2id$<id>$<memory>$<passes>$<lanes>$<salt hex>$<hash hex>",
+        );
+        let parts: Vec<&str> = text.trim().split('$').collect();
+        let [prefix, id, m, t, p, salt, hash] = parts.as_slice() else {
+            return Err(bad);
+        };
+        if *prefix != STORED_PREFIX {
+            return Err(bad);
+        }
+        let mut s = [0u8; SALT_LEN];
+        let mut h = [0u8; HASH_LEN];
+        hex::decode_to_slice(salt, &mut s).map_err(|_| bad.clone())?;
+        hex::decode_to_slice(hash, &mut h).map_err(|_| bad.clone())?;
+        let num = |v: &str| v.parse::<u32>().map_err(|_| bad.clone());
+        let cost = HashCost {
+            memory_kib: num(m)?,
+            passes: num(t)?,
+            lanes: num(p)?,
+        };
+        if !(8..=1 << 20).contains(&cost.memory_kib)
+            || !(1..=16).contains(&cost.passes)
+            || !(1..=8).contains(&cost.lanes)
+        {
+            return Err(CredentialError::Malformed("the hash cost is out of bounds"));
+        }
+        Ok(StoredCredential {
+            id: CredentialId::parse(id)?,
+            salt: s,
+            hash: h,
+            cost,
+            not_before,
+            not_after,
+        })
+    }
+}
+
 impl fmt::Debug for StoredCredential {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("StoredCredential")
@@ -286,6 +362,28 @@ mod tests {
 
     fn stored(key: &ClientKey) -> StoredCredential {
         StoredCredential::with_cost(key, CHEAP, None, None).unwrap()
+    }
+
+    #[test]
+    fn stored_text_round_trips_and_refuses_bad_costs() {
+        let key = ClientKey::generate().unwrap();
+        let cred = stored(&key);
+        let back = StoredCredential::from_text(&cred.to_text(), None, None).unwrap();
+        assert_eq!(back, cred);
+        assert!(back.verify(&key, SystemTime::now()).is_ok());
+        let huge = cred.to_text().replacen("$64$", "$99999999$", 1);
+        assert!(StoredCredential::from_text(&huge, None, None).is_err());
+        assert!(StoredCredential::from_text("kb1-argon2id$x", None, None).is_err());
+    }
+
+    #[test]
+    fn derived_keys_follow_the_secret_and_the_purpose() {
+        let key = ClientKey::generate().unwrap();
+        let again = ClientKey::parse(&key.to_text().unwrap()).unwrap();
+        let other = ClientKey::generate().unwrap();
+        assert_eq!(*key.derive_key(b"a"), *again.derive_key(b"a"));
+        assert_ne!(*key.derive_key(b"a"), *key.derive_key(b"b"));
+        assert_ne!(*key.derive_key(b"a"), *other.derive_key(b"a"));
     }
 
     #[test]

@@ -12,8 +12,8 @@
 //!
 //! - **actions** ([`Action`]): `encrypt`, `decrypt`, `sign`, `verify`, `wrap`, `unwrap`,
 //!   `derive`, `generate` (synonym `create`), the key administration actions `enable`,
-//!   `disable`, `schedule-deletion`, `rotate`, `import` (the group `key-admin` names all
-//!   five), `secret-read`, `secret-admin`, and `*` for every action. Any other name is
+//!   `disable`, `schedule-deletion`, `rotate`, `import`, `update` (changing a key's
+//!   attributes; the group `key-admin` names all six), `secret-read`, `secret-admin`, and `*` for every action. Any other name is
 //!   refused, with the valid names listed.
 //! - **resources** ([`ResourcePattern`]): `key/<id>` (that key exactly), `key/*` (every
 //!   key), `alias/<pattern>` (a key with at least one alias matching), `secret/<pattern>`.

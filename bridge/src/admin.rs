@@ -27,6 +27,14 @@ pub trait TokenAdmin: Send + Sync {
 
     /// C_SetPIN of `user`.
     fn set_pin(&self, user: CK_USER_TYPE, old: &[u8], new: &[u8]) -> Result<()>;
+
+    /// The token's data key, unlocked by the current login, sealed under `kek` for the
+    /// access-point credential `credential`: what that credential's login opens.
+    fn seal_for_credential(&self, kek: &[u8; 32], credential: &[u8]) -> Result<Vec<u8>>;
+
+    /// Log the user in with a credential's sealed data key; false if `slot` does not
+    /// open under `kek` (a wrong key, or a slot of an earlier token generation).
+    fn login_credential(&self, kek: &[u8; 32], credential: &[u8], slot: &[u8]) -> Result<bool>;
 }
 
 /// A token that keeps its own PINs: what CK_TOKEN_INFO reports of them.

@@ -61,6 +61,72 @@ pub(crate) struct InstanceConfig {
     pub(crate) call_timeout_ms: Option<u64>,
     #[serde(default, rename = "node")]
     pub(crate) nodes: Vec<NodeConfig>,
+    /// The user PIN logs in as the default access point, with every right
+    /// (docs/ACCESS.md); false leaves only client keys.
+    #[serde(default = "default_true")]
+    pub(crate) default_access_point: bool,
+    /// Wrong secrets a credential (and a hardware instance's user PIN) takes before
+    /// it locks.
+    #[serde(default = "default_max_failed_logins")]
+    pub(crate) max_failed_logins: u32,
+    /// Access points defined here rather than in the instance (read-only there).
+    #[serde(default, rename = "access_point")]
+    pub(crate) access_points: Vec<AccessPointConfig>,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+fn default_max_failed_logins() -> u32 {
+    crate::access::DEFAULT_MAX_FAILED_LOGINS
+}
+
+/// `[[instance.access_point]]`: an access point of the configuration file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AccessPointConfig {
+    pub(crate) name: String,
+    #[serde(default)]
+    pub(crate) description: String,
+    /// The policy, TOML `[[statement]]` tables in a string.
+    #[serde(default)]
+    pub(crate) policy: String,
+    /// Credentials by hash (`kmsbridge aap credential hash`); hardware instances only.
+    #[serde(default, rename = "credential")]
+    pub(crate) credentials: Vec<ConfiguredCredential>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ConfiguredCredential {
+    pub(crate) hash: String,
+    #[serde(default)]
+    pub(crate) not_before: u64,
+    #[serde(default)]
+    pub(crate) not_after: u64,
+}
+
+impl AccessPointConfig {
+    pub(crate) fn record(&self) -> crate::access::ApRecord {
+        crate::access::ApRecord {
+            name: self.name.clone(),
+            description: self.description.clone(),
+            policy: self.policy.clone(),
+            created: 0,
+            credentials: self
+                .credentials
+                .iter()
+                .map(|c| crate::access::CredRecord {
+                    hash: c.hash.clone(),
+                    not_before: c.not_before,
+                    not_after: c.not_after,
+                    created: 0,
+                    slot: String::new(),
+                })
+                .collect(),
+        }
+    }
 }
 
 fn default_import_token_ttl_s() -> u64 {
@@ -119,6 +185,9 @@ impl Config {
                 quorum: None,
                 call_timeout_ms: None,
                 nodes: Vec::new(),
+                default_access_point: true,
+                max_failed_logins: default_max_failed_logins(),
+                access_points: Vec::new(),
             }],
         }
     }
@@ -241,6 +310,52 @@ impl Config {
                             file,
                             &f("user_pin_hash"),
                             "a software instance keeps its PINs in its store (C_InitToken, C_InitPIN)",
+                        ));
+                    }
+                }
+            }
+            if !(1..=1000).contains(&inst.max_failed_logins) {
+                return Err(bad(file, &f("max_failed_logins"), "must be 1 to 1000"));
+            }
+            let mut ap_names = std::collections::HashSet::new();
+            for (k, ap) in inst.access_points.iter().enumerate() {
+                let g = |field: &str| format!("instance[{i}].access_point[{k}].{field}");
+                if !crate::access::valid_name(&ap.name) {
+                    return Err(bad(file, &g("name"), "1 to 64 of A-Z a-z 0-9 . _ -"));
+                }
+                if !ap_names.insert(ap.name.clone()) {
+                    return Err(bad(
+                        file,
+                        &g("name"),
+                        format!("{:?} appears twice", ap.name),
+                    ));
+                }
+                if !ap.policy.trim().is_empty() {
+                    kmsbridge_access::Policy::from_toml(&ap.policy)
+                        .map_err(|e| bad(file, &g("policy"), e))?;
+                }
+                for (c, cred) in ap.credentials.iter().enumerate() {
+                    let h = format!("instance[{i}].access_point[{k}].credential[{c}].hash");
+                    if inst.kind == InstanceType::Software {
+                        return Err(bad(
+                            file,
+                            &h,
+                            "a software instance keeps credentials in its store, where they can \
+                             unlock it: add them with `kmsbridge aap credential add`",
+                        ));
+                    }
+                    let rec = crate::access::CredRecord {
+                        hash: cred.hash.clone(),
+                        not_before: cred.not_before,
+                        not_after: cred.not_after,
+                        created: 0,
+                        slot: String::new(),
+                    };
+                    if rec.stored().is_none() {
+                        return Err(bad(
+                            file,
+                            &h,
+                            "expected kb1-argon2id$<id>$<m>$<t>$<p>$<salt>$<hash> (kmsbridge aap credential hash)",
                         ));
                     }
                 }

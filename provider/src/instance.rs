@@ -1,6 +1,7 @@
 //! A KMS instance: one slot and token, its backend, its login state, its PINs and
 //! its front object table.
 
+use crate::access::Access;
 use crate::config::{InstanceConfig, InstanceType};
 use crate::error::{rule, Result};
 use crate::hidden_objects;
@@ -54,6 +55,8 @@ pub(crate) struct Instance {
     pub(crate) ro_sessions: AtomicUsize,
     /// Front handles of the node objects, by node index (0: none yet).
     pub(crate) node_handles: Mutex<Vec<CK_OBJECT_HANDLE>>,
+    /// Access points, who is logged in and what they may do.
+    pub(crate) access: Access,
 }
 
 /// An instance's backend capabilities beyond `Backend`, set where the backend is
@@ -85,13 +88,14 @@ impl Instance {
         cfg: &InstanceConfig,
         backend: Arc<dyn Backend>,
         admin: Admin,
-    ) -> Instance {
+    ) -> Result<Instance> {
         let serial = cfg.serial.clone().unwrap_or_else(|| {
             use sha2::Digest;
             let digest = sha2::Sha256::digest(cfg.name.as_bytes());
             hex::encode(digest.get(..8).unwrap_or(&digest))
         });
-        Instance {
+        Ok(Instance {
+            access: Access::new(cfg)?,
             slot_id,
             name: cfg.name.clone(),
             serial,
@@ -109,7 +113,7 @@ impl Instance {
             rw_sessions: AtomicUsize::new(0),
             ro_sessions: AtomicUsize::new(0),
             node_handles: Mutex::new(Vec::new()),
-        }
+        })
     }
 
     pub(crate) fn login_state(&self) -> Login {
@@ -130,6 +134,7 @@ impl Instance {
 
     /// Back to Public; returns the state left.
     pub(crate) fn log_out(&self) -> Login {
+        self.access.log_out();
         Login::from_u8(self.login.swap(Login::Public as u8, Ordering::AcqRel))
     }
 
@@ -257,9 +262,15 @@ impl Instance {
         Ok((h, entry))
     }
 
-    /// Whether the application may see this object now.
+    /// Whether the application may see this object now: not the module's own, not
+    /// private without the user, and within the policy of the access point logged in.
     pub(crate) fn visible(&self, e: &ObjEntry) -> bool {
-        !e.hidden() && (!e.private || self.login_state() == Login::User)
+        if e.kind == Kind::AccessPoint {
+            return self.login_state() == Login::So;
+        }
+        !e.hidden()
+            && (!e.private || self.login_state() == Login::User)
+            && self.access.sees(self, e)
     }
 
     /// Any read-only session open on the instance?

@@ -5,6 +5,7 @@
 //! (`state`), the `Provider` functions it calls, errors and their codes, and the
 //! library's identity (`api`). Everything else is this crate's own.
 
+mod access;
 pub mod api;
 mod cluster_admin;
 mod cluster_objects;

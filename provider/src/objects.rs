@@ -38,6 +38,9 @@ pub(crate) enum Kind {
     /// An HSM node shown as CKO_KMSBRIDGE_NODE to finds that ask for that class; no
     /// backend object: `id` is the node's index (cluster_objects.rs).
     Node,
+    /// An application access point shown to the SO as CKO_KMSBRIDGE_ACCESS_POINT;
+    /// no backend object of its own: `kid` is its name's hash (access/objects.rs).
+    AccessPoint,
 }
 
 impl ObjEntry {

@@ -73,7 +73,10 @@ impl Provider {
                     (soft, admin)
                 }
             };
-            instances.push(Instance::new(slot, ic, backend, admin));
+            instances.push(
+                Instance::new(slot, ic, backend, admin)
+                    .map_err(|e| Error::Config(format!("instance {}: {e}", ic.name)))?,
+            );
         }
         Ok(Provider {
             instances,

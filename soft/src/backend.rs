@@ -408,4 +408,24 @@ impl TokenAdmin for SoftBackend {
     fn set_pin(&self, user: CK_USER_TYPE, old: &[u8], new: &[u8]) -> Result<()> {
         self.store()?.set_pin(user, old, new)
     }
+
+    fn seal_for_credential(&self, kek: &[u8; 32], credential: &[u8]) -> Result<Vec<u8>> {
+        self.with_dek(|dek| {
+            let dek = dek.ok_or(Error::rv(
+                CKR_USER_NOT_LOGGED_IN,
+                "adding a credential needs a login that unlocked the token",
+            ))?;
+            self.store()?.seal_credential_slot(dek, kek, credential)
+        })
+    }
+
+    fn login_credential(&self, kek: &[u8; 32], credential: &[u8], slot: &[u8]) -> Result<bool> {
+        match self.store()?.open_credential_slot(kek, credential, slot)? {
+            Some(dek) => {
+                *self.dek.write() = Some(dek);
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
 }

@@ -93,13 +93,13 @@ shells! {
         pUsername: *mut CK_UTF8CHAR,
         ulUsernameLen: CK_ULONG,
     ) {
-        let _ = (userType, pPin, ulPinLen, pUsername, ulUsernameLen);
-        state::get()?.session(hSession)?;
-        // Named users arrive with application access points; until then, refuse.
-        Err(bad(
-            CKR_FUNCTION_NOT_SUPPORTED,
-            "named users are not supported",
-        ))
+        let p = state::get()?;
+        // SAFETY: the caller's PIN of `ulPinLen` bytes.
+        let pin = unsafe { input(pPin, ulPinLen) }?;
+        // SAFETY: the caller's user name of `ulUsernameLen` bytes.
+        let username = unsafe { input(pUsername, ulUsernameLen) }?;
+        // A named user is an access point (docs/ACCESS.md).
+        p.login_user(hSession, userType, pin, username)
     }
 
     fn C_Logout(hSession: CK_SESSION_HANDLE) {

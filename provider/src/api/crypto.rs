@@ -6,7 +6,18 @@ use crate::error::{rule, Error, Result};
 use crate::provider::Provider;
 use crate::session::{Active, Ops};
 use cryptoki_sys::*;
+use kmsbridge_access::Action;
 use kmsbridge_bridge::{mech, Mechanism, ObjectId, OpKind, Operation, Output};
+
+/// The policy action of an operation kind (C_DigestInit names no key).
+fn action_of(kind: OpKind) -> Action {
+    match kind {
+        OpKind::Encrypt => Action::Encrypt,
+        OpKind::Decrypt => Action::Decrypt,
+        OpKind::Sign => Action::Sign,
+        OpKind::Verify | OpKind::Digest => Action::Verify,
+    }
+}
 
 /// One operation slot of a session.
 type Slot<O> = fn(&mut Ops) -> &mut Option<Active<O>>;
@@ -32,6 +43,7 @@ impl Provider {
             Some(k) => {
                 let e = self.key_object(inst, k, CKR_KEY_HANDLE_INVALID)?;
                 inst.kms.check_use(inst, &e)?;
+                inst.access.allow(inst, &e, action_of(kind))?;
                 Some(e.id)
             }
             None => None,
@@ -157,6 +169,8 @@ impl Provider {
         let id = match self
             .key_object(inst, key, CKR_KEY_HANDLE_INVALID)
             .and_then(|e| inst.kms.check_use(inst, &e).map(|_| e))
+            // The digest of a key's value depends on the key as a wrap would.
+            .and_then(|e| inst.access.allow(inst, &e, Action::Wrap).map(|_| e))
         {
             Ok(e) => e.id,
             Err(e) => {

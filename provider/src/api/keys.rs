@@ -8,6 +8,7 @@ use crate::provider::Provider;
 use crate::rules::{check_create, check_template, default_private};
 use crate::vendor::*;
 use cryptoki_sys::*;
+use kmsbridge_access::Action;
 use kmsbridge_bridge::{attr, mech, Attr, Mechanism, Output};
 
 fn check_mech(m: &Mechanism) -> Result<()> {
@@ -37,11 +38,13 @@ impl Provider {
         match m.ty {
             CKM_KMSBRIDGE_IMPORT_PARAMETERS => {
                 kms_writer(inst, rw)?;
+                inst.access.allow_new(inst, t, Action::Import)?;
                 let id = crate::kms::import::parameters(inst, t)?;
                 return self.register(inst, id, h);
             }
             CKM_KMSBRIDGE_KEY_ROTATE => {
                 kms_writer(inst, rw)?;
+                inst.access.allow_new(inst, t, Action::Rotate)?;
                 let id = crate::kms::rotate::rotate(inst, t)?;
                 return self.register(inst, id, h);
             }
@@ -56,6 +59,7 @@ impl Provider {
         if attr::find(&t, CKA_ID).is_none() {
             t.push(Attr::new(CKA_ID, key_id(inst)?));
         }
+        inst.access.allow_new(inst, &t, Action::Generate)?;
         let id = inst.backend.generate_key(m, &t)?;
         self.register(inst, id, h)
     }
@@ -88,6 +92,8 @@ impl Provider {
             (None, Some(id)) => public.push(id),
             (Some(_), Some(_)) => {}
         }
+        inst.access.allow_new(inst, &public, Action::Generate)?;
+        inst.access.allow_new(inst, &private, Action::Generate)?;
         let (pu, pr) = inst.backend.generate_key_pair(m, &public, &private)?;
         let hpu = self.register(inst, pu, h)?;
         let hpr = self.register(inst, pr, h)?;
@@ -108,6 +114,9 @@ impl Provider {
         let k = self.key_object(inst, key, CKR_KEY_HANDLE_INVALID)?;
         inst.kms.check_use(inst, &w)?;
         inst.kms.check_use(inst, &k)?;
+        // Both keys take part: the wrapping key wraps, the wrapped one leaves.
+        inst.access.allow(inst, &w, Action::Wrap)?;
+        inst.access.allow(inst, &k, Action::Wrap)?;
         Ok(inst.backend.wrap_key(m, w.id, k.id, out)?)
     }
 
@@ -124,12 +133,15 @@ impl Provider {
         let u = self.key_object(inst, unwrapping, CKR_UNWRAPPING_KEY_HANDLE_INVALID)?;
         if u.kind == Kind::ImportPublic || attr::find(t, CKA_KMSBRIDGE_IMPORT_TOKEN).is_some() {
             kms_writer(inst, rw)?;
+            inst.access.allow_new(inst, t, Action::Import)?;
             let id = crate::kms::import::import(inst, m, &u, wrapped, t)?;
             return self.register(inst, id, h);
         }
         check_template(t)?;
         inst.kms.check_use(inst, &u)?;
+        inst.access.allow(inst, &u, Action::Unwrap)?;
         check_create(inst, rw, t, default_private(t))?;
+        inst.access.allow_new(inst, t, Action::Generate)?;
         let id = inst.backend.unwrap_key(m, u.id, wrapped, t)?;
         self.register(inst, id, h)
     }
@@ -145,7 +157,9 @@ impl Provider {
         check_mech(m)?;
         let b = self.key_object(inst, base, CKR_KEY_HANDLE_INVALID)?;
         inst.kms.check_use(inst, &b)?;
+        inst.access.allow(inst, &b, Action::Derive)?;
         check_create(inst, rw, t, true)?;
+        inst.access.allow_new(inst, t, Action::Generate)?;
         let id = inst.backend.derive_key(m, b.id, t)?;
         self.register(inst, id, h)
     }

@@ -9,6 +9,7 @@ use crate::rules::{check_create, check_template, default_private};
 use crate::session::FindState;
 use crate::vendor::*;
 use cryptoki_sys::*;
+use kmsbridge_access::Action;
 use kmsbridge_bridge::{attr, Attr, AttrReq, ObjectId};
 
 impl Provider {
@@ -40,12 +41,18 @@ impl Provider {
 
     pub fn create_object(&self, h: CK_SESSION_HANDLE, t: &[Attr]) -> Result<CK_OBJECT_HANDLE> {
         let (inst, rw) = self.ctx(h)?;
-        if attr::find(t, CKA_CLASS).and_then(|a| a.as_ulong()) == Some(CKO_KMSBRIDGE_KEY) {
+        let class = attr::find(t, CKA_CLASS).and_then(|a| a.as_ulong());
+        if class == Some(CKO_KMSBRIDGE_ACCESS_POINT) {
+            return crate::access::objects::create(inst, rw, t);
+        }
+        if class == Some(CKO_KMSBRIDGE_KEY) {
             kms_writer(inst, rw)?;
+            inst.access.allow_new(inst, t, Action::Generate)?;
             let id = crate::kms::create::create_record(inst, t)?;
             return self.register(inst, id, h);
         }
         check_create(inst, rw, t, default_private(t))?;
+        inst.access.allow_new(inst, t, Action::Generate)?;
         crate::rules::check_values(t)?;
         let id = inst.backend.create_object(t)?;
         self.register(inst, id, h)
@@ -67,6 +74,10 @@ impl Provider {
         }
         keeps_kms_id(inst, &e, t)?;
         check_create(inst, rw, t, e.private)?;
+        // A copy is a new object: allowed on what it is copied from, and under the
+        // names it is given.
+        inst.access.allow(inst, &e, Action::Generate)?;
+        inst.access.allow_renamed(inst, &e, t, Action::Generate)?;
         let id = inst.backend.copy_object(e.id, t)?;
         self.register(inst, id, h)
     }
@@ -76,6 +87,9 @@ impl Provider {
         let e = self.visible_object(inst, obj, CKR_OBJECT_HANDLE_INVALID)?;
         if e.kind == Kind::Node {
             return rule(CKR_ACTION_PROHIBITED, "node objects are not destroyed");
+        }
+        if e.kind == Kind::AccessPoint {
+            return crate::access::objects::destroy(inst, rw, obj, &e);
         }
         if e.token && !rw {
             return rule(
@@ -89,8 +103,10 @@ impl Provider {
                 "KMS keys are deleted by scheduling their deletion",
             );
         }
+        inst.access.allow(inst, &e, Action::ScheduleDeletion)?;
         inst.backend.destroy_object(e.id)?;
         inst.objects.remove(obj);
+        inst.access.renamed(&e);
         Ok(())
     }
 
@@ -118,6 +134,9 @@ impl Provider {
         if e.kind == Kind::Node {
             return crate::cluster_objects::get(inst, &e, reqs);
         }
+        if e.kind == Kind::AccessPoint {
+            return crate::access::objects::get(inst, &e, reqs);
+        }
         let value_len = e.kid != 0 && reqs.iter().any(|r| r.ty == CKA_VALUE_LEN);
         if e.kind == Kind::Record || value_len || reqs.iter().any(|r| is_vendor(r.ty)) {
             return crate::kms::attrs::get(inst, &e, reqs);
@@ -136,6 +155,9 @@ impl Provider {
         if e.kind == Kind::Node {
             return rule(CKR_ACTION_PROHIBITED, "node objects do not change");
         }
+        if e.kind == Kind::AccessPoint {
+            return crate::access::objects::set(inst, rw, &e, t);
+        }
         if e.kind == Kind::Record || t.iter().any(|a| is_vendor(a.ty)) {
             if t.iter().any(|a| !is_vendor(a.ty)) && e.kind != Kind::Record {
                 return rule(
@@ -144,6 +166,8 @@ impl Provider {
                 );
             }
             kms_writer(inst, rw)?;
+            inst.access
+                .allow(inst, &e, crate::access::lifecycle_action(t))?;
             return crate::kms::lifecycle::set(inst, &e, t);
         }
         check_template(t)?;
@@ -159,7 +183,11 @@ impl Provider {
         }
         crate::kms::rotate::check_older_version(inst, &e, t)?;
         keeps_kms_id(inst, &e, t)?;
+        inst.access.allow(inst, &e, Action::Update)?;
+        // The new names must be within the policy too.
+        inst.access.allow_renamed(inst, &e, t, Action::Update)?;
         inst.backend.set_attributes(e.id, t)?;
+        inst.access.renamed(&e);
         // CKA_PRIVATE or CKA_TOKEN may change only through copy; nothing to refresh.
         Ok(())
     }
@@ -208,6 +236,9 @@ impl Provider {
             // Nodes: public, read live, never a backend's objects.
             return Ok(crate::cluster_objects::find(inst, t));
         }
+        if class == Some(CKO_KMSBRIDGE_ACCESS_POINT) {
+            return crate::access::objects::find(inst, t);
+        }
         let mut results = Vec::new();
         if class == Some(CKO_KMSBRIDGE_KEY) {
             // Key records: private, so only for the user.
@@ -219,7 +250,7 @@ impl Provider {
                 let std_ok = std.iter().all(|a| {
                     crate::kms::attrs::record_value(&s.rec, a.ty).as_deref() == Some(&a.value[..])
                 });
-                if std_ok && crate::kms::attrs::matches(inst, &e, &vendor)? {
+                if std_ok && inst.visible(&e) && crate::kms::attrs::matches(inst, &e, &vendor)? {
                     results.push(fh);
                 }
             }

@@ -68,6 +68,32 @@ impl Provider {
     }
 
     pub fn login(&self, h: CK_SESSION_HANDLE, user: CK_USER_TYPE, pin: &[u8]) -> Result<()> {
+        self.login_as(h, user, pin, None)
+    }
+
+    /// C_LoginUser: `username` names the access point the client key belongs to.
+    pub fn login_user(
+        &self,
+        h: CK_SESSION_HANDLE,
+        user: CK_USER_TYPE,
+        pin: &[u8],
+        username: &[u8],
+    ) -> Result<()> {
+        let Ok(name) = std::str::from_utf8(username) else {
+            return rule(CKR_ARGUMENTS_BAD, "the user name is not UTF-8");
+        };
+        // Named users are access points; other user types ignore the name.
+        let name = (user == CKU_USER).then_some(name);
+        self.login_as(h, user, pin, name)
+    }
+
+    fn login_as(
+        &self,
+        h: CK_SESSION_HANDLE,
+        user: CK_USER_TYPE,
+        pin: &[u8],
+        username: Option<&str>,
+    ) -> Result<()> {
         let inst_idx = self.session(h)?.inst;
         let inst = self.instance(inst_idx)?;
         let wanted = match user {
@@ -97,17 +123,31 @@ impl Provider {
                 "close read-only sessions before SO login",
             );
         }
-        inst.check_pin(user, pin)?;
+        let principal = if wanted == Login::User {
+            Some(inst.access.login_user(inst, Some(pin), username)?)
+        } else {
+            inst.check_pin(user, pin)?;
+            None
+        };
         if !inst.log_in(wanted) {
             return rule(CKR_USER_ANOTHER_ALREADY_LOGGED_IN, "logged in meanwhile");
         }
-        tracing::info!(instance = %inst.name, user, "login");
+        match principal {
+            Some(p) => {
+                tracing::info!(instance = %inst.name, access_point = %p.name, "login");
+                inst.access.logged_in(p);
+            }
+            None => tracing::info!(instance = %inst.name, user, "login"),
+        }
         Ok(())
     }
 
     pub fn logout(&self, h: CK_SESSION_HANDLE) -> Result<()> {
         let inst_idx = self.session(h)?.inst;
         let inst = self.instance(inst_idx)?;
+        if let Some(ap) = inst.access.principal_name() {
+            tracing::info!(instance = %inst.name, access_point = %ap, "logout");
+        }
         if inst.log_out() == Login::Public {
             return rule(CKR_USER_NOT_LOGGED_IN, "not logged in");
         }
@@ -148,7 +188,11 @@ impl Provider {
         if let Some(token) = &inst.admin.token {
             return Ok(token.init_pin(pin)?);
         }
-        inst.set_pin(CKU_USER, pin)
+        inst.set_pin(CKU_USER, pin)?;
+        // C_InitPIN is the user PIN's unlock path (docs/ACCESS.md).
+        crate::access::lockout::clear(&*inst.backend, crate::access::USER_PIN)?;
+        inst.access.note_pin_failures(0);
+        Ok(())
     }
 
     pub fn set_pin(&self, h: CK_SESSION_HANDLE, old: &[u8], new: &[u8]) -> Result<()> {

@@ -63,7 +63,12 @@ impl Provider {
                 if inst.user_pin_initialized() {
                     flags |= CKF_USER_PIN_INITIALIZED;
                 }
+                flags |= inst.access.pin_flags();
             }
+        }
+        // The application logs in from its client-key file, without a PIN.
+        if crate::access::client_key_file().is_some() {
+            flags |= CKF_PROTECTED_AUTHENTICATION_PATH;
         }
         // Device facts only when already connected: token info never waits on an HSM.
         let unknown = CK_UNAVAILABLE_INFORMATION;

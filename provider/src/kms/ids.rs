@@ -63,7 +63,17 @@ pub(crate) fn classify(
 ) -> (Kind, u64) {
     if class == CKO_DATA {
         return match application {
-            Some(a) if a == META_APPLICATION || a == IMPORT_APPLICATION => (Kind::Meta, 0),
+            Some(a)
+                if [
+                    META_APPLICATION,
+                    IMPORT_APPLICATION,
+                    ACCESS_APPLICATION,
+                    LOCKOUT_APPLICATION,
+                ]
+                .contains(&a) =>
+            {
+                (Kind::Meta, 0)
+            }
             Some(a) if a == KEY_APPLICATION => {
                 let id = label
                     .and_then(|l| std::str::from_utf8(l).ok())

@@ -2,6 +2,7 @@
 //! transactions of any implementation ([`Rows`]). The PIN calls are in `logins`, the
 //! object calls in `objects`.
 
+mod credentials;
 mod logins;
 mod objects;
 

@@ -1,0 +1,248 @@
+//! C_Login of CKU_USER: a client key (given as the PIN, or read from the file named by
+//! `KMSBRIDGE_CLIENT_KEY_FILE` when the PIN is empty or absent) logs in as its access
+//! point; anything else is the user PIN of the default access point.
+
+use super::{lockout, Access, Principal};
+use crate::error::{rule, Result};
+use crate::instance::Instance;
+use cryptoki_sys::*;
+use kmsbridge_access::credential::{ClientKey, CredentialError};
+use std::path::Path;
+use std::time::SystemTime;
+use zeroize::Zeroizing;
+
+/// The environment variable naming an application's client-key file.
+pub(crate) const CLIENT_KEY_FILE_ENV: &str = "KMSBRIDGE_CLIENT_KEY_FILE";
+/// What a credential's derived key is for: unsealing a software token's data key.
+const SLOT_PURPOSE: &[u8] = b"kmsbridge credential slot v1";
+/// Lockout marker label of the user PIN (hardware instances; a software store counts
+/// its own PIN attempts).
+pub(crate) const USER_PIN: &str = "pin.user";
+
+/// The client-key file named in the environment, if any.
+pub(crate) fn client_key_file() -> Option<std::path::PathBuf> {
+    std::env::var_os(CLIENT_KEY_FILE_ENV)
+        .filter(|v| !v.is_empty())
+        .map(Into::into)
+}
+
+/// Read a client-key file: a regular file of this user that no one else may read.
+fn read_key_file(path: &Path) -> Result<Zeroizing<String>> {
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+    let refuse = |what: String| {
+        tracing::error!("{CLIENT_KEY_FILE_ENV}={}: {what}", path.display());
+        rule(CKR_FUNCTION_FAILED, "the client-key file cannot be used")
+    };
+    let file = match std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+    {
+        Ok(f) => f,
+        Err(e) => {
+            return refuse(format!(
+                "cannot open it ({e}); it must be a regular file, not a symbolic link"
+            ))
+        }
+    };
+    let meta = match file.metadata() {
+        Ok(m) => m,
+        Err(e) => return refuse(format!("cannot read its mode ({e})")),
+    };
+    // SAFETY: geteuid cannot fail and touches no memory of ours.
+    let euid = unsafe { libc::geteuid() };
+    if !meta.is_file() {
+        return refuse("not a regular file".into());
+    }
+    if meta.uid() != euid {
+        return refuse(format!(
+            "owned by uid {}, not by this process's user {euid}: chown it",
+            meta.uid()
+        ));
+    }
+    if meta.mode() & 0o077 != 0 {
+        return refuse(format!(
+            "mode {:04o} lets others read it: chmod 600 {}",
+            meta.mode() & 0o7777,
+            path.display()
+        ));
+    }
+    let mut text = Zeroizing::new(String::new());
+    use std::io::Read;
+    if let Err(e) = (&file).take(4096).read_to_string(&mut text) {
+        return refuse(format!("cannot read it ({e})"));
+    }
+    Ok(text)
+}
+
+impl Access {
+    /// Check a CKU_USER login and return who it logs in. `pin` None: the protected
+    /// authentication path (no PIN given). `username`: C_LoginUser's, which must then
+    /// be the access point's name.
+    pub(crate) fn login_user(
+        &self,
+        inst: &Instance,
+        pin: Option<&[u8]>,
+        username: Option<&str>,
+    ) -> Result<Principal> {
+        inst.backend.connect()?;
+        let from_file;
+        let secret: &[u8] = match pin {
+            Some(p) if !p.is_empty() => p,
+            _ => match client_key_file() {
+                Some(path) => {
+                    from_file = read_key_file(&path)?;
+                    from_file.as_bytes()
+                }
+                None if pin.is_none() => {
+                    return rule(
+                        CKR_ARGUMENTS_BAD,
+                        "no PIN, and no KMSBRIDGE_CLIENT_KEY_FILE to read one from",
+                    )
+                }
+                None => b"",
+            },
+        };
+        let text = std::str::from_utf8(secret).unwrap_or("");
+        if text.trim_start().starts_with("kb1.") {
+            return self.login_credential(inst, text, username);
+        }
+        if username.is_some_and(|u| u != super::DEFAULT_NAME) {
+            return rule(CKR_PIN_INCORRECT, "a named login needs a client key");
+        }
+        if !self.default_enabled {
+            tracing::warn!(
+                instance = %inst.name,
+                "user PIN refused: this instance turned the default access point off \
+                 (default_access_point = false); log in with a client key"
+            );
+            return rule(CKR_PIN_INCORRECT, "the default access point is turned off");
+        }
+        self.login_pin(inst, secret)?;
+        Ok(Principal::default_access_point())
+    }
+
+    /// The user PIN, counted here on instances whose token does not count it.
+    fn login_pin(&self, inst: &Instance, pin: &[u8]) -> Result<()> {
+        if inst.admin.token.is_some() {
+            return inst.check_pin(CKU_USER, pin);
+        }
+        let backend = &*inst.backend;
+        let failures = lockout::failures(backend, USER_PIN)?;
+        self.note_pin_failures(failures);
+        if failures >= self.max_failures as usize {
+            return rule(
+                CKR_PIN_LOCKED,
+                "the user PIN is locked: the SO's C_InitPIN unlocks it",
+            );
+        }
+        lockout::count(backend, USER_PIN)?;
+        // Counted first, then checked: of concurrent guessers only those whose marker
+        // is within the bound get an answer.
+        if lockout::failures(backend, USER_PIN)? > self.max_failures as usize {
+            return rule(
+                CKR_PIN_LOCKED,
+                "the user PIN is locked: the SO's C_InitPIN unlocks it",
+            );
+        }
+        match inst.check_pin(CKU_USER, pin) {
+            Ok(()) => {
+                lockout::clear(backend, USER_PIN)?;
+                self.note_pin_failures(0);
+                Ok(())
+            }
+            Err(e) => {
+                self.note_pin_failures(failures + 1);
+                Err(e)
+            }
+        }
+    }
+
+    fn login_credential(
+        &self,
+        inst: &Instance,
+        text: &str,
+        username: Option<&str>,
+    ) -> Result<Principal> {
+        let backend = &*inst.backend;
+        let Ok(key) = ClientKey::parse(text) else {
+            return rule(CKR_PIN_INCORRECT, "a malformed client key");
+        };
+        let id = key.id();
+        let who = id.to_string();
+        let Some(ap) = self.points.by_credential(backend, id) else {
+            tracing::info!(instance = %inst.name, credential = %who, "login refused: no access point has this credential");
+            return rule(CKR_PIN_INCORRECT, "no access point has this credential");
+        };
+        if username.is_some_and(|u| u != ap.rec.name) {
+            return rule(
+                CKR_PIN_INCORRECT,
+                "the credential is not this access point's",
+            );
+        }
+        if lockout::failures(backend, &who)? >= self.max_failures as usize {
+            tracing::warn!(instance = %inst.name, access_point = %ap.rec.name, credential = %who, "login refused: credential locked");
+            return rule(
+                CKR_PIN_LOCKED,
+                "the credential is locked: kmsbridge aap credential unlock",
+            );
+        }
+        let Some((stored, slot)) = ap
+            .rec
+            .credential(id)
+            .and_then(|c| Some((c.stored()?, c.slot())))
+        else {
+            return rule(CKR_PIN_INCORRECT, "the credential record is unreadable");
+        };
+        lockout::count(backend, &who)?;
+        if lockout::failures(backend, &who)? > self.max_failures as usize {
+            return rule(
+                CKR_PIN_LOCKED,
+                "the credential is locked: kmsbridge aap credential unlock",
+            );
+        }
+        match stored.verify(&key, SystemTime::now()) {
+            Ok(()) => {}
+            Err(CredentialError::WrongKey) => {
+                tracing::info!(instance = %inst.name, access_point = %ap.rec.name, credential = %who, "login refused: wrong client key");
+                return rule(CKR_PIN_INCORRECT, "wrong client key");
+            }
+            Err(e) => {
+                // The key was right: the attempt does not count against it.
+                lockout::clear(backend, &who)?;
+                tracing::info!(instance = %inst.name, access_point = %ap.rec.name, credential = %who, "login refused: {e}");
+                return rule(
+                    CKR_PIN_EXPIRED,
+                    "the credential is outside its validity window",
+                );
+            }
+        }
+        lockout::clear(backend, &who)?;
+        if let Some(token) = &inst.admin.token {
+            let kek = key.derive_key(SLOT_PURPOSE);
+            if !token.login_credential(&kek, &id.0, &slot)? {
+                tracing::warn!(
+                    instance = %inst.name, access_point = %ap.rec.name, credential = %who,
+                    "login refused: the credential was made for an earlier initialisation of this token; add a new one"
+                );
+                return rule(CKR_PIN_INCORRECT, "the credential does not open this token");
+            }
+        }
+        Ok(Principal::new(ap.rec.name.as_str().into(), Some(id)))
+    }
+
+    /// The sealed data key a new credential opens (software instances; empty else).
+    pub(crate) fn slot_for(&self, inst: &Instance, key: &ClientKey) -> Result<Vec<u8>> {
+        match &inst.admin.token {
+            Some(token) => {
+                Ok(token.seal_for_credential(&key.derive_key(SLOT_PURPOSE), &key.id().0)?)
+            }
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// Install who logged in.
+    pub(crate) fn logged_in(&self, p: Principal) {
+        self.principal.store(Some(std::sync::Arc::new(p)));
+    }
+}

@@ -1,0 +1,238 @@
+//! Application access points in the instance (docs/ACCESS.md): who is logged in
+//! ([`principal`]), by which credential ([`login`], counted by [`lockout`]), what the
+//! policy says they may see and do with each object ([`names`] → the `access` crate),
+//! and the SO's view of the access points as objects ([`objects`]). The access points
+//! themselves live in the instance ([`points`], [`record`]).
+
+pub(crate) mod lockout;
+mod login;
+mod names;
+pub(crate) mod objects;
+mod points;
+mod principal;
+mod record;
+
+use crate::config::InstanceConfig;
+use crate::error::{rule, Error, Result};
+use crate::instance::Instance;
+use crate::objects::{Kind, ObjEntry};
+use arc_swap::ArcSwapOption;
+use cryptoki_sys::*;
+use kmsbridge_access::Action;
+use kmsbridge_bridge::Attr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+pub(crate) use login::{client_key_file, USER_PIN};
+pub(crate) use names::Names;
+pub(crate) use principal::{Principal, DEFAULT_NAME};
+pub(crate) use record::{valid_name, ApRecord, CredRecord};
+
+/// Wrong secrets a credential (or a hardware instance's user PIN) takes before it locks.
+pub(crate) const DEFAULT_MAX_FAILED_LOGINS: u32 = 10;
+
+pub(crate) struct Access {
+    points: points::Points,
+    principal: ArcSwapOption<Principal>,
+    names: names::NameCache,
+    /// The user PIN logs in as the default access point, with every right.
+    pub(crate) default_enabled: bool,
+    pub(crate) max_failures: u32,
+    /// The user PIN's wrong-attempt count as this process last saw it (hardware
+    /// instances; C_GetTokenInfo never waits on an HSM to learn it).
+    pin_failures: AtomicUsize,
+    /// Front handles of the access point objects, by name hash (the SO's view).
+    pub(crate) handles: parking_lot::Mutex<std::collections::HashMap<u64, CK_OBJECT_HANDLE>>,
+}
+
+impl Access {
+    pub(crate) fn new(cfg: &InstanceConfig) -> Result<Access> {
+        let mut configured = Vec::new();
+        for ap in &cfg.access_points {
+            let e = points::entry(ap.record(), true)
+                .map_err(|e| Error::Config(format!("access point {}: {e}", ap.name)))?;
+            configured.push(e);
+        }
+        Ok(Access {
+            points: points::Points::new(configured),
+            principal: ArcSwapOption::const_empty(),
+            names: names::NameCache::default(),
+            default_enabled: cfg.default_access_point,
+            max_failures: cfg.max_failed_logins,
+            pin_failures: AtomicUsize::new(0),
+            handles: Default::default(),
+        })
+    }
+
+    /// Its name, for the audit trail and quotas.
+    pub(crate) fn principal_name(&self) -> Option<Arc<str>> {
+        self.principal.load().as_ref().map(|p| p.name.clone())
+    }
+
+    pub(crate) fn log_out(&self) {
+        self.principal.store(None);
+    }
+
+    /// Objects a policy speaks of: the application's keys and the KMS key records.
+    fn governed(e: &ObjEntry) -> bool {
+        matches!(e.kind, Kind::Plain | Kind::Record)
+    }
+
+    /// Does the object exist for whoever is logged in?
+    pub(crate) fn sees(&self, inst: &Instance, e: &ObjEntry) -> bool {
+        if !Self::governed(e) {
+            return true;
+        }
+        let guard = self.principal.load();
+        let Some(p) = guard.as_ref() else {
+            return true;
+        };
+        if p.is_default() {
+            return true;
+        }
+        self.points.tick(&*inst.backend);
+        p.sees(
+            || self.points.get(&*inst.backend, &p.name),
+            self.points.epoch(),
+            e.id,
+            || self.names.get(inst, e),
+        )
+    }
+
+    /// May whoever is logged in do `action` with this object? Refusals answer
+    /// CKR_KEY_FUNCTION_NOT_PERMITTED and are logged with the policy's reason.
+    pub(crate) fn allow(&self, inst: &Instance, e: &ObjEntry, action: Action) -> Result<()> {
+        if !Self::governed(e) {
+            return Ok(());
+        }
+        let guard = self.principal.load();
+        let Some(p) = guard.as_ref() else {
+            return Ok(());
+        };
+        if p.is_default() {
+            return Ok(());
+        }
+        self.points.tick(&*inst.backend);
+        let names = std::cell::OnceCell::new();
+        let name = || names.get_or_init(|| self.names.get(inst, e)).clone();
+        p.allows(
+            || self.points.get(&*inst.backend, &p.name),
+            self.points.epoch(),
+            Some(e.id),
+            name,
+            action,
+        )
+        .or_else(|d| self.refuse(inst, p, action, &name(), d.reason))
+    }
+
+    /// May whoever is logged in do `action` giving object `e` the names in `t` (a
+    /// copy, or a change of label or id)? Names `t` leaves out stay the object's.
+    pub(crate) fn allow_renamed(
+        &self,
+        inst: &Instance,
+        e: &ObjEntry,
+        t: &[Attr],
+        action: Action,
+    ) -> Result<()> {
+        if !Self::governed(e)
+            || self
+                .principal
+                .load()
+                .as_ref()
+                .is_none_or(|p| p.is_default())
+        {
+            return Ok(());
+        }
+        let old = self.names.get(inst, e);
+        let new = Names::of_template(t);
+        let has = |ty| kmsbridge_bridge::attr::find(t, ty).is_some();
+        let merged = Names {
+            id: if has(CKA_ID) { new.id } else { old.id.clone() },
+            aliases: if has(CKA_LABEL) {
+                new.aliases
+            } else {
+                old.aliases.clone()
+            },
+        };
+        self.allow_names(inst, merged, action)
+    }
+
+    /// May whoever is logged in do `action` making an object of template `t`?
+    pub(crate) fn allow_new(&self, inst: &Instance, t: &[Attr], action: Action) -> Result<()> {
+        self.allow_names(inst, Names::of_template(t), action)
+    }
+
+    fn allow_names(&self, inst: &Instance, names: Names, action: Action) -> Result<()> {
+        let guard = self.principal.load();
+        let Some(p) = guard.as_ref() else {
+            return Ok(());
+        };
+        if p.is_default() {
+            return Ok(());
+        }
+        self.points.tick(&*inst.backend);
+        let names = Arc::new(names);
+        p.allows(
+            || self.points.get(&*inst.backend, &p.name),
+            self.points.epoch(),
+            None,
+            || names.clone(),
+            action,
+        )
+        .or_else(|d| self.refuse(inst, p, action, &names, d.reason))
+    }
+
+    fn refuse(
+        &self,
+        inst: &Instance,
+        p: &Principal,
+        action: Action,
+        names: &Names,
+        reason: String,
+    ) -> Result<()> {
+        tracing::warn!(
+            instance = %inst.name,
+            access_point = %p.name,
+            action = %action,
+            object = %names.display(),
+            "denied: {reason}"
+        );
+        rule(
+            CKR_KEY_FUNCTION_NOT_PERMITTED,
+            "the access point's policy does not allow it",
+        )
+    }
+
+    /// An object's label or id changed: its names are read again.
+    pub(crate) fn renamed(&self, e: &ObjEntry) {
+        self.names.forget(e.id);
+    }
+}
+
+/// The action of a KMS lifecycle change, by the state it asks for.
+pub(crate) fn lifecycle_action(t: &[Attr]) -> Action {
+    use crate::vendor::*;
+    let state = kmsbridge_bridge::attr::find(t, CKA_KMSBRIDGE_KEY_STATE).and_then(|a| a.as_ulong());
+    match state {
+        Some(KMSBRIDGE_STATE_ENABLED) => Action::Enable,
+        Some(KMSBRIDGE_STATE_DISABLED) => Action::Disable,
+        Some(KMSBRIDGE_STATE_PENDING_DELETION) => Action::ScheduleDeletion,
+        _ if kmsbridge_bridge::attr::find(t, CKA_KMSBRIDGE_DELETION_DATE).is_some()
+            || kmsbridge_bridge::attr::find(t, CKA_KMSBRIDGE_PENDING_WINDOW_DAYS).is_some() =>
+        {
+            Action::ScheduleDeletion
+        }
+        _ => Action::Update,
+    }
+}
+
+impl Access {
+    pub(crate) fn note_pin_failures(&self, n: usize) {
+        self.pin_failures.store(n, Ordering::Relaxed);
+    }
+
+    /// CKF_USER_PIN_* flags of a hardware instance's user PIN.
+    pub(crate) fn pin_flags(&self) -> CK_FLAGS {
+        lockout::pin_flags(self.pin_failures.load(Ordering::Relaxed), self.max_failures)
+    }
+}
