@@ -20,11 +20,19 @@ pub fn measure(cell: Cell, seconds: f64, warmup: f64, kms: bool) -> Result<Measu
     } = cell;
     let set_by = "the parent sets it from ci/softhsm/setup";
     let (module_var, label_var, pin_var) = target.env_names();
-    let token = Token::open(
-        &env_var(module_var, set_by)?,
-        &env_var(label_var, set_by)?,
-        env_var(pin_var, set_by)?,
-    )?;
+    let token = if target == Target::SoftwareAp {
+        crate::access::open(
+            &env_var(module_var, set_by)?,
+            &env_var(label_var, set_by)?,
+            env_var("KMSBRIDGE_SO_PIN", set_by)?,
+        )?
+    } else {
+        Token::open(
+            &env_var(module_var, set_by)?,
+            &env_var(label_var, set_by)?,
+            env_var(pin_var, set_by)?,
+        )?
+    };
     let (p, slot) = (&token.p11, token.slot);
     let keys = keys_for(&token.login, target, op)?;
     if kms && target != Target::Direct {

@@ -123,6 +123,12 @@ pub fn env_var(name: &str, set_by: &str) -> Result<String, String> {
     std::env::var(name).map_err(|_| format!("{name} is not set ({set_by})"))
 }
 
+/// A loaded module and its slot, before the user logs in.
+pub struct Token0<'a> {
+    pub p11: &'a Pkcs11,
+    pub slot: Slot,
+}
+
 /// A child's module, initialised, and the user logged in on its token.
 pub struct Token {
     pub p11: Pkcs11,
@@ -136,10 +142,20 @@ pub struct Token {
 impl Token {
     /// Loads `module`, finds the token labelled `label` and logs its user in with `pin`.
     pub fn open(module: &str, label: &str, pin: String) -> Result<Token, String> {
+        Token::open_with(module, label, |_| Ok(pin))
+    }
+
+    /// As `open`, the user PIN (or client key) made by `pin` once the module is loaded.
+    pub fn open_with(
+        module: &str,
+        label: &str,
+        pin: impl FnOnce(&Token0) -> Result<String, String>,
+    ) -> Result<Token, String> {
         let p11 = Pkcs11::new(module).map_err(|e| format!("loading {module}: {e}"))?;
         p11.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK))
             .map_err(|e| format!("C_Initialize: {e}"))?;
         let slot = find_slot(&p11, label)?;
+        let pin = pin(&Token0 { p11: &p11, slot })?;
         let login = p11
             .open_rw_session(slot)
             .map_err(|e| format!("C_OpenSession: {e}"))?;

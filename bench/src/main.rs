@@ -26,6 +26,7 @@
     clippy::indexing_slicing
 )]
 
+mod access;
 mod args;
 mod cell;
 mod child;

@@ -66,14 +66,17 @@ impl Op {
 }
 
 /// Where an operation runs: SoftHSM2 direct, kmsbridge bridged to that SoftHSM2 token,
-/// or kmsbridge's software instance.
+/// kmsbridge's software instance (the user PIN: the default access point, no policy),
+/// or that same instance logged in as an access point held to a policy.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Target {
     Direct,
     Bridge,
     Software,
+    SoftwareAp,
 }
 
+/// The default targets (`software-ap` is asked for by name: docs/BENCHMARKS.md).
 pub const ALL_TARGETS: [Target; 3] = [Target::Direct, Target::Bridge, Target::Software];
 
 impl Target {
@@ -82,6 +85,7 @@ impl Target {
             Target::Direct => "direct",
             Target::Bridge => "bridge",
             Target::Software => "software",
+            Target::SoftwareAp => "software-ap",
         }
     }
     pub fn parse(s: &str) -> Result<Target, String> {
@@ -89,14 +93,20 @@ impl Target {
             "direct" => Ok(Target::Direct),
             "bridge" => Ok(Target::Bridge),
             "software" => Ok(Target::Software),
+            "software-ap" => Ok(Target::SoftwareAp),
             _ => Err(format!(
-                "unknown target {s:?}; known: direct,bridge,software"
+                "unknown target {s:?}; known: direct,bridge,software,software-ap"
             )),
         }
     }
     /// (module, token label, user PIN) environment variable names, as printed by
     /// `ci/softhsm/setup` (for `software`, by `ci/softhsm/setup --software`: the parent
     /// runs that target's children in the software rig's environment).
+    /// Whether the target runs on the software rig.
+    pub fn software(self) -> bool {
+        matches!(self, Target::Software | Target::SoftwareAp)
+    }
+
     pub fn env_names(self) -> (&'static str, &'static str, &'static str) {
         match self {
             Target::Direct => (
@@ -104,7 +114,7 @@ impl Target {
                 "SOFTHSM2_TOKEN_LABEL",
                 "SOFTHSM2_USER_PIN",
             ),
-            Target::Bridge | Target::Software => (
+            Target::Bridge | Target::Software | Target::SoftwareAp => (
                 "KMSBRIDGE_MODULE",
                 "KMSBRIDGE_TOKEN_LABEL",
                 "KMSBRIDGE_USER_PIN",

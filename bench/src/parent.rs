@@ -55,22 +55,25 @@ pub fn run(opts: &Opts) -> Result<(), String> {
         );
         absent.insert(Target::Bridge.name(), "not built".into());
         absent.insert(Target::Software.name(), "not built".into());
+        absent.insert(Target::SoftwareAp.name(), "not built".into());
     }
     // The software rig: its children run with its variables over the hardware rig's.
     let mut soft_vars = Vec::new();
-    if opts.targets.contains(&Target::Software) && module_built {
+    if opts.targets.iter().any(|t| t.software()) && module_built {
         match make_rig(opts, &tmp.path().join("software"), true) {
             Ok(v) => soft_vars = v,
             Err(e) => {
                 eprintln!("kmsbridge-bench: no software instance ({e}); software not measured");
                 absent.insert(Target::Software.name(), "no rig".into());
+                absent.insert(Target::SoftwareAp.name(), "no rig".into());
             }
         }
     }
     let env_of = |t: Target| -> &[(String, String)] {
-        match t {
-            Target::Software => &soft_vars,
-            _ => &[],
+        if t.software() {
+            &soft_vars
+        } else {
+            &[]
         }
     };
 

@@ -99,6 +99,7 @@ pub fn print_table(r: Report) {
     // Columns: ops/s of every target (with its ratio to direct after each kmsbridge
     // target), then p50 / p99 of every target.
     let direct_shown = opts.targets.contains(&Target::Direct);
+    let software_shown = opts.targets.contains(&Target::Software);
     let mut head = vec!["op".to_string(), "threads".to_string()];
     let mut align = vec!["---", "---:"];
     for &t in &opts.targets {
@@ -106,6 +107,10 @@ pub fn print_table(r: Report) {
         align.push("---:");
         if t != Target::Direct && direct_shown {
             head.push(format!("{} ÷ direct", t.name()));
+            align.push("---:");
+        }
+        if t == Target::SoftwareAp && software_shown {
+            head.push("software-ap ÷ software".into());
             align.push("---:");
         }
     }
@@ -132,6 +137,12 @@ pub fn print_table(r: Report) {
                         _ => "—".into(),
                     });
                 }
+                if t == Target::SoftwareAp && software_shown {
+                    row.push(match (get(Target::Software), get(t)) {
+                        (Some(Ok(d)), Some(Ok(c))) => format!("{:.2}", c.rate() / d.rate()),
+                        _ => "—".into(),
+                    });
+                }
             }
             for &t in &opts.targets {
                 row.push(match get(t) {
@@ -146,7 +157,9 @@ pub fn print_table(r: Report) {
     println!();
     println!(
         "bridge = kmsbridge, hardware instance over the same SoftHSM2 token; software = \
-         kmsbridge, software instance; X ÷ direct = X ops/s ÷ direct ops/s. Operations:"
+         kmsbridge, software instance (user PIN: the default access point); software-ap = \
+         that instance logged in as an access point held to a policy (bench/src/access.rs); \
+         X ÷ Y = X ops/s ÷ Y ops/s. Operations:"
     );
     for &op in &opts.ops {
         println!("- {}: {}", op.name(), op.describe());

@@ -46,12 +46,7 @@ pub(crate) struct Points {
     epoch: AtomicU64,
 }
 
-fn clock_ms() -> u64 {
-    use std::sync::OnceLock;
-    use std::time::Instant;
-    static START: OnceLock<Instant> = OnceLock::new();
-    START.get_or_init(Instant::now).elapsed().as_millis() as u64
-}
+use super::clock::coarse_ms as clock_ms;
 
 /// A stored or configured record made ready: its policy parsed.
 pub(crate) fn entry(rec: ApRecord, configured: bool) -> std::result::Result<ApEntry, String> {

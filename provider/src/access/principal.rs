@@ -1,22 +1,30 @@
 //! Who is logged in to the instance in this process, and what they may do. The
 //! default access point (the user PIN) may do everything; any other is held to its
 //! policy. Decisions are kept per object and action for at most a second (time-window
-//! conditions), and dropped as soon as the access points are reloaded.
+//! conditions), and dropped as soon as the access points are reloaded. The last few
+//! positive decisions of each thread are also kept in a thread-local list, so the
+//! operation a thread repeats costs a few compares, not a lock.
 
+use super::clock::coarse_ms;
 use super::names::Names;
 use super::points::ApEntry;
 use kmsbridge_access::credential::CredentialId;
 use kmsbridge_access::{decide, visible, Action, Caller};
 use kmsbridge_bridge::ObjectId;
 use parking_lot::RwLock;
+use std::cell::Cell;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
+use std::time::SystemTime;
 
 /// The name the user PIN's access point goes by in logs and the audit trail.
 pub(crate) const DEFAULT_NAME: &str = "default";
-/// How long a decision is reused.
-const DECISION_TTL_MS: u128 = 1000;
+/// How long a decision is reused when time matters to it (a window in the policy, or a
+/// credential that expires).
+const DECISION_TTL_MS: u64 = 1000;
+/// Until when a decision that no clock can change is reused.
+const FOREVER: u64 = u64::MAX;
 
 pub(crate) struct Principal {
     pub(crate) name: Arc<str>,
@@ -24,14 +32,58 @@ pub(crate) struct Principal {
     pub(crate) credential: Option<CredentialId>,
     caller: Caller,
     decisions: RwLock<HashMap<(ObjectId, u8), Cached>>,
-    born: Instant,
+    /// Unique per login in this process: thread-local decisions name it.
+    serial: u64,
 }
 
 #[derive(Clone, Copy)]
 struct Cached {
     allowed: bool,
     epoch: u64,
-    at_ms: u128,
+    until_ms: u64,
+}
+
+/// One positive decision a thread made recently.
+#[derive(Clone, Copy, Default)]
+struct Recent {
+    serial: u64,
+    epoch: u64,
+    obj: ObjectId,
+    code: u8,
+    until_ms: u64,
+}
+
+const RECENT: usize = 4;
+
+thread_local! {
+    static RECENTS: Cell<([Recent; RECENT], usize)> = const {
+        Cell::new(([Recent { serial: 0, epoch: 0, obj: 0, code: 0, until_ms: 0 }; RECENT], 0))
+    };
+}
+
+fn recent_hit(serial: u64, epoch: u64, obj: ObjectId, code: u8) -> bool {
+    RECENTS
+        .try_with(|r| {
+            let (list, _) = r.get();
+            list.iter().any(|e| {
+                e.serial == serial
+                    && e.epoch == epoch
+                    && e.obj == obj
+                    && e.code == code
+                    && (e.until_ms == FOREVER || coarse_ms() < e.until_ms)
+            })
+        })
+        .unwrap_or(false)
+}
+
+fn remember_recent(e: Recent) {
+    let _ = RECENTS.try_with(|r| {
+        let (mut list, next) = r.get();
+        if let Some(slot) = list.get_mut(next % RECENT) {
+            *slot = e;
+        }
+        r.set((list, (next + 1) % RECENT));
+    });
 }
 
 /// `visible` is cached beside the actions, under this code.
@@ -55,12 +107,13 @@ impl Principal {
     }
 
     pub(crate) fn new(name: Arc<str>, credential: Option<CredentialId>) -> Principal {
+        static SERIALS: AtomicU64 = AtomicU64::new(1);
         Principal {
             name,
             credential,
             caller: Caller::of_this_process(),
             decisions: RwLock::default(),
-            born: Instant::now(),
+            serial: SERIALS.fetch_add(1, Ordering::Relaxed),
         }
     }
 
@@ -69,13 +122,29 @@ impl Principal {
     }
 
     fn cached(&self, key: (ObjectId, u8), epoch: u64) -> Option<bool> {
+        if recent_hit(self.serial, epoch, key.0, key.1) {
+            return Some(true);
+        }
         let c = *self.decisions.read().get(&key)?;
-        let fresh = c.epoch == epoch
-            && self.born.elapsed().as_millis().saturating_sub(c.at_ms) < DECISION_TTL_MS;
+        let fresh = c.epoch == epoch && (c.until_ms == FOREVER || coarse_ms() < c.until_ms);
+        if fresh && c.allowed {
+            remember_recent(Recent {
+                serial: self.serial,
+                epoch,
+                obj: key.0,
+                code: key.1,
+                until_ms: c.until_ms,
+            });
+        }
         fresh.then_some(c.allowed)
     }
 
-    fn keep(&self, key: (ObjectId, u8), epoch: u64, allowed: bool) {
+    fn keep(&self, key: (ObjectId, u8), epoch: u64, allowed: bool, timed: bool) {
+        let until_ms = if timed {
+            coarse_ms().saturating_add(DECISION_TTL_MS)
+        } else {
+            FOREVER
+        };
         let mut d = self.decisions.write();
         // Bounded: a process touching millions of objects starts over.
         if d.len() > 100_000 {
@@ -86,9 +155,20 @@ impl Principal {
             Cached {
                 allowed,
                 epoch,
-                at_ms: self.born.elapsed().as_millis(),
+                until_ms,
             },
         );
+    }
+
+    /// Whether a clock can change this access point's decisions.
+    fn timed(&self, ap: &ApEntry) -> bool {
+        let window =
+            |c: &kmsbridge_access::Conditions| c.not_before.is_some() || c.not_after.is_some();
+        ap.policy.statements.iter().any(|s| window(&s.conditions))
+            || self
+                .credential
+                .and_then(|id| ap.rec.credential(id))
+                .is_some_and(|c| c.not_before != 0 || c.not_after != 0)
     }
 
     /// The caller now (time-window conditions read `now`).
@@ -140,7 +220,7 @@ impl Principal {
         let d = decide(&ap.policy, &self.caller_now(), action, &names.resource());
         let allowed = d.is_allowed();
         if let Some(k) = key {
-            self.keep(k, epoch, allowed);
+            self.keep(k, epoch, allowed, self.timed(&ap));
         }
         if allowed {
             Ok(())
@@ -166,10 +246,11 @@ impl Principal {
         if let Some(v) = self.cached(key, epoch) {
             return v;
         }
-        let v = ap()
-            .filter(|ap| self.credential_valid(ap))
+        let ap = ap().filter(|ap| self.credential_valid(ap));
+        let v = ap
+            .as_ref()
             .is_some_and(|ap| visible(&ap.policy, &self.caller_now(), &names().resource()));
-        self.keep(key, epoch, v);
+        self.keep(key, epoch, v, ap.is_some_and(|ap| self.timed(&ap)));
         v
     }
 }
