@@ -61,6 +61,8 @@ pub(crate) struct InstanceConfig {
     pub(crate) call_timeout_ms: Option<u64>,
     #[serde(default, rename = "node")]
     pub(crate) nodes: Vec<NodeConfig>,
+    /// Operations per second, host-wide (docs/QUOTAS.md); none: no limit, no counting.
+    pub(crate) quota: Option<crate::quota::QuotaSection>,
 }
 
 fn default_import_token_ttl_s() -> u64 {
@@ -119,6 +121,7 @@ impl Config {
                 quorum: None,
                 call_timeout_ms: None,
                 nodes: Vec::new(),
+                quota: None,
             }],
         }
     }
@@ -244,6 +247,10 @@ impl Config {
                         ));
                     }
                 }
+            }
+            if let Some(q) = &inst.quota {
+                q.validate()
+                    .map_err(|(field, why)| bad(file, &f(&field), why))?;
             }
             for (k, n) in inst.nodes.iter().enumerate() {
                 let g = |field: &str| format!("instance[{i}].node[{k}].{field}");

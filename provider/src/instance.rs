@@ -54,6 +54,8 @@ pub(crate) struct Instance {
     pub(crate) ro_sessions: AtomicUsize,
     /// Front handles of the node objects, by node index (0: none yet).
     pub(crate) node_handles: Mutex<Vec<CK_OBJECT_HANDLE>>,
+    /// The host-wide operation quotas (provider/src/quota); none configured: `None`.
+    pub(crate) quota: Option<crate::quota::InstanceQuota>,
 }
 
 /// An instance's backend capabilities beyond `Backend`, set where the backend is
@@ -109,6 +111,7 @@ impl Instance {
             rw_sessions: AtomicUsize::new(0),
             ro_sessions: AtomicUsize::new(0),
             node_handles: Mutex::new(Vec::new()),
+            quota: None,
         }
     }
 

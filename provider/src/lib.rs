@@ -18,6 +18,7 @@ mod log;
 mod objects;
 mod pin;
 mod provider;
+mod quota;
 mod rules;
 mod session;
 mod session_table;

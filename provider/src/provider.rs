@@ -73,7 +73,9 @@ impl Provider {
                     (soft, admin)
                 }
             };
-            instances.push(Instance::new(slot, ic, backend, admin));
+            let mut instance = Instance::new(slot, ic, backend, admin);
+            instance.quota = crate::quota::InstanceQuota::open(ic, &instance.serial)?;
+            instances.push(instance);
         }
         Ok(Provider {
             instances,
@@ -135,6 +137,7 @@ impl Provider {
             inst,
             rw,
             state: Mutex::new(Session::new(inst, rw)),
+            device_error: Default::default(),
         };
         self.sessions.insert(h, Arc::new(slot));
         Ok(h)

@@ -41,6 +41,8 @@ impl Provider {
             Some(id) => Ok(id),
             None => rule(CKR_KEY_HANDLE_INVALID, "the operation needs a key"),
         };
+        // After every check, so a refused request costs no turn; access point: TODO(lead).
+        self.admit_for(h, inst, m.ty, None)?;
         let b = &inst.backend;
         let ops = &mut s.ops;
         match kind {

@@ -56,6 +56,7 @@ impl Provider {
         if attr::find(&t, CKA_ID).is_none() {
             t.push(Attr::new(CKA_ID, key_id(inst)?));
         }
+        self.admit_for(h, inst, m.ty, None)?;
         let id = inst.backend.generate_key(m, &t)?;
         self.register(inst, id, h)
     }
@@ -88,6 +89,7 @@ impl Provider {
             (None, Some(id)) => public.push(id),
             (Some(_), Some(_)) => {}
         }
+        self.admit_for(h, inst, m.ty, None)?;
         let (pu, pr) = inst.backend.generate_key_pair(m, &public, &private)?;
         let hpu = self.register(inst, pu, h)?;
         let hpr = self.register(inst, pr, h)?;
@@ -108,6 +110,7 @@ impl Provider {
         let k = self.key_object(inst, key, CKR_KEY_HANDLE_INVALID)?;
         inst.kms.check_use(inst, &w)?;
         inst.kms.check_use(inst, &k)?;
+        self.admit_for(h, inst, m.ty, None)?;
         Ok(inst.backend.wrap_key(m, w.id, k.id, out)?)
     }
 
@@ -124,12 +127,14 @@ impl Provider {
         let u = self.key_object(inst, unwrapping, CKR_UNWRAPPING_KEY_HANDLE_INVALID)?;
         if u.kind == Kind::ImportPublic || attr::find(t, CKA_KMSBRIDGE_IMPORT_TOKEN).is_some() {
             kms_writer(inst, rw)?;
+            self.admit_for(h, inst, m.ty, None)?;
             let id = crate::kms::import::import(inst, m, &u, wrapped, t)?;
             return self.register(inst, id, h);
         }
         check_template(t)?;
         inst.kms.check_use(inst, &u)?;
         check_create(inst, rw, t, default_private(t))?;
+        self.admit_for(h, inst, m.ty, None)?;
         let id = inst.backend.unwrap_key(m, u.id, wrapped, t)?;
         self.register(inst, id, h)
     }
@@ -146,6 +151,7 @@ impl Provider {
         let b = self.key_object(inst, base, CKR_KEY_HANDLE_INVALID)?;
         inst.kms.check_use(inst, &b)?;
         check_create(inst, rw, t, true)?;
+        self.admit_for(h, inst, m.ty, None)?;
         let id = inst.backend.derive_key(m, b.id, t)?;
         self.register(inst, id, h)
     }
