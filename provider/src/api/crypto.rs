@@ -19,8 +19,8 @@ impl Provider {
         m: &Mechanism,
         key: Option<CK_OBJECT_HANDLE>,
     ) -> Result<()> {
-        let s = self.session(h)?;
-        let mut s = s.state.lock();
+        let slot = self.session(h)?;
+        let mut s = slot.state.lock();
         if s.ops.is_active(kind) {
             return rule(CKR_OPERATION_ACTIVE, "an operation of this kind is active");
         }
@@ -42,7 +42,7 @@ impl Provider {
             None => rule(CKR_KEY_HANDLE_INVALID, "the operation needs a key"),
         };
         // After every check, so a refused request costs no turn; access point: TODO(lead).
-        self.admit_for(h, inst, m.ty, None)?;
+        crate::quota::admit_in(&slot, inst, m.ty, None)?;
         let b = &inst.backend;
         let ops = &mut s.ops;
         match kind {

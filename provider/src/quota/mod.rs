@@ -21,6 +21,7 @@ use crate::config::{InstanceConfig, InstanceType};
 use crate::error::{Error, Result};
 use crate::instance::Instance;
 use crate::provider::Provider;
+use crate::session::SessionSlot;
 use crate::vendor::KMSBRIDGE_DEVICE_ERROR_QUOTA;
 
 /// The environment variable naming the directory of the shared bucket files (default
@@ -232,19 +233,31 @@ impl Provider {
         if inst.quota.is_none() {
             return Ok(());
         }
-        let r = inst.admit_mech(m, ap);
-        let code = if r.is_err() {
-            KMSBRIDGE_DEVICE_ERROR_QUOTA
-        } else {
-            0
-        };
-        self.sessions_read(h, |s| {
-            if s.device_error.load(Relaxed) != code {
-                s.device_error.store(code, Relaxed);
-            }
-        });
-        r
+        self.sessions_read(h, |s| admit_in(s, inst, m, ap))
+            .unwrap_or_else(|| inst.admit_mech(m, ap))
     }
+}
+
+/// [`Provider::admit_for`] when the caller holds the session already (C_*Init).
+pub(crate) fn admit_in(
+    s: &SessionSlot,
+    inst: &Instance,
+    m: CK_MECHANISM_TYPE,
+    ap: Option<&str>,
+) -> Result<()> {
+    if inst.quota.is_none() {
+        return Ok(());
+    }
+    let r = inst.admit_mech(m, ap);
+    let code = if r.is_err() {
+        KMSBRIDGE_DEVICE_ERROR_QUOTA
+    } else {
+        0
+    };
+    if s.device_error.load(Relaxed) != code {
+        s.device_error.store(code, Relaxed);
+    }
+    r
 }
 
 #[cfg(test)]
