@@ -59,6 +59,13 @@
 #define CKR_KMSBRIDGE_IMPORT_TOKEN_KEY_ID   0xCB420004UL /* issued for another key id */
 #define CKR_KMSBRIDGE_MATERIAL_MISMATCH     0xCB420005UL /* re-import of other material */
 
+/* ---- Quotas (docs/QUOTAS.md) ---- */
+
+/* Not a return code: an operation refused by a quota (operations per second over the
+ * limit, beyond the wait bound) answers CKR_FUNCTION_FAILED, and C_GetSessionInfo's
+ * ulDeviceError is then this value until the session's next admitted operation. */
+#define KMSBRIDGE_DEVICE_ERROR_QUOTA        0xCB420006UL
+
 /* ---- The HSM cluster of a hardware instance (docs/CLUSTER.md) ---- */
 
 /* One HSM node, read live; found only when a template asks for this class,

@@ -64,6 +64,7 @@ prints a side-by-side table (markdown) on stdout. Progress and errors go to stde
 Environment: KMSBRIDGE_MODULE (default <repo>/target/release/libkmsbridge.so),
 SOFTHSM2_MODULE (default /usr/lib/softhsm/libsofthsm2.so) are passed to the rigs.
 Cluster capacity benchmark (issue 5, item 7): kmsbridge-bench --cluster --help
+Quota accuracy and overhead (issue 12): kmsbridge-bench --quota --help
 Child mode (internal): --target direct|bridge|software --op OP --threads N
 ";
 

@@ -35,6 +35,7 @@ mod keys;
 mod measure;
 mod op;
 mod parent;
+mod quota;
 mod report;
 mod rig;
 mod workers;
@@ -51,6 +52,10 @@ fn main() -> ExitCode {
         .any(|a| a == "--cluster" || a == "--cluster-child")
     {
         return cluster::main(&args);
+    }
+    // `--quota` (and its children): the quota accuracy and overhead bench, in quota/.
+    if args.iter().any(|a| a == "--quota" || a == "--quota-child") {
+        return quota::main(&args);
     }
     exit(args::parse_args(&args), |opts| match opts.cell {
         Some(cell) => Done::Child(

@@ -114,17 +114,17 @@ fn init_refusal(label: &str, e: P11Error) -> Error {
 }
 
 /// One node as `status` shows it.
-struct Node {
-    index: CK_ULONG,
-    name: String,
-    state: CK_ULONG,
-    load: CK_ULONG,
-    served: CK_ULONG,
-    lag: CK_ULONG,
-    last_error: String,
+pub(crate) struct Node {
+    pub(crate) index: CK_ULONG,
+    pub(crate) name: String,
+    pub(crate) state: CK_ULONG,
+    pub(crate) load: CK_ULONG,
+    pub(crate) served: CK_ULONG,
+    pub(crate) lag: CK_ULONG,
+    pub(crate) last_error: String,
 }
 
-fn read_node(s: &Session, h: ObjectHandle) -> Result<Node, Error> {
+pub(crate) fn read_node(s: &Session, h: ObjectHandle) -> Result<Node, Error> {
     let attrs = s.get_attributes(
         h,
         &[

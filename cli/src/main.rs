@@ -7,7 +7,9 @@ mod kms;
 mod module;
 mod pin_hash;
 mod quickstart;
+mod quota;
 mod slots;
+mod status;
 
 const USAGE: &str = "usage: kmsbridge <command>
 
@@ -20,6 +22,9 @@ commands:
                     configured instance (KMSBRIDGE_TOKEN_LABEL picks one) and
                     KMSBRIDGE_USER_PIN or --pin
   slots             list the instances (slots) the module serves
+  status [--json]   per instance: slot, type, token state (initialised, PIN flags),
+                    HSM nodes, and the quota: limits, current rate (ops/s over the last
+                    whole second) and admitted / waited / refused counts (docs/QUOTAS.md)
   init [--slot N] [--label L] [--so-pin P] [--pin P]
                     initialise an instance's token (C_InitToken) and set its user PIN
                     (C_InitPIN); PINs also from KMSBRIDGE_SO_PIN / KMSBRIDGE_USER_PIN
@@ -71,6 +76,7 @@ exit status: 0 done, 1 refused or failed, 2 usage error
 environment:
   KMSBRIDGE_MODULE  path of libkmsbridge.so (default: next to this binary)
   KMSBRIDGE_CONF    the module's configuration file
+  KMSBRIDGE_QUOTA_DIR  the directory of the quota bucket files (default /dev/shm)
   KMSBRIDGE_TOKEN_LABEL, KMSBRIDGE_USER_PIN, KMSBRIDGE_SO_PIN  as above";
 
 fn main() {
@@ -82,6 +88,7 @@ fn main() {
     let result = match command {
         Some("quickstart") => quickstart::run(rest),
         Some("slots") => slots::run(),
+        Some("status") => status::run(rest),
         Some("init") => init::run(rest),
         Some("hash-pin") => pin_hash::run(rest),
         Some("key") => kms::key::run(rest),

@@ -72,6 +72,8 @@ pub(crate) struct InstanceConfig {
     /// Access points defined here rather than in the instance (read-only there).
     #[serde(default, rename = "access_point")]
     pub(crate) access_points: Vec<AccessPointConfig>,
+    /// Operations per second, host-wide (docs/QUOTAS.md); none: no limit, no counting.
+    pub(crate) quota: Option<crate::quota::QuotaSection>,
 }
 
 fn default_true() -> bool {
@@ -188,6 +190,7 @@ impl Config {
                 default_access_point: true,
                 max_failed_logins: default_max_failed_logins(),
                 access_points: Vec::new(),
+                quota: None,
             }],
         }
     }
@@ -359,6 +362,10 @@ impl Config {
                         ));
                     }
                 }
+            }
+            if let Some(q) = &inst.quota {
+                q.validate()
+                    .map_err(|(field, why)| bad(file, &f(&field), why))?;
             }
             for (k, n) in inst.nodes.iter().enumerate() {
                 let g = |field: &str| format!("instance[{i}].node[{k}].{field}");

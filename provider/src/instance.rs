@@ -57,6 +57,8 @@ pub(crate) struct Instance {
     pub(crate) node_handles: Mutex<Vec<CK_OBJECT_HANDLE>>,
     /// Access points, who is logged in and what they may do.
     pub(crate) access: Access,
+    /// The host-wide operation quotas (provider/src/quota); none configured: `None`.
+    pub(crate) quota: Option<crate::quota::InstanceQuota>,
 }
 
 /// An instance's backend capabilities beyond `Backend`, set where the backend is
@@ -113,6 +115,7 @@ impl Instance {
             rw_sessions: AtomicUsize::new(0),
             ro_sessions: AtomicUsize::new(0),
             node_handles: Mutex::new(Vec::new()),
+            quota: None,
         })
     }
 

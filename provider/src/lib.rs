@@ -19,6 +19,7 @@ mod log;
 mod objects;
 mod pin;
 mod provider;
+mod quota;
 mod rules;
 mod session;
 mod session_table;

@@ -73,10 +73,10 @@ impl Provider {
                     (soft, admin)
                 }
             };
-            instances.push(
-                Instance::new(slot, ic, backend, admin)
-                    .map_err(|e| Error::Config(format!("instance {}: {e}", ic.name)))?,
-            );
+            let mut instance = Instance::new(slot, ic, backend, admin)
+                .map_err(|e| Error::Config(format!("instance {}: {e}", ic.name)))?;
+            instance.quota = crate::quota::InstanceQuota::open(ic, &instance.serial)?;
+            instances.push(instance);
         }
         Ok(Provider {
             instances,
@@ -138,6 +138,7 @@ impl Provider {
             inst,
             rw,
             state: Mutex::new(Session::new(inst, rw)),
+            device_error: Default::default(),
         };
         self.sessions.insert(h, Arc::new(slot));
         Ok(h)

@@ -12,6 +12,8 @@ pub struct SessionSlot {
     pub(crate) inst: usize,
     pub(crate) rw: bool,
     pub(crate) state: Mutex<Session>,
+    /// `CK_SESSION_INFO.ulDeviceError`: set by a quota refusal (provider/src/quota).
+    pub(crate) device_error: std::sync::atomic::AtomicU64,
 }
 
 pub(crate) type SessionRef = Arc<SessionSlot>;

@@ -68,6 +68,9 @@ pub(crate) const CKR_KMSBRIDGE_IMPORT_TOKEN_EXPIRED: CK_RV = CKR_KMSBRIDGE_BASE 
 pub(crate) const CKR_KMSBRIDGE_IMPORT_TOKEN_USED: CK_RV = CKR_KMSBRIDGE_BASE + 0x03;
 pub(crate) const CKR_KMSBRIDGE_IMPORT_TOKEN_KEY_ID: CK_RV = CKR_KMSBRIDGE_BASE + 0x04;
 pub(crate) const CKR_KMSBRIDGE_MATERIAL_MISMATCH: CK_RV = CKR_KMSBRIDGE_BASE + 0x05;
+/// Not a return code: the `ulDeviceError` of C_GetSessionInfo after an operation was
+/// refused by a quota with CKR_FUNCTION_FAILED (docs/QUOTAS.md).
+pub(crate) const KMSBRIDGE_DEVICE_ERROR_QUOTA: CK_ULONG = CKR_KMSBRIDGE_BASE + 0x06;
 
 /// `CKA_APPLICATION` of the module's own metadata objects on a backend token.
 pub(crate) const META_APPLICATION: &[u8] = b"kmsbridge.meta";
@@ -186,6 +189,7 @@ mod tests {
                 "CKR_KMSBRIDGE_MATERIAL_MISMATCH",
                 CKR_KMSBRIDGE_MATERIAL_MISMATCH,
             ),
+            ("KMSBRIDGE_DEVICE_ERROR_QUOTA", KMSBRIDGE_DEVICE_ERROR_QUOTA),
         ] {
             assert_eq!(header_value(header, name), Some(v), "{name}");
         }

@@ -86,15 +86,10 @@
 //! # Codes the provider answers
 //!
 //! An admitted operation proceeds; its wait is added to its latency and nothing else. A
-//! refused one answers **`CKR_FUNCTION_REJECTED`** (0x200) and nothing is done: no data
-//! are consumed, an active operation stays active so the application may retry. The
-//! code exists since PKCS#11 v2.20 (not new in 3.0). The specification describes it for
-//! a signature request rejected by the user and lists it for the signing functions; it
-//! is the one standard code that says "this request was refused, nothing is wrong with
-//! it", so the provider answers it from every function that counts against a quota, and
-//! docs/ACCESS.md lists it as the quota code. (`CKR_FUNCTION_FAILED`, in every function's
-//! list, is the fallback if an application proves unable to handle it; 3.0's
-//! `CKR_TOKEN_RESOURCE_EXCEEDED` speaks of the token's resources, not a rate.)
+//! refused one answers **`CKR_FUNCTION_FAILED`** and nothing is done; the session's
+//! `ulDeviceError` then says `KMSBRIDGE_DEVICE_ERROR_QUOTA`. docs/QUOTAS.md gives the
+//! reasons (it is the one code every function may return, described as "the same call
+//! again may succeed"; `CKR_FUNCTION_REJECTED` is a user's refusal of a signature).
 //! The refusal's message ([`Refused`]'s `Display`) names the class and the scope, for the
 //! log line and the audit trail.
 //!

@@ -30,8 +30,8 @@ impl Provider {
         m: &Mechanism,
         key: Option<CK_OBJECT_HANDLE>,
     ) -> Result<()> {
-        let s = self.session(h)?;
-        let mut s = s.state.lock();
+        let slot = self.session(h)?;
+        let mut s = slot.state.lock();
         if s.ops.is_active(kind) {
             return rule(CKR_OPERATION_ACTIVE, "an operation of this kind is active");
         }
@@ -53,6 +53,8 @@ impl Provider {
             Some(id) => Ok(id),
             None => rule(CKR_KEY_HANDLE_INVALID, "the operation needs a key"),
         };
+        // After every check, so a refused request costs no turn.
+        crate::quota::admit_in(&slot, inst, m.ty)?;
         let b = &inst.backend;
         let ops = &mut s.ops;
         match kind {

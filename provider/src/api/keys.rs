@@ -60,6 +60,7 @@ impl Provider {
             t.push(Attr::new(CKA_ID, key_id(inst)?));
         }
         inst.access.allow_new(inst, &t, Action::Generate)?;
+        self.admit_for(h, inst, m.ty)?;
         let id = inst.backend.generate_key(m, &t)?;
         self.register(inst, id, h)
     }
@@ -94,6 +95,7 @@ impl Provider {
         }
         inst.access.allow_new(inst, &public, Action::Generate)?;
         inst.access.allow_new(inst, &private, Action::Generate)?;
+        self.admit_for(h, inst, m.ty)?;
         let (pu, pr) = inst.backend.generate_key_pair(m, &public, &private)?;
         let hpu = self.register(inst, pu, h)?;
         let hpr = self.register(inst, pr, h)?;
@@ -117,6 +119,7 @@ impl Provider {
         // Both keys take part: the wrapping key wraps, the wrapped one leaves.
         inst.access.allow(inst, &w, Action::Wrap)?;
         inst.access.allow(inst, &k, Action::Wrap)?;
+        self.admit_for(h, inst, m.ty)?;
         Ok(inst.backend.wrap_key(m, w.id, k.id, out)?)
     }
 
@@ -134,6 +137,7 @@ impl Provider {
         if u.kind == Kind::ImportPublic || attr::find(t, CKA_KMSBRIDGE_IMPORT_TOKEN).is_some() {
             kms_writer(inst, rw)?;
             inst.access.allow_new(inst, t, Action::Import)?;
+            self.admit_for(h, inst, m.ty)?;
             let id = crate::kms::import::import(inst, m, &u, wrapped, t)?;
             return self.register(inst, id, h);
         }
@@ -142,6 +146,7 @@ impl Provider {
         inst.access.allow(inst, &u, Action::Unwrap)?;
         check_create(inst, rw, t, default_private(t))?;
         inst.access.allow_new(inst, t, Action::Generate)?;
+        self.admit_for(h, inst, m.ty)?;
         let id = inst.backend.unwrap_key(m, u.id, wrapped, t)?;
         self.register(inst, id, h)
     }
@@ -160,6 +165,7 @@ impl Provider {
         inst.access.allow(inst, &b, Action::Derive)?;
         check_create(inst, rw, t, true)?;
         inst.access.allow_new(inst, t, Action::Generate)?;
+        self.admit_for(h, inst, m.ty)?;
         let id = inst.backend.derive_key(m, b.id, t)?;
         self.register(inst, id, h)
     }

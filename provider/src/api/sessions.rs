@@ -49,8 +49,8 @@ impl Provider {
     }
 
     pub fn session_info(&self, h: CK_SESSION_HANDLE) -> Result<CK_SESSION_INFO> {
-        let s = self.session(h)?;
-        let s = s.state.lock();
+        let slot = self.session(h)?;
+        let s = slot.state.lock();
         let inst = self.instance(s.inst)?;
         let state = match (inst.login_state(), s.rw) {
             (Login::Public, false) => CKS_RO_PUBLIC_SESSION,
@@ -63,7 +63,7 @@ impl Provider {
             slotID: inst.slot_id,
             state,
             flags: CKF_SERIAL_SESSION | if s.rw { CKF_RW_SESSION } else { 0 },
-            ulDeviceError: 0,
+            ulDeviceError: slot.device_error.load(std::sync::atomic::Ordering::Relaxed),
         })
     }
 
