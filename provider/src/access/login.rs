@@ -18,6 +18,8 @@ const SLOT_PURPOSE: &[u8] = b"kmsbridge credential slot v1";
 /// Lockout marker label of the user PIN (hardware instances; a software store counts
 /// its own PIN attempts).
 pub(crate) const USER_PIN: &str = "pin.user";
+/// Lockout marker label of a hardware instance's SO PIN.
+pub(crate) const SO_PIN: &str = "pin.so";
 
 /// The client-key file named in the environment, if any.
 pub(crate) fn client_key_file() -> Option<std::path::PathBuf> {
@@ -124,35 +126,51 @@ impl Access {
 
     /// The user PIN, counted here on instances whose token does not count it.
     fn login_pin(&self, inst: &Instance, pin: &[u8]) -> Result<()> {
+        self.counted_pin(inst, CKU_USER, pin)
+    }
+
+    /// A front PIN of `user` checked against the instance's hash, wrong attempts
+    /// counted across processes before the check (a software store counts its own).
+    pub(crate) fn counted_pin(
+        &self,
+        inst: &Instance,
+        user: CK_USER_TYPE,
+        pin: &[u8],
+    ) -> Result<()> {
         if inst.admin.token.is_some() {
-            return inst.check_pin(CKU_USER, pin);
+            return inst.check_pin(user, pin);
         }
-        let backend = &*inst.backend;
-        let failures = lockout::failures(backend, USER_PIN)?;
-        self.note_pin_failures(failures);
-        if failures >= self.max_failures as usize {
-            return rule(
-                CKR_PIN_LOCKED,
+        let (who, locked) = if user == CKU_SO {
+            (
+                SO_PIN,
+                "the SO PIN is locked: `kmsbridge unlock-so` with the HSM's credentials unlocks it",
+            )
+        } else {
+            (
+                USER_PIN,
                 "the user PIN is locked: the SO's C_InitPIN unlocks it",
-            );
+            )
+        };
+        let backend = &*inst.backend;
+        let failures = lockout::failures(backend, who)?;
+        self.note_pin_failures(user, failures);
+        if failures >= self.max_failures as usize {
+            return rule(CKR_PIN_LOCKED, locked);
         }
-        lockout::count(backend, USER_PIN)?;
+        lockout::count(backend, who)?;
         // Counted first, then checked: of concurrent guessers only those whose marker
         // is within the bound get an answer.
-        if lockout::failures(backend, USER_PIN)? > self.max_failures as usize {
-            return rule(
-                CKR_PIN_LOCKED,
-                "the user PIN is locked: the SO's C_InitPIN unlocks it",
-            );
+        if lockout::failures(backend, who)? > self.max_failures as usize {
+            return rule(CKR_PIN_LOCKED, locked);
         }
-        match inst.check_pin(CKU_USER, pin) {
+        match inst.check_pin(user, pin) {
             Ok(()) => {
-                lockout::clear(backend, USER_PIN)?;
-                self.note_pin_failures(0);
+                lockout::clear(backend, who)?;
+                self.note_pin_failures(user, 0);
                 Ok(())
             }
             Err(e) => {
-                self.note_pin_failures(failures + 1);
+                self.note_pin_failures(user, failures + 1);
                 Err(e)
             }
         }

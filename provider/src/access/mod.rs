@@ -42,6 +42,7 @@ pub(crate) struct Access {
     /// The user PIN's wrong-attempt count as this process last saw it (hardware
     /// instances; C_GetTokenInfo never waits on an HSM to learn it).
     pin_failures: AtomicUsize,
+    so_pin_failures: AtomicUsize,
     /// Front handles of the access point objects, by name hash (the SO's view).
     pub(crate) handles: parking_lot::Mutex<std::collections::HashMap<u64, CK_OBJECT_HANDLE>>,
 }
@@ -61,6 +62,7 @@ impl Access {
             default_enabled: cfg.default_access_point,
             max_failures: cfg.max_failed_logins,
             pin_failures: AtomicUsize::new(0),
+            so_pin_failures: AtomicUsize::new(0),
             handles: Default::default(),
         })
     }
@@ -228,12 +230,22 @@ pub(crate) fn lifecycle_action(t: &[Attr]) -> Action {
 }
 
 impl Access {
-    pub(crate) fn note_pin_failures(&self, n: usize) {
-        self.pin_failures.store(n, Ordering::Relaxed);
+    pub(crate) fn note_pin_failures(&self, user: CK_USER_TYPE, n: usize) {
+        if user == CKU_SO {
+            self.so_pin_failures.store(n, Ordering::Relaxed);
+        } else {
+            self.pin_failures.store(n, Ordering::Relaxed);
+        }
     }
 
-    /// CKF_USER_PIN_* flags of a hardware instance's user PIN.
+    /// CKF_USER_PIN_* and CKF_SO_PIN_* flags of a hardware instance's front PINs.
     pub(crate) fn pin_flags(&self) -> CK_FLAGS {
-        lockout::pin_flags(self.pin_failures.load(Ordering::Relaxed), self.max_failures)
+        let user = lockout::pin_flags(self.pin_failures.load(Ordering::Relaxed), self.max_failures);
+        let so = lockout::pin_flags(
+            self.so_pin_failures.load(Ordering::Relaxed),
+            self.max_failures,
+        );
+        // The SO flags are the user flags shifted (CKF_SO_PIN_COUNT_LOW = USER << 4).
+        user | (so << 4)
     }
 }

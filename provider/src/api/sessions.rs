@@ -126,7 +126,7 @@ impl Provider {
         let principal = if wanted == Login::User {
             Some(inst.access.login_user(inst, Some(pin), username)?)
         } else {
-            inst.check_pin(user, pin)?;
+            inst.access.counted_pin(inst, user, pin)?;
             None
         };
         if !inst.log_in(wanted) {
@@ -191,7 +191,7 @@ impl Provider {
         inst.set_pin(CKU_USER, pin)?;
         // C_InitPIN is the user PIN's unlock path (docs/ACCESS.md).
         crate::access::lockout::clear(&*inst.backend, crate::access::USER_PIN)?;
-        inst.access.note_pin_failures(0);
+        inst.access.note_pin_failures(CKU_USER, 0);
         Ok(())
     }
 
