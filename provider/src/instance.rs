@@ -54,6 +54,8 @@ pub(crate) struct Instance {
     pub(crate) ro_sessions: AtomicUsize,
     /// Front handles of the node objects, by node index (0: none yet).
     pub(crate) node_handles: Mutex<Vec<CK_OBJECT_HANDLE>>,
+    /// The instance's audit trail (docs/AUDIT.md), opened on its first event.
+    pub(crate) audit: crate::audit::Trail,
 }
 
 /// An instance's backend capabilities beyond `Backend`, set where the backend is
@@ -91,7 +93,9 @@ impl Instance {
             let digest = sha2::Sha256::digest(cfg.name.as_bytes());
             hex::encode(digest.get(..8).unwrap_or(&digest))
         });
+        let audit = crate::audit::Trail::new(cfg, &serial, backend.clone());
         Instance {
+            audit,
             slot_id,
             name: cfg.name.clone(),
             serial,

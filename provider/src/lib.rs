@@ -6,6 +6,7 @@
 //! library's identity (`api`). Everything else is this crate's own.
 
 pub mod api;
+mod audit;
 mod cluster_admin;
 mod cluster_objects;
 mod config;

@@ -38,6 +38,9 @@ pub(crate) enum Kind {
     /// An HSM node shown as CKO_KMSBRIDGE_NODE to finds that ask for that class; no
     /// backend object: `id` is the node's index (cluster_objects.rs).
     Node,
+    /// The instance's audit trail as CKO_KMSBRIDGE_AUDIT (audit/object.rs); no
+    /// backend object.
+    Audit,
 }
 
 impl ObjEntry {

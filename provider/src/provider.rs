@@ -165,6 +165,7 @@ impl Provider {
         }
         if inst.session_count() == 0 {
             inst.log_out();
+            inst.audit.flush();
         }
         Ok(())
     }
@@ -211,8 +212,8 @@ impl Provider {
         invalid: CK_RV,
     ) -> Result<ObjEntry> {
         let e = self.readable_object(inst, h, invalid)?;
-        if e.kind == Kind::Node {
-            return rule(invalid, "a node object is not a key");
+        if matches!(e.kind, Kind::Node | Kind::Audit) {
+            return rule(invalid, "a node or audit object is not a key");
         }
         Ok(e)
     }

@@ -1,6 +1,7 @@
 //! Key generation, wrapping, unwrapping and derivation.
 
 use crate::api::objects::kms_writer;
+use crate::audit::hooks;
 use crate::error::{rule, Result};
 use crate::instance::Instance;
 use crate::objects::Kind;
@@ -37,17 +38,22 @@ impl Provider {
         match m.ty {
             CKM_KMSBRIDGE_IMPORT_PARAMETERS => {
                 kms_writer(inst, rw)?;
-                let id = crate::kms::import::parameters(inst, t)?;
-                return self.register(inst, id, h);
+                let r = crate::kms::import::parameters(inst, t);
+                let name = hooks::template_name(t);
+                hooks::admin_done(inst, "get-import-parameters", &name, &r);
+                return self.register(inst, r?, h);
             }
             CKM_KMSBRIDGE_KEY_ROTATE => {
                 kms_writer(inst, rw)?;
-                let id = crate::kms::rotate::rotate(inst, t)?;
-                return self.register(inst, id, h);
+                let r = crate::kms::rotate::rotate(inst, t);
+                inst.audit
+                    .lifecycle(None, "rotate", &hooks::template_name(t), r.is_ok());
+                return self.register(inst, r?, h);
             }
             CKM_KMSBRIDGE_CLUSTER_INIT => {
-                let id = crate::cluster_admin::init(inst, rw, t)?;
-                return self.register(inst, id, h);
+                let r = crate::cluster_admin::init(inst, rw, t);
+                hooks::admin_done(inst, "cluster-init", "cluster", &r);
+                return self.register(inst, r?, h);
             }
             _ => {}
         }
@@ -56,8 +62,10 @@ impl Provider {
         if attr::find(&t, CKA_ID).is_none() {
             t.push(Attr::new(CKA_ID, key_id(inst)?));
         }
-        let id = inst.backend.generate_key(m, &t)?;
-        self.register(inst, id, h)
+        let r = inst.backend.generate_key(m, &t);
+        inst.audit
+            .lifecycle(None, "create", &hooks::template_name(&t), r.is_ok());
+        self.register(inst, r?, h)
     }
 
     pub fn generate_key_pair(
@@ -88,7 +96,10 @@ impl Provider {
             (None, Some(id)) => public.push(id),
             (Some(_), Some(_)) => {}
         }
-        let (pu, pr) = inst.backend.generate_key_pair(m, &public, &private)?;
+        let r = inst.backend.generate_key_pair(m, &public, &private);
+        let name = hooks::template_name(&private);
+        inst.audit.lifecycle(None, "create", &name, r.is_ok());
+        let (pu, pr) = r?;
         let hpu = self.register(inst, pu, h)?;
         let hpr = self.register(inst, pr, h)?;
         Ok((hpu, hpr))
@@ -108,7 +119,14 @@ impl Provider {
         let k = self.key_object(inst, key, CKR_KEY_HANDLE_INVALID)?;
         inst.kms.check_use(inst, &w)?;
         inst.kms.check_use(inst, &k)?;
-        Ok(inst.backend.wrap_key(m, w.id, k.id, out)?)
+        let counted = out.is_some();
+        let n = inst.backend.wrap_key(m, w.id, k.id, out)?;
+        if counted {
+            inst.audit.key_use(None, &inst.audit.name_of(w.id), "wrap");
+            inst.audit
+                .key_use(None, &inst.audit.name_of(k.id), "export");
+        }
+        Ok(n)
     }
 
     pub fn unwrap_key(
@@ -124,13 +142,20 @@ impl Provider {
         let u = self.key_object(inst, unwrapping, CKR_UNWRAPPING_KEY_HANDLE_INVALID)?;
         if u.kind == Kind::ImportPublic || attr::find(t, CKA_KMSBRIDGE_IMPORT_TOKEN).is_some() {
             kms_writer(inst, rw)?;
-            let id = crate::kms::import::import(inst, m, &u, wrapped, t)?;
-            return self.register(inst, id, h);
+            let r = crate::kms::import::import(inst, m, &u, wrapped, t);
+            let name = match &r {
+                Ok(id) => inst.audit.name_of(*id).to_string(),
+                Err(_) => hooks::template_name(t),
+            };
+            inst.audit.import(None, &name, r.is_ok());
+            return self.register(inst, r?, h);
         }
         check_template(t)?;
         inst.kms.check_use(inst, &u)?;
         check_create(inst, rw, t, default_private(t))?;
         let id = inst.backend.unwrap_key(m, u.id, wrapped, t)?;
+        inst.audit
+            .key_use(None, &inst.audit.name_of(u.id), "unwrap");
         self.register(inst, id, h)
     }
 
@@ -147,6 +172,8 @@ impl Provider {
         inst.kms.check_use(inst, &b)?;
         check_create(inst, rw, t, true)?;
         let id = inst.backend.derive_key(m, b.id, t)?;
+        inst.audit
+            .key_use(None, &inst.audit.name_of(b.id), "derive");
         self.register(inst, id, h)
     }
 }

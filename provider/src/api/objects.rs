@@ -42,8 +42,10 @@ impl Provider {
         let (inst, rw) = self.ctx(h)?;
         if attr::find(t, CKA_CLASS).and_then(|a| a.as_ulong()) == Some(CKO_KMSBRIDGE_KEY) {
             kms_writer(inst, rw)?;
-            let id = crate::kms::create::create_record(inst, t)?;
-            return self.register(inst, id, h);
+            let r = crate::kms::create::create_record(inst, t);
+            let name = crate::audit::hooks::template_name(t);
+            inst.audit.lifecycle(None, "create", &name, r.is_ok());
+            return self.register(inst, r?, h);
         }
         check_create(inst, rw, t, default_private(t))?;
         crate::rules::check_values(t)?;
@@ -74,8 +76,11 @@ impl Provider {
     pub fn destroy_object(&self, h: CK_SESSION_HANDLE, obj: CK_OBJECT_HANDLE) -> Result<()> {
         let (inst, rw) = self.ctx(h)?;
         let e = self.visible_object(inst, obj, CKR_OBJECT_HANDLE_INVALID)?;
-        if e.kind == Kind::Node {
-            return rule(CKR_ACTION_PROHIBITED, "node objects are not destroyed");
+        if matches!(e.kind, Kind::Node | Kind::Audit) {
+            return rule(
+                CKR_ACTION_PROHIBITED,
+                "node and audit objects are not destroyed",
+            );
         }
         if e.token && !rw {
             return rule(
@@ -97,7 +102,7 @@ impl Provider {
     pub fn object_size(&self, h: CK_SESSION_HANDLE, obj: CK_OBJECT_HANDLE) -> Result<u64> {
         let (inst, _) = self.ctx(h)?;
         let e = self.readable_object(inst, obj, CKR_OBJECT_HANDLE_INVALID)?;
-        if e.kind == Kind::Node {
+        if matches!(e.kind, Kind::Node | Kind::Audit) {
             // No backend object behind it: its size is not known.
             // CK_UNAVAILABLE_INFORMATION once narrowed to CK_ULONG, whatever its width.
             return Ok(u64::MAX);
@@ -118,6 +123,9 @@ impl Provider {
         if e.kind == Kind::Node {
             return crate::cluster_objects::get(inst, &e, reqs);
         }
+        if e.kind == Kind::Audit {
+            return crate::audit::object::get(inst, reqs);
+        }
         let value_len = e.kid != 0 && reqs.iter().any(|r| r.ty == CKA_VALUE_LEN);
         if e.kind == Kind::Record || value_len || reqs.iter().any(|r| is_vendor(r.ty)) {
             return crate::kms::attrs::get(inst, &e, reqs);
@@ -133,8 +141,11 @@ impl Provider {
     ) -> Result<()> {
         let (inst, rw) = self.ctx(h)?;
         let e = self.visible_object(inst, obj, CKR_OBJECT_HANDLE_INVALID)?;
-        if e.kind == Kind::Node {
-            return rule(CKR_ACTION_PROHIBITED, "node objects do not change");
+        if matches!(e.kind, Kind::Node | Kind::Audit) {
+            return rule(
+                CKR_ACTION_PROHIBITED,
+                "node and audit objects do not change",
+            );
         }
         if e.kind == Kind::Record || t.iter().any(|a| is_vendor(a.ty)) {
             if t.iter().any(|a| !is_vendor(a.ty)) && e.kind != Kind::Record {
@@ -144,7 +155,13 @@ impl Provider {
                 );
             }
             kms_writer(inst, rw)?;
-            return crate::kms::lifecycle::set(inst, &e, t);
+            let (action, name) = (
+                crate::audit::hooks::state_change(inst, &e, t),
+                crate::audit::hooks::object_name(inst, &e),
+            );
+            let r = crate::kms::lifecycle::set(inst, &e, t);
+            inst.audit.lifecycle(None, action, &name, r.is_ok());
+            return r;
         }
         check_template(t)?;
         crate::rules::check_trusted(inst, t)?;
@@ -207,6 +224,9 @@ impl Provider {
         if class == Some(CKO_KMSBRIDGE_NODE) {
             // Nodes: public, read live, never a backend's objects.
             return Ok(crate::cluster_objects::find(inst, t));
+        }
+        if class == Some(CKO_KMSBRIDGE_AUDIT) {
+            return crate::audit::object::find(inst, t);
         }
         let mut results = Vec::new();
         if class == Some(CKO_KMSBRIDGE_KEY) {

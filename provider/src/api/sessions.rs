@@ -1,5 +1,6 @@
 //! Sessions, login and PINs.
 
+use crate::audit::hooks;
 use crate::error::{rule, Result};
 use crate::instance::Login;
 use crate::provider::Provider;
@@ -42,6 +43,7 @@ impl Provider {
 
     pub fn close_all_sessions(&self, slot: CK_SLOT_ID) -> Result<()> {
         let inst = self.instance_index(slot)?;
+        self.instance(inst)?.audit.flush();
         for h in self.sessions_of(inst) {
             let _ = self.remove_session(h);
         }
@@ -97,10 +99,12 @@ impl Provider {
                 "close read-only sessions before SO login",
             );
         }
-        inst.check_pin(user, pin)?;
+        inst.check_pin(user, pin)
+            .inspect_err(|e| inst.audit.login(None, false, &hooks::login_failed(user, e)))?;
         if !inst.log_in(wanted) {
             return rule(CKR_USER_ANOTHER_ALREADY_LOGGED_IN, "logged in meanwhile");
         }
+        inst.audit.login(None, true, hooks::user(user));
         tracing::info!(instance = %inst.name, user, "login");
         Ok(())
     }
@@ -111,6 +115,7 @@ impl Provider {
         if inst.log_out() == Login::Public {
             return rule(CKR_USER_NOT_LOGGED_IN, "not logged in");
         }
+        inst.audit.finish();
         if let Some(token) = &inst.admin.token {
             token.logout();
         }
@@ -145,10 +150,12 @@ impl Provider {
                 "C_InitPIN needs the SO in a read/write session",
             );
         }
-        if let Some(token) = &inst.admin.token {
-            return Ok(token.init_pin(pin)?);
-        }
-        inst.set_pin(CKU_USER, pin)
+        let r = match &inst.admin.token {
+            Some(token) => token.init_pin(pin).map_err(Into::into),
+            None => inst.set_pin(CKU_USER, pin),
+        };
+        hooks::admin_done(inst, "init-pin", "user", &r);
+        r
     }
 
     pub fn set_pin(&self, h: CK_SESSION_HANDLE, old: &[u8], new: &[u8]) -> Result<()> {
@@ -166,10 +173,13 @@ impl Provider {
         } else {
             CKU_USER
         };
-        if let Some(token) = &inst.admin.token {
-            return Ok(token.set_pin(user, old, new)?);
-        }
-        inst.check_pin(user, old)?;
-        inst.set_pin(user, new)
+        let r = match &inst.admin.token {
+            Some(token) => token.set_pin(user, old, new).map_err(Into::into),
+            None => inst
+                .check_pin(user, old)
+                .and_then(|()| inst.set_pin(user, new)),
+        };
+        hooks::admin_done(inst, "set-pin", hooks::user(user), &r);
+        r
     }
 }

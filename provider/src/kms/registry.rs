@@ -66,7 +66,12 @@ impl Registry {
     pub(crate) fn check_use(&self, inst: &dyn Token, e: &ObjEntry) -> Result<()> {
         match e.kind {
             Kind::Plain => {}
-            Kind::Service | Kind::ImportPublic | Kind::Meta | Kind::Record | Kind::Node => {
+            Kind::Service
+            | Kind::ImportPublic
+            | Kind::Meta
+            | Kind::Record
+            | Kind::Node
+            | Kind::Audit => {
                 return rule(
                     CKR_KEY_FUNCTION_NOT_PERMITTED,
                     "service keys and key records are not for applications' operations",
