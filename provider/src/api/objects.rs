@@ -42,10 +42,14 @@ impl Provider {
         let (inst, rw) = self.ctx(h)?;
         if attr::find(t, CKA_CLASS).and_then(|a| a.as_ulong()) == Some(CKO_KMSBRIDGE_KEY) {
             kms_writer(inst, rw)?;
-            let r = crate::kms::create::create_record(inst, t);
-            let name = crate::audit::hooks::template_name(t);
+            let r = crate::kms::create::create_record(inst, t)
+                .and_then(|id| self.register(inst, id, h));
+            let name = match r.as_ref().ok().and_then(|fh| inst.objects.get(*fh)) {
+                Some(e) => crate::audit::hooks::object_name(inst, &e).to_string(),
+                None => crate::audit::hooks::template_name(t),
+            };
             inst.audit.lifecycle(None, "create", &name, r.is_ok());
-            return self.register(inst, r?, h);
+            return r;
         }
         check_create(inst, rw, t, default_private(t))?;
         crate::rules::check_values(t)?;
