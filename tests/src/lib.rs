@@ -11,6 +11,7 @@
 // Tests and benches: a panic is how they report a failure.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
+pub mod audit;
 pub mod byok;
 pub mod cluster;
 pub mod conformance;

@@ -210,7 +210,7 @@ impl Trail {
         if let Some(o) = slot.as_ref() {
             return Some(o.clone());
         }
-        let sink = head::Store::new(self.backend.clone());
+        let sink = head::Store::new(self.backend.clone(), cfg.dir.clone());
         match Writer::open(
             cfg.clone(),
             Box::new(service_key::KeyRef(self.key.clone())),
