@@ -49,14 +49,14 @@ fn child() {
         fingerprint(&s, key);
         uses += 1;
         i += 1;
-        if i % 97 == 0 {
+        if i.is_multiple_of(97) {
             s.logout().unwrap();
             s.login(UserType::User, Some(&pin)).unwrap();
             logins += 1;
             // Handles of private objects end with the login.
             key = keys_with_id(&s, ObjectClass::SECRET_KEY, &id)[0];
         }
-        if i % 211 == 0 {
+        if i.is_multiple_of(211) {
             // An administrative call: C_SetPIN to the same PIN (its record counts,
             // whatever the answer).
             let _ = s.set_pin(&pin, &pin);
