@@ -86,6 +86,20 @@
 #define KMSBRIDGE_NODE_DOWN      2UL /* failed; probed in the background */
 #define KMSBRIDGE_NODE_RESYNCING 3UL /* back, being brought up to date */
 
+/* ---- The audit trail of an instance (docs/AUDIT.md) ---- */
+
+/* The instance's audit trail, for verifiers: found only when a template asks for
+ * this class, and only with the user logged in (its values are private objects of
+ * the instance). Read-only: never destroyed, changed, copied or used as a key.
+ * CKO_VENDOR_DEFINED | "KB" | 4. CKA_LABEL "audit", CKA_TOKEN TRUE, CKA_PRIVATE TRUE,
+ * CKA_MODIFIABLE FALSE. Each value is empty while it does not exist yet. */
+#define CKO_KMSBRIDGE_AUDIT 0xCB420004UL
+
+#define CKA_KMSBRIDGE_AUDIT_PUBLIC_KEY 0xCB420020UL /* DER SubjectPublicKeyInfo, EC P-256 */
+#define CKA_KMSBRIDGE_AUDIT_HEAD       0xCB420021UL /* JSON: the latest signed head */
+#define CKA_KMSBRIDGE_AUDIT_DIR        0xCB420022UL /* UTF-8: the trail's directory */
+#define CKA_KMSBRIDGE_AUDIT_INSTANCE   0xCB420023UL /* UTF-8: the records' instance */
+
 /* Cluster init: C_GenerateKey with no parameter and an empty template (or
  * CKA_TOKEN = CK_TRUE only), in a R/W session of the logged-in SO of a hardware
  * instance. Provisions the cluster domain key on every node with each node's

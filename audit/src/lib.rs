@@ -43,7 +43,10 @@
 //! the writer appends a `checkpoint` record whose `signature` is the [`Signer`]'s over
 //! [`Head::message`] (instance, the checkpoint's seq, its `prev`). The new [`Head`] goes
 //! to the [`HeadSink`]: the instance keeps the latest one outside the trail and hands it
-//! to [`verify`] as the expected head.
+//! to [`verify`] as the expected head. A signer that cannot sign now (the key is out of
+//! reach, e.g. nobody is logged in to a software instance) defers the checkpoint: the
+//! records are written without it, [`Appended::deferred`] says why, and the next append
+//! tries again, so a refusal to sign never loses a record.
 //!
 //! # What is detected, what is not
 //!

@@ -8,7 +8,9 @@ use crate::record::Token;
 /// Signs checkpoints. The provider implements it with the instance's audit service key;
 /// the key never comes near this crate.
 pub trait Signer: Send + Sync {
-    /// The signature over `message` ([`Head::message`]), or why it could not be made.
+    /// The signature over `message` ([`Head::message`]), or why it could not be made
+    /// now. A refusal defers the checkpoint (the writer tries again at its next append)
+    /// and never fails the append: see [`crate::Appended::deferred`].
     fn sign(&self, message: &[u8]) -> Result<Vec<u8>, String>;
 }
 

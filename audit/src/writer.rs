@@ -65,6 +65,9 @@ pub struct Appended {
     pub head: Option<Head>,
     /// Whether the current file was rotated.
     pub rotated: bool,
+    /// A checkpoint was due but the [`Signer`] could not sign (why): it was left for a
+    /// later append, and the records were written without it.
+    pub deferred: Option<String>,
 }
 
 /// Appends records to one instance's trail. Cheap to share (`&self` everywhere); many
@@ -174,13 +177,14 @@ impl Writer {
         let mut out = String::new();
         let mut seqs = Vec::with_capacity(entries.len());
         let mut head = None;
+        let mut deferred = None;
         for entry in entries {
             out.push_str(&self.push(&mut chain, entry, now)?);
             seqs.push(chain.seq);
-            if chain.seq.saturating_sub(chain.checkpoint_seq) >= self.cfg.checkpoint_every {
-                let (line, h) = self.push_checkpoint(&mut chain, now)?;
-                out.push_str(&line);
-                head = Some(h);
+            let count_due =
+                chain.seq.saturating_sub(chain.checkpoint_seq) >= self.cfg.checkpoint_every;
+            if count_due && deferred.is_none() {
+                self.try_checkpoint(&mut chain, now, &mut out, &mut head, &mut deferred)?;
             }
         }
         let interval_ms =
@@ -188,16 +192,16 @@ impl Writer {
         let time_due = now_ms.saturating_sub(chain.checkpoint_ms) >= interval_ms;
         let len = file.metadata().map_err(|e| Error::io(&current, e))?.len();
         let rotate = !out.is_empty() && len + out.len() as u64 > self.cfg.max_segment_bytes;
-        if !chain.last_is_checkpoint && chain.seq > 0 && (force_checkpoint || time_due || rotate) {
-            let (line, h) = self.push_checkpoint(&mut chain, now)?;
-            out.push_str(&line);
-            head = Some(h);
+        let wanted = force_checkpoint || time_due || rotate;
+        if !chain.last_is_checkpoint && chain.seq > 0 && wanted && deferred.is_none() {
+            self.try_checkpoint(&mut chain, now, &mut out, &mut head, &mut deferred)?;
         }
         if out.is_empty() {
             return Ok(Appended {
                 seqs,
                 head,
                 rotated: false,
+                deferred,
             });
         }
         file.write_all(out.as_bytes())
@@ -228,7 +232,33 @@ impl Writer {
             seqs,
             head,
             rotated: rotate,
+            deferred,
         })
+    }
+
+    /// Appends a checkpoint to `out`, or — when the signer cannot sign now (a software
+    /// instance nobody is logged in to) — notes why and leaves it due: records are never
+    /// refused for want of a signature.
+    fn try_checkpoint(
+        &self,
+        chain: &mut Chain,
+        now: SystemTime,
+        out: &mut String,
+        head: &mut Option<Head>,
+        deferred: &mut Option<String>,
+    ) -> Result<(), Error> {
+        match self.push_checkpoint(chain, now) {
+            Ok((line, h)) => {
+                out.push_str(&line);
+                *head = Some(h);
+                Ok(())
+            }
+            Err(Error::Checkpoint(why)) => {
+                *deferred = Some(why);
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// Where the chain stands: the current file's last record, else the newest rotated

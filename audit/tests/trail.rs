@@ -346,3 +346,49 @@ fn a_broken_trail_reports_as_json_naming_the_record() {
         .to_string()
         .ends_with("audit.log:3 (seq 4): expected seq 3 (records deleted or reordered)"));
 }
+
+/// Signs only once `ready` is set: a software instance's audit key before and after
+/// someone logs in.
+struct Later {
+    ready: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Signer for Later {
+    fn sign(&self, message: &[u8]) -> Result<Vec<u8>, String> {
+        if !self.ready.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err("nobody is logged in".into());
+        }
+        KEY.sign(message)
+    }
+}
+
+#[test]
+fn a_signer_that_cannot_sign_defers_checkpoints_and_loses_no_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let ready = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let w = Writer::open(
+        config(dir.path()),
+        Box::new(Later {
+            ready: ready.clone(),
+        }),
+        None,
+    )
+    .unwrap();
+    for i in 0..7 {
+        let done = w.append(&[denial(&format!("key/k{i}"))]).unwrap();
+        assert_eq!(done.seqs, vec![i + 1]);
+        assert!(done.head.is_none());
+        assert_eq!(done.deferred.is_some(), i + 1 >= 5, "record {}", i + 1);
+    }
+    assert!(w.checkpoint().unwrap().is_none());
+    ready.store(true, std::sync::atomic::Ordering::SeqCst);
+    let done = w.append(&[denial("key/k7")]).unwrap();
+    assert_eq!(done.seqs, vec![8]);
+    let head = done
+        .head
+        .expect("the deferred checkpoint comes with the next append");
+    assert_eq!(head.seq, 9);
+    assert!(done.deferred.is_none());
+    let s = verify_dir(dir.path(), &KEY, Some(&head)).unwrap();
+    assert_eq!((s.records, s.unsigned_tail), (9, 0));
+}

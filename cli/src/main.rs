@@ -1,6 +1,7 @@
 //! `kmsbridge`: the admin tool. It is a PKCS#11 client of libkmsbridge.so itself,
 //! never a back door around the module.
 
+mod audit;
 mod cluster;
 mod init;
 mod kms;
@@ -68,7 +69,17 @@ HSM cluster of a hardware instance (docs/CLUSTER.md):
   cluster status [--slot N | --token LABEL] [--json]
                     each node's state, load, calls served, lag and last error; no login
 
-  The key and import commands log in as the user on the slot of KMSBRIDGE_TOKEN_LABEL
+Audit trail of an instance (docs/AUDIT.md):
+  audit verify [--dir DIR] [--json]
+                    check the whole trail: hash chain, gap-free sequence, checkpoint
+                    signatures against the instance's audit key, and that the trail
+                    reaches the signed head the instance holds; exit 1 naming the first
+                    bad record (file, line, seq, why)
+  audit tail [--dir DIR] [--follow] [--json]
+                    print the records (human lines, or the raw JSON lines); --follow
+                    keeps printing new ones; with --dir no login is needed
+
+  The key, import and audit commands log in as the user on the slot of KMSBRIDGE_TOKEN_LABEL
   (else the first instance) with --pin PIN or KMSBRIDGE_USER_PIN.
 
 exit status: 0 done, 1 refused or failed, 2 usage error
@@ -94,6 +105,7 @@ fn main() {
         Some("key") => kms::key::run(rest),
         Some("import") => kms::import::run(rest),
         Some("cluster") => cluster::run(rest),
+        Some("audit") => audit::run(rest),
         Some("-h") | Some("--help") | Some("help") => {
             println!("{USAGE}");
             Ok(())

@@ -74,6 +74,53 @@ pub(crate) struct InstanceConfig {
     pub(crate) access_points: Vec<AccessPointConfig>,
     /// Operations per second, host-wide (docs/QUOTAS.md); none: no limit, no counting.
     pub(crate) quota: Option<crate::quota::QuotaSection>,
+    /// The instance's audit trail (docs/AUDIT.md).
+    #[serde(default)]
+    pub(crate) audit: AuditConfig,
+}
+
+/// `[instance.audit]`: where and how the instance's audit trail is written.
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AuditConfig {
+    #[serde(default = "default_true")]
+    pub(crate) enabled: bool,
+    /// Default: software `<store>/audit`; hardware
+    /// `$XDG_STATE_HOME/kmsbridge/audit/<serial>` (`~/.local/state/...`).
+    pub(crate) dir: Option<PathBuf>,
+    /// A signed checkpoint after at most this many records.
+    #[serde(default = "default_checkpoint_every")]
+    pub(crate) checkpoint_every: u64,
+    /// A signed checkpoint at the first record this many seconds after the last one.
+    #[serde(default = "default_checkpoint_interval_s")]
+    pub(crate) checkpoint_interval_s: u64,
+    /// The current file is rotated into a segment past this size.
+    #[serde(default = "default_max_segment_bytes")]
+    pub(crate) max_segment_bytes: u64,
+    /// `fsync` (each append is on disk before the call returns) or `buffered`.
+    #[serde(default)]
+    pub(crate) durability: AuditDurability,
+}
+
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum AuditDurability {
+    #[default]
+    Fsync,
+    Buffered,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        AuditConfig {
+            enabled: true,
+            dir: None,
+            checkpoint_every: default_checkpoint_every(),
+            checkpoint_interval_s: default_checkpoint_interval_s(),
+            max_segment_bytes: default_max_segment_bytes(),
+            durability: AuditDurability::default(),
+        }
+    }
 }
 
 fn default_true() -> bool {
@@ -129,6 +176,18 @@ impl AccessPointConfig {
                 .collect(),
         }
     }
+}
+
+fn default_checkpoint_every() -> u64 {
+    1000
+}
+
+fn default_checkpoint_interval_s() -> u64 {
+    60
+}
+
+fn default_max_segment_bytes() -> u64 {
+    64 << 20
 }
 
 fn default_import_token_ttl_s() -> u64 {
@@ -191,6 +250,7 @@ impl Config {
                 max_failed_logins: default_max_failed_logins(),
                 access_points: Vec::new(),
                 quota: None,
+                audit: AuditConfig::default(),
             }],
         }
     }
@@ -250,6 +310,7 @@ impl Config {
                     crate::pin::PinHash::parse(h).map_err(|e| bad(file, &f(field), e))?;
                 }
             }
+            inst.audit.validate(file, &f)?;
             match inst.kind {
                 InstanceType::Hardware => {
                     if inst.nodes.is_empty() {
@@ -399,6 +460,40 @@ impl Config {
     }
 }
 
+impl AuditConfig {
+    fn validate(&self, file: &Path, f: &dyn Fn(&str) -> String) -> Result<(), String> {
+        if self.checkpoint_every == 0 || self.checkpoint_every > 1_000_000 {
+            return Err(bad(
+                file,
+                &f("audit.checkpoint_every"),
+                "must be 1 to 1000000 records",
+            ));
+        }
+        if self.checkpoint_interval_s == 0 || self.checkpoint_interval_s > 86_400 {
+            return Err(bad(
+                file,
+                &f("audit.checkpoint_interval_s"),
+                "must be 1 to 86400 seconds",
+            ));
+        }
+        if self.max_segment_bytes < 4096 {
+            return Err(bad(
+                file,
+                &f("audit.max_segment_bytes"),
+                "must be at least 4096 bytes",
+            ));
+        }
+        if self.dir.as_ref().is_some_and(|d| !d.is_absolute()) {
+            return Err(bad(
+                file,
+                &f("audit.dir"),
+                "must be an absolute path (the trail must not move with the working directory)",
+            ));
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -446,5 +541,41 @@ mod tests {
             let field = bad.split(' ').next().unwrap_or_default();
             assert!(e.contains(&format!("instance[0].{field}")), "{bad}: {e}");
         }
+    }
+
+    #[test]
+    fn audit_table_defaults_and_checks() {
+        let cfg = check(1, "").expect("valid");
+        let a = &cfg.instances[0].audit;
+        assert!(a.enabled && a.dir.is_none() && a.checkpoint_every == 1000);
+        assert_eq!(a.durability, AuditDurability::Fsync);
+        let cfg = check(
+            1,
+            "audit = { dir = \"/var/audit\", checkpoint_every = 10, durability = \"buffered\" }",
+        )
+        .expect("valid");
+        let a = &cfg.instances[0].audit;
+        assert_eq!(a.dir.as_deref(), Some(Path::new("/var/audit")));
+        assert_eq!(
+            (a.checkpoint_every, a.durability),
+            (10, AuditDurability::Buffered)
+        );
+        for (bad, field) in [
+            ("audit = { checkpoint_every = 0 }", "audit.checkpoint_every"),
+            ("audit = { dir = \"rel\" }", "audit.dir"),
+            (
+                "audit = { max_segment_bytes = 1 }",
+                "audit.max_segment_bytes",
+            ),
+            (
+                "audit = { checkpoint_interval_s = 0 }",
+                "audit.checkpoint_interval_s",
+            ),
+        ] {
+            let e = check(1, bad).expect_err(bad);
+            assert!(e.contains(&format!("instance[0].{field}")), "{bad}: {e}");
+        }
+        let e = check(1, "audit = { enable = false }").expect_err("unknown field");
+        assert!(e.contains("enable"), "{e}");
     }
 }

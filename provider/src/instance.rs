@@ -59,6 +59,8 @@ pub(crate) struct Instance {
     pub(crate) access: Access,
     /// The host-wide operation quotas (provider/src/quota); none configured: `None`.
     pub(crate) quota: Option<crate::quota::InstanceQuota>,
+    /// The instance's audit trail (docs/AUDIT.md), opened on its first event.
+    pub(crate) audit: crate::audit::Trail,
 }
 
 /// An instance's backend capabilities beyond `Backend`, set where the backend is
@@ -96,7 +98,9 @@ impl Instance {
             let digest = sha2::Sha256::digest(cfg.name.as_bytes());
             hex::encode(digest.get(..8).unwrap_or(&digest))
         });
+        let audit = crate::audit::Trail::new(cfg, &serial, backend.clone());
         Ok(Instance {
+            audit,
             access: Access::new(cfg)?,
             slot_id,
             name: cfg.name.clone(),
@@ -138,6 +142,7 @@ impl Instance {
     /// Back to Public; returns the state left.
     pub(crate) fn log_out(&self) -> Login {
         self.access.log_out();
+        self.audit.set_access_point(None);
         Login::from_u8(self.login.swap(Login::Public as u8, Ordering::AcqRel))
     }
 

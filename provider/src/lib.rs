@@ -7,6 +7,7 @@
 
 mod access;
 pub mod api;
+mod audit;
 mod cluster_admin;
 mod cluster_objects;
 mod config;

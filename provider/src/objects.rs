@@ -41,6 +41,9 @@ pub(crate) enum Kind {
     /// An application access point shown to the SO as CKO_KMSBRIDGE_ACCESS_POINT;
     /// no backend object of its own: `kid` is its name's hash (access/objects.rs).
     AccessPoint,
+    /// The instance's audit trail as CKO_KMSBRIDGE_AUDIT (audit/object.rs); no
+    /// backend object.
+    Audit,
 }
 
 impl ObjEntry {

@@ -169,6 +169,7 @@ impl Provider {
         }
         if inst.session_count() == 0 {
             inst.log_out();
+            inst.audit.flush();
         }
         Ok(())
     }
@@ -215,8 +216,8 @@ impl Provider {
         invalid: CK_RV,
     ) -> Result<ObjEntry> {
         let e = self.readable_object(inst, h, invalid)?;
-        if e.kind == Kind::Node {
-            return rule(invalid, "a node object is not a key");
+        if matches!(e.kind, Kind::Node | Kind::Audit) {
+            return rule(invalid, "a node or audit object is not a key");
         }
         Ok(e)
     }

@@ -3,6 +3,7 @@
 
 use crate::error::{rule, Result};
 use crate::instance::{template_bool, Instance, Login};
+use crate::vendor::SERVICE_ID_PREFIX;
 use cryptoki_sys::*;
 use kmsbridge_bridge::{attr, Attr};
 
@@ -17,8 +18,31 @@ pub(crate) fn check_template(t: &[Attr]) -> Result<()> {
             );
         }
     }
+    check_reserved(t)
+}
+
+/// The module's own objects are known by their CKA_APPLICATION (`kmsbridge.*`) and
+/// service keys by their CKA_ID (`kmsbridge.svc.*`): an application may not make or
+/// rename an object into one of them (a planted access point, PIN hash or audit key
+/// would be believed).
+fn check_reserved(t: &[Attr]) -> Result<()> {
+    if attr::find(t, CKA_APPLICATION).is_some_and(|a| a.value.starts_with(RESERVED_APPLICATION)) {
+        return rule(
+            CKR_ATTRIBUTE_VALUE_INVALID,
+            "CKA_APPLICATION values kmsbridge.* are the module's own",
+        );
+    }
+    if attr::find(t, CKA_ID).is_some_and(|a| a.value.starts_with(SERVICE_ID_PREFIX)) {
+        return rule(
+            CKR_ATTRIBUTE_VALUE_INVALID,
+            "CKA_ID values kmsbridge.svc.* are the module's service keys",
+        );
+    }
     Ok(())
 }
+
+/// The prefix of every CKA_APPLICATION the module uses for its own objects.
+const RESERVED_APPLICATION: &[u8] = b"kmsbridge.";
 
 /// May this session create an object with this template?
 pub(crate) fn check_create(

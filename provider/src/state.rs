@@ -185,6 +185,9 @@ pub fn finalize() -> Result<()> {
         // on their next call.
         Some(p) => {
             p.close_everything();
+            for i in &p.instances {
+                i.audit.finish();
+            }
             p.shutdown_backends();
             Ok(())
         }

@@ -36,6 +36,18 @@ pub(crate) const CKA_KMSBRIDGE_NODE_SERVED: CK_ATTRIBUTE_TYPE = CKA_KMSBRIDGE_BA
 pub(crate) const CKA_KMSBRIDGE_NODE_LAG: CK_ATTRIBUTE_TYPE = CKA_KMSBRIDGE_BASE + 0x11;
 pub(crate) const CKA_KMSBRIDGE_NODE_LAST_ERROR: CK_ATTRIBUTE_TYPE = CKA_KMSBRIDGE_BASE + 0x12;
 
+/// The instance's audit trail, read-only, for `kmsbridge audit verify` (docs/AUDIT.md).
+pub(crate) const CKO_KMSBRIDGE_AUDIT: CK_OBJECT_CLASS = 0xCB42_0004;
+
+/// The audit service key's public half: DER SubjectPublicKeyInfo (EC P-256).
+pub(crate) const CKA_KMSBRIDGE_AUDIT_PUBLIC_KEY: CK_ATTRIBUTE_TYPE = CKA_KMSBRIDGE_BASE + 0x20;
+/// The latest signed head the instance holds, JSON.
+pub(crate) const CKA_KMSBRIDGE_AUDIT_HEAD: CK_ATTRIBUTE_TYPE = CKA_KMSBRIDGE_BASE + 0x21;
+/// The trail's directory on this host, UTF-8.
+pub(crate) const CKA_KMSBRIDGE_AUDIT_DIR: CK_ATTRIBUTE_TYPE = CKA_KMSBRIDGE_BASE + 0x22;
+/// The instance name every record carries, UTF-8.
+pub(crate) const CKA_KMSBRIDGE_AUDIT_INSTANCE: CK_ATTRIBUTE_TYPE = CKA_KMSBRIDGE_BASE + 0x23;
+
 pub(crate) const KMSBRIDGE_NODE_UP: CK_ULONG = 1;
 pub(crate) const KMSBRIDGE_NODE_DOWN: CK_ULONG = 2;
 pub(crate) const KMSBRIDGE_NODE_RESYNCING: CK_ULONG = 3;
@@ -160,6 +172,14 @@ mod tests {
                 CKA_KMSBRIDGE_CREDENTIAL_UNLOCK,
             ),
             ("CKA_KMSBRIDGE_CONFIGURED", CKA_KMSBRIDGE_CONFIGURED),
+            ("CKO_KMSBRIDGE_AUDIT", CKO_KMSBRIDGE_AUDIT),
+            (
+                "CKA_KMSBRIDGE_AUDIT_PUBLIC_KEY",
+                CKA_KMSBRIDGE_AUDIT_PUBLIC_KEY,
+            ),
+            ("CKA_KMSBRIDGE_AUDIT_HEAD", CKA_KMSBRIDGE_AUDIT_HEAD),
+            ("CKA_KMSBRIDGE_AUDIT_DIR", CKA_KMSBRIDGE_AUDIT_DIR),
+            ("CKA_KMSBRIDGE_AUDIT_INSTANCE", CKA_KMSBRIDGE_AUDIT_INSTANCE),
             ("CKA_KMSBRIDGE_NODE_INDEX", CKA_KMSBRIDGE_NODE_INDEX),
             ("CKA_KMSBRIDGE_NODE_STATE", CKA_KMSBRIDGE_NODE_STATE),
             ("CKA_KMSBRIDGE_NODE_LOAD", CKA_KMSBRIDGE_NODE_LOAD),

@@ -12,6 +12,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 pub mod access;
+pub mod audit;
 pub mod byok;
 pub mod cluster;
 pub mod conformance;

@@ -269,6 +269,49 @@ fn configured(target: Target) {
     assert_eq!(err_of(s.destroy_object(a)), RvError::ActionProhibited);
 }
 
+/// An application cannot plant the module's own objects: an access point record, a
+/// lockout marker or a service key made through C_CreateObject would be believed.
+fn no_planting(target: Target) {
+    let t = Env::new(target);
+    for s in [t.rw_session(), t.logged_in()] {
+        for app in ["kmsbridge.aap", "kmsbridge.meta", "kmsbridge.lockout", "kmsbridge.x"] {
+            let r = s.create_object(&[
+                Attribute::Class(cryptoki::object::ObjectClass::DATA),
+                Attribute::Token(true),
+                Attribute::Private(false),
+                Attribute::Application(app.as_bytes().to_vec()),
+                Attribute::Label(b"planted".to_vec()),
+                Attribute::Value(b"name = \"planted\"".to_vec()),
+            ]);
+            assert_eq!(err_of(r), RvError::AttributeValueInvalid, "{app}");
+        }
+        let r = gen_token_aes(&s, "svc", b"kmsbridge.svc.audit.0000");
+        assert!(r.is_err(), "a service key id was accepted");
+    }
+    // Nor rename an object into one.
+    let u = t.logged_in();
+    let d = u
+        .create_object(&[
+            Attribute::Class(cryptoki::object::ObjectClass::DATA),
+            Attribute::Token(false),
+            Attribute::Application(b"app".to_vec()),
+            Attribute::Value(b"v".to_vec()),
+        ])
+        .unwrap();
+    let r = u.update_attributes(d, &[Attribute::Application(b"kmsbridge.aap".to_vec())]);
+    assert!(r.is_err(), "renamed into the module's own");
+}
+
+#[test]
+fn software_no_planting() {
+    no_planting(Target::Software);
+}
+
+#[test]
+fn hardware_no_planting() {
+    no_planting(Target::Bridge);
+}
+
 #[test]
 fn software_policies_decide() {
     policies_decide(Target::Software);

@@ -200,6 +200,8 @@ impl Access {
             object = %names.display(),
             "denied: {reason}"
         );
+        inst.audit
+            .denied(None, action.name(), &names.display(), &reason);
         rule(
             CKR_KEY_FUNCTION_NOT_PERMITTED,
             "the access point's policy does not allow it",

@@ -105,6 +105,13 @@ pub(crate) fn find(inst: &Instance, t: &[Attr]) -> Result<Vec<CK_OBJECT_HANDLE>>
 /// C_CreateObject of an access point: CKA_LABEL (its name), optional CKA_VALUE (the
 /// policy) and CKA_KMSBRIDGE_DESCRIPTION.
 pub(crate) fn create(inst: &Instance, rw: bool, t: &[Attr]) -> Result<CK_OBJECT_HANDLE> {
+    let r = create_unaudited(inst, rw, t);
+    let name = text(t, CKA_LABEL).ok().flatten().unwrap_or_default();
+    crate::audit::hooks::admin_done(inst, "aap-create", &format!("aap/{name}"), &r);
+    r
+}
+
+fn create_unaudited(inst: &Instance, rw: bool, t: &[Attr]) -> Result<CK_OBJECT_HANDLE> {
     so_only(inst)?;
     if !rw {
         return rule(
@@ -159,6 +166,36 @@ pub(crate) fn create(inst: &Instance, rw: bool, t: &[Attr]) -> Result<CK_OBJECT_
 }
 
 pub(crate) fn destroy(inst: &Instance, rw: bool, h: CK_OBJECT_HANDLE, e: &ObjEntry) -> Result<()> {
+    let r = destroy_unaudited(inst, rw, h, e);
+    crate::audit::hooks::admin_done(inst, "aap-delete", &audit_name(inst, e), &r);
+    r
+}
+
+/// How the trail names an access point object.
+fn audit_name(inst: &Instance, e: &ObjEntry) -> String {
+    inst.access
+        .points
+        .by_hash(&*inst.backend, e.kid)
+        .map_or_else(|| "aap/?".to_string(), |ap| format!("aap/{}", ap.rec.name))
+}
+
+/// The trail's action for a change of an access point.
+fn set_action(t: &[Attr]) -> &'static str {
+    let has = |ty| attr::find(t, ty).is_some();
+    if has(CKA_KMSBRIDGE_CREDENTIAL_ADD) {
+        "aap-credential-add"
+    } else if has(CKA_KMSBRIDGE_CREDENTIAL_REVOKE) {
+        "aap-credential-revoke"
+    } else if has(CKA_KMSBRIDGE_CREDENTIAL_UNLOCK) {
+        "aap-credential-unlock"
+    } else if has(CKA_VALUE) {
+        "aap-policy-set"
+    } else {
+        "aap-update"
+    }
+}
+
+fn destroy_unaudited(inst: &Instance, rw: bool, h: CK_OBJECT_HANDLE, e: &ObjEntry) -> Result<()> {
     so_only(inst)?;
     if !rw {
         return rule(
@@ -263,6 +300,13 @@ fn time_of(t: &[Attr], ty: CK_ATTRIBUTE_TYPE) -> Result<Option<std::time::System
 /// C_SetAttributeValue of an access point: the policy (CKA_VALUE), the description,
 /// a credential to add (with its window), revoke or unlock.
 pub(crate) fn set(inst: &Instance, rw: bool, e: &ObjEntry, t: &[Attr]) -> Result<()> {
+    let name = audit_name(inst, e);
+    let r = set_unaudited(inst, rw, e, t);
+    crate::audit::hooks::admin_done(inst, set_action(t), &name, &r);
+    r
+}
+
+fn set_unaudited(inst: &Instance, rw: bool, e: &ObjEntry, t: &[Attr]) -> Result<()> {
     so_only(inst)?;
     if !rw {
         return rule(

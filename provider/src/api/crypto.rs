@@ -2,6 +2,7 @@
 //! operation releases it. Length queries and CKR_BUFFER_TOO_SMALL keep it active;
 //! every other error ends it here, whatever the backend does with its own state.
 
+use crate::audit::hooks;
 use crate::error::{rule, Error, Result};
 use crate::provider::Provider;
 use crate::session::{Active, Ops};
@@ -42,7 +43,10 @@ impl Provider {
         let key_id: Option<ObjectId> = match key {
             Some(k) => {
                 let e = self.key_object(inst, k, CKR_KEY_HANDLE_INVALID)?;
-                inst.kms.check_use(inst, &e)?;
+                inst.kms.check_use(inst, &e).inspect_err(|err| {
+                    let (action, name) = (hooks::op_action(kind), hooks::object_name(inst, &e));
+                    inst.audit.denied(None, action, &name, &hooks::reason(err));
+                })?;
                 inst.access.allow(inst, &e, action_of(kind))?;
                 Some(e.id)
             }
@@ -63,6 +67,10 @@ impl Provider {
             OpKind::Sign => ops.sign = Active::new(b.begin_sign(m, key()?)?),
             OpKind::Verify => ops.verify = Active::new(b.begin_verify(m, key()?)?),
             OpKind::Digest => ops.digest = Active::new(b.begin_digest(m)?),
+        }
+        if let Some(id) = key_id {
+            let name = inst.audit.name_of(id);
+            inst.audit.key_use(None, &name, hooks::op_action(kind));
         }
         Ok(())
     }

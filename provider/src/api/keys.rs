@@ -1,6 +1,7 @@
 //! Key generation, wrapping, unwrapping and derivation.
 
 use crate::api::objects::kms_writer;
+use crate::audit::hooks;
 use crate::error::{rule, Result};
 use crate::instance::Instance;
 use crate::objects::Kind;
@@ -39,18 +40,23 @@ impl Provider {
             CKM_KMSBRIDGE_IMPORT_PARAMETERS => {
                 kms_writer(inst, rw)?;
                 inst.access.allow_new(inst, t, Action::Import)?;
-                let id = crate::kms::import::parameters(inst, t)?;
-                return self.register(inst, id, h);
+                let r = crate::kms::import::parameters(inst, t);
+                let name = hooks::template_name(t);
+                hooks::admin_done(inst, "get-import-parameters", &name, &r);
+                return self.register(inst, r?, h);
             }
             CKM_KMSBRIDGE_KEY_ROTATE => {
                 kms_writer(inst, rw)?;
                 inst.access.allow_new(inst, t, Action::Rotate)?;
-                let id = crate::kms::rotate::rotate(inst, t)?;
-                return self.register(inst, id, h);
+                let r = crate::kms::rotate::rotate(inst, t);
+                inst.audit
+                    .lifecycle(None, "rotate", &hooks::template_name(t), r.is_ok());
+                return self.register(inst, r?, h);
             }
             CKM_KMSBRIDGE_CLUSTER_INIT => {
-                let id = crate::cluster_admin::init(inst, rw, t)?;
-                return self.register(inst, id, h);
+                let r = crate::cluster_admin::init(inst, rw, t);
+                hooks::admin_done(inst, "cluster-init", "cluster", &r);
+                return self.register(inst, r?, h);
             }
             _ => {}
         }
@@ -61,8 +67,10 @@ impl Provider {
         }
         inst.access.allow_new(inst, &t, Action::Generate)?;
         self.admit_for(h, inst, m.ty)?;
-        let id = inst.backend.generate_key(m, &t)?;
-        self.register(inst, id, h)
+        let r = inst.backend.generate_key(m, &t);
+        inst.audit
+            .lifecycle(None, "create", &hooks::template_name(&t), r.is_ok());
+        self.register(inst, r?, h)
     }
 
     pub fn generate_key_pair(
@@ -96,7 +104,10 @@ impl Provider {
         inst.access.allow_new(inst, &public, Action::Generate)?;
         inst.access.allow_new(inst, &private, Action::Generate)?;
         self.admit_for(h, inst, m.ty)?;
-        let (pu, pr) = inst.backend.generate_key_pair(m, &public, &private)?;
+        let r = inst.backend.generate_key_pair(m, &public, &private);
+        let name = hooks::template_name(&private);
+        inst.audit.lifecycle(None, "create", &name, r.is_ok());
+        let (pu, pr) = r?;
         let hpu = self.register(inst, pu, h)?;
         let hpr = self.register(inst, pr, h)?;
         Ok((hpu, hpr))
@@ -120,7 +131,14 @@ impl Provider {
         inst.access.allow(inst, &w, Action::Wrap)?;
         inst.access.allow(inst, &k, Action::Wrap)?;
         self.admit_for(h, inst, m.ty)?;
-        Ok(inst.backend.wrap_key(m, w.id, k.id, out)?)
+        let counted = out.is_some();
+        let n = inst.backend.wrap_key(m, w.id, k.id, out)?;
+        if counted {
+            inst.audit.key_use(None, &inst.audit.name_of(w.id), "wrap");
+            inst.audit
+                .key_use(None, &inst.audit.name_of(k.id), "export");
+        }
+        Ok(n)
     }
 
     pub fn unwrap_key(
@@ -138,8 +156,13 @@ impl Provider {
             kms_writer(inst, rw)?;
             inst.access.allow_new(inst, t, Action::Import)?;
             self.admit_for(h, inst, m.ty)?;
-            let id = crate::kms::import::import(inst, m, &u, wrapped, t)?;
-            return self.register(inst, id, h);
+            let r = crate::kms::import::import(inst, m, &u, wrapped, t);
+            let name = match &r {
+                Ok(id) => inst.audit.name_of(*id).to_string(),
+                Err(_) => hooks::template_name(t),
+            };
+            inst.audit.import(None, &name, r.is_ok());
+            return self.register(inst, r?, h);
         }
         check_template(t)?;
         inst.kms.check_use(inst, &u)?;
@@ -148,6 +171,8 @@ impl Provider {
         inst.access.allow_new(inst, t, Action::Generate)?;
         self.admit_for(h, inst, m.ty)?;
         let id = inst.backend.unwrap_key(m, u.id, wrapped, t)?;
+        inst.audit
+            .key_use(None, &inst.audit.name_of(u.id), "unwrap");
         self.register(inst, id, h)
     }
 
@@ -167,6 +192,8 @@ impl Provider {
         inst.access.allow_new(inst, t, Action::Generate)?;
         self.admit_for(h, inst, m.ty)?;
         let id = inst.backend.derive_key(m, b.id, t)?;
+        inst.audit
+            .key_use(None, &inst.audit.name_of(b.id), "derive");
         self.register(inst, id, h)
     }
 }

@@ -48,8 +48,14 @@ impl Provider {
         if class == Some(CKO_KMSBRIDGE_KEY) {
             kms_writer(inst, rw)?;
             inst.access.allow_new(inst, t, Action::Generate)?;
-            let id = crate::kms::create::create_record(inst, t)?;
-            return self.register(inst, id, h);
+            let r = crate::kms::create::create_record(inst, t)
+                .and_then(|id| self.register(inst, id, h));
+            let name = match r.as_ref().ok().and_then(|fh| inst.objects.get(*fh)) {
+                Some(e) => crate::audit::hooks::object_name(inst, &e).to_string(),
+                None => crate::audit::hooks::template_name(t),
+            };
+            inst.audit.lifecycle(None, "create", &name, r.is_ok());
+            return r;
         }
         check_create(inst, rw, t, default_private(t))?;
         inst.access.allow_new(inst, t, Action::Generate)?;
@@ -85,8 +91,11 @@ impl Provider {
     pub fn destroy_object(&self, h: CK_SESSION_HANDLE, obj: CK_OBJECT_HANDLE) -> Result<()> {
         let (inst, rw) = self.ctx(h)?;
         let e = self.visible_object(inst, obj, CKR_OBJECT_HANDLE_INVALID)?;
-        if e.kind == Kind::Node {
-            return rule(CKR_ACTION_PROHIBITED, "node objects are not destroyed");
+        if matches!(e.kind, Kind::Node | Kind::Audit) {
+            return rule(
+                CKR_ACTION_PROHIBITED,
+                "node and audit objects are not destroyed",
+            );
         }
         if e.kind == Kind::AccessPoint {
             return crate::access::objects::destroy(inst, rw, obj, &e);
@@ -113,7 +122,7 @@ impl Provider {
     pub fn object_size(&self, h: CK_SESSION_HANDLE, obj: CK_OBJECT_HANDLE) -> Result<u64> {
         let (inst, _) = self.ctx(h)?;
         let e = self.readable_object(inst, obj, CKR_OBJECT_HANDLE_INVALID)?;
-        if e.kind == Kind::Node {
+        if matches!(e.kind, Kind::Node | Kind::Audit) {
             // No backend object behind it: its size is not known.
             // CK_UNAVAILABLE_INFORMATION once narrowed to CK_ULONG, whatever its width.
             return Ok(u64::MAX);
@@ -137,6 +146,9 @@ impl Provider {
         if e.kind == Kind::AccessPoint {
             return crate::access::objects::get(inst, &e, reqs);
         }
+        if e.kind == Kind::Audit {
+            return crate::audit::object::get(inst, reqs);
+        }
         let value_len = e.kid != 0 && reqs.iter().any(|r| r.ty == CKA_VALUE_LEN);
         if e.kind == Kind::Record || value_len || reqs.iter().any(|r| is_vendor(r.ty)) {
             return crate::kms::attrs::get(inst, &e, reqs);
@@ -152,8 +164,11 @@ impl Provider {
     ) -> Result<()> {
         let (inst, rw) = self.ctx(h)?;
         let e = self.visible_object(inst, obj, CKR_OBJECT_HANDLE_INVALID)?;
-        if e.kind == Kind::Node {
-            return rule(CKR_ACTION_PROHIBITED, "node objects do not change");
+        if matches!(e.kind, Kind::Node | Kind::Audit) {
+            return rule(
+                CKR_ACTION_PROHIBITED,
+                "node and audit objects do not change",
+            );
         }
         if e.kind == Kind::AccessPoint {
             return crate::access::objects::set(inst, rw, &e, t);
@@ -168,7 +183,13 @@ impl Provider {
             kms_writer(inst, rw)?;
             inst.access
                 .allow(inst, &e, crate::access::lifecycle_action(t))?;
-            return crate::kms::lifecycle::set(inst, &e, t);
+            let (action, name) = (
+                crate::audit::hooks::state_change(inst, &e, t),
+                crate::audit::hooks::object_name(inst, &e),
+            );
+            let r = crate::kms::lifecycle::set(inst, &e, t);
+            inst.audit.lifecycle(None, action, &name, r.is_ok());
+            return r;
         }
         check_template(t)?;
         crate::rules::check_trusted(inst, t)?;
@@ -238,6 +259,9 @@ impl Provider {
         }
         if class == Some(CKO_KMSBRIDGE_ACCESS_POINT) {
             return crate::access::objects::find(inst, t);
+        }
+        if class == Some(CKO_KMSBRIDGE_AUDIT) {
+            return crate::audit::object::find(inst, t);
         }
         let mut results = Vec::new();
         if class == Some(CKO_KMSBRIDGE_KEY) {

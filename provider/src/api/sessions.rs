@@ -1,5 +1,6 @@
 //! Sessions, login and PINs.
 
+use crate::audit::hooks;
 use crate::error::{rule, Result};
 use crate::instance::Login;
 use crate::provider::Provider;
@@ -42,6 +43,7 @@ impl Provider {
 
     pub fn close_all_sessions(&self, slot: CK_SLOT_ID) -> Result<()> {
         let inst = self.instance_index(slot)?;
+        self.instance(inst)?.audit.flush();
         for h in self.sessions_of(inst) {
             let _ = self.remove_session(h);
         }
@@ -124,20 +126,26 @@ impl Provider {
             );
         }
         let principal = if wanted == Login::User {
-            Some(inst.access.login_user(inst, Some(pin), username)?)
+            inst.access.login_user(inst, Some(pin), username).map(Some)
         } else {
-            inst.access.counted_pin(inst, user, pin)?;
-            None
+            inst.access.counted_pin(inst, user, pin).map(|()| None)
         };
+        let principal = principal
+            .inspect_err(|e| inst.audit.login(None, false, &hooks::login_failed(user, e)))?;
         if !inst.log_in(wanted) {
             return rule(CKR_USER_ANOTHER_ALREADY_LOGGED_IN, "logged in meanwhile");
         }
         match principal {
             Some(p) => {
                 tracing::info!(instance = %inst.name, access_point = %p.name, "login");
+                inst.audit.set_access_point(Some(&p.name));
+                inst.audit.login(None, true, hooks::user(user));
                 inst.access.logged_in(p);
             }
-            None => tracing::info!(instance = %inst.name, user, "login"),
+            None => {
+                inst.audit.login(None, true, hooks::user(user));
+                tracing::info!(instance = %inst.name, user, "login");
+            }
         }
         Ok(())
     }
@@ -151,6 +159,7 @@ impl Provider {
         if inst.log_out() == Login::Public {
             return rule(CKR_USER_NOT_LOGGED_IN, "not logged in");
         }
+        inst.audit.finish();
         if let Some(token) = &inst.admin.token {
             token.logout();
         }
@@ -185,14 +194,17 @@ impl Provider {
                 "C_InitPIN needs the SO in a read/write session",
             );
         }
-        if let Some(token) = &inst.admin.token {
-            return Ok(token.init_pin(pin)?);
-        }
-        inst.set_pin(CKU_USER, pin)?;
-        // C_InitPIN is the user PIN's unlock path (docs/ACCESS.md).
-        crate::access::lockout::clear(&*inst.backend, crate::access::USER_PIN)?;
-        inst.access.note_pin_failures(CKU_USER, 0);
-        Ok(())
+        let r = match &inst.admin.token {
+            Some(token) => token.init_pin(pin).map_err(Into::into),
+            None => inst.set_pin(CKU_USER, pin).and_then(|()| {
+                // C_InitPIN is the user PIN's unlock path (docs/ACCESS.md).
+                crate::access::lockout::clear(&*inst.backend, crate::access::USER_PIN)?;
+                inst.access.note_pin_failures(CKU_USER, 0);
+                Ok(())
+            }),
+        };
+        hooks::admin_done(inst, "init-pin", "user", &r);
+        r
     }
 
     pub fn set_pin(&self, h: CK_SESSION_HANDLE, old: &[u8], new: &[u8]) -> Result<()> {
@@ -210,10 +222,13 @@ impl Provider {
         } else {
             CKU_USER
         };
-        if let Some(token) = &inst.admin.token {
-            return Ok(token.set_pin(user, old, new)?);
-        }
-        inst.check_pin(user, old)?;
-        inst.set_pin(user, new)
+        let r = match &inst.admin.token {
+            Some(token) => token.set_pin(user, old, new).map_err(Into::into),
+            None => inst
+                .check_pin(user, old)
+                .and_then(|()| inst.set_pin(user, new)),
+        };
+        hooks::admin_done(inst, "set-pin", hooks::user(user), &r);
+        r
     }
 }

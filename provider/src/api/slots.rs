@@ -134,9 +134,13 @@ impl Provider {
         let label = String::from_utf8_lossy(label)
             .trim_end_matches([' ', '\0'])
             .to_string();
-        token.init_token(so_pin, &label)?;
-        inst.objects.clear();
-        Ok(())
+        let r = token.init_token(so_pin, &label).map_err(Into::into);
+        if r.is_ok() {
+            inst.objects.clear();
+            inst.audit.token_replaced();
+        }
+        crate::audit::hooks::admin_done(inst, "init-token", &label, &r);
+        r
     }
 }
 

@@ -71,7 +71,8 @@ impl Registry {
             | Kind::Meta
             | Kind::Record
             | Kind::Node
-            | Kind::AccessPoint => {
+            | Kind::AccessPoint
+            | Kind::Audit => {
                 return rule(
                     CKR_KEY_FUNCTION_NOT_PERMITTED,
                     "service keys and key records are not for applications' operations",
