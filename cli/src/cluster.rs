@@ -15,6 +15,9 @@ use cryptoki_sys::CK_ULONG;
 use zeroize::Zeroizing;
 
 pub fn run(args: &[String]) -> Result<(), Error> {
+    if args.first().map(String::as_str) == Some("unlock-so") {
+        return crate::unlock_so::run(args.get(1..).unwrap_or(&[]));
+    }
     let json = args.iter().any(|a| a == "--json");
     let rest: Vec<String> = args.iter().filter(|a| *a != "--json").cloned().collect();
     let a = Args::parse(
@@ -25,7 +28,7 @@ pub fn run(args: &[String]) -> Result<(), Error> {
         Some("init") if !json => init(&a),
         Some("status") => status(&a, json),
         Some("init") => Err(usage("cluster init takes no --json")),
-        _ => Err(usage("cluster init | cluster status")),
+        _ => Err(usage("cluster init | cluster status | cluster unlock-so")),
     }
 }
 

@@ -11,6 +11,7 @@ mod quickstart;
 mod quota;
 mod slots;
 mod status;
+mod unlock_so;
 
 const USAGE: &str = "usage: kmsbridge <command>
 
@@ -66,6 +67,9 @@ HSM cluster of a hardware instance (docs/CLUSTER.md):
                     provision the cluster domain key on every node (C_GenerateKey
                     with CKM_KMSBRIDGE_CLUSTER_INIT as the instance's SO; each node's
                     so_credential_file gives its HSM SO PIN); safe to run again
+  cluster unlock-so [--instance NAME]
+                    unlock the front SO PIN of a hardware instance locked after too
+                    many wrong attempts, with the nodes' own credential files
   cluster status [--slot N | --token LABEL] [--json]
                     each node's state, load, calls served, lag and last error; no login
 

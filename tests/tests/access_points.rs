@@ -302,6 +302,31 @@ fn no_planting(target: Target) {
     assert!(r.is_err(), "renamed into the module's own");
 }
 
+/// A hardware instance's front SO PIN locks after the bound, flags and all; the
+/// holder of the nodes' credentials unlocks it with `kmsbridge cluster unlock-so`.
+#[test]
+fn hardware_so_pin_locks_and_unlocks() {
+    let t = Env::new(Target::Bridge);
+    let s = t.rw_session();
+    let wrong = AuthPin::new("wrong-so-pin".to_string().into());
+    for n in 0..10 {
+        assert_eq!(err_of(s.login(UserType::So, Some(&wrong))), RvError::PinIncorrect, "try {n}");
+    }
+    let info = t.ctx.get_token_info(t.slot).unwrap();
+    assert!(info.so_pin_locked(), "CKF_SO_PIN_LOCKED");
+    assert!(!info.user_pin_locked(), "the user PIN is counted apart");
+    assert_eq!(err_of(s.login(UserType::So, Some(&t.so_auth()))), RvError::PinLocked);
+    let out = std::process::Command::new(kmsbridge_testkit::rig::cli_path())
+        .args(["cluster", "unlock-so"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("10 wrong attempts forgotten"), "{stdout}");
+    s.login(UserType::So, Some(&t.so_auth())).expect("unlocked");
+    assert!(!t.ctx.get_token_info(t.slot).unwrap().so_pin_locked());
+}
+
 #[test]
 fn software_no_planting() {
     no_planting(Target::Software);

@@ -143,7 +143,7 @@ impl Access {
         let (who, locked) = if user == CKU_SO {
             (
                 SO_PIN,
-                "the SO PIN is locked: `kmsbridge unlock-so` with the HSM's credentials unlocks it",
+                "the SO PIN is locked: `kmsbridge cluster unlock-so` with the nodes' credentials unlocks it",
             )
         } else {
             (
