@@ -387,6 +387,13 @@ impl Config {
                 if !crate::access::valid_name(&ap.name) {
                     return Err(bad(file, &g("name"), "1 to 64 of A-Z a-z 0-9 . _ -"));
                 }
+                if ap.name == crate::access::DEFAULT_NAME {
+                    return Err(bad(
+                        file,
+                        &g("name"),
+                        "\"default\" is the user PIN's access point; choose another name",
+                    ));
+                }
                 if !ap_names.insert(ap.name.clone()) {
                     return Err(bad(
                         file,

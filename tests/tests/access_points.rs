@@ -150,6 +150,11 @@ fn lockout_unlock_revoke(target: Target) {
     let s = t.rw_session();
     for n in 0..10 {
         assert_eq!(err_of(login_key(&s, &wrong_key(&key, n))), RvError::PinIncorrect, "guess {n}");
+        let info = t.ctx.get_token_info(t.slot).unwrap();
+        // The credential tried last is the one the flags follow.
+        assert_eq!(info.user_pin_count_low(), n < 9, "guess {n}");
+        assert_eq!(info.user_pin_final_try(), n == 8, "guess {n}");
+        assert_eq!(info.user_pin_locked(), n == 9, "guess {n}");
     }
     assert_eq!(err_of(login_key(&s, &wrong_key(&key, 99))), RvError::PinLocked);
     assert_eq!(err_of(login_key(&s, &key)), RvError::PinLocked, "the right key is locked out too");

@@ -28,6 +28,13 @@ pub(crate) fn client_key_file() -> Option<std::path::PathBuf> {
         .map(Into::into)
 }
 
+/// The credential id in the client-key file, if one is named and readable (its
+/// secret is not kept).
+pub(crate) fn file_credential_id() -> Option<String> {
+    let text = read_key_file(&client_key_file()?).ok()?;
+    ClientKey::parse(&text).ok().map(|k| k.id().to_string())
+}
+
 /// Read a client-key file: a regular file of this user that no one else may read.
 fn read_key_file(path: &Path) -> Result<Zeroizing<String>> {
     use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
@@ -198,7 +205,9 @@ impl Access {
                 "the credential is not this access point's",
             );
         }
-        if lockout::failures(backend, &who)? >= self.max_failures as usize {
+        let failures = lockout::failures(backend, &who)?;
+        self.note_credential_failures(failures);
+        if failures >= self.max_failures as usize {
             tracing::warn!(instance = %inst.name, access_point = %ap.rec.name, credential = %who, "login refused: credential locked");
             return rule(
                 CKR_PIN_LOCKED,
@@ -222,6 +231,7 @@ impl Access {
         match stored.verify(&key, SystemTime::now()) {
             Ok(()) => {}
             Err(CredentialError::WrongKey) => {
+                self.note_credential_failures(failures + 1);
                 tracing::info!(instance = %inst.name, access_point = %ap.rec.name, credential = %who, "login refused: wrong client key");
                 return rule(CKR_PIN_INCORRECT, "wrong client key");
             }
@@ -236,6 +246,7 @@ impl Access {
             }
         }
         lockout::clear(backend, &who)?;
+        self.note_credential_failures(0);
         if let Some(token) = &inst.admin.token {
             let kek = key.derive_key(SLOT_PURPOSE);
             if !token.login_credential(&kek, &id.0, &slot)? {

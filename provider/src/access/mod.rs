@@ -43,6 +43,9 @@ pub(crate) struct Access {
     /// instances; C_GetTokenInfo never waits on an HSM to learn it).
     pin_failures: AtomicUsize,
     so_pin_failures: AtomicUsize,
+    /// The wrong-key count of the credential this process last tried, plus one (0:
+    /// none tried yet).
+    credential_failures: AtomicUsize,
     /// Front handles of the access point objects, by name hash (the SO's view).
     pub(crate) handles: parking_lot::Mutex<std::collections::HashMap<u64, CK_OBJECT_HANDLE>>,
 }
@@ -63,6 +66,7 @@ impl Access {
             max_failures: cfg.max_failed_logins,
             pin_failures: AtomicUsize::new(0),
             so_pin_failures: AtomicUsize::new(0),
+            credential_failures: AtomicUsize::new(0),
             handles: Default::default(),
         })
     }
@@ -198,7 +202,7 @@ impl Access {
             access_point = %p.name,
             action = %action,
             object = %names.display(),
-            "denied: {reason}"
+            "{reason}"
         );
         inst.audit
             .denied(None, action.name(), &names.display(), &reason);
@@ -238,6 +242,24 @@ impl Access {
         } else {
             self.pin_failures.store(n, Ordering::Relaxed);
         }
+    }
+
+    pub(crate) fn note_credential_failures(&self, n: usize) {
+        self.credential_failures.store(n + 1, Ordering::Relaxed);
+    }
+
+    /// CKF_USER_PIN_* flags of the credential this application logs in with: the one
+    /// it last tried, else the one in its KMSBRIDGE_CLIENT_KEY_FILE; None if neither.
+    pub(crate) fn credential_flags(&self, inst: &Instance) -> Option<CK_FLAGS> {
+        let seen = self.credential_failures.load(Ordering::Relaxed);
+        let failures = match seen.checked_sub(1) {
+            Some(n) => n,
+            None => {
+                let id = login::file_credential_id()?;
+                lockout::failures(&*inst.backend, &id).ok()?
+            }
+        };
+        Some(lockout::pin_flags(failures, self.max_failures))
     }
 
     /// CKF_USER_PIN_* and CKF_SO_PIN_* flags of a hardware instance's front PINs.

@@ -138,6 +138,12 @@ fn create_unaudited(inst: &Instance, rw: bool, t: &[Attr]) -> Result<CK_OBJECT_H
             "access point names are 1 to 64 of A-Z a-z 0-9 . _ -",
         );
     }
+    if name == super::DEFAULT_NAME {
+        return rule(
+            CKR_ATTRIBUTE_VALUE_INVALID,
+            "\"default\" is the user PIN's access point",
+        );
+    }
     let backend = &*inst.backend;
     if inst
         .access

@@ -213,7 +213,7 @@ impl Principal {
         }
         let Some(ap) = ap().filter(|ap| self.credential_valid(ap)) else {
             return Err(Denial {
-                reason: "the access point or its credential is no longer in force".into(),
+                reason: "denied: the access point or its credential is no longer in force".into(),
             });
         };
         let names = names();

@@ -70,6 +70,11 @@ impl Provider {
         if crate::access::client_key_file().is_some() {
             flags |= CKF_PROTECTED_AUTHENTICATION_PATH;
         }
+        // An application that logs in with a client key sees its credential's count.
+        if let Some(f) = inst.access.credential_flags(inst) {
+            let user_bits = CKF_USER_PIN_COUNT_LOW | CKF_USER_PIN_FINAL_TRY | CKF_USER_PIN_LOCKED;
+            flags = (flags & !user_bits) | f;
+        }
         // Device facts only when already connected: token info never waits on an HSM.
         let unknown = CK_UNAVAILABLE_INFORMATION;
         let model = match inst.kind {
