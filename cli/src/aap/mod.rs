@@ -10,7 +10,6 @@ mod refusal;
 mod session;
 mod show;
 
-
 use crate::kms::args::{usage, Args};
 use crate::module::Error;
 
