@@ -15,11 +15,14 @@ const USAGE: &str = "usage: kmsbridge <command>
 commands:
   quickstart [--keep]
                     run the main job through libkmsbridge.so: keys, encrypt/decrypt,
-                    sign/verify, attributes, a BYOK import, with timings. Without
+                    sign/verify, attributes, a BYOK import, two applications with
+                    different rights (access points: one refused, with the module's
+                    log line that says why), with timings. Without
                     KMSBRIDGE_CONF it makes a fresh software instance in a temporary
                     directory with random PINs (kept with --keep); with it, it uses the
                     configured instance (KMSBRIDGE_TOKEN_LABEL picks one) and
-                    KMSBRIDGE_USER_PIN or --pin
+                    KMSBRIDGE_USER_PIN or --pin (and KMSBRIDGE_SO_PIN for the access
+                    point step, which then removes what it made)
   slots             list the instances (slots) the module serves
   init [--slot N] [--label L] [--so-pin P] [--pin P]
                     initialise an instance's token (C_InitToken) and set its user PIN
