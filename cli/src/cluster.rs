@@ -34,7 +34,7 @@ pub fn run(args: &[String]) -> Result<(), Error> {
 
 /// The slot of `--slot N`, else `--token LABEL`, else KMSBRIDGE_TOKEN_LABEL, else the
 /// first instance; with its token label.
-fn pick_slot(p11: &Pkcs11, a: &Args) -> Result<(Slot, String), Error> {
+pub fn pick_slot(p11: &Pkcs11, a: &Args) -> Result<(Slot, String), Error> {
     let slot_id = a.number("--slot", 0..=u64::from(u32::MAX))?;
     let label = a
         .flag("--token")

@@ -1,6 +1,7 @@
 //! `kmsbridge`: the admin tool. It is a PKCS#11 client of libkmsbridge.so itself,
 //! never a back door around the module.
 
+mod aap;
 mod audit;
 mod cluster;
 mod init;
@@ -18,11 +19,14 @@ const USAGE: &str = "usage: kmsbridge <command>
 commands:
   quickstart [--keep]
                     run the main job through libkmsbridge.so: keys, encrypt/decrypt,
-                    sign/verify, attributes, a BYOK import, with timings. Without
+                    sign/verify, attributes, a BYOK import, two applications with
+                    different rights (access points: one refused, with the module's
+                    log line that says why), with timings. Without
                     KMSBRIDGE_CONF it makes a fresh software instance in a temporary
                     directory with random PINs (kept with --keep); with it, it uses the
                     configured instance (KMSBRIDGE_TOKEN_LABEL picks one) and
-                    KMSBRIDGE_USER_PIN or --pin
+                    KMSBRIDGE_USER_PIN or --pin (and KMSBRIDGE_SO_PIN for the access
+                    point step, which then removes what it made)
   slots             list the instances (slots) the module serves
   status [--json]   per instance: slot, type, token state (initialised, PIN flags),
                     HSM nodes, and the quota: limits, current rate (ops/s over the last
@@ -73,6 +77,35 @@ HSM cluster of a hardware instance (docs/CLUSTER.md):
   cluster status [--slot N | --token LABEL] [--json]
                     each node's state, load, calls served, lag and last error; no login
 
+Application access points (docs/ACCESS.md); as the instance's SO, whose PIN comes
+from --so-pin-file FILE, --so-pin PIN, KMSBRIDGE_SO_PIN or a prompt; every one also
+takes --slot N or --token LABEL:
+  aap create NAME [--description TEXT] [--policy-file FILE]
+                    make an access point (an application identity); without a policy
+                    it may do nothing
+  aap list [--json] the access points: stored in the instance or configured in the file
+  aap describe NAME [--json]
+                    its description, policy and credentials (id, window, failures,
+                    locked)
+  aap delete NAME   delete it; its client keys no longer log in
+  aap policy set NAME FILE
+                    replace its policy by FILE (TOML [[statement]] tables, checked here
+                    first: an error names the line)
+  aap policy show NAME
+                    print its policy as stored
+  aap credential add NAME [--not-before T] [--not-after T] [--out FILE]
+                    a new client key for NAME, shown once (on standard output, or in
+                    FILE, created with mode 0600, never over an existing file); T is
+                    RFC 3339 UTC such as 2026-01-31T00:00:00Z
+  aap credential list NAME [--json]
+  aap credential revoke NAME ID
+  aap credential unlock NAME ID
+                    revoke a credential, or clear its wrong-key count after a lockout
+  aap credential hash [--not-before T] [--not-after T] [--out FILE]
+                    a new client key and the hash line for a hardware instance's
+                    configuration file ([[instance.access_point.credential]]); no module
+
+
 Audit trail of an instance (docs/AUDIT.md):
   audit verify [--dir DIR] [--json]
                     check the whole trail: hash chain, gap-free sequence, checkpoint
@@ -109,6 +142,7 @@ fn main() {
         Some("key") => kms::key::run(rest),
         Some("import") => kms::import::run(rest),
         Some("cluster") => cluster::run(rest),
+        Some("aap") => aap::run(rest),
         Some("audit") => audit::run(rest),
         Some("-h") | Some("--help") | Some("help") => {
             println!("{USAGE}");

@@ -1,5 +1,6 @@
 //! The README's main-job command: `kmsbridge quickstart` with no configuration makes
-//! its own software instance (no SoftHSM2 involved) and runs every step.
+//! its own software instance (no SoftHSM2 involved) and runs every step, the two
+//! applications of different rights included (one refused, with the log line why).
 
 // Tests and benches: a panic is how they report a failure.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
@@ -35,9 +36,22 @@ fn quickstart_runs_the_main_job_on_a_fresh_software_instance() {
         "AES-256-GCM decrypt and compare",
         "ECDSA P-256 with SHA-256: verify",
         "RSA-2048 PKCS#1 v1.5 with SHA-256: tampered message refused",
+        "access point payments (encrypt, decrypt)",
+        "access point reports (encrypt only)",
+        "reports: encrypt with payments-key",
+        "reports: decrypt with payments-key is refused",
+        "payments: decrypt what reports encrypted",
         "quickstart finished",
     ] {
         assert!(text.contains(step), "missing step {step:?}:\n{text}");
+    }
+    // The refusal is shown with the module's log line that says why.
+    let denied = text
+        .lines()
+        .find(|l| l.contains("denied:"))
+        .unwrap_or_else(|| panic!("no denied line:\n{text}"));
+    for want in ["access_point=reports", "action=decrypt", "no statement allows it"] {
+        assert!(denied.contains(want), "{want} missing from {denied:?}");
     }
     // The temporary instance is removed afterwards and nothing lands in the data directory.
     let left: Vec<_> = std::fs::read_dir(home.path()).expect("list temp").collect();

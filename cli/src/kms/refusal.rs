@@ -239,7 +239,7 @@ fn transition(key: &str, from: Option<CK_ULONG>, origin: Option<CK_ULONG>, to: C
 
 /// `TemplateInconsistent` to `CKR_TEMPLATE_INCONSISTENT`: the name the docs use, shorter
 /// than cryptoki's sentence for it.
-fn ckr_name(rv: RvError) -> String {
+pub fn ckr_name(rv: RvError) -> String {
     let mut name = String::from("CKR");
     for c in format!("{rv:?}").chars() {
         if c.is_ascii_uppercase() {

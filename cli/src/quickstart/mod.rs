@@ -1,6 +1,7 @@
 //! `kmsbridge quickstart`: the main job, run through libkmsbridge.so exactly as an
 //! application would, printing each step and how long it took.
 
+mod access;
 mod byok;
 mod fresh;
 mod steps;
@@ -13,8 +14,10 @@ use cryptoki::object::Attribute;
 use cryptoki::session::UserType;
 use cryptoki::types::AuthPin;
 use fresh::fresh_instance;
+use std::path::PathBuf;
 use std::time::Instant;
 use steps::{gcm_decrypt_check, show, step};
+use zeroize::Zeroizing;
 
 /// DER OID of prime256v1.
 const P256: [u8; 10] = [0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
@@ -164,6 +167,21 @@ pub fn run(args: &[String]) -> Result<(), Error> {
     show(&s, "RSA private", rsa_priv)?;
     byok::run(&s)?;
     step("log out", || Ok(s.logout()?))?;
+    access::run(
+        &s,
+        &access::Setup {
+            user_pin: &pin,
+            so_pin: match &fresh {
+                Some(f) => Some(f.so_pin.clone()),
+                None => std::env::var("KMSBRIDGE_SO_PIN").ok().map(Zeroizing::new),
+            },
+            log_file: match &fresh {
+                Some(f) => Some(f.dir.join("kmsbridge.log")),
+                None => configured_log_file(),
+            },
+            clean_up: fresh.is_none(),
+        },
+    )?;
     drop(s);
     drop(p11);
     println!(
@@ -178,4 +196,12 @@ pub fn run(args: &[String]) -> Result<(), Error> {
         );
     }
     Ok(())
+}
+
+/// The `[log] file` of the configuration KMSBRIDGE_CONF names, if it has one.
+fn configured_log_file() -> Option<PathBuf> {
+    let conf = std::env::var_os("KMSBRIDGE_CONF")?;
+    let text = std::fs::read_to_string(conf).ok()?;
+    let v: toml::Value = toml::from_str(&text).ok()?;
+    v.get("log")?.get("file")?.as_str().map(PathBuf::from)
 }
