@@ -491,7 +491,7 @@ fn run_row(t: &Env, r: &Row, key: &str, fx: &Fixture) -> Later {
         }
     }
     let hidden_outsiders = r.pat != Pat::All || !visible;
-    if !visible || (hidden_outsiders && r.n % 7 == 0) {
+    if !visible || (hidden_outsiders && r.n.is_multiple_of(7)) {
         let seen = reachable(&s);
         for l in seen.iter() {
             let l = l.as_str();
