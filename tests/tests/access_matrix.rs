@@ -1,8 +1,8 @@
 //! The access-point matrix (issue 12, "What it must show"): every action × resource
 //! pattern × condition, allowed and denied, on a software and a hardware instance.
 //!
-//! One access point per row, all made by the SO first, then each logged in with its
-//! client key. A row's policy allows its action on its resources under its condition,
+//! One access point per row, made by the SO in batches of 40 (deleted after their rows),
+//! each logged in with its client key. A row's policy allows its action on its resources under its condition,
 //! plus `enable` on the same resources with no condition (so the keys stay visible and
 //! a refusal is the action's, CKR_KEY_FUNCTION_NOT_PERMITTED) and `generate` of
 //! `alias/made-*` (the keys unwrap and derive make). Allowed: the operation works and
@@ -20,7 +20,7 @@ use cryptoki::mechanism::aead::GcmParams;
 use cryptoki::mechanism::elliptic_curve::{EcKdf, Ecdh1DeriveParams};
 use cryptoki::mechanism::Mechanism;
 use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHandle};
-use cryptoki::session::{Session, UserType};
+use cryptoki::session::Session;
 use kmsbridge_testkit::codes::code_of;
 use kmsbridge_testkit::keys::{attr_bytes, ec_point_raw, fingerprint, P256};
 use kmsbridge_tests::access::*;
@@ -526,6 +526,14 @@ fn run_row(t: &Env, r: &Row, key: &str, fx: &Fixture) -> Later {
                 "row {r:?}: wrap an outsider"
             );
         }
+        if r.act == Act::Update && r.allowed() && r.pat == Pat::Id {
+            let res = s.update_attributes(h.0, &[Attribute::Id(b"zz-moved".to_vec())]);
+            assert_eq!(
+                code_of(&res),
+                Err(RvError::KeyFunctionNotPermitted),
+                "row {r:?}: new id outside"
+            );
+        }
         if r.act == Act::Update && r.allowed() && r.pat == Pat::Alias {
             let res = s.update_attributes(h.0, &[Attribute::Label("zz-renamed".into())]);
             assert_eq!(
@@ -629,24 +637,32 @@ fn matrix(target: Target) {
     let rows = rows();
     let start = Instant::now();
     let fx = fixture(&t, &rows);
-    let so = t.rw_session();
-    so.login(UserType::So, Some(&t.so_auth())).unwrap();
-    let keys: Vec<String> = rows
-        .iter()
-        .map(|r| {
-            let ap = create(&so, &format!("mx-{}", r.n), &policy(r, &fx))
-                .unwrap_or_else(|e| panic!("row {r:?}: create: {e}\n{}", policy(r, &fx)));
-            add_credential(&so, ap)
-        })
-        .collect();
-    so.logout().unwrap();
-    drop(so);
     let made = start.elapsed();
-    let done: Vec<(Row, Later)> =
-        rows.iter().zip(&keys).map(|(r, key)| (*r, run_row(&t, r, key, &fx))).collect();
+    // In batches, each access point deleted after its rows: every change to the
+    // access points makes each process re-read them all.
+    let mut done: Vec<(Row, Later)> = Vec::new();
+    for batch in rows.chunks(40) {
+        let so = so_session(&t);
+        let keys: Vec<String> = batch
+            .iter()
+            .map(|r| {
+                let ap = create(&so, &format!("mx-{}", r.n), &policy(r, &fx))
+                    .unwrap_or_else(|e| panic!("row {r:?}: create: {e}\n{}", policy(r, &fx)));
+                add_credential(&so, ap)
+            })
+            .collect();
+        so.logout().unwrap();
+        drop(so);
+        done.extend(batch.iter().zip(&keys).map(|(r, key)| (*r, run_row(&t, r, key, &fx))));
+        let so = so_session(&t);
+        for r in batch {
+            so.destroy_object(find(&so, &format!("mx-{}", r.n)).unwrap()).unwrap();
+        }
+        so.logout().unwrap();
+    }
     check_outputs(&t, &fx, &done);
     eprintln!(
-        "{} rows on {}: fixture and access points {made:?}, all {:?}",
+        "{} rows on {}: fixture {made:?}, all {:?}",
         rows.len(),
         target.name(),
         start.elapsed()
