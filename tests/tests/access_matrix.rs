@@ -1,16 +1,18 @@
 //! The access-point matrix (issue 12, "What it must show"): every action × resource
 //! pattern × condition, allowed and denied, on a software and a hardware instance.
 //!
-//! One access point per row, made by the SO in batches of 40 (deleted after their rows),
-//! each logged in with its client key. A row's policy allows its action on its resources under its condition,
-//! plus `enable` on the same resources with no condition (so the keys stay visible and
-//! a refusal is the action's, CKR_KEY_FUNCTION_NOT_PERMITTED) and `generate` of
-//! `alias/made-*` (the keys unwrap and derive make). Allowed: the operation works and
-//! its output is checked (at the end, under the user PIN, for what the row may not
-//! read back itself); another action on the same key is refused. Invisible rows drop
-//! the `enable` statement: the keys are not found and their handles answer the
-//! function's handle-invalid code. Keys outside a row's resources (`zz-*`) are never
-//! found and never reached by handle. Needs `cargo build --release`.
+//! One access point per row, made by the SO in batches of 40 (deleted after their
+//! rows), each logged in with its client key. A row's policy allows its action on its
+//! resources under its condition, plus `enable` on the same resources with no
+//! condition (so the keys stay visible and a refusal is the action's,
+//! CKR_KEY_FUNCTION_NOT_PERMITTED) and `generate` of `alias/made-*` (the keys unwrap
+//! and derive make). Allowed: the operation works and its output is checked (at the
+//! end, under the user PIN, for what the row may not read back itself); another action
+//! on the same key is refused. Invisible rows drop the `enable` statement: the keys are
+//! not found and no guessed handle reaches them. Keys outside a row's resources
+//! (`zz-out*`, public objects whose handles outlive a logout) are never found, and the
+//! very handles the user PIN got answer the function's handle-invalid code. Needs
+//! `cargo build --release`.
 
 // Tests and benches: a panic is how they report a failure.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
