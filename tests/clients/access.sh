@@ -8,8 +8,8 @@
 #
 # Two AES keys of known value are written with the user PIN (the default access point):
 # aap-ok-RUN and aap-no-RUN. The SO makes an access point whose policy allows encrypt on
-# alias/aap-ok-* only (target/release/kmsbridge-test-aap, built by
-# `cargo build --release -p kmsbridge-tests`). Logged in as it, each client must list
+# alias/aap-ok-* only, with the admin tool (`kmsbridge aap create` and
+# `kmsbridge aap credential add`, SO PIN from KMSBRIDGE_SO_PIN). Logged in as it, each client must list
 # aap-ok and not aap-no, encrypt with aap-ok exactly as OpenSSL / SunJCE do with its
 # value, and be refused decrypt with CKR_KEY_FUNCTION_NOT_PERMITTED; the same calls
 # under the user PIN succeed, so a refusal is the access point's. SoftHSM2 (--direct)
@@ -24,7 +24,7 @@ if [ "$TARGET" = direct ]; then
   exit 0
 fi
 
-TOOL=${KMSBRIDGE_TEST_AAP:-$REPO_ROOT/target/release/kmsbridge-test-aap}
+TOOL=${KMSBRIDGE_CLI:-$REPO_ROOT/target/release/kmsbridge}
 OK_LABEL=aap-ok-$RUN NO_LABEL=aap-no-$RUN OK_ID=$(rid) NO_ID=$(rid)
 IV=000102030405060708090a0b0c0d0e0f
 head -c 1000 /dev/urandom > data.bin
@@ -55,7 +55,7 @@ lists_only() {
 }
 
 setup() {
-  [ -x "$TOOL" ] || { echo "$TOOL missing: cargo build --release -p kmsbridge-tests"; return 1; }
+  [ -x "$TOOL" ] || { echo "$TOOL missing: cargo build --release -p kmsbridge-cli"; return 1; }
   p11l --write-object ok.key --type secrkey --key-type AES:32 --id "$OK_ID" --label "$OK_LABEL" --usage-decrypt
   p11l --write-object no.key --type secrkey --key-type AES:32 --id "$NO_ID" --label "$NO_LABEL" --usage-decrypt
   # The user PIN sees both and may decrypt with aap-ok: what the client key is
@@ -65,7 +65,8 @@ setup() {
   p11l --encrypt -m AES-CBC-PAD --id "$OK_ID" --iv $IV -i data.bin -o pin.ct
   p11l --decrypt -m AES-CBC-PAD --id "$OK_ID" --iv $IV -i pin.ct -o pin.pt
   cmp pin.pt data.bin
-  "$TOOL" "clients-$RUN" policy.toml > client.key.txt
+  "$TOOL" aap create "clients-$RUN" --policy-file policy.toml
+  "$TOOL" aap credential add "clients-$RUN" > client.key.txt
   grep -Eq '^kb1\.[0-9a-f]{16}\.[A-Za-z0-9_-]{43}$' client.key.txt
   install -m 600 client.key.txt client.key
 }
