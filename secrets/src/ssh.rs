@@ -186,7 +186,8 @@ fn parse_private(pem: &str) -> Result<(Vec<u8>, String)> {
         .strip_prefix(BEGIN)
         .and_then(|s| s.strip_suffix(END))
         .ok_or_else(|| bad("no BEGIN/END OPENSSH PRIVATE KEY lines"))?;
-    let b64: String = inner.chars().filter(|c| !c.is_whitespace()).collect();
+    let b64: Zeroizing<String> =
+        Zeroizing::new(inner.chars().filter(|c| !c.is_whitespace()).collect());
     let body = Zeroizing::new(Base64::decode_vec(&b64).map_err(|_| bad("bad base64"))?);
     let mut w = Wire(
         body.strip_prefix(MAGIC)
