@@ -9,6 +9,7 @@
 //! - [`keys`]: key-making and attribute helpers over `cryptoki`.
 //! - [`codes`]: the PKCS#11 code of a `cryptoki` result.
 //! - [`harness`]: tests that run several processes (children re-run the test binary).
+//! - [`postgres`]: a throw-away PostgreSQL server (`initdb` + `pg_ctl`, loopback port).
 //! - [`scratch`], [`openssl`], [`der`]: scratch directories, and openssl as the party
 //!   outside that wraps key material for import.
 //!
@@ -23,6 +24,7 @@ pub mod harness;
 pub mod keys;
 pub mod module;
 pub mod openssl;
+pub mod postgres;
 pub mod rig;
 pub mod scratch;
 pub mod tokens;
