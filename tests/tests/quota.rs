@@ -184,6 +184,25 @@ fn refusal_answers_function_failed_and_the_session_goes_on() {
     let b = bucket(&status(true), "symmetric");
     assert_eq!(b["admitted"].as_u64(), Some(2), "{b}");
     assert_eq!(b["refused"].as_u64(), Some(2), "{b}");
+    // The audit trail has the rates (written with the first admitted operation) and the
+    // refusal (the first of the second).
+    drop(s);
+    let trail = kmsbridge_tests::audit::all(&kmsbridge_tests::audit::trail_dir(&_rig, true));
+    let text =
+        |r: &kmsbridge_audit::Record| format!("{:?} {:?} {:?}", r.action, r.object, r.reason);
+    assert!(
+        trail.iter().any(|r| r.event == kmsbridge_audit::Event::Admin
+            && text(r).contains("quota-rates")
+            && text(r).contains("quota/instance/symmetric")),
+        "no quota-rates record: {:?}",
+        trail.iter().map(text).collect::<Vec<_>>()
+    );
+    assert!(
+        trail.iter().any(|r| r.event == kmsbridge_audit::Event::Denied
+            && text(r).contains("quota: 1 operation(s) refused")),
+        "no quota refusal record: {:?}",
+        trail.iter().map(text).collect::<Vec<_>>()
+    );
     assert_eq!(b["per_second"].as_u64(), Some(5), "{b}");
     assert_eq!(b["max_wait_ms"].as_u64(), Some(50), "{b}");
 }

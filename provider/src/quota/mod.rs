@@ -7,6 +7,7 @@
 //! sets the session's `ulDeviceError` to [`KMSBRIDGE_DEVICE_ERROR_QUOTA`], so an
 //! application can tell a quota refusal from other failures.
 
+mod audit;
 mod class;
 
 use std::collections::BTreeMap;
@@ -116,6 +117,8 @@ pub(crate) struct InstanceQuota {
     last_warn_ms: AtomicU64,
     unlogged: AtomicU64,
     opened: std::time::Instant,
+    /// When this process last wrote the rates into the audit trail (ms since `opened`).
+    pub(super) last_rates_ms: AtomicU64,
 }
 
 impl InstanceQuota {
@@ -145,10 +148,18 @@ impl InstanceQuota {
             last_warn_ms: AtomicU64::new(0),
             unlogged: AtomicU64::new(0),
             opened: std::time::Instant::now(),
+            last_rates_ms: AtomicU64::new(0),
         }))
     }
 
-    fn log_refusal(&self, instance: &str, ap: Option<&str>, r: &kmsbridge_quota::Refused) {
+    /// Log a refusal; at most once a second, `Some(refusals)` since the last time, for
+    /// the audit trail.
+    fn log_refusal(
+        &self,
+        instance: &str,
+        ap: Option<&str>,
+        r: &kmsbridge_quota::Refused,
+    ) -> Option<u64> {
         let scope = match r.scope {
             Scope::Instance => "instance",
             Scope::AccessPoint => "access point",
@@ -183,9 +194,15 @@ impl InstanceQuota {
                 "quota: operation refused, over the {scope}'s {} limit",
                 r.class.name()
             );
+            Some(more + 1)
         } else {
             self.unlogged.fetch_add(1, Relaxed);
+            None
         }
+    }
+
+    pub(super) fn ms(&self) -> u64 {
+        u64::try_from(self.opened.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
 }
 
@@ -203,9 +220,14 @@ impl Instance {
             .as_deref()
             .filter(|n| *n != crate::access::DEFAULT_NAME);
         match q.quota.acquire(class, ap.unwrap_or("")) {
-            Ok(_) => Ok(()),
+            Ok(_) => {
+                audit::rates_if_due(self, q);
+                Ok(())
+            }
             Err(refused) => {
-                q.log_refusal(&self.name, ap, &refused);
+                if let Some(n) = q.log_refusal(&self.name, ap, &refused) {
+                    audit::refusals(self, &refused, n);
+                }
                 Err(Error::Rule {
                     rv: CKR_FUNCTION_FAILED,
                     why: REFUSED,
