@@ -55,7 +55,19 @@ impl Aggregator {
 
     /// Counts one use of `key` for `action` by `access_point`, in the current second.
     pub fn record_use(&self, access_point: Option<&Token>, key: &Text, action: &Token) {
-        let second = unix_secs(SystemTime::now());
+        self.record_uses(unix_secs(SystemTime::now()), access_point, key, action, 1);
+    }
+
+    /// Counts `n` uses in the second starting at `second` (unix seconds): for a caller
+    /// that counts on its own first (the provider counts per thread).
+    pub fn record_uses(
+        &self,
+        second: u64,
+        access_point: Option<&Token>,
+        key: &Text,
+        action: &Token,
+        n: u64,
+    ) {
         let slot = SLOT.with(|s| *s) % self.shards.len();
         let Some(shard) = self.shards.get(slot) else {
             return;
@@ -69,8 +81,8 @@ impl Aggregator {
                 access_point.map(Token::as_str).unwrap_or_default()
             );
             let mut shard = shard.lock();
-            if let Some((_, n)) = shard.get_mut(buf.as_str()) {
-                *n += 1;
+            if let Some((_, count)) = shard.get_mut(buf.as_str()) {
+                *count += n;
             } else {
                 let u = Use {
                     second,
@@ -78,7 +90,7 @@ impl Aggregator {
                     key: key.clone(),
                     action: action.clone(),
                 };
-                shard.insert(buf.clone(), (u, 1));
+                shard.insert(buf.clone(), (u, n));
             }
         });
     }

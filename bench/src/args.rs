@@ -37,7 +37,8 @@ impl Opts {
 
 const USAGE: &str = "\
 usage: kmsbridge-bench [--seconds S] [--warmup S] [--repeat R] [--ops a,b,..] [--threads 1,2,8]
-                       [--targets direct,bridge,software] [--pool N] [--keep] [--kms] [--setup PATH]
+                       [--targets direct,bridge,software,software-ap,software-bare] [--pool N]
+                       [--keep] [--kms] [--setup PATH]
 
 Benchmarks the same PKCS#11 operations direct to SoftHSM2, through kmsbridge on a
 hardware instance over that SoftHSM2 token (bridge), and through kmsbridge on a software
@@ -52,7 +53,10 @@ prints a side-by-side table (markdown) on stdout. Progress and errors go to stde
                  session
   --threads LIST client thread counts (default 1,2,8); each thread has its own session,
                  the user is logged in once per process
-  --targets LIST direct,bridge,software (default all three)
+  --targets LIST direct,bridge,software (default these three), and software-ap (the
+                 software instance logged in as an access point held to a policy,
+                 audited) and software-bare (a software instance without access points
+                 or audit trail: software-ap's baseline)
   --pool N       kmsbridge backend pool size written into the hardware rig's config
                  (default: the largest thread count)
   --keep         keep the temporary rig directory and print its path

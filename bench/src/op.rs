@@ -67,13 +67,15 @@ impl Op {
 
 /// Where an operation runs: SoftHSM2 direct, kmsbridge bridged to that SoftHSM2 token,
 /// kmsbridge's software instance (the user PIN: the default access point, no policy),
-/// or that same instance logged in as an access point held to a policy.
+/// that same instance logged in as an access point held to a policy, or a software
+/// instance with neither access points nor an audit trail (`software-bare`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Target {
     Direct,
     Bridge,
     Software,
     SoftwareAp,
+    SoftwareBare,
 }
 
 /// The default targets (`software-ap` is asked for by name: docs/BENCHMARKS.md).
@@ -86,6 +88,7 @@ impl Target {
             Target::Bridge => "bridge",
             Target::Software => "software",
             Target::SoftwareAp => "software-ap",
+            Target::SoftwareBare => "software-bare",
         }
     }
     pub fn parse(s: &str) -> Result<Target, String> {
@@ -94,8 +97,9 @@ impl Target {
             "bridge" => Ok(Target::Bridge),
             "software" => Ok(Target::Software),
             "software-ap" => Ok(Target::SoftwareAp),
+            "software-bare" => Ok(Target::SoftwareBare),
             _ => Err(format!(
-                "unknown target {s:?}; known: direct,bridge,software,software-ap"
+                "unknown target {s:?}; known: direct,bridge,software,software-ap,software-bare"
             )),
         }
     }
@@ -104,7 +108,10 @@ impl Target {
     /// runs that target's children in the software rig's environment).
     /// Whether the target runs on the software rig.
     pub fn software(self) -> bool {
-        matches!(self, Target::Software | Target::SoftwareAp)
+        matches!(
+            self,
+            Target::Software | Target::SoftwareAp | Target::SoftwareBare
+        )
     }
 
     pub fn env_names(self) -> (&'static str, &'static str, &'static str) {
@@ -114,7 +121,7 @@ impl Target {
                 "SOFTHSM2_TOKEN_LABEL",
                 "SOFTHSM2_USER_PIN",
             ),
-            Target::Bridge | Target::Software | Target::SoftwareAp => (
+            Target::Bridge | Target::Software | Target::SoftwareAp | Target::SoftwareBare => (
                 "KMSBRIDGE_MODULE",
                 "KMSBRIDGE_TOKEN_LABEL",
                 "KMSBRIDGE_USER_PIN",

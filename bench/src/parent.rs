@@ -36,6 +36,20 @@ fn run_child(cell: Cell, opts: &Opts, env: &[(String, String)]) -> Result<Measur
     Measured::from_fields(&spawn(&args, env)?)
 }
 
+/// Turn the audit trail off in a rig's configuration.
+fn audit_off(vars: &Vars) -> Result<(), String> {
+    let conf = var(vars, "KMSBRIDGE_CONF")?;
+    let text = std::fs::read_to_string(conf).map_err(|e| format!("{conf}: {e}"))?;
+    let table = "[[instance]]\n";
+    let at = text
+        .find(table)
+        .ok_or_else(|| format!("{conf}: no [[instance]] table"))?
+        + table.len();
+    let (head, tail) = text.split_at(at);
+    std::fs::write(conf, format!("{head}audit = {{ enabled = false }}\n{tail}"))
+        .map_err(|e| format!("{conf}: {e}"))
+}
+
 pub fn run(opts: &Opts) -> Result<(), String> {
     let load_start = loadavg();
     let tmp = rigs_dir("kmsbridge-bench-")?;
@@ -56,10 +70,30 @@ pub fn run(opts: &Opts) -> Result<(), String> {
         absent.insert(Target::Bridge.name(), "not built".into());
         absent.insert(Target::Software.name(), "not built".into());
         absent.insert(Target::SoftwareAp.name(), "not built".into());
+        absent.insert(Target::SoftwareBare.name(), "not built".into());
     }
     // The software rig: its children run with its variables over the hardware rig's.
     let mut soft_vars = Vec::new();
-    if opts.targets.iter().any(|t| t.software()) && module_built {
+    // The bare software rig: the same kind of instance with its audit trail off, the
+    // baseline of what access points and the trail cost.
+    let mut bare_vars = Vec::new();
+    if opts.targets.contains(&Target::SoftwareBare) && module_built {
+        match make_rig(opts, &tmp.path().join("software-bare"), true)
+            .and_then(|v| audit_off(&v).map(|()| v))
+        {
+            Ok(v) => bare_vars = v,
+            Err(e) => {
+                eprintln!("kmsbridge-bench: no bare software instance ({e}); not measured");
+                absent.insert(Target::SoftwareBare.name(), "no rig".into());
+            }
+        }
+    }
+    if opts
+        .targets
+        .iter()
+        .any(|t| matches!(t, Target::Software | Target::SoftwareAp))
+        && module_built
+    {
         match make_rig(opts, &tmp.path().join("software"), true) {
             Ok(v) => soft_vars = v,
             Err(e) => {
@@ -70,10 +104,10 @@ pub fn run(opts: &Opts) -> Result<(), String> {
         }
     }
     let env_of = |t: Target| -> &[(String, String)] {
-        if t.software() {
-            &soft_vars
-        } else {
-            &[]
+        match t {
+            Target::SoftwareBare => &bare_vars,
+            t if t.software() => &soft_vars,
+            _ => &[],
         }
     };
 

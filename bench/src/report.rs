@@ -99,7 +99,11 @@ pub fn print_table(r: Report) {
     // Columns: ops/s of every target (with its ratio to direct after each kmsbridge
     // target), then p50 / p99 of every target.
     let direct_shown = opts.targets.contains(&Target::Direct);
-    let software_shown = opts.targets.contains(&Target::Software);
+    // software-ap is compared with the bare instance when it is measured, else with
+    // the software instance.
+    let ap_base = [Target::SoftwareBare, Target::Software]
+        .into_iter()
+        .find(|t| opts.targets.contains(t));
     let mut head = vec!["op".to_string(), "threads".to_string()];
     let mut align = vec!["---", "---:"];
     for &t in &opts.targets {
@@ -109,8 +113,8 @@ pub fn print_table(r: Report) {
             head.push(format!("{} ÷ direct", t.name()));
             align.push("---:");
         }
-        if t == Target::SoftwareAp && software_shown {
-            head.push("software-ap ÷ software".into());
+        if let (Target::SoftwareAp, Some(base)) = (t, ap_base) {
+            head.push(format!("software-ap ÷ {}", base.name()));
             align.push("---:");
         }
     }
@@ -137,8 +141,8 @@ pub fn print_table(r: Report) {
                         _ => "—".into(),
                     });
                 }
-                if t == Target::SoftwareAp && software_shown {
-                    row.push(match (get(Target::Software), get(t)) {
+                if let (Target::SoftwareAp, Some(base)) = (t, ap_base) {
+                    row.push(match (get(base), get(t)) {
                         (Some(Ok(d)), Some(Ok(c))) => format!("{:.2}", c.rate() / d.rate()),
                         _ => "—".into(),
                     });
@@ -159,6 +163,7 @@ pub fn print_table(r: Report) {
         "bridge = kmsbridge, hardware instance over the same SoftHSM2 token; software = \
          kmsbridge, software instance (user PIN: the default access point); software-ap = \
          that instance logged in as an access point held to a policy (bench/src/access.rs); \
+         software-bare = a software instance without access points or audit trail; \
          X ÷ Y = X ops/s ÷ Y ops/s. Operations:"
     );
     for &op in &opts.ops {

@@ -272,6 +272,9 @@ impl Access {
 
     /// Install who logged in.
     pub(crate) fn logged_in(&self, p: Principal) {
+        let serial = p.serial();
         self.principal.store(Some(std::sync::Arc::new(p)));
+        self.held
+            .store(serial, std::sync::atomic::Ordering::Release);
     }
 }

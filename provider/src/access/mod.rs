@@ -21,7 +21,7 @@ use arc_swap::ArcSwapOption;
 use cryptoki_sys::*;
 use kmsbridge_access::Action;
 use kmsbridge_bridge::Attr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 pub(crate) use login::{client_key_file, USER_PIN};
@@ -43,6 +43,9 @@ pub(crate) struct Access {
     /// instances; C_GetTokenInfo never waits on an HSM to learn it).
     pin_failures: AtomicUsize,
     so_pin_failures: AtomicUsize,
+    /// The serial of the principal logged in when it is held to a policy, else 0: the
+    /// hot path's first look, before any shared pointer is loaded.
+    held: AtomicU64,
     /// The wrong-key count of the credential this process last tried, plus one (0:
     /// none tried yet).
     credential_failures: AtomicUsize,
@@ -66,6 +69,7 @@ impl Access {
             max_failures: cfg.max_failed_logins,
             pin_failures: AtomicUsize::new(0),
             so_pin_failures: AtomicUsize::new(0),
+            held: AtomicU64::new(0),
             credential_failures: AtomicUsize::new(0),
             handles: Default::default(),
         })
@@ -77,7 +81,20 @@ impl Access {
     }
 
     pub(crate) fn log_out(&self) {
+        self.held.store(0, Ordering::Release);
         self.principal.store(None);
+    }
+
+    /// The hot path: true when nothing restricts this object for `code` now (no
+    /// policy in force, or this thread allowed it recently under the same access
+    /// points). False means: ask the slow path.
+    fn fast_ok(&self, inst: &Instance, e: &ObjEntry, code: u8) -> bool {
+        let serial = self.held.load(Ordering::Acquire);
+        if serial == 0 {
+            return true;
+        }
+        self.points.tick(&*inst.backend);
+        principal::recent_hit(serial, self.points.epoch(), e.id, code)
     }
 
     /// Objects a policy speaks of: the application's keys and the KMS key records.
@@ -87,7 +104,7 @@ impl Access {
 
     /// Does the object exist for whoever is logged in?
     pub(crate) fn sees(&self, inst: &Instance, e: &ObjEntry) -> bool {
-        if !Self::governed(e) {
+        if !Self::governed(e) || self.fast_ok(inst, e, principal::VISIBLE_CODE) {
             return true;
         }
         let guard = self.principal.load();
@@ -109,7 +126,7 @@ impl Access {
     /// May whoever is logged in do `action` with this object? Refusals answer
     /// CKR_KEY_FUNCTION_NOT_PERMITTED and are logged with the policy's reason.
     pub(crate) fn allow(&self, inst: &Instance, e: &ObjEntry, action: Action) -> Result<()> {
-        if !Self::governed(e) {
+        if !Self::governed(e) || self.fast_ok(inst, e, principal::action_code(action)) {
             return Ok(());
         }
         let guard = self.principal.load();

@@ -12,7 +12,7 @@ use kmsbridge_access::credential::CredentialId;
 use kmsbridge_access::{decide, visible, Action, Caller};
 use kmsbridge_bridge::ObjectId;
 use parking_lot::RwLock;
-use std::cell::Cell;
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -55,21 +55,32 @@ struct Recent {
 
 const RECENT: usize = 4;
 
+struct Recents {
+    list: [Recent; RECENT],
+    next: usize,
+}
+
 thread_local! {
-    static RECENTS: Cell<([Recent; RECENT], usize)> = const {
-        Cell::new(([Recent { serial: 0, epoch: 0, obj: 0, code: 0, until_ms: 0 }; RECENT], 0))
+    static RECENTS: RefCell<Recents> = const {
+        RefCell::new(Recents {
+            list: [Recent { serial: 0, epoch: 0, obj: 0, code: 0, until_ms: 0 }; RECENT],
+            next: 0,
+        })
     };
 }
 
-fn recent_hit(serial: u64, epoch: u64, obj: ObjectId, code: u8) -> bool {
+/// Whether this thread allowed `code` on `obj` for principal `serial` under access
+/// points `epoch` recently enough to answer the same again.
+pub(super) fn recent_hit(serial: u64, epoch: u64, obj: ObjectId, code: u8) -> bool {
     RECENTS
         .try_with(|r| {
-            let (list, _) = r.get();
-            list.iter().any(|e| {
-                e.serial == serial
+            // An allowed action implies the object is visible (a deny of `*` would
+            // have refused the action too).
+            r.borrow().list.iter().any(|e| {
+                e.obj == obj
+                    && (e.code == code || code == VISIBLE)
+                    && e.serial == serial
                     && e.epoch == epoch
-                    && e.obj == obj
-                    && e.code == code
                     && (e.until_ms == FOREVER || coarse_ms() < e.until_ms)
             })
         })
@@ -78,12 +89,21 @@ fn recent_hit(serial: u64, epoch: u64, obj: ObjectId, code: u8) -> bool {
 
 fn remember_recent(e: Recent) {
     let _ = RECENTS.try_with(|r| {
-        let (mut list, next) = r.get();
-        if let Some(slot) = list.get_mut(next % RECENT) {
+        let mut r = r.borrow_mut();
+        let next = r.next;
+        if let Some(slot) = r.list.get_mut(next % RECENT) {
             *slot = e;
         }
-        r.set((list, (next + 1) % RECENT));
+        r.next = (next + 1) % RECENT;
     });
+}
+
+/// The code `visible` decisions are cached under.
+pub(super) const VISIBLE_CODE: u8 = VISIBLE;
+
+/// The code of an action in the caches.
+pub(super) fn action_code(action: Action) -> u8 {
+    code(action)
 }
 
 /// `visible` is cached beside the actions, under this code.
@@ -119,6 +139,15 @@ impl Principal {
 
     pub(crate) fn is_default(&self) -> bool {
         self.credential.is_none()
+    }
+
+    /// Unique per login; 0 for the default access point (held to no policy).
+    pub(crate) fn serial(&self) -> u64 {
+        if self.is_default() {
+            0
+        } else {
+            self.serial
+        }
     }
 
     fn cached(&self, key: (ObjectId, u8), epoch: u64) -> Option<bool> {

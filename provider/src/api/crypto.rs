@@ -69,8 +69,7 @@ impl Provider {
             OpKind::Digest => ops.digest = Active::new(b.begin_digest(m)?),
         }
         if let Some(id) = key_id {
-            let name = inst.audit.name_of(id);
-            inst.audit.key_use(None, &name, hooks::op_action(kind));
+            inst.audit.key_used(id, hooks::op_action(kind));
         }
         Ok(())
     }

@@ -134,9 +134,8 @@ impl Provider {
         let counted = out.is_some();
         let n = inst.backend.wrap_key(m, w.id, k.id, out)?;
         if counted {
-            inst.audit.key_use(None, &inst.audit.name_of(w.id), "wrap");
-            inst.audit
-                .key_use(None, &inst.audit.name_of(k.id), "export");
+            inst.audit.key_used(w.id, "wrap");
+            inst.audit.key_used(k.id, "export");
         }
         Ok(n)
     }
@@ -171,8 +170,7 @@ impl Provider {
         inst.access.allow_new(inst, t, Action::Generate)?;
         self.admit_for(h, inst, m.ty)?;
         let id = inst.backend.unwrap_key(m, u.id, wrapped, t)?;
-        inst.audit
-            .key_use(None, &inst.audit.name_of(u.id), "unwrap");
+        inst.audit.key_used(u.id, "unwrap");
         self.register(inst, id, h)
     }
 
@@ -192,8 +190,7 @@ impl Provider {
         inst.access.allow_new(inst, t, Action::Generate)?;
         self.admit_for(h, inst, m.ty)?;
         let id = inst.backend.derive_key(m, b.id, t)?;
-        inst.audit
-            .key_use(None, &inst.audit.name_of(b.id), "derive");
+        inst.audit.key_used(b.id, "derive");
         self.register(inst, id, h)
     }
 }

@@ -12,6 +12,7 @@
 mod head;
 mod health;
 pub(crate) mod hooks;
+mod hot;
 mod names;
 pub(crate) mod object;
 mod service_key;
@@ -49,6 +50,10 @@ pub(crate) struct Trail {
     pub(crate) object_handle: parking_lot::Mutex<cryptoki_sys::CK_OBJECT_HANDLE>,
     /// The access point logged in: records that name none get it.
     access_point: arc_swap::ArcSwapOption<Token>,
+    /// Key use counted per thread before it reaches the aggregator.
+    hot: hot::Hot,
+    /// Moves with every change of `access_point`: the per-thread counters compare it.
+    ap_gen: AtomicU64,
 }
 
 struct Open {
@@ -86,6 +91,42 @@ impl Trail {
             names: names::Names::default(),
             object_handle: parking_lot::Mutex::new(0),
             access_point: arc_swap::ArcSwapOption::const_empty(),
+            hot: hot::Hot::default(),
+            ap_gen: AtomicU64::new(0),
+        }
+    }
+
+    /// One use of backend object `obj` for `action` by the access point logged in:
+    /// counted in this thread (no I/O, no shared lock), written per second.
+    pub(crate) fn key_used(&self, obj: ObjectId, action: &'static str) {
+        if self.cfg.is_none() {
+            return;
+        }
+        let second = hot::coarse_unix_secs();
+        let ap_gen = self.ap_gen.load(Ordering::Acquire);
+        let ap = || self.access_point.load_full();
+        if let Some(d) = self.hot.count(second, obj, action, ap_gen, ap) {
+            if let Some(open) = self.get() {
+                self.aggregate(&open, vec![d]);
+            } else {
+                self.health.lost(1);
+            }
+        }
+        if self.flushed_s.load(Ordering::Relaxed) < second {
+            if let Some(open) = self.get() {
+                self.flush_due(&open);
+            }
+        }
+    }
+
+    /// Counts moved out of the per-thread counters into the aggregator.
+    fn aggregate(&self, open: &Open, drained: Vec<hot::Drained>) {
+        for (k, ap, n) in drained {
+            let name = self.names.of(&*self.backend, k.obj);
+            if let (Some(object), Some(action)) = (text(&name), token(k.action)) {
+                open.uses
+                    .record_uses(k.second, ap.as_deref(), &object, &action, n);
+            }
         }
     }
 
@@ -93,6 +134,7 @@ impl Trail {
     /// whose call names none.
     pub(crate) fn set_access_point(&self, name: Option<&str>) {
         self.access_point.store(name.and_then(token).map(Arc::new));
+        self.ap_gen.fetch_add(1, Ordering::AcqRel);
     }
 
     /// The record's entry, the logged-in access point filled in when `ap` is `None`.
@@ -139,22 +181,6 @@ impl Trail {
         ));
     }
 
-    /// Counted per second per (access point, key, action); written when a later call
-    /// finds the second over, and at [`Trail::flush`].
-    pub(crate) fn key_use(&self, ap: Option<&str>, object: &str, action: &str) {
-        let Some(open) = self.get() else {
-            self.health.lost(1);
-            return;
-        };
-        let given = ap.and_then(token);
-        let stored = self.access_point.load();
-        let ap = given.as_ref().or(stored.as_deref());
-        if let (Some(object), Some(action)) = (text(object), token(action)) {
-            open.uses.record_use(ap, &object, &action);
-        }
-        self.flush_due(&open);
-    }
-
     pub(crate) fn lifecycle(&self, ap: Option<&str>, action: &str, object: &str, ok: bool) {
         self.write(self.entry(
             ap,
@@ -198,9 +224,17 @@ impl Trail {
     /// Writes every key-use count (logout, C_CloseAllSessions, the last session closed,
     /// C_Finalize).
     pub(crate) fn flush(&self) {
-        let Some(open) = self.current() else {
+        let drained = self.hot.drain(u64::MAX);
+        let open = if drained.is_empty() {
+            self.current()
+        } else {
+            self.get()
+        };
+        let Some(open) = open else {
+            self.health.lost(drained.iter().map(|d| d.2).sum());
             return;
         };
+        self.aggregate(&open, drained);
         match open.uses.flush_all() {
             Ok(_) => self.health.ok(&open.writer),
             Err(e) => self.failed(&e, 0),
@@ -295,6 +329,7 @@ impl Trail {
         {
             return;
         }
+        self.aggregate(open, self.hot.drain(s));
         match open.uses.flush_due(now) {
             Ok(_) => {}
             // The counts stay in the aggregator for the next flush: nothing lost yet.
