@@ -115,7 +115,7 @@ impl Hot {
             // SAFETY: the owner, holding `switch`: no other thread reads or writes now.
             let (old_key, old_ap) = unsafe {
                 (
-                    std::mem::replace(&mut *cell.key.get(), Some(key)),
+                    (*cell.key.get()).replace(key),
                     std::mem::replace(&mut *cell.ap.get(), ap()),
                 )
             };
