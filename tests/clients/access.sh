@@ -33,7 +33,7 @@ head -c 32 /dev/urandom > no.key
 cat > policy.toml <<'EOF'
 [[statement]]
 sid = "clients"
-actions = ["encrypt"]
+actions = ["encrypt", "sign"]
 resources = ["alias/aap-ok-*"]
 EOF
 
@@ -130,6 +130,54 @@ loose_file() {
     pkcs11-tool --module "$MODULE" --token-label "$TOKEN_LABEL" --login --list-objects
 }
 check "pkcs11-tool, a key file others may read (0644): refused with CKR_FUNCTION_FAILED" loose_file
+
+# ---------------------------------------------------------------- OpenSSL (libp11 engine)
+# The engine reaches the token through a pkcs11: URI with no PIN: the token shows a
+# protected authentication path and the module reads the client key from
+# KMSBRIDGE_CLIENT_KEY_FILE. (A 64-character client key in `pin-value=` is cut by
+# libp11 before it reaches the module: docs/ACCESS.md says to use the key file.)
+ENGINE_SO=
+for f in /usr/lib/x86_64-linux-gnu/engines-3/pkcs11.so /usr/lib/x86_64-linux-gnu/engines-3/libpkcs11.so; do
+  [ -e "$f" ] && { ENGINE_SO=$f; break; }
+done
+EC_OK=aap-ok-ec-$RUN EC_NO=aap-no-ec-$RUN
+ossl_setup() {
+  [ -n "$ENGINE_SO" ] || { echo "libp11 engine (pkcs11.so) not found; run ci/softhsm/install"; return 1; }
+  printf '%s\n' 'openssl_conf = openssl_init' '[openssl_init]' 'engines = engine_section' \
+    '[engine_section]' 'pkcs11 = pkcs11_section' '[pkcs11_section]' 'engine_id = pkcs11' \
+    "dynamic_path = $ENGINE_SO" "MODULE_PATH = $MODULE" 'init = 0' > ossl.cnf
+  p11l --keypairgen --key-type EC:prime256v1 --label "$EC_OK" --id "$(rid)" --usage-sign
+  p11l --keypairgen --key-type EC:prime256v1 --label "$EC_NO" --id "$(rid)" --usage-sign
+  p11l --read-object --type pubkey --label "$EC_OK" -o ec_ok.der
+  openssl pkey -pubin -inform DER -in ec_ok.der -out ec_ok.pem
+  openssl dgst -sha256 -binary data.bin > hash.bin
+}
+check "OpenSSL: two EC keys by the user PIN, the engine configured" ossl_setup
+TOKQ=$(python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1], safe=""))' "$TOKEN_LABEL")
+ossl() { OPENSSL_CONF=$WORK/ossl.cnf KMSBRIDGE_CLIENT_KEY_FILE=$WORK/client.key openssl "$@"; }
+ossl_sign() {
+  ossl pkeyutl -sign -engine pkcs11 -keyform engine \
+    -inkey "pkcs11:token=$TOKQ;object=$EC_OK;type=private" -in hash.bin -out ec.sig
+  openssl pkeyutl -verify -pubin -inkey ec_ok.pem -in hash.bin -sigfile ec.sig
+}
+check "OpenSSL pkcs11: URI, KMSBRIDGE_CLIENT_KEY_FILE: signs with $EC_OK, verified in software" ossl_sign
+ossl_outside() {
+  # Control: under the user PIN the same key signs, so what follows is the policy's doing.
+  local pinq
+  pinq=$(python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1], safe=""))' "$USER_PIN")
+  OPENSSL_CONF=$WORK/ossl.cnf openssl pkeyutl -sign -engine pkcs11 -keyform engine \
+    -inkey "pkcs11:token=$TOKQ;object=$EC_NO;type=private;pin-value=$pinq" -in hash.bin -out ctl.sig
+  [ -s ctl.sig ]
+  if ossl pkeyutl -sign -engine pkcs11 -keyform engine \
+      -inkey "pkcs11:token=$TOKQ;object=$EC_NO;type=private" -in hash.bin -out no.sig > no.out 2>&1; then
+    echo "signed with a key outside the policy"; return 1
+  fi
+  cat no.out
+  # The engine logged in (as the access point) and found no such key.
+  grep -qi "could not\|cannot\|not found\|unable" no.out
+  [ ! -s no.sig ]
+}
+check "OpenSSL pkcs11: URI, KMSBRIDGE_CLIENT_KEY_FILE: $EC_NO (outside the policy) is not found" ossl_outside
 
 # ---------------------------------------------------------------- Java SunPKCS11
 if [ -z "${JAVA_HOME:-}" ] && [ -x /usr/lib/jvm/java-17-openjdk-amd64/bin/javac ]; then
