@@ -20,7 +20,7 @@ fn data(label: &str, value: &[u8], token: bool, private: bool) -> Vec<Attribute>
         Attribute::Token(token),
         Attribute::Private(private),
         Attribute::Label(label.as_bytes().to_vec()),
-        Attribute::Application(b"kmsbridge.conformance".to_vec()),
+        Attribute::Application(b"kb-conformance".to_vec()),
         Attribute::Value(value.to_vec()),
     ]
 }
@@ -35,7 +35,7 @@ pub fn data_object_lifecycle(t: &Env) {
     let obj = s.create_object(&data("lc", b"hello", false, false)).expect("C_CreateObject");
     assert_eq!(by_label(&s, "lc"), vec![obj]);
     assert_eq!(attr_bytes(&s, obj, AttributeType::Value), b"hello");
-    assert_eq!(attr_bytes(&s, obj, AttributeType::Application), b"kmsbridge.conformance");
+    assert_eq!(attr_bytes(&s, obj, AttributeType::Application), b"kb-conformance");
     let value = s.update_attributes(obj, &[Attribute::Value(b"world!".to_vec())]);
     assert_eq!(err_of(value), RvError::AttributeReadOnly, "a data object's CKA_VALUE");
     s.update_attributes(obj, &[Attribute::Label(b"lc-2".to_vec())])
@@ -197,7 +197,7 @@ pub fn find_objects_templates(t: &Env) {
     two.sort_by_key(|o| o.handle());
     assert_eq!(class_id(2), two);
     assert!(class_id(9).is_empty());
-    let app = [Attribute::Application(b"kmsbridge.conformance".to_vec())];
+    let app = [Attribute::Application(b"kb-conformance".to_vec())];
     let mut found = find(&s, &app);
     found.sort_by_key(|o| o.handle());
     made.sort_by_key(|o| o.handle());
