@@ -138,4 +138,24 @@
 #define KMSBRIDGE_ACCESS_APPLICATION  "kmsbridge.aap"
 #define KMSBRIDGE_LOCKOUT_APPLICATION "kmsbridge.lockout"
 
+/* Secrets (docs/SECRETS.md): each secret is a CKO_DATA object, CKA_APPLICATION
+ * KMSBRIDGE_SECRET_APPLICATION, CKA_LABEL = its name, CKA_VALUE = the ACSCurrent value
+ * (or the value of the version the object selects). */
+#define KMSBRIDGE_SECRET_APPLICATION "kmsbridge.secret"
+/* CKA_APPLICATION of the hidden records that hold them on a backend token. */
+#define KMSBRIDGE_SECRET_RECORD_APPLICATION "kmsbridge.secretrec"
+#define CKA_KMSBRIDGE_SECRET_VERSION_ID      0xCB420030UL /* UTF-8: the object's version id; in a find or C_CreateObject: which version */
+#define CKA_KMSBRIDGE_SECRET_STAGES          0xCB420031UL /* UTF-8, read: the version's stages, one per line; C_CreateObject: the new version's stages */
+#define CKA_KMSBRIDGE_SECRET_STAGE           0xCB420032UL /* UTF-8: the stage the object follows; in a find: select that stage; set: a stage to move */
+#define CKA_KMSBRIDGE_SECRET_MOVE_TO         0xCB420033UL /* set-only UTF-8: the version a moved stage goes to (empty: remove it) */
+#define CKA_KMSBRIDGE_SECRET_REMOVE_FROM     0xCB420034UL /* set-only UTF-8: the version a moved stage leaves */
+#define CKA_KMSBRIDGE_SECRET_TYPE            0xCB420035UL /* UTF-8: generic, database-credential or ssh-key */
+#define CKA_KMSBRIDGE_SECRET_INFO            0xCB420036UL /* read-only JSON: the secret's metadata and versions, no values */
+#define CKA_KMSBRIDGE_SECRET_KMS_KEY         0xCB420037UL /* UTF-8: the wrapping KMS key id (hex); empty: the default key */
+#define CKA_KMSBRIDGE_SECRET_GENERATION      0xCB420038UL /* JSON: how rotation generates a generic value */
+#define CKA_KMSBRIDGE_SECRET_ROTATION_DAYS   0xCB420039UL /* CK_ULONG: rotation interval in days, 0 off */
+#define CKA_KMSBRIDGE_SECRET_ROTATION        0xCB42003AUL /* set-only UTF-8: "ok" finishes the rotation in flight; "failed <step>: <reason>" records its failure */
+#define CKA_KMSBRIDGE_SECRET_RESTORE         0xCB42003BUL /* set-only CK_BBOOL true: cancel a scheduled deletion */
+#define CKA_KMSBRIDGE_SECRET_NEW             0xCB42003CUL /* C_CreateObject CK_BBOOL true: create only, refuse an existing name */
+
 #endif /* KMSBRIDGE_H */

@@ -10,6 +10,7 @@ mod module;
 mod pin_hash;
 mod quickstart;
 mod quota;
+mod secret;
 mod slots;
 mod status;
 mod unlock_so;
@@ -105,6 +106,32 @@ takes --slot N or --token LABEL:
                     a new client key and the hash line for a hardware instance's
                     configuration file ([[instance.access_point.credential]]); no module
 
+Secrets (docs/SECRETS.md), as the user (--pin PIN, KMSBRIDGE_USER_PIN, or a client
+key in KMSBRIDGE_CLIENT_KEY_FILE); values come from files or stdin, never arguments:
+  secret create NAME [--type generic|database|ssh-key] [--description TEXT]
+                    [--value-file F | --value-stdin | --generate LEN [--exclude CHARS]
+                    [--no-upper] [--no-lower] [--no-digits] [--no-punctuation] [--space]]
+                    [--ssh-key-type ed25519|rsa2048|rsa3072|rsa4096] [--kms-key ID]
+                    [--rotation-days N]
+                    a new secret; an ssh-key without a value gets a new key pair and
+                    its public key is printed
+  secret put NAME (--value-file F | --value-stdin) [--version-id ID] [--stage S]
+                    a new version (ACSCurrent unless --stage); the same value under an
+                    existing ID succeeds and changes nothing, another value is refused
+  secret get NAME [--stage S | --version V] [--field F] [--json]
+                    print the value (ACSCurrent by default)
+  secret list [--json]
+  secret describe NAME [--json]
+                    metadata, versions and their stages, rotation state; never values
+  secret delete NAME [--recovery-days 7..30]
+                    schedule deletion (7 days by default); unreadable meanwhile
+  secret restore NAME
+  secret rotate NAME [--strategy single-user|dual-account] [--admin-secret NAME]
+  secret rotate --due
+                    rotate (generic: generated; database: PostgreSQL; ssh-key: a new
+                    pair); exit 1 with the reason on failure, ACSCurrent unchanged
+  secret exec --env VAR=NAME[.field] ... -- COMMAND ARGS
+                    run COMMAND with the values in its environment only
 
 Audit trail of an instance (docs/AUDIT.md):
   audit verify [--dir DIR] [--json]
@@ -143,6 +170,7 @@ fn main() {
         Some("import") => kms::import::run(rest),
         Some("cluster") => cluster::run(rest),
         Some("aap") => aap::run(rest),
+        Some("secret") => secret::run(rest),
         Some("audit") => audit::run(rest),
         Some("-h") | Some("--help") | Some("help") => {
             println!("{USAGE}");

@@ -61,6 +61,8 @@ pub(crate) struct Instance {
     pub(crate) quota: Option<crate::quota::InstanceQuota>,
     /// The instance's audit trail (docs/AUDIT.md), opened on its first event.
     pub(crate) audit: crate::audit::Trail,
+    /// Secrets kept in the instance (docs/SECRETS.md).
+    pub(crate) secrets: crate::secrets::Secrets,
 }
 
 /// An instance's backend capabilities beyond `Backend`, set where the backend is
@@ -120,6 +122,7 @@ impl Instance {
             ro_sessions: AtomicUsize::new(0),
             node_handles: Mutex::new(Vec::new()),
             quota: None,
+            secrets: Default::default(),
         })
     }
 
@@ -275,6 +278,9 @@ impl Instance {
     pub(crate) fn visible(&self, e: &ObjEntry) -> bool {
         if e.kind == Kind::AccessPoint {
             return self.login_state() == Login::So;
+        }
+        if e.kind == Kind::Secret {
+            return self.secrets.visible(self, e);
         }
         !e.hidden()
             && (!e.private || self.login_state() == Login::User)

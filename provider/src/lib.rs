@@ -22,6 +22,7 @@ mod pin;
 mod provider;
 mod quota;
 mod rules;
+mod secrets;
 mod session;
 mod session_table;
 pub mod state;

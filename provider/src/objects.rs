@@ -44,6 +44,10 @@ pub(crate) enum Kind {
     /// The instance's audit trail as CKO_KMSBRIDGE_AUDIT (audit/object.rs); no
     /// backend object.
     Audit,
+    /// A secret (or one version of it) shown to the user as CKO_DATA of
+    /// `kmsbridge.secret`; no backend object of its own: `kid` is its name's hash
+    /// (secrets/mod.rs).
+    Secret,
 }
 
 impl ObjEntry {

@@ -216,8 +216,8 @@ impl Provider {
         invalid: CK_RV,
     ) -> Result<ObjEntry> {
         let e = self.readable_object(inst, h, invalid)?;
-        if matches!(e.kind, Kind::Node | Kind::Audit) {
-            return rule(invalid, "a node or audit object is not a key");
+        if matches!(e.kind, Kind::Node | Kind::Audit | Kind::Secret) {
+            return rule(invalid, "a node, audit or secret object is not a key");
         }
         Ok(e)
     }

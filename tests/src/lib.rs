@@ -21,6 +21,7 @@ pub mod env;
 pub mod kat;
 pub mod kms;
 pub mod raw;
+pub mod secrets;
 pub mod software;
 
 pub use env::{Env, Target};

@@ -177,6 +177,7 @@ impl Access {
             } else {
                 old.aliases.clone()
             },
+            secret: None,
         };
         self.allow_names(inst, merged, action)
     }
@@ -204,6 +205,28 @@ impl Access {
             action,
         )
         .or_else(|d| self.refuse(inst, p, action, &names, d.reason))
+    }
+
+    /// May whoever is logged in do `action` (secret-read, secret-admin) on secret
+    /// `name`? Not cached per object: secrets are not in the object table by backend id.
+    pub(crate) fn allow_secret(&self, inst: &Instance, name: &str, action: Action) -> Result<()> {
+        self.allow_names(inst, Names::of_secret(name), action)
+    }
+
+    /// Does secret `name` exist for whoever is logged in (any action on it allowed)?
+    pub(crate) fn sees_secret(&self, inst: &Instance, name: &str) -> bool {
+        let guard = self.principal.load();
+        let Some(p) = guard.as_ref() else {
+            return true;
+        };
+        if p.is_default() {
+            return true;
+        }
+        self.points.tick(&*inst.backend);
+        p.sees_uncached(
+            || self.points.get(&*inst.backend, &p.name),
+            &Names::of_secret(name),
+        )
     }
 
     fn refuse(

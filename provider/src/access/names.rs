@@ -18,10 +18,15 @@ use std::sync::Arc;
 pub(crate) struct Names {
     pub(crate) id: String,
     pub(crate) aliases: Vec<String>,
+    /// Set for a secret: the policy's resource is `secret/<name>`, not a key.
+    pub(crate) secret: Option<String>,
 }
 
 impl Names {
     pub(crate) fn resource(&self) -> Resource<'_> {
+        if let Some(name) = &self.secret {
+            return Resource::Secret { name };
+        }
         Resource::Key {
             id: &self.id,
             aliases: &self.aliases,
@@ -37,11 +42,26 @@ impl Names {
             .and_then(|a| std::str::from_utf8(&a.value).ok())
             .map(|l| vec![l.to_string()])
             .unwrap_or_default();
-        Names { id, aliases }
+        Names {
+            id,
+            aliases,
+            secret: None,
+        }
+    }
+
+    /// A secret's names.
+    pub(crate) fn of_secret(name: &str) -> Names {
+        Names {
+            secret: Some(name.to_string()),
+            ..Names::default()
+        }
     }
 
     /// How the audit trail and log lines name it.
     pub(crate) fn display(&self) -> String {
+        if let Some(name) = &self.secret {
+            return format!("secret/{name}");
+        }
         match self.aliases.first() {
             Some(a) if self.id.is_empty() => format!("alias/{a}"),
             _ => format!("key/{}", self.id),
@@ -97,5 +117,9 @@ fn read(inst: &Instance, e: &ObjEntry) -> Names {
             aliases.push(s.rec.alias.clone());
         }
     }
-    Names { id, aliases }
+    Names {
+        id,
+        aliases,
+        secret: None,
+    }
 }

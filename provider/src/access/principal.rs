@@ -282,4 +282,17 @@ impl Principal {
         self.keep(key, epoch, v, ap.is_some_and(|ap| self.timed(&ap)));
         v
     }
+
+    /// Does an object outside the object table (a secret) exist for this principal?
+    pub(crate) fn sees_uncached(
+        &self,
+        ap: impl FnOnce() -> Option<Arc<ApEntry>>,
+        names: &Names,
+    ) -> bool {
+        if self.is_default() {
+            return true;
+        }
+        ap().filter(|ap| self.credential_valid(ap))
+            .is_some_and(|ap| visible(&ap.policy, &self.caller_now(), &names.resource()))
+    }
 }

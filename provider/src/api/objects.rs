@@ -45,6 +45,9 @@ impl Provider {
         if class == Some(CKO_KMSBRIDGE_ACCESS_POINT) {
             return crate::access::objects::create(inst, rw, t);
         }
+        if class == Some(CKO_DATA) && crate::secrets::is_secret_template(t) {
+            return crate::secrets::create(inst, rw, t);
+        }
         if class == Some(CKO_KMSBRIDGE_KEY) {
             kms_writer(inst, rw)?;
             inst.access.allow_new(inst, t, Action::Generate)?;
@@ -100,6 +103,9 @@ impl Provider {
         if e.kind == Kind::AccessPoint {
             return crate::access::objects::destroy(inst, rw, obj, &e);
         }
+        if e.kind == Kind::Secret {
+            return crate::secrets::destroy(inst, rw, obj);
+        }
         if e.token && !rw {
             return rule(
                 CKR_SESSION_READ_ONLY,
@@ -122,7 +128,7 @@ impl Provider {
     pub fn object_size(&self, h: CK_SESSION_HANDLE, obj: CK_OBJECT_HANDLE) -> Result<u64> {
         let (inst, _) = self.ctx(h)?;
         let e = self.readable_object(inst, obj, CKR_OBJECT_HANDLE_INVALID)?;
-        if matches!(e.kind, Kind::Node | Kind::Audit) {
+        if matches!(e.kind, Kind::Node | Kind::Audit | Kind::Secret) {
             // No backend object behind it: its size is not known.
             // CK_UNAVAILABLE_INFORMATION once narrowed to CK_ULONG, whatever its width.
             return Ok(u64::MAX);
@@ -145,6 +151,9 @@ impl Provider {
         }
         if e.kind == Kind::AccessPoint {
             return crate::access::objects::get(inst, &e, reqs);
+        }
+        if e.kind == Kind::Secret {
+            return crate::secrets::get(inst, obj, &e, reqs);
         }
         if e.kind == Kind::Audit {
             return crate::audit::object::get(inst, reqs);
@@ -172,6 +181,9 @@ impl Provider {
         }
         if e.kind == Kind::AccessPoint {
             return crate::access::objects::set(inst, rw, &e, t);
+        }
+        if e.kind == Kind::Secret {
+            return crate::secrets::set(inst, rw, obj, t);
         }
         if e.kind == Kind::Record || t.iter().any(|a| is_vendor(a.ty)) {
             if t.iter().any(|a| !is_vendor(a.ty)) && e.kind != Kind::Record {
@@ -263,6 +275,9 @@ impl Provider {
         if class == Some(CKO_KMSBRIDGE_AUDIT) {
             return crate::audit::object::find(inst, t);
         }
+        if crate::secrets::is_secret_template(t) {
+            return crate::secrets::find(inst, t);
+        }
         let mut results = Vec::new();
         if class == Some(CKO_KMSBRIDGE_KEY) {
             // Key records: private, so only for the user.
@@ -299,6 +314,10 @@ impl Provider {
             if shown && inst.visible(&e) && crate::kms::attrs::matches(inst, &e, &vendor)? {
                 results.push(fh);
             }
+        }
+        // Secrets are CKO_DATA objects like any other to finds by class and label.
+        if class.is_none_or(|c| c == CKO_DATA) && vendor.is_empty() {
+            results.extend(crate::secrets::find(inst, t)?);
         }
         Ok(results)
     }

@@ -203,6 +203,19 @@ impl Trail {
         ));
     }
 
+    /// A secret's value was read (or refused): `object` is `secret/<name>`, `detail`
+    /// the version id or stage read, never the value.
+    pub(crate) fn secret_read(&self, ap: Option<&str>, object: &str, ok: bool, detail: &str) {
+        self.write(self.entry(
+            ap,
+            Event::SecretRead,
+            outcome(ok),
+            Some("secret-read"),
+            Some(object),
+            detail,
+        ));
+    }
+
     pub(crate) fn admin(
         &self,
         ap: Option<&str>,

@@ -69,6 +69,7 @@ pub(crate) fn classify(
                     IMPORT_APPLICATION,
                     ACCESS_APPLICATION,
                     LOCKOUT_APPLICATION,
+                    SECRET_RECORD_APPLICATION,
                 ]
                 .contains(&a) =>
             {

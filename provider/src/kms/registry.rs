@@ -72,6 +72,7 @@ impl Registry {
             | Kind::Record
             | Kind::Node
             | Kind::AccessPoint
+            | Kind::Secret
             | Kind::Audit => {
                 return rule(
                     CKR_KEY_FUNCTION_NOT_PERMITTED,
