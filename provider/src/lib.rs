@@ -8,6 +8,7 @@
 mod access;
 pub mod api;
 mod audit;
+mod clock;
 mod cluster_admin;
 mod cluster_objects;
 mod config;
@@ -21,6 +22,7 @@ mod objects;
 mod pin;
 mod provider;
 mod quota;
+mod refresh;
 mod rules;
 mod secrets;
 mod session;

@@ -4,7 +4,6 @@
 //! and the SO's view of the access points as objects ([`objects`]). The access points
 //! themselves live in the instance ([`points`], [`record`]).
 
-mod clock;
 pub(crate) mod lockout;
 mod login;
 mod names;

@@ -8,19 +8,18 @@ use super::record::ApRecord;
 use crate::error::{Error, Result};
 use crate::hidden_objects;
 use crate::kms::ids::hash_id;
+use crate::refresh::{fresh_generation, read_generation, Refresher};
 use crate::vendor::ACCESS_APPLICATION;
 use cryptoki_sys::*;
 use kmsbridge_access::credential::CredentialId;
 use kmsbridge_access::Policy;
 use kmsbridge_bridge::{Attr, Backend, ObjectId};
-use parking_lot::{Mutex, RwLock};
+use parking_lot::RwLock;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 const GENERATION_LABEL: &str = "aap.generation";
-const REFRESH_MS: u64 = 500;
-const NEVER: u64 = u64::MAX;
 
 /// One access point in force.
 pub(crate) struct ApEntry {
@@ -40,13 +39,10 @@ struct Snapshot {
 pub(crate) struct Points {
     configured: Vec<Arc<ApEntry>>,
     snap: RwLock<Snapshot>,
-    refreshing: Mutex<()>,
-    checked_ms: AtomicU64,
+    refresh: Refresher,
     /// Bumped at every reload: decisions cached under an older value are stale.
     epoch: AtomicU64,
 }
-
-use super::clock::coarse_ms as clock_ms;
 
 /// A stored or configured record made ready: its policy parsed.
 pub(crate) fn entry(rec: ApRecord, configured: bool) -> std::result::Result<ApEntry, String> {
@@ -67,8 +63,7 @@ impl Points {
         Points {
             configured: configured.into_iter().map(Arc::new).collect(),
             snap: RwLock::default(),
-            refreshing: Mutex::new(()),
-            checked_ms: AtomicU64::new(NEVER),
+            refresh: Refresher::default(),
             epoch: AtomicU64::new(1),
         }
     }
@@ -136,21 +131,11 @@ impl Points {
     }
 
     fn maybe_refresh(&self, backend: &dyn Backend) {
-        let now = clock_ms();
-        let last = self.checked_ms.load(Ordering::Acquire);
-        if last != NEVER && now.saturating_sub(last) < REFRESH_MS {
-            return;
-        }
-        if let Some(_g) = self.refreshing.try_lock() {
-            self.checked_ms.store(now, Ordering::Release);
-            self.reload(backend);
-        }
+        self.refresh.maybe(|| self.reload(backend));
     }
 
     pub(crate) fn refresh_now(&self, backend: &dyn Backend) {
-        let _g = self.refreshing.lock();
-        self.checked_ms.store(clock_ms(), Ordering::Release);
-        self.reload(backend);
+        self.refresh.now(|| self.reload(backend));
     }
 
     fn reload(&self, backend: &dyn Backend) {
@@ -160,16 +145,7 @@ impl Points {
     }
 
     fn reload_if_moved(&self, backend: &dyn Backend) -> Result<()> {
-        let generation = match backend
-            .find(&hidden_objects::template(
-                ACCESS_APPLICATION,
-                Some(GENERATION_LABEL),
-            ))?
-            .first()
-        {
-            Some(id) => hidden_objects::read_value(backend, *id)?,
-            None => Vec::new(),
-        };
+        let (_, generation) = read_generation(backend, ACCESS_APPLICATION, GENERATION_LABEL)?;
         {
             let snap = self.snap.read();
             if snap.loaded && snap.generation == generation {
@@ -215,9 +191,7 @@ impl Points {
     }
 
     fn bump(&self, backend: &dyn Backend) -> Result<()> {
-        let mut g = vec![0u8; 16];
-        backend.random(&mut g)?;
-        write_public(backend, GENERATION_LABEL, g)?;
+        write_public(backend, GENERATION_LABEL, fresh_generation(backend)?)?;
         self.refresh_now(backend);
         Ok(())
     }

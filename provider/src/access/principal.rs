@@ -5,9 +5,9 @@
 //! positive decisions of each thread are also kept in a thread-local list, so the
 //! operation a thread repeats costs a few compares, not a lock.
 
-use super::clock::coarse_ms;
 use super::names::Names;
 use super::points::ApEntry;
+use crate::clock::coarse_ms;
 use kmsbridge_access::credential::CredentialId;
 use kmsbridge_access::{decide, visible, Action, Caller};
 use kmsbridge_bridge::ObjectId;

@@ -9,19 +9,16 @@ use super::token::Token;
 use crate::error::{rule, Result};
 use crate::hidden_objects;
 use crate::objects::{Kind, ObjEntry};
+use crate::refresh::{fresh_generation, read_generation, Refresher};
 use crate::vendor::*;
 use cryptoki_sys::*;
 use kmsbridge_bridge::{Attr, ObjectId};
-use parking_lot::{Mutex, RwLock};
+use parking_lot::RwLock;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
-use std::time::Instant;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 const GENERATION_LABEL: &str = "kms.generation";
-/// How stale this process's view may be before the next use re-reads it.
-const REFRESH_MS: u64 = 500;
-const NEVER: u64 = u64::MAX;
 
 #[derive(Clone)]
 pub(crate) struct Stored {
@@ -37,8 +34,7 @@ struct Snapshot {
 
 pub(crate) struct Registry {
     snap: RwLock<Snapshot>,
-    refreshing: Mutex<()>,
-    checked_ms: AtomicU64,
+    refresh: Refresher,
     nonempty: AtomicBool,
     loaded: AtomicBool,
 }
@@ -47,17 +43,11 @@ impl Default for Registry {
     fn default() -> Self {
         Registry {
             snap: RwLock::default(),
-            refreshing: Mutex::new(()),
-            checked_ms: AtomicU64::new(NEVER),
+            refresh: Refresher::default(),
             nonempty: AtomicBool::new(false),
             loaded: AtomicBool::new(false),
         }
     }
-}
-
-fn clock_ms() -> u64 {
-    static START: OnceLock<Instant> = OnceLock::new();
-    START.get_or_init(Instant::now).elapsed().as_millis() as u64
 }
 
 impl Registry {
@@ -121,25 +111,14 @@ impl Registry {
     }
 
     fn maybe_refresh(&self, inst: &dyn Token) {
-        let now = clock_ms();
-        let last = self.checked_ms.load(Ordering::Acquire);
-        if last != NEVER && now.saturating_sub(last) < REFRESH_MS {
-            return;
-        }
-        // One thread re-reads; the others go on with the view they have.
-        if let Some(_g) = self.refreshing.try_lock() {
-            self.checked_ms.store(now, Ordering::Release);
-            self.refresh(inst);
-        }
+        self.refresh.maybe(|| self.reload(inst));
     }
 
     pub(crate) fn refresh_now(&self, inst: &dyn Token) {
-        let _g = self.refreshing.lock();
-        self.checked_ms.store(clock_ms(), Ordering::Release);
-        self.refresh(inst);
+        self.refresh.now(|| self.reload(inst));
     }
 
-    fn refresh(&self, inst: &dyn Token) {
+    fn reload(&self, inst: &dyn Token) {
         // Records are private objects: without the user nothing can be read, and an
         // empty answer must not erase what this process knows.
         if !inst.user_logged_in() {
@@ -153,17 +132,7 @@ impl Registry {
     }
 
     fn reload_if_moved(&self, inst: &dyn Token) -> Result<()> {
-        let generation = match inst
-            .backend()
-            .find(&hidden_objects::template(
-                META_APPLICATION,
-                Some(GENERATION_LABEL),
-            ))?
-            .first()
-        {
-            Some(id) => hidden_objects::read_value(inst.backend(), *id)?,
-            None => Vec::new(),
-        };
+        let (_, generation) = read_generation(inst.backend(), META_APPLICATION, GENERATION_LABEL)?;
         if self.loaded.load(Ordering::Acquire) && generation == self.snap.read().generation {
             return Ok(());
         }
@@ -254,18 +223,16 @@ impl Registry {
     }
 
     fn bump(&self, inst: &dyn Token) -> Result<()> {
-        let mut g = vec![0u8; 16];
-        inst.backend().random(&mut g)?;
         hidden_objects::write(
             inst.backend(),
             inst.objects(),
             META_APPLICATION,
             GENERATION_LABEL,
-            g,
+            fresh_generation(inst.backend())?,
         )?;
         // Force a reload at the next check.
         self.loaded.store(false, Ordering::Release);
-        self.checked_ms.store(NEVER, Ordering::Release);
+        self.refresh.expire();
         Ok(())
     }
 

@@ -9,18 +9,16 @@
 use crate::error::{Error, Result};
 use crate::hidden_objects;
 use crate::objects::ObjectTable;
+use crate::refresh::{fresh_generation, read_generation, Refresher};
 use crate::vendor::SECRET_RECORD_APPLICATION;
 use kmsbridge_bridge::Backend;
 use kmsbridge_secrets::{from_record, to_record, Secret};
-use parking_lot::{Mutex, RwLock};
+use parking_lot::RwLock;
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 /// Not a valid secret name (`#` is outside the name alphabet): no secret collides.
 const GENERATION_LABEL: &str = "#generation";
-const REFRESH_MS: u64 = 500;
-const NEVER: u64 = u64::MAX;
 
 #[derive(Default)]
 struct Snapshot {
@@ -32,24 +30,12 @@ struct Snapshot {
 #[derive(Default)]
 pub(crate) struct Store {
     snap: RwLock<Snapshot>,
-    refreshing: Mutex<()>,
-    checked_ms: AtomicU64,
-}
-
-fn clock_ms() -> u64 {
-    static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
-    START
-        .get_or_init(std::time::Instant::now)
-        .elapsed()
-        .as_millis() as u64
+    refresh: Refresher,
 }
 
 impl Store {
     pub(crate) fn new() -> Store {
-        Store {
-            checked_ms: AtomicU64::new(NEVER),
-            ..Default::default()
-        }
+        Store::default()
     }
 
     /// One secret, as of at most 0.5 s ago.
@@ -71,21 +57,11 @@ impl Store {
     }
 
     fn maybe_refresh(&self, backend: &dyn Backend) {
-        let now = clock_ms();
-        let last = self.checked_ms.load(Ordering::Acquire);
-        if last != NEVER && now.saturating_sub(last) < REFRESH_MS {
-            return;
-        }
-        if let Some(_g) = self.refreshing.try_lock() {
-            self.checked_ms.store(now, Ordering::Release);
-            self.reload(backend);
-        }
+        self.refresh.maybe(|| self.reload(backend));
     }
 
     pub(crate) fn refresh_now(&self, backend: &dyn Backend) {
-        let _g = self.refreshing.lock();
-        self.checked_ms.store(clock_ms(), Ordering::Release);
-        self.reload(backend);
+        self.refresh.now(|| self.reload(backend));
     }
 
     fn reload(&self, backend: &dyn Backend) {
@@ -95,14 +71,8 @@ impl Store {
     }
 
     fn reload_if_moved(&self, backend: &dyn Backend) -> Result<()> {
-        let gen_ids = backend.find(&hidden_objects::template(
-            SECRET_RECORD_APPLICATION,
-            Some(GENERATION_LABEL),
-        ))?;
-        let generation = match gen_ids.first() {
-            Some(id) => hidden_objects::read_value(backend, *id)?,
-            None => Vec::new(),
-        };
+        let (gen_ids, generation) =
+            read_generation(backend, SECRET_RECORD_APPLICATION, GENERATION_LABEL)?;
         {
             let snap = self.snap.read();
             if snap.loaded && snap.generation == generation {
@@ -168,14 +138,12 @@ impl Store {
     }
 
     fn bump(&self, backend: &dyn Backend, objects: &ObjectTable) -> Result<()> {
-        let mut g = vec![0u8; 16];
-        backend.random(&mut g)?;
         hidden_objects::write(
             backend,
             objects,
             SECRET_RECORD_APPLICATION,
             GENERATION_LABEL,
-            hex::encode(g).into_bytes(),
+            hex::encode(fresh_generation(backend)?).into_bytes(),
         )?;
         self.refresh_now(backend);
         Ok(())
