@@ -270,6 +270,9 @@ impl Instance {
             kid,
         };
         let h = self.objects.insert(entry);
+        // The audit trail names the object by what was just read: naming it later,
+        // on the hot path, would need a backend session while the operation holds one.
+        self.audit.names.learn(id, reqs[4].value());
         Ok((h, entry))
     }
 

@@ -59,6 +59,8 @@ impl Provider {
         };
         // After every check, so a refused request costs no turn.
         crate::quota::admit_in(&slot, inst, m.ty)?;
+        // Before the operation holds a backend session: writing may need one.
+        inst.audit.flush_if_due();
         let b = &inst.backend;
         let ops = &mut s.ops;
         match kind {

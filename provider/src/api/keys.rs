@@ -136,6 +136,7 @@ impl Provider {
         if counted {
             inst.audit.key_used(w.id, "wrap");
             inst.audit.key_used(k.id, "export");
+            inst.audit.flush_if_due();
         }
         Ok(n)
     }
@@ -171,6 +172,7 @@ impl Provider {
         self.admit_for(h, inst, m.ty)?;
         let id = inst.backend.unwrap_key(m, u.id, wrapped, t)?;
         inst.audit.key_used(u.id, "unwrap");
+        inst.audit.flush_if_due();
         self.register(inst, id, h)
     }
 
@@ -191,6 +193,7 @@ impl Provider {
         self.admit_for(h, inst, m.ty)?;
         let id = inst.backend.derive_key(m, b.id, t)?;
         inst.audit.key_used(b.id, "derive");
+        inst.audit.flush_if_due();
         self.register(inst, id, h)
     }
 }

@@ -97,7 +97,8 @@ impl Trail {
     }
 
     /// One use of backend object `obj` for `action` by the access point logged in:
-    /// counted in this thread (no I/O, no shared lock), written per second.
+    /// counted in this thread (no I/O, no backend call, no shared lock), written per
+    /// second by [`Trail::flush_if_due`].
     pub(crate) fn key_used(&self, obj: ObjectId, action: &'static str) {
         if self.cfg.is_none() {
             return;
@@ -106,13 +107,21 @@ impl Trail {
         let ap_gen = self.ap_gen.load(Ordering::Acquire);
         let ap = || self.access_point.load_full();
         if let Some(d) = self.hot.count(second, obj, action, ap_gen, ap) {
-            if let Some(open) = self.get() {
-                self.aggregate(&open, vec![d]);
-            } else {
-                self.health.lost(1);
+            match self.current() {
+                Some(open) => self.aggregate(&open, vec![d]),
+                None => self.health.lost(d.2),
             }
         }
-        if self.flushed_s.load(Ordering::Relaxed) < second {
+    }
+
+    /// Write the key-use counts of seconds that are over, at most once a second. Called
+    /// before an operation takes its backend session: writing (and signing a
+    /// checkpoint) may need one.
+    pub(crate) fn flush_if_due(&self) {
+        if self.cfg.is_none() {
+            return;
+        }
+        if self.flushed_s.load(Ordering::Relaxed) < hot::coarse_unix_secs() {
             if let Some(open) = self.get() {
                 self.flush_due(&open);
             }

@@ -1,6 +1,8 @@
 //! The name a record gives an object: its KMS key id, the hex of CKA_ID without an
-//! older version's `#vN`. Read through the backend once per object and cached; kept
-//! apart so that a richer name (with the alias) can replace it.
+//! older version's `#vN`. Learned when the object gets its front handle (discovery
+//! reads CKA_ID anyway), else read through the backend once; kept for the life of the
+//! process, since a name is needed on the hot path, where reading it again would take
+//! a backend session while the operation holds one (with the pool exhausted, a stall).
 
 use crate::kms::ids::split_version;
 use cryptoki_sys::CKA_ID;
@@ -9,8 +11,9 @@ use parking_lot::RwLock;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-/// Entries kept before the cache starts again (objects come and go).
-const MAX: usize = 16_384;
+/// Entries kept before the cache starts again: far above what an instance holds
+/// (issue 14 aims at 100,000 keys; about 100 bytes each).
+const MAX: usize = 1 << 20;
 
 #[derive(Default)]
 pub(crate) struct Names {
@@ -29,6 +32,19 @@ impl Names {
         }
         map.insert(id, name.clone());
         name
+    }
+
+    /// The name of `id` from its CKA_ID as just read (None: no CKA_ID).
+    pub(crate) fn learn(&self, id: ObjectId, cka_id: Option<&[u8]>) {
+        let name: Arc<str> = match cka_id {
+            Some(v) if !v.is_empty() => hex::encode(split_version(v).0).into(),
+            _ => "(no id)".into(),
+        };
+        let mut map = self.map.write();
+        if map.len() >= MAX {
+            map.clear();
+        }
+        map.insert(id, name);
     }
 
     pub(crate) fn clear(&self) {
