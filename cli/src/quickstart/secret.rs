@@ -57,7 +57,7 @@ pub(super) fn run(s: &Session, clean_up: bool) -> Result<(), Error> {
         let extra = match existing.first() {
             // A former run's secret: restore it if it was scheduled for deletion.
             Some(h) => {
-                if !info(s, *h)?["deletion"].is_null() {
+                if info(s, *h)?.get("deletion").is_some_and(|d| !d.is_null()) {
                     s.update_attributes(*h, &[vattr(RESTORE, &[1])])?;
                 }
                 Vec::new()
