@@ -82,11 +82,35 @@ pub fn is_token(t: &[Attr]) -> bool {
 
 /// Read `types` of object `h` on `node`; the answered ones as a template.
 fn read_attrs(node: &Node, h: u64, types: &[CK_ATTRIBUTE_TYPE]) -> Result<Vec<Attr>> {
-    let mut reqs: Vec<AttrReq> = types.iter().map(|t| AttrReq::new(*t, Some(1024))).collect();
+    Ok(read_values(node, h, types)?
+        .into_iter()
+        .filter_map(|(ty, v)| v.map(|v| Attr::new(ty, v)))
+        .collect())
+}
+
+/// The values of `types` on object `h`, `None` where the node has none. Lengths are
+/// asked first: a fixed buffer would drop a longer value (a secret's record, a
+/// certificate) and the copy would be made without it.
+pub fn read_values(
+    node: &Node,
+    h: u64,
+    types: &[CK_ATTRIBUTE_TYPE],
+) -> Result<Vec<(CK_ATTRIBUTE_TYPE, Option<Vec<u8>>)>> {
+    let mut lens: Vec<AttrReq> = types.iter().map(|t| AttrReq::new(*t, None)).collect();
+    node.get_attributes(h, &mut lens)?;
+    let mut reqs: Vec<AttrReq> = lens
+        .iter()
+        .map(|r| {
+            AttrReq::new(
+                r.ty,
+                (r.len != CK_UNAVAILABLE_INFORMATION).then_some(r.len as usize),
+            )
+        })
+        .collect();
     node.get_attributes(h, &mut reqs)?;
     Ok(reqs
         .iter()
-        .filter_map(|r| r.value().map(|v| Attr::new(r.ty, v.to_vec())))
+        .map(|r| (r.ty, r.value().map(<[u8]>::to_vec)))
         .collect())
 }
 

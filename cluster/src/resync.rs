@@ -6,13 +6,13 @@
 use crate::domain::DOMAIN_KEY_ID;
 use crate::health::{Member, PROBE_CAP};
 use crate::objects::Identity;
-use crate::replicate::copy_between;
+use crate::replicate::{copy_between, read_values};
 use crate::route::identity_reqs;
 use crate::Inner;
 use cryptoki_sys::*;
 use kmsbridge_bridge::pkcs11::Node;
 use kmsbridge_bridge::NodeState;
-use kmsbridge_bridge::{Attr, AttrReq, Backend, Result};
+use kmsbridge_bridge::{Attr, Backend, Result};
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
@@ -70,15 +70,7 @@ fn inventory(node: &Node) -> Result<HashMap<Identity, u64>> {
 }
 
 fn compared(node: &Node, h: u64) -> Result<Vec<(CK_ATTRIBUTE_TYPE, Option<Vec<u8>>)>> {
-    let mut reqs: Vec<AttrReq> = COMPARED
-        .iter()
-        .map(|t| AttrReq::new(*t, Some(4096)))
-        .collect();
-    node.get_attributes(h, &mut reqs)?;
-    Ok(reqs
-        .iter()
-        .map(|r| (r.ty, r.value().map(|v| v.to_vec())))
-        .collect())
+    read_values(node, h, &COMPARED)
 }
 
 impl Inner {

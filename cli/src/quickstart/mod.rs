@@ -4,6 +4,7 @@
 mod access;
 mod byok;
 mod fresh;
+mod secret;
 mod steps;
 
 use crate::kms::session::{find_slot, user_pin};
@@ -166,6 +167,7 @@ pub fn run(args: &[String]) -> Result<(), Error> {
     show(&s, "EC private", ec_priv)?;
     show(&s, "RSA private", rsa_priv)?;
     byok::run(&s)?;
+    secret::run(&s, fresh.is_none())?;
     step("log out", || Ok(s.logout()?))?;
     access::run(
         &s,
