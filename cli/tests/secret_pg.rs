@@ -184,8 +184,10 @@ fn rotation_with_postgres_stopped_leaves_current_working() {
     assert_eq!(d["rotation"]["failures"], 1, "{d}");
     pg.restart();
     app_connects(&rig, pg.port).unwrap();
-    let out = cli.ok(&["secret", "rotate", "prod/app/db"]);
+    // The timer's command: the unfinished rotation is due, and it resumes.
+    let out = cli.ok(&["secret", "rotate", "--due"]);
     assert!(out.contains("resumed"), "{out}");
+    assert!(out.contains("prod/app/db"), "{out}");
     assert_eq!(
         cli.ok(&["secret", "get", "prod/app/db", "--field", "username"]),
         "app_clone"

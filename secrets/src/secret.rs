@@ -232,11 +232,15 @@ impl Secret {
         if self.deletion.is_some() {
             return false;
         }
+        // A rotation left unfinished is due whatever the interval (or none).
+        if self.rotation.is_some() {
+            return true;
+        }
         let Some(days) = self.rotation_days else {
             return false;
         };
         let since = self.last_rotated.unwrap_or(self.created);
-        self.rotation.is_some() || now >= since.saturating_add(u64::from(days) * 86_400)
+        now >= since.saturating_add(u64::from(days) * 86_400)
     }
 
     pub(crate) fn mark_rotated(&mut self, now: u64) {
