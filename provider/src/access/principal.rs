@@ -30,7 +30,9 @@ pub(crate) struct Principal {
     pub(crate) name: Arc<str>,
     /// None: the default access point, every right.
     pub(crate) credential: Option<CredentialId>,
-    caller: Caller,
+    /// The process as conditions see it; not gathered for the default access point,
+    /// which no condition holds.
+    caller: Option<Caller>,
     decisions: RwLock<HashMap<(ObjectId, u8), Cached>>,
     /// Unique per login in this process: thread-local decisions name it.
     serial: u64,
@@ -131,7 +133,7 @@ impl Principal {
         Principal {
             name,
             credential,
-            caller: Caller::of_this_process(),
+            caller: credential.map(|_| Caller::of_this_process()),
             decisions: RwLock::default(),
             serial: SERIALS.fetch_add(1, Ordering::Relaxed),
         }
@@ -204,7 +206,7 @@ impl Principal {
     fn caller_now(&self) -> Caller {
         Caller {
             now: SystemTime::now(),
-            ..self.caller.clone()
+            ..self.caller.clone().unwrap_or_else(Caller::of_this_process)
         }
     }
 
