@@ -103,7 +103,7 @@ impl Instance {
         let audit = crate::audit::Trail::new(cfg, &serial, backend.clone());
         Ok(Instance {
             audit,
-            access: Access::new(cfg)?,
+            access: Access::new(cfg, &serial)?,
             slot_id,
             name: cfg.name.clone(),
             serial,

@@ -122,6 +122,7 @@ pub use config::{
 };
 pub use error::{ConfigError, QuotaError};
 pub use file::default_dir;
+pub use layout::identity_hash;
 pub use quota::{Quota, Refused, Scope, Waited};
 pub use view::QuotaView;
 

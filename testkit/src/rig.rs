@@ -245,6 +245,16 @@ impl Drop for Rig {
         if std::thread::panicking() {
             if let Ok(log) = std::fs::read_to_string(self.dir.path().join("kmsbridge.log")) {
                 let lines: Vec<&str> = log.lines().collect();
+                // Errors first: a flood of warnings may push them out of the tail.
+                let errors: Vec<&str> =
+                    lines.iter().copied().filter(|l| l.contains("ERROR")).take(20).collect();
+                if !errors.is_empty() {
+                    eprintln!(
+                        "--- kmsbridge.log (first {} lines naming an error)\n{}",
+                        errors.len(),
+                        errors.join("\n")
+                    );
+                }
                 let tail = &lines[lines.len().saturating_sub(80)..];
                 eprintln!("--- kmsbridge.log (last {} lines)\n{}", tail.len(), tail.join("\n"));
             }

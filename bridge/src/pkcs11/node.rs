@@ -109,11 +109,33 @@ impl Node {
         if let Some(c) = self.conn.get() {
             return Ok(c);
         }
-        let c = self.open()?;
+        let mut tries = 0;
+        let c = loop {
+            match self.open()? {
+                Some(c) => break c,
+                None if tries < OPEN_RETRIES => {
+                    tries += 1;
+                    tracing::debug!(node = %self.cfg.name, "the library saw no user PIN; loading it again");
+                    std::thread::sleep(OPEN_RETRY_PAUSE);
+                }
+                None => {
+                    return Err(login_failed(
+                        &self.cfg.name,
+                        "node login",
+                        CKR_USER_PIN_NOT_INITIALIZED,
+                    ))
+                }
+            }
+        };
         Ok(self.conn.get_or_init(|| c))
     }
 
-    fn open(&self) -> Result<Connected> {
+    /// Connects, or `None` when the node answered its login "user PIN not
+    /// initialised": SoftHSM2 gives that answer for good, in the process that read its
+    /// token file while another process rewrote it (every login rewrites it). Dropping
+    /// the connection finalises the library if nothing else holds it, and the next
+    /// load reads the file afresh.
+    fn open(&self) -> Result<Option<Connected>> {
         let lib = Library::get(&self.cfg.library)?;
         let token = TokenName {
             node: &self.cfg.name,
@@ -130,19 +152,23 @@ impl Node {
         ));
         // The first session anchors the login; the pool keeps it open until finalize.
         let s = pool.get()?;
-        self.user_login(&lib, s.handle(), "node login")?;
+        match self.login_rv(&lib, s.handle())? {
+            CKR_OK | CKR_USER_ALREADY_LOGGED_IN => {}
+            CKR_USER_PIN_NOT_INITIALIZED => return Ok(None),
+            rv => return Err(login_failed(&self.cfg.name, "node login", rv)),
+        }
         let (mechanisms, composed_ecdsa, rsa_aes) = discover::read_mechanisms(&lib, slot)?;
         let kwp_wrap_broken = discover::is_softhsm_up_to_2_6(&lib);
         drop(s);
         tracing::info!(node = %self.cfg.name, slot, "node connected");
-        Ok(Connected {
+        Ok(Some(Connected {
             pool,
             slot,
             mechanisms,
             composed_ecdsa,
             kwp_wrap_broken,
             rsa_aes,
-        })
+        }))
     }
 
     /// Create an object in an SO session: for objects only the SO may make, such as
@@ -170,6 +196,14 @@ impl Node {
     /// Log the node's user in on session `h` with the PIN of its credential file
     /// (read now, zeroized after); already logged in is fine.
     fn user_login(&self, lib: &Library, h: CK_SESSION_HANDLE, what: &str) -> Result<()> {
+        match self.login_rv(lib, h)? {
+            CKR_OK | CKR_USER_ALREADY_LOGGED_IN => Ok(()),
+            rv => Err(login_failed(&self.cfg.name, what, rv)),
+        }
+    }
+
+    /// C_Login of the node's user; the library's answer.
+    fn login_rv(&self, lib: &Library, h: CK_SESSION_HANDLE) -> Result<CK_RV> {
         let pin = Zeroizing::new(std::fs::read(&self.cfg.credential_file).map_err(|e| {
             Error::Unavailable(format!(
                 "{}: credential file {}: {e}",
@@ -184,14 +218,7 @@ impl Node {
             // the call.
             |f| unsafe { f(h, CKU_USER, ptr(pin), pin.len() as CK_ULONG) },
         );
-        if rv != CKR_OK && rv != CKR_USER_ALREADY_LOGGED_IN {
-            return Err(Error::Unavailable(format!(
-                "{}: {what} failed: {}",
-                self.cfg.name,
-                crate::error::rv_name(rv)
-            )));
-        }
-        Ok(())
+        Ok(rv)
     }
 
     /// Sessions opened and in use, for status and tests.
@@ -199,6 +226,18 @@ impl Node {
         self.conn.get().map(|c| c.pool.usage())
     }
 }
+
+fn login_failed(node: &str, what: &str, rv: CK_RV) -> Error {
+    Error::Unavailable(format!(
+        "{node}: {what} failed: {}",
+        crate::error::rv_name(rv)
+    ))
+}
+
+/// Extra connection attempts after a node login answered "user PIN not initialised",
+/// and the pause before each: a token that truly has no user PIN fails in ~0.1 s.
+const OPEN_RETRIES: usize = 3;
+const OPEN_RETRY_PAUSE: std::time::Duration = std::time::Duration::from_millis(30);
 
 /// C_Logout on `s`; its outcome does not matter (not logged in is fine).
 fn logout(s: &Lease<&Pool>) {

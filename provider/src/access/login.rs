@@ -7,6 +7,7 @@ use crate::error::{rule, Result};
 use crate::instance::Instance;
 use cryptoki_sys::*;
 use kmsbridge_access::credential::{ClientKey, CredentialError};
+use kmsbridge_bridge::Backend;
 use std::path::Path;
 use std::time::SystemTime;
 use zeroize::Zeroizing;
@@ -164,10 +165,9 @@ impl Access {
         if failures >= self.max_failures as usize {
             return rule(CKR_PIN_LOCKED, locked);
         }
-        lockout::count(backend, who)?;
         // Counted first, then checked: of concurrent guessers only those whose marker
         // is within the bound get an answer.
-        if lockout::failures(backend, who)? > self.max_failures as usize {
+        if self.count_attempt(backend, who)? > self.max_failures as usize {
             return rule(CKR_PIN_LOCKED, locked);
         }
         match inst.check_pin(user, pin) {
@@ -181,6 +181,16 @@ impl Access {
                 Err(e)
             }
         }
+    }
+
+    /// Counts one attempt of `who` and returns the count it makes, other processes' on
+    /// this host included. The first search, under the host lock, is what makes the
+    /// count exact on SoftHSM2 (see host_lock.rs).
+    fn count_attempt(&self, backend: &dyn Backend, who: &str) -> Result<usize> {
+        let _held = self.host_lock.hold();
+        lockout::failures(backend, who)?;
+        lockout::count(backend, who)?;
+        lockout::failures(backend, who)
     }
 
     fn login_credential(
@@ -221,8 +231,7 @@ impl Access {
         else {
             return rule(CKR_PIN_INCORRECT, "the credential record is unreadable");
         };
-        lockout::count(backend, &who)?;
-        if lockout::failures(backend, &who)? > self.max_failures as usize {
+        if self.count_attempt(backend, &who)? > self.max_failures as usize {
             return rule(
                 CKR_PIN_LOCKED,
                 "the credential is locked: kmsbridge aap credential unlock",

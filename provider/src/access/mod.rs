@@ -4,6 +4,7 @@
 //! and the SO's view of the access points as objects ([`objects`]). The access points
 //! themselves live in the instance ([`points`], [`record`]).
 
+mod host_lock;
 pub(crate) mod lockout;
 mod login;
 mod names;
@@ -50,10 +51,12 @@ pub(crate) struct Access {
     credential_failures: AtomicUsize,
     /// Front handles of the access point objects, by name hash (the SO's view).
     pub(crate) handles: parking_lot::Mutex<std::collections::HashMap<u64, CK_OBJECT_HANDLE>>,
+    /// Orders this host's processes counting a wrong attempt (host_lock.rs says why).
+    host_lock: host_lock::HostLock,
 }
 
 impl Access {
-    pub(crate) fn new(cfg: &InstanceConfig) -> Result<Access> {
+    pub(crate) fn new(cfg: &InstanceConfig, serial: &str) -> Result<Access> {
         let mut configured = Vec::new();
         for ap in &cfg.access_points {
             let e = points::entry(ap.record(), true)
@@ -71,6 +74,7 @@ impl Access {
             held: AtomicU64::new(0),
             credential_failures: AtomicUsize::new(0),
             handles: Default::default(),
+            host_lock: host_lock::HostLock::new(&crate::quota::identity(cfg, serial)),
         })
     }
 
