@@ -115,15 +115,15 @@ impl Node {
                 Some(c) => break c,
                 None if tries < OPEN_RETRIES => {
                     tries += 1;
-                    tracing::debug!(node = %self.cfg.name, "the library saw no user PIN; loading it again");
+                    tracing::debug!(node = %self.cfg.name, "node login answered a transient error; loading the library again");
                     std::thread::sleep(OPEN_RETRY_PAUSE);
                 }
                 None => {
-                    return Err(login_failed(
-                        &self.cfg.name,
-                        "node login",
-                        CKR_USER_PIN_NOT_INITIALIZED,
-                    ))
+                    return Err(Error::Unavailable(format!(
+                        "{}: node login failed {} times (CKR_USER_PIN_NOT_INITIALIZED or CKR_GENERAL_ERROR)",
+                        self.cfg.name,
+                        OPEN_RETRIES + 1
+                    )))
                 }
             }
         };
@@ -131,10 +131,10 @@ impl Node {
     }
 
     /// Connects, or `None` when the node answered its login "user PIN not
-    /// initialised": SoftHSM2 gives that answer for good, in the process that read its
-    /// token file while another process rewrote it (every login rewrites it). Dropping
-    /// the connection finalises the library if nothing else holds it, and the next
-    /// load reads the file afresh.
+    /// initialised" or "general error" — neither a verdict on the PIN: SoftHSM2 gives
+    /// them, the first for good, in a process that read its token file while another
+    /// process rewrote it (every login rewrites it). Dropping the connection finalises
+    /// the library if nothing else holds it, and the next load reads the file afresh.
     fn open(&self) -> Result<Option<Connected>> {
         let lib = Library::get(&self.cfg.library)?;
         let token = TokenName {
@@ -154,7 +154,7 @@ impl Node {
         let s = pool.get()?;
         match self.login_rv(&lib, s.handle())? {
             CKR_OK | CKR_USER_ALREADY_LOGGED_IN => {}
-            CKR_USER_PIN_NOT_INITIALIZED => return Ok(None),
+            CKR_USER_PIN_NOT_INITIALIZED | CKR_GENERAL_ERROR => return Ok(None),
             rv => return Err(login_failed(&self.cfg.name, "node login", rv)),
         }
         let (mechanisms, composed_ecdsa, rsa_aes) = discover::read_mechanisms(&lib, slot)?;
@@ -234,8 +234,8 @@ fn login_failed(node: &str, what: &str, rv: CK_RV) -> Error {
     ))
 }
 
-/// Extra connection attempts after a node login answered "user PIN not initialised",
-/// and the pause before each: a token that truly has no user PIN fails in ~0.1 s.
+/// Extra connection attempts after a node login answered a transient error (see
+/// `Node::open`), and the pause before each: a token that truly has no user PIN fails in ~0.1 s.
 const OPEN_RETRIES: usize = 3;
 const OPEN_RETRY_PAUSE: std::time::Duration = std::time::Duration::from_millis(30);
 
