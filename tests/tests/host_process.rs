@@ -7,13 +7,16 @@
 // Tests and benches: a panic is how they report a failure.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
+use cryptoki::context::{CInitializeArgs, CInitializeFlags};
+use kmsbridge_testkit::module::{find_slot, Module};
 use kmsbridge_testkit::rig::{workspace_root, Rig, RigOptions};
 use kmsbridge_testkit::scratch::temp_dir;
+use kmsbridge_tests::cluster::provision_domain_key;
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Compiles `tests/c/NAME.c` into a fresh directory; the binary's path.
 fn compile(name: &str) -> PathBuf {
@@ -67,7 +70,12 @@ fn a_software_instance_leaves_the_error_queue_errno_and_mask_as_found_across_for
 
 #[test]
 fn a_3_node_cluster_leaves_the_error_queue_errno_and_mask_as_found_across_fork() {
-    quiet_fork(&Rig::with_options(&RigOptions { nodes: Some(3), ..Default::default() }));
+    // In-process nodes: the p11-kit RPC cannot carry every call the program makes.
+    let rig =
+        Rig::with_options(&RigOptions { nodes: Some(3), in_process: true, ..Default::default() });
+    // Sensitive token keys are replicated under the cluster's domain key.
+    provision_domain_key(&rig);
+    quiet_fork(&rig);
 }
 
 #[test]
@@ -113,4 +121,47 @@ fn a_client_keeping_sigpipe_survives_a_killed_p11_kit_node() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(rest.contains("done:"), "quiet_pipe's last words: {rest}");
+}
+
+/// The module's log so far (`KMSBRIDGE_LOG=info` set before loading).
+fn log(rig: &Rig) -> String {
+    std::fs::read_to_string(rig.dir().join("kmsbridge.log")).unwrap_or_default()
+}
+
+#[test]
+fn c_initialize_starts_every_node_before_any_other_call() {
+    let rig =
+        Rig::with_options(&RigOptions { nodes: Some(3), in_process: true, ..Default::default() });
+    std::env::set_var("KMSBRIDGE_LOG", "info");
+    let ctx = cryptoki::context::Pkcs11::new(rig.var("KMSBRIDGE_MODULE")).expect("load the module");
+    ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK)).expect("C_Initialize");
+    let connected = log(&rig).matches("node connected").count();
+    assert_eq!(connected, 3, "nodes connected by C_Initialize alone; log:\n{}", log(&rig));
+    // First use starts nothing more.
+    let slot = find_slot(&ctx, rig.var("KMSBRIDGE_TOKEN_LABEL")).expect("the instance's slot");
+    let m = Module {
+        ctx,
+        slot,
+        user_pin: rig.var("KMSBRIDGE_USER_PIN").into(),
+        so_pin: rig.var("KMSBRIDGE_SO_PIN").into(),
+    };
+    let s = m.user_session();
+    s.generate_random_vec(16).expect("C_GenerateRandom");
+    assert_eq!(log(&rig).matches("node connected").count(), 3);
+}
+
+#[test]
+fn a_node_down_at_c_initialize_neither_fails_nor_hangs_it() {
+    let rig = Rig::with_options(&RigOptions { nodes: Some(3), ..Default::default() });
+    rig.stop_node(1);
+    let started = Instant::now();
+    let m = Module::load();
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "C_Initialize with a node down took {:?}",
+        started.elapsed()
+    );
+    let s = m.user_session();
+    s.generate_random_vec(16).expect("C_GenerateRandom on the nodes that are up");
+    rig.start_node(1);
 }
