@@ -48,7 +48,18 @@ impl Library {
     /// In a child after fork(): forget the parent's libraries without touching them
     /// (their sessions belong to the parent); the next `get` initialises afresh.
     pub fn forget_all_after_fork() {
-        if let Some(map) = LIBRARIES.lock().as_mut() {
+        // A parent thread loading a library when fork() struck (a cluster probe, the
+        // start-up thread) left the registry locked, and no thread of the child owns
+        // it: before the child's C_Initialize, none of ours runs here.
+        let mut guard = match LIBRARIES.try_lock() {
+            Some(g) => g,
+            None => {
+                // SAFETY: the holder was a thread of the parent, absent in the child.
+                unsafe { LIBRARIES.force_unlock() };
+                LIBRARIES.lock()
+            }
+        };
+        if let Some(map) = guard.as_mut() {
             for (_, weak) in map.drain() {
                 if let Some(lib) = weak.upgrade() {
                     std::mem::forget(lib);
