@@ -7,6 +7,9 @@ use kmsbridge_provider::error::{rv_name, Error, Result};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 pub fn guard(func: &'static str, f: impl FnOnce() -> Result<()>) -> CK_RV {
+    // The application's errno is left as found (docs/HOST_PROCESS.md): the module's
+    // own syscalls and the vendor libraries' set it freely.
+    let _errno = KeepErrno::new();
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(Ok(())) => CKR_OK,
         Ok(Err(e)) => {
@@ -37,4 +40,33 @@ fn log_failure(func: &'static str, rv: CK_RV, e: &Error) {
 /// A provider error with just a code, for argument checks at the boundary.
 pub fn bad(rv: CK_RV, why: &'static str) -> Error {
     Error::Rule { rv, why }
+}
+
+/// Restores the thread's errno on drop, after everything the call did (logging too).
+struct KeepErrno(libc::c_int);
+
+impl KeepErrno {
+    fn new() -> KeepErrno {
+        // SAFETY: the thread's errno location is valid for the thread's life.
+        KeepErrno(unsafe { *errno() })
+    }
+}
+
+impl Drop for KeepErrno {
+    fn drop(&mut self) {
+        // SAFETY: as in `new`, on the same thread.
+        unsafe { *errno() = self.0 };
+    }
+}
+
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn errno() -> *mut libc::c_int {
+    // SAFETY: no preconditions; returns this thread's errno location.
+    unsafe { libc::__errno_location() }
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn errno() -> *mut libc::c_int {
+    // SAFETY: no preconditions; returns this thread's errno location.
+    unsafe { libc::__error() }
 }

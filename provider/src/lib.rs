@@ -27,6 +27,7 @@ mod rules;
 mod secrets;
 mod session;
 mod session_table;
+mod start;
 pub mod state;
 mod vendor;
 

@@ -123,7 +123,8 @@ pub fn get() -> Result<ProviderRef> {
     }
 }
 
-/// Build the provider from the configuration. Does no backend I/O.
+/// Build the provider from the configuration and start its backends
+/// (`start::start_backends`). In a forked child, the same, afresh.
 pub fn initialize() -> Result<()> {
     ATFORK.call_once(|| {
         // SAFETY: registering plain extern "C" functions with no captured state.
@@ -145,13 +146,17 @@ pub fn initialize() -> Result<()> {
     }
     let cfg = load_config()?;
     crate::log::init(&cfg.log);
-    let provider = Provider::new(&cfg)?;
+    let provider = Arc::new(Provider::new(&cfg)?);
     tracing::info!(
         instances = provider.instances.len(),
         "kmsbridge initialised"
     );
-    *st = Some(Arc::new(provider));
+    *st = Some(provider.clone());
     GEN.fetch_add(1, Ordering::AcqRel);
+    // Other threads may use the module while its backends start: they wait for the
+    // same connections.
+    drop(st);
+    crate::start::start_backends(&provider, &cfg);
     Ok(())
 }
 

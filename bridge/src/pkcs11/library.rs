@@ -1,6 +1,7 @@
 //! One loaded vendor PKCS#11 library per path, initialised once with
 //! `CKF_OS_LOCKING_OK` and finalised when its last user goes.
 
+use super::host;
 use crate::error::{check, Error, Result};
 use cryptoki_sys::*;
 use parking_lot::Mutex;
@@ -47,7 +48,18 @@ impl Library {
     /// In a child after fork(): forget the parent's libraries without touching them
     /// (their sessions belong to the parent); the next `get` initialises afresh.
     pub fn forget_all_after_fork() {
-        if let Some(map) = LIBRARIES.lock().as_mut() {
+        // A parent thread loading a library when fork() struck (a cluster probe, the
+        // start-up thread) left the registry locked, and no thread of the child owns
+        // it: before the child's C_Initialize, none of ours runs here.
+        let mut guard = match LIBRARIES.try_lock() {
+            Some(g) => g,
+            None => {
+                // SAFETY: the holder was a thread of the parent, absent in the child.
+                unsafe { LIBRARIES.force_unlock() };
+                LIBRARIES.lock()
+            }
+        };
+        if let Some(map) = guard.as_mut() {
             for (_, weak) in map.drain() {
                 if let Some(lib) = weak.upgrade() {
                     std::mem::forget(lib);
@@ -58,17 +70,23 @@ impl Library {
 
     fn load(path: &Path) -> Result<Library> {
         let unavailable = |what: String| Error::Unavailable(format!("{}: {what}", path.display()));
+        // Loading may bring libcrypto in, and its initialisers (or C_Initialize below)
+        // may queue errors: look for libcrypto before and after (docs/HOST_PROCESS.md).
+        host::find_libcrypto();
         // SAFETY: loading a PKCS#11 library runs its initialisers; that is what the
         // configuration asked for.
-        let lib =
-            unsafe { libloading::Library::new(path) }.map_err(|e| unavailable(e.to_string()))?;
+        let lib = host::around(|| unsafe { libloading::Library::new(path) })
+            .map_err(|e| unavailable(e.to_string()))?;
+        if host::find_libcrypto() {
+            host::clear_errors();
+        }
         // SAFETY: C_GetFunctionList has this signature in every PKCS#11 library.
         let get: libloading::Symbol<unsafe extern "C" fn(*mut *mut CK_FUNCTION_LIST) -> CK_RV> =
             unsafe { lib.get(b"C_GetFunctionList\0") }
                 .map_err(|e| unavailable(format!("no C_GetFunctionList: {e}")))?;
         let mut fl: *mut CK_FUNCTION_LIST = std::ptr::null_mut();
         // SAFETY: `fl` is a valid out-pointer.
-        let rv = unsafe { get(&mut fl) };
+        let rv = host::around(|| unsafe { get(&mut fl) });
         if rv != CKR_OK || fl.is_null() {
             return Err(unavailable(format!("C_GetFunctionList returned 0x{rv:x}")));
         }
@@ -90,6 +108,9 @@ impl Library {
                 lib.owns_init = false;
                 rv = CKR_OK;
             }
+        }
+        if host::find_libcrypto() {
+            host::clear_errors();
         }
         check(rv, "C_Initialize").map_err(|e| unavailable(e.to_string()))?;
         tracing::debug!(library = %path.display(), "backend library initialised");
@@ -120,14 +141,18 @@ impl Library {
     /// One call into the library. `entry` picks the function from the library's
     /// list; `call` calls it, in the caller's own `unsafe` block whose SAFETY line
     /// says which buffers and lengths that function may touch. A NULL entry answers
-    /// `CKR_FUNCTION_NOT_SUPPORTED` without calling.
+    /// `CKR_FUNCTION_NOT_SUPPORTED` without calling. The one way into a vendor
+    /// library: the calling thread's error queue and signals are kept (`host`).
     #[inline]
     pub(crate) fn call<F>(
         &self,
         entry: impl FnOnce(&CK_FUNCTION_LIST) -> Option<F>,
         call: impl FnOnce(F) -> CK_RV,
     ) -> CK_RV {
-        entry(self.functions()).map_or(CKR_FUNCTION_NOT_SUPPORTED, call)
+        match entry(self.functions()) {
+            Some(f) => host::around(|| call(f)),
+            None => CKR_FUNCTION_NOT_SUPPORTED,
+        }
     }
 
     fn functions(&self) -> &CK_FUNCTION_LIST {

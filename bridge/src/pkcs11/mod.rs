@@ -4,6 +4,7 @@
 mod calls;
 mod discover;
 mod fixups;
+mod host;
 mod kinds;
 mod library;
 mod material_check;
