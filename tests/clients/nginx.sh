@@ -90,6 +90,10 @@ TOK=$(pct "$TOKEN_LABEL") PINQ=$(pct "$USER_PIN")
 RSA_URI="pkcs11:token=$TOK;object=$RSA_LABEL;type=private;pin-value=$PINQ"
 EC_URI="pkcs11:token=$TOK;object=$EC_LABEL;type=private;pin-value=$PINQ"
 
+# nginx and openssl name the key (with its pin-value) when they cannot load it: what
+# this suite prints of theirs goes through redact.
+redact() { sed -E 's/(pin-value=)[^;" )]*/\1(redacted)/g'; }
+
 gen_keys() {
   p11l --keypairgen --key-type rsa:2048 --id "$RSA_ID" --label "$RSA_LABEL" --usage-sign --usage-decrypt
   p11l --keypairgen --key-type EC:prime256v1 --id "$EC_ID" --label "$EC_LABEL" --usage-sign
@@ -98,7 +102,7 @@ check "pkcs11-tool generates the servers' RSA-2048 and P-256 key pairs on the to
 
 selfsigned() { # URI OUT
   OPENSSL_CONF=$OSSL_CONF openssl req -new -x509 -days 2 -sha256 -subj "/CN=kmsbridge nginx test $RUN" \
-    -engine pkcs11 -keyform engine -key "$1" -out "$2"
+    -engine pkcs11 -keyform engine -key "$1" -out "$2" 2>&1 | redact
   openssl verify -CAfile "$2" "$2"
 }
 check "openssl req -x509 through the engine: self-signed RSA certificate" selfsigned "$RSA_URI" rsa_cert.pem
@@ -158,7 +162,7 @@ EOF
 }
 ( umask 077; write_conf > "$NG/nginx.conf" )   # it holds the PIN
 
-ngx() { OPENSSL_CONF=$OSSL_CONF "$NGINX" -p "$NG/" -c "$NG/nginx.conf" -e "$NG/logs/error.log" "$@"; }
+ngx() { OPENSSL_CONF=$OSSL_CONF "$NGINX" -p "$NG/" -c "$NG/nginx.conf" -e "$NG/logs/error.log" "$@" 2>&1 | redact; }
 master() { cat "$NG/nginx.pid" 2>/dev/null; }
 workers() { local m; m=$(master) && [ -n "$m" ] && pgrep -P "$m" | sort -n; }
 
@@ -262,7 +266,7 @@ check "nginx -s quit: master and workers exit" stop_and_exit
 clean_log() {
   local pat='\[(alert|crit|emerg)\]|stale global SSL error'
   if grep -Eq "$pat" "$NG/logs/error.log"; then
-    grep -E "$pat" "$NG/logs/error.log" | head -n 20
+    grep -E "$pat" "$NG/logs/error.log" | head -n 20 | redact
     echo "($(grep -Ec "$pat" "$NG/logs/error.log") such lines)"
     return 1
   fi
