@@ -188,7 +188,9 @@ stop_nginx() {
   [ -n "$m" ] && kill -0 "$m" 2>/dev/null || return 0
   kill -QUIT "$m" 2>/dev/null
   for _ in $(seq 100); do kill -0 "$m" 2>/dev/null || return 0; sleep 0.05; done
-  kill -KILL "$m" 2>/dev/null; return 0
+  # Workers outlive a killed master: end them by their ids too.
+  local w; w=$(pgrep -P "$m" || true)
+  kill -KILL "$m" $w 2>/dev/null; return 0
 }
 trap 'stop_nginx; cleanup_work' EXIT
 
