@@ -32,7 +32,8 @@
 #     SSL error) in nginx's error log. It prints how many of the freshly forked workers
 #     served handshakes, from the access log's $pid.
 # nginx is installed when missing (Debian's `nginx`, as root; ci/softhsm/install has it).
-source "$(dirname "$0")/lib.sh"
+here=$(cd "$(dirname "$0")" && pwd)
+source "$here/lib.sh"
 parse_args "$@"
 cd "$WORK"
 
@@ -44,10 +45,8 @@ mkdir -p "$NG/logs" "$NG/tmp"
 
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 if [ ! -x "$NGINX" ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-  echo "# nginx missing; installing Debian's nginx"
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nginx > "$WORK/log/apt.log" 2>&1 ||
-    { DEBIAN_FRONTEND=noninteractive apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
-        apt-get install -y -qq --no-install-recommends nginx; } >> "$WORK/log/apt.log" 2>&1
+  echo "# nginx missing; installing it with ci/softhsm/install (its service is never started)"
+  "$here/../../ci/softhsm/install" > "$WORK/log/apt.log" 2>&1
   NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 fi
 if [ ! -x "$NGINX" ]; then
