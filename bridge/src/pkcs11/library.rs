@@ -5,6 +5,7 @@ use crate::error::{check, Error, Result};
 use cryptoki_sys::*;
 use parking_lot::Mutex;
 use std::collections::HashMap;
+use std::mem::ManuallyDrop;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Weak};
 
@@ -18,7 +19,8 @@ pub struct Library {
     /// In the registry: only then does dropping it look there. A load that fails is
     /// dropped inside `get`, which holds the registry's lock.
     registered: bool,
-    _lib: libloading::Library,
+    /// Closed on drop, except during process exit (see `crate::exit`): never dlclose then.
+    lib: ManuallyDrop<libloading::Library>,
 }
 
 // SAFETY: the function list is immutable for the library's lifetime and the library
@@ -78,7 +80,7 @@ impl Library {
             owns_init: true,
             reinit: Mutex::new(()),
             registered: false,
-            _lib: lib,
+            lib: ManuallyDrop::new(lib),
         };
         let mut rv = lib.initialize();
         if rv == CKR_CRYPTOKI_ALREADY_INITIALIZED {
@@ -92,6 +94,9 @@ impl Library {
             }
         }
         check(rv, "C_Initialize").map_err(|e| unavailable(e.to_string()))?;
+        // The library's start may have registered its exit-time teardown: ours must run
+        // before it (crate::exit).
+        crate::exit::watch();
         tracing::debug!(library = %path.display(), "backend library initialised");
         Ok(lib)
     }
@@ -113,6 +118,7 @@ impl Library {
         };
         check(rv, "C_Initialize")
             .map_err(|e| Error::Unavailable(format!("{}: {e}", self.path.display())))?;
+        crate::exit::watch();
         tracing::info!(library = %self.path.display(), "backend library re-initialised");
         Ok(())
     }
@@ -132,7 +138,7 @@ impl Library {
 
     fn functions(&self) -> &CK_FUNCTION_LIST {
         // SAFETY: `fl` was returned non-NULL by C_GetFunctionList and stays valid
-        // while `_lib` is loaded.
+        // while `lib` is loaded.
         unsafe { &*self.fl }
     }
 
@@ -171,9 +177,15 @@ impl Library {
 
 impl Drop for Library {
     fn drop(&mut self) {
+        if crate::exit::exiting() {
+            // The library may be torn down already: neither finalise nor unload it.
+            return;
+        }
         if self.owns_init {
             let _ = self.finalize();
         }
+        // SAFETY: dropped once, here, and `fl` (into the library) is not used after.
+        unsafe { ManuallyDrop::drop(&mut self.lib) };
         if !self.registered {
             return;
         }
