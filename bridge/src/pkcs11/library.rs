@@ -31,6 +31,24 @@ unsafe impl Sync for Library {}
 
 static LIBRARIES: Mutex<Option<HashMap<PathBuf, Weak<Library>>>> = Mutex::new(None);
 
+/// `dlopen` flags for a vendor library: resolved now, its symbols kept out of the global
+/// scope, and on glibc `RTLD_DEEPBIND`, so the library's references to its own functions
+/// bind to itself rather than to a same-named export (`C_GetFunctionList`, OpenSSL's
+/// symbols) of kmsbridge, the application or another module already loaded.
+/// `RTLD_DEEPBIND` defeats interposers that rely on the global scope (AddressSanitizer's
+/// allocator, `LD_PRELOAD` wrappers); `KMSBRIDGE_DEEPBIND=0` turns it off for them.
+fn open_flags() -> std::ffi::c_int {
+    let base = libloading::os::unix::RTLD_NOW | libloading::os::unix::RTLD_LOCAL;
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        let off = std::env::var_os("KMSBRIDGE_DEEPBIND").is_some_and(|v| v == "0");
+        if !off {
+            return base | libc::RTLD_DEEPBIND;
+        }
+    }
+    base
+}
+
 impl Library {
     /// The shared, initialised library at `path`.
     pub fn get(path: &Path) -> Result<Arc<Library>> {
@@ -62,8 +80,9 @@ impl Library {
         let unavailable = |what: String| Error::Unavailable(format!("{}: {what}", path.display()));
         // SAFETY: loading a PKCS#11 library runs its initialisers; that is what the
         // configuration asked for.
-        let lib =
-            unsafe { libloading::Library::new(path) }.map_err(|e| unavailable(e.to_string()))?;
+        let lib = unsafe { libloading::os::unix::Library::open(Some(path), open_flags()) }
+            .map_err(|e| unavailable(e.to_string()))?;
+        let lib = libloading::Library::from(lib);
         // SAFETY: C_GetFunctionList has this signature in every PKCS#11 library.
         let get: libloading::Symbol<unsafe extern "C" fn(*mut *mut CK_FUNCTION_LIST) -> CK_RV> =
             unsafe { lib.get(b"C_GetFunctionList\0") }
