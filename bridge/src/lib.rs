@@ -9,6 +9,7 @@ pub mod backend;
 pub mod domain;
 pub mod ec;
 pub mod error;
+pub mod exit;
 pub mod material_check;
 pub mod mech;
 pub mod op;

@@ -59,6 +59,18 @@ impl Inner {
             .insert(false, &[(k, h)], Some((k, m.epoch())), None, None))
     }
 
+    /// A session key's template: sealed like a token key's when the domain keys are
+    /// there, so that a later C_CopyObject into a token object (Java's KeyStore does
+    /// that) can replicate it under the domain key. Without them, as asked: such a
+    /// copy is refused anyway until `cluster init`.
+    fn sealed_session_template(&self, t: &[Attr]) -> Vec<Attr> {
+        if self.members.len() > 1 && self.require_domain_keys().is_ok() {
+            sealed_template(t).0
+        } else {
+            t.to_vec()
+        }
+    }
+
     /// The cluster id of what node `k` calls `h`, learning it on first sight.
     fn adopt_found(&self, k: usize, node: &Node, h: u64) -> Result<ObjectId> {
         if let Some(id) = self.table.by_handle(k, h) {
@@ -321,7 +333,8 @@ impl Backend for Cluster {
     fn generate_key(&self, mech: &Mechanism, template: &[Attr]) -> Result<ObjectId> {
         let inner = &self.inner;
         if !is_token(template) {
-            let (k, h) = inner.route([], |_, n, _| n.generate_key(mech, template))?;
+            let t = inner.sealed_session_template(template);
+            let (k, h) = inner.route([], |_, n, _| n.generate_key(mech, &t))?;
             return inner.adopt_session(k, h);
         }
         let (t, trusted) = sealed_template(template);
@@ -341,7 +354,7 @@ impl Backend for Cluster {
         let (pr_t, trusted) = if pr_token {
             sealed_template(private)
         } else {
-            (private.to_vec(), false)
+            (inner.sealed_session_template(private), false)
         };
         if pr_token || pu_token {
             inner.require_domain_keys()?;

@@ -24,6 +24,10 @@ pub fn spawn_prober(weak: Weak<Inner>) {
     let spawned = std::thread::Builder::new()
         .name("kmsbridge-cluster-probe".into())
         .spawn(move || loop {
+            // During process exit the nodes' libraries may be torn down: probe no more.
+            if kmsbridge_bridge::exit::exiting() {
+                return;
+            }
             let Some(inner) = weak.upgrade() else { return };
             inner.tick();
             if !inner.prober_sleep(TICK) {

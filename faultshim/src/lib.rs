@@ -155,11 +155,17 @@ pub(crate) fn shim() -> Result<&'static Shim, CK_RV> {
     Ok(SHIM.get_or_init(|| s))
 }
 
+/// An address inside this library that no other library can stand in for: a private
+/// static is reached PC-relative, never through the global symbol scope (an exported
+/// function such as `C_GetFunctionList` is, and under GnuTLS's tools another library's
+/// `C_GetFunctionList` comes first there).
+static OWN_ADDRESS: u8 = 0;
+
 /// The path this library was loaded from.
 fn own_path() -> Option<PathBuf> {
     // SAFETY: Dl_info is plain data; all-zero is a valid value for it.
     let mut info: libc::Dl_info = unsafe { std::mem::zeroed() };
-    let addr = C_GetFunctionList as *const c_void;
+    let addr = std::ptr::addr_of!(OWN_ADDRESS).cast::<c_void>();
     // SAFETY: dladdr only reads `addr` (an address in this library) and fills `info`.
     let ok = unsafe { libc::dladdr(addr, &mut info) };
     if ok == 0 || info.dli_fname.is_null() {

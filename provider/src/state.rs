@@ -130,6 +130,8 @@ pub fn initialize() -> Result<()> {
         // SAFETY: registering plain extern "C" functions with no captured state.
         unsafe { libc::pthread_atfork(Some(fork_prepare), Some(fork_parent), Some(fork_child)) };
     });
+    // Before the application's exit handlers registered from now on: see `finalize`.
+    kmsbridge_bridge::exit::watch();
     let mut st = STATE.write();
     if FORKED.swap(false, Ordering::SeqCst) {
         // The parent's state and backend sessions are not ours: leave them untouched.
@@ -184,6 +186,22 @@ pub fn finalize() -> Result<()> {
     }
     let old = STATE.write().take();
     GEN.fetch_add(1, Ordering::AcqRel);
+    if kmsbridge_bridge::exit::exiting() {
+        // From an exit handler (OpenSSL 3's pkcs11 provider finalises from its own):
+        // backend libraries and this thread's locals may be torn down already. Touch
+        // nothing; the process is ending, so the provider is leaked, never dropped.
+        // Key-use counts not yet written (docs/AUDIT.md) are lost with it.
+        return match old {
+            Some(p) => {
+                std::mem::forget(p);
+                Ok(())
+            }
+            None => rule(
+                CKR_CRYPTOKI_NOT_INITIALIZED,
+                "C_Finalize before C_Initialize",
+            ),
+        };
+    }
     match old {
         // Sessions end and backends disconnect now; calls still in flight on other
         // threads finish on what they hold, and threads drop their cached reference

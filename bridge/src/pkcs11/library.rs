@@ -6,6 +6,7 @@ use crate::error::{check, Error, Result};
 use cryptoki_sys::*;
 use parking_lot::Mutex;
 use std::collections::HashMap;
+use std::mem::ManuallyDrop;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Weak};
 
@@ -19,7 +20,8 @@ pub struct Library {
     /// In the registry: only then does dropping it look there. A load that fails is
     /// dropped inside `get`, which holds the registry's lock.
     registered: bool,
-    _lib: libloading::Library,
+    /// Closed on drop, except during process exit (see `crate::exit`): never dlclose then.
+    lib: ManuallyDrop<libloading::Library>,
 }
 
 // SAFETY: the function list is immutable for the library's lifetime and the library
@@ -29,6 +31,24 @@ unsafe impl Send for Library {}
 unsafe impl Sync for Library {}
 
 static LIBRARIES: Mutex<Option<HashMap<PathBuf, Weak<Library>>>> = Mutex::new(None);
+
+/// `dlopen` flags for a vendor library: resolved now, its symbols kept out of the global
+/// scope, and on glibc `RTLD_DEEPBIND`, so the library's references to its own functions
+/// bind to itself rather than to a same-named export (`C_GetFunctionList`, OpenSSL's
+/// symbols) of kmsbridge, the application or another module already loaded.
+/// `RTLD_DEEPBIND` defeats interposers that rely on the global scope (AddressSanitizer's
+/// allocator, `LD_PRELOAD` wrappers); `KMSBRIDGE_DEEPBIND=0` turns it off for them.
+fn open_flags() -> std::ffi::c_int {
+    let base = libloading::os::unix::RTLD_NOW | libloading::os::unix::RTLD_LOCAL;
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        let off = std::env::var_os("KMSBRIDGE_DEEPBIND").is_some_and(|v| v == "0");
+        if !off {
+            return base | libc::RTLD_DEEPBIND;
+        }
+    }
+    base
+}
 
 impl Library {
     /// The shared, initialised library at `path`.
@@ -75,8 +95,11 @@ impl Library {
         host::find_libcrypto();
         // SAFETY: loading a PKCS#11 library runs its initialisers; that is what the
         // configuration asked for.
-        let lib = host::around(|| unsafe { libloading::Library::new(path) })
-            .map_err(|e| unavailable(e.to_string()))?;
+        let lib = host::around(|| unsafe {
+            libloading::os::unix::Library::open(Some(path), open_flags())
+        })
+        .map_err(|e| unavailable(e.to_string()))?;
+        let lib = libloading::Library::from(lib);
         if host::find_libcrypto() {
             host::clear_errors();
         }
@@ -96,7 +119,7 @@ impl Library {
             owns_init: true,
             reinit: Mutex::new(()),
             registered: false,
-            _lib: lib,
+            lib: ManuallyDrop::new(lib),
         };
         let mut rv = lib.initialize();
         if rv == CKR_CRYPTOKI_ALREADY_INITIALIZED {
@@ -113,6 +136,9 @@ impl Library {
             host::clear_errors();
         }
         check(rv, "C_Initialize").map_err(|e| unavailable(e.to_string()))?;
+        // The library's start may have registered its exit-time teardown: ours must run
+        // before it (crate::exit).
+        crate::exit::watch();
         tracing::debug!(library = %path.display(), "backend library initialised");
         Ok(lib)
     }
@@ -134,6 +160,7 @@ impl Library {
         };
         check(rv, "C_Initialize")
             .map_err(|e| Error::Unavailable(format!("{}: {e}", self.path.display())))?;
+        crate::exit::watch();
         tracing::info!(library = %self.path.display(), "backend library re-initialised");
         Ok(())
     }
@@ -149,6 +176,11 @@ impl Library {
         entry: impl FnOnce(&CK_FUNCTION_LIST) -> Option<F>,
         call: impl FnOnce(F) -> CK_RV,
     ) -> CK_RV {
+        // Once the process exits, the library's teardown may have run (crate::exit):
+        // an application thread still calling gets an error, not a crash.
+        if crate::exit::exiting() {
+            return CKR_DEVICE_ERROR;
+        }
         match entry(self.functions()) {
             Some(f) => host::around(|| call(f)),
             None => CKR_FUNCTION_NOT_SUPPORTED,
@@ -157,7 +189,7 @@ impl Library {
 
     fn functions(&self) -> &CK_FUNCTION_LIST {
         // SAFETY: `fl` was returned non-NULL by C_GetFunctionList and stays valid
-        // while `_lib` is loaded.
+        // while `lib` is loaded.
         unsafe { &*self.fl }
     }
 
@@ -196,9 +228,15 @@ impl Library {
 
 impl Drop for Library {
     fn drop(&mut self) {
+        if crate::exit::exiting() {
+            // The library may be torn down already: neither finalise nor unload it.
+            return;
+        }
         if self.owns_init {
             let _ = self.finalize();
         }
+        // SAFETY: dropped once, here, and `fl` (into the library) is not used after.
+        unsafe { ManuallyDrop::drop(&mut self.lib) };
         if !self.registered {
             return;
         }

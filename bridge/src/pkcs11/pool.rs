@@ -274,7 +274,8 @@ impl Pool {
 
 impl Drop for Pool {
     fn drop(&mut self) {
-        if self.is_abandoned() {
+        if self.is_abandoned() || crate::exit::exiting() {
+            // Abandoned: the sessions are not ours. Exiting: the library may be torn down.
             return;
         }
         // Every lease holds the pool alive, so all sessions are idle here.
