@@ -49,6 +49,12 @@ fn flag(node: &Node, h: u64, ty: CK_ATTRIBUTE_TYPE) -> Result<bool> {
         .is_some_and(|v| v.first().is_some_and(|b| *b != 0)))
 }
 
+/// A CK_ULONG attribute's answered value.
+fn ulong_of(r: &AttrReq) -> Option<CK_ULONG> {
+    let v: [u8; std::mem::size_of::<CK_ULONG>()] = r.value()?.try_into().ok()?;
+    Some(CK_ULONG::from_ne_bytes(v))
+}
+
 impl Inner {
     /// A session object made on node `k`.
     fn adopt_session(&self, k: usize, h: u64) -> Result<ObjectId> {
@@ -118,6 +124,31 @@ impl Inner {
         }
         let _ = e.view.set(v);
         Ok(v)
+    }
+
+    /// A secret key's CKA_VALUE_LEN from whichever node knows it. Copies made by
+    /// unwrapping answer 0 on SoftHSM2 2.6 (tests/DEVIATIONS.md SH-12), which refuses
+    /// the attribute in the unwrap template; the node that generated or was given the
+    /// key knows it. `None` when no node up says more than 0.
+    fn value_len_anywhere(&self, obj: ObjectId) -> Option<CK_ULONG> {
+        let e = self.table.get(obj)?;
+        let mut best = None;
+        for (k, m) in self.members.iter().enumerate() {
+            if !m.is_up() {
+                continue;
+            }
+            if let (Ok(Some(h)), Ok(node)) = (self.resolve(obj, &e, k), m.node()) {
+                let mut r = [AttrReq::new(
+                    CKA_VALUE_LEN,
+                    Some(std::mem::size_of::<CK_ULONG>()),
+                )];
+                if node.get_attributes(h, &mut r).is_ok() {
+                    let [r] = r;
+                    best = best.max(ulong_of(&r).filter(|n| *n > 0));
+                }
+            }
+        }
+        best
     }
 
     fn is_token_obj(&self, obj: ObjectId) -> Result<bool> {
@@ -287,6 +318,13 @@ impl Backend for Cluster {
             r.len = CK_UNAVAILABLE_INFORMATION;
             if rv == CKR_OK || rv == CKR_BUFFER_TOO_SMALL {
                 rv = CKR_ATTRIBUTE_SENSITIVE;
+            }
+        }
+        for r in reqs.iter_mut().filter(|r| r.ty == CKA_VALUE_LEN) {
+            if ulong_of(r) == Some(0) {
+                if let Some(n) = self.inner.value_len_anywhere(obj) {
+                    r.answer(&n.to_ne_bytes());
+                }
             }
         }
         if reqs.iter().any(|r| VIEW_ATTRS.contains(&r.ty)) {
