@@ -29,6 +29,8 @@ pub fn classify(e: &Error, busy_codes: &[CK_RV]) -> Class {
             | CKR_DEVICE_MEMORY
             | CKR_TOKEN_NOT_PRESENT
             | CKR_TOKEN_NOT_RECOGNIZED
+            // The bridge only ever names the slot it discovered: the node's token went.
+            | CKR_SLOT_ID_INVALID
             // A pooled session vanished under us: the node (or its server) restarted.
             | CKR_SESSION_HANDLE_INVALID
             | CKR_SESSION_CLOSED => Class::Device,
@@ -82,6 +84,7 @@ mod tests {
     fn classes() {
         let rv = |r| Error::rv(r, "t");
         assert_eq!(classify(&rv(CKR_DEVICE_REMOVED), &[]), Class::Device);
+        assert_eq!(classify(&rv(CKR_SLOT_ID_INVALID), &[]), Class::Device);
         assert_eq!(
             classify(&rv(CKR_SESSION_HANDLE_INVALID), &[]),
             Class::Device
