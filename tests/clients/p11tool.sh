@@ -9,7 +9,8 @@
 # public and a private data object, a certificate), then asserts that
 # `p11tool --provider MODULE --login --list-all` lists every one of them with its type, that
 # without login the private ones are hidden and the public ones are not, that the
-# certificate exports byte-identical, and that a wrong PIN is refused.
+# certificate exports byte-identical, that certtool signs self-signed certificates with
+# the token's RSA and EC keys, and that a wrong PIN is refused.
 source "$(dirname "$0")/lib.sh"
 parse_args "$@"
 cd "$WORK"
@@ -79,6 +80,24 @@ export_cert() {
   openssl x509 -in exported.pem -outform DER | cmp - cert.der
 }
 check "p11tool --export returns the stored certificate byte for byte" export_cert
+
+# certtool signs with the token's RSA and EC keys (GnuTLS's PKCS#11 signing path, not
+# only listing): self-signed certificates whose signatures OpenSSL checks against the
+# public keys read from the token.
+certtool_signs() {
+  local kind
+  printf 'cn = "certtool %s"\nexpiration_days = 2\nsigning_key\n' "$RUN" > cert.tmpl
+  for kind in rsa ec; do
+    GNUTLS_PIN=$USER_PIN certtool --provider "$MODULE" --generate-self-signed \
+      --load-privkey "$TOK_URI;object=$P-$kind;type=private" \
+      --load-pubkey "$TOK_URI;object=$P-$kind;type=public" \
+      --template cert.tmpl --outfile "ct-$kind.pem" < /dev/null || return 1
+    GNUTLS_PIN=$USER_PIN pt --login --export-pubkey "$TOK_URI;object=$P-$kind;type=public" > "pub-$kind.pem" || return 1
+    openssl x509 -in "ct-$kind.pem" -noout -pubkey | cmp - <(openssl pkey -pubin -in "pub-$kind.pem") || return 1
+    openssl verify -check_ss_sig -partial_chain -trusted "ct-$kind.pem" "ct-$kind.pem" || return 1
+  done
+}
+check "certtool --generate-self-signed signs with the token's RSA and EC keys (OpenSSL verifies)" certtool_signs
 
 wrong_pin() {
   if GNUTLS_PIN=wrong-pin-0000 pt --login --list-all "$TOK_URI" > out.txt 2>&1; then cat out.txt; return 1; fi
