@@ -1,4 +1,5 @@
-//! Links libkmsbridge.so with `-Bsymbolic` on ELF targets: the module's references to
+//! Links libkmsbridge.so (and the fault shim, whose Cargo.toml names this script) with
+//! `-Bsymbolic` on ELF targets: the module's references to
 //! its own exported functions (the `C_*` entries of its function lists) bind to itself,
 //! never to a same-named function of another PKCS#11 module or of p11-kit that came
 //! first in the process's global scope (docs/ARCHITECTURE.md, "Inside the host process").

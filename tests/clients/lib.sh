@@ -201,6 +201,19 @@ check_softhsm_deviation() {
 # skip NAME REASON — something this client cannot do at all; printed, not counted.
 skip() { echo "SKIP $1 — $2"; }
 
+# find_engine — sets ENGINE_SO to libp11's OpenSSL engine, or fails the suite.
+find_engine() {
+  local f
+  ENGINE_SO=
+  for f in /usr/lib/x86_64-linux-gnu/engines-3/pkcs11.so /usr/lib/x86_64-linux-gnu/engines-3/libpkcs11.so \
+           "$(openssl version -e 2>/dev/null | sed -n 's/^ENGINESDIR: "\(.*\)"/\1/p')/pkcs11.so"; do
+    [ -e "$f" ] && { ENGINE_SO=$f; break; }
+  done
+  if [ -z "$ENGINE_SO" ]; then
+    echo "FAIL libp11 engine (pkcs11.so) not found; run ci/softhsm/install"; FAILED=1; summary
+  fi
+}
+
 summary() {
   [ "$XFAILED" -gt 0 ] && echo "# $XFAILED known SoftHSM2 deviation(s) (XFAIL) not counted"
   echo "$PASSED passed, $FAILED failed"

@@ -53,14 +53,7 @@ if [ ! -x "$NGINX" ]; then
   echo "FAIL nginx not found; run ci/softhsm/install (Debian package nginx)"; FAILED=1; summary
 fi
 
-ENGINE_SO=
-for f in /usr/lib/x86_64-linux-gnu/engines-3/pkcs11.so /usr/lib/x86_64-linux-gnu/engines-3/libpkcs11.so \
-         "$(openssl version -e 2>/dev/null | sed -n 's/^ENGINESDIR: "\(.*\)"/\1/p')/pkcs11.so"; do
-  [ -e "$f" ] && { ENGINE_SO=$f; break; }
-done
-if [ -z "$ENGINE_SO" ]; then
-  echo "FAIL libp11 engine (pkcs11.so) not found; run ci/softhsm/install"; FAILED=1; summary
-fi
+find_engine
 
 # The engine is initialised when the configuration loads (no `init = 0`): nginx's
 # ENGINE_load_private_key wants an initialised engine.

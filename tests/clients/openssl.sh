@@ -13,14 +13,7 @@ source "$(dirname "$0")/lib.sh"
 parse_args "$@"
 cd "$WORK"
 
-ENGINE_SO=
-for f in /usr/lib/x86_64-linux-gnu/engines-3/pkcs11.so /usr/lib/x86_64-linux-gnu/engines-3/libpkcs11.so \
-         "$(openssl version -e 2>/dev/null | sed -n 's/^ENGINESDIR: "\(.*\)"/\1/p')/pkcs11.so"; do
-  [ -e "$f" ] && { ENGINE_SO=$f; break; }
-done
-if [ -z "$ENGINE_SO" ]; then
-  echo "FAIL libp11 engine (pkcs11.so) not found; run ci/softhsm/install"; FAILED=1; summary
-fi
+find_engine
 
 cat > openssl.cnf <<EOF
 openssl_conf = openssl_init
