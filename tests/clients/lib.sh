@@ -214,6 +214,19 @@ find_engine() {
   fi
 }
 
+# engine_conf FILE [LINE...] — an OpenSSL configuration loading libp11's engine (found by
+# find_engine) with MODULE_PATH = $MODULE; each LINE is added to the engine's section.
+engine_conf() {
+  local file=$1; shift
+  {
+    printf '%s\n' "openssl_conf = openssl_init" "[openssl_init]" "engines = engine_section" \
+      "[engine_section]" "pkcs11 = pkcs11_section" "[pkcs11_section]" "engine_id = pkcs11" \
+      "dynamic_path = $ENGINE_SO" "MODULE_PATH = $MODULE"
+    [ $# -eq 0 ] || printf '%s\n' "$@"
+    printf '%s\n' "[req]" "distinguished_name = req_dn" "[req_dn]"
+  } > "$file"
+}
+
 summary() {
   [ "$XFAILED" -gt 0 ] && echo "# $XFAILED known SoftHSM2 deviation(s) (XFAIL) not counted"
   echo "$PASSED passed, $FAILED failed"

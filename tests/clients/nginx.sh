@@ -57,20 +57,7 @@ find_engine
 
 # The engine is initialised when the configuration loads (no `init = 0`): nginx's
 # ENGINE_load_private_key wants an initialised engine.
-cat > openssl.cnf <<EOF
-openssl_conf = openssl_init
-[openssl_init]
-engines = engine_section
-[engine_section]
-pkcs11 = pkcs11_section
-[pkcs11_section]
-engine_id = pkcs11
-dynamic_path = $ENGINE_SO
-MODULE_PATH = $MODULE
-[req]
-distinguished_name = req_dn
-[req_dn]
-EOF
+engine_conf openssl.cnf
 # Only nginx and `openssl req` get it; the TLS client must not load the module.
 OSSL_CONF=$WORK/openssl.cnf
 

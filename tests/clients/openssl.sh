@@ -15,21 +15,7 @@ cd "$WORK"
 
 find_engine
 
-cat > openssl.cnf <<EOF
-openssl_conf = openssl_init
-[openssl_init]
-engines = engine_section
-[engine_section]
-pkcs11 = pkcs11_section
-[pkcs11_section]
-engine_id = pkcs11
-dynamic_path = $ENGINE_SO
-MODULE_PATH = $MODULE
-init = 0
-[req]
-distinguished_name = req_dn
-[req_dn]
-EOF
+engine_conf openssl.cnf "init = 0"
 export OPENSSL_CONF=$WORK/openssl.cnf
 export PKCS11_MODULE_PATH=$MODULE
 
