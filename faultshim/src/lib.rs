@@ -27,6 +27,9 @@
 mod control;
 mod entries;
 
+/// How often, at most, the shim looks at its control file (on calls): a change
+/// is in force for every call made this long after it.
+pub use control::CHECK_EVERY_MS;
 use control::{Change, Control};
 use cryptoki_sys::*;
 use parking_lot::{Condvar, Mutex, RwLock};

@@ -18,6 +18,7 @@ use cryptoki::object::{Attribute, ObjectClass, ObjectHandle};
 use cryptoki::session::{Session, UserType};
 use cryptoki::slot::Slot;
 use cryptoki::types::AuthPin;
+use kmsbridge_faultshim::CHECK_EVERY_MS;
 use kmsbridge_testkit::codes::err_of;
 use kmsbridge_testkit::keys::{ecdsa_sign, find_private, token_ec_key};
 use kmsbridge_testkit::module::login;
@@ -103,7 +104,7 @@ impl Node {
     }
 
     /// Sets `key = value` lines in the control file (others kept), then waits
-    /// until the shim's next look at it.
+    /// until the shim's next look at it (it looks at most every CHECK_EVERY_MS).
     fn set(&self, lines: &str) {
         let path = self.dir.path().join("faultshim.conf");
         let mut text = std::fs::read_to_string(&path).unwrap_or_default();
@@ -120,7 +121,7 @@ impl Node {
         let tmp = path.with_extension("tmp");
         std::fs::write(&tmp, text).unwrap();
         std::fs::rename(&tmp, &path).unwrap();
-        std::thread::sleep(Duration::from_millis(80));
+        settle();
     }
 
     fn session(&self) -> Session {
@@ -141,6 +142,13 @@ fn one_private(s: &Session, name: &str) -> ObjectHandle {
     found[0]
 }
 
+/// Waits until every later call sees a control-file change made before: the
+/// shim's look interval and 30 ms more (only a lower bound: a longer sleep under
+/// load changes nothing).
+fn settle() {
+    std::thread::sleep(Duration::from_millis(CHECK_EVERY_MS + 30));
+}
+
 fn timed<T>(f: impl FnOnce() -> T) -> (T, Duration) {
     let t = Instant::now();
     let r = f();
@@ -158,40 +166,44 @@ fn forwards_every_call_and_shows_only_its_token() {
     assert_eq!(s.generate_random_vec(16).unwrap().len(), 16);
 }
 
+/// The latency of `latency_is_added_to_crypto_calls_only`. Its bounds are in units
+/// of it, each the least time the fault it guards against takes, so that fault fails
+/// the test for certain; the margins are whole latencies (0.5 s and more) over a
+/// sign that takes about 1 ms on an idle machine, so load does not fail it.
+const LATENCY: Duration = Duration::from_millis(500);
+
 #[test]
 fn latency_is_added_to_crypto_calls_only() {
     let n = Node::new("latency", "");
     let s = n.session();
     let key = token_ec_key(&s, "k");
+    // A sign is 3 crypto calls (C_SignInit, the length query, C_Sign): with any
+    // latency in force it takes at least 3 latencies.
     let (r, fast) = timed(|| ecdsa_sign(&s, key));
     r.unwrap();
-    assert!(
-        fast < Duration::from_millis(100),
-        "no latency configured, took {fast:?}"
-    );
+    assert!(fast < 3 * LATENCY, "no latency configured, took {fast:?}");
 
-    n.set("latency_ms = 150");
+    n.set(&format!("latency_ms = {}", LATENCY.as_millis()));
     let (r, slow) = timed(|| ecdsa_sign(&s, key));
     r.unwrap();
     assert!(
-        slow >= Duration::from_millis(450),
-        "3 crypto calls x 150 ms, took {slow:?}"
+        slow >= 3 * LATENCY,
+        "3 crypto calls x {LATENCY:?}, took {slow:?}"
     );
-    assert!(slow < Duration::from_millis(1500), "took {slow:?}");
+    // Added once per call: twice per call would take 6 latencies.
+    assert!(
+        slow < 5 * LATENCY,
+        "latency added more than once a call, took {slow:?}"
+    );
+    // One non-crypto call: had the latency been added, at least one latency.
     let (r, random) = timed(|| s.generate_random_vec(16));
     r.unwrap();
-    assert!(
-        random < Duration::from_millis(100),
-        "not a crypto call, took {random:?}"
-    );
+    assert!(random < LATENCY, "not a crypto call, took {random:?}");
 
     n.set("latency_ms = 0");
     let (r, fast) = timed(|| ecdsa_sign(&s, key));
     r.unwrap();
-    assert!(
-        fast < Duration::from_millis(100),
-        "latency cleared, took {fast:?}"
-    );
+    assert!(fast < 3 * LATENCY, "latency cleared, took {fast:?}");
 }
 
 /// `threads` sessions each sign once, all at the same time; the time they took.
@@ -209,28 +221,23 @@ fn concurrent_signs(n: &Node, key: ObjectHandle, threads: usize) -> Duration {
 
 #[test]
 fn capacity_limits_concurrent_crypto_calls() {
-    let n = Node::new("capacity", "latency_ms = 100");
+    // Per crypto call; 6 concurrent signs are 18 calls, 3 per thread in sequence.
+    const L: Duration = Duration::from_millis(200);
+    let n = Node::new("capacity", &format!("latency_ms = {}", L.as_millis()));
     let s = n.session();
     let key = token_ec_key(&s, "k");
-    // 6 signs x 3 calls x 100 ms: about 300 ms with no limit (all in parallel) ...
+    // No limit: about 3 L, all 6 in parallel. Each bound below is the 9 L that a
+    // limit of 2 (or fewer) engines would take, so such a limit fails for certain;
+    // the margin over the expected 3 L is 6 L (1.2 s).
     let free = concurrent_signs(&n, key, 6);
-    assert!(
-        free < Duration::from_millis(700),
-        "no capacity limit, took {free:?}"
-    );
-    // ... and at least 18 x 100 ms / 2 engines = 900 ms with two.
+    assert!(free < 9 * L, "no capacity limit, took {free:?}");
+    // Two engines: the 18 calls need at least 18 L / 2 = 9 L.
     n.set("capacity = 2");
     let two = concurrent_signs(&n, key, 6);
-    assert!(
-        two >= Duration::from_millis(880),
-        "capacity 2, took {two:?}"
-    );
+    assert!(two >= 9 * L, "capacity 2, took {two:?}");
     n.set("capacity = 0");
     let free = concurrent_signs(&n, key, 6);
-    assert!(
-        free < Duration::from_millis(700),
-        "limit lifted, took {free:?}"
-    );
+    assert!(free < 9 * L, "limit lifted, took {free:?}");
 }
 
 #[test]
@@ -278,13 +285,16 @@ fn hang_blocks_calls_until_cleared() {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::scope(|sc| {
         sc.spawn(move || tx.send(timed(|| ecdsa_sign(&s, key))).unwrap());
+        // A correct hang never answers, so load cannot fail this check.
         assert!(
             rx.recv_timeout(Duration::from_millis(500)).is_err(),
             "a call got through a hang"
         );
         n.set("hang = false");
+        // Liveness only: the hung call polls every 10 ms and the shim looks at its
+        // file every CHECK_EVERY_MS, so it resumes within ~60 ms; 5 s more of margin.
         let (r, took) = rx
-            .recv_timeout(Duration::from_secs(2))
+            .recv_timeout(Duration::from_millis(CHECK_EVERY_MS) + Duration::from_secs(5))
             .expect("the call resumes");
         r.unwrap();
         assert!(took >= Duration::from_millis(500), "took {took:?}");
@@ -380,6 +390,6 @@ fn the_environment_names_control_file_and_target_when_no_sibling_file() {
         ),
     )
     .unwrap();
-    std::thread::sleep(Duration::from_millis(80));
+    settle();
     assert_eq!(err_of(ecdsa_sign(&s, key)), RvError::DeviceRemoved);
 }

@@ -11,7 +11,8 @@ use kmsbridge_bridge::{Backend, ObjectId};
 use parking_lot::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// How stale a view may be before its next use re-reads the generation.
+/// How stale a view may be before its next use re-reads the generation (the tests'
+/// bounds derive from it: `REFRESH_MS` in tests/src/kms.rs).
 pub(crate) const REFRESH_MS: u64 = 500;
 const NEVER: u64 = u64::MAX;
 

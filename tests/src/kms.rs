@@ -13,7 +13,18 @@ use cryptoki_sys::*;
 use kmsbridge_testkit::keys::find;
 use std::fmt::Debug;
 use std::ptr::null_mut;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// How often a process re-reads the instance's hidden records (KMS key records,
+/// access points, secrets) while it uses them: `REFRESH_MS` of
+/// provider/src/refresh.rs. The documented "within 1 s" rests on it.
+pub const REFRESH_MS: u64 = 500;
+
+/// The bound the tests put on a change reaching another process: 10 re-read
+/// intervals (5 s). On an idle machine it arrives within one or two; the rest is
+/// margin for a loaded 2-core machine running tests in parallel. A process that
+/// never re-reads fails it for certain.
+pub const PROPAGATION_BOUND: Duration = Duration::from_millis(10 * REFRESH_MS);
 
 /// Declares the header's numeric constants and a list of them for the header check.
 macro_rules! constants {
