@@ -65,14 +65,24 @@ impl Backoff {
 
     /// Sleep before the next round; false once the budget is spent.
     pub fn wait(&mut self) -> bool {
+        match self.step() {
+            Some(d) => {
+                std::thread::sleep(d);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The next round's delay, counted as spent; `None` once the budget is spent.
+    fn step(&mut self) -> Option<Duration> {
         if self.spent >= BUDGET {
-            return false;
+            return None;
         }
         let d = self.next.min(BUDGET - self.spent);
-        std::thread::sleep(d);
         self.spent += d;
         self.next = (self.next * 2).min(CAP);
-        true
+        Some(d)
     }
 }
 
@@ -106,6 +116,25 @@ mod tests {
         );
         assert_eq!(classify(&rv(CKR_SIGNATURE_INVALID), &[]), Class::Final);
         assert_eq!(classify(&rv(CKR_FUNCTION_FAILED), &[]), Class::Final);
+    }
+
+    /// docs/CLUSTER.md: "5 ms doubling to 200 ms, about 2 s in all".
+    #[test]
+    fn backoff_doubles_from_5_ms_to_a_200_ms_cap_within_2_s() {
+        let mut b = Backoff::new();
+        let delays: Vec<u64> = std::iter::from_fn(|| b.step())
+            .map(|d| d.as_millis() as u64)
+            .collect();
+        assert_eq!(
+            delays[..7],
+            [5, 10, 20, 40, 80, 160, 200],
+            "doubling to the cap"
+        );
+        assert!(delays[6..].iter().all(|d| *d <= 200), "capped: {delays:?}");
+        assert_eq!(delays.iter().sum::<u64>(), 2000, "2 s in all: {delays:?}");
+        // 5 + ... + 160 = 315 ms, then 200 ms rounds until the budget: 9 of them, and
+        // the last one cut to what is left.
+        assert_eq!(delays.len(), 6 + 9, "{delays:?}");
     }
 
     #[test]

@@ -194,3 +194,25 @@ impl Inner {
         !self.shut.load(Ordering::Acquire)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// docs/CLUSTER.md and CONFIG.md: `call_timeout_ms` defaults to 10000 and
+    /// `quorum` to 2 (the provider takes both from here when the config has none).
+    #[test]
+    fn the_documented_defaults() {
+        let d = ClusterConfig::default();
+        assert_eq!(
+            d.call_timeout,
+            Duration::from_millis(10_000),
+            "call_timeout_ms"
+        );
+        assert_eq!(d.quorum, None, "quorum unset: 2, or every node when fewer");
+        assert!(
+            d.busy_codes.is_empty(),
+            "no configuration key sets busy codes"
+        );
+    }
+}

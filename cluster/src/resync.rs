@@ -207,3 +207,73 @@ impl Inner {
         Ok(changes)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::health::PROBE_FIRST;
+    use crate::objects::Table;
+    use kmsbridge_bridge::pkcs11::NodeConfig;
+    use parking_lot::{Condvar, Mutex};
+    use std::sync::atomic::{AtomicBool, AtomicU64};
+
+    /// A one-node `Inner` whose node cannot be reached (no library), and no prober
+    /// thread: the test drives the probes.
+    fn unreachable() -> Arc<Inner> {
+        let cfg = NodeConfig {
+            name: "test/node0".into(),
+            library: "/nonexistent/libvendor.so".into(),
+            token_label: None,
+            token_serial: None,
+            credential_file: "/nonexistent/pin".into(),
+            so_credential_file: None,
+            pool_size: 1,
+            pool_wait: Duration::from_millis(10),
+            serial_calls: false,
+        };
+        Arc::new(Inner {
+            cfg: crate::ClusterConfig::default(),
+            quorum: 1,
+            members: vec![Arc::new(Member::new(cfg, true))],
+            table: Table::new(1),
+            domain: vec![AtomicU64::new(0)],
+            shut: AtomicBool::new(false),
+            prober: Mutex::new(false),
+            prober_wake: Condvar::new(),
+        })
+    }
+
+    /// docs/CLUSTER.md: a down node is probed "with a growing backoff (100 ms to
+    /// 5 s)". Each failed probe sets the next one that much later and doubles the
+    /// wait up to the cap; read from the schedule itself, no clock bound.
+    #[test]
+    fn a_down_node_is_probed_with_a_backoff_doubling_from_100_ms_to_5_s() {
+        let inner = unreachable();
+        let m = Arc::clone(&inner.members[0]);
+        m.mark_down("test");
+        {
+            let p = m.probe.lock();
+            assert_eq!(p.backoff, PROBE_FIRST, "the first wait");
+            assert_eq!(PROBE_FIRST, Duration::from_millis(100));
+        }
+        let expected = [100, 200, 400, 800, 1600, 3200, 5000, 5000, 5000];
+        for (i, want) in expected.map(Duration::from_millis).into_iter().enumerate() {
+            let before = Instant::now();
+            inner.try_return(0, &m);
+            let after = Instant::now();
+            assert_eq!(m.state(), NodeState::Down, "an unreachable node stays down");
+            // `next` was set to "now + wait" between `before` and `after`.
+            let next = m.probe.lock().next;
+            let (shortest, longest) = (next.saturating_duration_since(after), next - before);
+            assert!(
+                shortest <= want && want <= longest,
+                "after failed probe {}: the next in {shortest:?}..{longest:?}, not {want:?}",
+                i + 1
+            );
+        }
+        // The prober starts no probe before its time.
+        m.probe.lock().next = Instant::now() + Duration::from_secs(3600);
+        inner.tick();
+        assert!(!m.probe.lock().running, "a probe before its time");
+    }
+}

@@ -11,6 +11,7 @@ use cryptoki::types::AuthPin;
 use kmsbridge_testkit::module::{find_slot, login};
 use kmsbridge_testkit::rig::Rig;
 use std::path::PathBuf;
+use std::process::Command;
 
 /// Client threads of the node-loss load tests, as many as issue 5 asks.
 pub const THREADS: usize = 32;
@@ -109,6 +110,95 @@ impl<'r> NodeTokens<'r> {
             let _ = ctx.finalize();
         }
     }
+}
+
+/// Which objects [`count_on_node`] counts: those with every attribute given.
+#[derive(Clone, Debug, Default)]
+pub struct Query {
+    /// CKA_CLASS.
+    pub class: Option<ObjectClass>,
+    /// CKA_ID.
+    pub id: Option<Vec<u8>>,
+    /// CKA_LABEL.
+    pub label: Option<String>,
+}
+
+impl Query {
+    /// Objects with CKA_ID `id`.
+    pub fn id(id: &[u8]) -> Query {
+        Query { id: Some(id.to_vec()), ..Default::default() }
+    }
+
+    /// Objects with CKA_LABEL `label`.
+    pub fn label(label: &str) -> Query {
+        Query { label: Some(label.into()), ..Default::default() }
+    }
+
+    /// Objects of class `class`.
+    pub fn class(class: ObjectClass) -> Query {
+        Query { class: Some(class), ..Default::default() }
+    }
+
+    fn arg(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some(c) = self.class {
+            parts.push(format!("class={}", cryptoki_sys::CK_OBJECT_CLASS::from(c)));
+        }
+        if let Some(id) = &self.id {
+            parts.push(format!("id={}", hex::encode(id)));
+        }
+        if let Some(l) = &self.label {
+            assert!(!l.contains(','), "a label without ','");
+            parts.push(format!("label={l}"));
+        }
+        assert!(!parts.is_empty(), "a query names something");
+        parts.join(",")
+    }
+}
+
+/// How many objects on node `k`'s token match each of `queries` (logged in as the
+/// node's user), read straight through SoftHSM2 over the node's own store in a child
+/// process (`src/bin/node-objects.rs`): not through kmsbridge, the fault shim or
+/// p11-kit, so it works while the node is lost and while the module runs here.
+pub fn count_on_node(rig: &Rig, k: usize, queries: &[Query]) -> Vec<usize> {
+    // The node's store: one shared by all in-process nodes, else the node's own.
+    let conf = if rig.in_process() {
+        rig.dir().join("softhsm2.conf")
+    } else {
+        rig.dir().join(format!("node{k}/softhsm2.conf"))
+    };
+    // Cargo builds the package's binaries beside the test binaries' `deps/`.
+    let exe = std::env::current_exe().expect("current_exe");
+    let bin = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .map(|dir| dir.join("node-objects"))
+        .filter(|b| b.exists())
+        .unwrap_or_else(|| panic!("node-objects is not built beside {}", exe.display()));
+    let out = Command::new(&bin)
+        .env("SOFTHSM2_CONF", &conf)
+        .arg(rig.var("SOFTHSM2_MODULE"))
+        .arg(rig.node_token_label(k))
+        .arg(rig.dir().join(format!("node{k}.pin")))
+        .args(queries.iter().map(Query::arg))
+        .output()
+        .unwrap_or_else(|e| panic!("run {}: {e}", bin.display()));
+    assert!(
+        out.status.success(),
+        "node-objects on node {k}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let counts: Vec<usize> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| l.trim().parse().expect("a count per line"))
+        .collect();
+    assert_eq!(counts.len(), queries.len(), "one count per query");
+    counts
+}
+
+/// How many of `rig`'s nodes hold an object matching `q`, node by node.
+pub fn count_on_nodes(rig: &Rig, q: &Query) -> Vec<usize> {
+    (0..rig.nodes()).map(|k| count_on_node(rig, k, std::slice::from_ref(q))[0]).collect()
 }
 
 /// A token AES key made by value: written to every node, no domain key needed (and
