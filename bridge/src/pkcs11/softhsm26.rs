@@ -119,3 +119,30 @@ fn value_len_of<P: Borrow<Pool>>(s: &Lease<P>, obj: ObjectId) -> Option<CK_ULONG
     (rv == CKR_OK && a.ulValueLen != CK_UNAVAILABLE_INFORMATION && a.ulValueLen > 0)
         .then_some(a.ulValueLen)
 }
+
+#[cfg(test)]
+mod tests {
+    // Tests and benches: a panic is how they report a failure.
+    #![allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )]
+    use super::from_blob;
+    use crate::attr::Attr;
+    use cryptoki_sys::*;
+
+    #[test]
+    fn blob_tells_the_length_only_where_it_is_exact() {
+        let aes = [Attr::ulong(CKA_KEY_TYPE, CKK_AES)];
+        let generic = [Attr::ulong(CKA_KEY_TYPE, CKK_GENERIC_SECRET)];
+        assert_eq!(from_blob(CKM_AES_KEY_WRAP, &generic, 40), Some(32));
+        assert_eq!(from_blob(CKM_AES_KEY_WRAP_PAD, &aes, 40), Some(32));
+        assert_eq!(from_blob(CKM_AES_KEY_WRAP_KWP, &aes, 24), Some(16));
+        // RFC 5649 pads other keys: 32 bytes of blob may hold 17 to 24 bytes of key.
+        assert_eq!(from_blob(CKM_AES_KEY_WRAP_PAD, &generic, 32), None);
+        assert_eq!(from_blob(CKM_RSA_PKCS_OAEP, &aes, 256), None);
+        assert_eq!(from_blob(CKM_AES_KEY_WRAP, &aes, 8), None);
+    }
+}
