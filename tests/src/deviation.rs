@@ -1,6 +1,8 @@
 //! Recorded differences between SoftHSM2 2.6 and what kmsbridge must answer.
 //! Every entry is asserted by a case (the SoftHSM2 answer on the direct target,
-//! the spec's on the bridge) and listed in `tests/DEVIATIONS.md` under its id.
+//! the spec's on the bridge, or for a [`Bridge::Forwarded`] entry kmsbridge's
+//! recorded answer on the hardware instance, named in the run) and listed in
+//! `tests/DEVIATIONS.md` under its id.
 
 /// What kind of difference.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -12,6 +14,18 @@ pub enum Kind {
     Limitation,
 }
 
+/// What kmsbridge's hardware instance over SoftHSM2 does about it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bridge {
+    /// kmsbridge answers the spec: the bridge run asserts the spec.
+    Mended,
+    /// kmsbridge cannot mend it over SoftHSM2 2.6: the bridge run asserts kmsbridge's
+    /// recorded answer, prints `deviation SH-nn forwarded by kmsbridge`, and the case
+    /// runs as `conformance_bridge::forwarded_shNN::<case>` so it is not counted as
+    /// a spec pass. The software instance must still follow the spec.
+    Forwarded,
+}
+
 /// One recorded difference.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Deviation {
@@ -19,17 +33,20 @@ pub struct Deviation {
     pub id: &'static str,
     /// Kind of difference.
     pub kind: Kind,
+    /// What kmsbridge does about it over SoftHSM2.
+    pub bridge: Bridge,
     /// One line: what SoftHSM2 does, and what the spec (or kmsbridge) says.
     pub summary: &'static str,
 }
 
 macro_rules! deviations {
-    ($($name:ident = $id:literal, $kind:ident, $summary:literal;)*) => {
+    ($($name:ident = $id:literal, $kind:ident, $bridge:ident, $summary:literal;)*) => {
         $(
             #[doc = $summary]
             pub const $name: Deviation = Deviation {
                 id: $id,
                 kind: Kind::$kind,
+                bridge: Bridge::$bridge,
                 summary: $summary,
             };
         )*
@@ -39,53 +56,57 @@ macro_rules! deviations {
 }
 
 deviations! {
-    HASHED_ECDSA = "SH-01", Limitation,
+    HASHED_ECDSA = "SH-01", Limitation, Mended,
         "SoftHSM2 2.6 offers only raw CKM_ECDSA; CKM_ECDSA_SHA1/224/256/384/512 answer \
          CKR_MECHANISM_INVALID. kmsbridge hashes in-module and must offer them.";
-    SESSION_COUNTS = "SH-02", Limitation,
+    SESSION_COUNTS = "SH-02", Limitation, Mended,
         "SoftHSM2 reports ulSessionCount/ulRwSessionCount as CK_UNAVAILABLE_INFORMATION. \
          kmsbridge must report the real counts of front sessions.";
-    NO_INTERFACES = "SH-03", Limitation,
+    NO_INTERFACES = "SH-03", Limitation, Mended,
         "SoftHSM2 2.6 exports no C_GetInterfaceList/C_GetInterface (PKCS#11 2.40 only). \
          kmsbridge must offer the \"PKCS 11\" 2.40 and 3.0 interfaces.";
-    KEY_HANDLE_CODE = "SH-04", Spec,
+    KEY_HANDLE_CODE = "SH-04", Spec, Mended,
         "C_EncryptInit/C_SignInit with a key handle that does not exist answer \
          CKR_OBJECT_HANDLE_INVALID; the spec's code for these functions is CKR_KEY_HANDLE_INVALID.";
-    MECH_PARAM_CODE = "SH-05", Spec,
+    MECH_PARAM_CODE = "SH-05", Spec, Mended,
         "Malformed mechanism parameters answer CKR_MECHANISM_INVALID (CBC with a 3-byte IV) or \
          CKR_ARGUMENTS_BAD (CBC-PAD without IV, GCM with ulTagBits 129) instead of \
          CKR_MECHANISM_PARAM_INVALID.";
-    OP_ACTIVE_AFTER_ERROR = "SH-06", Spec,
+    OP_ACTIVE_AFTER_ERROR = "SH-06", Spec, Mended,
         "C_Encrypt/C_Sign with a NULL length pointer answer CKR_ARGUMENTS_BAD but leave the \
          operation active; the spec ends the operation on every answer but CKR_OK (length query) \
          and CKR_BUFFER_TOO_SMALL.";
-    DECRYPT_FAILURE_CODE = "SH-07", Spec,
-        "Decryption of invalid ciphertext (AES-GCM with a wrong tag, CBC-PAD with bad padding) \
-         answers CKR_GENERAL_ERROR instead of CKR_ENCRYPTED_DATA_INVALID.";
-    RSA_DATA_LEN = "SH-08", Spec,
+    DECRYPT_FAILURE_CODE = "SH-07", Spec, Mended,
+        "Decryption of invalid ciphertext (AES-GCM with a wrong tag, CBC-PAD with bad padding, \
+         RSA-OAEP tampered) answers CKR_GENERAL_ERROR instead of CKR_ENCRYPTED_DATA_INVALID.";
+    RSA_DATA_LEN = "SH-08", Spec, Mended,
         "RSA input longer than the padding allows (CKM_RSA_PKCS sign, OAEP encrypt) answers \
          CKR_GENERAL_ERROR instead of CKR_DATA_LEN_RANGE.";
-    AES_VALUE_LEN = "SH-09", Spec,
+    AES_VALUE_LEN = "SH-09", Spec, Mended,
         "C_CreateObject accepts a CKK_AES key whose CKA_VALUE is 15 bytes; AES keys are 16, 24 \
          or 32 bytes and the spec's answer is CKR_ATTRIBUTE_VALUE_INVALID.";
-    LOGOUT_NOT_LOGGED_IN = "SH-10", Spec,
+    LOGOUT_NOT_LOGGED_IN = "SH-10", Spec, Mended,
         "C_Logout when nobody is logged in answers CKR_OK instead of CKR_USER_NOT_LOGGED_IN.";
-    KWP_LENGTH = "SH-11", Spec,
+    KWP_LENGTH = "SH-11", Spec, Forwarded,
         "C_WrapKey with CKM_AES_KEY_WRAP_PAD writes the padded length, not the key length, into \
          the RFC 5649 integrity block for keys that are not a multiple of 8 bytes: the blob is \
          not RFC 5649 and unwraps (anywhere) to a zero-padded, longer key. Unwrap is correct.";
-    UNWRAPPED_VALUE_LEN = "SH-12", Spec,
+    UNWRAPPED_VALUE_LEN = "SH-12", Spec, Mended,
         "Secret keys made by C_UnwrapKey (RSA-OAEP, AES key wrap) answer CKA_VALUE_LEN 0, not \
-         their length. kmsbridge passes the 0 through for plain unwraps; KMS imports report the \
-         record's length.";
-    UNWRAP_FAILURE_CODE = "SH-13", Spec,
+         their length. kmsbridge answers the length (from the blob, the readable value's \
+         length, or a KMS key's record).";
+    UNWRAP_FAILURE_CODE = "SH-13", Spec, Mended,
         "C_UnwrapKey of a blob that does not decrypt (RSA-OAEP, AES key wrap) answers \
          CKR_GENERAL_ERROR instead of CKR_WRAPPED_KEY_INVALID (CKR_WRAPPED_KEY_LEN_RANGE for an \
          RSA blob that is not the modulus length).";
-    OAEP_NO_SOURCE = "SH-14", Spec,
+    OAEP_NO_SOURCE = "SH-14", Spec, Mended,
         "C_UnwrapKey with CKM_RSA_PKCS_OAEP whose CK_RSA_PKCS_OAEP_PARAMS.source is 0 with no \
          label answers CKR_ARGUMENTS_BAD (SoftHSM2 wants CKZ_DATA_SPECIFIED); kmsbridge accepts \
          it as no label.";
+    ARGS_BEFORE_SESSION = "SH-15", Spec, Mended,
+        "C_GenerateKey, C_GenerateKeyPair, C_WrapKey, C_UnwrapKey and C_DeriveKey with a NULL \
+         mechanism on a session that does not exist answer CKR_ARGUMENTS_BAD; session codes \
+         take precedence (PKCS#11 3.0 5.1.7): CKR_SESSION_HANDLE_INVALID.";
 }
 
 #[cfg(test)]
@@ -101,6 +122,18 @@ mod tests {
                 doc.matches(&heading).count(),
                 1,
                 "tests/DEVIATIONS.md must have exactly one section `{heading}`"
+            );
+        }
+        for d in ALL {
+            let section = doc.split(&format!("## {}\n", d.id)).nth(1).unwrap_or("");
+            let section = section.split("\n## ").next().unwrap_or("");
+            let says = section.contains("**Forwarded by kmsbridge.**");
+            assert_eq!(
+                says,
+                d.bridge == super::Bridge::Forwarded,
+                "tests/DEVIATIONS.md {}: \"**Forwarded by kmsbridge.**\" must be there exactly \
+                 when the code records the deviation as forwarded",
+                d.id
             );
         }
         let ids: std::collections::BTreeSet<_> = ALL.iter().map(|d| d.id).collect();

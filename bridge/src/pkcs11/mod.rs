@@ -13,6 +13,7 @@ mod oaep;
 mod op;
 mod pool;
 mod prehash;
+mod softhsm26;
 mod unwrap;
 
 pub use library::Library;

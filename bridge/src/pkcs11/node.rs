@@ -6,7 +6,7 @@ use super::library::Library;
 use super::oaep::OaepParams;
 use super::op::{begin_signature, NodeOp};
 use super::pool::{Lease, Pool};
-use super::{fixups, kinds, oaep, unwrap};
+use super::{fixups, kinds, oaep, softhsm26, unwrap};
 use crate::admin::ClusterAdmin;
 use crate::backend::{Backend, DeviceInfo, ObjectId, Output};
 use crate::domain;
@@ -56,6 +56,9 @@ struct Connected {
     /// SoftHSM2 ≤ 2.6 writes a wrong length into RFC 5649 blobs of keys that are not
     /// whole 8-byte blocks (tests/DEVIATIONS.md SH-11); such wraps are refused.
     kwp_wrap_broken: bool,
+    /// SoftHSM2 ≤ 2.6 answers CKA_VALUE_LEN 0 for keys it unwrapped (SH-12): the
+    /// node answers it (`softhsm26.rs`).
+    unwrapped: Option<softhsm26::Unwrapped>,
     rsa_aes: RsaAes,
 }
 
@@ -167,6 +170,7 @@ impl Node {
             mechanisms,
             composed_ecdsa,
             kwp_wrap_broken,
+            unwrapped: kwp_wrap_broken.then(softhsm26::Unwrapped::default),
             rsa_aes,
         }))
     }
@@ -391,6 +395,9 @@ impl Backend for Node {
             // SAFETY: handles only; no buffer is passed.
             |f| unsafe { f(s.handle(), obj) },
         );
+        if let (CKR_OK, Some(u)) = (rv, &c.unwrapped) {
+            u.forget(obj);
+        }
         check(rv, "C_DestroyObject")
     }
 
@@ -438,6 +445,9 @@ impl Backend for Node {
             | CKR_BUFFER_TOO_SMALL => {
                 for (r, a) in reqs.iter_mut().zip(&t) {
                     r.len = a.ulValueLen;
+                }
+                if let Some(u) = &c.unwrapped {
+                    u.mend(&s, obj, reqs);
                 }
                 Ok(rv)
             }
@@ -520,22 +530,7 @@ impl Backend for Node {
         mut out: Output,
     ) -> Result<usize> {
         if mech.ty == CKM_AES_KEY_WRAP_PAD && self.conn()?.kwp_wrap_broken {
-            let mut req = [AttrReq::new(
-                CKA_VALUE_LEN,
-                Some(std::mem::size_of::<CK_ULONG>()),
-            )];
-            self.get_attributes(key, &mut req)?;
-            let [req] = req;
-            let len = req
-                .value()
-                .and_then(|v| v.try_into().ok())
-                .map(CK_ULONG::from_ne_bytes);
-            if len.is_some_and(|n| n % 8 != 0) {
-                return Err(Error::rv(
-                    CKR_KEY_NOT_WRAPPABLE,
-                    "RFC 5649 wrap of a partial block on SoftHSM2 2.6",
-                ));
-            }
+            softhsm26::refuse_partial_block_kwp(self, key)?;
         }
         if mech.ty == CKM_RSA_AES_KEY_WRAP {
             return Err(Error::rv(
@@ -599,10 +594,14 @@ impl Backend for Node {
             _ => {}
         }
         let s = c.pool.lend()?;
-        calls::unwrap(&s, mech, unwrapping, wrapped, template).map_err(|rv| {
+        let obj = calls::unwrap(&s, mech, unwrapping, wrapped, template).map_err(|rv| {
             let rv = fixups::correct_unwrap(&s, mech.ty, unwrapping, wrapped.len(), rv);
             Error::rv(rv, "C_UnwrapKey")
-        })
+        })?;
+        if let Some(u) = &c.unwrapped {
+            u.note(mech.ty, template, wrapped.len(), obj);
+        }
+        Ok(obj)
     }
 
     fn derive_key(&self, mech: &Mechanism, base: ObjectId, template: &[Attr]) -> Result<ObjectId> {

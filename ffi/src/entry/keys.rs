@@ -14,11 +14,15 @@ shells! {
         phKey: *mut CK_OBJECT_HANDLE,
     ) {
         let p = state::get()?;
-        if phKey.is_null() {
-            return Err(bad(CKR_ARGUMENTS_BAD, "NULL key handle pointer"));
-        }
-        // SAFETY: the caller's mechanism and template.
-        let (m, t) = unsafe { (mechanism(pMechanism)?, template(pTemplate, ulCount)?) };
+        // The session is judged before the arguments (PKCS#11 5.1).
+        let (m, t) = (|| {
+            if phKey.is_null() {
+                return Err(bad(CKR_ARGUMENTS_BAD, "NULL key handle pointer"));
+            }
+            // SAFETY: the caller's mechanism and template.
+            unsafe { Ok((mechanism(pMechanism)?, template(pTemplate, ulCount)?)) }
+        })()
+        .map_err(|e| p.session_error_first(hSession, e))?;
         let key = p.generate_key(hSession, &m, &t)?;
         // SAFETY: checked non-NULL above.
         unsafe { put(phKey, key) }
@@ -35,17 +39,20 @@ shells! {
         phPrivateKey: *mut CK_OBJECT_HANDLE,
     ) {
         let p = state::get()?;
-        if phPublicKey.is_null() || phPrivateKey.is_null() {
-            return Err(bad(CKR_ARGUMENTS_BAD, "NULL key handle pointer"));
-        }
-        // SAFETY: the caller's mechanism and templates.
-        let (m, public, private) = unsafe {
-            (
-                mechanism(pMechanism)?,
-                template(pPublicKeyTemplate, ulPublicKeyAttributeCount)?,
-                template(pPrivateKeyTemplate, ulPrivateKeyAttributeCount)?,
-            )
-        };
+        let (m, public, private) = (|| {
+            if phPublicKey.is_null() || phPrivateKey.is_null() {
+                return Err(bad(CKR_ARGUMENTS_BAD, "NULL key handle pointer"));
+            }
+            // SAFETY: the caller's mechanism and templates.
+            unsafe {
+                Ok((
+                    mechanism(pMechanism)?,
+                    template(pPublicKeyTemplate, ulPublicKeyAttributeCount)?,
+                    template(pPrivateKeyTemplate, ulPrivateKeyAttributeCount)?,
+                ))
+            }
+        })()
+        .map_err(|e| p.session_error_first(hSession, e))?;
         let (public, private) = p.generate_key_pair(hSession, &m, &public, &private)?;
         // SAFETY: checked non-NULL above.
         unsafe {
@@ -65,11 +72,9 @@ shells! {
         let p = state::get()?;
         // SAFETY: the caller's mechanism and output buffer.
         let (m, out) = unsafe {
-            (
-                mechanism(pMechanism)?,
-                output(pWrappedKey, pulWrappedKeyLen)?,
-            )
-        };
+            mechanism(pMechanism).and_then(|m| Ok((m, output(pWrappedKey, pulWrappedKeyLen)?)))
+        }
+        .map_err(|e| p.session_error_first(hSession, e))?;
         let r = p.wrap_key(hSession, &m, hWrappingKey, hKey, out);
         // SAFETY: `pulWrappedKeyLen` checked by `output`.
         unsafe { answer_len(r, pulWrappedKeyLen) }
@@ -86,17 +91,20 @@ shells! {
         phKey: *mut CK_OBJECT_HANDLE,
     ) {
         let p = state::get()?;
-        if phKey.is_null() {
-            return Err(bad(CKR_ARGUMENTS_BAD, "NULL key handle pointer"));
-        }
-        // SAFETY: the caller's mechanism, wrapped key and template.
-        let (m, wrapped, t) = unsafe {
-            (
-                mechanism(pMechanism)?,
-                input(pWrappedKey, ulWrappedKeyLen)?,
-                template(pTemplate, ulAttributeCount)?,
-            )
-        };
+        let (m, wrapped, t) = (|| {
+            if phKey.is_null() {
+                return Err(bad(CKR_ARGUMENTS_BAD, "NULL key handle pointer"));
+            }
+            // SAFETY: the caller's mechanism, wrapped key and template.
+            unsafe {
+                Ok((
+                    mechanism(pMechanism)?,
+                    input(pWrappedKey, ulWrappedKeyLen)?,
+                    template(pTemplate, ulAttributeCount)?,
+                ))
+            }
+        })()
+        .map_err(|e| p.session_error_first(hSession, e))?;
         let key = p.unwrap_key(hSession, &m, hUnwrappingKey, wrapped, &t)?;
         // SAFETY: checked non-NULL above.
         unsafe { put(phKey, key) }
@@ -111,16 +119,14 @@ shells! {
         phKey: *mut CK_OBJECT_HANDLE,
     ) {
         let p = state::get()?;
-        if phKey.is_null() {
-            return Err(bad(CKR_ARGUMENTS_BAD, "NULL key handle pointer"));
-        }
-        // SAFETY: the caller's mechanism and template.
-        let (m, t) = unsafe {
-            (
-                mechanism(pMechanism)?,
-                template(pTemplate, ulAttributeCount)?,
-            )
-        };
+        let (m, t) = (|| {
+            if phKey.is_null() {
+                return Err(bad(CKR_ARGUMENTS_BAD, "NULL key handle pointer"));
+            }
+            // SAFETY: the caller's mechanism and template.
+            unsafe { Ok((mechanism(pMechanism)?, template(pTemplate, ulAttributeCount)?)) }
+        })()
+        .map_err(|e| p.session_error_first(hSession, e))?;
         let key = p.derive_key(hSession, &m, hBaseKey, &t)?;
         // SAFETY: checked non-NULL above.
         unsafe { put(phKey, key) }

@@ -3,11 +3,11 @@
 
 use super::rawop::*;
 use crate::ck;
-use crate::deviation::{KEY_HANDLE_CODE, MECH_PARAM_CODE};
+use crate::deviation::{ARGS_BEFORE_SESSION, KEY_HANDLE_CODE, MECH_PARAM_CODE};
 use crate::env::Env;
 use crate::kat::*;
 use crate::raw::rv;
-use cryptoki::error::RvError;
+use cryptoki::error::{Rv, RvError};
 use cryptoki::mechanism::Mechanism;
 use cryptoki::object::{Attribute, AttributeType, ObjectHandle};
 use cryptoki_sys::*;
@@ -231,6 +231,8 @@ pub fn null_pointers(t: &Env) {
     assert_eq!(ck!(t, C_GetSessionInfo, hs, null_mut()), bad, "C_GetSessionInfo");
     let other = t.rw_session();
     let code = ck!(t, C_Login, other.handle(), CKU_SO, null_mut(), 5);
+    // The user is logged in: both codes apply, both are "other" return values, and
+    // PKCS#11 3.0 5.1.7 lets a module return either.
     assert!(code == bad || code == rv(CKR_USER_ANOTHER_ALREADY_LOGGED_IN), "C_Login: {code:?}");
     let key = import_aes(&s, &h(AES128_KEY)).handle();
     assert_eq!(ck!(t, C_EncryptInit, hs, null_mut(), key), bad, "C_EncryptInit");
@@ -289,4 +291,48 @@ pub fn initialize_bad_args(t: &Env) {
     assert_eq!(ck!(t, C_Initialize, p), OK, "C_Initialize");
     let s = t.user_session();
     s.generate_random_vec(8).expect("usable after the refused attempts");
+}
+
+/// Key functions judge the session before their arguments (PKCS#11 3.0 5.1.7: session
+/// codes take precedence over "other" codes): a NULL mechanism on a session that does
+/// not exist answers CKR_SESSION_HANDLE_INVALID (SoftHSM2: [`ARGS_BEFORE_SESSION`]), on
+/// a valid session CKR_ARGUMENTS_BAD.
+pub fn key_functions_judge_session_first(t: &Env) {
+    let s = t.user_session();
+    let key = import_aes(&s, &h(AES128_KEY)).handle();
+    let value_len: CK_ULONG = 16;
+    let mut tpl = [CK_ATTRIBUTE {
+        type_: CKA_VALUE_LEN,
+        pValue: &value_len as *const CK_ULONG as *mut _,
+        ulValueLen: std::mem::size_of::<CK_ULONG>() as CK_ULONG,
+    }];
+    let (tp, tn) = (tpl.as_mut_ptr(), tpl.len() as CK_ULONG);
+    let mut blob = [0u8; 64];
+    let mut blob_len = blob.len() as CK_ULONG;
+    let (mut k1, mut k2): (CK_OBJECT_HANDLE, CK_OBJECT_HANDLE) = (0, 0);
+    let mut codes = |session: CK_SESSION_HANDLE| {
+        let m = null_mut();
+        let b = blob.as_mut_ptr();
+        vec![
+            ("C_GenerateKey", ck!(t, C_GenerateKey, session, m, tp, tn, &mut k1)),
+            (
+                "C_GenerateKeyPair",
+                ck!(t, C_GenerateKeyPair, session, m, tp, tn, tp, tn, &mut k1, &mut k2),
+            ),
+            ("C_WrapKey", ck!(t, C_WrapKey, session, m, key, key, b, &mut blob_len)),
+            ("C_UnwrapKey", ck!(t, C_UnwrapKey, session, m, key, b, 24, tp, tn, &mut k1)),
+            ("C_DeriveKey", ck!(t, C_DeriveKey, session, m, key, tp, tn, &mut k1)),
+        ]
+    };
+    let answer = |all: &[(&'static str, Rv)], code: CK_RV| -> Vec<(&'static str, Rv)> {
+        all.iter().map(|(f, _)| (*f, rv(code))).collect()
+    };
+    let bad_session = codes(BOGUS_SESSION);
+    let spec = answer(&bad_session, CKR_SESSION_HANDLE_INVALID);
+    let softhsm = answer(&bad_session, CKR_ARGUMENTS_BAD);
+    let what = "NULL mechanism on a session that does not exist";
+    t.expect_spec(what, bad_session, spec, &ARGS_BEFORE_SESSION, softhsm);
+    let valid_session = codes(s.handle());
+    let spec = answer(&valid_session, CKR_ARGUMENTS_BAD);
+    assert_eq!(valid_session, spec, "NULL mechanism on a valid session");
 }
