@@ -680,6 +680,7 @@ impl ClusterAdmin for Node {
             last_error,
             lag: 0,
             served: 0,
+            routed: 0,
         }]
     }
 
