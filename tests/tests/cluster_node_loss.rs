@@ -2,18 +2,23 @@
 //! "What it must show"): 32 client threads sign (EC and RSA), encrypt and decrypt
 //! (AES) single-part for 30 s; node 1 is taken down at 10 s (its shim's `down`) and
 //! back at 20 s. No single-part operation fails. While node 1 is down, keys of every
-//! kind the cluster replicates are made, a key is destroyed and two are changed; the
-//! returned node holds all of it before it serves — shown by making it the only node
-//! that serves and using each new key through the module, and at the end by opening
-//! its token straight on SoftHSM2. Multi-part operations pinned on node 1 when it is
+//! kind the cluster replicates are made, a key is destroyed and two are changed, and
+//! `FRESH` more client threads make new AES keys and keep using them (found by
+//! CKA_ID, encrypting as when made) to the end, so a node serving before it holds
+//! them would answer wrongly. The returned node serves nothing until it is resynced:
+//! its shim's count of operation calls it received stays still while the module
+//! reports it not up or lagging, and moves once it is up with lag 0. That it holds
+//! all of it is shown by making it the only node that serves and using each new key
+//! through the module, and at the end by opening its token straight on SoftHSM2.
+//! Multi-part operations pinned on node 1 when it is
 //! lost end with CKR_DEVICE_REMOVED (or CKR_DEVICE_ERROR) within 2 s and their next
 //! Init succeeds.
 //!
 //! A node that missed writes and comes back while the nodes that took them are still
 //! away waits for them instead of becoming the cluster's truth.
 //!
-//! The module logs a node's return to the rig's log, which a process opens once: run
-//! these with `cargo nextest` (one process per test).
+//! The module logs a node's return to the rig's log, which a process opens once, and
+//! the shims count per process: run these with `cargo nextest` (one process per test).
 //!
 //! In-process, every SoftHSM2 mechanism reaches the nodes, AES key wrap included, so
 //! secret and private keys made while node 1 is down can reach it wrapped under the
@@ -30,11 +35,12 @@ use kmsbridge_testkit::codes::rv_of;
 use kmsbridge_testkit::keys::{attr_bool, attr_bytes, P256};
 use kmsbridge_testkit::rig::{Rig, RigOptions};
 use kmsbridge_tests::cluster::{
-    provision_domain_key, NodeTokens, DOMAIN_KEY_ID, END_AT, LOSE_AT, RETURN_AT, THREADS,
+    provision_domain_key, NodeSample, NodeTokens, NodeWatch, DOMAIN_KEY_ID, END_AT, LOSE_AT,
+    RETURN_AT, THREADS,
 };
 use kmsbridge_tests::env::{Env, Target};
 use std::collections::BTreeSet;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -42,10 +48,19 @@ use std::time::{Duration, Instant};
 const MULTI: usize = 6;
 /// The lost node.
 const LOST: usize = 1;
+/// Client threads that make new keys while node 1 is down and use them to the end.
+const FRESH: usize = 4;
+/// Keys each of them makes, one every `FRESH_EVERY`.
+const FRESH_KEYS: usize = 6;
+const FRESH_EVERY: Duration = Duration::from_millis(300);
 const IV: [u8; 16] = [0x1f; 16];
 
 /// A generated token AES-256 key, sensitive and not extractable.
 fn gen_aes(s: &Session, id: &str) -> ObjectHandle {
+    try_gen_aes(s, id).unwrap_or_else(|e| panic!("C_GenerateKey {id}: {e}"))
+}
+
+fn try_gen_aes(s: &Session, id: &str) -> cryptoki::error::Result<ObjectHandle> {
     s.generate_key(
         &Mechanism::AesKeyGen,
         &[
@@ -60,7 +75,6 @@ fn gen_aes(s: &Session, id: &str) -> ObjectHandle {
             Attribute::Label(id.into()),
         ],
     )
-    .unwrap_or_else(|e| panic!("C_GenerateKey {id}: {e}"))
 }
 
 /// A token AES-256 key made by value, sensitive and not extractable.
@@ -199,6 +213,35 @@ fn round(s: &Session, k: &LoadKeys, data: &[u8; 32]) -> Result<(), String> {
     Ok(())
 }
 
+/// A key a `FRESH` thread made while node 1 was down: CKA_ID, handle, its
+/// AES-CBC-PAD encryption of `FRESH_DATA` then.
+type Fresh = (String, ObjectHandle, Vec<u8>);
+const FRESH_DATA: [u8; 32] = [0x6b; 32];
+
+/// One use of a fresh key: the module finds it by CKA_ID as itself, and it
+/// encrypts as when made and decrypts back.
+fn use_fresh(s: &Session, (id, h, ct): &Fresh) -> Result<(), String> {
+    let found = s
+        .find_objects(&[Attribute::Id(id.as_bytes().to_vec())])
+        .map_err(|e| format!("find {id}: {e}"))?;
+    if found != [*h] {
+        return Err(format!("find {id} answered {found:?}, not [{h}]"));
+    }
+    let again = s
+        .encrypt(&Mechanism::AesCbcPad(IV), *h, &FRESH_DATA)
+        .map_err(|e| format!("encrypt with {id}: {e}"))?;
+    if again != *ct {
+        return Err(format!("{id} encrypts otherwise than when made"));
+    }
+    let pt = s
+        .decrypt(&Mechanism::AesCbcPad(IV), *h, ct)
+        .map_err(|e| format!("decrypt with {id}: {e}"))?;
+    if pt != FRESH_DATA {
+        return Err(format!("{id} decrypts to other data"));
+    }
+    Ok(())
+}
+
 /// A multi-part operation of a `MULTI` thread.
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Multi {
@@ -312,6 +355,8 @@ fn a_lost_node_returns_holding_every_change_before_it_serves() {
         })
         .collect();
     let sessions: Vec<Session> = (0..THREADS).map(|_| t.logged_in()).collect();
+    let fresh_sessions: Vec<Session> = (0..FRESH).map(|_| t.logged_in()).collect();
+    let watch = NodeWatch::new(rig, &admin, LOST);
 
     let ops = AtomicU64::new(0);
     let failures: Mutex<Vec<String>> = Mutex::new(Vec::new());
@@ -320,7 +365,16 @@ fn a_lost_node_returns_holding_every_change_before_it_serves() {
     let outcomes: Mutex<Vec<MultiOutcome>> = Mutex::new(Vec::new());
     let start = Instant::now();
     let at = |s: u64| start + Duration::from_secs(s);
-    let log_len_at_return = std::cell::Cell::new(0usize);
+    // Node 1 is down (fresh keys are made only then).
+    let away = AtomicBool::new(false);
+    let fresh_made = AtomicUsize::new(0);
+    // Node 1 after its return: its shim's operation count then, the samples showing
+    // it had served though not up with lag 0 (how many, the first), whether it was
+    // seen serving once up with lag 0, and how many samples saw it not serving yet.
+    let mut ops_at_return = 0u64;
+    let mut early: (usize, Option<NodeSample>) = (0, None);
+    let mut served_after = false;
+    let mut resyncing_samples = 0usize;
     // Made while node 1 is down, with what each produced then (on nodes 0 and 2).
     struct Made {
         aes: ObjectHandle,
@@ -353,6 +407,53 @@ fn a_lost_node_returns_holding_every_change_before_it_serves() {
                             .unwrap()
                             .push(format!("thread {i} at {:?}: {e}", start.elapsed())),
                     }
+                }
+            });
+        }
+        for (i, s) in fresh_sessions.into_iter().enumerate() {
+            let (failures, stop, away, fresh_made) = (&failures, &stop, &away, &fresh_made);
+            sc.spawn(move || {
+                let fail = |e: String| {
+                    failures
+                        .lock()
+                        .unwrap()
+                        .push(format!("fresh {i} at {:?}: {e}", start.elapsed()))
+                };
+                let mut keys: Vec<Fresh> = Vec::new();
+                let mut next = Instant::now();
+                let mut n = 0usize;
+                while !stop.load(Ordering::Relaxed) {
+                    if away.load(Ordering::Relaxed)
+                        && keys.len() < FRESH_KEYS
+                        && Instant::now() >= next
+                    {
+                        next = Instant::now() + FRESH_EVERY;
+                        let id = format!("fresh-{i}-{}", keys.len());
+                        let made = try_gen_aes(&s, &id)
+                            .map_err(|e| format!("C_GenerateKey {id}: {e}"))
+                            .and_then(|h| {
+                                s.encrypt(&Mechanism::AesCbcPad(IV), h, &FRESH_DATA)
+                                    .map_err(|e| format!("first encrypt with {id}: {e}"))
+                                    .map(|ct| (id.clone(), h, ct))
+                            });
+                        match made {
+                            Ok(k) => {
+                                keys.push(k);
+                                fresh_made.fetch_add(1, Ordering::Relaxed);
+                            }
+                            Err(e) => fail(e),
+                        }
+                    }
+                    // The newest key and, in turn, each earlier one.
+                    n += 1;
+                    if let Some(last) = keys.last() {
+                        for k in [last, &keys[n % keys.len()]] {
+                            if let Err(e) = use_fresh(&s, k) {
+                                fail(e);
+                            }
+                        }
+                    }
+                    std::thread::sleep(Duration::from_millis(10));
                 }
             });
         }
@@ -408,6 +509,7 @@ fn a_lost_node_returns_holding_every_change_before_it_serves() {
         wait_until(at(LOSE_AT));
         let _ = lost_at.set(Instant::now());
         rig.stop_node(LOST);
+        away.store(true, Ordering::Relaxed);
         std::thread::sleep(Duration::from_millis(500));
         // While node 1 is down: keys of every kind, a data object, a destroy, changes.
         let aes = gen_aes(&admin, "new-aes");
@@ -441,14 +543,57 @@ fn a_lost_node_returns_holding_every_change_before_it_serves() {
         assert!(Instant::now() < at(RETURN_AT), "the changes took longer than node 1's absence");
 
         wait_until(at(RETURN_AT));
-        log_len_at_return.set(log_len(rig));
+        away.store(false, Ordering::Relaxed);
+        ops_at_return = watch.operations();
         rig.start_node(LOST);
-        wait_until(at(END_AT));
+        // Watch node 1 to the end of the load, and on until it was seen serving: the
+        // next probe comes within the probe backoff's cap (5 s) and the resync takes
+        // a few seconds, so 15 s past the end is a margin of twice that.
+        let deadline = at(END_AT) + Duration::from_secs(15);
+        loop {
+            let now = Instant::now();
+            if (now >= at(END_AT) && served_after) || now >= deadline {
+                break;
+            }
+            let seen = watch.sample(&admin);
+            if !seen.serving() {
+                resyncing_samples += 1;
+                if seen.operations != ops_at_return {
+                    early.0 += 1;
+                    early.1.get_or_insert(seen);
+                }
+            } else if seen.operations > ops_at_return {
+                served_after = true;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
         stop.store(true, Ordering::Relaxed);
     });
 
-    // Zero failed single-part operations.
+    // Node 1 received no operation call before it was up with lag 0, and did after.
     let failures = failures.into_inner().unwrap();
+    eprintln!(
+        "node 1 after its return: {resyncing_samples} samples not yet serving, {} with \
+         operations past the {ops_at_return} it had",
+        early.0
+    );
+    assert!(
+        early.0 == 0,
+        "node 1 received operation calls before it was up with lag 0 ({} samples), first: \
+         {:?}; {} load failures, first: {:?}",
+        early.0,
+        early.1,
+        failures.len(),
+        &failures[..failures.len().min(5)]
+    );
+    assert!(served_after, "node 1 was not seen serving after its return");
+    assert_eq!(
+        fresh_made.into_inner(),
+        FRESH * FRESH_KEYS,
+        "fresh keys made while node 1 was down"
+    );
+
+    // Zero failed single-part operations.
     let ops = ops.into_inner();
     assert!(
         failures.is_empty(),
@@ -482,9 +627,8 @@ fn a_lost_node_returns_holding_every_change_before_it_serves() {
     assert!(ended >= 1, "no multi-part operation was pinned on node 1: {outcomes:?}");
     assert!(ended < MULTI, "multi-part operations on healthy nodes failed too: {outcomes:?}");
 
-    // Node 1 is back once the cluster resynced it; then it alone serves (nodes 0 and 2
-    // down), so every use below is node 1's.
-    wait_resynced(rig, LOST, log_len_at_return.get(), Instant::now() + Duration::from_secs(15));
+    // Node 1 is back, resynced (seen above); now it alone serves (nodes 0 and 2 down),
+    // so every use below is node 1's.
     rig.stop_node(0);
     rig.stop_node(2);
     let m = made.expect("keys made while node 1 was down");
@@ -548,8 +692,14 @@ fn a_lost_node_returns_holding_every_change_before_it_serves() {
     );
     assert!(!inv[LOST].iter().any(|(_, id, _)| id == b"doomed"), "node 1 kept the destroyed key");
     assert!(!inv[LOST].iter().any(|(_, _, l)| l == "renamed-before"), "node 1 kept the old label");
-    assert_eq!(inv[LOST], inv[0], "node 1 and node 0 differ");
-    assert_eq!(inv[LOST], inv[2], "node 1 and node 2 differ");
+    for k in [0, 2] {
+        assert!(
+            inv[LOST] == inv[k],
+            "node 1 and node {k} differ: only on node 1 {:?}, only on node {k} {:?}",
+            inv[LOST].difference(&inv[k]).collect::<Vec<_>>(),
+            inv[k].difference(&inv[LOST]).collect::<Vec<_>>()
+        );
+    }
     let s1 = nodes.session(LOST, UserType::User);
     let h = find_one(
         &s1,
