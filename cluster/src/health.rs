@@ -171,11 +171,6 @@ impl Member {
         self.state() == NodeState::Up
     }
 
-    /// Up or resyncing: a node that must receive writes.
-    pub fn takes_writes(&self) -> bool {
-        self.state() != NodeState::Down
-    }
-
     pub fn epoch(&self) -> u64 {
         self.epoch.load(Ordering::Acquire)
     }

@@ -8,6 +8,10 @@
 //! keys and uses them (and older ones) through the cluster, a watcher samples the
 //! node's status and fails if routing ever gave it a call (its `routed` count moved)
 //! while it was not up or still lagging; after its return it must serve again.
+//!
+//! The load makes keys during the loss and during the resync too (at least one is
+//! required to start while the node resyncs): a write racing the resync must leave
+//! each key exactly once on every node, checked on the nodes' tokens at the end.
 
 // Tests and benches: a panic is how they report a failure.
 #![allow(
@@ -25,8 +29,9 @@ mod support {
 }
 
 use kmsbridge_bridge::sys::*;
-use kmsbridge_bridge::{Attr, Backend, Mechanism, NodeStatus, ObjectId};
+use kmsbridge_bridge::{Attr, AttrReq, Backend, Mechanism, NodeStatus, ObjectId};
 use kmsbridge_cluster::{Cluster, NodeState};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -36,8 +41,9 @@ use support::rig::rig;
 
 /// The drained node.
 const AWAY: usize = 2;
-/// Keys the load makes (and then keeps using); each round uses them all.
-const NEW_KEYS: usize = 40;
+/// At most this many keys are made by the load (it stops making them once the node
+/// is back): bounds the test on a machine where the return takes long.
+const MAX_KEYS: usize = 1500;
 /// Keys the load must have made while the node is away before it may return: the
 /// resync then has that many to copy, a window in which an early return would serve.
 const MADE_AWAY: usize = 8;
@@ -70,8 +76,13 @@ fn check_key(c: &Cluster, label: &[u8], id: ObjectId, ct: &[u8]) -> Result<(), S
     Ok(())
 }
 
-/// Makes new keys while `making` (the node is away), and uses keys until `stop`; each round uses
-/// `old` (made before the loss), the newest key and, in turn, each earlier one.
+/// A key the load made: label, cluster id, its AES-ECB of the test block when made.
+type Made = (Vec<u8>, ObjectId, Vec<u8>);
+
+/// Makes a new key each round while `making` (the node is away, then resyncing), and
+/// uses keys until `stop`; each round uses `old` (made before the loss), the newest
+/// key and, in turn, each earlier one. Returns the keys made and how many of them
+/// were begun while node `AWAY` was resyncing.
 fn load(
     c: &Cluster,
     old: ObjectId,
@@ -79,25 +90,26 @@ fn load(
     making: &AtomicBool,
     stop: &AtomicBool,
     failures: &Mutex<Vec<String>>,
-) {
+) -> (Vec<Made>, usize) {
     let fail = |e: String| failures.lock().unwrap().push(e);
     let old_ct = ecb(c, old, &[9u8; 16]);
-    let mut keys: Vec<(Vec<u8>, ObjectId, Vec<u8>)> = vec![(b"old".to_vec(), old, old_ct)];
+    let mut keys: Vec<Made> = vec![(b"old".to_vec(), old, old_ct)];
+    let mut while_resyncing = 0;
     let mut round = 0usize;
     while !stop.load(Ordering::Relaxed) {
         round += 1;
-        // Only while the node is away: a key written while it resyncs can race the
-        // resync's copy of it (two copies on the node), a separate matter.
-        if making.load(Ordering::Relaxed) && keys.len() <= NEW_KEYS {
+        if making.load(Ordering::Relaxed) && keys.len() <= MAX_KEYS {
             let label = format!("load-{}", keys.len()).into_bytes();
             let mut t = aes_template(&label, None);
             // Not extractable: it reaches the returning node wrapped under the domain key.
             t.push(Attr::bool(CKA_EXTRACTABLE, false));
+            let resyncing = c.status()[AWAY].state == NodeState::Resyncing;
             match c.generate_key(&Mechanism::simple(CKM_AES_KEY_GEN), &t) {
                 Ok(id) => {
                     let ct = ecb(c, id, &[9u8; 16]);
                     keys.push((label, id, ct));
                     made.fetch_add(1, Ordering::Relaxed);
+                    while_resyncing += usize::from(resyncing);
                 }
                 Err(e) => fail(format!("generate: {e}")),
             }
@@ -110,6 +122,19 @@ fn load(
             }
         }
     }
+    (keys, while_resyncing)
+}
+
+/// How many token objects node `b` holds under each label.
+fn labels_on(b: &dyn Backend) -> HashMap<Vec<u8>, usize> {
+    let mut out = HashMap::new();
+    for h in b.find(&[Attr::bool(CKA_TOKEN, true)]).expect("find") {
+        let mut r = [AttrReq::new(CKA_LABEL, Some(64))];
+        b.get_attributes(h, &mut r).expect("label");
+        *out.entry(r[0].value().unwrap_or_default().to_vec())
+            .or_default() += 1;
+    }
+    out
 }
 
 /// Samples node `AWAY`'s status until `stop`. Returns how many samples showed routing
@@ -158,9 +183,9 @@ fn a_drained_node_is_resynced_before_it_serves() {
     let new_keys = AtomicUsize::new(0);
     let making = AtomicBool::new(true);
     let failures = Mutex::new(Vec::new());
-    let (made, early) = std::thread::scope(|sc| {
+    let (made, early, (keys, while_resyncing)) = std::thread::scope(|sc| {
         let watcher = sc.spawn(|| watch(&c, before, &stop));
-        sc.spawn(|| load(&c, old, &new_keys, &making, &stop, &failures));
+        let loader = sc.spawn(|| load(&c, old, &new_keys, &making, &stop, &failures));
         let mut t = aes_template(b"made-while-away", None);
         t.push(Attr::bool(CKA_EXTRACTABLE, false));
         let made = c
@@ -178,7 +203,6 @@ fn a_drained_node_is_resynced_before_it_serves() {
         let s = c.status()[AWAY].clone();
         assert_eq!(s.state, NodeState::Down, "{s:?}");
         assert!(s.lag >= 3 + MADE_AWAY as u64, "{s:?}");
-        making.store(false, Ordering::Relaxed);
         std::fs::rename(&hidden, pin).expect("restore the PIN file");
         // The next probe comes within the probe backoff's cap (5 s); the resync takes
         // well under a second: 20 s is a margin of several times that.
@@ -191,6 +215,7 @@ fn a_drained_node_is_resynced_before_it_serves() {
             assert!(Instant::now() < deadline, "not back: {s:?}");
             std::thread::sleep(Duration::from_millis(10));
         }
+        making.store(false, Ordering::Relaxed);
         // Back, it serves again: the load's calls reach it as well.
         loop {
             let s = c.status()[AWAY].clone();
@@ -201,7 +226,7 @@ fn a_drained_node_is_resynced_before_it_serves() {
             std::thread::sleep(Duration::from_millis(10));
         }
         stop.store(true, Ordering::Relaxed);
-        (made, watcher.join().unwrap())
+        (made, watcher.join().unwrap(), loader.join().unwrap())
     });
     let failures = failures.into_inner().unwrap();
     let first_failures = &failures[..failures.len().min(5)];
@@ -219,8 +244,31 @@ fn a_drained_node_is_resynced_before_it_serves() {
         failures.len(),
     );
 
+    assert!(
+        while_resyncing > 0,
+        "no key was made while node {AWAY} resynced ({} made in all)",
+        keys.len() - 1
+    );
+
     assert_eq!(c.status()[AWAY].lag, 0);
     let node = c.node(AWAY).expect("node");
+    // Every key the load made is on both nodes' tokens exactly once, whether its
+    // write came before, during or after the resync.
+    for k in [0, AWAY] {
+        let on = labels_on(c.node(k).expect("node").as_ref());
+        let wrong: Vec<_> = keys
+            .iter()
+            .map(|(label, _, _)| (String::from_utf8_lossy(label), on.get(label).copied()))
+            .filter(|(_, n)| *n != Some(1))
+            .collect();
+        assert!(
+            wrong.is_empty(),
+            "node {k} holds {} of the {} keys made not exactly once (label, copies): {:?}",
+            wrong.len(),
+            keys.len(),
+            &wrong[..wrong.len().min(10)]
+        );
+    }
     let h = c.node_handle(made, AWAY).expect("resolve").expect("copied");
     assert_eq!(
         bool_attr(node.as_ref(), h, CKA_WRAP_WITH_TRUSTED),
