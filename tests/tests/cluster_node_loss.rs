@@ -29,17 +29,19 @@
 
 use cryptoki::error::{Error, RvError};
 use cryptoki::mechanism::Mechanism;
-use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHandle};
+use cryptoki::object::{Attribute, AttributeType, ObjectClass, ObjectHandle};
 use cryptoki::session::{Session, UserType};
 use kmsbridge_testkit::codes::rv_of;
-use kmsbridge_testkit::keys::{attr_bool, attr_bytes, P256};
+use kmsbridge_testkit::keys::{attr_bool, attr_bytes};
 use kmsbridge_testkit::rig::{Rig, RigOptions};
 use kmsbridge_tests::cluster::{
-    provision_domain_key, NodeSample, NodeTokens, NodeWatch, DOMAIN_KEY_ID, END_AT, LOSE_AT,
-    RETURN_AT, THREADS,
+    provision_domain_key, NodeSample, NodeTokens, NodeWatch, END_AT, LOSE_AT, RETURN_AT, THREADS,
+};
+use kmsbridge_tests::cluster_keys::{
+    data_object, differences, find_one, gen_aes, gen_ec, gen_rsa, inventory, try_gen_aes,
+    use_fresh, value_aes, Fresh, FRESH_DATA, IV,
 };
 use kmsbridge_tests::env::{Env, Target};
-use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -53,138 +55,6 @@ const FRESH: usize = 4;
 /// Keys each of them makes, one every `FRESH_EVERY`.
 const FRESH_KEYS: usize = 6;
 const FRESH_EVERY: Duration = Duration::from_millis(300);
-const IV: [u8; 16] = [0x1f; 16];
-
-/// A generated token AES-256 key, sensitive and not extractable.
-fn gen_aes(s: &Session, id: &str) -> ObjectHandle {
-    try_gen_aes(s, id).unwrap_or_else(|e| panic!("C_GenerateKey {id}: {e}"))
-}
-
-fn try_gen_aes(s: &Session, id: &str) -> cryptoki::error::Result<ObjectHandle> {
-    s.generate_key(
-        &Mechanism::AesKeyGen,
-        &[
-            Attribute::Token(true),
-            Attribute::Private(true),
-            Attribute::ValueLen(32.into()),
-            Attribute::Sensitive(true),
-            Attribute::Extractable(false),
-            Attribute::Encrypt(true),
-            Attribute::Decrypt(true),
-            Attribute::Id(id.as_bytes().to_vec()),
-            Attribute::Label(id.into()),
-        ],
-    )
-}
-
-/// A token AES-256 key made by value, sensitive and not extractable.
-fn value_aes(s: &Session, id: &str, value: &[u8]) -> ObjectHandle {
-    s.create_object(&[
-        Attribute::Class(ObjectClass::SECRET_KEY),
-        Attribute::KeyType(KeyType::AES),
-        Attribute::Token(true),
-        Attribute::Private(true),
-        Attribute::Value(value.to_vec()),
-        Attribute::Sensitive(true),
-        Attribute::Extractable(false),
-        Attribute::Encrypt(true),
-        Attribute::Decrypt(true),
-        Attribute::Id(id.as_bytes().to_vec()),
-        Attribute::Label(id.into()),
-    ])
-    .unwrap_or_else(|e| panic!("C_CreateObject {id}: {e}"))
-}
-
-/// A generated token RSA-2048 key pair (public, private); the private key sensitive
-/// and not extractable.
-fn gen_rsa(s: &Session, id: &str) -> (ObjectHandle, ObjectHandle) {
-    s.generate_key_pair(
-        &Mechanism::RsaPkcsKeyPairGen,
-        &[
-            Attribute::Token(true),
-            Attribute::Id(id.as_bytes().to_vec()),
-            Attribute::Label(id.into()),
-            Attribute::ModulusBits(2048.into()),
-            Attribute::PublicExponent(vec![1, 0, 1]),
-            Attribute::Verify(true),
-        ],
-        &[
-            Attribute::Token(true),
-            Attribute::Private(true),
-            Attribute::Id(id.as_bytes().to_vec()),
-            Attribute::Label(id.into()),
-            Attribute::Sensitive(true),
-            Attribute::Extractable(false),
-            Attribute::Sign(true),
-        ],
-    )
-    .unwrap_or_else(|e| panic!("C_GenerateKeyPair RSA {id}: {e}"))
-}
-
-/// A generated token EC P-256 key pair (public, private).
-fn gen_ec(s: &Session, id: &str) -> (ObjectHandle, ObjectHandle) {
-    s.generate_key_pair(
-        &Mechanism::EccKeyPairGen,
-        &[
-            Attribute::Token(true),
-            Attribute::Id(id.as_bytes().to_vec()),
-            Attribute::Label(id.into()),
-            Attribute::EcParams(P256.params.to_vec()),
-            Attribute::Verify(true),
-        ],
-        &[
-            Attribute::Token(true),
-            Attribute::Private(true),
-            Attribute::Id(id.as_bytes().to_vec()),
-            Attribute::Label(id.into()),
-            Attribute::Sensitive(true),
-            Attribute::Extractable(false),
-            Attribute::Sign(true),
-        ],
-    )
-    .unwrap_or_else(|e| panic!("C_GenerateKeyPair EC {id}: {e}"))
-}
-
-fn data_object(s: &Session, label: &str, value: &[u8]) -> ObjectHandle {
-    s.create_object(&[
-        Attribute::Class(ObjectClass::DATA),
-        Attribute::Token(true),
-        Attribute::Private(true),
-        Attribute::Application(b"node-loss-test".to_vec()),
-        Attribute::Label(label.into()),
-        Attribute::Value(value.to_vec()),
-    ])
-    .unwrap_or_else(|e| panic!("C_CreateObject data {label}: {e}"))
-}
-
-fn find_one(s: &Session, template: &[Attribute], what: &str) -> ObjectHandle {
-    let found = s.find_objects(template).unwrap_or_else(|e| panic!("C_FindObjects {what}: {e}"));
-    assert_eq!(found.len(), 1, "{what}: {} objects found", found.len());
-    found[0]
-}
-
-/// Every token object of a node as (class, CKA_ID, CKA_LABEL), the domain key aside.
-fn inventory(s: &Session) -> BTreeSet<(u64, Vec<u8>, String)> {
-    let mut out = BTreeSet::new();
-    for h in s.find_objects(&[Attribute::Token(true)]).expect("C_FindObjects on a node") {
-        let attrs = s
-            .get_attributes(h, &[AttributeType::Class, AttributeType::Id, AttributeType::Label])
-            .expect("C_GetAttributeValue on a node");
-        let (mut class, mut id, mut label) = (0u64, Vec::new(), String::new());
-        for a in attrs {
-            match a {
-                Attribute::Class(c) => class = u64::from(c),
-                Attribute::Id(v) => id = v,
-                Attribute::Label(v) => label = String::from_utf8_lossy(&v).into_owned(),
-                _ => {}
-            }
-        }
-        if id != DOMAIN_KEY_ID {
-            out.insert((class, id, label));
-        }
-    }
-    out
-}
 
 /// The keys the load threads use (made before the loss, on every node).
 #[derive(Clone, Copy)]
@@ -209,35 +79,6 @@ fn round(s: &Session, k: &LoadKeys, data: &[u8; 32]) -> Result<(), String> {
     let pt = s.decrypt(&Mechanism::AesCbcPad(IV), k.aes, &ct).map_err(e("AES decrypt"))?;
     if pt != data {
         return Err("AES decrypt gave other data".into());
-    }
-    Ok(())
-}
-
-/// A key a `FRESH` thread made while node 1 was down: CKA_ID, handle, its
-/// AES-CBC-PAD encryption of `FRESH_DATA` then.
-type Fresh = (String, ObjectHandle, Vec<u8>);
-const FRESH_DATA: [u8; 32] = [0x6b; 32];
-
-/// One use of a fresh key: the module finds it by CKA_ID as itself, and it
-/// encrypts as when made and decrypts back.
-fn use_fresh(s: &Session, (id, h, ct): &Fresh) -> Result<(), String> {
-    let found = s
-        .find_objects(&[Attribute::Id(id.as_bytes().to_vec())])
-        .map_err(|e| format!("find {id}: {e}"))?;
-    if found != [*h] {
-        return Err(format!("find {id} answered {found:?}, not [{h}]"));
-    }
-    let again = s
-        .encrypt(&Mechanism::AesCbcPad(IV), *h, &FRESH_DATA)
-        .map_err(|e| format!("encrypt with {id}: {e}"))?;
-    if again != *ct {
-        return Err(format!("{id} encrypts otherwise than when made"));
-    }
-    let pt = s
-        .decrypt(&Mechanism::AesCbcPad(IV), *h, ct)
-        .map_err(|e| format!("decrypt with {id}: {e}"))?;
-    if pt != FRESH_DATA {
-        return Err(format!("{id} decrypts to other data"));
     }
     Ok(())
 }
@@ -684,20 +525,19 @@ fn a_lost_node_returns_holding_every_change_before_it_serves() {
         want(ObjectClass::PUBLIC_KEY, "new-ec", "new-ec"),
         want(ObjectClass::SECRET_KEY, "renamed-before", "renamed-after"),
     ] {
-        assert!(inv[LOST].contains(&entry), "node 1 lacks {entry:?}");
+        assert!(inv[LOST].contains_key(&entry), "node 1 lacks {entry:?}");
     }
     assert!(
-        inv[LOST].iter().any(|(c, _, l)| *c == u64::from(ObjectClass::DATA) && l == "new-data"),
+        inv[LOST].keys().any(|(c, _, l)| *c == u64::from(ObjectClass::DATA) && l == "new-data"),
         "node 1 lacks the data object"
     );
-    assert!(!inv[LOST].iter().any(|(_, id, _)| id == b"doomed"), "node 1 kept the destroyed key");
-    assert!(!inv[LOST].iter().any(|(_, _, l)| l == "renamed-before"), "node 1 kept the old label");
+    assert!(!inv[LOST].keys().any(|(_, id, _)| id == b"doomed"), "node 1 kept the destroyed key");
+    assert!(!inv[LOST].keys().any(|(_, _, l)| l == "renamed-before"), "node 1 kept the old label");
     for k in [0, 2] {
         assert!(
             inv[LOST] == inv[k],
-            "node 1 and node {k} differ: only on node 1 {:?}, only on node {k} {:?}",
-            inv[LOST].difference(&inv[k]).collect::<Vec<_>>(),
-            inv[k].difference(&inv[LOST]).collect::<Vec<_>>()
+            "node 1 and node {k} differ (object, copies on node 1, copies on node {k}): {:?}",
+            differences(&inv[LOST], &inv[k])
         );
     }
     let s1 = nodes.session(LOST, UserType::User);
