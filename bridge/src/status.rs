@@ -24,4 +24,8 @@ pub struct NodeStatus {
     pub lag: u64,
     /// Calls and operations it served since the backend started.
     pub served: u64,
+    /// Calls and operations routing gave it to answer since the backend started (not
+    /// the replicated writes and resync copies it took): a node answers nothing
+    /// while it is away or resyncing, so this stays still until its lag is 0.
+    pub routed: u64,
 }

@@ -151,6 +151,16 @@ impl Inner {
         best
     }
 
+    /// Destroy a session object on its node.
+    fn destroy_session(&self, obj: ObjectId) -> Result<()> {
+        let (k, ()) = self.route([obj], |_, n, [h]| n.destroy_object(h))?;
+        self.table.remove(obj);
+        self.member(k)?
+            .session_objects
+            .fetch_sub(1, Ordering::Relaxed);
+        Ok(())
+    }
+
     fn is_token_obj(&self, obj: ObjectId) -> Result<bool> {
         Ok(self.table.get(obj).ok_or_else(gone)?.token)
     }
@@ -229,6 +239,7 @@ impl Backend for Cluster {
 
     fn create_object(&self, template: &[Attr]) -> Result<ObjectId> {
         if is_token(template) {
+            let _turn = self.inner.write_turn();
             // A key made by value that the application wants kept in reaches every
             // node now, but a node that misses it gets it later by resync, wrapped
             // under the domain key: seal it like a generated key, or that node could
@@ -259,6 +270,7 @@ impl Backend for Cluster {
                 None => {}
             }
         }
+        let _turn = token.then(|| inner.write_turn());
         match (src_token, token) {
             (true, true) => inner.copy_token(obj, &t),
             (_, false) => {
@@ -277,15 +289,10 @@ impl Backend for Cluster {
     fn destroy_object(&self, obj: ObjectId) -> Result<()> {
         let inner = &self.inner;
         if inner.is_token_obj(obj)? {
+            let _turn = inner.write_turn();
             return inner.destroy_token(obj);
         }
-        let (k, ()) = inner.route([obj], |_, n, [h]| n.destroy_object(h))?;
-        inner.table.remove(obj);
-        inner
-            .member(k)?
-            .session_objects
-            .fetch_sub(1, Ordering::Relaxed);
-        Ok(())
+        inner.destroy_session(obj)
     }
 
     fn object_size(&self, obj: ObjectId) -> Result<u64> {
@@ -361,6 +368,7 @@ impl Backend for Cluster {
             }
         }
         if inner.is_token_obj(obj)? {
+            let _turn = inner.write_turn();
             return inner.set_token(obj, &t);
         }
         inner
@@ -377,6 +385,9 @@ impl Backend for Cluster {
         }
         let (t, trusted) = sealed_template(template);
         inner.require_domain_keys()?;
+        // From the key's making to its record: a resync's last pass must see it
+        // nowhere or everywhere it goes.
+        let _turn = inner.write_turn();
         let (k, h) = inner.route([], |_, n, _| n.generate_key(mech, &t))?;
         inner.adopt_new_key(k, h, trusted)
     }
@@ -397,6 +408,7 @@ impl Backend for Cluster {
         if pr_token || pu_token {
             inner.require_domain_keys()?;
         }
+        let _turn = (pr_token || pu_token).then(|| inner.write_turn());
         let (k, (pu, pr)) = inner.route([], |_, n, _| n.generate_key_pair(mech, public, &pr_t))?;
         let pu_id = if pu_token {
             match inner.adopt_new_key(k, pu, false) {
@@ -416,7 +428,12 @@ impl Backend for Cluster {
             match inner.adopt_new_key(k, pr, trusted) {
                 Ok(id) => id,
                 Err(e) => {
-                    let _ = self.destroy_object(pu_id);
+                    // Not through destroy_object: the write turn is held already.
+                    let _ = if pu_token {
+                        inner.destroy_token(pu_id)
+                    } else {
+                        inner.destroy_session(pu_id)
+                    };
                     return Err(e);
                 }
             }
@@ -467,6 +484,7 @@ impl Backend for Cluster {
             (template.to_vec(), false)
         };
         inner.require_domain_keys()?;
+        let _turn = inner.write_turn();
         let (k, h) = inner.route([unwrapping], |_, n, [h]| n.unwrap_key(mech, h, wrapped, &t))?;
         inner.adopt_new_key(k, h, trusted)
     }
@@ -479,6 +497,7 @@ impl Backend for Cluster {
         }
         let (t, trusted) = sealed_template(template);
         inner.require_domain_keys()?;
+        let _turn = inner.write_turn();
         let (k, h) = inner.route([base], |_, n, [h]| n.derive_key(mech, h, &t))?;
         inner.adopt_new_key(k, h, trusted)
     }

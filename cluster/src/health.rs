@@ -45,6 +45,9 @@ pub struct Member {
     load: CachePadded<AtomicUsize>,
     /// Calls and operations served since start, for status and tests.
     served: AtomicU64,
+    /// Times routing picked it to answer a caller (the replicated writes and resync
+    /// copies it takes are not counted): still while it is away or resyncing.
+    routed: AtomicU64,
     /// Backend calls in flight and the last time one started on an idle node or
     /// ended (ms since `origin`): the watchdog sees a hung node by these.
     calls: CachePadded<AtomicUsize>,
@@ -110,6 +113,7 @@ impl Member {
             epoch: AtomicU64::new(0),
             load: CachePadded::new(AtomicUsize::new(0)),
             served: AtomicU64::new(0),
+            routed: AtomicU64::new(0),
             calls: CachePadded::new(AtomicUsize::new(0)),
             progress_ms: CachePadded::new(AtomicU64::new(0)),
             origin: Instant::now(),
@@ -167,11 +171,6 @@ impl Member {
         self.state() == NodeState::Up
     }
 
-    /// Up or resyncing: a node that must receive writes.
-    pub fn takes_writes(&self) -> bool {
-        self.state() != NodeState::Down
-    }
-
     pub fn epoch(&self) -> u64 {
         self.epoch.load(Ordering::Acquire)
     }
@@ -186,6 +185,12 @@ impl Member {
         LoadGuard {
             member: self.clone(),
         }
+    }
+
+    /// Routing picked this node to answer a call. Release: whoever reads the count
+    /// (Acquire) sees the up state and zero lag routing saw before the pick.
+    pub fn picked(&self) {
+        self.routed.fetch_add(1, Ordering::Release);
     }
 
     fn now_ms(&self) -> u64 {
@@ -289,6 +294,9 @@ impl Member {
     }
 
     pub fn status(&self) -> NodeStatus {
+        // The routed count first: a pick it includes was made on an up, resynced
+        // node, so the state and lag read after it are never older than that.
+        let routed = self.routed.load(Ordering::Acquire);
         NodeStatus {
             name: self.cfg.name.clone(),
             state: self.state(),
@@ -296,6 +304,7 @@ impl Member {
             last_error: self.last_error.lock().clone(),
             lag: self.missed.load(Ordering::Relaxed),
             served: self.served.load(Ordering::Relaxed),
+            routed,
         }
     }
 }

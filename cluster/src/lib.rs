@@ -23,7 +23,7 @@ use health::Member;
 use kmsbridge_bridge::pkcs11::{Node, NodeConfig};
 use kmsbridge_bridge::{Backend, ClusterAdmin, ObjectId, Result};
 use objects::Table;
-use parking_lot::{Condvar, Mutex};
+use parking_lot::{Condvar, Mutex, RwLock, RwLockReadGuard};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -96,6 +96,10 @@ pub(crate) struct Inner {
     /// Per node: the domain key's handle there (0: not looked up yet).
     pub domain: Vec<AtomicU64>,
     pub shut: AtomicBool,
+    /// Token object writes hold this shared from before they pick their nodes until
+    /// the cluster's table records the result; a resync's last pass holds it alone,
+    /// so no write lands on the returning node half-seen by that pass (`resync.rs`).
+    writes: RwLock<()>,
     prober: Mutex<bool>,
     prober_wake: Condvar,
 }
@@ -131,6 +135,7 @@ impl Cluster {
             table: Table::new(n),
             domain: (0..n).map(|_| AtomicU64::new(0)).collect(),
             shut: AtomicBool::new(false),
+            writes: RwLock::new(()),
             prober: Mutex::new(false),
             prober_wake: Condvar::new(),
         });
@@ -177,6 +182,12 @@ impl Inner {
         self.members.get(n).ok_or_else(|| {
             kmsbridge_bridge::Error::rv(cryptoki_sys::CKR_GENERAL_ERROR, "cluster node number")
         })
+    }
+
+    /// A token object write's turn, taken once at the write's entry (never nested:
+    /// the lock is fair, so a nested take behind a waiting resync would deadlock).
+    pub fn write_turn(&self) -> RwLockReadGuard<'_, ()> {
+        self.writes.read()
     }
 
     pub fn wake_prober(&self) {

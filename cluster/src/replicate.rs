@@ -132,11 +132,12 @@ fn identity_of(t: &[Attr]) -> Option<Identity> {
 }
 
 impl Inner {
-    /// Nodes a write goes to now; the others are counted as lagging by one write.
+    /// Nodes a write goes to now: the up ones; the others (down or resyncing) are
+    /// counted as lagging by one write, which their resync brings them.
     fn writable(&self) -> Vec<usize> {
         let mut w = Vec::new();
         for (k, m) in self.members.iter().enumerate() {
-            if m.takes_writes() {
+            if m.is_up() {
                 w.push(k);
             } else {
                 m.missed.fetch_add(1, Ordering::Relaxed);

@@ -1,7 +1,10 @@
 //! Down nodes are probed in the background with backoff; one that answers again is
 //! brought up to date from an up node — objects it missed are copied (sensitive
 //! keys wrapped under the domain key), objects destroyed meanwhile are destroyed,
-//! changed attributes are set — and only then takes traffic again.
+//! changed attributes are set — and only then takes traffic again. While it
+//! resyncs it takes no writes: a write and the resync's copy of the same object
+//! would both land on it. Two passes: the first alongside writes, the second with
+//! them held off (`Inner::write_turn`), after which the node is up.
 
 use crate::domain::DOMAIN_KEY_ID;
 use crate::health::{Member, PROBE_CAP};
@@ -57,9 +60,10 @@ const COMPARED: [CK_ATTRIBUTE_TYPE; 13] = [
 ];
 
 /// Every token object on a node by identity (the domain key aside: it is made
-/// per node by `cluster init` and never copied).
-fn inventory(node: &Node) -> Result<HashMap<Identity, u64>> {
-    let mut out = HashMap::new();
+/// per node by `cluster init` and never copied). One identity names one object, but
+/// an application's C_CopyObject may make two alike; all are kept.
+fn inventory(node: &Node) -> Result<HashMap<Identity, Vec<u64>>> {
+    let mut out: HashMap<Identity, Vec<u64>> = HashMap::new();
     for h in node.find(&[Attr::bool(CKA_TOKEN, true)])? {
         let mut reqs = identity_reqs();
         node.get_attributes(h, &mut reqs)?;
@@ -67,7 +71,7 @@ fn inventory(node: &Node) -> Result<HashMap<Identity, u64>> {
             if ident.id.as_deref() == Some(DOMAIN_KEY_ID) {
                 continue;
             }
-            out.insert(ident, h);
+            out.entry(ident).or_default().push(h);
         }
     }
     Ok(out)
@@ -122,24 +126,36 @@ impl Inner {
         self.forget_domain_key(k);
         let res = m.reconnect().and_then(|()| {
             m.set_state(NodeState::Resyncing);
-            // A write that began while the node was down (so not sent to it) can land
-            // on the others after the first pass read them: a second pass catches it.
-            let twice = self.resync(k).and_then(|n| Ok(n + self.resync(k)?));
-            twice.inspect_err(|e| {
-                // The node answers but cannot be brought up to date: it stays out of
-                // service until this is fixed, so say why (a lost node's failed
-                // probes are not worth a line each).
-                tracing::warn!(node = %m.name(), "cluster node answers but resync failed: {e}");
-            })
+            // The first pass copies the bulk while writes go on. A resyncing node
+            // takes no writes (they count as its lag), so the pass races none on
+            // it; what changes on the up nodes meanwhile the second pass catches.
+            let first = self.resync(k)?;
+            // The second pass runs with writes held off: writes still running (one
+            // that picked this node before it fell may even have reached it during
+            // the first pass) end first, none begins until the node is up, and
+            // what the pass compares cannot change under it.
+            let alone = self.writes.write();
+            let second = self.resync(k)?;
+            // A write that reached it meanwhile may have left a handle the second
+            // pass destroyed as an extra copy: look its objects up afresh.
+            self.table.forget_node(k);
+            m.missed.store(0, Ordering::Relaxed);
+            m.set_state(NodeState::Up);
+            drop(alone);
+            Ok(first + second)
         });
         match res {
             Ok(n) => {
-                m.missed.store(0, Ordering::Relaxed);
-                m.set_state(NodeState::Up);
                 m.probe.lock().backoff = crate::health::PROBE_FIRST;
                 tracing::info!(node = %m.name(), changes = n, "cluster node resynced and serving");
             }
             Err(e) => {
+                // The node answers but cannot be brought up to date (or does not
+                // answer): it stays out of service, so say why (a lost node's
+                // failed probes are not worth a line each).
+                if m.state() == NodeState::Resyncing {
+                    tracing::warn!(node = %m.name(), "cluster node answers but resync failed: {e}");
+                }
                 m.set_state(NodeState::Down);
                 m.record_error(&format!("probe: {e}"));
                 let mut p = m.probe.lock();
@@ -174,34 +190,37 @@ impl Inner {
         let theirs = inventory(&from)?;
         let mine = inventory(&to)?;
         let mut changes = 0;
-        for (ident, h) in &mine {
-            if !theirs.contains_key(ident) {
-                to.destroy_object(*h)?;
+        // Destroyed meanwhile, or one copy too many (a write and a copy of the same
+        // object: a write that reached this node during the first pass).
+        for (ident, hks) in &mine {
+            let keep = theirs.get(ident).map_or(0, Vec::len);
+            for hk in hks.iter().skip(keep) {
+                to.destroy_object(*hk)?;
                 changes += 1;
             }
         }
-        for (ident, hr) in &theirs {
-            match mine.get(ident) {
-                None => {
+        for (ident, hrs) in &theirs {
+            let hks = mine.get(ident).map_or(&[][..], Vec::as_slice);
+            for (i, hr) in hrs.iter().enumerate() {
+                let Some(hk) = hks.get(i) else {
                     copy_between(self, r, &from, *hr, k, &to)?;
                     changes += 1;
+                    continue;
+                };
+                let a = compared(&from, *hr)?;
+                let b = compared(&to, *hk)?;
+                let diff: Vec<Attr> = a
+                    .iter()
+                    .zip(&b)
+                    .filter(|(x, y)| x.1.is_some() && x.1 != y.1)
+                    .filter_map(|(x, _)| x.1.clone().map(|v| Attr::new(x.0, v)))
+                    .collect();
+                if !diff.is_empty() && to.set_attributes(*hk, &diff).is_err() {
+                    // Not settable (read-only now): replace the copy.
+                    to.destroy_object(*hk)?;
+                    copy_between(self, r, &from, *hr, k, &to)?;
                 }
-                Some(hk) => {
-                    let a = compared(&from, *hr)?;
-                    let b = compared(&to, *hk)?;
-                    let diff: Vec<Attr> = a
-                        .iter()
-                        .zip(&b)
-                        .filter(|(x, y)| x.1.is_some() && x.1 != y.1)
-                        .filter_map(|(x, _)| x.1.clone().map(|v| Attr::new(x.0, v)))
-                        .collect();
-                    if !diff.is_empty() && to.set_attributes(*hk, &diff).is_err() {
-                        // Not settable (read-only now): replace the copy.
-                        to.destroy_object(*hk)?;
-                        copy_between(self, r, &from, *hr, k, &to)?;
-                    }
-                    changes += usize::from(!diff.is_empty());
-                }
+                changes += usize::from(!diff.is_empty());
             }
         }
         Ok(changes)

@@ -177,6 +177,7 @@ impl Inner {
                     }
                 }));
             };
+            m.picked();
             let mut handles = Vec::with_capacity(objs.len());
             let mut missing = false;
             for (o, e) in objs.iter().zip(&entries) {

@@ -19,6 +19,10 @@
 //! - `token_label`: only the slot whose token has this label is shown;
 //! - `shared_target`: several shims in one process front the same target library.
 //!
+//! Each shim also counts the operation calls it passed to its target (see
+//! [`kmsbridge_faultshim_operations`]): a test in the process that loaded it reads
+//! what its node served, as distinct from the key and object calls replication makes.
+//!
 //! The control file is `faultshim.conf` beside the loaded shim library when it
 //! exists (so copies of the shim at different paths are independent nodes), else
 //! the file named by `KMSBRIDGE_SHIM_CONTROL`. The target is the control file's
@@ -129,6 +133,8 @@ pub(crate) struct Shim {
     /// CKR_SESSION_HANDLE_INVALID here.
     sessions: RwLock<HashMap<CK_SESSION_HANDLE, CK_SLOT_ID>>,
     inflight: AtomicUsize,
+    /// Operation calls passed to the target (`kmsbridge_faultshim_operations`).
+    operations: AtomicU64,
     gate: Gate,
     rng: AtomicU64,
 }
@@ -251,6 +257,7 @@ impl Shim {
             initialized: AtomicBool::new(false),
             sessions: RwLock::new(HashMap::new()),
             inflight: AtomicUsize::new(0),
+            operations: AtomicU64::new(0),
             gate: Gate {
                 busy: Mutex::new(0),
                 freed: Condvar::new(),
@@ -406,6 +413,9 @@ impl Shim {
                 return Err(CKR_DEVICE_REMOVED);
             }
         }
+        if !matches!(phase, Phase::Key) {
+            self.operations.fetch_add(1, Ordering::AcqRel);
+        }
         let rv = self.enter(call);
         if let Phase::End { query: false } = phase {
             if rv == CKR_OK && self.roll() {
@@ -466,7 +476,22 @@ impl Shim {
     }
 }
 
-/// The one exported entry point: the shim's function list, which forwards to the
+/// How many operation calls this shim passed to its target since it was loaded: the
+/// Init, Update, single-part and Final calls of encrypt, decrypt, sign and verify
+/// (with their recover and dual forms) that got past the faults. What its node
+/// served to callers, as opposed to key calls (generate, wrap, unwrap, derive) and
+/// object calls (create, find, attributes, destroy), which a cluster's replication
+/// and resync make too. 0 before the shim's first use. Counted before the call
+/// enters the target, so a call is counted once the node is committed to serve it.
+/// A test reaches it by `dlopen` of the same shim copy the module loaded
+/// (`DIR/nodeK/libkmsbridge_faultshim.so`): one copy, one node, one count.
+#[no_mangle]
+pub extern "C" fn kmsbridge_faultshim_operations() -> u64 {
+    SHIM.get()
+        .map_or(0, |s| s.operations.load(Ordering::Acquire))
+}
+
+/// The one exported entry point besides that count: the shim's function list, which forwards to the
 /// target's. Loads the target on first use.
 ///
 /// # Safety

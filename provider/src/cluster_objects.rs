@@ -128,6 +128,7 @@ mod tests {
             last_error: Some("gone".into()),
             lag: 7,
             served: 42,
+            routed: 40,
         };
         let u = |ty| value(1, &s, ty).map(|v| CK_ULONG::from_ne_bytes(v.try_into().unwrap()));
         assert_eq!(u(CKA_CLASS), Some(CKO_KMSBRIDGE_NODE));

@@ -2,14 +2,21 @@
 //! key provisioned on every node before the module loads, and looks at one node's
 //! token straight through its PKCS#11 library, past kmsbridge.
 
+use crate::kms::{
+    get_ulong, node_class, CKA_KMSBRIDGE_NODE_INDEX, CKA_KMSBRIDGE_NODE_LAG,
+    CKA_KMSBRIDGE_NODE_STATE, KMSBRIDGE_NODE_UP,
+};
 use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
 use cryptoki::error::{Error, RvError};
 use cryptoki::object::{Attribute, KeyType, ObjectClass, ObjectHandle};
 use cryptoki::session::{Session, UserType};
 use cryptoki::slot::Slot;
 use cryptoki::types::AuthPin;
+use cryptoki_sys::CK_ULONG;
 use kmsbridge_testkit::module::{find_slot, login};
 use kmsbridge_testkit::rig::Rig;
+use std::ffi::{c_void, CString};
+use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -255,4 +262,74 @@ pub fn provision_domain_key(rig: &Rig) {
     }
     value.iter_mut().for_each(|b| *b = 0);
     nodes.finish();
+}
+
+/// Node `k` of an in-process rig seen from both sides: the operation calls its fault
+/// shim passed to its token, and its state and lag as the module reports them.
+pub struct NodeWatch {
+    /// `kmsbridge_faultshim_operations` of the shim copy the module loaded for node k.
+    operations: extern "C" fn() -> u64,
+    /// Node k's `CKO_KMSBRIDGE_NODE` object.
+    object: ObjectHandle,
+}
+
+/// One look at a node: its shim's operation count, then its state and lag.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NodeSample {
+    pub operations: u64,
+    pub state: CK_ULONG,
+    pub lag: CK_ULONG,
+}
+
+impl NodeSample {
+    /// Up with lag 0: resynced, allowed to serve.
+    pub fn serving(&self) -> bool {
+        self.state == KMSBRIDGE_NODE_UP && self.lag == 0
+    }
+}
+
+impl NodeWatch {
+    /// Node `k` of `rig` (in-process, its module loaded and the node reached once),
+    /// its object found through `s`.
+    pub fn new(rig: &Rig, s: &Session, k: usize) -> NodeWatch {
+        assert!(rig.in_process(), "the shim's count is read in this process");
+        let path = rig.node_library(k);
+        let c_path = CString::new(path.as_os_str().as_bytes()).expect("library path");
+        // SAFETY: RTLD_NOLOAD only finds the copy the module loaded (NULL when it did
+        // not), taking a reference that is never dropped: the library stays loaded
+        // for the process, so the function found in it stays valid.
+        let lib = unsafe { libc::dlopen(c_path.as_ptr(), libc::RTLD_NOW | libc::RTLD_NOLOAD) };
+        assert!(!lib.is_null(), "node {k}'s shim {} is not loaded", path.display());
+        // SAFETY: `lib` is a live handle; the name is NUL-terminated.
+        let sym = unsafe { libc::dlsym(lib, c"kmsbridge_faultshim_operations".as_ptr()) };
+        assert!(!sym.is_null(), "node {k}'s shim has no kmsbridge_faultshim_operations");
+        // SAFETY: the shim exports it as `extern "C" fn() -> u64` (faultshim/src/lib.rs).
+        let operations = unsafe { std::mem::transmute::<*mut c_void, extern "C" fn() -> u64>(sym) };
+        let object = s
+            .find_objects(&[node_class()])
+            .expect("C_FindObjects of the node objects")
+            .into_iter()
+            .find(|&o| get_ulong(s, o, CKA_KMSBRIDGE_NODE_INDEX) == k as CK_ULONG)
+            .unwrap_or_else(|| panic!("no node object for node {k}"));
+        NodeWatch { operations, object }
+    }
+
+    /// Operation calls (encrypt, decrypt, sign, verify: Init, Update, single-part,
+    /// Final) the node's shim passed to its token so far; not the key and object
+    /// calls that replication and resync make.
+    pub fn operations(&self) -> u64 {
+        (self.operations)()
+    }
+
+    /// The shim's count first, then the module's state and lag: a call counted was
+    /// routed to an up, resynced node, so state and lag read after it are not older
+    /// (the module publishes them before the node is routed a call).
+    pub fn sample(&self, s: &Session) -> NodeSample {
+        let operations = self.operations();
+        NodeSample {
+            operations,
+            state: get_ulong(s, self.object, CKA_KMSBRIDGE_NODE_STATE),
+            lag: get_ulong(s, self.object, CKA_KMSBRIDGE_NODE_LAG),
+        }
+    }
 }

@@ -15,6 +15,7 @@ pub mod access;
 pub mod audit;
 pub mod byok;
 pub mod cluster;
+pub mod cluster_keys;
 pub mod conformance;
 pub mod deviation;
 pub mod env;

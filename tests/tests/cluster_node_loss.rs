@@ -2,18 +2,23 @@
 //! "What it must show"): 32 client threads sign (EC and RSA), encrypt and decrypt
 //! (AES) single-part for 30 s; node 1 is taken down at 10 s (its shim's `down`) and
 //! back at 20 s. No single-part operation fails. While node 1 is down, keys of every
-//! kind the cluster replicates are made, a key is destroyed and two are changed; the
-//! returned node holds all of it before it serves — shown by making it the only node
-//! that serves and using each new key through the module, and at the end by opening
-//! its token straight on SoftHSM2. Multi-part operations pinned on node 1 when it is
+//! kind the cluster replicates are made, a key is destroyed and two are changed, and
+//! `FRESH` more client threads make new AES keys and keep using them (found by
+//! CKA_ID, encrypting as when made) to the end, so a node serving before it holds
+//! them would answer wrongly. The returned node serves nothing until it is resynced:
+//! its shim's count of operation calls it received stays still while the module
+//! reports it not up or lagging, and moves once it is up with lag 0. That it holds
+//! all of it is shown by making it the only node that serves and using each new key
+//! through the module, and at the end by opening its token straight on SoftHSM2.
+//! Multi-part operations pinned on node 1 when it is
 //! lost end with CKR_DEVICE_REMOVED (or CKR_DEVICE_ERROR) within 2 s and their next
 //! Init succeeds.
 //!
 //! A node that missed writes and comes back while the nodes that took them are still
 //! away waits for them instead of becoming the cluster's truth.
 //!
-//! The module logs a node's return to the rig's log, which a process opens once: run
-//! these with `cargo nextest` (one process per test).
+//! The module logs a node's return to the rig's log, which a process opens once, and
+//! the shims count per process: run these with `cargo nextest` (one process per test).
 //!
 //! In-process, every SoftHSM2 mechanism reaches the nodes, AES key wrap included, so
 //! secret and private keys made while node 1 is down can reach it wrapped under the
@@ -24,17 +29,20 @@
 
 use cryptoki::error::{Error, RvError};
 use cryptoki::mechanism::Mechanism;
-use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHandle};
+use cryptoki::object::{Attribute, AttributeType, ObjectClass, ObjectHandle};
 use cryptoki::session::{Session, UserType};
 use kmsbridge_testkit::codes::rv_of;
-use kmsbridge_testkit::keys::{attr_bool, attr_bytes, P256};
+use kmsbridge_testkit::keys::{attr_bool, attr_bytes};
 use kmsbridge_testkit::rig::{Rig, RigOptions};
 use kmsbridge_tests::cluster::{
-    provision_domain_key, NodeTokens, DOMAIN_KEY_ID, END_AT, LOSE_AT, RETURN_AT, THREADS,
+    provision_domain_key, NodeSample, NodeTokens, NodeWatch, END_AT, LOSE_AT, RETURN_AT, THREADS,
+};
+use kmsbridge_tests::cluster_keys::{
+    data_object, differences, find_one, gen_aes, gen_ec, gen_rsa, inventory, try_gen_aes,
+    use_fresh, value_aes, Fresh, FRESH_DATA, IV,
 };
 use kmsbridge_tests::env::{Env, Target};
-use std::collections::BTreeSet;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -42,135 +50,11 @@ use std::time::{Duration, Instant};
 const MULTI: usize = 6;
 /// The lost node.
 const LOST: usize = 1;
-const IV: [u8; 16] = [0x1f; 16];
-
-/// A generated token AES-256 key, sensitive and not extractable.
-fn gen_aes(s: &Session, id: &str) -> ObjectHandle {
-    s.generate_key(
-        &Mechanism::AesKeyGen,
-        &[
-            Attribute::Token(true),
-            Attribute::Private(true),
-            Attribute::ValueLen(32.into()),
-            Attribute::Sensitive(true),
-            Attribute::Extractable(false),
-            Attribute::Encrypt(true),
-            Attribute::Decrypt(true),
-            Attribute::Id(id.as_bytes().to_vec()),
-            Attribute::Label(id.into()),
-        ],
-    )
-    .unwrap_or_else(|e| panic!("C_GenerateKey {id}: {e}"))
-}
-
-/// A token AES-256 key made by value, sensitive and not extractable.
-fn value_aes(s: &Session, id: &str, value: &[u8]) -> ObjectHandle {
-    s.create_object(&[
-        Attribute::Class(ObjectClass::SECRET_KEY),
-        Attribute::KeyType(KeyType::AES),
-        Attribute::Token(true),
-        Attribute::Private(true),
-        Attribute::Value(value.to_vec()),
-        Attribute::Sensitive(true),
-        Attribute::Extractable(false),
-        Attribute::Encrypt(true),
-        Attribute::Decrypt(true),
-        Attribute::Id(id.as_bytes().to_vec()),
-        Attribute::Label(id.into()),
-    ])
-    .unwrap_or_else(|e| panic!("C_CreateObject {id}: {e}"))
-}
-
-/// A generated token RSA-2048 key pair (public, private); the private key sensitive
-/// and not extractable.
-fn gen_rsa(s: &Session, id: &str) -> (ObjectHandle, ObjectHandle) {
-    s.generate_key_pair(
-        &Mechanism::RsaPkcsKeyPairGen,
-        &[
-            Attribute::Token(true),
-            Attribute::Id(id.as_bytes().to_vec()),
-            Attribute::Label(id.into()),
-            Attribute::ModulusBits(2048.into()),
-            Attribute::PublicExponent(vec![1, 0, 1]),
-            Attribute::Verify(true),
-        ],
-        &[
-            Attribute::Token(true),
-            Attribute::Private(true),
-            Attribute::Id(id.as_bytes().to_vec()),
-            Attribute::Label(id.into()),
-            Attribute::Sensitive(true),
-            Attribute::Extractable(false),
-            Attribute::Sign(true),
-        ],
-    )
-    .unwrap_or_else(|e| panic!("C_GenerateKeyPair RSA {id}: {e}"))
-}
-
-/// A generated token EC P-256 key pair (public, private).
-fn gen_ec(s: &Session, id: &str) -> (ObjectHandle, ObjectHandle) {
-    s.generate_key_pair(
-        &Mechanism::EccKeyPairGen,
-        &[
-            Attribute::Token(true),
-            Attribute::Id(id.as_bytes().to_vec()),
-            Attribute::Label(id.into()),
-            Attribute::EcParams(P256.params.to_vec()),
-            Attribute::Verify(true),
-        ],
-        &[
-            Attribute::Token(true),
-            Attribute::Private(true),
-            Attribute::Id(id.as_bytes().to_vec()),
-            Attribute::Label(id.into()),
-            Attribute::Sensitive(true),
-            Attribute::Extractable(false),
-            Attribute::Sign(true),
-        ],
-    )
-    .unwrap_or_else(|e| panic!("C_GenerateKeyPair EC {id}: {e}"))
-}
-
-fn data_object(s: &Session, label: &str, value: &[u8]) -> ObjectHandle {
-    s.create_object(&[
-        Attribute::Class(ObjectClass::DATA),
-        Attribute::Token(true),
-        Attribute::Private(true),
-        Attribute::Application(b"node-loss-test".to_vec()),
-        Attribute::Label(label.into()),
-        Attribute::Value(value.to_vec()),
-    ])
-    .unwrap_or_else(|e| panic!("C_CreateObject data {label}: {e}"))
-}
-
-fn find_one(s: &Session, template: &[Attribute], what: &str) -> ObjectHandle {
-    let found = s.find_objects(template).unwrap_or_else(|e| panic!("C_FindObjects {what}: {e}"));
-    assert_eq!(found.len(), 1, "{what}: {} objects found", found.len());
-    found[0]
-}
-
-/// Every token object of a node as (class, CKA_ID, CKA_LABEL), the domain key aside.
-fn inventory(s: &Session) -> BTreeSet<(u64, Vec<u8>, String)> {
-    let mut out = BTreeSet::new();
-    for h in s.find_objects(&[Attribute::Token(true)]).expect("C_FindObjects on a node") {
-        let attrs = s
-            .get_attributes(h, &[AttributeType::Class, AttributeType::Id, AttributeType::Label])
-            .expect("C_GetAttributeValue on a node");
-        let (mut class, mut id, mut label) = (0u64, Vec::new(), String::new());
-        for a in attrs {
-            match a {
-                Attribute::Class(c) => class = u64::from(c),
-                Attribute::Id(v) => id = v,
-                Attribute::Label(v) => label = String::from_utf8_lossy(&v).into_owned(),
-                _ => {}
-            }
-        }
-        if id != DOMAIN_KEY_ID {
-            out.insert((class, id, label));
-        }
-    }
-    out
-}
+/// Client threads that make new keys while node 1 is down and use them to the end.
+const FRESH: usize = 4;
+/// Keys each of them makes, one every `FRESH_EVERY`.
+const FRESH_KEYS: usize = 6;
+const FRESH_EVERY: Duration = Duration::from_millis(300);
 
 /// The keys the load threads use (made before the loss, on every node).
 #[derive(Clone, Copy)]
@@ -312,6 +196,8 @@ fn a_lost_node_returns_holding_every_change_before_it_serves() {
         })
         .collect();
     let sessions: Vec<Session> = (0..THREADS).map(|_| t.logged_in()).collect();
+    let fresh_sessions: Vec<Session> = (0..FRESH).map(|_| t.logged_in()).collect();
+    let watch = NodeWatch::new(rig, &admin, LOST);
 
     let ops = AtomicU64::new(0);
     let failures: Mutex<Vec<String>> = Mutex::new(Vec::new());
@@ -320,7 +206,16 @@ fn a_lost_node_returns_holding_every_change_before_it_serves() {
     let outcomes: Mutex<Vec<MultiOutcome>> = Mutex::new(Vec::new());
     let start = Instant::now();
     let at = |s: u64| start + Duration::from_secs(s);
-    let log_len_at_return = std::cell::Cell::new(0usize);
+    // Node 1 is down (fresh keys are made only then).
+    let away = AtomicBool::new(false);
+    let fresh_made = AtomicUsize::new(0);
+    // Node 1 after its return: its shim's operation count then, the samples showing
+    // it had served though not up with lag 0 (how many, the first), whether it was
+    // seen serving once up with lag 0, and how many samples saw it not serving yet.
+    let mut ops_at_return = 0u64;
+    let mut early: (usize, Option<NodeSample>) = (0, None);
+    let mut served_after = false;
+    let mut resyncing_samples = 0usize;
     // Made while node 1 is down, with what each produced then (on nodes 0 and 2).
     struct Made {
         aes: ObjectHandle,
@@ -353,6 +248,53 @@ fn a_lost_node_returns_holding_every_change_before_it_serves() {
                             .unwrap()
                             .push(format!("thread {i} at {:?}: {e}", start.elapsed())),
                     }
+                }
+            });
+        }
+        for (i, s) in fresh_sessions.into_iter().enumerate() {
+            let (failures, stop, away, fresh_made) = (&failures, &stop, &away, &fresh_made);
+            sc.spawn(move || {
+                let fail = |e: String| {
+                    failures
+                        .lock()
+                        .unwrap()
+                        .push(format!("fresh {i} at {:?}: {e}", start.elapsed()))
+                };
+                let mut keys: Vec<Fresh> = Vec::new();
+                let mut next = Instant::now();
+                let mut n = 0usize;
+                while !stop.load(Ordering::Relaxed) {
+                    if away.load(Ordering::Relaxed)
+                        && keys.len() < FRESH_KEYS
+                        && Instant::now() >= next
+                    {
+                        next = Instant::now() + FRESH_EVERY;
+                        let id = format!("fresh-{i}-{}", keys.len());
+                        let made = try_gen_aes(&s, &id)
+                            .map_err(|e| format!("C_GenerateKey {id}: {e}"))
+                            .and_then(|h| {
+                                s.encrypt(&Mechanism::AesCbcPad(IV), h, &FRESH_DATA)
+                                    .map_err(|e| format!("first encrypt with {id}: {e}"))
+                                    .map(|ct| (id.clone(), h, ct))
+                            });
+                        match made {
+                            Ok(k) => {
+                                keys.push(k);
+                                fresh_made.fetch_add(1, Ordering::Relaxed);
+                            }
+                            Err(e) => fail(e),
+                        }
+                    }
+                    // The newest key and, in turn, each earlier one.
+                    n += 1;
+                    if let Some(last) = keys.last() {
+                        for k in [last, &keys[n % keys.len()]] {
+                            if let Err(e) = use_fresh(&s, k) {
+                                fail(e);
+                            }
+                        }
+                    }
+                    std::thread::sleep(Duration::from_millis(10));
                 }
             });
         }
@@ -408,6 +350,7 @@ fn a_lost_node_returns_holding_every_change_before_it_serves() {
         wait_until(at(LOSE_AT));
         let _ = lost_at.set(Instant::now());
         rig.stop_node(LOST);
+        away.store(true, Ordering::Relaxed);
         std::thread::sleep(Duration::from_millis(500));
         // While node 1 is down: keys of every kind, a data object, a destroy, changes.
         let aes = gen_aes(&admin, "new-aes");
@@ -441,14 +384,57 @@ fn a_lost_node_returns_holding_every_change_before_it_serves() {
         assert!(Instant::now() < at(RETURN_AT), "the changes took longer than node 1's absence");
 
         wait_until(at(RETURN_AT));
-        log_len_at_return.set(log_len(rig));
+        away.store(false, Ordering::Relaxed);
+        ops_at_return = watch.operations();
         rig.start_node(LOST);
-        wait_until(at(END_AT));
+        // Watch node 1 to the end of the load, and on until it was seen serving: the
+        // next probe comes within the probe backoff's cap (5 s) and the resync takes
+        // a few seconds, so 15 s past the end is a margin of twice that.
+        let deadline = at(END_AT) + Duration::from_secs(15);
+        loop {
+            let now = Instant::now();
+            if (now >= at(END_AT) && served_after) || now >= deadline {
+                break;
+            }
+            let seen = watch.sample(&admin);
+            if !seen.serving() {
+                resyncing_samples += 1;
+                if seen.operations != ops_at_return {
+                    early.0 += 1;
+                    early.1.get_or_insert(seen);
+                }
+            } else if seen.operations > ops_at_return {
+                served_after = true;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
         stop.store(true, Ordering::Relaxed);
     });
 
-    // Zero failed single-part operations.
+    // Node 1 received no operation call before it was up with lag 0, and did after.
     let failures = failures.into_inner().unwrap();
+    eprintln!(
+        "node 1 after its return: {resyncing_samples} samples not yet serving, {} with \
+         operations past the {ops_at_return} it had",
+        early.0
+    );
+    assert!(
+        early.0 == 0,
+        "node 1 received operation calls before it was up with lag 0 ({} samples), first: \
+         {:?}; {} load failures, first: {:?}",
+        early.0,
+        early.1,
+        failures.len(),
+        &failures[..failures.len().min(5)]
+    );
+    assert!(served_after, "node 1 was not seen serving after its return");
+    assert_eq!(
+        fresh_made.into_inner(),
+        FRESH * FRESH_KEYS,
+        "fresh keys made while node 1 was down"
+    );
+
+    // Zero failed single-part operations.
     let ops = ops.into_inner();
     assert!(
         failures.is_empty(),
@@ -482,9 +468,8 @@ fn a_lost_node_returns_holding_every_change_before_it_serves() {
     assert!(ended >= 1, "no multi-part operation was pinned on node 1: {outcomes:?}");
     assert!(ended < MULTI, "multi-part operations on healthy nodes failed too: {outcomes:?}");
 
-    // Node 1 is back once the cluster resynced it; then it alone serves (nodes 0 and 2
-    // down), so every use below is node 1's.
-    wait_resynced(rig, LOST, log_len_at_return.get(), Instant::now() + Duration::from_secs(15));
+    // Node 1 is back, resynced (seen above); now it alone serves (nodes 0 and 2 down),
+    // so every use below is node 1's.
     rig.stop_node(0);
     rig.stop_node(2);
     let m = made.expect("keys made while node 1 was down");
@@ -540,16 +525,21 @@ fn a_lost_node_returns_holding_every_change_before_it_serves() {
         want(ObjectClass::PUBLIC_KEY, "new-ec", "new-ec"),
         want(ObjectClass::SECRET_KEY, "renamed-before", "renamed-after"),
     ] {
-        assert!(inv[LOST].contains(&entry), "node 1 lacks {entry:?}");
+        assert!(inv[LOST].contains_key(&entry), "node 1 lacks {entry:?}");
     }
     assert!(
-        inv[LOST].iter().any(|(c, _, l)| *c == u64::from(ObjectClass::DATA) && l == "new-data"),
+        inv[LOST].keys().any(|(c, _, l)| *c == u64::from(ObjectClass::DATA) && l == "new-data"),
         "node 1 lacks the data object"
     );
-    assert!(!inv[LOST].iter().any(|(_, id, _)| id == b"doomed"), "node 1 kept the destroyed key");
-    assert!(!inv[LOST].iter().any(|(_, _, l)| l == "renamed-before"), "node 1 kept the old label");
-    assert_eq!(inv[LOST], inv[0], "node 1 and node 0 differ");
-    assert_eq!(inv[LOST], inv[2], "node 1 and node 2 differ");
+    assert!(!inv[LOST].keys().any(|(_, id, _)| id == b"doomed"), "node 1 kept the destroyed key");
+    assert!(!inv[LOST].keys().any(|(_, _, l)| l == "renamed-before"), "node 1 kept the old label");
+    for k in [0, 2] {
+        assert!(
+            inv[LOST] == inv[k],
+            "node 1 and node {k} differ (object, copies on node 1, copies on node {k}): {:?}",
+            differences(&inv[LOST], &inv[k])
+        );
+    }
     let s1 = nodes.session(LOST, UserType::User);
     let h = find_one(
         &s1,

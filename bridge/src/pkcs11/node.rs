@@ -679,6 +679,7 @@ impl ClusterAdmin for Node {
             last_error,
             lag: 0,
             served: 0,
+            routed: 0,
         }]
     }
 
