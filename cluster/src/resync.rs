@@ -66,7 +66,9 @@ fn inventory(node: &Node) -> Result<HashMap<Identity, Vec<u64>>> {
     let mut out: HashMap<Identity, Vec<u64>> = HashMap::new();
     for h in node.find(&[Attr::bool(CKA_TOKEN, true)])? {
         let mut reqs = identity_reqs();
-        node.get_attributes(h, &mut reqs)?;
+        if skip_vanished(node.get_attributes(h, &mut reqs))?.is_none() {
+            continue;
+        }
         if let Some((_, ident)) = Identity::from_reqs(&reqs) {
             if ident.id.as_deref() == Some(DOMAIN_KEY_ID) {
                 continue;
@@ -75,6 +77,20 @@ fn inventory(node: &Node) -> Result<HashMap<Identity, Vec<u64>>> {
         }
     }
     Ok(out)
+}
+
+/// An object destroyed between a find and the next call on it (by this process
+/// before the last pass holds writes off, or by another process at any time) is
+/// left out of this pass: `Ok(None)`. Any other error fails the pass.
+fn skip_vanished<T>(r: Result<T>) -> Result<Option<T>> {
+    match r {
+        Ok(v) => Ok(Some(v)),
+        Err(kmsbridge_bridge::Error::Rv {
+            rv: CKR_OBJECT_HANDLE_INVALID,
+            ..
+        }) => Ok(None),
+        Err(e) => Err(e),
+    }
 }
 
 fn compared(node: &Node, h: u64) -> Result<Vec<(CK_ATTRIBUTE_TYPE, Option<Vec<u8>>)>> {
@@ -195,20 +211,26 @@ impl Inner {
         for (ident, hks) in &mine {
             let keep = theirs.get(ident).map_or(0, Vec::len);
             for hk in hks.iter().skip(keep) {
-                to.destroy_object(*hk)?;
-                changes += 1;
+                if skip_vanished(to.destroy_object(*hk))?.is_some() {
+                    changes += 1;
+                }
             }
         }
         for (ident, hrs) in &theirs {
             let hks = mine.get(ident).map_or(&[][..], Vec::as_slice);
             for (i, hr) in hrs.iter().enumerate() {
                 let Some(hk) = hks.get(i) else {
-                    copy_between(self, r, &from, *hr, k, &to)?;
-                    changes += 1;
+                    if skip_vanished(copy_between(self, r, &from, *hr, k, &to))?.is_some() {
+                        changes += 1;
+                    }
                     continue;
                 };
-                let a = compared(&from, *hr)?;
-                let b = compared(&to, *hk)?;
+                let (Some(a), Some(b)) = (
+                    skip_vanished(compared(&from, *hr))?,
+                    skip_vanished(compared(&to, *hk))?,
+                ) else {
+                    continue;
+                };
                 let diff: Vec<Attr> = a
                     .iter()
                     .zip(&b)
@@ -256,6 +278,7 @@ mod tests {
             members: vec![Arc::new(Member::new(cfg, true))],
             table: Table::new(1),
             domain: vec![AtomicU64::new(0)],
+            writes: parking_lot::RwLock::new(()),
             shut: AtomicBool::new(false),
             prober: Mutex::new(false),
             prober_wake: Condvar::new(),
