@@ -70,7 +70,7 @@ parse_args() {
       --token-label) _opt_label=$2; shift 2 ;;
       --pin) _opt_pin=$2; shift 2 ;;
       --so-pin) _opt_so_pin=$2; shift 2 ;;
-      -h|--help) sed -n '3,26p' "$CLIENTS_DIR/lib.sh" | sed 's/^# \{0,1\}//'; exit 0 ;;
+      -h|--help) sed -n '3,30p' "$CLIENTS_DIR/lib.sh" | sed 's/^# \{0,1\}//'; exit 0 ;;
       -*) echo "$SUITE: unknown option $1" >&2; exit 2 ;;
       *) _opt_module=$1; shift ;;
     esac
