@@ -50,7 +50,7 @@ EOF
 echo "# SunPKCS11 config: $(tr '\n' ' ' < pkcs11.cfg)"
 
 # P11Check prints "PASS name" / "FAIL name: why" / "SETUP name" / "# comment" lines.
-"$JAVA" -cp "$WORK/classes" P11Check "$WORK/pkcs11.cfg" "$RUN" "$PRIVATE_LABEL" > java.out 2>&1   # PIN: $P11_USER_PIN
+"$JAVA" -cp "$WORK/classes" P11Check "$WORK/pkcs11.cfg" "$RUN" "$PRIVATE_LABEL" "$TARGET" > java.out 2>&1   # PIN: $P11_USER_PIN
 rc=$?
 count_program_lines java.out ""
 if [ $rc -ne 0 ] && ! grep -q '^FAIL ' java.out; then

@@ -212,6 +212,7 @@ count_program_lines() {
       FAIL\ set-up:*) echo "$2$line"; SETUP_FAILED=$((SETUP_FAILED + 1)) ;;
       FAIL\ *) echo "$2$line"; FAILED=$((FAILED + 1)) ;;
       SETUP\ *) echo "$2$line"; SETUP_OK=$((SETUP_OK + 1)) ;;
+      XFAIL\ *) echo "$2$line"; XFAILED=$((XFAILED + 1)) ;;
       *) echo "    | $line" ;;
     esac
   done < "$1"

@@ -1,6 +1,7 @@
 // Real-client check: Java SunPKCS11 against a PKCS#11 module (kmsbridge or
-// SoftHSM2 direct). Usage: P11_USER_PIN=... java P11Check CONFIG_FILE RUN_ID PRIVATE_LABEL
-// (the PIN comes from the environment, not the command line; PRIVATE_LABEL names a
+// SoftHSM2 direct). Usage: P11_USER_PIN=... java P11Check CONFIG_FILE RUN_ID PRIVATE_LABEL TARGET
+// (TARGET "direct" for SoftHSM2 directly: its documented deviations print XFAIL;
+// the PIN comes from the environment, not the command line; PRIVATE_LABEL names a
 // private secret key on the token, visible only to a logged-in session).
 //
 // Prints one line per check, "PASS name" or "FAIL name: why", and exits 1 if
@@ -21,11 +22,26 @@ public class P11Check {
 
     interface Check { void run() throws Exception; }
 
+    /** SoftHSM2 2.6's documented deviation: an XFAIL against SoftHSM2 directly, a
+     *  failure through kmsbridge (which must answer the specification's code). */
+    static class Deviation extends RuntimeException {
+        Deviation(String why) { super(why); }
+    }
+
+    static boolean direct;
+
     static void check(String name, Check c) {
         try {
             c.run();
             System.out.println("PASS " + name);
             passed++;
+        } catch (Deviation d) {
+            if (direct) {
+                System.out.println("XFAIL " + name + " — SoftHSM2 deviation: " + d.getMessage());
+            } else {
+                System.out.println("FAIL " + name + ": " + d.getMessage());
+                failed++;
+            }
         } catch (Throwable t) {
             String msg = t.toString();
             Throwable cause = t.getCause();
@@ -108,10 +124,11 @@ public class P11Check {
 
     public static void main(String[] args) throws Exception {
         String pinEnv = System.getenv("P11_USER_PIN");
-        if (args.length != 3 || pinEnv == null || pinEnv.isEmpty()) {
-            System.err.println("usage: P11_USER_PIN=... java P11Check CONFIG_FILE RUN_ID PRIVATE_LABEL");
+        if (args.length != 4 || pinEnv == null || pinEnv.isEmpty()) {
+            System.err.println("usage: P11_USER_PIN=... java P11Check CONFIG_FILE RUN_ID PRIVATE_LABEL direct|bridge");
             System.exit(2);
         }
+        direct = args[3].equals("direct");
         String cfg = args[0];
         char[] pin = pinEnv.toCharArray();
         String run = args[1], privateLabel = args[2];
@@ -174,8 +191,10 @@ public class P11Check {
             } catch (AEADBadTagException expected) {
                 // SunPKCS11 maps CKR_ENCRYPTED_DATA_INVALID (the module's answer to a bad
                 // tag) and CKR_GENERAL_ERROR alike to this exception: the message tells.
-                require(chain(expected).contains("CKR_ENCRYPTED_DATA_INVALID"),
-                        "not CKR_ENCRYPTED_DATA_INVALID:" + chain(expected));
+                String why = chain(expected);
+                if (why.contains("CKR_GENERAL_ERROR"))
+                    throw new Deviation("a bad GCM tag answers CKR_GENERAL_ERROR, not CKR_ENCRYPTED_DATA_INVALID");
+                require(why.contains("CKR_ENCRYPTED_DATA_INVALID"), "not CKR_ENCRYPTED_DATA_INVALID:" + why);
             }
         });
 
