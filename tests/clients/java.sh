@@ -5,9 +5,12 @@
 #   tests/clients/java.sh            # through kmsbridge ($KMSBRIDGE_MODULE)
 #   tests/clients/java.sh --direct   # SoftHSM2 directly, to validate the suite
 #
-# Compiles java/P11Check.java with javac and runs it with a SunPKCS11 config
-# (library=MODULE, slot=<id of the token>). The program prints PASS/FAIL per check:
-# KeyStore load (and refusal of a wrong PIN), AES/GCM/NoPadding (generated key, and a
+# Set-up (not counted as checks): javac P11Check.java, the token's slot (pkcs11-tool -L),
+# a private AES key written with pkcs11-tool that only a logged-in session sees, and the
+# SunPKCS11 provider configured with library=MODULE, slot=<id of the token>. The program
+# prints PASS/FAIL per check:
+# KeyStore load (its login shows the private key; a wrong PIN is refused with
+# CKR_PIN_INCORRECT), AES/GCM/NoPadding (generated key, a tampered tag refused, and a
 # known key cross-checked with SunJCE), SHA256withRSA, RSASSA-PSS, SHA256withRSASSA-PSS,
 # SHA256withECDSA with key pairs generated through the provider (each signature verified
 # by SunRsaSign/SunEC; tampered messages must fail), a secret key stored as a token object
@@ -24,13 +27,20 @@ JAVAC=${JAVA_HOME:+$JAVA_HOME/bin/}javac
 echo "# $("$JAVA" -version 2>&1 | head -1)"
 
 compile() { "$JAVAC" -d "$WORK/classes" "$CLIENTS_DIR/java/P11Check.java"; }
-check "javac P11Check.java" compile
-[ -f "$WORK/classes/P11Check.class" ] || summary
+setup_step "javac P11Check.java" compile
 
 slot_lookup() { SLOT=$(slot_id_of "$TOKEN_LABEL"); [ -n "$SLOT" ] && echo "slot $SLOT" && echo "$SLOT" > slot.txt; }
-check "find the slot of token '$TOKEN_LABEL' (pkcs11-tool -L)" slot_lookup
-[ -s slot.txt ] || summary
+setup_step "find the slot of token '$TOKEN_LABEL' (pkcs11-tool -L)" slot_lookup
 SLOT=$(cat slot.txt)
+
+# A private key the KeyStore lists only once its login worked.
+PRIVATE_LABEL=java-private-$RUN
+private_key() {
+  head -c 32 /dev/urandom > private.key
+  p11l --write-object private.key --type secrkey --key-type AES:32 --id "$(rid)" \
+    --label "$PRIVATE_LABEL" --private --usage-decrypt
+}
+setup_step "pkcs11-tool writes the private AES key $PRIVATE_LABEL" private_key
 
 cat > pkcs11.cfg <<EOF
 name = KmsBridgeTest
@@ -39,16 +49,10 @@ slot = $SLOT
 EOF
 echo "# SunPKCS11 config: $(tr '\n' ' ' < pkcs11.cfg)"
 
-# P11Check prints "PASS name" / "FAIL name: why" / "# comment" lines.
-"$JAVA" -cp "$WORK/classes" P11Check "$WORK/pkcs11.cfg" "$RUN" > java.out 2>&1   # PIN: $P11_USER_PIN
+# P11Check prints "PASS name" / "FAIL name: why" / "SETUP name" / "# comment" lines.
+"$JAVA" -cp "$WORK/classes" P11Check "$WORK/pkcs11.cfg" "$RUN" "$PRIVATE_LABEL" "$TARGET" > java.out 2>&1   # PIN: $P11_USER_PIN
 rc=$?
-while IFS= read -r line; do
-  case $line in
-    PASS\ *) echo "$line"; PASSED=$((PASSED + 1)) ;;
-    FAIL\ *) echo "$line"; FAILED=$((FAILED + 1)) ;;
-    *) echo "    | $line" ;;
-  esac
-done < java.out
+count_program_lines java.out ""
 if [ $rc -ne 0 ] && ! grep -q '^FAIL ' java.out; then
   echo "FAIL java P11Check exited $rc without reporting a failed check"
   FAILED=$((FAILED + 1))

@@ -23,7 +23,11 @@
 # 2.6 itself fails in the documented way (the reason is printed; an XFAIL is neither passed
 # nor failed). If SoftHSM2 fails differently from what is documented, it is a FAIL; if it
 # unexpectedly succeeds, it is a PASS with a note that the documentation is stale.
-# The last line is always "N passed, N failed"; the exit status is non-zero on any failure.
+# A check is something only the module can make fail. What prepares the checks or tests the
+# environment (a compiler, an engine, a slot lookup) is a set-up step: "SETUP name" when
+# done, counted apart; a failed set-up step is a FAIL that ends the suite.
+# The last line is always "N passed, N failed; set-up: S passed, S failed" (checks, then
+# set-up steps); the exit status is non-zero on any failure.
 
 set -u -o pipefail
 
@@ -35,6 +39,8 @@ PASSED=0
 FAILED=0
 XFAILED=0
 NCHECK=0
+SETUP_OK=0
+SETUP_FAILED=0
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/kmsbridge-$SUITE.XXXXXX")
 cleanup_work() { [ -n "${KEEP_WORK:-}" ] && echo "# work dir kept: $WORK" || rm -rf "$WORK"; }
@@ -64,7 +70,7 @@ parse_args() {
       --token-label) _opt_label=$2; shift 2 ;;
       --pin) _opt_pin=$2; shift 2 ;;
       --so-pin) _opt_so_pin=$2; shift 2 ;;
-      -h|--help) sed -n '3,26p' "$CLIENTS_DIR/lib.sh" | sed 's/^# \{0,1\}//'; exit 0 ;;
+      -h|--help) sed -n '3,30p' "$CLIENTS_DIR/lib.sh" | sed 's/^# \{0,1\}//'; exit 0 ;;
       -*) echo "$SUITE: unknown option $1" >&2; exit 2 ;;
       *) _opt_module=$1; shift ;;
     esac
@@ -111,13 +117,13 @@ parse_args() {
 
   echo "# $SUITE: target=$TARGET module=$MODULE token=$TOKEN_LABEL"
   if [ ! -e "$MODULE" ]; then
-    echo "FAIL module exists: $MODULE not found (build it: cargo build --release -p kmsbridge)"
-    FAILED=$((FAILED + 1))
+    echo "FAIL set-up: module exists: $MODULE not found (build it: cargo build --release -p kmsbridge)"
+    SETUP_FAILED=$((SETUP_FAILED + 1))
     summary
   fi
   if [ -z "$TOKEN_LABEL" ] || [ -z "$USER_PIN" ]; then
-    echo "FAIL environment: token label or user PIN not set (eval \"\$(ci/softhsm/setup DIR)\")"
-    FAILED=$((FAILED + 1))
+    echo "FAIL set-up: environment: token label or user PIN not set (eval \"\$(ci/softhsm/setup DIR)\")"
+    SETUP_FAILED=$((SETUP_FAILED + 1))
     summary
   fi
   # Unique per run, so suites can share one token and be re-run.
@@ -151,23 +157,65 @@ check() {
   return 0
 }
 
-# check_fails NAME CMD [ARGS...] — PASS when CMD fails (negative test). Give it a command
-# that fails for the reason under test only (e.g. verify of a tampered signature).
-check_fails() {
+# check_refused NAME PATTERN CMD [ARGS...] — a negative check: PASS when CMD fails AND its
+# output matches the extended regex PATTERN, which names the refusal expected from the
+# module (a CKR_* code, or the client's text for exactly that code). Any other failure
+# (a usage error, a missing input, another code) is a FAIL, as is success.
+check_refused() {
+  local name=$1 pattern=$2; shift 2
+  NCHECK=$((NCHECK + 1))
+  local log="$WORK/log/$NCHECK.log"
+  ( set -e; "$@" ) >"$log" 2>&1
+  local rc=$?
+  if [ $rc -eq 0 ]; then
+    echo "FAIL $name (accepted, must be refused with /$pattern/)"
+    _show_log "$log"
+    FAILED=$((FAILED + 1))
+  elif grep -Eq -- "$pattern" "$log"; then
+    echo "PASS $name (refused: $(grep -Eo -m1 -- "$pattern" "$log"))"
+    PASSED=$((PASSED + 1))
+  else
+    echo "FAIL $name (exit $rc, but not the expected refusal /$pattern/)"
+    _show_log "$log"
+    FAILED=$((FAILED + 1))
+  fi
+  return 0
+}
+
+# setup_step NAME CMD [ARGS...] — a set-up step (run like `check`): "SETUP NAME" when CMD
+# exits 0, counted apart from the checks; otherwise a loud FAIL that ends the suite (the
+# checks after it would prove nothing).
+setup_step() {
   local name=$1; shift
   NCHECK=$((NCHECK + 1))
   local log="$WORK/log/$NCHECK.log"
   ( set -e; "$@" ) >"$log" 2>&1
   local rc=$?
-  if [ $rc -ne 0 ]; then
-    echo "PASS $name (refused, as it must)"
-    PASSED=$((PASSED + 1))
-  else
-    echo "FAIL $name (accepted, must be refused)"
-    _show_log "$log"
-    FAILED=$((FAILED + 1))
+  if [ $rc -eq 0 ]; then
+    echo "SETUP $name"
+    SETUP_OK=$((SETUP_OK + 1))
+    return 0
   fi
-  return 0
+  echo "FAIL set-up: $name (exit $rc)"
+  _show_log "$log"
+  SETUP_FAILED=$((SETUP_FAILED + 1))
+  summary
+}
+
+# count_program_lines FILE PREFIX — counts the PASS / FAIL / SETUP lines a test program
+# (the Java checks) printed into FILE, echoing them with PREFIX; other lines are indented.
+count_program_lines() {
+  local line
+  while IFS= read -r line; do
+    case $line in
+      PASS\ *) echo "$2$line"; PASSED=$((PASSED + 1)) ;;
+      FAIL\ set-up:*) echo "$2$line"; SETUP_FAILED=$((SETUP_FAILED + 1)) ;;
+      FAIL\ *) echo "$2$line"; FAILED=$((FAILED + 1)) ;;
+      SETUP\ *) echo "$2$line"; SETUP_OK=$((SETUP_OK + 1)) ;;
+      XFAIL\ *) echo "$2$line"; XFAILED=$((XFAILED + 1)) ;;
+      *) echo "    | $line" ;;
+    esac
+  done < "$1"
 }
 
 # check_softhsm_deviation NAME REASON PATTERN CMD [ARGS...] — like `check`; but against
@@ -210,7 +258,8 @@ find_engine() {
     [ -e "$f" ] && { ENGINE_SO=$f; break; }
   done
   if [ -z "$ENGINE_SO" ]; then
-    echo "FAIL libp11 engine (pkcs11.so) not found; run ci/softhsm/install"; FAILED=1; summary
+    echo "FAIL set-up: libp11 engine (pkcs11.so) not found; run ci/softhsm/install"
+    SETUP_FAILED=$((SETUP_FAILED + 1)); summary
   fi
 }
 
@@ -229,9 +278,16 @@ engine_conf() {
 
 summary() {
   [ "$XFAILED" -gt 0 ] && echo "# $XFAILED known SoftHSM2 deviation(s) (XFAIL) not counted"
-  echo "$PASSED passed, $FAILED failed"
-  [ "$FAILED" -eq 0 ] && [ "$PASSED" -gt 0 ] && exit 0
+  echo "$PASSED passed, $FAILED failed; set-up: $SETUP_OK passed, $SETUP_FAILED failed"
+  [ "$FAILED" -eq 0 ] && [ "$SETUP_FAILED" -eq 0 ] && [ "$PASSED" -gt 0 ] && exit 0
   exit 1
+}
+
+# skip_suite REASON — the suite has nothing to check on this target: says so and exits 0.
+skip_suite() {
+  skip "$SUITE" "$1"
+  echo "0 passed, 0 failed; set-up: 0 passed, 0 failed"
+  exit 0
 }
 
 # --- pkcs11-tool helpers (PINs read from the environment, not the command line) ---
@@ -259,7 +315,7 @@ objects_with_id() {
 
 # with_inputs FILE... -- CMD [ARGS...] — for negative checks: a refusal proves something only
 # if the inputs exist (an earlier failed step must not make a refusal check pass). A missing
-# or empty input makes this return 0, which `check_fails` reports as a failure.
+# or empty input makes this return 0, which `check_refused` reports as a failure.
 with_inputs() {
   while [ $# -gt 0 ] && [ "$1" != -- ]; do
     [ -s "$1" ] || { echo "input $1 missing: the refusal cannot be tested"; return 0; }

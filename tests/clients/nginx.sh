@@ -50,7 +50,8 @@ if [ ! -x "$NGINX" ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; the
   NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 fi
 if [ ! -x "$NGINX" ]; then
-  echo "FAIL nginx not found; run ci/softhsm/install (Debian package nginx)"; FAILED=1; summary
+  echo "FAIL set-up: nginx not found; run ci/softhsm/install (Debian package nginx)"
+  SETUP_FAILED=$((SETUP_FAILED + 1)); summary
 fi
 
 find_engine

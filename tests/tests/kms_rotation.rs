@@ -50,10 +50,18 @@ fn assert_decrypt_only(s: &Session, old: ObjectHandle, iv: &[u8], ct: &[u8], wha
     assert_init_refused(s.encrypt(&cbc_pad(iv), old, MSG), &format!("{what}: C_EncryptInit"));
     assert!(!attr_bool(s, old, AttributeType::Encrypt), "{what}: CKA_ENCRYPT is FALSE");
     assert!(!attr_bool(s, old, AttributeType::Wrap), "{what}: CKA_WRAP is FALSE");
-    let set = s.update_attributes(old, &[Attribute::Encrypt(true)]);
-    eprintln!("{what}: setting CKA_ENCRYPT TRUE answers {:?}", set.as_ref().err());
-    assert!(set.is_err(), "{what}: setting CKA_ENCRYPT TRUE must be refused");
+    // docs/ERRORS.md: CKA_ENCRYPT/CKA_WRAP/CKA_SIGN TRUE on an older version answers
+    // CKR_ATTRIBUTE_READ_ONLY.
+    for (attr, name) in [
+        (Attribute::Encrypt(true), "CKA_ENCRYPT"),
+        (Attribute::Wrap(true), "CKA_WRAP"),
+        (Attribute::Sign(true), "CKA_SIGN"),
+    ] {
+        let set = s.update_attributes(old, &[attr]);
+        assert_eq!(err_of(set), RvError::AttributeReadOnly, "{what}: setting {name} TRUE");
+    }
     assert!(!attr_bool(s, old, AttributeType::Encrypt), "{what}: CKA_ENCRYPT still FALSE");
+    assert!(!attr_bool(s, old, AttributeType::Wrap), "{what}: CKA_WRAP still FALSE");
 }
 
 /// The key `id`/`alias` (version 1 = `v1`): rotates it twice and checks every version.
