@@ -45,8 +45,16 @@ pub(crate) fn start_backends(provider: &Provider, cfg: &Config) {
             let _ = done.send(());
         });
     match spawned {
-        Ok(_) => {
-            if finished.recv_timeout(wait).is_err() {
+        Ok(thread) => {
+            if finished.recv_timeout(wait).is_ok() {
+                // Also wait for the thread's exit: the vendor library's OpenSSL runs
+                // its thread-exit clean-up there, under OpenSSL's global locks. An
+                // application that forks right after C_Initialize (pkcs11-tool
+                // --test-fork, a pre-forking server) would otherwise copy a lock held
+                // by a thread its child does not have, and the child would hang in
+                // its first OpenSSL call. The thread has nothing left but to exit.
+                let _ = thread.join();
+            } else {
                 tracing::warn!(
                     "backends still starting after {wait:?}: C_Initialize returns; \
                      their first use waits for them"
