@@ -120,6 +120,28 @@ pub fn param_kind(ty: CK_MECHANISM_TYPE) -> Option<ParamKind> {
     })
 }
 
+/// kmsbridge's own key-management mechanisms (import parameters, rotation, cluster
+/// init), taken by C_GenerateKey and handled by the provider.
+const KMSBRIDGE_KEY_MECHANISMS: std::ops::RangeInclusive<CK_MECHANISM_TYPE> =
+    0xCB42_0001..=0xCB42_0003;
+
+/// True for a mechanism C_GenerateKey takes (a secret-key generation mechanism, or one
+/// of kmsbridge's key-management mechanisms). Any other mechanism there is
+/// CKR_MECHANISM_INVALID, whatever its parameter (PKCS#11 3.0 5.14: the mechanism
+/// "is not a key generation mechanism").
+pub fn is_key_gen(ty: CK_MECHANISM_TYPE) -> bool {
+    matches!(ty, CKM_AES_KEY_GEN | CKM_GENERIC_SECRET_KEY_GEN)
+        || KMSBRIDGE_KEY_MECHANISMS.contains(&ty)
+}
+
+/// True for a mechanism C_GenerateKeyPair takes.
+pub fn is_key_pair_gen(ty: CK_MECHANISM_TYPE) -> bool {
+    matches!(
+        ty,
+        CKM_RSA_PKCS_KEY_PAIR_GEN | CKM_EC_KEY_PAIR_GEN | CKM_EC_EDWARDS_KEY_PAIR_GEN
+    )
+}
+
 impl Mechanism {
     pub fn simple(ty: CK_MECHANISM_TYPE) -> Self {
         Mechanism {

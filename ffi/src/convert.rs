@@ -210,6 +210,27 @@ unsafe fn param_bytes(p: *const u8, len: CK_ULONG) -> Result<Vec<u8>> {
     })
 }
 
+/// The mechanism of a key-generation function: one `fits` does not take is
+/// CKR_MECHANISM_INVALID before its parameter is looked at (a GCM mechanism in
+/// C_GenerateKey is the wrong mechanism, not a bad parameter).
+///
+/// # Safety
+/// As [`mechanism`].
+pub unsafe fn mechanism_for(
+    p: *const CK_MECHANISM,
+    fits: fn(CK_MECHANISM_TYPE) -> bool,
+) -> Result<Mechanism> {
+    // SAFETY: read only when non-NULL, valid per the caller.
+    if !p.is_null() && !fits(unsafe { (*p).mechanism }) {
+        return Err(bad(
+            CKR_MECHANISM_INVALID,
+            "not a mechanism of this function",
+        ));
+    }
+    // SAFETY: per the caller.
+    unsafe { mechanism(p) }
+}
+
 /// A mechanism the bridge can carry, with its parameter copied and checked.
 ///
 /// # Safety

@@ -126,6 +126,7 @@ macro_rules! conformance_suite {
             op_state::short_buffer_keeps_operation,
             op_state::short_list_buffers,
             op_state::operation_ends_after_error,
+            answers::generate_key_mechanism_invalid,
         }
     };
     (@emit [tests $target:expr, $mode:ident]

@@ -36,6 +36,9 @@ impl Provider {
     ) -> Result<CK_OBJECT_HANDLE> {
         let (inst, rw) = self.ctx(h)?;
         check_mech(m)?;
+        if !mech::is_key_gen(m.ty) {
+            return rule(CKR_MECHANISM_INVALID, "not a key generation mechanism");
+        }
         match m.ty {
             CKM_KMSBRIDGE_IMPORT_PARAMETERS => {
                 kms_writer(inst, rw)?;
@@ -82,7 +85,7 @@ impl Provider {
     ) -> Result<(CK_OBJECT_HANDLE, CK_OBJECT_HANDLE)> {
         let (inst, rw) = self.ctx(h)?;
         check_mech(m)?;
-        if m.ty >= CKM_VENDOR_DEFINED {
+        if !mech::is_key_pair_gen(m.ty) {
             return rule(CKR_MECHANISM_INVALID, "not a key pair mechanism");
         }
         check_create(inst, rw, public, false)?;
