@@ -2,7 +2,7 @@
 
 use crate::guard::bad;
 use cryptoki_sys::*;
-use kmsbridge_provider::bridge::mech::{param_kind, ParamKind};
+use kmsbridge_provider::bridge::mech::{gcm_tag_bits_ok, param_kind, ParamKind};
 use kmsbridge_provider::bridge::{Attr, AttrReq, MechParam, Mechanism};
 use kmsbridge_provider::Result;
 use std::mem::size_of;
@@ -270,8 +270,9 @@ pub unsafe fn mechanism(p: *const CK_MECHANISM) -> Result<Mechanism> {
         ParamKind::Gcm => {
             // SAFETY: per the caller.
             let g: CK_GCM_PARAMS = unsafe { param_struct(m) }?;
-            // The spec bounds the tag to 0..=128 bits and the IV to 1..=2^32-1 bytes.
-            if g.ulTagBits > 128 || g.ulIvLen == 0 {
+            // The spec bounds the tag to 0..=128 bits (SP 800-38D's set here: both
+            // instance kinds alike) and the IV to 1..=2^32-1 bytes.
+            if !gcm_tag_bits_ok(g.ulTagBits) || g.ulIvLen == 0 {
                 return Err(bad(
                     CKR_MECHANISM_PARAM_INVALID,
                     "GCM tag or IV length out of range",

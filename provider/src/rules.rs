@@ -10,6 +10,12 @@ use kmsbridge_bridge::{attr, Attr};
 /// Attribute rules that hold before anything reaches a backend.
 pub(crate) fn check_template(t: &[Attr]) -> Result<()> {
     for a in t {
+        if !attr::encoding_ok(a) {
+            return rule(
+                CKR_ATTRIBUTE_VALUE_INVALID,
+                "attribute value of the wrong length for its type",
+            );
+        }
         if a.ty >= CKA_VENDOR_DEFINED {
             // KMS metadata is never forwarded: backends reject vendor attributes.
             return rule(
@@ -102,4 +108,44 @@ pub(crate) fn check_trusted(inst: &Instance, t: &[Attr]) -> Result<()> {
         return rule(CKR_ATTRIBUTE_READ_ONLY, "only the SO sets CKA_TRUSTED");
     }
     Ok(())
+}
+
+/// CKA_EC_PARAMS of a key pair to generate: not a curve identifier is
+/// CKR_ATTRIBUTE_VALUE_INVALID, a well-formed OID of a curve kmsbridge does not
+/// offer on every instance kind CKR_CURVE_NOT_SUPPORTED (judged here so a hardware
+/// instance does not pass its token's answer through). A missing one is the
+/// backend's CKR_TEMPLATE_INCOMPLETE.
+pub(crate) fn check_curve(m: CK_MECHANISM_TYPE, public: &[Attr]) -> Result<()> {
+    use kmsbridge_bridge::ec::Curve;
+    let Some(p) = attr::find(public, CKA_EC_PARAMS) else {
+        return Ok(());
+    };
+    let curve = Curve::from_params(&p.value)?;
+    let fits = match m {
+        CKM_EC_KEY_PAIR_GEN => curve != Curve::Ed25519,
+        CKM_EC_EDWARDS_KEY_PAIR_GEN => curve == Curve::Ed25519,
+        _ => true,
+    };
+    if !fits {
+        return rule(
+            CKR_CURVE_NOT_SUPPORTED,
+            "curve not offered by this mechanism",
+        );
+    }
+    Ok(())
+}
+
+/// A key's type against the mechanism ([`kmsbridge_bridge::mech::key_types`]);
+/// `inconsistent` is the function's code. An unknown key type is the backend's to judge.
+pub(crate) fn check_key_type(
+    m: CK_MECHANISM_TYPE,
+    key_type: Option<CK_KEY_TYPE>,
+    inconsistent: CK_RV,
+) -> Result<()> {
+    match (kmsbridge_bridge::mech::key_types(m), key_type) {
+        (Some(allowed), Some(kt)) if !allowed.contains(&kt) => {
+            rule(inconsistent, "key type does not fit the mechanism")
+        }
+        _ => Ok(()),
+    }
 }

@@ -127,6 +127,10 @@ macro_rules! conformance_suite {
             op_state::short_list_buffers,
             op_state::operation_ends_after_error,
             answers::generate_key_mechanism_invalid,
+            answers::sign_init_key_type_inconsistent,
+            answers::ec_params_invalid,
+            answers::gcm_tag_bits_invalid,
+            answers::attribute_length_invalid,
         }
     };
     (@emit [tests $target:expr, $mode:ident]

@@ -6,7 +6,7 @@ use crate::error::{rule, Result};
 use crate::instance::Instance;
 use crate::objects::Kind;
 use crate::provider::Provider;
-use crate::rules::{check_create, check_template, default_private};
+use crate::rules::{check_create, check_curve, check_key_type, check_template, default_private};
 use crate::vendor::*;
 use cryptoki_sys::*;
 use kmsbridge_access::Action;
@@ -90,6 +90,7 @@ impl Provider {
         }
         check_create(inst, rw, public, false)?;
         check_create(inst, rw, private, true)?;
+        check_curve(m.ty, public)?;
         let (mut public, mut private) = (public.to_vec(), private.to_vec());
         match (
             attr::find(&public, CKA_ID).cloned(),
@@ -133,6 +134,7 @@ impl Provider {
         // Both keys take part: the wrapping key wraps, the wrapped one leaves.
         inst.access.allow(inst, &w, Action::Wrap)?;
         inst.access.allow(inst, &k, Action::Wrap)?;
+        check_key_type(m.ty, w.key_type, CKR_WRAPPING_KEY_TYPE_INCONSISTENT)?;
         self.admit_for(h, inst, m.ty)?;
         let counted = out.is_some();
         let n = inst.backend.wrap_key(m, w.id, k.id, out)?;
@@ -170,6 +172,7 @@ impl Provider {
         check_template(t)?;
         inst.kms.check_use(inst, &u)?;
         inst.access.allow(inst, &u, Action::Unwrap)?;
+        check_key_type(m.ty, u.key_type, CKR_UNWRAPPING_KEY_TYPE_INCONSISTENT)?;
         check_create(inst, rw, t, default_private(t))?;
         inst.access.allow_new(inst, t, Action::Generate)?;
         self.admit_for(h, inst, m.ty)?;
@@ -191,6 +194,7 @@ impl Provider {
         let b = self.key_object(inst, base, CKR_KEY_HANDLE_INVALID)?;
         inst.kms.check_use(inst, &b)?;
         inst.access.allow(inst, &b, Action::Derive)?;
+        check_key_type(m.ty, b.key_type, CKR_KEY_TYPE_INCONSISTENT)?;
         check_create(inst, rw, t, true)?;
         inst.access.allow_new(inst, t, Action::Generate)?;
         self.admit_for(h, inst, m.ty)?;

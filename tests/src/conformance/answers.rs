@@ -4,9 +4,13 @@
 
 use super::rawop::*;
 use crate::ck;
+use crate::deviation::{ATTR_LEN_CODE, EC_PARAMS_CODE, KEY_TYPE_UNCHECKED, MECH_PARAM_CODE};
 use crate::env::Env;
+use crate::kat::*;
 use crate::raw::rv;
+use cryptoki::error::Rv;
 use cryptoki_sys::*;
+use kmsbridge_testkit::keys::import_aes;
 use std::ptr::null_mut;
 
 /// `CK_ULONG` as a template value.
@@ -53,4 +57,101 @@ pub fn generate_key_mechanism_invalid(t: &Env) {
     assert_eq!(code, invalid, "C_GenerateKeyPair(CKM_AES_KEY_GEN)");
     let mut m = mech(CKM_AES_KEY_GEN);
     assert_eq!(ck!(t, C_GenerateKey, hs, &mut m, tp, 1, &mut out), OK, "the right mechanism");
+}
+
+/// A key of the wrong type for the mechanism is CKR_KEY_TYPE_INCONSISTENT at Init:
+/// `C_SignInit(CKM_ECDSA)` with an AES key (SoftHSM2: [`KEY_TYPE_UNCHECKED`]), and
+/// nothing is started.
+pub fn sign_init_key_type_inconsistent(t: &Env) {
+    let s = t.user_session();
+    let aes = import_aes(&s, &h(AES128_KEY)).handle();
+    let hs = s.handle();
+    let mut m = mech(CKM_ECDSA);
+    let code = ck!(t, C_SignInit, hs, &mut m, aes);
+    let spec = rv(CKR_KEY_TYPE_INCONSISTENT);
+    t.expect_spec("C_SignInit(CKM_ECDSA, AES key)", code, spec, &KEY_TYPE_UNCHECKED, OK);
+    // SoftHSM2 started an operation: sign with the key on a session of its own.
+    let other = t.rw_session();
+    let mut m = mech(CKM_AES_CMAC);
+    let code = ck!(t, C_SignInit, other.handle(), &mut m, aes);
+    assert_eq!(code, OK, "the AES key signs with CMAC");
+}
+
+fn ec_pair(t: &Env, hs: CK_SESSION_HANDLE, params: &[u8]) -> Rv {
+    let mut m = mech(CKM_EC_KEY_PAIR_GEN);
+    let mut public = [CK_ATTRIBUTE {
+        type_: CKA_EC_PARAMS,
+        pValue: params.as_ptr() as *mut _,
+        ulValueLen: params.len() as CK_ULONG,
+    }];
+    let (mut a, mut b) = (0, 0);
+    let (pu, pr) = (public.as_mut_ptr(), null_mut());
+    ck!(t, C_GenerateKeyPair, hs, &mut m, pu, 1, pr, 0, &mut a, &mut b)
+}
+
+/// C_GenerateKeyPair(CKM_EC_KEY_PAIR_GEN) judges CKA_EC_PARAMS: bytes that are not a
+/// curve identifier are CKR_ATTRIBUTE_VALUE_INVALID (SoftHSM2: [`EC_PARAMS_CODE`]),
+/// a well-formed OID of no offered curve CKR_CURVE_NOT_SUPPORTED; P-256 works.
+pub fn ec_params_invalid(t: &Env) {
+    let s = t.user_session();
+    let hs = s.handle();
+    let garbage = ec_pair(t, hs, &[0xde, 0xad, 0xbe, 0xef]);
+    let spec = rv(CKR_ATTRIBUTE_VALUE_INVALID);
+    t.expect_spec("garbage CKA_EC_PARAMS", garbage, spec, &EC_PARAMS_CODE, rv(CKR_GENERAL_ERROR));
+    // 1.2.3.4: a well-formed OID that names no curve.
+    let unknown = ec_pair(t, hs, &[0x06, 0x03, 0x2a, 0x03, 0x04]);
+    let spec = rv(CKR_CURVE_NOT_SUPPORTED);
+    t.expect_spec("unknown curve OID", unknown, spec, &EC_PARAMS_CODE, rv(CKR_GENERAL_ERROR));
+    let p256 = [0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
+    assert_eq!(ec_pair(t, hs, &p256), OK, "P-256");
+}
+
+/// AES-GCM with a tag length outside SP 800-38D's set (7 bits, 100 bits) is
+/// CKR_MECHANISM_PARAM_INVALID at Init (SoftHSM2: [`MECH_PARAM_CODE`]); 96 bits works.
+pub fn gcm_tag_bits_invalid(t: &Env) {
+    let s = t.user_session();
+    let key = import_aes(&s, &h(AES128_KEY)).handle();
+    let hs = s.handle();
+    let mut iv = [0u8; 12];
+    let mut init = |bits: CK_ULONG| {
+        let mut gcm = CK_GCM_PARAMS {
+            pIv: iv.as_mut_ptr(),
+            ulIvLen: 12,
+            ulIvBits: 96,
+            pAAD: null_mut(),
+            ulAADLen: 0,
+            ulTagBits: bits,
+        };
+        let mut m = mech_with(CKM_AES_GCM, &mut gcm);
+        ck!(t, C_EncryptInit, hs, &mut m, key)
+    };
+    let spec = rv(CKR_MECHANISM_PARAM_INVALID);
+    let bad = rv(CKR_ARGUMENTS_BAD);
+    t.expect_spec("GCM with a 7-bit tag", init(7), spec, &MECH_PARAM_CODE, bad);
+    t.expect_spec("GCM with a 100-bit tag", init(100), spec, &MECH_PARAM_CODE, bad);
+    assert_eq!(init(96), OK, "GCM with a 96-bit tag");
+}
+
+/// An attribute value whose length does not fit its type is
+/// CKR_ATTRIBUTE_VALUE_INVALID: C_CreateObject with a 1-byte CKA_CLASS (SoftHSM2:
+/// [`ATTR_LEN_CODE`]) or a 4-byte CKA_TOKEN.
+pub fn attribute_length_invalid(t: &Env) {
+    let s = t.user_session();
+    let hs = s.handle();
+    let mut out: CK_OBJECT_HANDLE = 0;
+    let class = [CKO_DATA as u8];
+    let mut tpl =
+        [CK_ATTRIBUTE { type_: CKA_CLASS, pValue: class.as_ptr() as *mut _, ulValueLen: 1 }];
+    let code = ck!(t, C_CreateObject, hs, tpl.as_mut_ptr(), 1, &mut out);
+    let spec = rv(CKR_ATTRIBUTE_VALUE_INVALID);
+    let softhsm = rv(CKR_TEMPLATE_INCOMPLETE);
+    t.expect_spec("1-byte CKA_CLASS", code, spec, &ATTR_LEN_CODE, softhsm);
+    let class = CKO_DATA.to_ne_bytes();
+    let token = [0u8; 4];
+    let mut tpl = [
+        CK_ATTRIBUTE { type_: CKA_CLASS, pValue: class.as_ptr() as *mut _, ulValueLen: 8 },
+        CK_ATTRIBUTE { type_: CKA_TOKEN, pValue: token.as_ptr() as *mut _, ulValueLen: 4 },
+    ];
+    let code = ck!(t, C_CreateObject, hs, tpl.as_mut_ptr(), 2, &mut out);
+    assert_eq!(code, spec, "4-byte CKA_TOKEN");
 }
