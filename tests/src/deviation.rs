@@ -117,6 +117,10 @@ deviations! {
     ATTR_LEN_CODE = "SH-18", Spec, Mended,
         "C_CreateObject with a 1-byte CKA_CLASS answers CKR_TEMPLATE_INCOMPLETE; a value whose \
          length does not fit the attribute's type is CKR_ATTRIBUTE_VALUE_INVALID.";
+    DIGEST_KEY_KEEPS_OP = "SH-19", Spec, Mended,
+        "C_DigestKey with a key handle that does not exist answers CKR_KEY_HANDLE_INVALID but \
+         leaves the digest active; the spec ends an operation on every error but \
+         CKR_BUFFER_TOO_SMALL.";
 }
 
 #[cfg(test)]

@@ -131,6 +131,7 @@ macro_rules! conformance_suite {
             answers::ec_params_invalid,
             answers::gcm_tag_bits_invalid,
             answers::attribute_length_invalid,
+            answers::digest_key_secret,
         }
     };
     (@emit [tests $target:expr, $mode:ident]

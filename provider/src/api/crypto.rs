@@ -191,7 +191,8 @@ impl Provider {
                 return Err(e);
             }
         };
-        self.with_op(h, |o| &mut o.digest, true, |op| op.update_key(id))
+        let backend = &inst.backend;
+        self.with_op(h, |o| &mut o.digest, true, |op| backend.digest_key(op, id))
     }
 
     pub fn generate_random(&self, h: CK_SESSION_HANDLE, out: &mut [u8]) -> Result<()> {

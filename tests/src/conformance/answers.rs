@@ -4,7 +4,9 @@
 
 use super::rawop::*;
 use crate::ck;
-use crate::deviation::{ATTR_LEN_CODE, EC_PARAMS_CODE, KEY_TYPE_UNCHECKED, MECH_PARAM_CODE};
+use crate::deviation::{
+    ATTR_LEN_CODE, DIGEST_KEY_KEEPS_OP, EC_PARAMS_CODE, KEY_TYPE_UNCHECKED, MECH_PARAM_CODE,
+};
 use crate::env::Env;
 use crate::kat::*;
 use crate::raw::rv;
@@ -154,4 +156,67 @@ pub fn attribute_length_invalid(t: &Env) {
     ];
     let code = ck!(t, C_CreateObject, hs, tpl.as_mut_ptr(), 2, &mut out);
     assert_eq!(code, spec, "4-byte CKA_TOKEN");
+}
+
+/// Raw C_DigestInit(SHA-256) + C_DigestKey(key): the code of C_DigestKey (or of the Init).
+fn digest_key(t: &Env, hs: CK_SESSION_HANDLE, key: CK_OBJECT_HANDLE) -> Rv {
+    let mut m = mech(CKM_SHA256);
+    assert_eq!(ck!(t, C_DigestInit, hs, &mut m), OK, "C_DigestInit");
+    ck!(t, C_DigestKey, hs, key)
+}
+
+/// Raw C_DigestFinal into a 32-byte buffer.
+fn digest_final(t: &Env, hs: CK_SESSION_HANDLE) -> (Rv, Vec<u8>) {
+    let mut out = [0u8; 32];
+    let mut n = out.len() as CK_ULONG;
+    let code = ck!(t, C_DigestFinal, hs, out.as_mut_ptr(), &mut n);
+    (code, out[..(n as usize).min(32)].to_vec())
+}
+
+/// C_DigestKey of a secret key digests its value (C_DigestUpdate of the value and
+/// C_DigestKey give the same digest); a handle that does not exist is
+/// CKR_KEY_HANDLE_INVALID and ends the operation (SoftHSM2: [`DIGEST_KEY_KEEPS_OP`]);
+/// a sensitive key is digested too, on every target.
+pub fn digest_key_secret(t: &Env) {
+    let s = t.user_session();
+    let hs = s.handle();
+    let value = h(AES128_KEY);
+    let key = import_aes(&s, &value).handle();
+    assert_eq!(digest_key(t, hs, key), OK, "C_DigestKey of an AES key");
+    let data = b"after the key";
+    let code = ck!(t, C_DigestUpdate, hs, data.as_ptr() as *mut u8, data.len() as CK_ULONG);
+    assert_eq!(code, OK, "C_DigestUpdate after C_DigestKey");
+    let (code, got) = digest_final(t, hs);
+    assert_eq!(code, OK, "C_DigestFinal");
+    let mut want = value.clone();
+    want.extend_from_slice(data);
+    let want = s.digest(&cryptoki::mechanism::Mechanism::Sha256, &want).unwrap();
+    assert_eq!(hex::encode(got), hex::encode(want), "digest of key value ‖ data");
+
+    assert_eq!(digest_key(t, hs, 0x7ead_0b1e), rv(CKR_KEY_HANDLE_INVALID), "no such key");
+    let (code, _) = digest_final(t, hs);
+    let ended = rv(CKR_OPERATION_NOT_INITIALIZED);
+    let what = "a failed C_DigestKey ends the digest";
+    t.expect_spec(what, code, ended, &DIGEST_KEY_KEEPS_OP, OK);
+
+    let sensitive = gen_aes_sensitive(&s);
+    // The spec allows CKR_KEY_INDIGESTIBLE for a key the token cannot digest; all
+    // three targets digest a sensitive key's value inside the module (it never leaves).
+    assert_eq!(digest_key(t, hs, sensitive), OK, "C_DigestKey of a sensitive key");
+    assert_eq!(digest_final(t, hs).0, OK, "C_DigestFinal after a sensitive key");
+}
+
+fn gen_aes_sensitive(s: &cryptoki::session::Session) -> CK_OBJECT_HANDLE {
+    use cryptoki::object::Attribute;
+    s.generate_key(
+        &cryptoki::mechanism::Mechanism::AesKeyGen,
+        &[
+            Attribute::Token(false),
+            Attribute::ValueLen(16.into()),
+            Attribute::Sensitive(true),
+            Attribute::Extractable(false),
+        ],
+    )
+    .expect("C_GenerateKey (sensitive AES)")
+    .handle()
 }
