@@ -132,6 +132,7 @@ macro_rules! conformance_suite {
             answers::gcm_tag_bits_invalid,
             answers::attribute_length_invalid,
             answers::digest_key_secret,
+            answers::latching_attributes,
         }
     };
     (@emit [tests $target:expr, $mode:ident]

@@ -220,3 +220,96 @@ fn gen_aes_sensitive(s: &cryptoki::session::Session) -> CK_OBJECT_HANDLE {
     .expect("C_GenerateKey (sensitive AES)")
     .handle()
 }
+
+/// Raw C_SetAttributeValue of one CK_BBOOL.
+fn set_bool(
+    t: &Env,
+    hs: CK_SESSION_HANDLE,
+    obj: CK_OBJECT_HANDLE,
+    ty: CK_ATTRIBUTE_TYPE,
+    v: bool,
+) -> Rv {
+    let b = [v as u8];
+    let mut a = [CK_ATTRIBUTE { type_: ty, pValue: b.as_ptr() as *mut _, ulValueLen: 1 }];
+    ck!(t, C_SetAttributeValue, hs, obj, a.as_mut_ptr(), 1)
+}
+
+/// Latching attributes (PKCS#11 3.0 4.9): CKA_SENSITIVE false→true and CKA_EXTRACTABLE
+/// true→false succeed, and the key stays usable under the same handle with its
+/// value now sensitive; the reverse changes answer CKR_ATTRIBUTE_READ_ONLY.
+pub fn latching_attributes(t: &Env) {
+    let s = t.user_session();
+    let hs = s.handle();
+    let key = import_aes(&s, &h(AES128_KEY)).handle();
+    latch(t, hs, key);
+    for token in [false, true] {
+        let key = gen_latchable(&s, token);
+        latch_generated(t, hs, key, token);
+    }
+    // Both in one call, through cryptoki, then the key found again by its handle.
+    let key = cryptoki_handle(gen_latchable(&s, true));
+    use cryptoki::object::{Attribute, AttributeType};
+    s.update_attributes(key, &[Attribute::Sensitive(true), Attribute::Extractable(false)])
+        .expect("CKA_SENSITIVE and CKA_EXTRACTABLE in one C_SetAttributeValue");
+    let got = s.get_attributes(key, &[AttributeType::Sensitive, AttributeType::Extractable]);
+    let got = got.expect("the handle stays valid");
+    assert_eq!(got.len(), 2, "both attributes read back");
+    s.destroy_object(key).expect("C_DestroyObject of the latched token key");
+}
+
+fn gen_latchable(s: &cryptoki::session::Session, token: bool) -> CK_OBJECT_HANDLE {
+    use cryptoki::object::Attribute;
+    s.generate_key(
+        &cryptoki::mechanism::Mechanism::AesKeyGen,
+        &[
+            Attribute::Token(token),
+            Attribute::ValueLen(16.into()),
+            Attribute::Encrypt(true),
+            Attribute::Sensitive(false),
+            Attribute::Extractable(true),
+        ],
+    )
+    .expect("C_GenerateKey (latchable AES)")
+    .handle()
+}
+
+fn latch_generated(t: &Env, hs: CK_SESSION_HANDLE, key: CK_OBJECT_HANDLE, token: bool) {
+    let what = if token { "token key" } else { "session key" };
+    assert_eq!(set_bool(t, hs, key, CKA_SENSITIVE, true), OK, "{what}: CKA_SENSITIVE");
+    let (code, _, v) = super::raw_attr(t, hs, key, CKA_SENSITIVE, Some(1));
+    assert_eq!((code, v), (OK, vec![CK_TRUE]), "{what}: CKA_SENSITIVE after");
+    let ext = CKA_EXTRACTABLE;
+    assert_eq!(set_bool(t, hs, key, ext, false), OK, "{what}: CKA_EXTRACTABLE");
+    let (code, _, v) = super::raw_attr(t, hs, key, CKA_EXTRACTABLE, Some(1));
+    assert_eq!((code, v), (OK, vec![CK_FALSE]), "{what}: CKA_EXTRACTABLE after");
+    ecb_init(t, hs, cryptoki_handle(key));
+    let (code, _, _) = encrypt(t, hs, &h(AES_PT), Some(64));
+    assert_eq!(code, OK, "{what}: the key still works");
+    let read_only = rv(CKR_ATTRIBUTE_READ_ONLY);
+    let code = set_bool(t, hs, key, CKA_SENSITIVE, false);
+    assert_eq!(code, read_only, "{what}: CKA_SENSITIVE true→false");
+    assert_eq!(set_bool(t, hs, key, ext, true), read_only, "{what}: CKA_EXTRACTABLE false→true");
+}
+
+fn latch(t: &Env, hs: CK_SESSION_HANDLE, key: CK_OBJECT_HANDLE) {
+    assert_eq!(set_bool(t, hs, key, CKA_SENSITIVE, true), OK, "CKA_SENSITIVE false→true");
+    let (code, _, v) = super::raw_attr(t, hs, key, CKA_SENSITIVE, Some(1));
+    assert_eq!((code, v), (OK, vec![CK_TRUE]), "CKA_SENSITIVE after the change");
+    let (code, _, _) = super::raw_attr(t, hs, key, CKA_VALUE, Some(64));
+    assert_eq!(code, rv(CKR_ATTRIBUTE_SENSITIVE), "CKA_VALUE of a now sensitive key");
+    let ext = CKA_EXTRACTABLE;
+    assert_eq!(set_bool(t, hs, key, ext, false), OK, "CKA_EXTRACTABLE true→false");
+    let (code, _, v) = super::raw_attr(t, hs, key, CKA_EXTRACTABLE, Some(1));
+    assert_eq!((code, v), (OK, vec![CK_FALSE]), "CKA_EXTRACTABLE after the change");
+    ecb_init(t, hs, cryptoki_handle(key));
+    let (code, _, out) = encrypt(t, hs, &h(AES_PT), Some(64));
+    assert_eq!((code, hex::encode(out)), (OK, hex::encode(h(AES_ECB_CT))), "the key still works");
+    let read_only = rv(CKR_ATTRIBUTE_READ_ONLY);
+    assert_eq!(set_bool(t, hs, key, CKA_SENSITIVE, false), read_only, "CKA_SENSITIVE true→false");
+    assert_eq!(set_bool(t, hs, key, ext, true), read_only, "CKA_EXTRACTABLE false→true");
+}
+
+fn cryptoki_handle(h: CK_OBJECT_HANDLE) -> cryptoki::object::ObjectHandle {
+    // SAFETY: a handle the module gave out in this session.
+    unsafe { cryptoki::object::ObjectHandle::new_from_raw(h) }
+}
