@@ -78,10 +78,14 @@ pub(crate) fn check_create(
     }
 }
 
-/// Default of CKA_PRIVATE for a new object of this class (SoftHSM2 and most HSMs:
-/// true for everything but public keys).
+/// Default of CKA_PRIVATE for a new object of this class, as SoftHSM2 and the software
+/// instance default it: false for public keys and certificates, true for the rest.
+/// (A certificate made without CKA_PRIVATE on a public R/W session is allowed.)
 pub(crate) fn default_private(t: &[Attr]) -> bool {
-    attr::find(t, CKA_CLASS).and_then(|a| a.as_ulong()) != Some(CKO_PUBLIC_KEY)
+    !matches!(
+        attr::find(t, CKA_CLASS).and_then(|a| a.as_ulong()),
+        Some(CKO_PUBLIC_KEY | CKO_CERTIFICATE)
+    )
 }
 
 /// Values the spec forbids for a new object (SH-09: SoftHSM2 accepts a 15-byte AES key).

@@ -133,6 +133,7 @@ macro_rules! conformance_suite {
             answers::attribute_length_invalid,
             answers::digest_key_secret,
             answers::latching_attributes,
+            answers::create_public_object_without_login,
         }
     };
     (@emit [tests $target:expr, $mode:ident]

@@ -313,3 +313,120 @@ fn cryptoki_handle(h: CK_OBJECT_HANDLE) -> cryptoki::object::ObjectHandle {
     // SAFETY: a handle the module gave out in this session.
     unsafe { cryptoki::object::ObjectHandle::new_from_raw(h) }
 }
+
+/// A template of CK_ATTRIBUTEs pointing into `vals` (each value's bytes).
+fn raw_template(vals: &[(CK_ATTRIBUTE_TYPE, Vec<u8>)]) -> Vec<CK_ATTRIBUTE> {
+    vals.iter()
+        .map(|(ty, v)| CK_ATTRIBUTE {
+            type_: *ty,
+            pValue: v.as_ptr() as *mut _,
+            ulValueLen: v.len() as CK_ULONG,
+        })
+        .collect()
+}
+
+fn ul(v: CK_ULONG) -> Vec<u8> {
+    v.to_ne_bytes().to_vec()
+}
+
+/// C_CreateObject of a public session object on a R/W session nobody logged in to is
+/// allowed (PKCS#11 3.0 table 10: "R/W Public Session": read/write access to public
+/// session objects): a data object and an EC public key with CKA_PRIVATE false, a
+/// certificate without CKA_PRIVATE (public by default); an incomplete template answers
+/// CKR_TEMPLATE_INCOMPLETE; a private object CKR_USER_NOT_LOGGED_IN; on kmsbridge the
+/// module's reserved names stay refused.
+pub fn create_public_object_without_login(t: &Env) {
+    let s = t.rw_session();
+    let hs = s.handle();
+    let mut out: CK_OBJECT_HANDLE = 0;
+    let (f, tr) = (vec![CK_FALSE], vec![CK_TRUE]);
+    let data = [
+        (CKA_CLASS, ul(CKO_DATA)),
+        (CKA_TOKEN, f.clone()),
+        (CKA_PRIVATE, f.clone()),
+        (CKA_LABEL, b"public data".to_vec()),
+        (CKA_VALUE, b"hello".to_vec()),
+    ];
+    let mut tpl = raw_template(&data);
+    let code = ck!(t, C_CreateObject, hs, tpl.as_mut_ptr(), tpl.len() as CK_ULONG, &mut out);
+    assert_eq!(code, OK, "public session data object without login");
+    let (code, _, v) = super::raw_attr(t, hs, out, CKA_VALUE, Some(16));
+    assert_eq!((code, v), (OK, b"hello".to_vec()), "its value reads back");
+    let p256 = vec![0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
+    // DER OCTET STRING of P-256's base point G (the public key of private key 1).
+    let mut point = vec![0x04, 0x41];
+    point.extend_from_slice(&h(P256_G));
+    let public = |with_point: bool| {
+        let mut v = vec![
+            (CKA_CLASS, ul(CKO_PUBLIC_KEY)),
+            (CKA_KEY_TYPE, ul(CKK_EC)),
+            (CKA_TOKEN, f.clone()),
+            (CKA_PRIVATE, f.clone()),
+            (CKA_VERIFY, tr.clone()),
+            (CKA_EC_PARAMS, p256.clone()),
+        ];
+        if with_point {
+            v.push((CKA_EC_POINT, point.clone()));
+        }
+        v
+    };
+    let vals = public(true);
+    let mut tpl = raw_template(&vals);
+    let code = ck!(t, C_CreateObject, hs, tpl.as_mut_ptr(), tpl.len() as CK_ULONG, &mut out);
+    assert_eq!(code, OK, "public session EC key without login");
+    let vals = public(false);
+    let mut tpl = raw_template(&vals);
+    let code = ck!(t, C_CreateObject, hs, tpl.as_mut_ptr(), tpl.len() as CK_ULONG, &mut out);
+    assert_eq!(code, rv(CKR_TEMPLATE_INCOMPLETE), "EC public key without CKA_EC_POINT");
+    // Certificates, like public keys, are public by default (SoftHSM2 and both
+    // instance kinds); a data object is private by default.
+    let cert = |value: bool, id: &[u8]| {
+        let mut v = vec![
+            (CKA_CLASS, ul(CKO_CERTIFICATE)),
+            (CKA_CERTIFICATE_TYPE, ul(CKC_X_509)),
+            (CKA_TOKEN, f.clone()),
+            (CKA_SUBJECT, vec![0x30, 0x00]),
+            (CKA_ID, id.to_vec()),
+        ];
+        if value {
+            v.push((CKA_VALUE, vec![0x30, 0x03, 0x02, 0x01, 0x01]));
+        }
+        v
+    };
+    let vals = cert(true, b"cert");
+    let mut tpl = raw_template(&vals);
+    let code = ck!(t, C_CreateObject, hs, tpl.as_mut_ptr(), tpl.len() as CK_ULONG, &mut out);
+    assert_eq!(code, OK, "certificate without CKA_PRIVATE, without login");
+    let (code, _, v) = super::raw_attr(t, hs, out, CKA_PRIVATE, Some(1));
+    assert_eq!((code, v), (OK, vec![CK_FALSE]), "the certificate is public");
+    let vals = cert(false, b"cert");
+    let mut tpl = raw_template(&vals);
+    let code = ck!(t, C_CreateObject, hs, tpl.as_mut_ptr(), tpl.len() as CK_ULONG, &mut out);
+    assert_eq!(code, rv(CKR_TEMPLATE_INCOMPLETE), "certificate without CKA_VALUE");
+    let vals = [(CKA_CLASS, ul(CKO_DATA)), (CKA_TOKEN, f.clone())];
+    let mut tpl = raw_template(&vals);
+    let code = ck!(t, C_CreateObject, hs, tpl.as_mut_ptr(), tpl.len() as CK_ULONG, &mut out);
+    assert_eq!(code, rv(CKR_USER_NOT_LOGGED_IN), "data object, private by default");
+    if t.is_kmsbridge() {
+        // docs/ACCESS.md: the module's own names stay refused to a public session.
+        let invalid = rv(CKR_ATTRIBUTE_VALUE_INVALID);
+        let vals = cert(true, b"kmsbridge.svc.audit");
+        let mut tpl = raw_template(&vals);
+        let code = ck!(t, C_CreateObject, hs, tpl.as_mut_ptr(), tpl.len() as CK_ULONG, &mut out);
+        assert_eq!(code, invalid, "a certificate with a service key's CKA_ID");
+        let mut vals = data.to_vec();
+        vals.push((CKA_APPLICATION, b"kmsbridge.meta".to_vec()));
+        let mut tpl = raw_template(&vals);
+        let code = ck!(t, C_CreateObject, hs, tpl.as_mut_ptr(), tpl.len() as CK_ULONG, &mut out);
+        assert_eq!(code, invalid, "a public data object with the module's CKA_APPLICATION");
+    }
+    let mut private = data.to_vec();
+    private[2] = (CKA_PRIVATE, tr.clone());
+    let mut tpl = raw_template(&private);
+    let code = ck!(t, C_CreateObject, hs, tpl.as_mut_ptr(), tpl.len() as CK_ULONG, &mut out);
+    assert_eq!(code, rv(CKR_USER_NOT_LOGGED_IN), "private data object without login");
+}
+
+/// P-256's base point, uncompressed (SEC 2 section 2.4.2).
+const P256_G: &str = "046b17d1f2e12c4247f8bce6e563a440f277037d812deb33a0f4a13945d898c296\
+                      4fe342e2fe1a7f9b8ee7eb4a7c0f9e162bce33576b315ececbb6406837bf51f5";
