@@ -115,16 +115,25 @@ pub(crate) fn check_trusted(inst: &Instance, t: &[Attr]) -> Result<()> {
 }
 
 /// CKA_EC_PARAMS of a key pair to generate: not a curve identifier is
-/// CKR_ATTRIBUTE_VALUE_INVALID, a well-formed OID of a curve kmsbridge does not
-/// offer on every instance kind CKR_CURVE_NOT_SUPPORTED (judged here so a hardware
-/// instance does not pass its token's answer through). A missing one is the
-/// backend's CKR_TEMPLATE_INCOMPLETE.
-pub(crate) fn check_curve(m: CK_MECHANISM_TYPE, public: &[Attr]) -> Result<()> {
+/// CKR_ATTRIBUTE_VALUE_INVALID, a known curve under the wrong mechanism
+/// CKR_CURVE_NOT_SUPPORTED (judged here so a hardware instance does not pass its
+/// token's answer through). `Ok(false)`: a well-formed OID of a curve kmsbridge does
+/// not know — a software instance refuses it, a hardware instance carries it to its
+/// token, which may offer it (secp256k1, brainpool, ...): see [`curve_refused`]. A
+/// missing one is the backend's CKR_TEMPLATE_INCOMPLETE.
+pub(crate) fn check_curve(m: CK_MECHANISM_TYPE, public: &[Attr]) -> Result<bool> {
     use kmsbridge_bridge::ec::Curve;
     let Some(p) = attr::find(public, CKA_EC_PARAMS) else {
-        return Ok(());
+        return Ok(true);
     };
-    let curve = Curve::from_params(&p.value)?;
+    let curve = match Curve::from_params(&p.value) {
+        Ok(c) => c,
+        Err(kmsbridge_bridge::Error::Rv {
+            rv: CKR_CURVE_NOT_SUPPORTED,
+            ..
+        }) => return Ok(false),
+        Err(e) => return Err(e.into()),
+    };
     let fits = match m {
         CKM_EC_KEY_PAIR_GEN => curve != Curve::Ed25519,
         CKM_EC_EDWARDS_KEY_PAIR_GEN => curve == Curve::Ed25519,
@@ -136,7 +145,28 @@ pub(crate) fn check_curve(m: CK_MECHANISM_TYPE, public: &[Attr]) -> Result<()> {
             "curve not offered by this mechanism",
         );
     }
-    Ok(())
+    Ok(true)
+}
+
+/// A token's refusal of a well-formed curve OID kmsbridge does not know, as the
+/// specification's CKR_CURVE_NOT_SUPPORTED (SoftHSM2 answers CKR_GENERAL_ERROR);
+/// other answers pass unchanged.
+pub(crate) fn curve_refused(e: kmsbridge_bridge::Error) -> kmsbridge_bridge::Error {
+    match e {
+        kmsbridge_bridge::Error::Rv {
+            rv:
+                CKR_GENERAL_ERROR
+                | CKR_FUNCTION_FAILED
+                | CKR_TEMPLATE_INCONSISTENT
+                | CKR_ATTRIBUTE_VALUE_INVALID
+                | CKR_DOMAIN_PARAMS_INVALID,
+            func,
+        } => kmsbridge_bridge::Error::Rv {
+            rv: CKR_CURVE_NOT_SUPPORTED,
+            func,
+        },
+        e => e,
+    }
 }
 
 /// A key's type against the mechanism ([`kmsbridge_bridge::mech::key_types`]);

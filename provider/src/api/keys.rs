@@ -2,11 +2,14 @@
 
 use crate::api::objects::kms_writer;
 use crate::audit::hooks;
+use crate::config::InstanceType;
 use crate::error::{rule, Result};
 use crate::instance::Instance;
 use crate::objects::Kind;
 use crate::provider::Provider;
-use crate::rules::{check_create, check_curve, check_key_type, check_template, default_private};
+use crate::rules::{
+    check_create, check_curve, check_key_type, check_template, curve_refused, default_private,
+};
 use crate::vendor::*;
 use cryptoki_sys::*;
 use kmsbridge_access::Action;
@@ -90,7 +93,10 @@ impl Provider {
         }
         check_create(inst, rw, public, false)?;
         check_create(inst, rw, private, true)?;
-        check_curve(m.ty, public)?;
+        let known_curve = check_curve(m.ty, public)?;
+        if !known_curve && inst.kind != InstanceType::Hardware {
+            return rule(CKR_CURVE_NOT_SUPPORTED, "curve not offered");
+        }
         let (mut public, mut private) = (public.to_vec(), private.to_vec());
         match (
             attr::find(&public, CKA_ID).cloned(),
@@ -108,7 +114,10 @@ impl Provider {
         inst.access.allow_new(inst, &public, Action::Generate)?;
         inst.access.allow_new(inst, &private, Action::Generate)?;
         self.admit_for(h, inst, m.ty)?;
-        let r = inst.backend.generate_key_pair(m, &public, &private);
+        let mut r = inst.backend.generate_key_pair(m, &public, &private);
+        if !known_curve {
+            r = r.map_err(curve_refused);
+        }
         let name = hooks::template_name(&private);
         inst.audit.lifecycle(None, "create", &name, r.is_ok());
         let (pu, pr) = r?;

@@ -106,6 +106,15 @@ pub fn ec_params_invalid(t: &Env) {
     t.expect_spec("unknown curve OID", unknown, spec, &EC_PARAMS_CODE, rv(CKR_GENERAL_ERROR));
     let p256 = [0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
     assert_eq!(ec_pair(t, hs, &p256), OK, "P-256");
+    // secp256k1 (1.3.132.0.10): a curve the token offers and kmsbridge does not know.
+    // A hardware instance carries it to its token; the software instance offers only
+    // P-256/384/521 and Ed25519 (docs/FUNCTIONS.md), so it refuses it as the spec says.
+    let k1 = [0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x0a];
+    let want = match t.target {
+        crate::env::Target::Software => rv(CKR_CURVE_NOT_SUPPORTED),
+        crate::env::Target::SoftHsm | crate::env::Target::Bridge => OK,
+    };
+    assert_eq!(ec_pair(t, hs, &k1), want, "secp256k1 on {:?}", t.target);
 }
 
 /// AES-GCM with a tag length outside SP 800-38D's set (7 bits, 100 bits) is
