@@ -1,6 +1,6 @@
 //! Owned attribute values as they cross the backend boundary.
 
-use cryptoki_sys::{CK_ATTRIBUTE_TYPE, CK_RV, CK_ULONG};
+use cryptoki_sys::*;
 use zeroize::Zeroizing;
 
 /// One attribute of a template. Values may be key material: zeroized on drop.
@@ -39,6 +39,64 @@ impl Attr {
     pub fn as_ulong(&self) -> Option<CK_ULONG> {
         let b: [u8; std::mem::size_of::<CK_ULONG>()] = self.value.as_slice().try_into().ok()?;
         Some(CK_ULONG::from_ne_bytes(b))
+    }
+}
+
+/// Attributes whose value is a CK_ULONG.
+const ULONG_ATTRS: &[CK_ATTRIBUTE_TYPE] = &[
+    CKA_CLASS,
+    CKA_KEY_TYPE,
+    CKA_CERTIFICATE_TYPE,
+    CKA_CERTIFICATE_CATEGORY,
+    CKA_JAVA_MIDP_SECURITY_DOMAIN,
+    CKA_VALUE_LEN,
+    CKA_MODULUS_BITS,
+    CKA_PRIME_BITS,
+    CKA_SUBPRIME_BITS,
+    CKA_VALUE_BITS,
+    CKA_KEY_GEN_MECHANISM,
+    CKA_HW_FEATURE_TYPE,
+    CKA_NAME_HASH_ALGORITHM,
+    CKA_MECHANISM_TYPE,
+];
+
+/// Attributes whose value is a CK_BBOOL.
+const BOOL_ATTRS: &[CK_ATTRIBUTE_TYPE] = &[
+    CKA_TOKEN,
+    CKA_PRIVATE,
+    CKA_TRUSTED,
+    CKA_SENSITIVE,
+    CKA_ENCRYPT,
+    CKA_DECRYPT,
+    CKA_WRAP,
+    CKA_UNWRAP,
+    CKA_SIGN,
+    CKA_SIGN_RECOVER,
+    CKA_VERIFY,
+    CKA_VERIFY_RECOVER,
+    CKA_DERIVE,
+    CKA_EXTRACTABLE,
+    CKA_LOCAL,
+    CKA_NEVER_EXTRACTABLE,
+    CKA_ALWAYS_SENSITIVE,
+    CKA_MODIFIABLE,
+    CKA_COPYABLE,
+    CKA_DESTROYABLE,
+    CKA_ALWAYS_AUTHENTICATE,
+    CKA_WRAP_WITH_TRUSTED,
+    CKA_RESET_ON_INIT,
+    CKA_HAS_RESET,
+];
+
+/// False for a value whose length does not fit its attribute's type (a 1-byte
+/// CKA_CLASS, a 4-byte CKA_TOKEN): the spec's answer is CKR_ATTRIBUTE_VALUE_INVALID.
+pub fn encoding_ok(a: &Attr) -> bool {
+    if ULONG_ATTRS.contains(&a.ty) {
+        a.value.len() == std::mem::size_of::<CK_ULONG>()
+    } else if BOOL_ATTRS.contains(&a.ty) {
+        a.value.len() == 1
+    } else {
+        true
     }
 }
 

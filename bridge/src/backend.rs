@@ -88,6 +88,12 @@ pub trait Backend: Send + Sync {
     fn begin_sign(&self, mech: &Mechanism, key: ObjectId) -> Result<Box<dyn Signing>>;
     fn begin_verify(&self, mech: &Mechanism, key: ObjectId) -> Result<Box<dyn Verifying>>;
     fn begin_digest(&self, mech: &Mechanism) -> Result<Box<dyn Digesting>>;
+    /// C_DigestKey: feed `key`'s value to the digest `op` this backend began. By
+    /// default the operation resolves the key itself (a PKCS#11 node's C_DigestKey);
+    /// a backend whose operations cannot see objects overrides it.
+    fn digest_key(&self, op: &mut dyn Digesting, key: ObjectId) -> Result<()> {
+        op.update_key(key)
+    }
 
     /// A salted check value of a key's material: equal for equal material, revealing
     /// nothing about it. Used to accept a re-import only with the same material.

@@ -120,6 +120,74 @@ pub fn param_kind(ty: CK_MECHANISM_TYPE) -> Option<ParamKind> {
     })
 }
 
+/// kmsbridge's own key-management mechanisms (import parameters, rotation, cluster
+/// init), taken by C_GenerateKey and handled by the provider.
+const KMSBRIDGE_KEY_MECHANISMS: std::ops::RangeInclusive<CK_MECHANISM_TYPE> =
+    0xCB42_0001..=0xCB42_0003;
+
+/// True for a mechanism C_GenerateKey takes (a secret-key generation mechanism, or one
+/// of kmsbridge's key-management mechanisms). Any other mechanism there is
+/// CKR_MECHANISM_INVALID, whatever its parameter (PKCS#11 3.0 5.14: the mechanism
+/// "is not a key generation mechanism").
+pub fn is_key_gen(ty: CK_MECHANISM_TYPE) -> bool {
+    matches!(ty, CKM_AES_KEY_GEN | CKM_GENERIC_SECRET_KEY_GEN)
+        || KMSBRIDGE_KEY_MECHANISMS.contains(&ty)
+}
+
+/// True for a mechanism C_GenerateKeyPair takes.
+pub fn is_key_pair_gen(ty: CK_MECHANISM_TYPE) -> bool {
+    matches!(
+        ty,
+        CKM_RSA_PKCS_KEY_PAIR_GEN | CKM_EC_KEY_PAIR_GEN | CKM_EC_EDWARDS_KEY_PAIR_GEN
+    )
+}
+
+/// AES-GCM tag lengths a module accepts: the set NIST SP 800-38D section 5.2.1.2
+/// allows (PKCS#11 bounds ulTagBits by 0..=128 only; SoftHSM2 and aws-lc differ
+/// beyond that, so both instance kinds hold to this set).
+pub fn gcm_tag_bits_ok(bits: CK_ULONG) -> bool {
+    matches!(bits, 32 | 64 | 96 | 104 | 112 | 120 | 128)
+}
+
+/// The key types a carried mechanism works with (its key, or its wrapping or
+/// unwrapping key); `None` where the backend judges (HMAC takes generic secrets and
+/// the CKK_SHA*_HMAC types, digests take no key). A key of another type is
+/// CKR_KEY_TYPE_INCONSISTENT (CKR_(UN)WRAPPING_KEY_TYPE_INCONSISTENT for C_WrapKey,
+/// C_UnwrapKey), whatever the backend would have answered.
+pub fn key_types(ty: CK_MECHANISM_TYPE) -> Option<&'static [CK_KEY_TYPE]> {
+    Some(match ty {
+        CKM_AES_ECB | CKM_AES_CBC | CKM_AES_CBC_PAD | CKM_AES_CTR | CKM_AES_GCM | CKM_AES_CMAC
+        | CKM_AES_CMAC_GENERAL | CKM_AES_KEY_WRAP | CKM_AES_KEY_WRAP_PAD | CKM_AES_KEY_WRAP_KWP => {
+            &[CKK_AES]
+        }
+        CKM_RSA_PKCS
+        | CKM_RSA_X_509
+        | CKM_SHA1_RSA_PKCS
+        | CKM_SHA224_RSA_PKCS
+        | CKM_SHA256_RSA_PKCS
+        | CKM_SHA384_RSA_PKCS
+        | CKM_SHA512_RSA_PKCS
+        | CKM_RSA_PKCS_PSS
+        | CKM_SHA1_RSA_PKCS_PSS
+        | CKM_SHA224_RSA_PKCS_PSS
+        | CKM_SHA256_RSA_PKCS_PSS
+        | CKM_SHA384_RSA_PKCS_PSS
+        | CKM_SHA512_RSA_PKCS_PSS
+        | CKM_RSA_PKCS_OAEP
+        | CKM_RSA_AES_KEY_WRAP => &[CKK_RSA],
+        CKM_ECDSA
+        | CKM_ECDSA_SHA1
+        | CKM_ECDSA_SHA224
+        | CKM_ECDSA_SHA256
+        | CKM_ECDSA_SHA384
+        | CKM_ECDSA_SHA512
+        | CKM_ECDH1_DERIVE
+        | CKM_ECDH1_COFACTOR_DERIVE => &[CKK_EC],
+        CKM_EDDSA => &[CKK_EC_EDWARDS],
+        _ => return None,
+    })
+}
+
 impl Mechanism {
     pub fn simple(ty: CK_MECHANISM_TYPE) -> Self {
         Mechanism {

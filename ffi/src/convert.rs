@@ -2,7 +2,7 @@
 
 use crate::guard::bad;
 use cryptoki_sys::*;
-use kmsbridge_provider::bridge::mech::{param_kind, ParamKind};
+use kmsbridge_provider::bridge::mech::{gcm_tag_bits_ok, param_kind, ParamKind};
 use kmsbridge_provider::bridge::{Attr, AttrReq, MechParam, Mechanism};
 use kmsbridge_provider::Result;
 use std::mem::size_of;
@@ -210,6 +210,27 @@ unsafe fn param_bytes(p: *const u8, len: CK_ULONG) -> Result<Vec<u8>> {
     })
 }
 
+/// The mechanism of a key-generation function: one `fits` does not take is
+/// CKR_MECHANISM_INVALID before its parameter is looked at (a GCM mechanism in
+/// C_GenerateKey is the wrong mechanism, not a bad parameter).
+///
+/// # Safety
+/// As [`mechanism`].
+pub unsafe fn mechanism_for(
+    p: *const CK_MECHANISM,
+    fits: fn(CK_MECHANISM_TYPE) -> bool,
+) -> Result<Mechanism> {
+    // SAFETY: read only when non-NULL, valid per the caller.
+    if !p.is_null() && !fits(unsafe { (*p).mechanism }) {
+        return Err(bad(
+            CKR_MECHANISM_INVALID,
+            "not a mechanism of this function",
+        ));
+    }
+    // SAFETY: per the caller.
+    unsafe { mechanism(p) }
+}
+
 /// A mechanism the bridge can carry, with its parameter copied and checked.
 ///
 /// # Safety
@@ -249,8 +270,9 @@ pub unsafe fn mechanism(p: *const CK_MECHANISM) -> Result<Mechanism> {
         ParamKind::Gcm => {
             // SAFETY: per the caller.
             let g: CK_GCM_PARAMS = unsafe { param_struct(m) }?;
-            // The spec bounds the tag to 0..=128 bits and the IV to 1..=2^32-1 bytes.
-            if g.ulTagBits > 128 || g.ulIvLen == 0 {
+            // The spec bounds the tag to 0..=128 bits (SP 800-38D's set here: both
+            // instance kinds alike) and the IV to 1..=2^32-1 bytes.
+            if !gcm_tag_bits_ok(g.ulTagBits) || g.ulIvLen == 0 {
                 return Err(bad(
                     CKR_MECHANISM_PARAM_INVALID,
                     "GCM tag or IV length out of range",

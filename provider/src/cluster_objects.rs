@@ -62,6 +62,7 @@ impl Instance {
             token: true,
             private: false,
             class: CKO_KMSBRIDGE_NODE,
+            key_type: None,
             owner: None,
             kind: Kind::Node,
             kid: 0,

@@ -187,6 +187,7 @@ impl Instance {
             token: true,
             private: true,
             class: CKO_DATA,
+            key_type: None,
             owner: None,
             kind: Kind::Meta,
             kid: 0,
@@ -250,6 +251,7 @@ impl Instance {
             AttrReq::new(CKA_APPLICATION, Some(64)),
             AttrReq::new(CKA_ID, Some(256)),
             AttrReq::new(CKA_LABEL, Some(256)),
+            AttrReq::new(CKA_KEY_TYPE, Some(std::mem::size_of::<CK_ULONG>())),
         ];
         self.backend.get_attributes(id, &mut reqs)?;
         let flag = |r: &AttrReq| r.value().is_some_and(|v| v.first() == Some(&1));
@@ -265,6 +267,13 @@ impl Instance {
             token: flag(&reqs[0]),
             private: flag(&reqs[1]),
             class,
+            key_type: match class {
+                CKO_SECRET_KEY | CKO_PUBLIC_KEY | CKO_PRIVATE_KEY => reqs[6]
+                    .value()
+                    .and_then(|v| v.try_into().ok())
+                    .map(CK_ULONG::from_ne_bytes),
+                _ => None,
+            },
             owner: None,
             kind,
             kid,

@@ -3,7 +3,7 @@
 
 use crate::handles::HandleMap;
 use crossbeam_utils::CachePadded;
-use cryptoki_sys::{CK_OBJECT_CLASS, CK_OBJECT_HANDLE, CK_SESSION_HANDLE};
+use cryptoki_sys::{CK_KEY_TYPE, CK_OBJECT_CLASS, CK_OBJECT_HANDLE, CK_SESSION_HANDLE};
 use kmsbridge_bridge::ObjectId;
 use parking_lot::RwLock;
 use std::cell::Cell;
@@ -15,6 +15,9 @@ pub(crate) struct ObjEntry {
     pub(crate) token: bool,
     pub(crate) private: bool,
     pub(crate) class: CK_OBJECT_CLASS,
+    /// CKA_KEY_TYPE of a key as read at discovery (never changes); `None` for other
+    /// objects and the module's own.
+    pub(crate) key_type: Option<CK_KEY_TYPE>,
     /// The front session that owns a session object.
     pub(crate) owner: Option<CK_SESSION_HANDLE>,
     pub(crate) kind: Kind,

@@ -10,6 +10,12 @@ use kmsbridge_bridge::{attr, Attr};
 /// Attribute rules that hold before anything reaches a backend.
 pub(crate) fn check_template(t: &[Attr]) -> Result<()> {
     for a in t {
+        if !attr::encoding_ok(a) {
+            return rule(
+                CKR_ATTRIBUTE_VALUE_INVALID,
+                "attribute value of the wrong length for its type",
+            );
+        }
         if a.ty >= CKA_VENDOR_DEFINED {
             // KMS metadata is never forwarded: backends reject vendor attributes.
             return rule(
@@ -72,10 +78,14 @@ pub(crate) fn check_create(
     }
 }
 
-/// Default of CKA_PRIVATE for a new object of this class (SoftHSM2 and most HSMs:
-/// true for everything but public keys).
+/// Default of CKA_PRIVATE for a new object of this class, as SoftHSM2 and the software
+/// instance default it: false for public keys and certificates, true for the rest.
+/// (A certificate made without CKA_PRIVATE on a public R/W session is allowed.)
 pub(crate) fn default_private(t: &[Attr]) -> bool {
-    attr::find(t, CKA_CLASS).and_then(|a| a.as_ulong()) != Some(CKO_PUBLIC_KEY)
+    !matches!(
+        attr::find(t, CKA_CLASS).and_then(|a| a.as_ulong()),
+        Some(CKO_PUBLIC_KEY | CKO_CERTIFICATE)
+    )
 }
 
 /// Values the spec forbids for a new object (SH-09: SoftHSM2 accepts a 15-byte AES key).
@@ -102,4 +112,74 @@ pub(crate) fn check_trusted(inst: &Instance, t: &[Attr]) -> Result<()> {
         return rule(CKR_ATTRIBUTE_READ_ONLY, "only the SO sets CKA_TRUSTED");
     }
     Ok(())
+}
+
+/// CKA_EC_PARAMS of a key pair to generate: not a curve identifier is
+/// CKR_ATTRIBUTE_VALUE_INVALID, a known curve under the wrong mechanism
+/// CKR_CURVE_NOT_SUPPORTED (judged here so a hardware instance does not pass its
+/// token's answer through). `Ok(false)`: a well-formed OID of a curve kmsbridge does
+/// not know — a software instance refuses it, a hardware instance carries it to its
+/// token, which may offer it (secp256k1, brainpool, ...): see [`curve_refused`]. A
+/// missing one is the backend's CKR_TEMPLATE_INCOMPLETE.
+pub(crate) fn check_curve(m: CK_MECHANISM_TYPE, public: &[Attr]) -> Result<bool> {
+    use kmsbridge_bridge::ec::Curve;
+    let Some(p) = attr::find(public, CKA_EC_PARAMS) else {
+        return Ok(true);
+    };
+    let curve = match Curve::from_params(&p.value) {
+        Ok(c) => c,
+        Err(kmsbridge_bridge::Error::Rv {
+            rv: CKR_CURVE_NOT_SUPPORTED,
+            ..
+        }) => return Ok(false),
+        Err(e) => return Err(e.into()),
+    };
+    let fits = match m {
+        CKM_EC_KEY_PAIR_GEN => curve != Curve::Ed25519,
+        CKM_EC_EDWARDS_KEY_PAIR_GEN => curve == Curve::Ed25519,
+        _ => true,
+    };
+    if !fits {
+        return rule(
+            CKR_CURVE_NOT_SUPPORTED,
+            "curve not offered by this mechanism",
+        );
+    }
+    Ok(true)
+}
+
+/// A token's refusal of a well-formed curve OID kmsbridge does not know, as the
+/// specification's CKR_CURVE_NOT_SUPPORTED (SoftHSM2 answers CKR_GENERAL_ERROR);
+/// other answers pass unchanged.
+pub(crate) fn curve_refused(e: kmsbridge_bridge::Error) -> kmsbridge_bridge::Error {
+    match e {
+        kmsbridge_bridge::Error::Rv {
+            rv:
+                CKR_GENERAL_ERROR
+                | CKR_FUNCTION_FAILED
+                | CKR_TEMPLATE_INCONSISTENT
+                | CKR_ATTRIBUTE_VALUE_INVALID
+                | CKR_DOMAIN_PARAMS_INVALID,
+            func,
+        } => kmsbridge_bridge::Error::Rv {
+            rv: CKR_CURVE_NOT_SUPPORTED,
+            func,
+        },
+        e => e,
+    }
+}
+
+/// A key's type against the mechanism ([`kmsbridge_bridge::mech::key_types`]);
+/// `inconsistent` is the function's code. An unknown key type is the backend's to judge.
+pub(crate) fn check_key_type(
+    m: CK_MECHANISM_TYPE,
+    key_type: Option<CK_KEY_TYPE>,
+    inconsistent: CK_RV,
+) -> Result<()> {
+    match (kmsbridge_bridge::mech::key_types(m), key_type) {
+        (Some(allowed), Some(kt)) if !allowed.contains(&kt) => {
+            rule(inconsistent, "key type does not fit the mechanism")
+        }
+        _ => Ok(()),
+    }
 }

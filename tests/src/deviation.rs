@@ -107,6 +107,20 @@ deviations! {
         "C_GenerateKey, C_GenerateKeyPair, C_WrapKey, C_UnwrapKey and C_DeriveKey with a NULL \
          mechanism on a session that does not exist answer CKR_ARGUMENTS_BAD; session codes \
          take precedence (PKCS#11 3.0 5.1.7): CKR_SESSION_HANDLE_INVALID.";
+    KEY_TYPE_UNCHECKED = "SH-16", Spec, Mended,
+        "C_SignInit with CKM_ECDSA and an AES key answers CKR_OK; the key's type does not fit \
+         the mechanism: CKR_KEY_TYPE_INCONSISTENT.";
+    EC_PARAMS_CODE = "SH-17", Spec, Mended,
+        "C_GenerateKeyPair(CKM_EC_KEY_PAIR_GEN) with a CKA_EC_PARAMS that is not a curve \
+         identifier, or names no curve it offers, answers CKR_GENERAL_ERROR instead of \
+         CKR_ATTRIBUTE_VALUE_INVALID / CKR_CURVE_NOT_SUPPORTED.";
+    ATTR_LEN_CODE = "SH-18", Spec, Mended,
+        "C_CreateObject with a 1-byte CKA_CLASS answers CKR_TEMPLATE_INCOMPLETE; a value whose \
+         length does not fit the attribute's type is CKR_ATTRIBUTE_VALUE_INVALID.";
+    DIGEST_KEY_KEEPS_OP = "SH-19", Spec, Mended,
+        "C_DigestKey with a key handle that does not exist answers CKR_KEY_HANDLE_INVALID but \
+         leaves the digest active; the spec ends an operation on every error but \
+         CKR_BUFFER_TOO_SMALL.";
 }
 
 #[cfg(test)]

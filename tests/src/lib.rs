@@ -126,6 +126,14 @@ macro_rules! conformance_suite {
             op_state::short_buffer_keeps_operation,
             op_state::short_list_buffers,
             op_state::operation_ends_after_error,
+            answers::generate_key_mechanism_invalid,
+            answers::sign_init_key_type_inconsistent,
+            answers::ec_params_invalid,
+            answers::gcm_tag_bits_invalid,
+            answers::attribute_length_invalid,
+            answers::digest_key_secret,
+            answers::latching_attributes,
+            answers::create_public_object_without_login,
         }
     };
     (@emit [tests $target:expr, $mode:ident]

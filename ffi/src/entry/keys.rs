@@ -1,8 +1,11 @@
 //! Key generation, wrapping, unwrapping, derivation and random numbers.
 
-use crate::convert::{answer_len, input, mechanism, output, put, template, to_usize};
+use crate::convert::{
+    answer_len, input, mechanism, mechanism_for, output, put, template, to_usize,
+};
 use crate::guard::bad;
 use cryptoki_sys::*;
+use kmsbridge_provider::bridge::mech::{is_key_gen, is_key_pair_gen};
 use kmsbridge_provider::state;
 
 shells! {
@@ -20,7 +23,7 @@ shells! {
                 return Err(bad(CKR_ARGUMENTS_BAD, "NULL key handle pointer"));
             }
             // SAFETY: the caller's mechanism and template.
-            unsafe { Ok((mechanism(pMechanism)?, template(pTemplate, ulCount)?)) }
+            unsafe { Ok((mechanism_for(pMechanism, is_key_gen)?, template(pTemplate, ulCount)?)) }
         })()
         .map_err(|e| p.session_error_first(hSession, e))?;
         let key = p.generate_key(hSession, &m, &t)?;
@@ -46,7 +49,7 @@ shells! {
             // SAFETY: the caller's mechanism and templates.
             unsafe {
                 Ok((
-                    mechanism(pMechanism)?,
+                    mechanism_for(pMechanism, is_key_pair_gen)?,
                     template(pPublicKeyTemplate, ulPublicKeyAttributeCount)?,
                     template(pPrivateKeyTemplate, ulPrivateKeyAttributeCount)?,
                 ))

@@ -55,6 +55,7 @@ fn handle(inst: &Instance, name: &str) -> CK_OBJECT_HANDLE {
         token: true,
         private: true,
         class: CKO_KMSBRIDGE_ACCESS_POINT,
+        key_type: None,
         owner: None,
         kind: Kind::AccessPoint,
         kid,

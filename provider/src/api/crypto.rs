@@ -5,6 +5,7 @@
 use crate::audit::hooks;
 use crate::error::{rule, Error, Result};
 use crate::provider::Provider;
+use crate::rules::check_key_type;
 use crate::session::{Active, Ops};
 use cryptoki_sys::*;
 use kmsbridge_access::Action;
@@ -48,6 +49,7 @@ impl Provider {
                     inst.audit.denied(None, action, &name, &hooks::reason(err));
                 })?;
                 inst.access.allow(inst, &e, action_of(kind))?;
+                check_key_type(m.ty, e.key_type, CKR_KEY_TYPE_INCONSISTENT)?;
                 Some(e.id)
             }
             None => None,
@@ -189,7 +191,8 @@ impl Provider {
                 return Err(e);
             }
         };
-        self.with_op(h, |o| &mut o.digest, true, |op| op.update_key(id))
+        let backend = &inst.backend;
+        self.with_op(h, |o| &mut o.digest, true, |op| backend.digest_key(op, id))
     }
 
     pub fn generate_random(&self, h: CK_SESSION_HANDLE, out: &mut [u8]) -> Result<()> {

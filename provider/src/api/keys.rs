@@ -2,11 +2,14 @@
 
 use crate::api::objects::kms_writer;
 use crate::audit::hooks;
+use crate::config::InstanceType;
 use crate::error::{rule, Result};
 use crate::instance::Instance;
 use crate::objects::Kind;
 use crate::provider::Provider;
-use crate::rules::{check_create, check_template, default_private};
+use crate::rules::{
+    check_create, check_curve, check_key_type, check_template, curve_refused, default_private,
+};
 use crate::vendor::*;
 use cryptoki_sys::*;
 use kmsbridge_access::Action;
@@ -36,6 +39,9 @@ impl Provider {
     ) -> Result<CK_OBJECT_HANDLE> {
         let (inst, rw) = self.ctx(h)?;
         check_mech(m)?;
+        if !mech::is_key_gen(m.ty) {
+            return rule(CKR_MECHANISM_INVALID, "not a key generation mechanism");
+        }
         match m.ty {
             CKM_KMSBRIDGE_IMPORT_PARAMETERS => {
                 kms_writer(inst, rw)?;
@@ -82,11 +88,15 @@ impl Provider {
     ) -> Result<(CK_OBJECT_HANDLE, CK_OBJECT_HANDLE)> {
         let (inst, rw) = self.ctx(h)?;
         check_mech(m)?;
-        if m.ty >= CKM_VENDOR_DEFINED {
+        if !mech::is_key_pair_gen(m.ty) {
             return rule(CKR_MECHANISM_INVALID, "not a key pair mechanism");
         }
         check_create(inst, rw, public, false)?;
         check_create(inst, rw, private, true)?;
+        let known_curve = check_curve(m.ty, public)?;
+        if !known_curve && inst.kind != InstanceType::Hardware {
+            return rule(CKR_CURVE_NOT_SUPPORTED, "curve not offered");
+        }
         let (mut public, mut private) = (public.to_vec(), private.to_vec());
         match (
             attr::find(&public, CKA_ID).cloned(),
@@ -104,7 +114,10 @@ impl Provider {
         inst.access.allow_new(inst, &public, Action::Generate)?;
         inst.access.allow_new(inst, &private, Action::Generate)?;
         self.admit_for(h, inst, m.ty)?;
-        let r = inst.backend.generate_key_pair(m, &public, &private);
+        let mut r = inst.backend.generate_key_pair(m, &public, &private);
+        if !known_curve {
+            r = r.map_err(curve_refused);
+        }
         let name = hooks::template_name(&private);
         inst.audit.lifecycle(None, "create", &name, r.is_ok());
         let (pu, pr) = r?;
@@ -130,6 +143,7 @@ impl Provider {
         // Both keys take part: the wrapping key wraps, the wrapped one leaves.
         inst.access.allow(inst, &w, Action::Wrap)?;
         inst.access.allow(inst, &k, Action::Wrap)?;
+        check_key_type(m.ty, w.key_type, CKR_WRAPPING_KEY_TYPE_INCONSISTENT)?;
         self.admit_for(h, inst, m.ty)?;
         let counted = out.is_some();
         let n = inst.backend.wrap_key(m, w.id, k.id, out)?;
@@ -167,6 +181,7 @@ impl Provider {
         check_template(t)?;
         inst.kms.check_use(inst, &u)?;
         inst.access.allow(inst, &u, Action::Unwrap)?;
+        check_key_type(m.ty, u.key_type, CKR_UNWRAPPING_KEY_TYPE_INCONSISTENT)?;
         check_create(inst, rw, t, default_private(t))?;
         inst.access.allow_new(inst, t, Action::Generate)?;
         self.admit_for(h, inst, m.ty)?;
@@ -188,6 +203,7 @@ impl Provider {
         let b = self.key_object(inst, base, CKR_KEY_HANDLE_INVALID)?;
         inst.kms.check_use(inst, &b)?;
         inst.access.allow(inst, &b, Action::Derive)?;
+        check_key_type(m.ty, b.key_type, CKR_KEY_TYPE_INCONSISTENT)?;
         check_create(inst, rw, t, true)?;
         inst.access.allow_new(inst, t, Action::Generate)?;
         self.admit_for(h, inst, m.ty)?;

@@ -54,6 +54,7 @@ fn handle(inst: &Instance) -> CK_OBJECT_HANDLE {
         token: true,
         private: true,
         class: CKO_KMSBRIDGE_AUDIT,
+        key_type: None,
         owner: None,
         kind: Kind::Audit,
         kid: 0,

@@ -78,6 +78,7 @@ impl Secrets {
             token: true,
             private: true,
             class: CKO_DATA,
+            key_type: None,
             owner: None,
             kind: Kind::Secret,
             kid,

@@ -285,7 +285,7 @@ impl GcmOp {
         else {
             return Err(param_invalid("AES-GCM needs CK_GCM_PARAMS"));
         };
-        if *tag_bits == 0 || *tag_bits > 128 || tag_bits % 8 != 0 {
+        if !kmsbridge_bridge::mech::gcm_tag_bits_ok(*tag_bits) {
             return Err(param_invalid("GCM tag length"));
         }
         if iv.is_empty() || iv.len() > 256 {

@@ -4,6 +4,7 @@
 //! SoftHSM2's recorded answer on the direct target
 //! ([`crate::Env::expect_spec`], [`crate::deviation`]) and never skips.
 
+pub mod answers;
 pub mod bad_input;
 pub mod crypto_aes;
 pub mod crypto_ec;
@@ -25,6 +26,7 @@ use cryptoki_sys::{
 
 /// Source of every case module, so a unit test can check the case list.
 pub const SOURCES: &[(&str, &str)] = &[
+    ("answers", include_str!("answers.rs")),
     ("bad_input", include_str!("bad_input.rs")),
     ("crypto_aes", include_str!("crypto_aes.rs")),
     ("crypto_ec", include_str!("crypto_ec.rs")),
