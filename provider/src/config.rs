@@ -77,6 +77,10 @@ pub(crate) struct InstanceConfig {
     /// The instance's audit trail (docs/AUDIT.md).
     #[serde(default)]
     pub(crate) audit: AuditConfig,
+    /// Offer the legacy mechanisms (single DES, 3DES); false: they are not listed
+    /// and answer CKR_MECHANISM_INVALID (docs/FUNCTIONS.md).
+    #[serde(default = "default_true")]
+    pub(crate) legacy_mechanisms: bool,
 }
 
 /// `[instance.audit]`: where and how the instance's audit trail is written.
@@ -251,6 +255,7 @@ impl Config {
                 access_points: Vec::new(),
                 quota: None,
                 audit: AuditConfig::default(),
+                legacy_mechanisms: true,
             }],
         }
     }
