@@ -2,8 +2,8 @@
 //! (SP 800-67), key generation and creation by value, CBC-PAD, the key type against
 //! the mechanism, and the instance setting `legacy_mechanisms = false` that hides
 //! them. A hardware instance carries what its token lists; the software instance
-//! offers no DES or 3DES, so there every case checks that it answers
-//! CKR_MECHANISM_INVALID and lists none of them.
+//! offers 3DES ECB/CBC/CBC-PAD in-module and refuses single DES and CKM_DES3_CMAC
+//! with CKR_MECHANISM_INVALID (checked in `des3_ecb_kat` on that target).
 
 use super::crypto_aes::{chunks, decrypt_parts, encrypt_parts};
 use super::rawop::*;
@@ -39,39 +39,33 @@ const LEGACY: [CK_MECHANISM_TYPE; 10] = [
     CKM_DES3_CMAC,
 ];
 
-/// True where 3DES is offered: SoftHSM2 and the hardware instance over it.
-fn offers_3des(t: &Env) -> bool {
-    t.target != Target::Software
-}
-
-/// The software instance: no DES mechanism is listed, and each answers
-/// CKR_MECHANISM_INVALID to C_GenerateKey and C_EncryptInit (before the key is
-/// looked at: the key here is AES).
-fn software_refuses(t: &Env) {
+/// The software instance offers 3DES (two- and three-key ECB, CBC, CBC-PAD) but no
+/// single DES (a broken cipher) and no CKM_DES3_CMAC: none of those is listed, and
+/// each answers CKR_MECHANISM_INVALID to C_GenerateKey, C_EncryptInit and
+/// C_SignInit before the key is looked at (here a 3DES key).
+fn software_refuses_single_des(t: &Env) {
     let listed = mechanism_types(t);
-    for m in LEGACY {
-        assert!(!listed.contains(&m), "software instance lists legacy mechanism {m:#x}");
+    for m in [CKM_DES_KEY_GEN, CKM_DES_ECB, CKM_DES_CBC, CKM_DES_CBC_PAD, CKM_DES3_CMAC] {
+        assert!(!listed.contains(&m), "software instance lists {m:#x}");
     }
     let s = t.user_session();
-    let aes = import_aes(&s, &h(AES128_KEY)).handle();
+    let hs = s.handle();
+    let des3 = import_des3(&s, &h(TDES_KEY)).handle();
     let invalid = rv(CKR_MECHANISM_INVALID);
     let mut out = 0;
-    for m in [CKM_DES3_KEY_GEN, CKM_DES2_KEY_GEN, CKM_DES_KEY_GEN] {
-        let mut m = mech(m);
-        let code = ck!(t, C_GenerateKey, s.handle(), &mut m, std::ptr::null_mut(), 0, &mut out);
-        assert_eq!(code, invalid, "software instance: C_GenerateKey({:#x})", m.mechanism);
-    }
+    let mut m = mech(CKM_DES_KEY_GEN);
+    let code = ck!(t, C_GenerateKey, hs, &mut m, std::ptr::null_mut(), 0, &mut out);
+    assert_eq!(code, invalid, "software instance: C_GenerateKey(CKM_DES_KEY_GEN)");
+    let mut m = mech(CKM_DES_ECB);
+    let code = ck!(t, C_EncryptInit, hs, &mut m, des3);
+    assert_eq!(code, invalid, "software instance: C_EncryptInit(CKM_DES_ECB)");
     let mut iv = [0u8; 8];
-    for m in [CKM_DES3_ECB, CKM_DES_ECB] {
-        let mut m = mech(m);
-        let code = ck!(t, C_EncryptInit, s.handle(), &mut m, aes);
-        assert_eq!(code, invalid, "software instance: C_EncryptInit({:#x})", m.mechanism);
-    }
-    for m in [CKM_DES3_CBC, CKM_DES3_CBC_PAD] {
-        let mut m = mech_with(m, &mut iv);
-        let code = ck!(t, C_DecryptInit, s.handle(), &mut m, aes);
-        assert_eq!(code, invalid, "software instance: C_DecryptInit({:#x})", m.mechanism);
-    }
+    let mut m = mech_with(CKM_DES_CBC_PAD, &mut iv);
+    let code = ck!(t, C_DecryptInit, hs, &mut m, des3);
+    assert_eq!(code, invalid, "software instance: C_DecryptInit(CKM_DES_CBC_PAD)");
+    let mut m = mech(CKM_DES3_CMAC);
+    let code = ck!(t, C_SignInit, hs, &mut m, des3);
+    assert_eq!(code, invalid, "software instance: C_SignInit(CKM_DES3_CMAC)");
 }
 
 /// The slot's mechanism list by raw calls (`cryptoki` drops types it does not know,
@@ -123,12 +117,12 @@ fn tdes_iv() -> [u8; 8] {
 /// 3DES-ECB against the SP 800-67 Rev. 1 example, on a key created by value; the
 /// mechanisms are listed with encrypt and decrypt.
 pub fn des3_ecb_kat(t: &Env) {
-    if !offers_3des(t) {
-        return software_refuses(t);
-    }
     let listed = mechanism_types(t);
     for m in TDES {
         assert!(listed.contains(&m), "{} does not list 3DES mechanism {m:#x}", t.target.name());
+    }
+    if t.target == Target::Software {
+        software_refuses_single_des(t);
     }
     let info = t.ctx.get_mechanism_info(t.slot, MechanismType::DES3_ECB).expect("info");
     assert!(info.encrypt() && info.decrypt(), "CKM_DES3_ECB flags: {info:?}");
@@ -139,9 +133,6 @@ pub fn des3_ecb_kat(t: &Env) {
 
 /// 3DES-CBC over the SP 800-67 key and plaintext (ciphertext: OpenSSL).
 pub fn des3_cbc_kat(t: &Env) {
-    if !offers_3des(t) {
-        return software_refuses(t);
-    }
     let s = t.user_session();
     let k = import_des3(&s, &h(TDES_KEY));
     kat(&s, &Mechanism::Des3Cbc(tdes_iv()), k, &h(TDES_PT), &h(TDES_CBC_CT), &[3, 16]);
@@ -151,9 +142,6 @@ pub fn des3_cbc_kat(t: &Env) {
 /// block-aligned input, and a corrupted last block refused as
 /// CKR_ENCRYPTED_DATA_INVALID.
 pub fn des3_cbc_pad_round_trip(t: &Env) {
-    if !offers_3des(t) {
-        return software_refuses(t);
-    }
     let s = t.user_session();
     let k = import_des3(&s, &h(TDES_KEY));
     let m = Mechanism::Des3CbcPad(tdes_iv());
@@ -179,9 +167,6 @@ pub fn des3_cbc_pad_round_trip(t: &Env) {
 /// C_GenerateKey with CKM_DES3_KEY_GEN and CKM_DES2_KEY_GEN: a local key of the
 /// right type that encrypts and decrypts; single DES likewise where listed.
 pub fn des3_generate_key(t: &Env) {
-    if !offers_3des(t) {
-        return software_refuses(t);
-    }
     let s = t.user_session();
     let cases = [
         (Mechanism::Des3KeyGen, KeyType::DES3, CKM_DES3_KEY_GEN, Mechanism::Des3CbcPad([7; 8])),
@@ -232,24 +217,26 @@ pub fn des3_generate_key(t: &Env) {
 }
 
 /// A key of the wrong type for the mechanism is CKR_KEY_TYPE_INCONSISTENT: an AES
-/// key under CKM_DES3_ECB, a 3DES key under CKM_AES_ECB and CKM_DES_ECB. A DES3
-/// CKA_VALUE that is not 24 bytes is CKR_ATTRIBUTE_VALUE_INVALID.
+/// key under CKM_DES3_ECB, a 3DES key under CKM_AES_ECB and CKM_DES_ECB (the software
+/// instance offers no single DES: CKR_MECHANISM_INVALID there). A DES3 CKA_VALUE that
+/// is not 24 bytes is CKR_ATTRIBUTE_VALUE_INVALID.
 pub fn des3_key_type_inconsistent(t: &Env) {
-    if !offers_3des(t) {
-        return software_refuses(t);
-    }
     let s = t.user_session();
     let hs = s.handle();
     let aes = import_aes(&s, &h(AES128_KEY)).handle();
     let des3 = import_des3(&s, &h(TDES_KEY)).handle();
     let inconsistent = rv(CKR_KEY_TYPE_INCONSISTENT);
-    for (m, key, what) in [
-        (CKM_DES3_ECB, aes, "C_EncryptInit(CKM_DES3_ECB, AES key)"),
-        (CKM_AES_ECB, des3, "C_EncryptInit(CKM_AES_ECB, DES3 key)"),
-        (CKM_DES_ECB, des3, "C_EncryptInit(CKM_DES_ECB, DES3 key)"),
+    let single_des = match t.target {
+        Target::Software => rv(CKR_MECHANISM_INVALID),
+        Target::SoftHsm | Target::Bridge => inconsistent,
+    };
+    for (m, key, want, what) in [
+        (CKM_DES3_ECB, aes, inconsistent, "C_EncryptInit(CKM_DES3_ECB, AES key)"),
+        (CKM_AES_ECB, des3, inconsistent, "C_EncryptInit(CKM_AES_ECB, DES3 key)"),
+        (CKM_DES_ECB, des3, single_des, "C_EncryptInit(CKM_DES_ECB, DES3 key)"),
     ] {
         let mut m = mech(m);
-        assert_eq!(ck!(t, C_EncryptInit, hs, &mut m, key), inconsistent, "{what}");
+        assert_eq!(ck!(t, C_EncryptInit, hs, &mut m, key), want, "{what}");
     }
     let mut m = mech(CKM_DES3_ECB);
     assert_eq!(ck!(t, C_EncryptInit, hs, &mut m, des3), OK, "the right key type");
