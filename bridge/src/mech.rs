@@ -387,6 +387,28 @@ impl Mechanism {
 mod tests {
     use super::*;
 
+    /// Every legacy mechanism is carried, and its key types are DES's.
+    #[test]
+    fn legacy_mechanisms_are_carried_with_des_key_types() {
+        let legacy: Vec<CK_MECHANISM_TYPE> = (0..0x2000).filter(|&m| is_legacy(m)).collect();
+        assert_eq!(legacy.len(), 10);
+        for m in legacy {
+            assert!(param_kind(m).is_some(), "{m:#x} not carried");
+            if let Some(kts) = key_types(m) {
+                assert!(kts
+                    .iter()
+                    .all(|k| matches!(*k, CKK_DES | CKK_DES2 | CKK_DES3)));
+            } else {
+                assert!(
+                    is_key_gen(m),
+                    "{m:#x}: neither key types nor key generation"
+                );
+            }
+        }
+        assert_eq!(param_kind(CKM_DES3_CBC), Some(ParamKind::Flat(8)));
+        assert!(!is_legacy(CKM_AES_ECB));
+    }
+
     fn rsa_aes(aes_bits: CK_ULONG, label: &[u8]) -> Mechanism {
         Mechanism {
             ty: CKM_RSA_AES_KEY_WRAP,

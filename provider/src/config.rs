@@ -555,6 +555,18 @@ mod tests {
         }
     }
 
+    /// Legacy mechanisms (DES, 3DES) are offered unless an instance turns them off.
+    #[test]
+    fn legacy_mechanisms_default_on() {
+        assert!(check(1, "").expect("valid").instances[0].legacy_mechanisms);
+        let cfg = check(1, "legacy_mechanisms = false").expect("valid");
+        assert!(!cfg.instances[0].legacy_mechanisms);
+        assert!(
+            check(1, "legacy_mechanisms = \"no\"").is_err(),
+            "not a bool"
+        );
+    }
+
     #[test]
     fn audit_table_defaults_and_checks() {
         let cfg = check(1, "").expect("valid");
