@@ -9,7 +9,7 @@ use crate::rules::check_key_type;
 use crate::session::{Active, Ops};
 use cryptoki_sys::*;
 use kmsbridge_access::Action;
-use kmsbridge_bridge::{mech, Mechanism, ObjectId, OpKind, Operation, Output};
+use kmsbridge_bridge::{Mechanism, ObjectId, OpKind, Operation, Output};
 
 /// The policy action of an operation kind (C_DigestInit names no key).
 fn action_of(kind: OpKind) -> Action {
@@ -37,10 +37,8 @@ impl Provider {
         if s.ops.is_active(kind) {
             return rule(CKR_OPERATION_ACTIVE, "an operation of this kind is active");
         }
-        if mech::param_kind(m.ty).is_none() {
-            return rule(CKR_MECHANISM_INVALID, "mechanism not carried by kmsbridge");
-        }
         let inst = self.instance(s.inst)?;
+        inst.check_mechanism(m.ty)?;
         let key_id: Option<ObjectId> = match key {
             Some(k) => {
                 let e = self.key_object(inst, k, CKR_KEY_HANDLE_INVALID)?;

@@ -200,6 +200,8 @@ pub fn secret_key_type_known(kt: CK_KEY_TYPE) -> bool {
     matches!(
         kt,
         CKK_AES
+            | CKK_DES2
+            | CKK_DES3
             | CKK_GENERIC_SECRET
             | CKK_SHA_1_HMAC
             | CKK_SHA224_HMAC
