@@ -134,6 +134,7 @@ macro_rules! conformance_suite {
             answers::digest_key_secret,
             answers::latching_attributes,
             answers::create_public_object_without_login,
+            context_login::always_authenticate_sign,
         }
     };
     (@emit [tests $target:expr, $mode:ident]
