@@ -216,6 +216,7 @@ impl Instance {
             private: true,
             class: CKO_DATA,
             key_type: None,
+            always_auth: false,
             owner: None,
             kind: Kind::Meta,
             kid: 0,
@@ -280,6 +281,7 @@ impl Instance {
             AttrReq::new(CKA_ID, Some(256)),
             AttrReq::new(CKA_LABEL, Some(256)),
             AttrReq::new(CKA_KEY_TYPE, Some(std::mem::size_of::<CK_ULONG>())),
+            AttrReq::new(CKA_ALWAYS_AUTHENTICATE, Some(1)),
         ];
         self.backend.get_attributes(id, &mut reqs)?;
         let flag = |r: &AttrReq| r.value().is_some_and(|v| v.first() == Some(&1));
@@ -302,6 +304,7 @@ impl Instance {
                     .map(CK_ULONG::from_ne_bytes),
                 _ => None,
             },
+            always_auth: class == CKO_PRIVATE_KEY && flag(&reqs[7]),
             owner: None,
             kind,
             kid,

@@ -140,6 +140,7 @@ macro_rules! conformance_suite {
             des::des3_generate_key,
             des::des3_key_type_inconsistent,
             des::legacy_mechanisms_hidden,
+            context_login::always_authenticate_sign,
         }
     };
     (@emit [tests $target:expr, $mode:ident]
