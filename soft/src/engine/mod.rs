@@ -37,6 +37,7 @@
 //! its object changes (usage flags are read at `prepare`).
 
 mod aes;
+mod block;
 mod create;
 mod derive;
 mod des3;
@@ -69,6 +70,7 @@ pub use prepared::{prepare, Prepared, Usage};
 pub use rules::{copy, get_attributes, set_attributes};
 pub use wrap::{unwrap, wrap};
 
+use block::BlockMode;
 use cryptoki_sys::*;
 use kmsbridge_bridge::backend::OpKind;
 use kmsbridge_bridge::error::{Error, Result};
@@ -234,8 +236,8 @@ fn cipher(kind: OpKind, m: &Mechanism, key: Arc<Prepared>) -> Result<Box<dyn Cip
     use Family::*;
     let encrypt = kind == OpKind::Encrypt;
     Ok(match check(kind, m, &key)? {
-        AesBlock => CryptOp::boxed(aes::BlockOp::new(key, m, encrypt)?),
-        Des3Block => CryptOp::boxed(des3::Des3Op::new(&key, m, encrypt)?),
+        AesBlock => CryptOp::boxed(BlockMode::new(m, encrypt, || Ok(aes::AesCipher(key)))?),
+        Des3Block => CryptOp::boxed(des3::op(&key, m, encrypt)?),
         AesCtr => CryptOp::boxed(aes::CtrOp::new(key, m)?),
         AesGcm => CryptOp::boxed(aes::GcmOp::new(key, m, encrypt)?),
         RsaCrypt => CryptOp::boxed(rsa::RsaCryptOp::new(key, m, encrypt)?),

@@ -5,7 +5,7 @@
 //! offers 3DES ECB/CBC/CBC-PAD in-module and refuses single DES and CKM_DES3_CMAC
 //! with CKR_MECHANISM_INVALID (checked in `des3_ecb_kat` on that target).
 
-use super::crypto_aes::{chunks, decrypt_parts, encrypt_parts};
+use super::crypto_aes::{chunks, decrypt_parts, kat};
 use super::rawop::*;
 use crate::ck;
 use crate::deviation::{DECRYPT_FAILURE_CODE, KEY_VALUE_LEN};
@@ -95,19 +95,6 @@ fn import_des3(s: &Session, value: &[u8]) -> ObjectHandle {
         Attribute::Extractable(true),
     ])
     .expect("C_CreateObject (DES3 key by value)")
-}
-
-/// Single- and multi-part encryption of `pt` give `ct`, and decryption gives `pt` back.
-fn kat(s: &Session, m: &Mechanism, k: ObjectHandle, pt: &[u8], ct: &[u8], cuts: &[usize]) {
-    let name = m.mechanism_type();
-    let got = s.encrypt(m, k, pt).unwrap_or_else(|e| panic!("{name} C_Encrypt: {e}"));
-    assert_eq!(hex::encode(&got), hex::encode(ct), "{name} single-part encrypt");
-    let got = s.decrypt(m, k, ct).unwrap_or_else(|e| panic!("{name} C_Decrypt: {e}"));
-    assert_eq!(hex::encode(&got), hex::encode(pt), "{name} single-part decrypt");
-    let got = encrypt_parts(s, m, k, &chunks(pt, cuts));
-    assert_eq!(hex::encode(&got), hex::encode(ct), "{name} multi-part encrypt");
-    let got = decrypt_parts(s, m, k, &chunks(ct, cuts));
-    assert_eq!(hex::encode(&got), hex::encode(pt), "{name} multi-part decrypt");
 }
 
 fn tdes_iv() -> [u8; 8] {
