@@ -17,17 +17,20 @@ use kmsbridge_testkit::keys::{attr_bool, P256};
 
 const DIGEST: [u8; 32] = [0x5a; 32];
 
-/// A P-256 pair whose private half asks for the PIN at each use.
-fn always_authenticate_pair(s: &Session) -> (ObjectHandle, ObjectHandle) {
+/// A P-256 pair with CKA_ID `id` whose private half asks for the PIN at each use;
+/// token objects with `token`.
+fn always_authenticate_pair(s: &Session, token: bool, id: &[u8]) -> (ObjectHandle, ObjectHandle) {
     s.generate_key_pair(
         &Mechanism::EccKeyPairGen,
         &[
-            Attribute::Token(false),
+            Attribute::Token(token),
+            Attribute::Id(id.to_vec()),
             Attribute::EcParams(P256.params.to_vec()),
             Attribute::Verify(true),
         ],
         &[
-            Attribute::Token(false),
+            Attribute::Token(token),
+            Attribute::Id(id.to_vec()),
             Attribute::Private(true),
             Attribute::Sign(true),
             Attribute::AlwaysAuthenticate(true),
@@ -51,9 +54,15 @@ fn sign_init(t: &Env, hs: CK_SESSION_HANDLE, key: ObjectHandle) {
 /// operation waiting, and a context login
 /// with nothing waiting answers CKR_OPERATION_NOT_INITIALIZED.
 pub fn always_authenticate_sign(t: &Env) {
+    always_authenticate_cycle(t, false, b"context-login");
+}
+
+/// The cycle of [`always_authenticate_sign`] on a new pair with CKA_ID `id`, token
+/// objects with `token` (a cluster replicates those: tests/tests/cluster_context_login.rs).
+pub fn always_authenticate_cycle(t: &Env, token: bool, id: &[u8]) {
     let s = t.user_session();
     let hs = s.handle();
-    let (public, private) = always_authenticate_pair(&s);
+    let (public, private) = always_authenticate_pair(&s, token, id);
     assert!(attr_bool(&s, private, AttributeType::AlwaysAuthenticate), "attribute kept");
     let pin = t.user_pin.clone();
 
