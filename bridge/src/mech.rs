@@ -84,6 +84,9 @@ pub fn param_kind(ty: CK_MECHANISM_TYPE) -> Option<ParamKind> {
         | CKM_EC_KEY_PAIR_GEN
         | CKM_EC_EDWARDS_KEY_PAIR_GEN => P::None,
         CKM_AES_ECB | CKM_AES_CMAC => P::None,
+        CKM_DES_KEY_GEN | CKM_DES2_KEY_GEN | CKM_DES3_KEY_GEN => P::None,
+        CKM_DES_ECB | CKM_DES3_ECB | CKM_DES3_CMAC => P::None,
+        CKM_DES_CBC | CKM_DES_CBC_PAD | CKM_DES3_CBC | CKM_DES3_CBC_PAD => P::Flat(8),
         // kmsbridge's own key-management mechanisms (import parameters, rotation,
         // cluster init): the provider handles them before any backend sees them.
         0xCB42_0001..=0xCB42_0003 => P::None,
@@ -130,8 +133,32 @@ const KMSBRIDGE_KEY_MECHANISMS: std::ops::RangeInclusive<CK_MECHANISM_TYPE> =
 /// CKR_MECHANISM_INVALID, whatever its parameter (PKCS#11 3.0 5.14: the mechanism
 /// "is not a key generation mechanism").
 pub fn is_key_gen(ty: CK_MECHANISM_TYPE) -> bool {
-    matches!(ty, CKM_AES_KEY_GEN | CKM_GENERIC_SECRET_KEY_GEN)
-        || KMSBRIDGE_KEY_MECHANISMS.contains(&ty)
+    matches!(
+        ty,
+        CKM_AES_KEY_GEN
+            | CKM_GENERIC_SECRET_KEY_GEN
+            | CKM_DES_KEY_GEN
+            | CKM_DES2_KEY_GEN
+            | CKM_DES3_KEY_GEN
+    ) || KMSBRIDGE_KEY_MECHANISMS.contains(&ty)
+}
+
+/// True for the legacy mechanisms (single DES and 3DES): carried and listed unless
+/// an instance sets `legacy_mechanisms = false` (docs/CONFIG.md).
+pub fn is_legacy(ty: CK_MECHANISM_TYPE) -> bool {
+    matches!(
+        ty,
+        CKM_DES_KEY_GEN
+            | CKM_DES2_KEY_GEN
+            | CKM_DES3_KEY_GEN
+            | CKM_DES_ECB
+            | CKM_DES_CBC
+            | CKM_DES_CBC_PAD
+            | CKM_DES3_ECB
+            | CKM_DES3_CBC
+            | CKM_DES3_CBC_PAD
+            | CKM_DES3_CMAC
+    )
 }
 
 /// True for a mechanism C_GenerateKeyPair takes.
@@ -184,6 +211,8 @@ pub fn key_types(ty: CK_MECHANISM_TYPE) -> Option<&'static [CK_KEY_TYPE]> {
         | CKM_ECDH1_DERIVE
         | CKM_ECDH1_COFACTOR_DERIVE => &[CKK_EC],
         CKM_EDDSA => &[CKK_EC_EDWARDS],
+        CKM_DES_ECB | CKM_DES_CBC | CKM_DES_CBC_PAD => &[CKK_DES],
+        CKM_DES3_ECB | CKM_DES3_CBC | CKM_DES3_CBC_PAD | CKM_DES3_CMAC => &[CKK_DES2, CKK_DES3],
         _ => return None,
     })
 }
@@ -357,6 +386,28 @@ impl Mechanism {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every legacy mechanism is carried, and its key types are DES's.
+    #[test]
+    fn legacy_mechanisms_are_carried_with_des_key_types() {
+        let legacy: Vec<CK_MECHANISM_TYPE> = (0..0x2000).filter(|&m| is_legacy(m)).collect();
+        assert_eq!(legacy.len(), 10);
+        for m in legacy {
+            assert!(param_kind(m).is_some(), "{m:#x} not carried");
+            if let Some(kts) = key_types(m) {
+                assert!(kts
+                    .iter()
+                    .all(|k| matches!(*k, CKK_DES | CKK_DES2 | CKK_DES3)));
+            } else {
+                assert!(
+                    is_key_gen(m),
+                    "{m:#x}: neither key types nor key generation"
+                );
+            }
+        }
+        assert_eq!(param_kind(CKM_DES3_CBC), Some(ParamKind::Flat(8)));
+        assert!(!is_legacy(CKM_AES_ECB));
+    }
 
     fn rsa_aes(aes_bits: CK_ULONG, label: &[u8]) -> Mechanism {
         Mechanism {

@@ -15,7 +15,7 @@ use std::sync::atomic::Ordering;
 type Replicated = (Vec<(usize, u64)>, View, Option<Identity>);
 
 /// Attributes carried to a copy: what the application could have set at creation.
-const CARRIED: [CK_ATTRIBUTE_TYPE; 25] = [
+const CARRIED: [CK_ATTRIBUTE_TYPE; 26] = [
     CKA_CLASS,
     CKA_KEY_TYPE,
     CKA_ID,
@@ -38,6 +38,9 @@ const CARRIED: [CK_ATTRIBUTE_TYPE; 25] = [
     CKA_SENSITIVE,
     CKA_EXTRACTABLE,
     CKA_WRAP_WITH_TRUSTED,
+    // Without it a copy would sign with no context login, and a read routed to
+    // a copy would tell the application that none is needed.
+    CKA_ALWAYS_AUTHENTICATE,
     CKA_MODULUS,
     CKA_PUBLIC_EXPONENT,
     CKA_EC_PARAMS,

@@ -43,7 +43,7 @@ pub fn spawn_prober(weak: Weak<Inner>) {
 }
 
 /// Mutable attributes compared on resync (identity attributes name the object).
-const COMPARED: [CK_ATTRIBUTE_TYPE; 13] = [
+const COMPARED: [CK_ATTRIBUTE_TYPE; 14] = [
     CKA_ENCRYPT,
     CKA_DECRYPT,
     CKA_SIGN,
@@ -56,6 +56,7 @@ const COMPARED: [CK_ATTRIBUTE_TYPE; 13] = [
     CKA_START_DATE,
     CKA_END_DATE,
     CKA_SENSITIVE,
+    CKA_ALWAYS_AUTHENTICATE,
     CKA_VALUE,
 ];
 

@@ -63,6 +63,7 @@ impl Instance {
             private: false,
             class: CKO_KMSBRIDGE_NODE,
             key_type: None,
+            always_auth: false,
             owner: None,
             kind: Kind::Node,
             kid: 0,

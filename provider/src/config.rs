@@ -77,6 +77,10 @@ pub(crate) struct InstanceConfig {
     /// The instance's audit trail (docs/AUDIT.md).
     #[serde(default)]
     pub(crate) audit: AuditConfig,
+    /// Offer the legacy mechanisms (single DES, 3DES); false: they are not listed
+    /// and answer CKR_MECHANISM_INVALID (docs/FUNCTIONS.md).
+    #[serde(default = "default_true")]
+    pub(crate) legacy_mechanisms: bool,
 }
 
 /// `[instance.audit]`: where and how the instance's audit trail is written.
@@ -251,6 +255,7 @@ impl Config {
                 access_points: Vec::new(),
                 quota: None,
                 audit: AuditConfig::default(),
+                legacy_mechanisms: true,
             }],
         }
     }
@@ -548,6 +553,18 @@ mod tests {
             let field = bad.split(' ').next().unwrap_or_default();
             assert!(e.contains(&format!("instance[0].{field}")), "{bad}: {e}");
         }
+    }
+
+    /// Legacy mechanisms (DES, 3DES) are offered unless an instance turns them off.
+    #[test]
+    fn legacy_mechanisms_default_on() {
+        assert!(check(1, "").expect("valid").instances[0].legacy_mechanisms);
+        let cfg = check(1, "legacy_mechanisms = false").expect("valid");
+        assert!(!cfg.instances[0].legacy_mechanisms);
+        assert!(
+            check(1, "legacy_mechanisms = \"no\"").is_err(),
+            "not a bool"
+        );
     }
 
     #[test]

@@ -47,6 +47,8 @@ pub(crate) struct Instance {
     /// KMS key records, states and import tokens kept in the instance.
     pub(crate) kms: Registry,
     pub(crate) import_token_ttl_s: u64,
+    /// The legacy mechanisms (DES, 3DES) are offered (`legacy_mechanisms`).
+    pub(crate) legacy_mechanisms: bool,
     /// The application's login state for this instance; read on every operation,
     /// so an atomic rather than a lock.
     login: AtomicU8,
@@ -113,6 +115,7 @@ impl Instance {
             objects: ObjectTable::default(),
             kms: Registry::default(),
             import_token_ttl_s: cfg.import_token_ttl_s,
+            legacy_mechanisms: cfg.legacy_mechanisms,
             login: AtomicU8::new(Login::Public as u8),
             pins: Mutex::new(Pins {
                 user: cfg.user_pin_hash.clone(),
@@ -124,6 +127,31 @@ impl Instance {
             quota: None,
             secrets: Default::default(),
         })
+    }
+
+    /// The mechanism is one kmsbridge carries and this instance offers (legacy
+    /// mechanisms only where the instance keeps them); else CKR_MECHANISM_INVALID.
+    pub(crate) fn check_mechanism(&self, ty: CK_MECHANISM_TYPE) -> Result<()> {
+        if kmsbridge_bridge::mech::param_kind(ty).is_none() {
+            return rule(CKR_MECHANISM_INVALID, "mechanism not carried by kmsbridge");
+        }
+        if kmsbridge_bridge::mech::is_legacy(ty) {
+            if !self.legacy_mechanisms {
+                return rule(
+                    CKR_MECHANISM_INVALID,
+                    "legacy mechanisms are hidden on this instance",
+                );
+            }
+            // Judged here, before any key check, so a backend without them (the
+            // software instance) answers as for any mechanism it does not offer.
+            if !self.backend.mechanisms()?.iter().any(|(t, _)| *t == ty) {
+                return rule(
+                    CKR_MECHANISM_INVALID,
+                    "mechanism not offered by this instance",
+                );
+            }
+        }
+        Ok(())
     }
 
     pub(crate) fn login_state(&self) -> Login {
@@ -188,6 +216,7 @@ impl Instance {
             private: true,
             class: CKO_DATA,
             key_type: None,
+            always_auth: false,
             owner: None,
             kind: Kind::Meta,
             kid: 0,
@@ -252,6 +281,7 @@ impl Instance {
             AttrReq::new(CKA_ID, Some(256)),
             AttrReq::new(CKA_LABEL, Some(256)),
             AttrReq::new(CKA_KEY_TYPE, Some(std::mem::size_of::<CK_ULONG>())),
+            AttrReq::new(CKA_ALWAYS_AUTHENTICATE, Some(1)),
         ];
         self.backend.get_attributes(id, &mut reqs)?;
         let flag = |r: &AttrReq| r.value().is_some_and(|v| v.first() == Some(&1));
@@ -274,6 +304,7 @@ impl Instance {
                     .map(CK_ULONG::from_ne_bytes),
                 _ => None,
             },
+            always_auth: class == CKO_PRIVATE_KEY && flag(&reqs[7]),
             owner: None,
             kind,
             kid,

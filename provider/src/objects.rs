@@ -18,6 +18,9 @@ pub(crate) struct ObjEntry {
     /// CKA_KEY_TYPE of a key as read at discovery (never changes); `None` for other
     /// objects and the module's own.
     pub(crate) key_type: Option<CK_KEY_TYPE>,
+    /// CKA_ALWAYS_AUTHENTICATE of a private key: each use needs a context-specific
+    /// login (read at discovery, refreshed when the application sets it).
+    pub(crate) always_auth: bool,
     /// The front session that owns a session object.
     pub(crate) owner: Option<CK_SESSION_HANDLE>,
     pub(crate) kind: Kind,
@@ -163,6 +166,14 @@ impl ObjectTable {
 }
 
 impl ObjectTable {
+    /// Record a new CKA_ALWAYS_AUTHENTICATE of the object at `h`.
+    pub(crate) fn set_always_auth(&self, h: CK_OBJECT_HANDLE, on: bool) {
+        if let Some(e) = self.inner.write().by_handle.get_mut(&h) {
+            e.always_auth = on;
+        }
+        self.changed();
+    }
+
     pub(crate) fn set_owner(&self, h: CK_OBJECT_HANDLE, owner: CK_SESSION_HANDLE) {
         if let Some(e) = self.inner.write().by_handle.get_mut(&h) {
             e.owner = Some(owner);

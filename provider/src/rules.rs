@@ -88,18 +88,26 @@ pub(crate) fn default_private(t: &[Attr]) -> bool {
     )
 }
 
-/// Values the spec forbids for a new object (SH-09: SoftHSM2 accepts a 15-byte AES key).
+/// Values the spec forbids for a new object (SH-09: SoftHSM2 accepts a 15-byte AES key, a 16-byte DES3 key).
 pub(crate) fn check_values(t: &[Attr]) -> Result<()> {
     let class = attr::find(t, CKA_CLASS).and_then(|a| a.as_ulong());
     let key_type = attr::find(t, CKA_KEY_TYPE).and_then(|a| a.as_ulong());
-    if class == Some(CKO_SECRET_KEY) && key_type == Some(CKK_AES) {
-        if let Some(v) = attr::find(t, CKA_VALUE) {
-            if ![16, 24, 32].contains(&v.value.len()) {
-                return rule(
-                    CKR_ATTRIBUTE_VALUE_INVALID,
-                    "AES keys are 16, 24 or 32 bytes",
-                );
-            }
+    if class != Some(CKO_SECRET_KEY) {
+        return Ok(());
+    }
+    let lengths: &[usize] = match key_type {
+        Some(CKK_AES) => &[16, 24, 32],
+        Some(CKK_DES) => &[8],
+        Some(CKK_DES2) => &[16],
+        Some(CKK_DES3) => &[24],
+        _ => return Ok(()),
+    };
+    if let Some(v) = attr::find(t, CKA_VALUE) {
+        if !lengths.contains(&v.value.len()) {
+            return rule(
+                CKR_ATTRIBUTE_VALUE_INVALID,
+                "a key value of the wrong length for its type (AES 16, 24 or 32 bytes; DES 8, DES2 16, DES3 24)",
+            );
         }
     }
     Ok(())

@@ -40,6 +40,9 @@ pub(crate) struct Active<O: ?Sized> {
     pub(crate) op: Box<O>,
     /// Set once an Update has been called: single-part calls are refused then.
     pub(crate) multipart: bool,
+    /// The key has CKA_ALWAYS_AUTHENTICATE and no C_Login(CKU_CONTEXT_SPECIFIC) has
+    /// authorised this operation yet.
+    pub(crate) needs_login: bool,
 }
 
 impl<O: ?Sized> Active<O> {
@@ -47,6 +50,7 @@ impl<O: ?Sized> Active<O> {
         Some(Active {
             op,
             multipart: false,
+            needs_login: false,
         })
     }
 }
@@ -59,6 +63,35 @@ impl Ops {
             OpKind::Sign => self.sign.is_some(),
             OpKind::Verify => self.verify.is_some(),
             OpKind::Digest => self.digest.is_some(),
+        }
+    }
+
+    /// The active operation waiting for a context-specific login, if any: only
+    /// private-key operations (sign, decrypt) use keys that may ask for one.
+    pub(crate) fn awaiting_login(&mut self) -> Option<&mut bool> {
+        [
+            self.sign.as_mut().map(|a| &mut a.needs_login),
+            self.decrypt.as_mut().map(|a| &mut a.needs_login),
+        ]
+        .into_iter()
+        .flatten()
+        .find(|n| **n)
+    }
+
+    /// Mark the operation of `kind` as needing a context-specific login.
+    pub(crate) fn require_login(&mut self, kind: OpKind) {
+        match kind {
+            OpKind::Sign => {
+                if let Some(a) = self.sign.as_mut() {
+                    a.needs_login = true;
+                }
+            }
+            OpKind::Decrypt => {
+                if let Some(a) = self.decrypt.as_mut() {
+                    a.needs_login = true;
+                }
+            }
+            _ => {}
         }
     }
 

@@ -144,6 +144,19 @@ ec_sign() {
 check "--sign -m ECDSA over a SHA-256 hash, verified by OpenSSL (and not over tampered data)" ec_sign
 check "--verify -m ECDSA on the token" \
   token_verify ECDSA "$EC_ID" hash.bin ec.sig --signature-format openssl
+# CKA_ALWAYS_AUTHENTICATE: pkcs11-tool reads the attribute and after C_SignInit logs in
+# with CKU_CONTEXT_SPECIFIC and its PIN; without that login the module refuses.
+AA_ID=$(rid)
+always_auth() {
+  p11l --keypairgen --key-type EC:prime256v1 --id "$AA_ID" --label "p11-aa-$RUN" --usage-sign --always-auth
+  objects_with_id "$AA_ID" | grep -q "Access:.*always authenticate"
+  p11 --read-object --type pubkey --id "$AA_ID" -o aa_pub.der
+  openssl pkey -pubin -inform DER -in aa_pub.der -out aa_pub.pem
+  p11l --sign -m ECDSA --id "$AA_ID" -i hash.bin -o aa.sig --signature-format openssl
+  openssl dgst -sha256 -verify aa_pub.pem -signature aa.sig data.bin
+}
+check "--sign -m ECDSA with a CKA_ALWAYS_AUTHENTICATE key (context-specific login), verified by OpenSSL" always_auth
+
 openssl dgst -sha256 -binary tampered.bin > tampered_hash.bin
 check_refused "--verify -m ECDSA refuses a tampered hash: CKR_SIGNATURE_INVALID" "^Invalid signature" \
   with_inputs ec.sig -- token_verify ECDSA "$EC_ID" tampered_hash.bin ec.sig --signature-format openssl

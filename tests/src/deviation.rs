@@ -82,9 +82,10 @@ deviations! {
     RSA_DATA_LEN = "SH-08", Spec, Mended,
         "RSA input longer than the padding allows (CKM_RSA_PKCS sign, OAEP encrypt) answers \
          CKR_GENERAL_ERROR instead of CKR_DATA_LEN_RANGE.";
-    AES_VALUE_LEN = "SH-09", Spec, Mended,
-        "C_CreateObject accepts a CKK_AES key whose CKA_VALUE is 15 bytes; AES keys are 16, 24 \
-         or 32 bytes and the spec's answer is CKR_ATTRIBUTE_VALUE_INVALID.";
+    KEY_VALUE_LEN = "SH-09", Spec, Mended,
+        "C_CreateObject accepts a CKK_AES key whose CKA_VALUE is 15 bytes and a CKK_DES3 key of \
+         16 bytes; AES keys are 16, 24 or 32 bytes, DES3 keys 24, and the spec's answer is \
+         CKR_ATTRIBUTE_VALUE_INVALID.";
     LOGOUT_NOT_LOGGED_IN = "SH-10", Spec, Mended,
         "C_Logout when nobody is logged in answers CKR_OK instead of CKR_USER_NOT_LOGGED_IN.";
     KWP_LENGTH = "SH-11", Spec, Forwarded,

@@ -101,3 +101,17 @@ pub const DIGEST_INFO: [&str; 5] = [
 pub fn h(s: &str) -> Vec<u8> {
     hex::decode(s.replace(char::is_whitespace, "")).expect("valid hex in a KAT")
 }
+
+/// NIST SP 800-67 Rev. 1 TDEA example: keys K1, K2, K3 (keying option 1).
+pub const TDES_KEY: &str = "0123456789abcdef23456789abcdef01456789abcdef0123";
+/// SP 800-67 example plaintext ("The qufck brown fox jump").
+pub const TDES_PT: &str = "54686520717566636b2062726f776e20666f78206a756d70";
+/// SP 800-67 example TECB ciphertext.
+pub const TDES_ECB_CT: &str = "a826fd8ce53b855fcce21c8112256fe668d5c05dd9b6b900";
+/// An IV for the TCBC vectors below.
+pub const TDES_CBC_IV: &str = "f69f2445df4f9b17";
+/// TCBC of the SP 800-67 plaintext under its key and [`TDES_CBC_IV`] (OpenSSL
+/// `enc -des-ede3-cbc -nopad`).
+pub const TDES_CBC_CT: &str = "a5c282bad0de3774becd2e04386b589fb5057d8552fc4336";
+/// TCBC with PKCS#7 padding of the first 20 plaintext bytes (OpenSSL `enc -des-ede3-cbc`).
+pub const TDES_CBC_PAD_20_CT: &str = "a5c282bad0de3774becd2e04386b589f8dcdd62feeb03805";

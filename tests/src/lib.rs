@@ -134,6 +134,13 @@ macro_rules! conformance_suite {
             answers::digest_key_secret,
             answers::latching_attributes,
             answers::create_public_object_without_login,
+            des::des3_ecb_kat,
+            des::des3_cbc_kat,
+            des::des3_cbc_pad_round_trip,
+            des::des3_generate_key,
+            des::des3_key_type_inconsistent,
+            des::legacy_mechanisms_hidden,
+            context_login::always_authenticate_sign,
         }
     };
     (@emit [tests $target:expr, $mode:ident]

@@ -1,23 +1,29 @@
 //! Application access points through the module, on a software and a hardware
 //! instance (docs/ACCESS.md): the SO creates them, client keys log in as them, policies
 //! decide what each sees and may do, wrong keys lock a credential, the SO unlocks and
-//! revokes, a credential file logs in without a PIN. Needs `cargo build --release`.
+//! revokes, a credential file logs in without a PIN, the client key is the secret of
+//! C_Login(CKU_CONTEXT_SPECIFIC) under its access point. Needs `cargo build --release`.
 
 // Tests and benches: a panic is how they report a failure.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
+use cryptoki::error::Rv;
 use cryptoki::error::RvError;
 use cryptoki::mechanism::Mechanism;
 use cryptoki::object::{Attribute, AttributeType, ObjectHandle};
 use cryptoki::session::{Session, UserType};
 use cryptoki::types::AuthPin;
+use cryptoki_sys::{CKM_ECDSA, CKU_CONTEXT_SPECIFIC, CK_MECHANISM, CK_ULONG};
 use kmsbridge_access::credential::{ClientKey, StoredCredential};
 use kmsbridge_testkit::codes::err_of;
+use kmsbridge_testkit::keys::P256;
 use kmsbridge_testkit::keys::{fingerprint, gen_token_aes, round_trip};
 use kmsbridge_testkit::rig::{Rig, RigOptions};
 use kmsbridge_tests::access::*;
+use kmsbridge_tests::ck;
 use kmsbridge_tests::{Env, Target};
 use std::path::Path;
+use std::ptr::null_mut;
 
 const POLICY_A: &str = r#"
 [[statement]]
@@ -35,6 +41,12 @@ resources = ["key/*"]
 effect = "deny"
 actions = ["decrypt"]
 resources = ["alias/pay-*"]
+"#;
+
+const POLICY_SIGN: &str = r#"
+[[statement]]
+actions = ["generate", "sign", "verify"]
+resources = ["key/*"]
 "#;
 
 fn so(t: &Env) -> Session {
@@ -217,6 +229,42 @@ fn credential_file(target: Target) {
     s.logout().unwrap();
 }
 
+/// C_Login(CKU_CONTEXT_SPECIFIC) under an access point: the secret is the client key
+/// that logged the session in (docs/ACCESS.md); the default access point's user PIN
+/// is not it.
+fn context_login_client_key(target: Target) {
+    let t = Env::new(target);
+    let s = so(&t);
+    let a = create(&s, "signer", POLICY_SIGN).unwrap();
+    let key = add_credential(&s, a);
+    s.logout().unwrap();
+    drop(s);
+    let s = t.rw_session();
+    login_key(&s, &key).unwrap();
+    let (public, private) = s
+        .generate_key_pair(
+            &Mechanism::EccKeyPairGen,
+            &[Attribute::Token(false), Attribute::EcParams(P256.params.to_vec())],
+            &[Attribute::Token(false), Attribute::Sign(true), Attribute::AlwaysAuthenticate(true)],
+        )
+        .expect("an always-authenticate pair under the access point");
+    let hs = s.handle();
+    let ctx_login = |secret: &str| {
+        let p = secret.as_ptr() as *mut u8;
+        ck!(t, C_Login, hs, CKU_CONTEXT_SPECIFIC, p, secret.len() as CK_ULONG)
+    };
+    let mut m = CK_MECHANISM { mechanism: CKM_ECDSA, pParameter: null_mut(), ulParameterLen: 0 };
+    assert_eq!(ck!(t, C_SignInit, hs, &mut m, private.handle()), Rv::Ok);
+    assert_eq!(ctx_login(&t.user_pin), Rv::Error(RvError::PinIncorrect), "the user PIN");
+    assert_eq!(ctx_login(&key), Rv::Ok, "the client key");
+    let digest = [7u8; 32];
+    let (mut sig, mut len) = ([0u8; 64], 64 as CK_ULONG);
+    let dp = digest.as_ptr() as *mut u8;
+    let code = ck!(t, C_Sign, hs, dp, 32, sig.as_mut_ptr(), &mut len);
+    assert_eq!((code, len), (Rv::Ok, 64), "C_Sign after the client key's context login");
+    s.verify(&Mechanism::Ecdsa, public, &digest, &sig).expect("verifies");
+}
+
 fn rig(target: Target) -> Rig {
     Rig::with_options(&RigOptions { software: target == Target::Software, ..Default::default() })
 }
@@ -385,4 +433,14 @@ fn hardware_default_access_point_off() {
 #[test]
 fn hardware_configured_access_point() {
     configured(Target::Bridge);
+}
+
+#[test]
+fn software_context_login_client_key() {
+    context_login_client_key(Target::Software);
+}
+
+#[test]
+fn hardware_context_login_client_key() {
+    context_login_client_key(Target::Bridge);
 }

@@ -46,7 +46,9 @@ pub fn correct(s: &PooledSession, ctx: &FixCtx, rv: CK_RV, input_len: usize) -> 
     }
     match (ctx.kind, ctx.mech) {
         // SH-07: a failed tag or padding check is an invalid ciphertext.
-        (OpKind::Decrypt, CKM_AES_GCM | CKM_AES_CBC_PAD) => CKR_ENCRYPTED_DATA_INVALID,
+        (OpKind::Decrypt, CKM_AES_GCM | CKM_AES_CBC_PAD | CKM_DES3_CBC_PAD | CKM_DES_CBC_PAD) => {
+            CKR_ENCRYPTED_DATA_INVALID
+        }
         // SH-07: so is a failed OAEP or PKCS#1 decoding; a ciphertext that is not
         // one modulus long is out of range.
         (OpKind::Decrypt, CKM_RSA_PKCS | CKM_RSA_PKCS_OAEP) => match modulus_len(s, ctx.key) {

@@ -13,6 +13,7 @@ mod oaep;
 mod op;
 mod pool;
 mod prehash;
+mod reauth;
 mod softhsm26;
 mod unwrap;
 

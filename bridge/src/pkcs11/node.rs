@@ -160,6 +160,7 @@ impl Node {
             CKR_USER_PIN_NOT_INITIALIZED | CKR_GENERAL_ERROR => return Ok(None),
             rv => return Err(login_failed(&self.cfg.name, "node login", rv)),
         }
+        pool.reauth.set_credential(self.cfg.credential_file.clone());
         let (mechanisms, composed_ecdsa, rsa_aes) = discover::read_mechanisms(&lib, slot)?;
         let kwp_wrap_broken = discover::is_softhsm_up_to_2_6(&lib);
         drop(s);
@@ -389,6 +390,7 @@ impl Backend for Node {
 
     fn destroy_object(&self, obj: ObjectId) -> Result<()> {
         let c = self.conn()?;
+        c.pool.reauth.forget(obj);
         let s = c.pool.lend()?;
         let rv = s.lib().call(
             |l| l.C_DestroyObject,
@@ -457,6 +459,7 @@ impl Backend for Node {
 
     fn set_attributes(&self, obj: ObjectId, template: &[Attr]) -> Result<()> {
         let c = self.conn()?;
+        c.pool.reauth.forget(obj);
         let s = c.pool.lend()?;
         let mut t = raw_template(template);
         let rv = s.lib().call(

@@ -54,6 +54,7 @@ impl<K: Kind> NodeOp<K> {
         if rv != CKR_OK {
             return Err(Error::rv(rv, K::INIT));
         }
+        s.reauth().after_init(s.lib(), h, K::KIND, key)?;
         Ok(NodeOp {
             s,
             done: false,

@@ -34,6 +34,8 @@ pub struct Pool {
     /// The library lost (or is about to lose) every session of this pool: its
     /// handles are forgotten, never closed, and it lends nothing more.
     abandoned: AtomicBool,
+    /// Per-operation logins of keys with CKA_ALWAYS_AUTHENTICATE.
+    pub(crate) reauth: super::reauth::Reauth,
 }
 
 const STASHES: usize = 64;
@@ -90,6 +92,7 @@ impl Pool {
             wait_lock: Mutex::new(()),
             returned: Condvar::new(),
             abandoned: AtomicBool::new(false),
+            reauth: super::reauth::Reauth::default(),
         }
     }
 
@@ -302,6 +305,9 @@ impl<P: Borrow<Pool>> Lease<P> {
     }
     pub fn lib(&self) -> &Library {
         &self.pool.borrow().lib
+    }
+    pub(crate) fn reauth(&self) -> &super::reauth::Reauth {
+        &self.pool.borrow().reauth
     }
     /// The pool forgot its sessions: this handle may name someone else's now.
     pub fn forgotten(&self) -> bool {

@@ -56,6 +56,7 @@ fn handle(inst: &Instance, name: &str) -> CK_OBJECT_HANDLE {
         private: true,
         class: CKO_KMSBRIDGE_ACCESS_POINT,
         key_type: None,
+        always_auth: false,
         owner: None,
         kind: Kind::AccessPoint,
         kid,

@@ -9,7 +9,7 @@ use crate::rules::check_key_type;
 use crate::session::{Active, Ops};
 use cryptoki_sys::*;
 use kmsbridge_access::Action;
-use kmsbridge_bridge::{mech, Mechanism, ObjectId, OpKind, Operation, Output};
+use kmsbridge_bridge::{Mechanism, ObjectId, OpKind, Operation, Output};
 
 /// The policy action of an operation kind (C_DigestInit names no key).
 fn action_of(kind: OpKind) -> Action {
@@ -37,10 +37,9 @@ impl Provider {
         if s.ops.is_active(kind) {
             return rule(CKR_OPERATION_ACTIVE, "an operation of this kind is active");
         }
-        if mech::param_kind(m.ty).is_none() {
-            return rule(CKR_MECHANISM_INVALID, "mechanism not carried by kmsbridge");
-        }
         let inst = self.instance(s.inst)?;
+        inst.check_mechanism(m.ty)?;
+        let mut always_auth = false;
         let key_id: Option<ObjectId> = match key {
             Some(k) => {
                 let e = self.key_object(inst, k, CKR_KEY_HANDLE_INVALID)?;
@@ -50,6 +49,7 @@ impl Provider {
                 })?;
                 inst.access.allow(inst, &e, action_of(kind))?;
                 check_key_type(m.ty, e.key_type, CKR_KEY_TYPE_INCONSISTENT)?;
+                always_auth = e.always_auth;
                 Some(e.id)
             }
             None => None,
@@ -71,6 +71,9 @@ impl Provider {
             OpKind::Sign => ops.sign = Active::new(b.begin_sign(m, key()?)?),
             OpKind::Verify => ops.verify = Active::new(b.begin_verify(m, key()?)?),
             OpKind::Digest => ops.digest = Active::new(b.begin_digest(m)?),
+        }
+        if always_auth {
+            ops.require_login(kind);
         }
         if let Some(id) = key_id {
             inst.audit.key_used(id, hooks::op_action(kind));
@@ -96,6 +99,15 @@ impl Provider {
                 "no operation of this kind is active",
             );
         };
+        if active.needs_login {
+            // The spec: a call using the key without the context login fails, and
+            // like any failing call (length queries included) it ends the operation.
+            *slot = None;
+            return rule(
+                CKR_USER_NOT_LOGGED_IN,
+                "the key needs C_Login(CKU_CONTEXT_SPECIFIC) for each operation",
+            );
+        }
         if multipart {
             active.multipart = true;
         }

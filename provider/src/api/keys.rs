@@ -15,11 +15,8 @@ use cryptoki_sys::*;
 use kmsbridge_access::Action;
 use kmsbridge_bridge::{attr, mech, Attr, Mechanism, Output};
 
-fn check_mech(m: &Mechanism) -> Result<()> {
-    if mech::param_kind(m.ty).is_none() {
-        return rule(CKR_MECHANISM_INVALID, "mechanism not carried by kmsbridge");
-    }
-    Ok(())
+fn check_mech(inst: &Instance, m: &Mechanism) -> Result<()> {
+    inst.check_mechanism(m.ty)
 }
 
 /// A fresh key id for a key or key pair that came without one: CKA_ID is the
@@ -38,7 +35,7 @@ impl Provider {
         t: &[Attr],
     ) -> Result<CK_OBJECT_HANDLE> {
         let (inst, rw) = self.ctx(h)?;
-        check_mech(m)?;
+        check_mech(inst, m)?;
         if !mech::is_key_gen(m.ty) {
             return rule(CKR_MECHANISM_INVALID, "not a key generation mechanism");
         }
@@ -87,7 +84,7 @@ impl Provider {
         private: &[Attr],
     ) -> Result<(CK_OBJECT_HANDLE, CK_OBJECT_HANDLE)> {
         let (inst, rw) = self.ctx(h)?;
-        check_mech(m)?;
+        check_mech(inst, m)?;
         if !mech::is_key_pair_gen(m.ty) {
             return rule(CKR_MECHANISM_INVALID, "not a key pair mechanism");
         }
@@ -135,7 +132,7 @@ impl Provider {
         out: Output,
     ) -> Result<usize> {
         let (inst, _) = self.ctx(h)?;
-        check_mech(m)?;
+        check_mech(inst, m)?;
         let w = self.key_object(inst, wrapping, CKR_WRAPPING_KEY_HANDLE_INVALID)?;
         let k = self.key_object(inst, key, CKR_KEY_HANDLE_INVALID)?;
         inst.kms.check_use(inst, &w)?;
@@ -164,7 +161,7 @@ impl Provider {
         t: &[Attr],
     ) -> Result<CK_OBJECT_HANDLE> {
         let (inst, rw) = self.ctx(h)?;
-        check_mech(m)?;
+        check_mech(inst, m)?;
         let u = self.key_object(inst, unwrapping, CKR_UNWRAPPING_KEY_HANDLE_INVALID)?;
         if u.kind == Kind::ImportPublic || attr::find(t, CKA_KMSBRIDGE_IMPORT_TOKEN).is_some() {
             kms_writer(inst, rw)?;
@@ -199,7 +196,7 @@ impl Provider {
         t: &[Attr],
     ) -> Result<CK_OBJECT_HANDLE> {
         let (inst, rw) = self.ctx(h)?;
-        check_mech(m)?;
+        check_mech(inst, m)?;
         let b = self.key_object(inst, base, CKR_KEY_HANDLE_INVALID)?;
         inst.kms.check_use(inst, &b)?;
         inst.access.allow(inst, &b, Action::Derive)?;

@@ -221,6 +221,11 @@ impl Provider {
         inst.access.allow_renamed(inst, &e, t, Action::Update)?;
         inst.backend.set_attributes(e.id, t)?;
         inst.access.renamed(&e);
+        if let Some(on) = attr::find(t, CKA_ALWAYS_AUTHENTICATE).and_then(|a| a.as_bool()) {
+            if e.class == CKO_PRIVATE_KEY {
+                inst.objects.set_always_auth(obj, on);
+            }
+        }
         // CKA_PRIVATE or CKA_TOKEN may change only through copy; nothing to refresh.
         Ok(())
     }

@@ -101,12 +101,7 @@ impl Provider {
         let wanted = match user {
             CKU_USER => Login::User,
             CKU_SO => Login::So,
-            CKU_CONTEXT_SPECIFIC => {
-                return rule(
-                    CKR_OPERATION_NOT_INITIALIZED,
-                    "no key needs context-specific login",
-                )
-            }
+            CKU_CONTEXT_SPECIFIC => return self.context_login(h, pin),
             _ => return rule(CKR_USER_TYPE_INVALID, "unknown user type"),
         };
         match inst.login_state() {
@@ -148,6 +143,49 @@ impl Provider {
             }
         }
         Ok(())
+    }
+
+    /// C_Login(CKU_CONTEXT_SPECIFIC): authorise the one operation of this session
+    /// that waits for it, with the secret that logs the user in (docs/ACCESS.md).
+    /// A wrong secret leaves the operation waiting and counts against the lockout.
+    fn context_login(&self, h: CK_SESSION_HANDLE, pin: &[u8]) -> Result<()> {
+        let slot = self.session(h)?;
+        let inst = self.instance(slot.inst)?;
+        if slot.state.lock().ops.awaiting_login().is_none() {
+            return rule(
+                CKR_OPERATION_NOT_INITIALIZED,
+                "no active operation needs a context-specific login",
+            );
+        }
+        if inst.login_state() != Login::User {
+            return rule(CKR_USER_NOT_LOGGED_IN, "the user is not logged in");
+        }
+        // Checked without the session lock: the check may count a lockout marker.
+        let current = inst.access.principal_name();
+        let who = inst
+            .access
+            .login_user(inst, Some(pin), current.as_deref())
+            .inspect_err(|e| {
+                inst.audit
+                    .login(None, false, &hooks::login_failed(CKU_CONTEXT_SPECIFIC, e))
+            })?;
+        if current.as_deref().is_some_and(|c| *c != *who.name) {
+            return rule(CKR_PIN_INCORRECT, "the secret is not this access point's");
+        }
+        inst.audit
+            .login(None, true, hooks::user(CKU_CONTEXT_SPECIFIC));
+        let mut state = slot.state.lock();
+        match state.ops.awaiting_login() {
+            Some(needs) => {
+                *needs = false;
+                Ok(())
+            }
+            // Ended meanwhile (C_SessionCancel, logout from another thread).
+            None => rule(
+                CKR_OPERATION_NOT_INITIALIZED,
+                "the operation ended before the context login",
+            ),
+        }
     }
 
     pub fn logout(&self, h: CK_SESSION_HANDLE) -> Result<()> {

@@ -152,6 +152,9 @@ impl Provider {
 /// The backend's mechanisms and the module's own key-management ones (docs/KEYS.md).
 fn offered(inst: &Instance) -> Result<Vec<(CK_MECHANISM_TYPE, CK_MECHANISM_INFO)>> {
     let mut list = inst.backend.mechanisms()?;
+    if !inst.legacy_mechanisms {
+        list.retain(|(t, _)| !kmsbridge_bridge::mech::is_legacy(*t));
+    }
     list.push((
         crate::vendor::CKM_KMSBRIDGE_IMPORT_PARAMETERS,
         CK_MECHANISM_INFO {

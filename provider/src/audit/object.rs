@@ -55,6 +55,7 @@ fn handle(inst: &Instance) -> CK_OBJECT_HANDLE {
         private: true,
         class: CKO_KMSBRIDGE_AUDIT,
         key_type: None,
+        always_auth: false,
         owner: None,
         kind: Kind::Audit,
         kid: 0,

@@ -48,10 +48,6 @@ pub(crate) fn class_of(ty: CK_MECHANISM_TYPE) -> Option<Class> {
         | CKM_AES_KEY_WRAP
         | CKM_AES_KEY_WRAP_PAD
         | CKM_AES_KEY_WRAP_KWP
-        | CKM_DES3_KEY_GEN
-        | CKM_DES3_ECB
-        | CKM_DES3_CBC
-        | CKM_DES3_CBC_PAD
         | CKM_GENERIC_SECRET_KEY_GEN
         | CKM_SHA_1_HMAC
         | CKM_SHA224_HMAC
@@ -63,6 +59,8 @@ pub(crate) fn class_of(ty: CK_MECHANISM_TYPE) -> Option<Class> {
         | CKM_SHA256_HMAC_GENERAL
         | CKM_SHA384_HMAC_GENERAL
         | CKM_SHA512_HMAC_GENERAL => Class::Symmetric,
+        // DES and 3DES (legacy).
+        t if kmsbridge_bridge::mech::is_legacy(t) => Class::Symmetric,
         _ => return None,
     })
 }

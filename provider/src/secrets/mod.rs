@@ -79,6 +79,7 @@ impl Secrets {
             private: true,
             class: CKO_DATA,
             key_type: None,
+            always_auth: false,
             owner: None,
             kind: Kind::Secret,
             kid,

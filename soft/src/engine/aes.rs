@@ -1,7 +1,9 @@
-//! AES: ECB, CBC, CBC-PAD, CTR, GCM (single- and multi-part) and CMAC, over the
-//! key schedules of a prepared key (aws-lc's AES-NI / VAES code).
+//! AES: the cipher of ECB, CBC, CBC-PAD (the modes are in block.rs), CTR, GCM
+//! (single- and multi-part) and CMAC, over the key schedules of a prepared key
+//! (aws-lc's AES-NI / VAES code).
 
-use super::lc::{AesKey, CtrState, Gcm};
+use super::block::BlockCipher;
+use super::lc::{CtrState, Gcm};
 use super::op::{head, prefix, put, sig_check, Crypt, Mac, Phase};
 use super::prepared::Prepared;
 use aws_lc_rs::constant_time;
@@ -9,197 +11,33 @@ use cryptoki_sys::*;
 use kmsbridge_bridge::error::{Error, Result};
 use kmsbridge_bridge::{MechParam, Mechanism};
 use std::sync::Arc;
-use subtle::{ConditionallySelectable, ConstantTimeEq, ConstantTimeLess};
 use zeroize::Zeroizing;
 
 fn param_invalid(what: &'static str) -> Error {
     Error::rv(CKR_MECHANISM_PARAM_INVALID, what)
 }
 
-fn len_range(encrypt: bool) -> Error {
-    if encrypt {
-        Error::rv(CKR_DATA_LEN_RANGE, "AES input is not whole blocks")
-    } else {
-        Error::rv(
-            CKR_ENCRYPTED_DATA_LEN_RANGE,
-            "AES ciphertext is not whole blocks",
-        )
-    }
-}
+/// AES for the block modes (block.rs), over the prepared key's schedules.
+pub struct AesCipher(pub Arc<Prepared>);
 
-/// The flat IV parameter of CBC and CBC-PAD.
-fn iv16(m: &Mechanism) -> Result<[u8; 16]> {
-    match &m.param {
-        MechParam::Flat(b) => b[..]
-            .try_into()
-            .map_err(|_| param_invalid("AES IV must be 16 bytes")),
-        _ => Err(param_invalid("AES-CBC needs an IV")),
-    }
-}
+impl BlockCipher<16> for AesCipher {
+    const ECB: CK_MECHANISM_TYPE = CKM_AES_ECB;
+    const CBC: CK_MECHANISM_TYPE = CKM_AES_CBC;
 
-/// A block mode (ECB, CBC, CBC-PAD) with the partial block kept between updates.
-pub struct BlockOp {
-    key: Arc<Prepared>,
-    encrypt: bool,
-    /// None for ECB.
-    iv: Option<[u8; 16]>,
-    pad: bool,
-    buf: Zeroizing<Vec<u8>>,
-}
-
-impl BlockOp {
-    pub fn new(key: Arc<Prepared>, m: &Mechanism, encrypt: bool) -> Result<BlockOp> {
-        let (iv, pad) = match m.ty {
-            CKM_AES_ECB => (None, false),
-            CKM_AES_CBC => (Some(iv16(m)?), false),
-            _ => (Some(iv16(m)?), true),
-        };
-        Ok(BlockOp {
-            key,
-            encrypt,
-            iv,
-            pad,
-            buf: Zeroizing::new(Vec::with_capacity(32)),
-        })
-    }
-
-    fn aes(&self) -> Result<&AesKey> {
-        self.key.aes()
-    }
-
-    /// Blocks in `input`, in place from `input` into `out`.
-    fn blocks(&mut self, input: &[u8], out: &mut [u8]) -> Result<()> {
-        let encrypt = self.encrypt;
-        let mut iv = self.iv;
-        let k = self.aes()?;
-        match iv.as_mut() {
-            Some(iv) => k.cbc(encrypt, input, out, iv),
-            None => {
-                for (i, o) in input.chunks_exact(16).zip(out.chunks_exact_mut(16)) {
-                    let mut b: [u8; 16] = i.try_into().unwrap_or([0; 16]);
-                    if encrypt {
-                        k.encrypt_block(&mut b)
-                    } else {
-                        k.decrypt_block(&mut b)
-                    }
-                    o.copy_from_slice(&b);
-                }
-            }
+    fn block(&self, encrypt: bool, b: &mut [u8; 16]) -> Result<()> {
+        let k = self.0.aes()?;
+        if encrypt {
+            k.encrypt_block(b)
+        } else {
+            k.decrypt_block(b)
         }
-        self.iv = iv;
         Ok(())
     }
 
-    /// Bytes an update of `n` makes available for processing now; decryption with
-    /// padding keeps the last whole block back for the final.
-    fn ready(&self, n: usize) -> usize {
-        let total = self.buf.len() + n;
-        let whole = total - total % 16;
-        if self.pad && !self.encrypt && whole == total {
-            whole.saturating_sub(16)
-        } else {
-            whole
-        }
-    }
-
-    fn update(&mut self, input: &[u8], out: &mut [u8]) -> Result<usize> {
-        let n = self.ready(input.len());
-        if n == 0 {
-            self.buf.extend_from_slice(input);
-            return Ok(0);
-        }
-        // Process the buffered bytes and the first part of the input as one run.
-        let (now, later) = input
-            .split_at_checked(n - self.buf.len())
-            .ok_or(Error::rv(CKR_GENERAL_ERROR, "AES: block split"))?;
-        let mut data = std::mem::take(&mut self.buf);
-        data.extend_from_slice(now);
-        self.blocks(&data, head(out, n)?)?;
-        data.clear();
-        data.extend_from_slice(later);
-        self.buf = data;
-        Ok(n)
-    }
-
-    fn finish(&mut self, out: &mut [u8]) -> Result<usize> {
-        let mut last = std::mem::take(&mut self.buf);
-        if !self.pad {
-            return if last.is_empty() {
-                Ok(0)
-            } else {
-                Err(len_range(self.encrypt))
-            };
-        }
-        if self.encrypt {
-            let p = 16 - last.len();
-            last.resize(16, p as u8);
-            self.blocks(&last, head(out, 16)?)?;
-            return Ok(16);
-        }
-        if last.len() != 16 {
-            return Err(len_range(false));
-        }
-        let mut block = Zeroizing::new([0u8; 16]);
-        self.blocks(&last, &mut block[..])?;
-        let n = unpad(&block)?;
-        put(out, prefix(block.as_slice(), n)?)
-    }
-}
-
-/// PKCS#7 padding check of the last block, without data-dependent branches until the
-/// one outcome. Returns the data length of the block.
-fn unpad(block: &[u8; 16]) -> Result<usize> {
-    let p = block[15];
-    let mut good = !p.ct_eq(&0) & !16u8.ct_lt(&p);
-    for (i, b) in block.iter().enumerate() {
-        // Bytes at positions >= 16 - p must equal p.
-        let in_pad = !(i as u8).ct_lt(&(16u8.wrapping_sub(p)));
-        good &= !in_pad | b.ct_eq(&p);
-    }
-    let mut n = 0u8;
-    n.conditional_assign(&(16u8.wrapping_sub(p)), good);
-    if bool::from(good) {
-        Ok(n as usize)
-    } else {
-        Err(Error::rv(CKR_ENCRYPTED_DATA_INVALID, "CBC padding"))
-    }
-}
-
-impl Crypt for BlockOp {
-    fn bound(&self, phase: Phase, n: usize) -> usize {
-        match phase {
-            Phase::Single if self.pad && self.encrypt => (n / 16 + 1) * 16,
-            Phase::Single => n,
-            Phase::Update => self.ready(n),
-            Phase::Final if self.pad => 16,
-            Phase::Final => 0,
-        }
-    }
-    fn exact(&self, phase: Phase) -> bool {
-        !(self.pad && !self.encrypt && phase != Phase::Update)
-    }
-    fn step(&mut self, phase: Phase, input: &[u8], out: &mut [u8]) -> Result<usize> {
-        match phase {
-            Phase::Update => self.update(input, out),
-            Phase::Final => self.finish(out),
-            Phase::Single => {
-                if !self.pad && !input.len().is_multiple_of(16) {
-                    return Err(len_range(self.encrypt));
-                }
-                if self.pad
-                    && !self.encrypt
-                    && (input.is_empty() || !input.len().is_multiple_of(16))
-                {
-                    return Err(len_range(false));
-                }
-                let n = self.update(input, out)?;
-                let rest = out
-                    .get_mut(n..)
-                    .ok_or(Error::rv(CKR_GENERAL_ERROR, "AES: output split"))?;
-                let m = self.finish(rest)?;
-                Ok(n + m)
-            }
-        }
+    /// aws-lc's CBC: one call for the whole run.
+    fn cbc(&self, encrypt: bool, input: &[u8], out: &mut [u8], iv: &mut [u8; 16]) -> Result<()> {
+        self.0.aes()?.cbc(encrypt, input, out, iv);
+        Ok(())
     }
 }
 

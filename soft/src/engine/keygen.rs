@@ -55,6 +55,8 @@ fn key_type(
 pub fn check_secret_len(kt: CK_KEY_TYPE, len: usize) -> Result<()> {
     let good = match kt {
         CKK_AES => matches!(len, 16 | 24 | 32),
+        CKK_DES2 => len == 16,
+        CKK_DES3 => len == 24,
         _ => len >= 1,
     };
     if good {
@@ -71,8 +73,10 @@ pub fn generate_key(m: &Mechanism, template: &[Attr]) -> Result<SoftObject> {
     let kt = match m.ty {
         CKM_AES_KEY_GEN => key_type(template, CKK_AES, |k| k == CKK_AES)?,
         CKM_GENERIC_SECRET_KEY_GEN => key_type(template, CKK_GENERIC_SECRET, |k| {
-            k != CKK_AES && rules::secret_key_type_known(k)
+            !matches!(k, CKK_AES | CKK_DES2 | CKK_DES3) && rules::secret_key_type_known(k)
         })?,
+        CKM_DES3_KEY_GEN => return des_key(m, template, CKK_DES3, 24),
+        CKM_DES2_KEY_GEN => return des_key(m, template, CKK_DES2, 16),
         _ => {
             return Err(Error::rv(
                 CKR_MECHANISM_INVALID,
@@ -94,6 +98,32 @@ pub fn generate_key(m: &Mechanism, template: &[Attr]) -> Result<SoftObject> {
     }
     let mut value = zeroize::Zeroizing::new(vec![0u8; len]);
     lc::random(&mut value).map_err(|_| Error::rv(CKR_FUNCTION_FAILED, "random"))?;
+    obj.set(CKA_VALUE, value.to_vec());
+    rules::finish_key(&mut obj, Origin::Generated(m.ty));
+    Ok(obj)
+}
+
+/// A 3DES key (legacy): `len` random bytes with odd parity, as DES keys carry it.
+/// Its length is the type's, so the template needs no CKA_VALUE_LEN.
+fn des_key(m: &Mechanism, template: &[Attr], kt: CK_KEY_TYPE, len: usize) -> Result<SoftObject> {
+    key_type(template, kt, |k| k == kt)?;
+    no_param(m)?;
+    class_is(template, CKO_SECRET_KEY)?;
+    let mut obj = rules::build(CKO_SECRET_KEY, Some(kt), template, Ctx::Generate)?;
+    if let Some(n) = obj.get_ulong(CKA_VALUE_LEN) {
+        if n as usize != len {
+            return Err(Error::rv(
+                CKR_TEMPLATE_INCONSISTENT,
+                "CKA_VALUE_LEN of a DES key",
+            ));
+        }
+    }
+    let mut value = zeroize::Zeroizing::new(vec![0u8; len]);
+    lc::random(&mut value).map_err(|_| Error::rv(CKR_FUNCTION_FAILED, "random"))?;
+    for b in value.iter_mut() {
+        // Odd parity in the low bit of each byte.
+        *b = (*b & 0xfe) | (((*b >> 1).count_ones() as u8 + 1) & 1);
+    }
     obj.set(CKA_VALUE, value.to_vec());
     rules::finish_key(&mut obj, Origin::Generated(m.ty));
     Ok(obj)

@@ -35,6 +35,13 @@ pub fn mechanisms() -> Vec<(CK_MECHANISM_TYPE, CK_MECHANISM_INFO)> {
         info(16, 32, crypt),
     );
     add(&[CKM_AES_CMAC, CKM_AES_CMAC_GENERAL], info(16, 32, sign));
+    // 3DES (legacy): two- and three-key, sizes in bytes.
+    add(&[CKM_DES2_KEY_GEN], info(16, 16, CKF_GENERATE));
+    add(&[CKM_DES3_KEY_GEN], info(24, 24, CKF_GENERATE));
+    add(
+        &[CKM_DES3_ECB, CKM_DES3_CBC, CKM_DES3_CBC_PAD],
+        info(16, 24, crypt),
+    );
     add(
         &[CKM_AES_KEY_WRAP, CKM_AES_KEY_WRAP_PAD, CKM_AES_KEY_WRAP_KWP],
         info(16, 32, wrap),

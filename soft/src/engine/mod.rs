@@ -37,8 +37,10 @@
 //! its object changes (usage flags are read at `prepare`).
 
 mod aes;
+mod block;
 mod create;
 mod derive;
+mod des3;
 mod digest;
 mod ec;
 mod ec_params;
@@ -68,6 +70,7 @@ pub use prepared::{prepare, Prepared, Usage};
 pub use rules::{copy, get_attributes, set_attributes};
 pub use wrap::{unwrap, wrap};
 
+use block::BlockMode;
 use cryptoki_sys::*;
 use kmsbridge_bridge::backend::OpKind;
 use kmsbridge_bridge::error::{Error, Result};
@@ -94,6 +97,7 @@ pub fn digest_key_value(key: &SoftObject) -> Result<&[u8]> {
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Family {
     AesBlock,
+    Des3Block,
     AesCtr,
     AesGcm,
     Cmac,
@@ -108,6 +112,7 @@ fn family(m: CK_MECHANISM_TYPE) -> Option<Family> {
     use Family::*;
     Some(match m {
         CKM_AES_ECB | CKM_AES_CBC | CKM_AES_CBC_PAD => AesBlock,
+        CKM_DES3_ECB | CKM_DES3_CBC | CKM_DES3_CBC_PAD => Des3Block,
         CKM_AES_CTR => AesCtr,
         CKM_AES_GCM => AesGcm,
         CKM_AES_CMAC | CKM_AES_CMAC_GENERAL => Cmac,
@@ -174,7 +179,7 @@ fn invalid() -> Error {
 fn check(kind: OpKind, m: &Mechanism, key: &Prepared) -> Result<Family> {
     use Family::*;
     let fam = family(m.ty).ok_or_else(invalid)?;
-    let crypt = matches!(fam, AesBlock | AesCtr | AesGcm | RsaCrypt);
+    let crypt = matches!(fam, AesBlock | Des3Block | AesCtr | AesGcm | RsaCrypt);
     let rsa_both = matches!(m.ty, CKM_RSA_PKCS | CKM_RSA_X_509);
     let fits = match kind {
         OpKind::Encrypt | OpKind::Decrypt => crypt,
@@ -201,6 +206,7 @@ fn check(kind: OpKind, m: &Mechanism, key: &Prepared) -> Result<Family> {
     let kt = key.key_type;
     let type_ok = match fam {
         AesBlock | AesCtr | AesGcm | Cmac => kt == CKK_AES,
+        Des3Block => kt == CKK_DES2 || kt == CKK_DES3,
         Hmac => {
             let (h, _) = hmac::hmac_mech(m.ty).ok_or_else(invalid)?;
             let hmac_kt = match h {
@@ -230,7 +236,8 @@ fn cipher(kind: OpKind, m: &Mechanism, key: Arc<Prepared>) -> Result<Box<dyn Cip
     use Family::*;
     let encrypt = kind == OpKind::Encrypt;
     Ok(match check(kind, m, &key)? {
-        AesBlock => CryptOp::boxed(aes::BlockOp::new(key, m, encrypt)?),
+        AesBlock => CryptOp::boxed(BlockMode::new(m, encrypt, || Ok(aes::AesCipher(key)))?),
+        Des3Block => CryptOp::boxed(des3::op(&key, m, encrypt)?),
         AesCtr => CryptOp::boxed(aes::CtrOp::new(key, m)?),
         AesGcm => CryptOp::boxed(aes::GcmOp::new(key, m, encrypt)?),
         RsaCrypt => CryptOp::boxed(rsa::RsaCryptOp::new(key, m, encrypt)?),
@@ -266,7 +273,7 @@ fn mac<K: MacKind + ?Sized>(kind: OpKind, m: &Mechanism, key: Arc<Prepared>) -> 
         }
         Eddsa => K::of(eddsa::EddsaOp::new(key, m)?),
         // `check` admits none of these for signing.
-        AesBlock | AesCtr | AesGcm => return Err(invalid()),
+        AesBlock | Des3Block | AesCtr | AesGcm => return Err(invalid()),
     })
 }
 

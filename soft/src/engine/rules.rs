@@ -200,6 +200,8 @@ pub fn secret_key_type_known(kt: CK_KEY_TYPE) -> bool {
     matches!(
         kt,
         CKK_AES
+            | CKK_DES2
+            | CKK_DES3
             | CKK_GENERIC_SECRET
             | CKK_SHA_1_HMAC
             | CKK_SHA224_HMAC
@@ -374,10 +376,6 @@ pub fn build(
             CKA_KEY_TYPE if a.as_ulong() != kt => {
                 return Err(err(CKR_TEMPLATE_INCONSISTENT, "CKA_KEY_TYPE"))
             }
-            CKA_ALWAYS_AUTHENTICATE if a.as_bool() == Some(true) => {
-                // Documented: kmsbridge keys never need a context-specific login.
-                return Err(err(CKR_ATTRIBUTE_VALUE_INVALID, "CKA_ALWAYS_AUTHENTICATE"));
-            }
             _ => {}
         }
         let forbidden = match ctx {
@@ -388,6 +386,14 @@ pub fn build(
             return Err(err(CKR_ATTRIBUTE_READ_ONLY, "attribute set by the token"));
         }
         obj.set(a.ty, a.value.to_vec());
+    }
+    // The spec: a key that asks for the PIN at each use must be private. The
+    // provider enforces the per-use login (C_Login of CKU_CONTEXT_SPECIFIC).
+    if obj.flag(CKA_ALWAYS_AUTHENTICATE) && !obj.flag(CKA_PRIVATE) {
+        return Err(err(
+            CKR_TEMPLATE_INCONSISTENT,
+            "CKA_ALWAYS_AUTHENTICATE needs CKA_PRIVATE",
+        ));
     }
     Ok(obj)
 }

@@ -61,7 +61,14 @@ pub(crate) fn decrypt_parts(
 }
 
 /// Single- and multi-part encryption of `pt` give `ct`, and decryption gives `pt` back.
-fn kat(s: &Session, m: &Mechanism, k: ObjectHandle, pt: &[u8], ct: &[u8], cuts: &[usize]) {
+pub(crate) fn kat(
+    s: &Session,
+    m: &Mechanism,
+    k: ObjectHandle,
+    pt: &[u8],
+    ct: &[u8],
+    cuts: &[usize],
+) {
     let name = m.mechanism_type();
     let got = s.encrypt(m, k, pt).unwrap_or_else(|e| panic!("{name} C_Encrypt: {e}"));
     assert_eq!(hex::encode(&got), hex::encode(ct), "{name} single-part encrypt");

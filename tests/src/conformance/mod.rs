@@ -6,9 +6,11 @@
 
 pub mod answers;
 pub mod bad_input;
+pub mod context_login;
 pub mod crypto_aes;
 pub mod crypto_ec;
 pub mod crypto_rsa;
+pub mod des;
 pub mod general;
 pub mod hmac_digest_random;
 pub mod object;
@@ -28,7 +30,9 @@ use cryptoki_sys::{
 pub const SOURCES: &[(&str, &str)] = &[
     ("answers", include_str!("answers.rs")),
     ("bad_input", include_str!("bad_input.rs")),
+    ("context_login", include_str!("context_login.rs")),
     ("crypto_aes", include_str!("crypto_aes.rs")),
+    ("des", include_str!("des.rs")),
     ("crypto_ec", include_str!("crypto_ec.rs")),
     ("crypto_rsa", include_str!("crypto_rsa.rs")),
     ("general", include_str!("general.rs")),

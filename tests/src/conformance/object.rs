@@ -1,7 +1,7 @@
 //! Objects: create, find, get/set attributes, copy, destroy, size, visibility.
 
 use super::raw_attr;
-use crate::deviation::AES_VALUE_LEN;
+use crate::deviation::KEY_VALUE_LEN;
 use crate::env::Env;
 use crate::kat::{h, AES128_KEY, AES_ECB_CT, AES_PT};
 use crate::raw::rv;
@@ -109,7 +109,7 @@ pub fn aes_key_by_value(t: &Env) {
         "15-byte AES key",
         got,
         Err(RvError::AttributeValueInvalid),
-        &AES_VALUE_LEN,
+        &KEY_VALUE_LEN,
         Ok(()),
     );
 }

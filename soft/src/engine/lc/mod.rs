@@ -1,7 +1,7 @@
 //! The aws-lc (libcrypto) calls the engine needs beyond aws-lc-rs's safe API, each
 //! wrapped once here: raw RSA (CKM_RSA_PKCS over a caller's DigestInfo, CKM_RSA_X_509,
 //! PSS with any salt and MGF), raw ECDSA over a caller's hash, ECDH, Ed25519ctx/ph,
-//! key construction from PKCS#11 components, PKCS#8, AES block primitives, and GCM
+//! key construction from PKCS#11 components, PKCS#8, AES and 3DES block primitives, and GCM
 //! with any IV and tag length. Every `unsafe` block of the engine lives in this module, one file per algorithm family.
 //!
 //! Thread safety: aws-lc documents `RSA`, `EC_KEY`, `EVP_PKEY` and `EVP_AEAD_CTX`
@@ -45,6 +45,7 @@ pub fn random(out: &mut [u8]) -> LcResult<()> {
 
 mod aes;
 mod bn;
+mod des;
 mod ec;
 mod ed25519;
 mod gcm;
@@ -54,6 +55,7 @@ mod pkey;
 mod rsa;
 
 pub use aes::{AesKey, CtrState};
+pub use des::Des3Key;
 pub use ec::{Curve, EcKey};
 pub use ed25519::{
     ed25519_expand, ed25519_generate, ed25519_pkcs8, ed25519_sign, ed25519_verify, EdMode,

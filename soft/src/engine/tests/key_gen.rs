@@ -245,3 +245,24 @@ fn created_ec_keys_are_checked_and_normalized() {
     ]);
     assert_eq!(rv(zero), CKR_ATTRIBUTE_VALUE_INVALID);
 }
+
+#[test]
+fn always_authenticate_private_keys() {
+    let gen = |private: &[Attr]| {
+        generate_key_pair(
+            &mech(CKM_EC_KEY_PAIR_GEN),
+            &[v(CKA_EC_PARAMS, ec_params::P256_OID)],
+            private,
+        )
+    };
+    let (_, private) = gen(&[b(CKA_ALWAYS_AUTHENTICATE, true)]).unwrap();
+    assert!(private.flag(CKA_ALWAYS_AUTHENTICATE) && private.is_private());
+    // The spec: only a private object may ask for the PIN at each use.
+    assert_eq!(
+        rv(gen(&[
+            b(CKA_ALWAYS_AUTHENTICATE, true),
+            b(CKA_PRIVATE, false)
+        ])),
+        CKR_TEMPLATE_INCONSISTENT
+    );
+}

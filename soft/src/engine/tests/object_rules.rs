@@ -79,10 +79,26 @@ fn create_refuses_bad_templates_with_the_spec_codes() {
     assert_eq!(
         rv(create(&[
             u(CKA_CLASS, CKO_SECRET_KEY),
-            u(CKA_KEY_TYPE, CKK_DES3),
-            v(CKA_VALUE, &[1; 24])
+            u(CKA_KEY_TYPE, CKK_DES),
+            v(CKA_VALUE, &[1; 8])
         ])),
-        CKR_ATTRIBUTE_VALUE_INVALID
+        CKR_ATTRIBUTE_VALUE_INVALID,
+        "single DES is not kept"
+    );
+    assert!(create(&[
+        u(CKA_CLASS, CKO_SECRET_KEY),
+        u(CKA_KEY_TYPE, CKK_DES3),
+        v(CKA_VALUE, &[1; 24])
+    ])
+    .is_ok());
+    assert_eq!(
+        rv(create(&[
+            u(CKA_CLASS, CKO_SECRET_KEY),
+            u(CKA_KEY_TYPE, CKK_DES3),
+            v(CKA_VALUE, &[1; 16])
+        ])),
+        CKR_ATTRIBUTE_VALUE_INVALID,
+        "a DES3 key is 24 bytes"
     );
     assert_eq!(
         rv(create(&[u(CKA_CLASS, CKO_HW_FEATURE)])),
