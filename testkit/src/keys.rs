@@ -89,6 +89,18 @@ pub fn gen_aes(s: &Session, len: u64) -> ObjectHandle {
 
 /// A generated RSA key pair (public, private) of `bits`, both carrying `id`.
 pub fn gen_rsa(s: &Session, bits: u64, id: &[u8]) -> (ObjectHandle, ObjectHandle) {
+    gen_rsa_with(s, bits, id, true)
+}
+
+/// [`gen_rsa`] with the private key's CKA_SENSITIVE given: a private key generated
+/// non-sensitive was never only in the token (CKA_ALWAYS_SENSITIVE false), so
+/// kmsbridge's key-usage policy lets it unwrap keys that are not sensitive.
+pub fn gen_rsa_with(
+    s: &Session,
+    bits: u64,
+    id: &[u8],
+    sensitive: bool,
+) -> (ObjectHandle, ObjectHandle) {
     s.generate_key_pair(
         &Mechanism::RsaPkcsKeyPairGen,
         &[
@@ -104,7 +116,7 @@ pub fn gen_rsa(s: &Session, bits: u64, id: &[u8]) -> (ObjectHandle, ObjectHandle
             Attribute::Token(false),
             Attribute::Id(id.to_vec()),
             Attribute::Private(true),
-            Attribute::Sensitive(true),
+            Attribute::Sensitive(sensitive),
             Attribute::Sign(true),
             Attribute::Decrypt(true),
             Attribute::Unwrap(true),

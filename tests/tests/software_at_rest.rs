@@ -184,6 +184,22 @@ fn no_secret_in_clear_on_disk() {
     let store = store_dir();
     let log = PathBuf::from(t.rig().dir()).join("kmsbridge.log");
     let mut secrets = Secrets::default();
+    // The SO's trusted KEK, of a value the test knows: under the key-usage policy
+    // (docs/KEYS.md) a generated sensitive key leaves only under such a key.
+    let kek_value = random_bytes(32);
+    let so = t.so_session();
+    so.create_object(&[
+        Attribute::Class(ObjectClass::SECRET_KEY),
+        Attribute::KeyType(KeyType::AES),
+        Attribute::Token(true),
+        Attribute::Private(false),
+        Attribute::Label(b"trusted-kek".to_vec()),
+        Attribute::Value(kek_value.clone()),
+        Attribute::Wrap(true),
+        Attribute::Trusted(true),
+    ])
+    .expect("the SO's trusted KEK");
+    drop(so);
     let s = t.user_session();
 
     // Secret keys and a private data object, by value.
@@ -236,8 +252,9 @@ fn no_secret_in_clear_on_disk() {
     );
     read_secret(&s, ed, "Ed25519", &[A::Value], &mut secrets);
 
-    // A generated, sensitive AES token key: its value learnt by wrapping it under a known
-    // key and unwrapping the blob into a session key that is not sensitive.
+    // A generated, sensitive AES token key: its value learnt by wrapping it under the
+    // trusted KEK and unwrapping the blob, under an ordinary key of the same value, into
+    // a session key that is not sensitive.
     let hidden = s
         .generate_key(
             &Mechanism::AesKeyGen,
@@ -252,8 +269,9 @@ fn no_secret_in_clear_on_disk() {
             ],
         )
         .expect("C_GenerateKey (sensitive)");
-    let kek = kmsbridge_testkit::keys::import_aes(&s, &random_bytes(32));
-    let blob = s.wrap_key(&Mechanism::AesKeyWrap, kek, hidden).expect("C_WrapKey");
+    let trusted = s.find_objects(&[Attribute::Label(b"trusted-kek".to_vec())]).expect("find");
+    let blob = s.wrap_key(&Mechanism::AesKeyWrap, trusted[0], hidden).expect("C_WrapKey");
+    let kek = kmsbridge_testkit::keys::import_aes(&s, &kek_value);
     let copy = s
         .unwrap_key(
             &Mechanism::AesKeyWrap,

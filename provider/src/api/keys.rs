@@ -9,6 +9,7 @@ use crate::objects::Kind;
 use crate::provider::Provider;
 use crate::rules::{
     check_create, check_curve, check_key_type, check_template, curve_refused, default_private,
+    key_usage,
 };
 use crate::vendor::*;
 use cryptoki_sys::*;
@@ -141,6 +142,7 @@ impl Provider {
         inst.access.allow(inst, &w, Action::Wrap)?;
         inst.access.allow(inst, &k, Action::Wrap)?;
         check_key_type(m.ty, w.key_type, CKR_WRAPPING_KEY_TYPE_INCONSISTENT)?;
+        key_usage::check_wrap(inst, &w, &k)?;
         self.admit_for(h, inst, m.ty)?;
         let counted = out.is_some();
         let n = inst.backend.wrap_key(m, w.id, k.id, out)?;
@@ -180,6 +182,8 @@ impl Provider {
         inst.access.allow(inst, &u, Action::Unwrap)?;
         check_key_type(m.ty, u.key_type, CKR_UNWRAPPING_KEY_TYPE_INCONSISTENT)?;
         check_create(inst, rw, t, default_private(t))?;
+        let sensitive = key_usage::unwrap_template(inst, &u, t)?;
+        let t = sensitive.as_deref().unwrap_or(t);
         inst.access.allow_new(inst, t, Action::Generate)?;
         self.admit_for(h, inst, m.ty)?;
         let id = inst.backend.unwrap_key(m, u.id, wrapped, t)?;

@@ -83,6 +83,7 @@ impl Provider {
         }
         keeps_kms_id(inst, &e, t)?;
         check_create(inst, rw, t, e.private)?;
+        crate::rules::key_usage::check_usage_change(inst, &e, t)?;
         // A copy is a new object: allowed on what it is copied from, and under the
         // names it is given.
         inst.access.allow(inst, &e, Action::Generate)?;
@@ -216,6 +217,7 @@ impl Provider {
         }
         crate::kms::rotate::check_older_version(inst, &e, t)?;
         keeps_kms_id(inst, &e, t)?;
+        crate::rules::key_usage::check_usage_change(inst, &e, t)?;
         inst.access.allow(inst, &e, Action::Update)?;
         // The new names must be within the policy too.
         inst.access.allow_renamed(inst, &e, t, Action::Update)?;

@@ -1,6 +1,8 @@
 //! Attribute rules that hold before a template reaches a backend: which session may
 //! create what, defaults, and values the spec forbids that backends let through.
 
+pub(crate) mod key_usage;
+
 use crate::error::{rule, Result};
 use crate::instance::{template_bool, Instance, Login};
 use crate::vendor::SERVICE_ID_PREFIX;
