@@ -170,7 +170,7 @@ use kmsbridge_bridge::Error;
 
 pub use objects::{ObjectRecord, ObjectRow};
 pub use pins::{Dek, PinSlot, KDF_ITERATIONS, MAX_PIN_LEN, MIN_PIN_LEN};
-pub use rows::{Rows, Tx};
+pub use rows::{Changes, Query, Rows, Tx};
 #[cfg(feature = "sqlite")]
 pub use sqlite::{
     SqliteRows, SqliteStore, BUSY_TIMEOUT, DB_FILE, DEFAULT_MAX_FAILURES, SCHEMA_VERSION,
