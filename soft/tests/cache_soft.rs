@@ -68,7 +68,11 @@ fn the_cache_keeps_at_most_its_cap_and_evicted_keys_load_again() {
     let c = user(&dir, 3);
     for (i, id) in ids.iter().enumerate() {
         assert_eq!(by_label(&c, &format!("k{i}")), vec![*id]);
-        assert_eq!(c.material_check(*id, &[7u8; 16]).unwrap(), checks[i], "k{i}");
+        assert_eq!(
+            c.material_check(*id, &[7u8; 16]).unwrap(),
+            checks[i],
+            "k{i}"
+        );
         assert!(c.cached_objects() <= 3);
     }
     // The first ones were evicted long ago: they load again, same material.
