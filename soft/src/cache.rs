@@ -15,7 +15,7 @@ use parking_lot::Mutex;
 use std::sync::{Arc, OnceLock};
 
 /// Token objects a process keeps by default (`object_cache` in the instance
-/// configuration): about 3 KB each with a prepared AES key.
+/// configuration): about 9 KB each with a prepared AES key (docs/BENCHMARKS.md).
 pub const DEFAULT_CACHE_OBJECTS: usize = 10_000;
 
 /// The version of a cache that has not looked at the store yet.

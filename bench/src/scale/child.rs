@@ -198,7 +198,7 @@ fn touch(count: usize) -> Result<String, String> {
     }
     let secs = start.elapsed().as_secs_f64();
     let out = format!(
-        "rss_kb={} hwm_kb={} cached=default-cap secs={secs:.1}",
+        "rss_kb={} hwm_kb={} secs={secs:.1}",
         status_kb("VmRSS:"),
         status_kb("VmHWM:")
     );

@@ -26,20 +26,22 @@ use crate::child::{exit, spawn, Done, Fields};
 use crate::rig::{finish, rigs_dir, run_setup, setup_script, Vars};
 
 const USAGE: &str = "\
-usage: kmsbridge-bench --scale [--counts N,N,...] [--sample S] [--touch] [--keep]
-                       [--setup PATH]
+usage: kmsbridge-bench --scale [--counts N,N,...] [--sample S] [--touch]
+                       [--object-cache N] [--keep] [--setup PATH]
 
 A software instance with N AES keys (default 100,10000,100000): find by label and by
 CKA_ID, first use (AES-GCM 1 KiB), steady use, C_GenerateKey, C_Initialize + login,
 each the median over S keys (default 100) never used before in a fresh process;
 ratios against the first count. --touch: a process that finds and uses every key of
-the largest store reports its resident memory.
+the largest store reports its resident memory. --object-cache N: the instance's
+object_cache (default: the module's default, 10000).
 ";
 
 struct Opts {
     counts: Vec<usize>,
     sample: usize,
     touch: bool,
+    object_cache: Option<usize>,
     keep: bool,
     setup: Option<std::path::PathBuf>,
 }
@@ -49,6 +51,7 @@ fn parse(args: &[String]) -> Result<Opts, String> {
         counts: vec![100, 10_000, 100_000],
         sample: 100,
         touch: false,
+        object_cache: None,
         keep: false,
         setup: None,
     };
@@ -63,6 +66,9 @@ fn parse(args: &[String]) -> Result<Opts, String> {
             }
             "--sample" => o.sample = val()?.parse().map_err(|_| "bad --sample")?,
             "--touch" => o.touch = true,
+            "--object-cache" => {
+                o.object_cache = Some(val()?.parse().map_err(|_| "bad --object-cache")?)
+            }
             "--keep" => o.keep = true,
             "--setup" => o.setup = Some(val()?.into()),
             "-h" | "--help" => help(USAGE),
@@ -97,6 +103,13 @@ fn run(o: &Opts) -> Result<(), String> {
     for (i, &count) in o.counts.iter().enumerate() {
         let dir = tmp.path().join(format!("n{count}"));
         let vars: Vars = run_setup(&setup, &dir, &["--software".to_string()])?;
+        if let Some(n) = o.object_cache {
+            // The [[instance]] table is the last of the rig's software config.
+            let conf = dir.join("kmsbridge.toml");
+            let text = std::fs::read_to_string(&conf).map_err(|e| format!("{e}"))?;
+            std::fs::write(&conf, format!("{text}\nobject_cache = {n}\n"))
+                .map_err(|e| format!("{e}"))?;
+        }
         let store = dir.join("store").display().to_string();
         let child = |what: &str, extra: &[String]| -> Result<Fields, String> {
             let mut a = vec![
@@ -122,7 +135,7 @@ fn run(o: &Opts) -> Result<(), String> {
             touched = Some((count, child("touch", &[])?));
         }
     }
-    print(&rows, touched.as_ref())?;
+    print(o, &rows, touched.as_ref())?;
     finish(tmp, o.keep, 0, "count")
 }
 
@@ -136,7 +149,7 @@ const COLS: [(&str, &str); 7] = [
     ("bulk_us", "bulk create / key"),
 ];
 
-fn print(rows: &[Row], touched: Option<&(usize, Fields)>) -> Result<(), String> {
+fn print(o: &Opts, rows: &[Row], touched: Option<&(usize, Fields)>) -> Result<(), String> {
     let Some(base) = rows.first() else {
         return Ok(());
     };
@@ -169,10 +182,11 @@ fn print(rows: &[Row], touched: Option<&(usize, Fields)>) -> Result<(), String> 
     if let Some((count, f)) = touched {
         println!(
             "a process that found and used all {count} keys: VmRSS {} MiB, VmHWM {} MiB, \
-             {} objects cached, {:.1} s",
+             object_cache {}, {:.1} s",
             f.num::<u64>("rss_kb")? / 1024,
             f.num::<u64>("hwm_kb")? / 1024,
-            f.get("cached")?,
+            o.object_cache
+                .map_or("default".to_string(), |n| n.to_string()),
             f.num::<f64>("secs")?
         );
     }
