@@ -551,6 +551,32 @@ mod tests {
         Ok(cfg)
     }
 
+    /// A software instance with `extra` instance lines, validated.
+    fn check_soft(extra: &str) -> Result<Config, String> {
+        let text = format!(
+            "[[instance]]\nname = \"s\"\ntype = \"software\"\nstore = \"/tmp/s\"\n{extra}\n"
+        );
+        let cfg: Config = toml::from_str(&text).map_err(|e| e.to_string())?;
+        cfg.validate(Path::new("test.toml"))?;
+        Ok(cfg)
+    }
+
+    #[test]
+    fn object_cache_is_a_software_instances_bounded_count() {
+        assert_eq!(
+            check_soft("").expect("valid").instances[0].object_cache,
+            None
+        );
+        let cfg = check_soft("object_cache = 250").expect("valid");
+        assert_eq!(cfg.instances[0].object_cache, Some(250));
+        for bad in ["object_cache = 0", "object_cache = 10000001"] {
+            let e = check_soft(bad).expect_err(bad);
+            assert!(e.contains("instance[0].object_cache"), "{bad}: {e}");
+        }
+        let e = check(1, "object_cache = 10").expect_err("hardware");
+        assert!(e.contains("instance[0].object_cache"), "{e}");
+    }
+
     #[test]
     fn quorum_and_call_timeout_per_hardware_instance() {
         let cfg = check(3, "quorum = 3\ncall_timeout_ms = 2500").expect("valid");
