@@ -47,6 +47,9 @@ pub(crate) struct InstanceConfig {
     pub(crate) so_pin_hash: Option<String>,
     /// Software instances: the directory of the instance's durable store.
     pub(crate) store: Option<PathBuf>,
+    /// Software instances: token objects a process keeps in memory with their
+    /// prepared keys (least recently used out); default 10,000.
+    pub(crate) object_cache: Option<usize>,
     /// Milliseconds an operation waits for a pooled backend session.
     #[serde(default = "default_pool_wait_ms")]
     pub(crate) pool_wait_ms: u64,
@@ -245,6 +248,7 @@ impl Config {
                 user_pin_hash: None,
                 so_pin_hash: None,
                 store: Some(data.join("kmsbridge")),
+                object_cache: None,
                 pool_wait_ms: default_pool_wait_ms(),
                 import_token_ttl_s: default_import_token_ttl_s(),
                 quorum: None,
@@ -318,6 +322,13 @@ impl Config {
             inst.audit.validate(file, &f)?;
             match inst.kind {
                 InstanceType::Hardware => {
+                    if inst.object_cache.is_some() {
+                        return Err(bad(
+                            file,
+                            &f("object_cache"),
+                            "object_cache is for software instances",
+                        ));
+                    }
                     if inst.nodes.is_empty() {
                         return Err(bad(
                             file,
@@ -372,6 +383,16 @@ impl Config {
                             file,
                             &f("quorum"),
                             "quorum and call_timeout_ms are for hardware instances",
+                        ));
+                    }
+                    if inst
+                        .object_cache
+                        .is_some_and(|n| !(1..=10_000_000).contains(&n))
+                    {
+                        return Err(bad(
+                            file,
+                            &f("object_cache"),
+                            "must be 1 to 10000000 objects",
                         ));
                     }
                     if inst.user_pin_hash.is_some() || inst.so_pin_hash.is_some() {
@@ -533,6 +554,32 @@ mod tests {
         let cfg: Config = toml::from_str(&text).map_err(|e| e.to_string())?;
         cfg.validate(Path::new("test.toml"))?;
         Ok(cfg)
+    }
+
+    /// A software instance with `extra` instance lines, validated.
+    fn check_soft(extra: &str) -> Result<Config, String> {
+        let text = format!(
+            "[[instance]]\nname = \"s\"\ntype = \"software\"\nstore = \"/tmp/s\"\n{extra}\n"
+        );
+        let cfg: Config = toml::from_str(&text).map_err(|e| e.to_string())?;
+        cfg.validate(Path::new("test.toml"))?;
+        Ok(cfg)
+    }
+
+    #[test]
+    fn object_cache_is_a_software_instances_bounded_count() {
+        assert_eq!(
+            check_soft("").expect("valid").instances[0].object_cache,
+            None
+        );
+        let cfg = check_soft("object_cache = 250").expect("valid");
+        assert_eq!(cfg.instances[0].object_cache, Some(250));
+        for bad in ["object_cache = 0", "object_cache = 10000001"] {
+            let e = check_soft(bad).expect_err(bad);
+            assert!(e.contains("instance[0].object_cache"), "{bad}: {e}");
+        }
+        let e = check(1, "object_cache = 10").expect_err("hardware");
+        assert!(e.contains("instance[0].object_cache"), "{e}");
     }
 
     #[test]
