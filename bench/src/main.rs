@@ -38,6 +38,7 @@ mod parent;
 mod quota;
 mod report;
 mod rig;
+mod scale;
 mod workers;
 
 use std::process::ExitCode;
@@ -56,6 +57,13 @@ fn main() -> ExitCode {
     // `--quota` (and its children): the quota accuracy and overhead bench, in quota/.
     if args.iter().any(|a| a == "--quota" || a == "--quota-child") {
         return quota::main(&args);
+    }
+    // `--scale-hw` (and its children): the hardware instance at N keys (issue 14).
+    if args
+        .iter()
+        .any(|a| a == "--scale-hw" || a == "--scale-hw-child")
+    {
+        return scale::main(&args);
     }
     exit(args::parse_args(&args), |opts| match opts.cell {
         Some(cell) => Done::Child(
