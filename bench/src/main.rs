@@ -39,6 +39,7 @@ mod quota;
 mod report;
 mod rig;
 mod scale;
+mod scale_hw;
 mod workers;
 
 use std::process::ExitCode;
@@ -61,6 +62,13 @@ fn main() -> ExitCode {
     // `--scale` (and its children): a software instance against its key count, in scale/.
     if args.iter().any(|a| a == "--scale" || a == "--scale-child") {
         return scale::main(&args);
+    }
+    // `--scale-hw` (and its children): the hardware instance at N keys (issue 14).
+    if args
+        .iter()
+        .any(|a| a == "--scale-hw" || a == "--scale-hw-child")
+    {
+        return scale_hw::main(&args);
     }
     exit(args::parse_args(&args), |opts| match opts.cell {
         Some(cell) => Done::Child(

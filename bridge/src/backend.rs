@@ -48,6 +48,13 @@ pub trait Backend: Send + Sync {
     fn seed_random(&self, seed: &[u8]) -> Result<()>;
 
     fn find(&self, template: &[Attr]) -> Result<Vec<ObjectId>>;
+    /// Whether `get_attributes` on a token object answers from the token as it is now,
+    /// so that one another process destroyed stops answering: a caller may then keep
+    /// an object's id and re-read it instead of finding it again (a find scans every
+    /// object on most tokens). False where reads may answer from a process's cache.
+    fn live_reads(&self) -> bool {
+        false
+    }
     fn create_object(&self, template: &[Attr]) -> Result<ObjectId>;
     fn copy_object(&self, obj: ObjectId, template: &[Attr]) -> Result<ObjectId>;
     fn destroy_object(&self, obj: ObjectId) -> Result<()>;

@@ -1,7 +1,7 @@
 //! `Backend` for a cluster of several nodes: session objects and reads are routed
 //! to one node; token object writes go to all (`replicate.rs`).
 
-use crate::objects::{Identity, View};
+use crate::objects::{Identity, View, ABSENT, UNKNOWN};
 use crate::op::{self, ClusterOp};
 use crate::replicate::{is_token, sealed_template};
 use crate::route::{gone, identity_reqs, no_node};
@@ -89,8 +89,15 @@ impl Inner {
             return self.adopt_session(k, h);
         }
         if let Some(id) = self.table.by_identity(&ident) {
-            self.table.learn(id, k, h);
-            return Ok(id);
+            // Unless that entry already names another object on this node: objects
+            // sharing an identity (the module's lockout markers) are entries apart,
+            // or destroying one through the other's entry leaves a stale mapping.
+            let known = self.table.get(id).map_or(UNKNOWN, |e| e.handle(k));
+            if known == UNKNOWN || known == ABSENT || known == h {
+                self.table.learn(id, k, h);
+                return Ok(id);
+            }
+            return Ok(self.table.insert(true, &[(k, h)], None, None, None));
         }
         Ok(self.table.insert(true, &[(k, h)], None, Some(ident), None))
     }

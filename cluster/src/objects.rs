@@ -224,10 +224,17 @@ impl Table {
     /// Record a handle resolved on `node` for `id`.
     pub fn learn(&self, id: ObjectId, node: usize, h: u64) {
         if let Some(e) = self.get(id) {
+            let old = e.handle(node);
             e.set_handle(node, h);
-            if h != UNKNOWN && h != ABSENT {
-                if let Some(rev) = self.reverse.get(node) {
-                    rev.lock().insert(h, id);
+            if let Some(rev) = self.reverse.get(node) {
+                let mut rev = rev.lock();
+                // The old handle no longer names this entry: a find that returns it
+                // must not map it here (the entry may go while that object stays).
+                if old != h && old != UNKNOWN && old != ABSENT && rev.get(&old) == Some(&id) {
+                    rev.remove(&old);
+                }
+                if h != UNKNOWN && h != ABSENT {
+                    rev.insert(h, id);
                 }
             }
         }
@@ -300,5 +307,20 @@ mod tests {
         assert_eq!(t.by_identity(&ident), None);
         let s = t.insert(false, &[(1, 3)], Some((1, 0)), None, None);
         assert_eq!(t.get(s).map(|e| e.handle(0)), Some(ABSENT));
+    }
+
+    #[test]
+    fn a_handle_learned_anew_no_longer_maps_to_the_entry_by_its_old_one() {
+        let t = Table::new(2);
+        let id = t.insert(true, &[(0, 7)], None, None, None);
+        t.learn(id, 0, 8);
+        assert_eq!(t.by_handle(0, 8), Some(id));
+        assert_eq!(
+            t.by_handle(0, 7),
+            None,
+            "the old handle still maps to the entry"
+        );
+        assert!(t.remove(id).is_some());
+        assert_eq!(t.by_handle(0, 8), None);
     }
 }

@@ -43,6 +43,22 @@ pub(crate) fn write(
     value: Vec<u8>,
 ) -> Result<ObjectId> {
     let old = backend.find(&template(app, Some(label)))?;
+    let id = create(backend, app, label, value)?;
+    for o in old {
+        backend.destroy_object(o)?;
+        // Whoever holds the old one's handle (a record's) now reaches the new one.
+        objects.rebind(o, id);
+    }
+    Ok(id)
+}
+
+/// Make a private hidden data object, leaving any others of that label in place.
+pub(crate) fn create(
+    backend: &dyn Backend,
+    app: &[u8],
+    label: &str,
+    value: Vec<u8>,
+) -> Result<ObjectId> {
     let mut t = template(app, Some(label));
     t.extend([
         Attr::bool(CKA_TOKEN, true),
@@ -50,11 +66,5 @@ pub(crate) fn write(
         Attr::bool(CKA_MODIFIABLE, true),
         Attr::new(CKA_VALUE, value),
     ]);
-    let id = backend.create_object(&t)?;
-    for o in old {
-        backend.destroy_object(o)?;
-        // Whoever holds the old one's handle (a record's) now reaches the new one.
-        objects.rebind(o, id);
-    }
-    Ok(id)
+    Ok(backend.create_object(&t)?)
 }

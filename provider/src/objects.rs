@@ -7,6 +7,7 @@ use cryptoki_sys::{CK_KEY_TYPE, CK_OBJECT_CLASS, CK_OBJECT_HANDLE, CK_SESSION_HA
 use kmsbridge_bridge::ObjectId;
 use parking_lot::RwLock;
 use std::cell::Cell;
+use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 #[derive(Clone, Copy, Debug)]
@@ -97,6 +98,32 @@ struct Inner {
     next: CK_OBJECT_HANDLE,
     by_handle: HandleMap<CK_OBJECT_HANDLE, ObjEntry>,
     by_id: HandleMap<ObjectId, CK_OBJECT_HANDLE>,
+    /// (owning session, handle) of every session object: closing a session finds its
+    /// objects without visiting every object the process knows.
+    owned: BTreeSet<(CK_SESSION_HANDLE, CK_OBJECT_HANDLE)>,
+}
+
+impl Inner {
+    /// Add an entry under a new handle.
+    fn add(&mut self, h: CK_OBJECT_HANDLE, entry: ObjEntry) {
+        if let Some(s) = entry.owner {
+            self.owned.insert((s, h));
+        }
+        self.by_handle.insert(h, entry);
+    }
+
+    /// Take an entry out of every index.
+    fn take(&mut self, h: CK_OBJECT_HANDLE) -> Option<ObjEntry> {
+        let e = self.by_handle.remove(&h)?;
+        // An unbound entry's id is no backend id: leave the object of that id alone.
+        if self.by_id.get(&e.id) == Some(&h) {
+            self.by_id.remove(&e.id);
+        }
+        if let Some(s) = e.owner {
+            self.owned.remove(&(s, h));
+        }
+        Some(e)
+    }
 }
 
 impl ObjectTable {
@@ -128,7 +155,7 @@ impl ObjectTable {
         }
         t.next += 1;
         let h = t.next;
-        t.by_handle.insert(h, entry);
+        t.add(h, entry);
         t.by_id.insert(entry.id, h);
         h
     }
@@ -139,17 +166,12 @@ impl ObjectTable {
         let mut t = self.inner.write();
         t.next += 1;
         let h = t.next;
-        t.by_handle.insert(h, entry);
+        t.add(h, entry);
         h
     }
 
     pub(crate) fn remove(&self, h: CK_OBJECT_HANDLE) -> Option<ObjEntry> {
-        let mut t = self.inner.write();
-        let e = t.by_handle.remove(&h)?;
-        // An unbound entry's id is no backend id: leave the object of that id alone.
-        if t.by_id.get(&e.id) == Some(&h) {
-            t.by_id.remove(&e.id);
-        }
+        let e = self.inner.write().take(h)?;
         self.changed();
         Some(e)
     }
@@ -157,10 +179,9 @@ impl ObjectTable {
     /// Session objects owned by `session`.
     pub(crate) fn owned_by(&self, session: CK_SESSION_HANDLE) -> Vec<CK_OBJECT_HANDLE> {
         let t = self.inner.read();
-        t.by_handle
-            .iter()
-            .filter(|(_, e)| e.owner == Some(session))
-            .map(|(h, _)| *h)
+        t.owned
+            .range((session, CK_OBJECT_HANDLE::MIN)..=(session, CK_OBJECT_HANDLE::MAX))
+            .map(|(_, h)| *h)
             .collect()
     }
 }
@@ -175,9 +196,15 @@ impl ObjectTable {
     }
 
     pub(crate) fn set_owner(&self, h: CK_OBJECT_HANDLE, owner: CK_SESSION_HANDLE) {
-        if let Some(e) = self.inner.write().by_handle.get_mut(&h) {
-            e.owner = Some(owner);
+        let mut t = self.inner.write();
+        if let Some(e) = t.by_handle.get_mut(&h) {
+            let old = e.owner.replace(owner);
+            if let Some(s) = old {
+                t.owned.remove(&(s, h));
+            }
+            t.owned.insert((owner, h));
         }
+        drop(t);
         self.changed();
     }
 }
@@ -193,16 +220,7 @@ impl ObjectTable {
             .filter(|(_, e)| e.private && !e.hidden())
             .map(|(h, _)| *h)
             .collect();
-        handles
-            .into_iter()
-            .filter_map(|h| {
-                let e = t.by_handle.remove(&h)?;
-                if t.by_id.get(&e.id) == Some(&h) {
-                    t.by_id.remove(&e.id);
-                }
-                Some(e)
-            })
-            .collect()
+        handles.into_iter().filter_map(|h| t.take(h)).collect()
     }
 }
 
@@ -236,6 +254,55 @@ impl ObjectTable {
         let mut t = self.inner.write();
         t.by_handle.clear();
         t.by_id.clear();
+        t.owned.clear();
         self.changed();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(id: ObjectId, private: bool) -> ObjEntry {
+        ObjEntry {
+            id,
+            token: false,
+            private,
+            class: cryptoki_sys::CKO_SECRET_KEY,
+            key_type: None,
+            owner: None,
+            kind: Kind::Plain,
+            kid: 0,
+        }
+    }
+
+    #[test]
+    fn a_sessions_objects_are_found_by_owner_and_nothing_else() {
+        let t = ObjectTable::default();
+        let hs: Vec<_> = (1..=1000)
+            .map(|id| t.insert(entry(id, id % 2 == 0)))
+            .collect();
+        for (i, h) in hs.iter().enumerate() {
+            t.set_owner(*h, 1 + (i as CK_SESSION_HANDLE % 3));
+        }
+        let mut of2 = t.owned_by(2);
+        of2.sort_unstable();
+        let want: Vec<_> = hs.iter().copied().skip(1).step_by(3).collect();
+        assert_eq!(of2, want);
+        // A new owner moves the object; a removed one is no one's.
+        t.set_owner(want[0], 1);
+        t.remove(want[1]);
+        assert!(!t.owned_by(2).contains(&want[0]));
+        assert!(!t.owned_by(2).contains(&want[1]));
+        assert_eq!(t.owned_by(2).len(), want.len() - 2);
+        // Logout takes the private ones out of the owner index too.
+        t.take_private();
+        assert!(t
+            .owned_by(2)
+            .iter()
+            .all(|h| t.get(*h).is_some_and(|e| !e.private)));
+        assert_eq!(t.owned_by(4), Vec::<CK_OBJECT_HANDLE>::new());
+        t.clear();
+        assert!(t.owned_by(1).is_empty());
     }
 }

@@ -315,6 +315,11 @@ impl Backend for Node {
         check(rv, "C_SeedRandom")
     }
 
+    /// The vendor library reads the token itself.
+    fn live_reads(&self) -> bool {
+        true
+    }
+
     fn find(&self, template: &[Attr]) -> Result<Vec<ObjectId>> {
         let c = self.conn()?;
         let s = c.pool.lend()?;

@@ -145,7 +145,12 @@ impl Points {
     }
 
     fn reload_if_moved(&self, backend: &dyn Backend) -> Result<()> {
-        let (_, generation) = read_generation(backend, ACCESS_APPLICATION, GENERATION_LABEL)?;
+        let (_, generation) = read_generation(
+            backend,
+            ACCESS_APPLICATION,
+            GENERATION_LABEL,
+            &self.refresh.generation,
+        )?;
         {
             let snap = self.snap.read();
             if snap.loaded && snap.generation == generation {
@@ -191,7 +196,8 @@ impl Points {
     }
 
     fn bump(&self, backend: &dyn Backend) -> Result<()> {
-        write_public(backend, GENERATION_LABEL, fresh_generation(backend)?)?;
+        let id = write_public(backend, GENERATION_LABEL, fresh_generation(backend)?)?;
+        self.refresh.generation.wrote(id);
         self.refresh_now(backend);
         Ok(())
     }

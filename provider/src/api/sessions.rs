@@ -142,6 +142,11 @@ impl Provider {
                 tracing::info!(instance = %inst.name, user, "login");
             }
         }
+        if wanted == Login::User {
+            // The key records become readable now: read them here, once per login, so
+            // the first use of a key pays no scan of the token (issue 14).
+            inst.kms.refresh_now(inst);
+        }
         Ok(())
     }
 

@@ -132,9 +132,23 @@ impl Registry {
     }
 
     fn reload_if_moved(&self, inst: &dyn Token) -> Result<()> {
-        let (_, generation) = read_generation(inst.backend(), META_APPLICATION, GENERATION_LABEL)?;
+        let (_, generation) = read_generation(
+            inst.backend(),
+            META_APPLICATION,
+            GENERATION_LABEL,
+            &self.refresh.generation,
+        )?;
         if self.loaded.load(Ordering::Acquire) && generation == self.snap.read().generation {
             return Ok(());
+        }
+        if generation.is_empty() {
+            // Never written: make the generation object now, so the next looks read it
+            // by handle instead of scanning every object to find none every 0.5 s. Made
+            // beside any another process makes meanwhile (none destroyed), and this view
+            // stays keyed to the empty value, so its next look reloads whatever came.
+            if let Err(e) = self.first_generation(inst) {
+                tracing::debug!(instance = %inst.name(), "no generation object made: {e}");
+            }
         }
         let mut records = HashMap::new();
         for obj in inst
@@ -223,16 +237,29 @@ impl Registry {
     }
 
     fn bump(&self, inst: &dyn Token) -> Result<()> {
-        hidden_objects::write(
+        let id = hidden_objects::write(
             inst.backend(),
             inst.objects(),
             META_APPLICATION,
             GENERATION_LABEL,
             fresh_generation(inst.backend())?,
         )?;
+        self.refresh.generation.wrote(id);
         // Force a reload at the next check.
         self.loaded.store(false, Ordering::Release);
         self.refresh.expire();
+        Ok(())
+    }
+
+    /// The first generation object of an instance that has none.
+    fn first_generation(&self, inst: &dyn Token) -> Result<()> {
+        let id = hidden_objects::create(
+            inst.backend(),
+            META_APPLICATION,
+            GENERATION_LABEL,
+            fresh_generation(inst.backend())?,
+        )?;
+        self.refresh.generation.wrote(id);
         Ok(())
     }
 

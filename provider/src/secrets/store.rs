@@ -71,8 +71,12 @@ impl Store {
     }
 
     fn reload_if_moved(&self, backend: &dyn Backend) -> Result<()> {
-        let (gen_ids, generation) =
-            read_generation(backend, SECRET_RECORD_APPLICATION, GENERATION_LABEL)?;
+        let (gen_ids, generation) = read_generation(
+            backend,
+            SECRET_RECORD_APPLICATION,
+            GENERATION_LABEL,
+            &self.refresh.generation,
+        )?;
         {
             let snap = self.snap.read();
             if snap.loaded && snap.generation == generation {
@@ -138,13 +142,14 @@ impl Store {
     }
 
     fn bump(&self, backend: &dyn Backend, objects: &ObjectTable) -> Result<()> {
-        hidden_objects::write(
+        let id = hidden_objects::write(
             backend,
             objects,
             SECRET_RECORD_APPLICATION,
             GENERATION_LABEL,
             hex::encode(fresh_generation(backend)?).into_bytes(),
         )?;
+        self.refresh.generation.wrote(id);
         self.refresh_now(backend);
         Ok(())
     }
