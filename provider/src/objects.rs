@@ -273,6 +273,7 @@ mod tests {
             owner: None,
             kind: Kind::Plain,
             kid: 0,
+            always_auth: false,
         }
     }
 
