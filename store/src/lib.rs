@@ -62,6 +62,23 @@
 //! After `fork()`, a child must not use or drop its parent's `SqliteStore` (SQLite's rule
 //! for open connections): `std::mem::forget` it and open a new one.
 //!
+//! # Finds and the change log
+//!
+//! [`Store::find`] pushes a find's indexed attributes ([`INDEXED`]: `CKA_ID`,
+//! `CKA_LABEL`, `CKA_APPLICATION`, `CKA_KEY_TYPE`) and its class into one indexed
+//! lookup of the rows ([`Rows::find`]) and answers candidates, which the caller checks
+//! against the whole template. The terms a row is indexed by are a public object's
+//! clear values (in clear in its row anyway) and, for a private object, keyed hashes
+//! under a key derived from the DEK: a private object's label or id is never in clear
+//! at rest, and key material is never indexed (see the `index` module). Rows of a
+//! store from before the index (schema 1) have no terms until a login gives them some
+//! ([`Store::reindex`]); until then every find of their class answers them.
+//!
+//! Every commit logs the objects it inserted, replaced or deleted under its version;
+//! [`Store::changes_since`] answers them, so a cache notices another process's commit
+//! at the cost of that commit, or says [`Changes::Reload`] (the log, kept for the
+//! last [`LOG_VERSIONS`] versions, does not reach back that far; a `C_InitToken`).
+//!
 //! # Encryption at rest
 //!
 //! A random 256-bit data-encryption key (the [`Dek`]) seals every secret. It is
@@ -137,6 +154,10 @@
 //! store.update(Some(&dek) | None, &rec, secret)
 //! store.delete(id)
 //! store.load(Some(&dek) | None, id) -> ObjectRecord
+//! store.insert_many(Some(&dek) | None, &[rec], secret) -> [ObjectId]  one commit
+//! store.find(Some(&dek) | None, class, &[(type, value)]) -> [ObjectId]  candidates
+//! store.changes_since(version) -> Changes         objects touched, or Reload
+//! store.reindex(&dek, batch) -> n                 terms for rows from schema 1
 //! store.list() -> [(id, class, private)]
 //! store.version() -> u64                          moves at every commit of any process
 //! store.integrity_check()
@@ -156,6 +177,7 @@
 //! `CKR_USER_NOT_LOGGED_IN`. The store does not police roles or sessions beyond that:
 //! the provider does.
 
+mod index;
 mod objects;
 mod pins;
 #[cfg(feature = "postgres")]
@@ -170,16 +192,18 @@ mod token;
 use cryptoki_sys::CKR_FUNCTION_FAILED;
 use kmsbridge_bridge::Error;
 
+pub use index::{INDEXED, MAX_PLAIN};
 pub use objects::{ObjectRecord, ObjectRow};
 pub use pins::{Dek, PinSlot, KDF_ITERATIONS, MAX_PIN_LEN, MIN_PIN_LEN};
 #[cfg(feature = "postgres")]
 pub use postgres::{
     read_password_file, PgSettings, PostgresRows, PostgresStore, PG_SCHEMA_VERSION,
 };
-pub use rows::{Rows, Tx};
+pub use rows::{Changes, Query, Rows, Tx};
 #[cfg(feature = "sqlite")]
 pub use sqlite::{
-    SqliteRows, SqliteStore, BUSY_TIMEOUT, DB_FILE, DEFAULT_MAX_FAILURES, SCHEMA_VERSION,
+    SqliteRows, SqliteStore, BUSY_TIMEOUT, DB_FILE, DEFAULT_MAX_FAILURES, LOG_VERSIONS,
+    SCHEMA_VERSION,
 };
 pub use store::Store;
 pub use token::{TokenInfo, TokenRow};

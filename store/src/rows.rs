@@ -2,6 +2,12 @@
 //! ([`Rows`], [`Tx`]). Everything above them — the counted PIN checks, the
 //! initialisation retries, sealing and the withheld-attribute rules — is written once
 //! in [`crate::Store`].
+//!
+//! An implementation may index objects for finds ([`Rows::find`] with the terms
+//! [`Tx::set_terms`] writes) and log which objects each commit touched
+//! ([`Rows::changes_since`]). Both have defaults that need nothing of it: `find`
+//! answers every object of the class (the caller checks each candidate), and
+//! `changes_since` says [`Changes::Reload`] whenever the version moved.
 
 use cryptoki_sys::CK_USER_TYPE;
 
@@ -54,6 +60,88 @@ pub trait Rows: Send + Sync + std::fmt::Debug {
     /// keeps (SQLite truncates its WAL). Best effort: failures are logged, not
     /// answered. Nothing by default.
     fn after_secret_change(&self) {}
+
+    /// The candidates of a find: the ids of objects that may match `query`, by id,
+    /// never missing one that matches (an implementation may answer more: the
+    /// caller checks every candidate against the whole template). An object whose
+    /// terms were never set ([`Rows::unindexed`]) is always a candidate of its class.
+    ///
+    /// By default a scan of [`Rows::list`] by class and `CKA_PRIVATE`, ignoring the
+    /// terms.
+    fn find(&self, query: &Query) -> Result<Vec<ObjectId>> {
+        Ok(self
+            .list()?
+            .into_iter()
+            .filter(|(_, class, private)| {
+                query.class.is_none_or(|c| c == *class) && (query.private || !*private)
+            })
+            .map(|(id, _, _)| id)
+            .collect())
+    }
+
+    /// What changed since `version` (a value [`Rows::version`] or an earlier
+    /// `changes_since` answered): the objects inserted, replaced or deleted by commits
+    /// after it, or [`Changes::Reload`] when the store cannot say (its log does not
+    /// reach back that far, or a commit replaced everything: `C_InitToken`).
+    ///
+    /// By default: nothing when the version has not moved, else `Reload`.
+    fn changes_since(&self, version: u64) -> Result<Changes> {
+        let now = self.version()?;
+        Ok(if now == version {
+            Changes::Objects {
+                version: now,
+                ids: Vec::new(),
+            }
+        } else {
+            Changes::Reload { version: now }
+        })
+    }
+
+    /// Up to `limit` objects whose index terms were never set (rows from before the
+    /// index existed, or whose terms need the DEK), by id. The store sets them at
+    /// the next login ([`crate::Store::reindex`]). None by default (a store without an
+    /// index has nothing to fill).
+    fn unindexed(&self, limit: usize) -> Result<Vec<ObjectId>> {
+        let _ = limit;
+        Ok(Vec::new())
+    }
+}
+
+/// The candidates a find asks [`Rows::find`] for.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Query {
+    /// Only objects of this `CKA_CLASS`.
+    pub class: Option<u64>,
+    /// Whether private objects may be answered (the caller holds the DEK).
+    pub private: bool,
+    /// `(attribute type, terms)`: an object is a candidate when, for every entry, its
+    /// index holds one of `terms` under that type. The terms are opaque bytes made
+    /// by the store ([`crate::Store::find`]); an implementation compares them for
+    /// equality only. What they hold: a public object's clear attribute gives its
+    /// value (it is stored in clear anyway); a private object's attribute gives a
+    /// keyed hash under a key derived from the DEK, so the label or id of a private
+    /// object is never in clear at rest; secret attributes (key material, anything
+    /// sealed on a public object) give no term at all.
+    pub terms: Vec<(u64, Vec<Vec<u8>>)>,
+}
+
+/// What [`Rows::changes_since`] answers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Changes {
+    /// The objects touched after the version asked about (each once, by id; one that
+    /// was deleted is among them and no longer loads), as of `version`.
+    Objects {
+        /// The store version this answer reflects.
+        version: u64,
+        /// Inserted, replaced or deleted objects.
+        ids: Vec<ObjectId>,
+    },
+    /// Too old, or everything changed: forget all that was cached and reload, as of
+    /// `version`.
+    Reload {
+        /// The store version to reload at.
+        version: u64,
+    },
 }
 
 /// The row operations inside one [`Rows::write`] transaction.
@@ -92,8 +180,17 @@ pub trait Tx {
     /// this transaction).
     fn replace_object(&mut self, id: ObjectId, row: &ObjectRow) -> Result<()>;
 
-    /// Delete object `id`; whether there was one.
+    /// Delete object `id` (its index terms with it); whether there was one.
     fn delete_object(&mut self, id: ObjectId) -> Result<bool>;
+
+    /// Set object `id`'s index terms for [`Rows::find`], replacing any it had, and mark
+    /// it indexed: `(attribute type, term)`, several per type allowed. The store calls
+    /// it after every insert and replace. Nothing by default (a store without an
+    /// index answers finds by scanning).
+    fn set_terms(&mut self, id: ObjectId, terms: &[(u64, Vec<u8>)]) -> Result<()> {
+        let _ = (id, terms);
+        Ok(())
+    }
 }
 
 /// A boxed implementation, so that one `Store` type serves whichever was opened.
@@ -122,5 +219,14 @@ impl<R: Rows + ?Sized> Rows for Box<R> {
     }
     fn after_secret_change(&self) {
         (**self).after_secret_change()
+    }
+    fn find(&self, query: &Query) -> Result<Vec<ObjectId>> {
+        (**self).find(query)
+    }
+    fn changes_since(&self, version: u64) -> Result<Changes> {
+        (**self).changes_since(version)
+    }
+    fn unindexed(&self, limit: usize) -> Result<Vec<ObjectId>> {
+        (**self).unindexed(limit)
     }
 }

@@ -18,12 +18,12 @@ use parking_lot::Mutex;
 use rusqlite::{Connection, TransactionBehavior};
 
 use crate::objects::ObjectRow;
-use crate::rows::{Rows, Tx};
+use crate::rows::{Changes, Query, Rows, Tx};
 use crate::token::TokenRow;
 use crate::Store;
 use kmsbridge_bridge::{Error, ObjectId, Result};
 
-pub use schema::{BUSY_TIMEOUT, DB_FILE, DEFAULT_MAX_FAILURES, SCHEMA_VERSION};
+pub use schema::{BUSY_TIMEOUT, DB_FILE, DEFAULT_MAX_FAILURES, LOG_VERSIONS, SCHEMA_VERSION};
 
 /// Idle connections kept per `SqliteRows`; more are opened under load and closed after.
 const MAX_IDLE: usize = 8;
@@ -219,15 +219,40 @@ impl Rows for SqliteRows {
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(db(what))?;
-        f(&mut tx::SqliteTx(&tx))?;
-        tx.prepare_cached("UPDATE meta SET version = version + 1 WHERE id = 1")
-            .and_then(|mut st| st.execute([]))
+        let mut stx = tx::SqliteTx {
+            tx: &tx,
+            touched: Vec::new(),
+            everything: false,
+        };
+        f(&mut stx)?;
+        let (mut touched, everything) = (stx.touched, stx.everything);
+        let version: i64 = tx
+            .prepare_cached("UPDATE meta SET version = version + 1 WHERE id = 1 RETURNING version")
+            .and_then(|mut st| st.query_row([], |r| r.get(0)))
             .map_err(db(what))?;
+        objects::log_commit(&tx, version, &mut touched, everything)?;
         tx.commit().map_err(db(what))?;
         Ok(())
     }
 
     fn after_secret_change(&self) {
         self.checkpoint_truncate();
+    }
+
+    fn find(&self, query: &Query) -> Result<Vec<ObjectId>> {
+        objects::find(&*self.conn()?, query)
+    }
+
+    fn changes_since(&self, version: u64) -> Result<Changes> {
+        let mut conn = self.conn()?;
+        // One read transaction: the version and the log agree.
+        let tx = conn.transaction().map_err(db("store: changes"))?;
+        let out = objects::changes_since(&tx, version)?;
+        tx.commit().map_err(db("store: changes"))?;
+        Ok(out)
+    }
+
+    fn unindexed(&self, limit: usize) -> Result<Vec<ObjectId>> {
+        objects::unindexed(&*self.conn()?, limit)
     }
 }

@@ -19,7 +19,11 @@ use kmsbridge_bridge::{Error, Result};
 pub const DB_FILE: &str = "store.sqlite";
 
 /// The schema this code reads and writes.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
+
+/// How many store versions the change log reaches back; a cache older than that
+/// reloads (`Changes::Reload`).
+pub const LOG_VERSIONS: i64 = 100_000;
 
 /// Wrong PINs allowed in a row before a PIN locks.
 pub const DEFAULT_MAX_FAILURES: u32 = 10;
@@ -124,7 +128,8 @@ pub(crate) fn migrate(conn: &mut Connection) -> Result<()> {
     while version < SCHEMA_VERSION {
         match version {
             0 => create_v1(&tx)?,
-            // Future: `1 => v1_to_v2(&tx)?,` and so on, one step each.
+            1 => v1_to_v2(&tx)?,
+            // Future: `2 => v2_to_v3(&tx)?,` and so on, one step each.
             _ => {
                 return Err(Error::rv(
                     cryptoki_sys::CKR_TOKEN_NOT_RECOGNIZED,
@@ -198,4 +203,39 @@ fn create_v1(tx: &rusqlite::Transaction) -> Result<()> {
     )
     .map_err(db("store: create schema"))?;
     Ok(())
+}
+
+/// Version 2: the find index and the change log. Rows of a version-1 store start
+/// unindexed (a private object's terms need the DEK): every find answers them as
+/// candidates until a login gives them terms (`Store::reindex`). The log starts at the
+/// current version, so a cache from before the upgrade reloads.
+fn v1_to_v2(tx: &rusqlite::Transaction) -> Result<()> {
+    tx.execute_batch(
+        "
+        -- 1 once the object's terms are in object_term (set with every write of it).
+        ALTER TABLE object ADD COLUMN indexed INTEGER NOT NULL DEFAULT 0;
+        CREATE INDEX object_class ON object (class, id);
+        CREATE INDEX object_unindexed ON object (id) WHERE indexed = 0;
+        -- What finds look up: (attribute type, term) -> object. Terms are the values
+        -- of public objects' clear attributes, keyed hashes for private objects'
+        -- (see the crate's index module), never key material.
+        CREATE TABLE object_term (
+            ty        INTEGER NOT NULL,
+            term      BLOB NOT NULL,
+            object_id INTEGER NOT NULL,
+            PRIMARY KEY (ty, term, object_id)
+        ) WITHOUT ROWID;
+        CREATE INDEX object_term_object ON object_term (object_id, ty, term);
+        -- Which objects each commit (meta.version) inserted, replaced or deleted.
+        -- Complete for versions above meta.log_floor.
+        CREATE TABLE change_log (
+            version   INTEGER NOT NULL,
+            object_id INTEGER NOT NULL,
+            PRIMARY KEY (version, object_id)
+        ) WITHOUT ROWID;
+        ALTER TABLE meta ADD COLUMN log_floor INTEGER NOT NULL DEFAULT 0;
+        UPDATE meta SET log_floor = version;
+        ",
+    )
+    .map_err(db("store: migrate to schema 2"))
 }

@@ -56,7 +56,7 @@ pub(super) fn start_over(
     label: &str,
     token_uid: &[u8; seal::UID_LEN],
 ) -> Result<()> {
-    conn.execute("DELETE FROM object", [])
+    conn.execute_batch("DELETE FROM object; DELETE FROM object_term;")
         .map_err(db("store: init_token"))?;
     conn.execute("DELETE FROM pin_slot", [])
         .map_err(db("store: init_token"))?;

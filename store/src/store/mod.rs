@@ -3,6 +3,7 @@
 //! object calls in `objects`.
 
 mod credentials;
+mod find;
 mod logins;
 mod objects;
 

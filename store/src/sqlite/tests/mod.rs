@@ -3,6 +3,7 @@
 //! identity (`objects`), and a scan of the files for secrets (`at_rest`).
 
 mod at_rest;
+mod index;
 mod objects;
 mod pins;
 
@@ -13,6 +14,7 @@ use zeroize::Zeroizing;
 
 use super::*;
 use crate::{Dek, ObjectRecord};
+use kmsbridge_bridge::ObjectId;
 
 const SO_PIN: &[u8] = b"so-secret-1234";
 const USER_PIN: &[u8] = b"user-secret-5678";
