@@ -47,6 +47,9 @@ pub(crate) struct InstanceConfig {
     pub(crate) so_pin_hash: Option<String>,
     /// Software instances: the directory of the instance's durable store.
     pub(crate) store: Option<PathBuf>,
+    /// Software instances: a PostgreSQL database holding the store instead
+    /// (docs/POSTGRES_STORE.md).
+    pub(crate) postgres: Option<PostgresConfig>,
     /// Milliseconds an operation waits for a pooled backend session.
     #[serde(default = "default_pool_wait_ms")]
     pub(crate) pool_wait_ms: u64,
@@ -198,6 +201,55 @@ fn default_pool_wait_ms() -> u64 {
     10_000
 }
 
+/// `[instance.postgres]`: the database of a software instance shared by many hosts.
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PostgresConfig {
+    /// Host name or address; several, comma-separated, for a primary and standbys.
+    pub(crate) host: String,
+    #[serde(default = "default_pg_port")]
+    pub(crate) port: u16,
+    pub(crate) dbname: String,
+    pub(crate) user: String,
+    /// A file holding the password (mode 0600), never the password itself.
+    pub(crate) password_file: PathBuf,
+    #[serde(default = "default_pg_connect_timeout_ms")]
+    pub(crate) connect_timeout_ms: u64,
+}
+
+fn default_pg_port() -> u16 {
+    5432
+}
+
+fn default_pg_connect_timeout_ms() -> u64 {
+    5000
+}
+
+impl PostgresConfig {
+    pub(crate) fn settings(&self) -> kmsbridge_store::PgSettings {
+        let mut s = kmsbridge_store::PgSettings::new(
+            &self.host,
+            &self.dbname,
+            &self.user,
+            &self.password_file,
+        );
+        s.port = self.port;
+        s.connect_timeout = std::time::Duration::from_millis(self.connect_timeout_ms);
+        s
+    }
+}
+
+impl InstanceConfig {
+    /// Where a software instance's store lives.
+    pub(crate) fn store_location(&self) -> Option<kmsbridge_store::Location> {
+        match (&self.postgres, &self.store) {
+            (Some(pg), _) => Some(kmsbridge_store::Location::Postgres(pg.settings())),
+            (None, Some(dir)) => Some(kmsbridge_store::Location::Dir(dir.clone())),
+            (None, None) => None,
+        }
+    }
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct NodeConfig {
@@ -216,6 +268,41 @@ pub(crate) struct NodeConfig {
 
 fn default_pool_size() -> usize {
     32
+}
+
+/// An `[instance.postgres]` table: the fields are present and the password file is
+/// usable now (the error names the file and the fix).
+fn check_postgres(
+    file: &Path,
+    f: &dyn Fn(&str) -> String,
+    pg: &PostgresConfig,
+) -> Result<(), String> {
+    for (field, value) in [
+        ("host", &pg.host),
+        ("dbname", &pg.dbname),
+        ("user", &pg.user),
+    ] {
+        if value.trim().is_empty() {
+            return Err(bad(
+                file,
+                &f(&format!("postgres.{field}")),
+                "must not be empty",
+            ));
+        }
+    }
+    if pg.port == 0 {
+        return Err(bad(file, &f("postgres.port"), "must be 1 to 65535"));
+    }
+    if !(100..=600_000).contains(&pg.connect_timeout_ms) {
+        return Err(bad(
+            file,
+            &f("postgres.connect_timeout_ms"),
+            "must be 100 to 600000 milliseconds",
+        ));
+    }
+    kmsbridge_store::read_password_file(&pg.password_file)
+        .map(|_| ())
+        .map_err(|why| bad(file, &f("postgres.password_file"), why))
 }
 
 fn bad(file: &Path, field: &str, what: impl std::fmt::Display) -> String {
@@ -241,6 +328,7 @@ impl Config {
                 user_pin_hash: None,
                 so_pin_hash: None,
                 store: Some(data.join("kmsbridge")),
+                postgres: None,
                 pool_wait_ms: default_pool_wait_ms(),
                 import_token_ttl_s: default_import_token_ttl_s(),
                 quorum: None,
@@ -348,12 +436,23 @@ impl Config {
                     }
                 }
                 InstanceType::Software => {
-                    if inst.store.is_none() {
-                        return Err(bad(
-                            file,
-                            &f("store"),
-                            "a software instance needs a store directory",
-                        ));
+                    match (&inst.store, &inst.postgres) {
+                        (None, None) => {
+                            return Err(bad(
+                                file,
+                                &f("store"),
+                                "a software instance needs a store directory (or an [instance.postgres] table)",
+                            ))
+                        }
+                        (Some(_), Some(_)) => {
+                            return Err(bad(
+                                file,
+                                &f("postgres"),
+                                "give either store (a directory) or postgres (a database), not both",
+                            ))
+                        }
+                        (None, Some(pg)) => check_postgres(file, &f, pg)?,
+                        (Some(_), None) => {}
                     }
                     if !inst.nodes.is_empty() {
                         return Err(bad(

@@ -59,13 +59,13 @@ impl Provider {
                     (hsm, admin)
                 }
                 InstanceType::Software => {
-                    let dir = ic.store.clone().ok_or_else(|| {
+                    let location = ic.store_location().ok_or_else(|| {
                         Error::Config(format!(
                             "instance {}: a software instance needs a store",
                             ic.name
                         ))
                     })?;
-                    let soft = Arc::new(kmsbridge_soft::SoftBackend::new(dir));
+                    let soft = Arc::new(kmsbridge_soft::SoftBackend::at(location));
                     let admin = Admin {
                         token: Some(soft.clone()),
                         cluster: None,

@@ -50,7 +50,7 @@ impl Cached {
 }
 
 pub struct SoftBackend {
-    dir: PathBuf,
+    location: kmsbridge_store::Location,
     store: OnceLock<Store>,
     opening: Mutex<()>,
     /// What the application's login unlocked; `None` when logged out.
@@ -99,10 +99,16 @@ fn matches(obj: &SoftObject, template: &[Attr]) -> bool {
 }
 
 impl SoftBackend {
-    /// A backend over the store in `dir`; nothing is opened until first use.
+    /// A backend over the SQLite store in `dir`; nothing is opened until first use.
     pub fn new(dir: PathBuf) -> SoftBackend {
+        SoftBackend::at(kmsbridge_store::Location::Dir(dir))
+    }
+
+    /// A backend over the store at `location` (a directory or a PostgreSQL database);
+    /// nothing is opened until first use.
+    pub fn at(location: kmsbridge_store::Location) -> SoftBackend {
         SoftBackend {
-            dir,
+            location,
             store: OnceLock::new(),
             opening: Mutex::new(()),
             dek: RwLock::new(None),
@@ -121,8 +127,8 @@ impl SoftBackend {
         if let Some(s) = self.store.get() {
             return Ok(s);
         }
-        let s = kmsbridge_store::open(&self.dir)?;
-        tracing::info!(store = %self.dir.display(), "software store opened");
+        let s = kmsbridge_store::open_at(&self.location)?;
+        tracing::info!(store = %self.location, "software store opened");
         Ok(self.store.get_or_init(|| s))
     }
 
