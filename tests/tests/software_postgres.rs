@@ -211,7 +211,15 @@ fn postgres_restart_under_load_loses_no_acknowledged_key() {
                     let was_down = down.load(Ordering::SeqCst);
                     match gen_token_aes(&s, &label, label.as_bytes()) {
                         Ok(key) => {
-                            made.lock().unwrap().insert(label, fingerprint(&s, key));
+                            // Acknowledged. Its fingerprint may meet the outage (a
+                            // cache refreshed by another thread reads the store):
+                            // then the verifier checks it is there, not its value.
+                            let fp = match s.encrypt(&Mechanism::AesEcb, key, &PROBE) {
+                                Ok(ct) => hex::encode(ct),
+                                Err(Error::Pkcs11(RvError::FunctionFailed, _)) => "?".into(),
+                                Err(e) => panic!("thread {t}: C_Encrypt: {e}"),
+                            };
+                            made.lock().unwrap().insert(label, fp);
                             if !was_down && served_after.is_none() {
                                 served_after = Some(Instant::now());
                             }
@@ -287,7 +295,8 @@ fn verify_child() {
             ])
             .unwrap();
         assert_eq!(found.len(), 1, "acknowledged key {label} found {} times", found.len());
-        assert_eq!(fingerprint(&s, found[0]), fp, "key {label} changed");
+        let now = fingerprint(&s, found[0]);
+        assert!(fp == "?" || now == fp, "key {label} changed");
         n += 1;
     }
     say(&format!("VERIFIED {n}"));
