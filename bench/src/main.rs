@@ -38,6 +38,7 @@ mod parent;
 mod quota;
 mod report;
 mod rig;
+mod scale;
 mod workers;
 
 use std::process::ExitCode;
@@ -56,6 +57,10 @@ fn main() -> ExitCode {
     // `--quota` (and its children): the quota accuracy and overhead bench, in quota/.
     if args.iter().any(|a| a == "--quota" || a == "--quota-child") {
         return quota::main(&args);
+    }
+    // `--scale` (and its children): a software instance against its key count, in scale/.
+    if args.iter().any(|a| a == "--scale" || a == "--scale-child") {
+        return scale::main(&args);
     }
     exit(args::parse_args(&args), |opts| match opts.cell {
         Some(cell) => Done::Child(

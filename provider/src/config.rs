@@ -50,6 +50,9 @@ pub(crate) struct InstanceConfig {
     /// Software instances: a PostgreSQL database holding the store instead
     /// (docs/POSTGRES_STORE.md).
     pub(crate) postgres: Option<PostgresConfig>,
+    /// Software instances: token objects a process keeps in memory with their
+    /// prepared keys (least recently used out); default 10,000.
+    pub(crate) object_cache: Option<usize>,
     /// Milliseconds an operation waits for a pooled backend session.
     #[serde(default = "default_pool_wait_ms")]
     pub(crate) pool_wait_ms: u64,
@@ -329,6 +332,7 @@ impl Config {
                 so_pin_hash: None,
                 store: Some(data.join("kmsbridge")),
                 postgres: None,
+                object_cache: None,
                 pool_wait_ms: default_pool_wait_ms(),
                 import_token_ttl_s: default_import_token_ttl_s(),
                 quorum: None,
@@ -401,6 +405,13 @@ impl Config {
             inst.audit.validate(file, &f)?;
             match inst.kind {
                 InstanceType::Hardware => {
+                    if inst.object_cache.is_some() {
+                        return Err(bad(
+                            file,
+                            &f("object_cache"),
+                            "object_cache is for software instances",
+                        ));
+                    }
                     if inst.nodes.is_empty() {
                         return Err(bad(
                             file,
@@ -466,6 +477,16 @@ impl Config {
                             file,
                             &f("quorum"),
                             "quorum and call_timeout_ms are for hardware instances",
+                        ));
+                    }
+                    if inst
+                        .object_cache
+                        .is_some_and(|n| !(1..=10_000_000).contains(&n))
+                    {
+                        return Err(bad(
+                            file,
+                            &f("object_cache"),
+                            "must be 1 to 10000000 objects",
                         ));
                     }
                     if inst.user_pin_hash.is_some() || inst.so_pin_hash.is_some() {

@@ -65,7 +65,10 @@ impl Provider {
                             ic.name
                         ))
                     })?;
-                    let soft = Arc::new(kmsbridge_soft::SoftBackend::at(location));
+                    let cap = ic
+                        .object_cache
+                        .unwrap_or(kmsbridge_soft::DEFAULT_CACHE_OBJECTS);
+                    let soft = Arc::new(kmsbridge_soft::SoftBackend::at(location, cap));
                     let admin = Admin {
                         token: Some(soft.clone()),
                         cluster: None,

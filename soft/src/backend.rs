@@ -2,52 +2,35 @@
 //! (`kmsbridge-store`, through its `Store`), crypto in-module (`engine`).
 //!
 //! Token objects live in the store, shared by every process; this process caches
-//! each object it has loaded with its prepared key, so the hot path (Init, then the
-//! call) never touches the store or re-parses a key. The cache is dropped whenever
-//! the store's version shows another commit, checked on finds and loads of objects
-//! not yet cached (so an object created by another process is found at once).
-//! Session objects never reach the store.
+//! the objects it has used with their prepared keys (a bounded cache, least recently
+//! used out: `cache`), so the hot path (Init, then the call) never touches the store
+//! or re-parses a key. A find asks the store's index for candidates (the template's
+//! class and indexed attributes, `Store::find`) and checks only those, loading them
+//! lazily. Finds and loads of objects not cached first apply the store's change log
+//! (`Store::changes_since`): what another process committed is seen at once, at the
+//! cost of that commit. Session objects never reach the store.
 
-use crate::engine::{self, Prepared, SoftObject};
+use crate::cache::{Cached, ObjectCache, DEFAULT_CACHE_OBJECTS};
+use crate::engine::{self, SoftObject};
 use cryptoki_sys::*;
 use kmsbridge_bridge::admin::{TokenAdmin, TokenState};
 use kmsbridge_bridge::backend::{Backend, ObjectId, Output};
 use kmsbridge_bridge::error::{Error, Result};
 use kmsbridge_bridge::op::{Cipher, Digesting, Signing, Verifying};
 use kmsbridge_bridge::{Attr, AttrReq, Mechanism};
-use kmsbridge_store::{Dek, ObjectRecord, Store};
+use kmsbridge_store::{Changes, Dek, ObjectRecord, Store};
 use parking_lot::{Mutex, RwLock};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
+
+/// Rows given index terms per write after a login, for a store from before the index.
+const REINDEX_BATCH: usize = 1000;
 use zeroize::Zeroizing;
 
 /// Session objects take ids from here up, far above any store row id.
 const SESSION_IDS: ObjectId = 1 << 62;
-
-/// An object as this process knows it, with its key prepared on first use.
-struct Cached {
-    obj: SoftObject,
-    prepared: OnceLock<Arc<Prepared>>,
-}
-
-impl Cached {
-    fn new(obj: SoftObject) -> Arc<Cached> {
-        Arc::new(Cached {
-            obj,
-            prepared: OnceLock::new(),
-        })
-    }
-
-    fn prepared(&self) -> Result<Arc<Prepared>> {
-        if let Some(p) = self.prepared.get() {
-            return Ok(p.clone());
-        }
-        let p = engine::prepare(&self.obj)?;
-        Ok(self.prepared.get_or_init(|| p).clone())
-    }
-}
 
 pub struct SoftBackend {
     location: kmsbridge_store::Location,
@@ -55,9 +38,8 @@ pub struct SoftBackend {
     opening: Mutex<()>,
     /// What the application's login unlocked; `None` when logged out.
     dek: RwLock<Option<Dek>>,
-    /// Token objects loaded by this process, and the store version they reflect.
-    cache: RwLock<HashMap<ObjectId, Arc<Cached>>>,
-    cache_version: AtomicU64,
+    /// Token objects used by this process, and the store version they reflect.
+    cache: ObjectCache,
     session_objects: RwLock<HashMap<ObjectId, Arc<Cached>>>,
     next_session_id: AtomicU64,
 }
@@ -101,19 +83,25 @@ fn matches(obj: &SoftObject, template: &[Attr]) -> bool {
 impl SoftBackend {
     /// A backend over the SQLite store in `dir`; nothing is opened until first use.
     pub fn new(dir: PathBuf) -> SoftBackend {
-        SoftBackend::at(kmsbridge_store::Location::Dir(dir))
+        SoftBackend::with_cache(dir, DEFAULT_CACHE_OBJECTS)
     }
 
-    /// A backend over the store at `location` (a directory or a PostgreSQL database);
-    /// nothing is opened until first use.
-    pub fn at(location: kmsbridge_store::Location) -> SoftBackend {
+    /// A backend over the SQLite store in `dir` that keeps at most `cache_objects`
+    /// token objects in memory (at least 1).
+    pub fn with_cache(dir: PathBuf, cache_objects: usize) -> SoftBackend {
+        SoftBackend::at(kmsbridge_store::Location::Dir(dir), cache_objects)
+    }
+
+    /// A backend over the store at `location` (a directory or a PostgreSQL database)
+    /// that keeps at most `cache_objects` token objects in memory; nothing is opened
+    /// until first use.
+    pub fn at(location: kmsbridge_store::Location, cache_objects: usize) -> SoftBackend {
         SoftBackend {
             location,
             store: OnceLock::new(),
             opening: Mutex::new(()),
             dek: RwLock::new(None),
-            cache: RwLock::new(HashMap::new()),
-            cache_version: AtomicU64::new(u64::MAX),
+            cache: ObjectCache::new(cache_objects),
             session_objects: RwLock::new(HashMap::new()),
             next_session_id: AtomicU64::new(SESSION_IDS),
         }
@@ -132,13 +120,42 @@ impl SoftBackend {
         Ok(self.store.get_or_init(|| s))
     }
 
-    /// Drop cached token objects if any process committed since they were loaded.
+    /// Drop cached token objects that any process changed since they were loaded:
+    /// the change log's ids, or everything when the log cannot say.
     fn refresh(&self) -> Result<()> {
-        let v = self.store()?.version()?;
-        if self.cache_version.swap(v, Ordering::AcqRel) != v {
-            self.cache.write().clear();
-        }
+        let store = self.store()?;
+        let since = self.cache.version();
+        let changes = match since {
+            Some(v) => store.changes_since(v)?,
+            None => Changes::Reload {
+                version: store.version()?,
+            },
+        };
+        self.cache.apply(since, changes);
         Ok(())
+    }
+
+    /// Token objects held in memory now (for tests and benches).
+    pub fn cached_objects(&self) -> usize {
+        self.cache.len()
+    }
+
+    /// Store secret or private keys made elsewhere (by the engine) in one commit: the bulk path of
+    /// benches and imports. Those only (`CKR_TEMPLATE_INCONSISTENT` otherwise), their
+    /// material sealed; private ones need a login.
+    pub fn insert_token_objects(&self, objs: &[SoftObject]) -> Result<Vec<ObjectId>> {
+        if objs
+            .iter()
+            .any(|o| !o.is_token() || !matches!(o.class(), CKO_SECRET_KEY | CKO_PRIVATE_KEY))
+        {
+            return Err(Error::rv(
+                CKR_TEMPLATE_INCONSISTENT,
+                "token secret or private keys only",
+            ));
+        }
+        let recs: Vec<ObjectRecord> = objs.iter().map(|o| record(0, o)).collect();
+        let secret = SoftObject::is_secret_attr;
+        self.with_dek(|dek| self.store()?.insert_many(dek, &recs, secret))
     }
 
     fn with_dek<T>(&self, f: impl FnOnce(Option<&Dek>) -> Result<T>) -> Result<T> {
@@ -158,13 +175,22 @@ impl SoftBackend {
                     "no such session object",
                 ));
         }
-        if let Some(c) = self.cache.read().get(&id) {
-            return Ok(c.clone());
+        if let Some(c) = self.cache.get(id) {
+            return Ok(c);
         }
         self.refresh()?;
+        self.load_fresh(id)
+    }
+
+    /// Load a token object not cached, right after a refresh.
+    fn load_fresh(&self, id: ObjectId) -> Result<Arc<Cached>> {
+        if let Some(c) = self.cache.get(id) {
+            return Ok(c);
+        }
+        let seen = self.cache.version();
         let rec = self.with_dek(|dek| self.store()?.load(dek, id))?;
         let c = Cached::new(object(rec));
-        self.cache.write().insert(id, c.clone());
+        self.cache.put_at(seen, id, c.clone());
         Ok(c)
     }
 
@@ -177,7 +203,7 @@ impl SoftBackend {
         }
         let secret = sealed_attrs(&obj);
         let id = self.with_dek(|dek| self.store()?.insert(dek, &record(0, &obj), &secret))?;
-        self.cache.write().insert(id, Cached::new(obj));
+        self.cache.put(id, Cached::new(obj));
         Ok(id)
     }
 
@@ -188,8 +214,30 @@ impl SoftBackend {
         }
         let secret = sealed_attrs(&obj);
         self.with_dek(|dek| self.store()?.update(dek, &record(id, &obj), &secret))?;
-        self.cache.write().insert(id, Cached::new(obj));
+        self.cache.put(id, Cached::new(obj));
         Ok(())
+    }
+}
+
+impl SoftBackend {
+    /// Give index terms to rows from before the index (a store upgraded from schema
+    /// 1), in batches; nothing to do (one indexed query) on a current store. Best
+    /// effort: rows left without terms are still found, as candidates of every find.
+    fn reindex(&self, dek: &Dek) {
+        let Ok(store) = self.store() else { return };
+        loop {
+            match store.reindex(dek, REINDEX_BATCH) {
+                Ok(0) => break,
+                Ok(n) => tracing::info!(
+                    objects = n,
+                    "software store: indexed objects from an older schema"
+                ),
+                Err(e) => {
+                    tracing::warn!(error = %e, "software store: indexing older objects failed");
+                    break;
+                }
+            }
+        }
     }
 }
 
@@ -200,7 +248,7 @@ impl Backend for SoftBackend {
 
     fn shutdown(&self) {
         *self.dek.write() = None;
-        self.cache.write().clear();
+        self.cache.clear();
         self.session_objects.write().clear();
     }
 
@@ -227,16 +275,26 @@ impl Backend for SoftBackend {
 
     fn find(&self, template: &[Attr]) -> Result<Vec<ObjectId>> {
         self.refresh()?;
+        let class = template
+            .iter()
+            .find(|a| a.ty == CKA_CLASS)
+            .and_then(|a| a.as_ulong());
+        let pairs: Vec<(u64, &[u8])> = template
+            .iter()
+            .map(|a| (a.ty, a.value.as_slice()))
+            .collect();
+        let candidates = self.with_dek(|dek| self.store()?.find(dek, class, &pairs))?;
         let mut found = Vec::new();
-        for (id, _class, private) in self.store()?.list()? {
-            if private && self.dek.read().is_none() {
-                continue;
-            }
-            match self.load(id) {
+        for id in candidates {
+            match self.load_fresh(id) {
                 Ok(c) if matches(&c.obj, template) => found.push(id),
                 Ok(_) => {}
-                // Deleted by another process since the listing.
-                Err(e) if e.ck_rv() == CKR_OBJECT_HANDLE_INVALID => {}
+                // Deleted by another process since the lookup, or a logout meanwhile.
+                Err(e)
+                    if matches!(
+                        e.ck_rv(),
+                        CKR_OBJECT_HANDLE_INVALID | CKR_USER_NOT_LOGGED_IN
+                    ) => {}
                 Err(e) => return Err(e),
             }
         }
@@ -274,7 +332,7 @@ impl Backend for SoftBackend {
             };
         }
         self.store()?.delete(obj)?;
-        self.cache.write().remove(&obj);
+        self.cache.remove(obj);
         Ok(())
     }
 
@@ -392,6 +450,7 @@ impl TokenAdmin for SoftBackend {
 
     fn login(&self, user: CK_USER_TYPE, pin: &[u8]) -> Result<()> {
         let dek = self.store()?.login(user, pin)?;
+        self.reindex(&dek);
         *self.dek.write() = Some(dek);
         Ok(())
     }
@@ -399,13 +458,13 @@ impl TokenAdmin for SoftBackend {
     fn logout(&self) {
         *self.dek.write() = None;
         // Private objects must not stay usable from the cache.
-        self.cache.write().retain(|_, c| !c.obj.is_private());
+        self.cache.retain(|c| !c.obj.is_private());
     }
 
     fn init_token(&self, so_pin: &[u8], label: &str) -> Result<()> {
         self.store()?.init_token(so_pin, label)?;
         *self.dek.write() = None;
-        self.cache.write().clear();
+        self.cache.clear();
         self.session_objects.write().clear();
         Ok(())
     }
@@ -434,6 +493,7 @@ impl TokenAdmin for SoftBackend {
     fn login_credential(&self, kek: &[u8; 32], credential: &[u8], slot: &[u8]) -> Result<bool> {
         match self.store()?.open_credential_slot(kek, credential, slot)? {
             Some(dek) => {
+                self.reindex(&dek);
                 *self.dek.write() = Some(dek);
                 Ok(true)
             }

@@ -4,6 +4,8 @@
 //! (`kmsbridge-store`). See docs/SOFTWARE_CRYPTO.md.
 
 mod backend;
+mod cache;
 pub mod engine;
 
 pub use backend::SoftBackend;
+pub use cache::DEFAULT_CACHE_OBJECTS;

@@ -316,3 +316,127 @@ fn outage_answers_function_failed_then_recovers() {
     s.insert(Some(&dek), &key("after"), is_secret).unwrap();
     s.login(CKU_USER, USER_PIN).unwrap();
 }
+
+fn labelled(label: &str, id: &[u8], private: bool) -> ObjectRecord {
+    ObjectRecord {
+        class: CKO_SECRET_KEY,
+        private,
+        attrs: vec![
+            (CKA_LABEL, Zeroizing::new(label.as_bytes().to_vec())),
+            (CKA_ID, Zeroizing::new(id.to_vec())),
+            (CKA_VALUE, Zeroizing::new(vec![9u8; 32])),
+        ],
+        ..Default::default()
+    }
+}
+
+/// Finds go through the index: by label and by id they answer exactly the matching
+/// objects among many (public and private; private ones only with the DEK), and
+/// private labels are not stored in clear in the index.
+#[test]
+fn finds_by_label_and_id_use_the_index() {
+    let db = db();
+    let s = db.ready();
+    let dek = s.login(CKU_USER, USER_PIN).unwrap();
+    let recs: Vec<ObjectRecord> = (0..200)
+        .map(|i| {
+            labelled(
+                &format!("key-{i}"),
+                format!("id-{i}").as_bytes(),
+                i % 2 == 0,
+            )
+        })
+        .collect();
+    let ids = s.insert_many(Some(&dek), &recs, is_secret).unwrap();
+    let found = s
+        .find(Some(&dek), Some(CKO_SECRET_KEY), &[(CKA_LABEL, b"key-42")])
+        .unwrap();
+    assert_eq!(found, [ids[42]]);
+    let found = s
+        .find(
+            Some(&dek),
+            None,
+            &[(CKA_ID, b"id-7"), (CKA_LABEL, b"key-7")],
+        )
+        .unwrap();
+    assert_eq!(found, [ids[7]]);
+    assert!(s
+        .find(
+            Some(&dek),
+            None,
+            &[(CKA_LABEL, b"key-7"), (CKA_ID, b"id-8")]
+        )
+        .unwrap()
+        .is_empty());
+    // Without the DEK a private object is never a candidate; a public one is.
+    assert!(s
+        .find(None, None, &[(CKA_LABEL, b"key-42")])
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        s.find(None, None, &[(CKA_LABEL, b"key-43")]).unwrap(),
+        [ids[43]]
+    );
+    let mut sql = db.sql();
+    let clear: i64 = sql
+        .query_one(
+            "SELECT count(*) FROM kb_object_term WHERE term = $1",
+            &[&b"key-42".as_slice()],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        clear, 0,
+        "a private object's label is in the index in clear"
+    );
+    let unindexed: i64 = sql
+        .query_one("SELECT count(*) FROM kb_object WHERE NOT indexed", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(unindexed, 0);
+}
+
+/// Another pool's commits are named by the change log: the ids inserted, replaced and
+/// deleted since a version, and a reload after C_InitToken or from a foreign version.
+#[test]
+fn changes_since_names_what_another_pool_committed() {
+    use kmsbridge_store::Changes;
+    let db = db();
+    let a = db.ready();
+    let b = db.open();
+    let dek = a.login(CKU_USER, USER_PIN).unwrap();
+    let keep = a.insert(Some(&dek), &key("keep"), is_secret).unwrap();
+    let gone = a.insert(Some(&dek), &key("gone"), is_secret).unwrap();
+    let v = b.version().unwrap();
+    assert_eq!(
+        b.changes_since(v).unwrap(),
+        Changes::Objects {
+            version: v,
+            ids: vec![]
+        }
+    );
+    let new = a.insert(Some(&dek), &key("new"), is_secret).unwrap();
+    a.delete(gone).unwrap();
+    let mut rec = a.load(Some(&dek), keep).unwrap();
+    rec.attrs[0].1 = Zeroizing::new(b"kept".to_vec());
+    a.update(Some(&dek), &rec, is_secret).unwrap();
+    let now = b.version().unwrap();
+    let mut expect = vec![keep, gone, new];
+    expect.sort_unstable();
+    assert_eq!(
+        b.changes_since(v).unwrap(),
+        Changes::Objects {
+            version: now,
+            ids: expect
+        }
+    );
+    assert_eq!(
+        b.changes_since(now + 5).unwrap(),
+        Changes::Reload { version: now }
+    );
+    a.init_token(SO_PIN, "again").unwrap();
+    assert!(matches!(
+        b.changes_since(now).unwrap(),
+        Changes::Reload { .. }
+    ));
+}

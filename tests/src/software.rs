@@ -30,3 +30,41 @@ pub fn integrity_check(store_dir: &Path) {
         .expect("PRAGMA integrity_check");
     assert_eq!(verdict, vec!["ok".to_string()], "store database integrity");
 }
+
+/// Fill the software store in `store_dir` with AES-256 token keys `{prefix}{i}` (label)
+/// and `{prefix}id-{i}` (CKA_ID), `i` in `range`, as `gen_token_aes` makes them, through
+/// the backend's bulk path (one commit per 10,000): thousands of keys in a second
+/// rather than one `C_GenerateKey` (one fsync) each. Logs in with the rig's user PIN.
+pub fn bulk_keys(store_dir: &Path, prefix: &str, range: std::ops::Range<usize>) {
+    use kmsbridge_bridge::sys::*;
+    use kmsbridge_bridge::{Attr, MechParam, Mechanism, TokenAdmin};
+    let b = kmsbridge_soft::SoftBackend::new(store_dir.to_path_buf());
+    b.login(CKU_USER, exported("KMSBRIDGE_USER_PIN").as_bytes()).expect("login for the bulk path");
+    let mech = Mechanism { ty: CKM_AES_KEY_GEN, param: MechParam::None };
+    let ids: Vec<usize> = range.collect();
+    for chunk in ids.chunks(10_000) {
+        let objs: Vec<_> = chunk
+            .iter()
+            .map(|i| {
+                kmsbridge_soft::engine::generate_key(
+                    &mech,
+                    &[
+                        Attr::ulong(CKA_CLASS, CKO_SECRET_KEY),
+                        Attr::ulong(CKA_KEY_TYPE, CKK_AES),
+                        Attr::ulong(CKA_VALUE_LEN, 32),
+                        Attr::bool(CKA_TOKEN, true),
+                        Attr::bool(CKA_PRIVATE, true),
+                        Attr::bool(CKA_SENSITIVE, true),
+                        Attr::bool(CKA_EXTRACTABLE, false),
+                        Attr::bool(CKA_ENCRYPT, true),
+                        Attr::bool(CKA_DECRYPT, true),
+                        Attr::new(CKA_LABEL, format!("{prefix}{i}").into_bytes()),
+                        Attr::new(CKA_ID, format!("{prefix}id-{i}").into_bytes()),
+                    ],
+                )
+                .expect("generate a key")
+            })
+            .collect();
+        b.insert_token_objects(&objs).expect("bulk insert");
+    }
+}

@@ -18,13 +18,16 @@ mod schema;
 mod settings;
 mod tx;
 
+#[cfg(test)]
+mod tests;
+
 use std::time::Duration;
 
 use parking_lot::Mutex;
 use postgres::{Client, NoTls};
 
 use crate::objects::ObjectRow;
-use crate::rows::{Rows, Tx};
+use crate::rows::{Changes, Query, Rows, Tx};
 use crate::token::{TokenInfo, TokenRow};
 use crate::Store;
 use error::{kind, pg, Kind};
@@ -212,6 +215,20 @@ impl Rows for PostgresRows {
         Ok(self.read("store: version", rows_sql::version)? as u64)
     }
 
+    /// One index lookup (see `rows_sql::find`).
+    fn find(&self, query: &Query) -> Result<Vec<ObjectId>> {
+        self.read("store: find", |c| rows_sql::find(c, query))
+    }
+
+    /// From the change log, in one statement.
+    fn changes_since(&self, version: u64) -> Result<Changes> {
+        self.read("store: changes", |c| rows_sql::changes_since(c, version))
+    }
+
+    fn unindexed(&self, limit: usize) -> Result<Vec<ObjectId>> {
+        self.read("store: unindexed", |c| rows_sql::unindexed(c, limit))
+    }
+
     /// The schema version is the one this code knows and the token and meta rows
     /// exist. (The server checks its own pages; `amcheck` is the operator's tool.)
     fn integrity_check(&self) -> Result<()> {
@@ -278,12 +295,21 @@ impl PostgresRows {
         let mut ptx = tx::PgTx {
             tx: &mut tx,
             failed: None,
+            touched: Vec::new(),
+            everything: false,
         };
         if let Err(e) = f(&mut ptx) {
             return Err((ptx.failed, e));
         }
-        tx.execute("UPDATE kb_meta SET version = version + 1 WHERE id = 1", &[])
-            .map_err(fail)?;
+        let (mut touched, everything) = (ptx.touched, ptx.everything);
+        let version: i64 = tx
+            .query_one(
+                "UPDATE kb_meta SET version = version + 1 WHERE id = 1 RETURNING version",
+                &[],
+            )
+            .map_err(fail)?
+            .get(0);
+        rows_sql::log_commit(&mut tx, version, &mut touched, everything).map_err(fail)?;
         tx.commit().map_err(|e| (None, error::to_error(what, &e)))
     }
 }

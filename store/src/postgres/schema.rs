@@ -12,7 +12,11 @@ use crate::seal;
 use kmsbridge_bridge::{Error, Result};
 
 /// The schema this code reads and writes.
-pub const PG_SCHEMA_VERSION: i32 = 1;
+pub const PG_SCHEMA_VERSION: i32 = 2;
+
+/// Versions the change log keeps (as the SQLite store's `LOG_VERSIONS`): a cache
+/// older than that reloads.
+pub(crate) const LOG_VERSIONS: i64 = 100_000;
 
 /// Wrong PINs allowed in a row before a PIN locks (as in the SQLite store).
 const DEFAULT_MAX_FAILURES: i32 = 10;
@@ -21,7 +25,7 @@ const DEFAULT_MAX_FAILURES: i32 = 10;
 const MIGRATION_LOCK: i64 = 0x6b6d_7362_7269_6467;
 
 /// The steps: `STEPS[n]` takes the schema from version n to n + 1.
-const STEPS: &[fn(&mut postgres::Transaction<'_>) -> Result<()>] = &[create_v1];
+const STEPS: &[fn(&mut postgres::Transaction<'_>) -> Result<()>] = &[create_v1, v1_to_v2];
 
 /// The schema version of the database (0 when it holds no store yet).
 pub(crate) fn current(c: &mut impl postgres::GenericClient) -> Result<i32> {
@@ -156,4 +160,40 @@ fn create_v1(tx: &mut postgres::Transaction<'_>) -> Result<()> {
     )
     .map_err(pg("store: create schema"))?;
     Ok(())
+}
+
+/// Version 2: the find index and the change log (as the SQLite store's schema 2).
+/// Rows of a version-1 store start unindexed (a private object's terms need the DEK):
+/// every find answers them as candidates until a login gives them terms
+/// (`Store::reindex`). The log starts at the current version, so a cache from before
+/// the upgrade reloads.
+fn v1_to_v2(tx: &mut postgres::Transaction<'_>) -> Result<()> {
+    tx.batch_execute(
+        "
+        -- true once the object's terms are in kb_object_term (set with every write).
+        ALTER TABLE kb_object ADD COLUMN indexed boolean NOT NULL DEFAULT false;
+        CREATE INDEX kb_object_class ON kb_object (class, id);
+        CREATE INDEX kb_object_unindexed ON kb_object (id) WHERE NOT indexed;
+        -- What finds look up: (attribute type, term) -> object. Terms are public
+        -- objects' clear values and keyed hashes for private objects', never key
+        -- material (the crate's index module).
+        CREATE TABLE kb_object_term (
+            ty        bigint NOT NULL,
+            term      bytea NOT NULL,
+            object_id bigint NOT NULL REFERENCES kb_object (id) ON DELETE CASCADE,
+            PRIMARY KEY (ty, term, object_id)
+        );
+        CREATE INDEX kb_object_term_object ON kb_object_term (object_id);
+        -- Which objects each commit (kb_meta.version) inserted, replaced or deleted;
+        -- complete for versions above kb_meta.log_floor.
+        CREATE TABLE kb_change_log (
+            version   bigint NOT NULL,
+            object_id bigint NOT NULL,
+            PRIMARY KEY (version, object_id)
+        );
+        ALTER TABLE kb_meta ADD COLUMN log_floor bigint NOT NULL DEFAULT 0;
+        UPDATE kb_meta SET log_floor = version;
+        ",
+    )
+    .map_err(pg("store: migrate to schema 2"))
 }

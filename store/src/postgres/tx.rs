@@ -18,6 +18,10 @@ use kmsbridge_bridge::{ObjectId, Result};
 pub(super) struct PgTx<'a, 'b> {
     pub(super) tx: &'b mut postgres::Transaction<'a>,
     pub(super) failed: Option<Kind>,
+    /// Objects inserted, replaced or deleted, for the change log.
+    pub(super) touched: Vec<ObjectId>,
+    /// A commit that replaced everything (`start_over`).
+    pub(super) everything: bool,
 }
 
 impl PgTx<'_, '_> {
@@ -55,6 +59,7 @@ impl Tx for PgTx<'_, '_> {
         })
     }
     fn start_over(&mut self, label: &str, token_uid: &[u8; seal::UID_LEN]) -> Result<()> {
+        self.everything = true;
         self.run("store: init_token", |c| {
             sql::start_over(c, label, token_uid)
         })
@@ -66,12 +71,20 @@ impl Tx for PgTx<'_, '_> {
         self.run("store: load", |c| sql::get_object(c, id))
     }
     fn insert_object(&mut self, row: &ObjectRow) -> Result<ObjectId> {
-        self.run("store: insert", |c| sql::insert_object(c, row))
+        let id = self.run("store: insert", |c| sql::insert_object(c, row))?;
+        self.touched.push(id);
+        Ok(id)
     }
     fn replace_object(&mut self, id: ObjectId, row: &ObjectRow) -> Result<()> {
+        self.touched.push(id);
         self.run("store: update", |c| sql::replace_object(c, id, row))
     }
     fn delete_object(&mut self, id: ObjectId) -> Result<bool> {
+        self.touched.push(id);
         self.run("store: delete", |c| sql::delete_object(c, id))
+    }
+    fn set_terms(&mut self, id: ObjectId, terms: &[(u64, Vec<u8>)]) -> Result<()> {
+        // Not logged: terms follow from the object, which a cache reloads anyway.
+        self.run("store: index", |c| sql::set_terms(c, id, terms))
     }
 }
