@@ -69,6 +69,37 @@ impl std::fmt::Debug for PostgresRows {
     }
 }
 
+impl Drop for PostgresRows {
+    /// A `postgres::Client` closes itself through its own async runtime, which needs
+    /// a thread-local of the dropping thread: when the last reference to the store goes
+    /// in a thread-local's destructor (a thread or the process exiting), that
+    /// thread-local is already gone and the close would abort the process. So the idle
+    /// connections are closed on a thread of their own.
+    fn drop(&mut self) {
+        let idle = std::mem::take(&mut *self.idle.lock());
+        if idle.is_empty() {
+            return;
+        }
+        let slot = std::sync::Arc::new(Mutex::new(Some(idle)));
+        let theirs = slot.clone();
+        match std::thread::Builder::new()
+            .name("kmsbridge-pg-close".into())
+            .spawn(move || drop(theirs.lock().take()))
+        {
+            Ok(t) => {
+                let _ = t.join();
+            }
+            // No thread to be had: leave them to the OS rather than risk the abort.
+            Err(e) => {
+                if let Some(idle) = slot.lock().take() {
+                    std::mem::forget(idle);
+                }
+                tracing::debug!(error = %e, "store: PostgreSQL connections left open");
+            }
+        }
+    }
+}
+
 pub(super) fn token_from(row: Option<(TokenInfo, Vec<u8>)>) -> Result<TokenRow> {
     let Some((info, uid)) = row else {
         tracing::error!("store: the token row is missing");
