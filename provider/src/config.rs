@@ -705,4 +705,49 @@ mod tests {
         let e = check(1, "audit = { enable = false }").expect_err("unknown field");
         assert!(e.contains("enable"), "{e}");
     }
+
+    /// `[instance.postgres]`: chosen instead of `store`, never with it, and its
+    /// password file checked at load with the file and the fix named.
+    #[test]
+    fn postgres_store_needs_a_closed_password_file() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("kmsbridge-config-pg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let pw = dir.join("pw");
+        std::fs::write(&pw, "secret\n").unwrap();
+        std::fs::set_permissions(&pw, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let conf = |store: &str| {
+            format!(
+                "[[instance]]\nname = \"s\"\ntype = \"software\"\n{store}\n[instance.postgres]\n\
+                 host = \"db1,db2\"\ndbname = \"kms\"\nuser = \"kb\"\npassword_file = {:?}\n",
+                pw
+            )
+        };
+        let check = |text: &str| -> Result<Config, String> {
+            let cfg: Config = toml::from_str(text).map_err(|e| e.to_string())?;
+            cfg.validate(Path::new("test.toml"))?;
+            Ok(cfg)
+        };
+        let cfg = check(&conf("")).unwrap();
+        let Some(kmsbridge_store::Location::Postgres(s)) = cfg.instances[0].store_location() else {
+            panic!("not a PostgreSQL store");
+        };
+        assert_eq!(
+            (s.host.as_str(), s.port, s.dbname.as_str()),
+            ("db1,db2", 5432, "kms")
+        );
+        let both = check(&conf("store = \"/tmp/x\"")).unwrap_err();
+        assert!(both.contains("instance[0].postgres"), "{both}");
+        std::fs::set_permissions(&pw, std::fs::Permissions::from_mode(0o640)).unwrap();
+        let open = check(&conf("")).unwrap_err();
+        assert!(
+            open.contains("postgres.password_file")
+                && open.contains(&format!("chmod 600 {}", pw.display())),
+            "{open}"
+        );
+        std::fs::remove_file(&pw).unwrap();
+        let missing = check(&conf("")).unwrap_err();
+        assert!(missing.contains(&pw.display().to_string()), "{missing}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
