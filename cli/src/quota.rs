@@ -14,6 +14,8 @@ pub struct ConfInstance {
     kind: String,
     serial: Option<String>,
     store: Option<PathBuf>,
+    /// `user@host:port/dbname` of an `[instance.postgres]` table.
+    postgres: Option<String>,
     /// (token serial or label, library) of each node.
     nodes: Vec<(String, String)>,
     /// An `[instance.quota]` section is present.
@@ -42,6 +44,15 @@ pub fn configured() -> Result<Vec<ConfInstance>, Error> {
             kind: s(t, "type").unwrap_or_default(),
             serial: s(t, "serial"),
             store: s(t, "store").map(PathBuf::from),
+            postgres: t.get("postgres").and_then(|v| v.as_table()).map(|p| {
+                let port = p.get("port").and_then(|v| v.as_integer()).unwrap_or(5432);
+                format!(
+                    "{}@{}:{port}/{}",
+                    s(p, "user").unwrap_or_default(),
+                    s(p, "host").unwrap_or_default(),
+                    s(p, "dbname").unwrap_or_default()
+                )
+            }),
             nodes: t
                 .get("node")
                 .and_then(|n| n.as_array())
@@ -72,6 +83,9 @@ impl ConfInstance {
         if self.kind == "hardware" {
             let nodes: Vec<String> = self.nodes.iter().map(|(t, l)| format!("{t}@{l}")).collect();
             return format!("hardware {serial} {}", nodes.join(","));
+        }
+        if let Some(pg) = &self.postgres {
+            return format!("software {serial} postgresql {pg}");
         }
         let store = self.store.as_deref().unwrap_or(Path::new(""));
         let store = std::path::absolute(store).unwrap_or_else(|_| store.to_path_buf());

@@ -47,6 +47,9 @@ pub(crate) struct InstanceConfig {
     pub(crate) so_pin_hash: Option<String>,
     /// Software instances: the directory of the instance's durable store.
     pub(crate) store: Option<PathBuf>,
+    /// Software instances: a PostgreSQL database holding the store instead
+    /// (docs/POSTGRES_STORE.md).
+    pub(crate) postgres: Option<PostgresConfig>,
     /// Software instances: token objects a process keeps in memory with their
     /// prepared keys (least recently used out); default 10,000.
     pub(crate) object_cache: Option<usize>,
@@ -205,6 +208,55 @@ fn default_pool_wait_ms() -> u64 {
     10_000
 }
 
+/// `[instance.postgres]`: the database of a software instance shared by many hosts.
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PostgresConfig {
+    /// Host name or address; several, comma-separated, for a primary and standbys.
+    pub(crate) host: String,
+    #[serde(default = "default_pg_port")]
+    pub(crate) port: u16,
+    pub(crate) dbname: String,
+    pub(crate) user: String,
+    /// A file holding the password (mode 0600), never the password itself.
+    pub(crate) password_file: PathBuf,
+    #[serde(default = "default_pg_connect_timeout_ms")]
+    pub(crate) connect_timeout_ms: u64,
+}
+
+fn default_pg_port() -> u16 {
+    5432
+}
+
+fn default_pg_connect_timeout_ms() -> u64 {
+    5000
+}
+
+impl PostgresConfig {
+    pub(crate) fn settings(&self) -> kmsbridge_store::PgSettings {
+        let mut s = kmsbridge_store::PgSettings::new(
+            &self.host,
+            &self.dbname,
+            &self.user,
+            &self.password_file,
+        );
+        s.port = self.port;
+        s.connect_timeout = std::time::Duration::from_millis(self.connect_timeout_ms);
+        s
+    }
+}
+
+impl InstanceConfig {
+    /// Where a software instance's store lives.
+    pub(crate) fn store_location(&self) -> Option<kmsbridge_store::Location> {
+        match (&self.postgres, &self.store) {
+            (Some(pg), _) => Some(kmsbridge_store::Location::Postgres(pg.settings())),
+            (None, Some(dir)) => Some(kmsbridge_store::Location::Dir(dir.clone())),
+            (None, None) => None,
+        }
+    }
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct NodeConfig {
@@ -223,6 +275,41 @@ pub(crate) struct NodeConfig {
 
 fn default_pool_size() -> usize {
     32
+}
+
+/// An `[instance.postgres]` table: the fields are present and the password file is
+/// usable now (the error names the file and the fix).
+fn check_postgres(
+    file: &Path,
+    f: &dyn Fn(&str) -> String,
+    pg: &PostgresConfig,
+) -> Result<(), String> {
+    for (field, value) in [
+        ("host", &pg.host),
+        ("dbname", &pg.dbname),
+        ("user", &pg.user),
+    ] {
+        if value.trim().is_empty() {
+            return Err(bad(
+                file,
+                &f(&format!("postgres.{field}")),
+                "must not be empty",
+            ));
+        }
+    }
+    if pg.port == 0 {
+        return Err(bad(file, &f("postgres.port"), "must be 1 to 65535"));
+    }
+    if !(100..=600_000).contains(&pg.connect_timeout_ms) {
+        return Err(bad(
+            file,
+            &f("postgres.connect_timeout_ms"),
+            "must be 100 to 600000 milliseconds",
+        ));
+    }
+    kmsbridge_store::read_password_file(&pg.password_file)
+        .map(|_| ())
+        .map_err(|why| bad(file, &f("postgres.password_file"), why))
 }
 
 fn bad(file: &Path, field: &str, what: impl std::fmt::Display) -> String {
@@ -248,6 +335,7 @@ impl Config {
                 user_pin_hash: None,
                 so_pin_hash: None,
                 store: Some(data.join("kmsbridge")),
+                postgres: None,
                 object_cache: None,
                 pool_wait_ms: default_pool_wait_ms(),
                 import_token_ttl_s: default_import_token_ttl_s(),
@@ -364,12 +452,23 @@ impl Config {
                     }
                 }
                 InstanceType::Software => {
-                    if inst.store.is_none() {
-                        return Err(bad(
-                            file,
-                            &f("store"),
-                            "a software instance needs a store directory",
-                        ));
+                    match (&inst.store, &inst.postgres) {
+                        (None, None) => {
+                            return Err(bad(
+                                file,
+                                &f("store"),
+                                "a software instance needs a store directory (or an [instance.postgres] table)",
+                            ))
+                        }
+                        (Some(_), Some(_)) => {
+                            return Err(bad(
+                                file,
+                                &f("postgres"),
+                                "give either store (a directory) or postgres (a database), not both",
+                            ))
+                        }
+                        (None, Some(pg)) => check_postgres(file, &f, pg)?,
+                        (Some(_), None) => {}
                     }
                     if !inst.nodes.is_empty() {
                         return Err(bad(
@@ -648,5 +747,50 @@ mod tests {
         }
         let e = check(1, "audit = { enable = false }").expect_err("unknown field");
         assert!(e.contains("enable"), "{e}");
+    }
+
+    /// `[instance.postgres]`: chosen instead of `store`, never with it, and its
+    /// password file checked at load with the file and the fix named.
+    #[test]
+    fn postgres_store_needs_a_closed_password_file() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("kmsbridge-config-pg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let pw = dir.join("pw");
+        std::fs::write(&pw, "secret\n").unwrap();
+        std::fs::set_permissions(&pw, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let conf = |store: &str| {
+            format!(
+                "[[instance]]\nname = \"s\"\ntype = \"software\"\n{store}\n[instance.postgres]\n\
+                 host = \"db1,db2\"\ndbname = \"kms\"\nuser = \"kb\"\npassword_file = {:?}\n",
+                pw
+            )
+        };
+        let check = |text: &str| -> Result<Config, String> {
+            let cfg: Config = toml::from_str(text).map_err(|e| e.to_string())?;
+            cfg.validate(Path::new("test.toml"))?;
+            Ok(cfg)
+        };
+        let cfg = check(&conf("")).unwrap();
+        let Some(kmsbridge_store::Location::Postgres(s)) = cfg.instances[0].store_location() else {
+            panic!("not a PostgreSQL store");
+        };
+        assert_eq!(
+            (s.host.as_str(), s.port, s.dbname.as_str()),
+            ("db1,db2", 5432, "kms")
+        );
+        let both = check(&conf("store = \"/tmp/x\"")).unwrap_err();
+        assert!(both.contains("instance[0].postgres"), "{both}");
+        std::fs::set_permissions(&pw, std::fs::Permissions::from_mode(0o640)).unwrap();
+        let open = check(&conf("")).unwrap_err();
+        assert!(
+            open.contains("postgres.password_file")
+                && open.contains(&format!("chmod 600 {}", pw.display())),
+            "{open}"
+        );
+        std::fs::remove_file(&pw).unwrap();
+        let missing = check(&conf("")).unwrap_err();
+        assert!(missing.contains(&pw.display().to_string()), "{missing}");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -59,7 +59,7 @@ impl Provider {
                     (hsm, admin)
                 }
                 InstanceType::Software => {
-                    let dir = ic.store.clone().ok_or_else(|| {
+                    let location = ic.store_location().ok_or_else(|| {
                         Error::Config(format!(
                             "instance {}: a software instance needs a store",
                             ic.name
@@ -68,7 +68,7 @@ impl Provider {
                     let cap = ic
                         .object_cache
                         .unwrap_or(kmsbridge_soft::DEFAULT_CACHE_OBJECTS);
-                    let soft = Arc::new(kmsbridge_soft::SoftBackend::with_cache(dir, cap));
+                    let soft = Arc::new(kmsbridge_soft::SoftBackend::at(location, cap));
                     let admin = Admin {
                         token: Some(soft.clone()),
                         cluster: None,

@@ -33,7 +33,7 @@ use zeroize::Zeroizing;
 const SESSION_IDS: ObjectId = 1 << 62;
 
 pub struct SoftBackend {
-    dir: PathBuf,
+    location: kmsbridge_store::Location,
     store: OnceLock<Store>,
     opening: Mutex<()>,
     /// What the application's login unlocked; `None` when logged out.
@@ -81,15 +81,23 @@ fn matches(obj: &SoftObject, template: &[Attr]) -> bool {
 }
 
 impl SoftBackend {
-    /// A backend over the store in `dir`; nothing is opened until first use.
+    /// A backend over the SQLite store in `dir`; nothing is opened until first use.
     pub fn new(dir: PathBuf) -> SoftBackend {
         SoftBackend::with_cache(dir, DEFAULT_CACHE_OBJECTS)
     }
 
-    /// A backend that keeps at most `cache_objects` token objects in memory (at least 1).
+    /// A backend over the SQLite store in `dir` that keeps at most `cache_objects`
+    /// token objects in memory (at least 1).
     pub fn with_cache(dir: PathBuf, cache_objects: usize) -> SoftBackend {
+        SoftBackend::at(kmsbridge_store::Location::Dir(dir), cache_objects)
+    }
+
+    /// A backend over the store at `location` (a directory or a PostgreSQL database)
+    /// that keeps at most `cache_objects` token objects in memory; nothing is opened
+    /// until first use.
+    pub fn at(location: kmsbridge_store::Location, cache_objects: usize) -> SoftBackend {
         SoftBackend {
-            dir,
+            location,
             store: OnceLock::new(),
             opening: Mutex::new(()),
             dek: RwLock::new(None),
@@ -107,8 +115,8 @@ impl SoftBackend {
         if let Some(s) = self.store.get() {
             return Ok(s);
         }
-        let s = kmsbridge_store::open(&self.dir)?;
-        tracing::info!(store = %self.dir.display(), "software store opened");
+        let s = kmsbridge_store::open_at(&self.location)?;
+        tracing::info!(store = %self.location, "software store opened");
         Ok(self.store.get_or_init(|| s))
     }
 

@@ -180,6 +180,8 @@
 mod index;
 mod objects;
 mod pins;
+#[cfg(feature = "postgres")]
+mod postgres;
 mod rows;
 mod seal;
 #[cfg(feature = "sqlite")]
@@ -193,6 +195,10 @@ use kmsbridge_bridge::Error;
 pub use index::{INDEXED, MAX_PLAIN};
 pub use objects::{ObjectRecord, ObjectRow};
 pub use pins::{Dek, PinSlot, KDF_ITERATIONS, MAX_PIN_LEN, MIN_PIN_LEN};
+#[cfg(feature = "postgres")]
+pub use postgres::{
+    read_password_file, PgSettings, PostgresRows, PostgresStore, PG_SCHEMA_VERSION,
+};
 pub use rows::{Changes, Query, Rows, Tx};
 #[cfg(feature = "sqlite")]
 pub use sqlite::{
@@ -213,6 +219,41 @@ const _: fn() = || {
 #[cfg(feature = "sqlite")]
 pub fn open(dir: &std::path::Path) -> kmsbridge_bridge::Result<Store> {
     Ok(SqliteStore::open(dir)?.boxed())
+}
+
+/// Where a software instance's store lives.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Location {
+    /// A directory holding the SQLite database (the processes of one host).
+    Dir(std::path::PathBuf),
+    /// A PostgreSQL database (the processes of many hosts; docs/POSTGRES_STORE.md).
+    #[cfg(feature = "postgres")]
+    Postgres(PgSettings),
+}
+
+impl std::fmt::Display for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Location::Dir(d) => write!(f, "{}", d.display()),
+            #[cfg(feature = "postgres")]
+            Location::Postgres(s) => write!(f, "postgresql {}", s.describe()),
+        }
+    }
+}
+
+/// Open the store at `location`, making it if absent (and migrating an older schema).
+pub fn open_at(location: &Location) -> kmsbridge_bridge::Result<Store> {
+    match location {
+        #[cfg(feature = "sqlite")]
+        Location::Dir(dir) => open(dir),
+        #[cfg(not(feature = "sqlite"))]
+        Location::Dir(_) => Err(Error::rv(
+            cryptoki_sys::CKR_DEVICE_ERROR,
+            "store: built without the SQLite store",
+        )),
+        #[cfg(feature = "postgres")]
+        Location::Postgres(s) => Ok(PostgresStore::open_postgres(s)?.boxed()),
+    }
 }
 
 /// Whether a failed store call may succeed if tried again: the store was busy past

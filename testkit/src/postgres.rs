@@ -202,12 +202,36 @@ impl Postgres {
         self.root.join("server.log")
     }
 
+    /// Makes database `name` (with the server's `createdb`, as the superuser).
+    pub fn create_database(&self, name: &str) {
+        // Beside initdb (Debian's versioned bin directory), else on PATH.
+        let beside = self.bin.join("createdb");
+        let tool = if beside.is_file() { beside } else { PathBuf::from("createdb") };
+        let out = Command::new(tool)
+            .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-U", &self.superuser, name])
+            .env("PGPASSWORD", &self.password)
+            .env("PGCONNECT_TIMEOUT", "10")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "createdb {name} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     /// A libpq-style connection string for the superuser to database `postgres`.
     pub fn admin_conn(&self) -> String {
         format!(
             "host=127.0.0.1 port={} user={} password={} dbname=postgres connect_timeout=5",
             self.port, self.superuser, self.password
         )
+    }
+}
+
+impl std::fmt::Debug for Postgres {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Postgres(127.0.0.1:{}, {})", self.port, self.root.display())
     }
 }
 

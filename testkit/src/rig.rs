@@ -4,6 +4,7 @@
 //! `shim`, faults injected per node (docs/CLUSTER_RIG.md).
 
 use std::collections::BTreeMap;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Mutex, MutexGuard};
@@ -30,6 +31,9 @@ pub struct RigOptions {
     /// (`--in-process`, implies `shim`): every mechanism works, and a node's loss is
     /// the shim's `down` (docs/CLUSTER_RIG.md says when to choose which).
     pub in_process: bool,
+    /// With `software`: the instance's store in a throw-away PostgreSQL server that
+    /// the rig starts and stops (`--postgres`; docs/POSTGRES_STORE.md).
+    pub postgres: bool,
 }
 
 /// An isolated token store. The temporary directory lives as long as the rig.
@@ -39,6 +43,8 @@ pub struct Rig {
     vars: BTreeMap<String, String>,
     /// Node count of a `--nodes` rig, else 0.
     nodes: usize,
+    /// The server of a `postgres` rig (stopped and removed with the rig).
+    pg: Option<crate::postgres::Postgres>,
 }
 
 /// How long a control-file change waits before the shim's next call is sure to
@@ -70,6 +76,11 @@ pub fn one_at_a_time() -> MutexGuard<'static, ()> {
 /// Runs `ci/softhsm/setup DIR [options]` and returns the variables it exports,
 /// having checked that the usual ones are there. Changes nothing in this process.
 pub fn setup(dir: &Path, opts: &RigOptions) -> BTreeMap<String, String> {
+    setup_with(dir, opts, None)
+}
+
+/// [`setup`], with `--postgres PORT:USER:PASSWORD_FILE` when the rig runs a server.
+fn setup_with(dir: &Path, opts: &RigOptions, pg: Option<&str>) -> BTreeMap<String, String> {
     let script = workspace_root().join("ci/softhsm/setup");
     let mut cmd = Command::new(&script);
     cmd.arg(dir);
@@ -81,6 +92,9 @@ pub fn setup(dir: &Path, opts: &RigOptions) -> BTreeMap<String, String> {
     }
     if opts.software {
         cmd.arg("--software");
+    }
+    if let Some(pg) = pg {
+        cmd.arg("--postgres").arg(pg);
     }
     if let Some(ttl) = opts.import_token_ttl {
         cmd.arg("--import-token-ttl").arg(ttl.to_string());
@@ -134,12 +148,28 @@ impl Rig {
             .prefix("kmsbridge-rig-")
             .tempdir()
             .expect("make a temporary directory for the rig");
-        let vars = setup(dir.path(), opts);
+        let pg = opts.postgres.then(|| {
+            assert!(opts.software, "a postgres rig is a software instance's store");
+            let pg = crate::postgres::Postgres::start();
+            pg.create_database("kb");
+            let pw = dir.path().join("pg.password");
+            std::fs::write(&pw, &pg.password).expect("write the password file");
+            std::fs::set_permissions(&pw, std::fs::Permissions::from_mode(0o600))
+                .expect("chmod the password file");
+            let arg = format!("{}:{}:{}", pg.port, pg.superuser, pw.display());
+            (pg, arg)
+        });
+        let vars = setup_with(dir.path(), opts, pg.as_ref().map(|(_, a)| a.as_str()));
         for (k, v) in &vars {
             std::env::set_var(k, v);
         }
         let nodes = vars.get("KMSBRIDGE_NODES").map_or(0, |n| n.parse().expect("KMSBRIDGE_NODES"));
-        Rig { dir, vars, nodes }
+        Rig { dir, vars, nodes, pg: pg.map(|(pg, _)| pg) }
+    }
+
+    /// The PostgreSQL server of a `postgres` rig.
+    pub fn postgres(&mut self) -> Option<&mut crate::postgres::Postgres> {
+        self.pg.as_mut()
     }
 
     /// The rig's directory.

@@ -34,6 +34,17 @@ impl Target {
     }
 }
 
+/// `postgres`: software targets of this process keep their store in a throw-away
+/// PostgreSQL server instead of SQLite (the conformance run `conformance_software_pg`).
+pub const SOFTWARE_STORE: &str = "KMSBRIDGE_TEST_SOFTWARE_STORE";
+
+/// The software target, its store in PostgreSQL for every rig this process makes from
+/// now on (one test per process under nextest).
+pub fn software_on_postgres() -> Target {
+    std::env::set_var(SOFTWARE_STORE, "postgres");
+    Target::Software
+}
+
 /// PKCS#11 state is process-global: tests that share a process (plain `cargo test`)
 /// take turns. Under `cargo nextest` every test has its own process anyway.
 static ONE_MODULE_AT_A_TIME: Mutex<()> = Mutex::new(());
@@ -78,10 +89,16 @@ impl Env {
         Env::with_options(target, &RigOptions::default())
     }
 
-    /// A fresh rig made with `opts`, and the target loaded over it.
+    /// A fresh rig made with `opts`, and the target loaded over it. The software
+    /// target's store is in PostgreSQL when [`software_on_postgres`] chose it.
     pub fn with_options(target: Target, opts: &RigOptions) -> Env {
-        let software =
-            RigOptions { software: opts.software || target == Target::Software, ..opts.clone() };
+        let software = RigOptions {
+            software: opts.software || target == Target::Software,
+            postgres: opts.postgres
+                || (target == Target::Software
+                    && std::env::var(SOFTWARE_STORE).as_deref() == Ok("postgres")),
+            ..opts.clone()
+        };
         Env::with_rig(target, Rig::with_options(&software))
     }
 

@@ -79,6 +79,9 @@ impl QuotaSection {
 pub(crate) fn identity(cfg: &InstanceConfig, serial: &str) -> String {
     match cfg.kind {
         InstanceType::Software => {
+            if let Some(pg) = &cfg.postgres {
+                return format!("software {serial} postgresql {}", pg.settings().describe());
+            }
             let store = cfg.store.as_deref().unwrap_or(Path::new(""));
             let store = std::path::absolute(store).unwrap_or_else(|_| store.to_path_buf());
             format!("software {serial} {}", store.display())
