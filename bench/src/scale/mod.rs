@@ -1,8 +1,10 @@
 //! `kmsbridge-bench --scale`: a software instance's costs against the number of keys
-//! it holds (issue 14, "What it must show"; docs/BENCHMARKS.md).
+//! it holds, on SQLite and on PostgreSQL side by side (issue 14, "What it must show";
+//! docs/BENCHMARKS.md).
 //!
-//! For each count (default 100, 10,000, 100,000) a fresh rig (`ci/softhsm/setup
-//! --software`), then:
+//! For each count (default 100, 10,000, 100,000) and each store (`--store`, default
+//! SQLite) a fresh rig (`ci/softhsm/setup --software`, with `--postgres` a throw-away
+//! server started as testkit starts it: `initdb` + `pg_ctl` on a loopback port), then:
 //! - **build**: a child fills the store with that many AES-256 token keys (private,
 //!   labels `key-<i>`, ids `id-<i>`) through the software backend's bulk path (one
 //!   commit per 10,000 keys; the engine makes each key as `C_GenerateKey` would);
@@ -14,8 +16,9 @@
 //! - **touch** (largest count only, `--touch`): a child finds every key by label and
 //!   encrypts once with it, then reports its resident memory (VmRSS, VmHWM).
 //!
-//! Ratios are against the smallest count. Every child is this binary re-executed with
-//! `--scale-child`, in the rig's environment.
+//! Ratios are against the smallest count of the same store, and PostgreSQL ÷ SQLite at
+//! the same count. Every child is this binary re-executed with `--scale-child`, in the
+//! rig's environment.
 
 mod child;
 
@@ -24,21 +27,50 @@ use std::process::ExitCode;
 use crate::args::help;
 use crate::child::{exit, spawn, Done, Fields};
 use crate::rig::{finish, rigs_dir, run_setup, setup_script, Vars};
+use kmsbridge_testkit::postgres::Postgres;
 
 const USAGE: &str = "\
-usage: kmsbridge-bench --scale [--counts N,N,...] [--sample S] [--touch]
-                       [--object-cache N] [--keep] [--setup PATH]
+usage: kmsbridge-bench --scale [--counts N,N,...] [--store sqlite,postgres] [--sample S]
+                       [--touch] [--object-cache N] [--keep] [--setup PATH]
 
 A software instance with N AES keys (default 100,10000,100000): find by label and by
 CKA_ID, first use (AES-GCM 1 KiB), steady use, C_GenerateKey, C_Initialize + login,
 each the median over S keys (default 100) never used before in a fresh process;
 ratios against the first count. --touch: a process that finds and uses every key of
 the largest store reports its resident memory. --object-cache N: the instance's
-object_cache (default: the module's default, 10000).
+object_cache (default: the module's default, 10000). --store: the stores to measure
+(default sqlite); postgres starts a throw-away server per count (initdb + pg_ctl from
+the Debian postgresql package, on a loopback port); with both, a last table gives
+PostgreSQL / SQLite at each count.
 ";
+
+/// Which store a column measures.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Sqlite,
+    Postgres,
+}
+
+impl Kind {
+    fn parse(s: &str) -> Result<Kind, String> {
+        match s {
+            "sqlite" => Ok(Kind::Sqlite),
+            "postgres" | "postgresql" => Ok(Kind::Postgres),
+            _ => Err(format!("bad store {s:?} (sqlite or postgres)")),
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Sqlite => "SQLite",
+            Kind::Postgres => "PostgreSQL",
+        }
+    }
+}
 
 struct Opts {
     counts: Vec<usize>,
+    stores: Vec<Kind>,
     sample: usize,
     touch: bool,
     object_cache: Option<usize>,
@@ -49,6 +81,7 @@ struct Opts {
 fn parse(args: &[String]) -> Result<Opts, String> {
     let mut o = Opts {
         counts: vec![100, 10_000, 100_000],
+        stores: vec![Kind::Sqlite],
         sample: 100,
         touch: false,
         object_cache: None,
@@ -64,6 +97,7 @@ fn parse(args: &[String]) -> Result<Opts, String> {
                     s.parse().map_err(|_| format!("bad count {s}"))
                 })?
             }
+            "--store" => o.stores = crate::args::parse_list(val()?, Kind::parse)?,
             "--sample" => o.sample = val()?.parse().map_err(|_| "bad --sample")?,
             "--touch" => o.touch = true,
             "--object-cache" => {
@@ -75,8 +109,8 @@ fn parse(args: &[String]) -> Result<Opts, String> {
             _ => return Err(format!("unknown argument {a}\n{USAGE}")),
         }
     }
-    if o.counts.is_empty() || o.sample < 2 {
-        return Err("need counts and a sample of at least 2".into());
+    if o.counts.is_empty() || o.stores.is_empty() || o.sample < 2 {
+        return Err("need counts, stores and a sample of at least 2".into());
     }
     Ok(o)
 }
@@ -88,54 +122,112 @@ pub fn main(args: &[String]) -> ExitCode {
     exit(parse(args), |o| Done::Parent(run(&o)))
 }
 
-/// One count's results.
+/// One (store, count)'s results.
 struct Row {
+    store: Kind,
     count: usize,
     build: Fields,
     m: Fields,
+}
+
+/// A throw-away PostgreSQL server with database `kb`, and the setup and build
+/// arguments that point a rig at it (`PORT:USER:PASSWORD_FILE`).
+fn start_postgres(dir: &std::path::Path) -> Result<(Postgres, String), String> {
+    use std::os::unix::fs::PermissionsExt;
+    let pg = Postgres::start();
+    pg.create_database("kb");
+    std::fs::create_dir_all(dir).map_err(|e| format!("{e}"))?;
+    let pw = dir.join("pg.password");
+    std::fs::write(&pw, &pg.password).map_err(|e| format!("{e}"))?;
+    std::fs::set_permissions(&pw, std::fs::Permissions::from_mode(0o600))
+        .map_err(|e| format!("{e}"))?;
+    let arg = format!("{}:{}:{}", pg.port, pg.superuser, pw.display());
+    Ok((pg, arg))
 }
 
 fn run(o: &Opts) -> Result<(), String> {
     let tmp = rigs_dir("kmsbridge-scale-")?;
     let setup = setup_script(o.setup.as_deref());
     let mut rows = Vec::new();
-    let mut touched = None;
+    let mut touched = Vec::new();
     for (i, &count) in o.counts.iter().enumerate() {
-        let dir = tmp.path().join(format!("n{count}"));
-        let vars: Vars = run_setup(&setup, &dir, &["--software".to_string()])?;
-        if let Some(n) = o.object_cache {
-            // The [[instance]] table is the last of the rig's software config.
-            let conf = dir.join("kmsbridge.toml");
-            let text = std::fs::read_to_string(&conf).map_err(|e| format!("{e}"))?;
-            std::fs::write(&conf, format!("{text}\nobject_cache = {n}\n"))
-                .map_err(|e| format!("{e}"))?;
-        }
-        let store = dir.join("store").display().to_string();
-        let child = |what: &str, extra: &[String]| -> Result<Fields, String> {
-            let mut a = vec![
-                "--scale-child".to_string(),
-                what.to_string(),
-                "--store".into(),
-                store.clone(),
-                "--count".into(),
-                count.to_string(),
-                "--sample".into(),
-                o.sample.to_string(),
-            ];
-            a.extend_from_slice(extra);
-            spawn(&a, &vars)
-        };
-        eprintln!("scale: building {count} keys");
-        let build = child("build", &[])?;
-        eprintln!("scale: measuring at {count} keys");
-        let m = child("measure", &[])?;
-        rows.push(Row { count, build, m });
-        if o.touch && i + 1 == o.counts.len() {
-            eprintln!("scale: touching all {count} keys");
-            touched = Some((count, child("touch", &[])?));
+        // Stores alternate at each count, so a change in the machine's load hits both.
+        for &kind in &o.stores {
+            let dir = tmp.path().join(format!("{}-n{count}", kind.name()));
+            let mut setup_args = vec!["--software".to_string()];
+            // Kept until this count is measured: dropping it stops and removes the server.
+            let mut server = None;
+            let location = match kind {
+                Kind::Sqlite => vec!["--store".into(), dir.join("store").display().to_string()],
+                Kind::Postgres => {
+                    let (pg, arg) = start_postgres(&dir)?;
+                    server = Some(pg);
+                    setup_args.extend(["--postgres".to_string(), arg.clone()]);
+                    vec!["--pg".into(), arg]
+                }
+            };
+            let vars: Vars = run_setup(&setup, &dir, &setup_args)?;
+            if let Some(n) = o.object_cache {
+                // The [[instance]] table is the last of the rig's software config (for
+                // PostgreSQL, [instance.postgres] is: a key there belongs to the instance
+                // table all the same, so insert it before that sub-table).
+                let conf = dir.join("kmsbridge.toml");
+                let text = std::fs::read_to_string(&conf).map_err(|e| format!("{e}"))?;
+                let line = format!("object_cache = {n}\n");
+                let text = match text.find("[instance.postgres]") {
+                    Some(at) => format!("{}{line}\n{}", &text[..at], &text[at..]),
+                    None => format!("{text}\n{line}"),
+                };
+                std::fs::write(&conf, text).map_err(|e| format!("{e}"))?;
+            }
+            let child = |what: &str| -> Result<Fields, String> {
+                let mut a = vec![
+                    "--scale-child".to_string(),
+                    what.to_string(),
+                    "--count".into(),
+                    count.to_string(),
+                    "--sample".into(),
+                    o.sample.to_string(),
+                ];
+                a.extend_from_slice(&location);
+                spawn(&a, &vars)
+            };
+            eprintln!("scale: {}: building {count} keys", kind.name());
+            let build = child("build")?;
+            eprintln!("scale: {}: measuring at {count} keys", kind.name());
+            let m = child("measure")?;
+            rows.push(Row {
+                store: kind,
+                count,
+                build,
+                m,
+            });
+            if o.touch && i + 1 == o.counts.len() {
+                eprintln!("scale: {}: touching all {count} keys", kind.name());
+                touched.push((kind, count, child("touch")?));
+            }
+            drop(server);
         }
     }
-    print(o, &rows, touched.as_ref())?;
+    for &kind in &o.stores {
+        let mine: Vec<&Row> = rows.iter().filter(|r| r.store == kind).collect();
+        print_store(kind, &mine)?;
+    }
+    if o.stores.contains(&Kind::Sqlite) && o.stores.contains(&Kind::Postgres) {
+        print_versus(&rows)?;
+    }
+    for (kind, count, f) in &touched {
+        println!(
+            "{}: a process that found and used all {count} keys: VmRSS {} MiB, VmHWM {} MiB, \
+             object_cache {}, {:.1} s",
+            kind.name(),
+            f.num::<u64>("rss_kb")? / 1024,
+            f.num::<u64>("hwm_kb")? / 1024,
+            o.object_cache
+                .map_or("default".to_string(), |n| n.to_string()),
+            f.num::<f64>("secs")?
+        );
+    }
     finish(tmp, o.keep, 0, "count")
 }
 
@@ -149,46 +241,64 @@ const COLS: [(&str, &str); 7] = [
     ("bulk_us", "bulk create / key"),
 ];
 
-fn print(o: &Opts, rows: &[Row], touched: Option<&(usize, Fields)>) -> Result<(), String> {
-    let Some(base) = rows.first() else {
-        return Ok(());
-    };
-    let get = |r: &Row, k: &str| -> Result<f64, String> {
-        if k == "bulk_us" {
-            r.build.num(k)
-        } else {
-            r.m.num(k)
-        }
-    };
-    println!(
-        "software instance at scale (medians, µs; ratio to {} keys)",
-        base.count
-    );
+fn get(r: &Row, k: &str) -> Result<f64, String> {
+    if k == "bulk_us" {
+        r.build.num(k)
+    } else {
+        r.m.num(k)
+    }
+}
+
+fn header() {
     print!("{:>8}", "keys");
     for (_, name) in COLS {
         print!(" | {name:>24}");
     }
     println!();
+}
+
+fn print_store(kind: Kind, rows: &[&Row]) -> Result<(), String> {
+    let Some(base) = rows.first() else {
+        return Ok(());
+    };
+    println!(
+        "software instance on {} at scale (medians, µs; ratio to {} keys)",
+        kind.name(),
+        base.count
+    );
+    header();
     for r in rows {
         print!("{:>8}", r.count);
         for (k, _) in COLS {
-            let v = get(r, k)?;
-            let b = get(base, k)?;
+            let (v, b) = (get(r, k)?, get(base, k)?);
             let ratio = if b > 0.0 { v / b } else { f64::NAN };
             print!(" | {:>13.1} ({:>5.2}x)", v, ratio);
         }
         println!();
     }
-    if let Some((count, f)) = touched {
-        println!(
-            "a process that found and used all {count} keys: VmRSS {} MiB, VmHWM {} MiB, \
-             object_cache {}, {:.1} s",
-            f.num::<u64>("rss_kb")? / 1024,
-            f.num::<u64>("hwm_kb")? / 1024,
-            o.object_cache
-                .map_or("default".to_string(), |n| n.to_string()),
-            f.num::<f64>("secs")?
-        );
+    println!();
+    Ok(())
+}
+
+/// PostgreSQL ÷ SQLite at each count both measured.
+fn print_versus(rows: &[Row]) -> Result<(), String> {
+    println!("PostgreSQL / SQLite at the same count");
+    header();
+    for pg in rows.iter().filter(|r| r.store == Kind::Postgres) {
+        let Some(lite) = rows
+            .iter()
+            .find(|r| r.store == Kind::Sqlite && r.count == pg.count)
+        else {
+            continue;
+        };
+        print!("{:>8}", pg.count);
+        for (k, _) in COLS {
+            let (v, b) = (get(pg, k)?, get(lite, k)?);
+            let ratio = if b > 0.0 { v / b } else { f64::NAN };
+            print!(" | {:>23.2}x", ratio);
+        }
+        println!();
     }
+    println!();
     Ok(())
 }
