@@ -8,6 +8,8 @@
 //! - **build**: a child fills the store with that many AES-256 token keys (private,
 //!   labels `key-<i>`, ids `id-<i>`) through the software backend's bulk path (one
 //!   commit per 10,000 keys; the engine makes each key as `C_GenerateKey` would);
+//!   On PostgreSQL the database is then vacuumed and analyzed (`vacuumdb --analyze`),
+//!   as autovacuum leaves it some minutes after a bulk load;
 //! - **measure**: a fresh child times `C_Initialize` + `C_OpenSession` + `C_Login`,
 //!   then, for `--sample` keys spread over the store and never used before in that
 //!   process: a find by label (half the sample) or by `CKA_ID` (the other half), the
@@ -145,6 +147,40 @@ fn start_postgres(dir: &std::path::Path) -> Result<(Postgres, String), String> {
     Ok((pg, arg))
 }
 
+/// `VACUUM ANALYZE` of the freshly built database: the state autovacuum brings a
+/// store to after a bulk load, minutes later. Without it the measuring child would
+/// share the 2 CPUs with autovacuum's pass over 100,000 new rows, and index-only scans
+/// would still visit the heap (no visibility map yet).
+fn settle(pg: &Postgres) -> Result<(), String> {
+    // Beside initdb (Debian's versioned bin directory), else on PATH.
+    let beside = kmsbridge_testkit::postgres::bin_dir()?.join("vacuumdb");
+    let tool = if beside.is_file() {
+        beside
+    } else {
+        "vacuumdb".into()
+    };
+    let out = std::process::Command::new(tool)
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &pg.port.to_string(),
+            "-U",
+            &pg.superuser,
+        ])
+        .args(["--analyze", "--quiet", "kb"])
+        .env("PGPASSWORD", &pg.password)
+        .output()
+        .map_err(|e| format!("vacuumdb: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "vacuumdb: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    Ok(())
+}
+
 fn run(o: &Opts) -> Result<(), String> {
     let tmp = rigs_dir("kmsbridge-scale-")?;
     let setup = setup_script(o.setup.as_deref());
@@ -194,6 +230,9 @@ fn run(o: &Opts) -> Result<(), String> {
             };
             eprintln!("scale: {}: building {count} keys", kind.name());
             let build = child("build")?;
+            if let Some(pg) = &server {
+                settle(pg)?;
+            }
             eprintln!("scale: {}: measuring at {count} keys", kind.name());
             let m = child("measure")?;
             rows.push(Row {
