@@ -33,7 +33,7 @@ use kmsbridge_testkit::postgres::Postgres;
 
 const USAGE: &str = "\
 usage: kmsbridge-bench --scale [--counts N,N,...] [--store sqlite,postgres] [--sample S]
-                       [--touch] [--object-cache N] [--keep] [--setup PATH]
+                       [--repeat R] [--touch] [--object-cache N] [--keep] [--setup PATH]
 
 A software instance with N AES keys (default 100,10000,100000): find by label and by
 CKA_ID, first use (AES-GCM 1 KiB), steady use, C_GenerateKey, C_Initialize + login,
@@ -43,7 +43,9 @@ the largest store reports its resident memory. --object-cache N: the instance's
 object_cache (default: the module's default, 10000). --store: the stores to measure
 (default sqlite); postgres starts a throw-away server per count (initdb + pg_ctl from
 the Debian postgresql package, on a loopback port); with both, a last table gives
-PostgreSQL / SQLite at each count.
+PostgreSQL / SQLite at each count. --repeat R: every store is built first, then R
+rounds each measure every (store, count) in turn in a fresh process; the median
+round is reported (default 1).
 ";
 
 /// Which store a column measures.
@@ -73,6 +75,7 @@ impl Kind {
 struct Opts {
     counts: Vec<usize>,
     stores: Vec<Kind>,
+    repeat: usize,
     sample: usize,
     touch: bool,
     object_cache: Option<usize>,
@@ -84,6 +87,7 @@ fn parse(args: &[String]) -> Result<Opts, String> {
     let mut o = Opts {
         counts: vec![100, 10_000, 100_000],
         stores: vec![Kind::Sqlite],
+        repeat: 1,
         sample: 100,
         touch: false,
         object_cache: None,
@@ -100,6 +104,13 @@ fn parse(args: &[String]) -> Result<Opts, String> {
                 })?
             }
             "--store" => o.stores = crate::args::parse_list(val()?, Kind::parse)?,
+            "--repeat" => {
+                o.repeat = val()?
+                    .parse()
+                    .ok()
+                    .filter(|r| *r > 0)
+                    .ok_or("bad --repeat")?
+            }
             "--sample" => o.sample = val()?.parse().map_err(|_| "bad --sample")?,
             "--touch" => o.touch = true,
             "--object-cache" => {
@@ -124,12 +135,16 @@ pub fn main(args: &[String]) -> ExitCode {
     exit(parse(args), |o| Done::Parent(run(&o)))
 }
 
-/// One (store, count)'s results.
+/// One (store, count): its rig, its server (dropping it stops and removes it) and
+/// its results, one measuring child per round.
 struct Row {
     store: Kind,
     count: usize,
+    vars: Vars,
+    location: Vec<String>,
+    server: Option<Postgres>,
     build: Fields,
-    m: Fields,
+    m: Vec<Fields>,
 }
 
 /// A throw-away PostgreSQL server with database `kb`, and the setup and build
@@ -184,73 +199,37 @@ fn settle(pg: &Postgres) -> Result<(), String> {
 fn run(o: &Opts) -> Result<(), String> {
     let tmp = rigs_dir("kmsbridge-scale-")?;
     let setup = setup_script(o.setup.as_deref());
+    // Every (count, store) built first and kept (servers running), then measured in
+    // rounds that visit each in turn: a change in the machine's load hits them all.
     let mut rows = Vec::new();
-    let mut touched = Vec::new();
-    for (i, &count) in o.counts.iter().enumerate() {
-        // Stores alternate at each count, so a change in the machine's load hits both.
+    for &count in &o.counts {
         for &kind in &o.stores {
-            let dir = tmp.path().join(format!("{}-n{count}", kind.name()));
-            let mut setup_args = vec!["--software".to_string()];
-            // Kept until this count is measured: dropping it stops and removes the server.
-            let mut server = None;
-            let location = match kind {
-                Kind::Sqlite => vec!["--store".into(), dir.join("store").display().to_string()],
-                Kind::Postgres => {
-                    let (pg, arg) = start_postgres(&dir)?;
-                    server = Some(pg);
-                    setup_args.extend(["--postgres".to_string(), arg.clone()]);
-                    vec!["--pg".into(), arg]
-                }
-            };
-            let vars: Vars = run_setup(&setup, &dir, &setup_args)?;
-            if let Some(n) = o.object_cache {
-                // The [[instance]] table is the last of the rig's software config (for
-                // PostgreSQL, [instance.postgres] is: a key there belongs to the instance
-                // table all the same, so insert it before that sub-table).
-                let conf = dir.join("kmsbridge.toml");
-                let text = std::fs::read_to_string(&conf).map_err(|e| format!("{e}"))?;
-                let line = format!("object_cache = {n}\n");
-                let text = match text.find("[instance.postgres]") {
-                    Some(at) => format!("{}{line}\n{}", &text[..at], &text[at..]),
-                    None => format!("{text}\n{line}"),
-                };
-                std::fs::write(&conf, text).map_err(|e| format!("{e}"))?;
-            }
-            let child = |what: &str| -> Result<Fields, String> {
-                let mut a = vec![
-                    "--scale-child".to_string(),
-                    what.to_string(),
-                    "--count".into(),
-                    count.to_string(),
-                    "--sample".into(),
-                    o.sample.to_string(),
-                ];
-                a.extend_from_slice(&location);
-                spawn(&a, &vars)
-            };
-            eprintln!("scale: {}: building {count} keys", kind.name());
-            let build = child("build")?;
-            if let Some(pg) = &server {
-                settle(pg)?;
-            }
-            eprintln!("scale: {}: measuring at {count} keys", kind.name());
-            let m = child("measure")?;
-            rows.push(Row {
-                store: kind,
-                count,
-                build,
-                m,
-            });
-            if o.touch && i + 1 == o.counts.len() {
-                eprintln!("scale: {}: touching all {count} keys", kind.name());
-                touched.push((kind, count, child("touch")?));
-            }
-            drop(server);
+            rows.push(build_row(o, &setup, tmp.path(), kind, count)?);
+        }
+    }
+    for round in 0..o.repeat {
+        for r in rows.iter_mut() {
+            eprintln!(
+                "scale: {}: measuring at {} keys (round {})",
+                r.store.name(),
+                r.count,
+                round + 1
+            );
+            let m = r.child(o, "measure")?;
+            r.m.push(m);
+        }
+    }
+    let mut touched = Vec::new();
+    if o.touch {
+        let largest = o.counts.last().copied().unwrap_or(0);
+        for r in rows.iter().filter(|r| r.count == largest) {
+            eprintln!("scale: {}: touching all {} keys", r.store.name(), r.count);
+            touched.push((r.store, r.count, r.child(o, "touch")?));
         }
     }
     for &kind in &o.stores {
         let mine: Vec<&Row> = rows.iter().filter(|r| r.store == kind).collect();
-        print_store(kind, &mine)?;
+        print_store(o, kind, &mine)?;
     }
     if o.stores.contains(&Kind::Sqlite) && o.stores.contains(&Kind::Postgres) {
         print_versus(&rows)?;
@@ -267,7 +246,75 @@ fn run(o: &Opts) -> Result<(), String> {
             f.num::<f64>("secs")?
         );
     }
+    drop(rows);
     finish(tmp, o.keep, 0, "count")
+}
+
+/// A rig for `kind` holding `count` keys, built (and on PostgreSQL settled).
+fn build_row(
+    o: &Opts,
+    setup: &std::path::Path,
+    tmp: &std::path::Path,
+    kind: Kind,
+    count: usize,
+) -> Result<Row, String> {
+    let dir = tmp.join(format!("{}-n{count}", kind.name()));
+    let mut setup_args = vec!["--software".to_string()];
+    let mut server = None;
+    let location = match kind {
+        Kind::Sqlite => vec!["--store".into(), dir.join("store").display().to_string()],
+        Kind::Postgres => {
+            let (pg, arg) = start_postgres(&dir)?;
+            server = Some(pg);
+            setup_args.extend(["--postgres".to_string(), arg.clone()]);
+            vec!["--pg".into(), arg]
+        }
+    };
+    let vars: Vars = run_setup(setup, &dir, &setup_args)?;
+    if let Some(n) = o.object_cache {
+        // The [[instance]] table is the last of the rig's software config (for
+        // PostgreSQL, [instance.postgres] is: a key there belongs to the instance
+        // table all the same, so insert it before that sub-table).
+        let conf = dir.join("kmsbridge.toml");
+        let text = std::fs::read_to_string(&conf).map_err(|e| format!("{e}"))?;
+        let line = format!("object_cache = {n}\n");
+        let text = match text.find("[instance.postgres]") {
+            Some(at) => format!("{}{line}\n{}", &text[..at], &text[at..]),
+            None => format!("{text}\n{line}"),
+        };
+        std::fs::write(&conf, text).map_err(|e| format!("{e}"))?;
+    }
+    let mut row = Row {
+        store: kind,
+        count,
+        vars,
+        location,
+        server,
+        build: Fields::default(),
+        m: Vec::new(),
+    };
+    eprintln!("scale: {}: building {count} keys", kind.name());
+    row.build = row.child(o, "build")?;
+    if let Some(pg) = &row.server {
+        settle(pg)?;
+    }
+    Ok(row)
+}
+
+impl Row {
+    /// Runs child `what` in this row's rig.
+    fn child(&self, o: &Opts, what: &str) -> Result<Fields, String> {
+        let mut a = vec![
+            "--scale-child".to_string(),
+            what.to_string(),
+            "--count".into(),
+            self.count.to_string(),
+            "--sample".into(),
+            o.sample.to_string(),
+        ];
+        a.extend_from_slice(&self.location);
+        spawn(&a, &self.vars)
+    }
 }
 
 const COLS: [(&str, &str); 7] = [
@@ -280,12 +327,19 @@ const COLS: [(&str, &str); 7] = [
     ("bulk_us", "bulk create / key"),
 ];
 
+/// Column `k` of a row: the build's, or the median over the measuring rounds.
 fn get(r: &Row, k: &str) -> Result<f64, String> {
     if k == "bulk_us" {
-        r.build.num(k)
-    } else {
-        r.m.num(k)
+        return r.build.num(k);
     }
+    let mut v =
+        r.m.iter()
+            .map(|f| f.num::<f64>(k))
+            .collect::<Result<Vec<_>, _>>()?;
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2)
+        .copied()
+        .ok_or_else(|| "no measuring round".to_string())
 }
 
 fn header() {
@@ -296,13 +350,16 @@ fn header() {
     println!();
 }
 
-fn print_store(kind: Kind, rows: &[&Row]) -> Result<(), String> {
+fn print_store(o: &Opts, kind: Kind, rows: &[&Row]) -> Result<(), String> {
     let Some(base) = rows.first() else {
         return Ok(());
     };
     println!(
-        "software instance on {} at scale (medians, µs; ratio to {} keys)",
+        "software instance on {} at scale (medians, µs, of {} keys; median of {} rounds; \
+         ratio to {} keys)",
         kind.name(),
+        o.sample,
+        o.repeat,
         base.count
     );
     header();
