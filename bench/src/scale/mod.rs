@@ -8,9 +8,10 @@
 //! - **build**: a child fills the store with that many AES-256 token keys (private,
 //!   labels `key-<i>`, ids `id-<i>`) through the software backend's bulk path (one
 //!   commit per 10,000 keys; the engine makes each key as `C_GenerateKey` would);
-//!   On PostgreSQL the database is then vacuumed and analyzed (`vacuumdb --analyze`),
+//!   on PostgreSQL the database is then vacuumed and analyzed (`vacuumdb --analyze`),
 //!   as autovacuum leaves it some minutes after a bulk load;
-//! - **measure**: a fresh child times `C_Initialize` + `C_OpenSession` + `C_Login`,
+//! - **measure** (once every store is built, `--repeat` rounds visiting each (store,
+//!   count) in turn; the median round is reported): a fresh child times `C_Initialize` + `C_OpenSession` + `C_Login`,
 //!   then, for `--sample` keys spread over the store and never used before in that
 //!   process: a find by label (half the sample) or by `CKA_ID` (the other half), the
 //!   first AES-256-GCM 1 KiB encryption with the key found, and the steady cost (the
