@@ -48,7 +48,7 @@ pub fn exit<O>(opts: Result<O, String>, run: impl FnOnce(O) -> Done) -> ExitCode
 }
 
 /// The fields of a child's RESULT line.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct Fields(BTreeMap<String, String>);
 
 impl Fields {

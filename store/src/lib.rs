@@ -199,7 +199,7 @@ pub use pins::{Dek, PinSlot, KDF_ITERATIONS, MAX_PIN_LEN, MIN_PIN_LEN};
 pub use postgres::{
     read_password_file, PgSettings, PostgresRows, PostgresStore, PG_SCHEMA_VERSION,
 };
-pub use rows::{Changes, Query, Rows, Tx};
+pub use rows::{Changes, Query, Reserved, Rows, Tx};
 #[cfg(feature = "sqlite")]
 pub use sqlite::{
     SqliteRows, SqliteStore, BUSY_TIMEOUT, DB_FILE, DEFAULT_MAX_FAILURES, LOG_VERSIONS,

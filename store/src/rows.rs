@@ -191,7 +191,30 @@ pub trait Tx {
         let _ = (id, terms);
         Ok(())
     }
+
+    /// The bulk path's ids: `n` new ids, never handed out before, for rows the caller
+    /// then stores with [`Tx::insert_reserved`]. `None` (the default): the store has no
+    /// cheaper path than [`Tx::insert_object`] one row at a time (SQLite in-process:
+    /// a statement costs microseconds; a database server: a round trip per statement).
+    fn reserve_ids(&mut self, n: usize) -> Result<Option<Vec<ObjectId>>> {
+        let _ = n;
+        Ok(None)
+    }
+
+    /// Store rows under ids from [`Tx::reserve_ids`], each with its index terms (`Some`:
+    /// indexed, as [`Tx::set_terms`] would have it), in as few statements as the store
+    /// can. Only called after `reserve_ids` answered `Some`.
+    fn insert_reserved(&mut self, rows: &[Reserved<'_>]) -> Result<()> {
+        let _ = rows;
+        Err(kmsbridge_bridge::Error::rv(
+            cryptoki_sys::CKR_GENERAL_ERROR,
+            "store: no bulk insert",
+        ))
+    }
 }
+
+/// One row of [`Tx::insert_reserved`]: its reserved id, the row, and its index terms.
+pub type Reserved<'a> = (ObjectId, &'a ObjectRow, Option<&'a [(u64, Vec<u8>)]>);
 
 /// A boxed implementation, so that one `Store` type serves whichever was opened.
 impl<R: Rows + ?Sized> Rows for Box<R> {

@@ -3,7 +3,8 @@
 //! in a loop and reports each one as soon as `C_GenerateKey` returned `CKR_OK`; the
 //! parent kills it (SIGKILL) at a random point 10–300 ms after it logged in (and seeded
 //! its random generator), so in the middle of creating keys. After every
-//! kill SQLite finds the store file intact, and a fresh process initialises the module,
+//! kill the store is intact (SQLite's integrity check of the file; on PostgreSQL the
+//! store's own check), and a fresh process initialises the module,
 //! logs in, and finds and uses every key ever reported, with the value it had. At most
 //! one key per kill may exist unreported (committed, killed before the print).
 //!
@@ -13,6 +14,8 @@
 //! a twentieth of the base keys per round (all of them over the 20 rounds), the one
 //! key a kill may leave unreported by its label — so a round's checks cost what they
 //! check, not the size of the store; one find of every key at the end counts them all.
+//! `KMSBRIDGE_TEST_SOFTWARE_STORE=postgres` runs it on a PostgreSQL-backed instance (a
+//! throw-away server; CI runs the SQLite default).
 //! Needs `cargo build --release`.
 
 // Tests and benches: a panic is how they report a failure.
@@ -31,7 +34,8 @@ use kmsbridge_testkit::keys::{
 };
 use kmsbridge_testkit::module::Module;
 use kmsbridge_testkit::rig::{Rig, RigOptions};
-use kmsbridge_tests::software::{bulk_keys, integrity_check, store_dir};
+use kmsbridge_tests::env::SOFTWARE_STORE;
+use kmsbridge_tests::software::{bulk_keys_at, store_check, store_location};
 
 const ROUNDS: usize = 20;
 const TIMEOUT: Duration = Duration::from_secs(300);
@@ -148,11 +152,15 @@ fn count() {
 
 #[test]
 fn kill_9_during_key_creation_loses_nothing() {
-    let rig = Rig::with_options(&RigOptions { software: true, ..Default::default() });
-    let store = store_dir();
+    // KMSBRIDGE_TEST_SOFTWARE_STORE=postgres: the instance's store in a throw-away
+    // PostgreSQL server (the rig's), which the kills never touch: only the client dies.
+    let postgres = std::env::var(SOFTWARE_STORE).as_deref() == Ok("postgres");
+    let rig = Rig::with_options(&RigOptions { software: true, postgres, ..Default::default() });
+    let store = store_location();
+    eprintln!("store: {store}");
     let base = base_keys();
     let built = Instant::now();
-    bulk_keys(&store, "base-", 0..base);
+    bulk_keys_at(&store, "base-", 0..base);
     eprintln!("{base} base keys stored in {:?}", built.elapsed());
     let list = rig.dir().join("reported.txt");
     let mut reported: BTreeMap<String, Reported> = BTreeMap::new();
@@ -202,7 +210,7 @@ fn kill_9_during_key_creation_loses_nothing() {
         }
 
         // The store as the killed process left it.
-        integrity_check(&store);
+        store_check(&store);
 
         // A fresh process finds and uses every key ever reported.
         let mut f = std::fs::File::create(&list).expect("write the list");

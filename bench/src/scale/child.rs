@@ -9,6 +9,7 @@ use cryptoki::session::Session;
 use cryptoki_sys::*;
 use kmsbridge_bridge::admin::TokenAdmin;
 use kmsbridge_bridge::{Attr, MechParam};
+use kmsbridge_store::{Location, PgSettings};
 
 use crate::child::{env_var, Token};
 
@@ -25,9 +26,8 @@ fn arg(args: &[String], name: &str) -> Result<String, String> {
 pub fn run(args: &[String]) -> Result<String, String> {
     let count: usize = arg(args, "--count")?.parse().map_err(|_| "bad --count")?;
     let sample: usize = arg(args, "--sample")?.parse().map_err(|_| "bad --sample")?;
-    let store = arg(args, "--store")?;
     if args.iter().any(|a| a == "build") {
-        build(&store, count)
+        build(location(args)?, count)
     } else if args.iter().any(|a| a == "touch") {
         touch(count)
     } else {
@@ -50,10 +50,25 @@ fn key_template(i: usize) -> Vec<Attr> {
     ]
 }
 
+/// The store the build child fills: `--store DIR` (SQLite) or `--pg
+/// PORT:USER:PASSWORD_FILE` (database `kb` on 127.0.0.1, as ci/softhsm/setup writes it).
+fn location(args: &[String]) -> Result<Location, String> {
+    if let Ok(pg) = arg(args, "--pg") {
+        let mut it = pg.splitn(3, ':');
+        let (Some(port), Some(user), Some(pw)) = (it.next(), it.next(), it.next()) else {
+            return Err(format!("bad --pg {pg}"));
+        };
+        let mut s = PgSettings::new("127.0.0.1", "kb", user, pw.as_ref());
+        s.port = port.parse().map_err(|_| format!("bad port in --pg {pg}"))?;
+        return Ok(Location::Postgres(s));
+    }
+    Ok(Location::Dir(arg(args, "--store")?.into()))
+}
+
 /// Fill the store with `count` keys through the backend's bulk path.
-fn build(store: &str, count: usize) -> Result<String, String> {
+fn build(store: Location, count: usize) -> Result<String, String> {
     let pin = env_var("KMSBRIDGE_USER_PIN", SET_BY)?;
-    let b = kmsbridge_soft::SoftBackend::new(store.into());
+    let b = kmsbridge_soft::SoftBackend::at(store, 10_000);
     b.login(CKU_USER, pin.as_bytes())
         .map_err(|e| format!("login: {e}"))?;
     let mech = kmsbridge_bridge::Mechanism {

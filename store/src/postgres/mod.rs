@@ -292,7 +292,10 @@ impl Rows for PostgresRows {
         loop {
             let mut conn = self.checkout()?;
             match self.attempt(&mut conn.client, what, f) {
-                Ok(()) => {
+                Ok(touched) => {
+                    if touched >= ANALYZE_AFTER {
+                        analyze(&mut conn.client);
+                    }
                     self.checkin(conn.client);
                     return Ok(());
                 }
@@ -318,7 +321,7 @@ impl PostgresRows {
         client: &mut Client,
         what: &'static str,
         f: &mut dyn FnMut(&mut dyn Tx) -> Result<()>,
-    ) -> std::result::Result<(), (Option<Kind>, Error)> {
+    ) -> std::result::Result<usize, (Option<Kind>, Error)> {
         let fail = |e: postgres::Error| (Some(kind(&e)), error::to_error(what, &e));
         let mut tx = client.transaction().map_err(fail)?;
         tx.execute("SELECT 1 FROM kb_meta WHERE id = 1 FOR UPDATE", &[])
@@ -341,6 +344,19 @@ impl PostgresRows {
             .map_err(fail)?
             .get(0);
         rows_sql::log_commit(&mut tx, version, &mut touched, everything).map_err(fail)?;
-        tx.commit().map_err(|e| (None, error::to_error(what, &e)))
+        tx.commit().map_err(|e| (None, error::to_error(what, &e)))?;
+        Ok(touched.len())
+    }
+}
+
+/// A commit that touched this many objects refreshes the planner's statistics at once.
+const ANALYZE_AFTER: usize = 1_000;
+
+/// After a bulk load, the tables' statistics, so the next finds are planned on them
+/// (an index-only scan of the terms) rather than on a new table's guesses; autovacuum
+/// would get there, but only after its next round. Best effort: the commit stands.
+fn analyze(c: &mut Client) {
+    if let Err(e) = c.batch_execute("ANALYZE kb_object, kb_object_term, kb_change_log") {
+        tracing::debug!(error = %e, "store: ANALYZE after a bulk load failed");
     }
 }

@@ -7,7 +7,7 @@ use postgres::GenericClient;
 
 use crate::objects::ObjectRow;
 use crate::pins::PinSlot;
-use crate::rows::{Changes, Query};
+use crate::rows::{Changes, Query, Reserved};
 use crate::seal;
 use crate::token::TokenInfo;
 use kmsbridge_bridge::ObjectId;
@@ -148,6 +148,63 @@ pub(super) fn insert_object(c: &mut impl GenericClient, row: &ObjectRow) -> R<Ob
         ],
     )?;
     Ok(r.get::<_, i64>(0) as ObjectId)
+}
+
+/// Rows per multi-row statement of the bulk path (arrays of some MB each).
+pub(super) const BULK_ROWS: usize = 5_000;
+
+/// `n` ids from `kb_object`'s identity sequence (handed out once, as an insert's).
+pub(super) fn reserve_ids(c: &mut impl GenericClient, n: usize) -> R<Vec<ObjectId>> {
+    let n = i64::try_from(n).unwrap_or(i64::MAX);
+    Ok(c.query(
+        "SELECT nextval(pg_get_serial_sequence('kb_object', 'id'))
+         FROM generate_series(1, $1::bigint)",
+        &[&n],
+    )?
+    .iter()
+    .map(|r| r.get::<_, i64>(0) as ObjectId)
+    .collect())
+}
+
+/// Rows under reserved ids and their terms: two statements, whatever the count.
+pub(super) fn insert_reserved(c: &mut impl GenericClient, rows: &[Reserved<'_>]) -> R<()> {
+    let ids: Vec<i64> = rows.iter().map(|(id, _, _)| *id as i64).collect();
+    let uids: Vec<&[u8]> = rows.iter().map(|(_, r, _)| r.uid.as_slice()).collect();
+    let classes: Vec<i64> = rows.iter().map(|(_, r, _)| r.class as i64).collect();
+    let private: Vec<bool> = rows.iter().map(|(_, r, _)| r.private).collect();
+    let clear: Vec<&[u8]> = rows.iter().map(|(_, r, _)| r.clear.as_slice()).collect();
+    let types: Vec<&[u8]> = rows
+        .iter()
+        .map(|(_, r, _)| r.sealed_types.as_slice())
+        .collect();
+    let sealed: Vec<Option<&[u8]>> = rows.iter().map(|(_, r, _)| r.sealed.as_deref()).collect();
+    let indexed: Vec<bool> = rows.iter().map(|(_, _, t)| t.is_some()).collect();
+    c.execute(
+        "INSERT INTO kb_object (id, uid, class, private, clear, sealed_types, sealed, indexed)
+         OVERRIDING SYSTEM VALUE
+         SELECT * FROM unnest($1::bigint[], $2::bytea[], $3::bigint[], $4::boolean[],
+                              $5::bytea[], $6::bytea[], $7::bytea[], $8::boolean[])",
+        &[
+            &ids, &uids, &classes, &private, &clear, &types, &sealed, &indexed,
+        ],
+    )?;
+    let (mut tys, mut vals, mut owners) = (Vec::new(), Vec::new(), Vec::new());
+    for (id, _, terms) in rows {
+        for (ty, v) in terms.unwrap_or_default() {
+            tys.push(*ty as i64);
+            vals.push(v.as_slice());
+            owners.push(*id as i64);
+        }
+    }
+    if !tys.is_empty() {
+        c.execute(
+            "INSERT INTO kb_object_term (ty, term, object_id)
+             SELECT * FROM unnest($1::bigint[], $2::bytea[], $3::bigint[])
+             ON CONFLICT DO NOTHING",
+            &[&tys, &vals, &owners],
+        )?;
+    }
+    Ok(())
 }
 
 pub(super) fn replace_object(c: &mut impl GenericClient, id: ObjectId, row: &ObjectRow) -> R<()> {

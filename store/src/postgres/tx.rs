@@ -6,7 +6,7 @@ use super::error::{kind, to_error, Kind};
 use super::rows_sql as sql;
 use crate::objects::ObjectRow;
 use crate::pins::PinSlot;
-use crate::rows::Tx;
+use crate::rows::{Reserved, Tx};
 use crate::seal;
 use crate::token::TokenRow;
 use kmsbridge_bridge::{ObjectId, Result};
@@ -86,5 +86,19 @@ impl Tx for PgTx<'_, '_> {
     fn set_terms(&mut self, id: ObjectId, terms: &[(u64, Vec<u8>)]) -> Result<()> {
         // Not logged: terms follow from the object, which a cache reloads anyway.
         self.run("store: index", |c| sql::set_terms(c, id, terms))
+    }
+    /// From the identity column's sequence, in one statement.
+    fn reserve_ids(&mut self, n: usize) -> Result<Option<Vec<ObjectId>>> {
+        self.run("store: insert", |c| sql::reserve_ids(c, n))
+            .map(Some)
+    }
+    /// Multi-row statements (`unnest` of arrays): a few round trips per chunk of
+    /// rows, not five per row.
+    fn insert_reserved(&mut self, rows: &[Reserved<'_>]) -> Result<()> {
+        for chunk in rows.chunks(sql::BULK_ROWS) {
+            self.run("store: insert", |c| sql::insert_reserved(c, chunk))?;
+            self.touched.extend(chunk.iter().map(|(id, _, _)| *id));
+        }
+        Ok(())
     }
 }

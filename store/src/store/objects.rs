@@ -6,7 +6,7 @@ use super::Store;
 use crate::index::{terms_of, IndexKey};
 use crate::objects::{corrupt, no_object, open_part, seal_part, split, ObjectRecord, ObjectRow};
 use crate::pins::Dek;
-use crate::rows::Rows;
+use crate::rows::{Reserved, Rows};
 use crate::seal;
 use crate::token::TokenRow;
 use kmsbridge_bridge::{Error, ObjectId, Result};
@@ -71,6 +71,36 @@ impl<R: Rows> Store<R> {
         }
         self.write("store: insert", |tx| {
             let token_uid = dek.map(|d| check_current(&tx.token()?, d)).transpose()?;
+            if let Some(ids) = tx.reserve_ids(prepared.len())? {
+                if ids.len() != prepared.len() {
+                    return Err(Error::rv(
+                        cryptoki_sys::CKR_GENERAL_ERROR,
+                        "store: reserved ids miscounted",
+                    ));
+                }
+                // The bulk path: ids first, so each row is sealed before it is sent.
+                for ((rec, parts, needs_seal, row, _), &id) in prepared.iter_mut().zip(&ids) {
+                    row.sealed = match (*needs_seal, dek, token_uid) {
+                        (true, Some(dek), Some(token_uid)) => Some(seal_part(
+                            dek,
+                            &token_uid,
+                            &row.uid,
+                            id,
+                            rec.class,
+                            rec.private,
+                            &parts.sealed,
+                        )?),
+                        _ => None,
+                    };
+                }
+                let rows: Vec<Reserved<'_>> = prepared
+                    .iter()
+                    .zip(&ids)
+                    .map(|((_, _, _, row, terms), &id)| (id, row, terms.as_deref()))
+                    .collect();
+                tx.insert_reserved(&rows)?;
+                return Ok(ids);
+            }
             let mut ids = Vec::with_capacity(prepared.len());
             for (rec, parts, needs_seal, row, terms) in prepared.iter_mut() {
                 // The seal binds the id, which the row gets on insertion.
