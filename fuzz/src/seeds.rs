@@ -6,7 +6,7 @@
 //! hmac 2, des3 3, rsa 4-5, ec 6-7, ed 8-9, data 10 when every kind made them);
 //! 0x80 and up pick the program's own objects.
 
-use crate::exec::Op;
+use crate::exec::{Op, GATE};
 use crate::input::Writer;
 use crate::values::{ATTRS, MECHS, ULONGS};
 use cryptoki_sys::*;
@@ -35,7 +35,12 @@ enum V<'a> {
 
 impl P {
     fn op(self, op: Op) -> P {
-        P(self.0.b(op as u8))
+        let p = P(self.0.b(op as u8));
+        if op.expensive() {
+            p.b(GATE)
+        } else {
+            p
+        }
     }
     fn b(self, b: u8) -> P {
         P(self.0.b(b))
