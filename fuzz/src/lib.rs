@@ -17,6 +17,7 @@
 pub mod exec;
 pub mod fixtures;
 pub mod input;
+pub mod mech;
 pub mod misc;
 pub mod replay;
 pub mod rig;
