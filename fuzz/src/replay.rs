@@ -3,6 +3,11 @@
 
 use crate::{exec, rig};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Set by the panic hook `replay` installs: a panic the module's guard caught (and
+/// answered CKR_GENERAL_ERROR for) is a failure here, as it is a crash under AFL.
+static PANICKED: AtomicBool = AtomicBool::new(false);
 
 /// fuzz/corpus: `seed/` (written by `seeds::write`) and `regressions/` (inputs that
 /// once broke something, kept to check they never do again).
@@ -43,10 +48,20 @@ pub fn replay(kind: rig::Kind, rounds: usize) -> Result<usize, String> {
         let bytes = std::fs::read(&f).map_err(|e| format!("{}: {e}", f.display()))?;
         inputs.push((f.display().to_string(), bytes));
     }
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        PANICKED.store(true, Ordering::SeqCst);
+        previous(info);
+    }));
     let mut runs = 0;
     for _ in 0..rounds {
         for (name, bytes) in &inputs {
             exec::run(&mut ctx, bytes).map_err(|e| format!("{name}: {e}"))?;
+            if PANICKED.load(Ordering::SeqCst) {
+                return Err(format!(
+                    "{name}: a panic inside the module (caught at the C ABI)"
+                ));
+            }
             runs += 1;
         }
     }
