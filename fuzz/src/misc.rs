@@ -239,7 +239,10 @@ pub fn restore_anchor(c: &mut Ctx, wrong_user: bool, wrong_so: bool) -> Result<(
             ));
         }
         c.anchor = h;
-        info.state = CKS_RW_PUBLIC_SESSION;
+        // The token's login state outlives the anchor while a program session is open.
+        if p11!(f, C_GetSessionInfo(c.anchor, &mut info)) != CKR_OK {
+            info.state = CKS_RW_PUBLIC_SESSION;
+        }
     }
     let mut user = info.state == CKS_RW_USER_FUNCTIONS;
     if wrong_so {
