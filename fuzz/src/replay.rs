@@ -65,5 +65,16 @@ pub fn replay(kind: rig::Kind, rounds: usize) -> Result<usize, String> {
             runs += 1;
         }
     }
+    // No input may change the fixtures (the harness never hands them to a call that
+    // would): all are still found by their labels.
+    let before = ctx.fixtures.len();
+    ctx.fixtures.clear();
+    crate::fixtures::find(&mut ctx)?;
+    if ctx.fixtures.len() != before {
+        return Err(format!(
+            "{before} fixtures before the inputs, {} after",
+            ctx.fixtures.len()
+        ));
+    }
     Ok(runs)
 }

@@ -224,7 +224,7 @@ impl Prog<'_, '_> {
     fn obj(&mut self) -> CK_OBJECT_HANDLE {
         let s = self.i.byte();
         if s >= 0x80 {
-            return self.own_obj_from(s);
+            return self.any_obj_from(s);
         }
         let fixtures = &self.c.fixtures;
         fixtures
@@ -240,6 +240,16 @@ impl Prog<'_, '_> {
     }
 
     fn own_obj_from(&mut self, s: u8) -> CK_OBJECT_HANDLE {
+        let h = self.any_obj_from(s);
+        // A raw number may be a fixture's handle (they are small integers): such a
+        // call would change a fixture for every later program.
+        if self.c.fixtures.contains(&h) {
+            return 0;
+        }
+        h
+    }
+
+    fn any_obj_from(&mut self, s: u8) -> CK_OBJECT_HANDLE {
         match s {
             0xF8 => 0,
             0xF9 => CK_ULONG::MAX,
