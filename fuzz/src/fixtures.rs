@@ -251,3 +251,15 @@ pub fn find(c: &mut Ctx) -> Result<(), String> {
     }
     Ok(())
 }
+
+/// Finds the fixtures again after a login: a logout makes the module forget private
+/// objects' handles, and the next login gives them new ones. Keeps the old list when
+/// the search fails (the anchor closed meanwhile: the harness's restore comes next).
+pub fn refresh(c: &mut Ctx) {
+    let old = std::mem::take(&mut c.fixtures);
+    let point = std::mem::take(&mut c.ec_point);
+    if find(c).is_err() || c.fixtures.is_empty() {
+        c.fixtures = old;
+        c.ec_point = point;
+    }
+}

@@ -251,7 +251,9 @@ pub fn restore_anchor(c: &mut Ctx, wrong_user: bool, wrong_so: bool) -> Result<(
         }
         // Other sessions (read-only ones) may still be open: close them all first.
         p11!(f, C_CloseAllSessions(c.slot));
-        return start_anchor(c);
+        start_anchor(c)?;
+        crate::fixtures::refresh(c);
+        return Ok(());
     }
     if info.state == CKS_RW_SO_FUNCTIONS || (user && wrong_user) {
         p11!(f, C_Logout(c.anchor));
@@ -262,6 +264,8 @@ pub fn restore_anchor(c: &mut Ctx, wrong_user: bool, wrong_so: bool) -> Result<(
         if rv != CKR_OK && rv != CKR_USER_ALREADY_LOGGED_IN {
             return Err(format!("harness: cannot log the anchor in again: {rv:#x}"));
         }
+        // The private fixtures have new handles after a logout.
+        crate::fixtures::refresh(c);
     }
     Ok(())
 }

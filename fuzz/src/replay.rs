@@ -44,7 +44,9 @@ pub fn replay(kind: rig::Kind, rounds: usize) -> Result<usize, String> {
     let (user, so) = rig::load(dir.path())?;
     let mut ctx = rig::start(user, so)?;
     let mut inputs: Vec<(String, Vec<u8>)> = Vec::new();
-    for f in files("seed").into_iter().chain(files("regressions")) {
+    // Regressions first: while the fixtures still have their first handles (1 to 11),
+    // the ones that name handles by number reach them.
+    for f in files("regressions").into_iter().chain(files("seed")) {
         let bytes = std::fs::read(&f).map_err(|e| format!("{}: {e}", f.display()))?;
         inputs.push((f.display().to_string(), bytes));
     }

@@ -367,7 +367,9 @@ impl Prog<'_, '_> {
                 };
                 let (mut pin, len) = self.pin(t);
                 let ptr = pin.as_mut().map_or(null(), Vec::as_mut_ptr);
-                p11!(f, C_Login(s, t, ptr, len));
+                if p11!(f, C_Login(s, t, ptr, len)) == CKR_OK {
+                    crate::fixtures::refresh(self.c);
+                }
             }
             Op::Logout => {
                 let s = self.sess();
