@@ -23,9 +23,9 @@ use health::Member;
 use kmsbridge_bridge::pkcs11::{Node, NodeConfig};
 use kmsbridge_bridge::{Backend, ClusterAdmin, ObjectId, Result};
 use objects::Table;
-use parking_lot::{Condvar, Mutex, RwLock, RwLockReadGuard};
+use parking_lot::{RwLock, RwLockReadGuard};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError};
 use std::time::Duration;
 
 /// Why a cluster cannot be built from its configuration.
@@ -100,8 +100,13 @@ pub(crate) struct Inner {
     /// the cluster's table records the result; a resync's last pass holds it alone,
     /// so no write lands on the returning node half-seen by that pass (`resync.rs`).
     writes: RwLock<()>,
-    prober: Mutex<bool>,
-    prober_wake: Condvar,
+    /// The prober sleeps here between ticks. std's, not parking_lot's: parking_lot
+    /// queues a sleeping thread in a process-wide table, and a child forked while the
+    /// prober sleeps inherits an entry naming a thread it does not have; the child's
+    /// own prober, reusing that thread's stack, then corrupts the queue and crashes.
+    /// std's condvar waits on its own futex word and leaves nothing behind.
+    prober: std::sync::Mutex<bool>,
+    prober_wake: std::sync::Condvar,
 }
 
 impl Cluster {
@@ -136,8 +141,8 @@ impl Cluster {
             domain: (0..n).map(|_| AtomicU64::new(0)).collect(),
             shut: AtomicBool::new(false),
             writes: RwLock::new(()),
-            prober: Mutex::new(false),
-            prober_wake: Condvar::new(),
+            prober: std::sync::Mutex::new(false),
+            prober_wake: std::sync::Condvar::new(),
         });
         resync::spawn_prober(Arc::downgrade(&inner));
         Ok(Cluster { inner })
@@ -191,15 +196,18 @@ impl Inner {
     }
 
     pub fn wake_prober(&self) {
-        *self.prober.lock() = true;
+        *self.prober.lock().unwrap_or_else(PoisonError::into_inner) = true;
         self.prober_wake.notify_one();
     }
 
     /// Wait for a wake-up or `d`; false once the cluster is shut down.
     pub fn prober_sleep(&self, d: Duration) -> bool {
-        let mut woke = self.prober.lock();
+        let mut woke = self.prober.lock().unwrap_or_else(PoisonError::into_inner);
         if !*woke {
-            self.prober_wake.wait_for(&mut woke, d);
+            woke = match self.prober_wake.wait_timeout(woke, d) {
+                Ok((g, _)) => g,
+                Err(poisoned) => poisoned.into_inner().0,
+            };
         }
         *woke = false;
         !self.shut.load(Ordering::Acquire)

@@ -256,7 +256,6 @@ mod tests {
     use crate::health::PROBE_FIRST;
     use crate::objects::Table;
     use kmsbridge_bridge::pkcs11::NodeConfig;
-    use parking_lot::{Condvar, Mutex};
     use std::sync::atomic::{AtomicBool, AtomicU64};
 
     /// A one-node `Inner` whose node cannot be reached (no library), and no prober
@@ -281,8 +280,8 @@ mod tests {
             domain: vec![AtomicU64::new(0)],
             writes: parking_lot::RwLock::new(()),
             shut: AtomicBool::new(false),
-            prober: Mutex::new(false),
-            prober_wake: Condvar::new(),
+            prober: std::sync::Mutex::new(false),
+            prober_wake: std::sync::Condvar::new(),
         })
     }
 

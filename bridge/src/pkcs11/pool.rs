@@ -8,10 +8,10 @@ use super::library::Library;
 use crate::error::{check, Error, Result};
 use crossbeam_queue::ArrayQueue;
 use cryptoki_sys::*;
-use parking_lot::{Condvar, Mutex};
 use std::borrow::Borrow;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::sync::{Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 pub struct Pool {
@@ -28,6 +28,9 @@ pub struct Pool {
     idle: ArrayQueue<CK_SESSION_HANDLE>,
     opened: AtomicUsize,
     /// Callers blocked on an empty, full-sized pool; only they take `wait_lock`.
+    /// std's lock and condvar, not parking_lot's: a caller may wait here for
+    /// `pool_wait`, and a child forked meanwhile would inherit parking_lot's
+    /// process-wide queue entry for a thread it does not have.
     waiters: AtomicUsize,
     wait_lock: Mutex<()>,
     returned: Condvar,
@@ -170,14 +173,21 @@ impl Pool {
             }
             // Only a caller that must wait reads the clock or takes a lock.
             let until = *deadline.get_or_insert_with(|| Instant::now() + self.wait);
-            let mut g = self.wait_lock.lock();
+            let g = self
+                .wait_lock
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
             self.waiters.fetch_add(1, Ordering::SeqCst);
             // Re-check after announcing ourselves: a return in between would not wake us.
             if let Some(h) = self.idle.pop().or_else(|| self.steal()) {
                 self.waiters.fetch_sub(1, Ordering::SeqCst);
                 return Ok(h);
             }
-            let timed_out = self.returned.wait_until(&mut g, until).timed_out();
+            let left = until.saturating_duration_since(Instant::now());
+            let timed_out = match self.returned.wait_timeout(g, left) {
+                Ok((_, r)) => r.timed_out(),
+                Err(poisoned) => poisoned.into_inner().1.timed_out(),
+            };
             self.waiters.fetch_sub(1, Ordering::SeqCst);
             if timed_out && self.idle.is_empty() {
                 return Err(Error::PoolExhausted {
@@ -236,7 +246,10 @@ impl Pool {
 
     fn wake(&self) {
         if self.waiters.load(Ordering::SeqCst) > 0 {
-            let _g = self.wait_lock.lock();
+            let _g = self
+                .wait_lock
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
             self.returned.notify_one();
         }
     }
@@ -255,7 +268,10 @@ impl Pool {
     pub fn abandon(&self) {
         self.abandoned.store(true, Ordering::SeqCst);
         while self.idle.pop().or_else(|| self.steal()).is_some() {}
-        let _g = self.wait_lock.lock();
+        let _g = self
+            .wait_lock
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         self.returned.notify_all();
     }
 
