@@ -17,6 +17,9 @@ use parking_lot::Mutex;
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
 
+/// Names held beyond twice the live objects before a sweep (`Instance::sweep_names`).
+const NAMES_SLACK: usize = 1024;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]
 pub(crate) enum Login {
@@ -313,7 +316,22 @@ impl Instance {
         // The audit trail names the object by what was just read: naming it later,
         // on the hot path, would need a backend session while the operation holds one.
         self.audit.names.learn(id, reqs[4].value());
+        self.sweep_names();
         Ok((h, entry))
+    }
+
+    /// The audit trail's and the access policy's names of objects that are gone go
+    /// once they outnumber the live ones: each sweep halves what is held at least, so
+    /// its cost spreads over the discoveries that filled it.
+    fn sweep_names(&self) {
+        let held = self.audit.names.len().max(self.access.names_held());
+        if held <= 2 * self.objects.bound() + NAMES_SLACK {
+            return;
+        }
+        self.objects.with_bound(|live| {
+            self.audit.keep_names(live);
+            self.access.keep_names(live);
+        });
     }
 
     /// Whether the application may see this object now: not the module's own, not

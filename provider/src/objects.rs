@@ -147,6 +147,17 @@ impl ObjectTable {
         self.inner.read().by_id.get(&id).copied()
     }
 
+    /// How many backend objects have a front handle.
+    pub(crate) fn bound(&self) -> usize {
+        self.inner.read().by_id.len()
+    }
+
+    /// Whether backend object `id` has a front handle, for many ids under one lock.
+    pub(crate) fn with_bound<R>(&self, f: impl FnOnce(&dyn Fn(ObjectId) -> bool) -> R) -> R {
+        let t = self.inner.read();
+        f(&|id| t.by_id.contains_key(&id))
+    }
+
     /// The front handle of `entry.id`, allocating one on first sight.
     pub(crate) fn insert(&self, entry: ObjEntry) -> CK_OBJECT_HANDLE {
         let mut t = self.inner.write();

@@ -20,7 +20,7 @@ use crate::objects::{Kind, ObjEntry};
 use arc_swap::ArcSwapOption;
 use cryptoki_sys::*;
 use kmsbridge_access::Action;
-use kmsbridge_bridge::Attr;
+use kmsbridge_bridge::{Attr, ObjectId};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
@@ -253,6 +253,15 @@ impl Access {
             CKR_KEY_FUNCTION_NOT_PERMITTED,
             "the access point's policy does not allow it",
         )
+    }
+
+    /// Names read of objects that may be gone: how many, and drop those `live` says are.
+    pub(crate) fn names_held(&self) -> usize {
+        self.names.len()
+    }
+
+    pub(crate) fn keep_names(&self, live: &dyn Fn(ObjectId) -> bool) {
+        self.names.retain(live);
     }
 
     /// An object's label or id changed: its names are read again.

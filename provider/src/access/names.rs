@@ -87,6 +87,14 @@ impl NameCache {
     pub(crate) fn forget(&self, id: ObjectId) {
         self.by_id.write().remove(&id);
     }
+
+    pub(crate) fn len(&self) -> usize {
+        self.by_id.read().len()
+    }
+
+    pub(crate) fn retain(&self, keep: &dyn Fn(ObjectId) -> bool) {
+        self.by_id.write().retain(|id, _| keep(*id));
+    }
 }
 
 fn read(inst: &Instance, e: &ObjEntry) -> Names {

@@ -9,6 +9,7 @@ use kmsbridge_audit::Token;
 use kmsbridge_bridge::ObjectId;
 use parking_lot::Mutex;
 use std::cell::{RefCell, UnsafeCell};
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -125,6 +126,21 @@ impl Hot {
         .flatten()
     }
 
+    /// The objects whose uses are counted and not yet drained.
+    pub(super) fn pending(&self) -> HashSet<ObjectId> {
+        let cells = self.cells.lock();
+        let mut out = HashSet::new();
+        for c in cells.iter() {
+            let _g = c.switch.lock();
+            // SAFETY: `switch` is held: the owner cannot change the key.
+            let key = unsafe { *c.key.get() };
+            if let Some(k) = key.filter(|_| c.count.load(Ordering::Relaxed) > 0) {
+                out.insert(k.obj);
+            }
+        }
+        out
+    }
+
     /// Every count of a second before `before` (all of them with `u64::MAX`). The
     /// counters of threads that have ended go once they are empty.
     pub(super) fn drain(&self, before: u64) -> Vec<Drained> {
@@ -183,6 +199,17 @@ mod tests {
         // After a drain the same key counts again from zero.
         assert!(hot.count(10, 2, "encrypt", 1, ap).is_none());
         assert_eq!(hot.drain(u64::MAX).first().map(|d| d.2), Some(1));
+    }
+
+    #[test]
+    fn pending_names_the_objects_whose_counts_are_not_drained() {
+        let hot = Hot::default();
+        let ap = || None;
+        assert!(hot.pending().is_empty());
+        assert!(hot.count(10, 3, "sign", 0, ap).is_none());
+        assert_eq!(hot.pending().into_iter().collect::<Vec<_>>(), vec![3]);
+        hot.drain(u64::MAX);
+        assert!(hot.pending().is_empty(), "a drained count needs no name");
     }
 
     #[test]

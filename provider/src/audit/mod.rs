@@ -275,6 +275,13 @@ impl Trail {
         }
     }
 
+    /// Drop the names of objects `live` says are gone, keeping those a key-use count
+    /// not yet written still needs.
+    pub(crate) fn keep_names(&self, live: &dyn Fn(ObjectId) -> bool) {
+        let pending = self.hot.pending();
+        self.names.retain(|id| live(id) || pending.contains(&id));
+    }
+
     /// The name a record gives backend object `id` (its KMS key id).
     pub(crate) fn name_of(&self, id: ObjectId) -> Arc<str> {
         self.names.of(&*self.backend, id)

@@ -1,8 +1,10 @@
 //! The name a record gives an object: its KMS key id, the hex of CKA_ID without an
 //! older version's `#vN`. Learned when the object gets its front handle (discovery
-//! reads CKA_ID anyway), else read through the backend once; kept for the life of the
-//! process, since a name is needed on the hot path, where reading it again would take
-//! a backend session while the operation holds one (with the pool exhausted, a stall).
+//! reads CKA_ID anyway), else read through the backend once; kept while the object has
+//! a front handle or a key-use count waits for it, since a name is needed on the hot
+//! path, where reading it again would take a backend session while the operation holds
+//! one (with the pool exhausted, a stall). Names of objects gone are dropped in sweeps
+//! (`Instance::discover`), so a process that makes and destroys objects does not grow.
 
 use crate::kms::ids::split_version;
 use cryptoki_sys::CKA_ID;
@@ -49,6 +51,15 @@ impl Names {
 
     pub(crate) fn clear(&self) {
         self.map.write().clear();
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.map.read().len()
+    }
+
+    /// Keep only the names `keep` says are still needed.
+    pub(crate) fn retain(&self, keep: impl Fn(ObjectId) -> bool) {
+        self.map.write().retain(|id, _| keep(*id));
     }
 }
 
