@@ -296,6 +296,24 @@ pub const PROBE: [u8; 16] = *b"kmsbridge-probe!";
 
 /// Generates an AES-256 token key labelled `label` with CKA_ID `id`: private,
 /// sensitive, not extractable, for encryption.
+/// The SO's trusted AES key of `value`, a token key that wraps (and unwraps when
+/// asked): under the key-usage policy (docs/KEYS.md) a sensitive, extractable key
+/// leaves only under such a key. Made in `so`, an SO session.
+pub fn trusted_aes(so: &Session, label: &str, value: &[u8], unwrap: bool) -> ObjectHandle {
+    so.create_object(&[
+        Attribute::Class(ObjectClass::SECRET_KEY),
+        Attribute::KeyType(KeyType::AES),
+        Attribute::Token(true),
+        Attribute::Private(false),
+        Attribute::Label(label.as_bytes().to_vec()),
+        Attribute::Value(value.to_vec()),
+        Attribute::Wrap(true),
+        Attribute::Unwrap(unwrap),
+        Attribute::Trusted(true),
+    ])
+    .expect("the SO makes a trusted key")
+}
+
 pub fn gen_token_aes(s: &Session, label: &str, id: &[u8]) -> cryptoki::error::Result<ObjectHandle> {
     s.generate_key(
         &Mechanism::AesKeyGen,

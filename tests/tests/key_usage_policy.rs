@@ -13,6 +13,7 @@ use cryptoki::mechanism::Mechanism;
 use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHandle};
 use cryptoki::session::Session;
 use kmsbridge_testkit::codes::err_of;
+use kmsbridge_testkit::keys::trusted_aes;
 use kmsbridge_tests::env::{Env, Target};
 
 const SECRET: [u8; 32] = [0x42; 32];
@@ -236,20 +237,7 @@ fn known_blob_then_wrap(t: &Env) {
 /// The SO's CKA_TRUSTED makes a key of known value a guard (an export key agreed
 /// with another system): the spec's own way to allow it.
 fn trusted_key_guards(t: &Env) {
-    let so = t.so_session();
-    so.create_object(&[
-        Attribute::Class(ObjectClass::SECRET_KEY),
-        Attribute::KeyType(KeyType::AES),
-        Attribute::Token(true),
-        Attribute::Private(false),
-        Attribute::Label("export-kek".into()),
-        Attribute::Value(SECRET.to_vec()),
-        Attribute::Wrap(true),
-        Attribute::Unwrap(true),
-        Attribute::Trusted(true),
-    ])
-    .expect("the SO makes a trusted key");
-    drop(so);
+    trusted_aes(&t.so_session(), "export-kek", &SECRET, true);
     let s = t.logged_in();
     let k = target(&s);
     let found = s.find_objects(&[Attribute::Label("export-kek".into())]).unwrap();

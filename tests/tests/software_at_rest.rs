@@ -18,7 +18,7 @@ use cryptoki::mechanism::Mechanism;
 use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHandle};
 use cryptoki::session::{Session, UserType};
 use cryptoki::types::AuthPin;
-use kmsbridge_testkit::keys::{fingerprint, random_bytes, round_trip};
+use kmsbridge_testkit::keys::{fingerprint, random_bytes, round_trip, trusted_aes};
 use kmsbridge_testkit::keys::{ED25519_PARAMS, P256};
 use kmsbridge_tests::software::store_dir;
 use kmsbridge_tests::{Env, Target};
@@ -187,19 +187,7 @@ fn no_secret_in_clear_on_disk() {
     // The SO's trusted KEK, of a value the test knows: under the key-usage policy
     // (docs/KEYS.md) a generated sensitive key leaves only under such a key.
     let kek_value = random_bytes(32);
-    let so = t.so_session();
-    so.create_object(&[
-        Attribute::Class(ObjectClass::SECRET_KEY),
-        Attribute::KeyType(KeyType::AES),
-        Attribute::Token(true),
-        Attribute::Private(false),
-        Attribute::Label(b"trusted-kek".to_vec()),
-        Attribute::Value(kek_value.clone()),
-        Attribute::Wrap(true),
-        Attribute::Trusted(true),
-    ])
-    .expect("the SO's trusted KEK");
-    drop(so);
+    trusted_aes(&t.so_session(), "trusted-kek", &kek_value, false);
     let s = t.user_session();
 
     // Secret keys and a private data object, by value.
