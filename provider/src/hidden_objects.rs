@@ -42,14 +42,29 @@ pub(crate) fn write(
     label: &str,
     value: Vec<u8>,
 ) -> Result<ObjectId> {
-    let old = backend.find(&template(app, Some(label)))?;
+    let t = template(app, Some(label));
+    let old = backend.find(&t)?;
     let id = create(backend, app, label, value)?;
     for o in old {
-        backend.destroy_object(o)?;
+        destroy_replaced(backend, o, &t)?;
         // Whoever holds the old one's handle (a record's) now reaches the new one.
         objects.rebind(o, id);
     }
     Ok(id)
+}
+
+/// Destroy `old`, an object `t` found that a new one replaces. Another process
+/// writing the same object at the same moment may have found the same old one and
+/// destroyed it first (SoftHSM2 then answers OBJECT_HANDLE_INVALID or
+/// FUNCTION_FAILED): gone is what was wanted, so only an old object still there is
+/// an error.
+pub(crate) fn destroy_replaced(backend: &dyn Backend, old: ObjectId, t: &[Attr]) -> Result<()> {
+    if let Err(e) = backend.destroy_object(old) {
+        if backend.find(t)?.contains(&old) {
+            return Err(e.into());
+        }
+    }
+    Ok(())
 }
 
 /// Make a private hidden data object, leaving any others of that label in place.

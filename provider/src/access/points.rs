@@ -206,8 +206,9 @@ impl Points {
 /// Write a public hidden data object of the access application: readable before any
 /// login (a login looks its credential up here). New first, then the old ones go.
 fn write_public(backend: &dyn Backend, label: &str, value: Vec<u8>) -> Result<ObjectId> {
-    let old = backend.find(&hidden_objects::template(ACCESS_APPLICATION, Some(label)))?;
-    let mut t = hidden_objects::template(ACCESS_APPLICATION, Some(label));
+    let find = hidden_objects::template(ACCESS_APPLICATION, Some(label));
+    let old = backend.find(&find)?;
+    let mut t = find.clone();
     t.extend([
         Attr::bool(CKA_TOKEN, true),
         Attr::bool(CKA_PRIVATE, false),
@@ -216,7 +217,7 @@ fn write_public(backend: &dyn Backend, label: &str, value: Vec<u8>) -> Result<Ob
     ]);
     let id = backend.create_object(&t)?;
     for o in old {
-        backend.destroy_object(o)?;
+        hidden_objects::destroy_replaced(backend, o, &find)?;
     }
     Ok(id)
 }

@@ -283,10 +283,25 @@ fn settle(inst: &dyn Host) -> Result<()> {
         std::thread::sleep(std::time::Duration::from_millis(
             u64::from(r[0]) * 100 / 255,
         ));
+        let mut mark = [0u8; 16];
+        inst.backend().random(&mut mark)?;
         let mut t = hidden_objects::template(META_APPLICATION, Some(NUDGE_LABEL));
-        t.extend([Attr::bool(CKA_TOKEN, true), Attr::bool(CKA_PRIVATE, true)]);
+        t.extend([
+            Attr::bool(CKA_TOKEN, true),
+            Attr::bool(CKA_PRIVATE, true),
+            Attr::new(CKA_VALUE, mark.to_vec()),
+        ]);
         let id = inst.backend().create_object(&t)?;
-        inst.backend().destroy_object(id)?;
+        if let Err(e) = inst.backend().destroy_object(id) {
+            // SoftHSM2 may answer OBJECT_HANDLE_INVALID or FUNCTION_FAILED for an
+            // object just made when another process wrote in between (its handle
+            // went stale in the reload): find the nudge again by its mark. One left
+            // behind is harmless, and the write it was for has happened.
+            tracing::debug!("the nudge's destroy failed ({e}); finding it again");
+            for again in inst.backend().find(&t).unwrap_or_default() {
+                let _ = inst.backend().destroy_object(again);
+            }
+        }
     }
     std::thread::sleep(std::time::Duration::from_millis(500));
     Ok(())
