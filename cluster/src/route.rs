@@ -101,14 +101,22 @@ impl Inner {
         let ident = self.identity(obj, e)?;
         let m = self.member(n)?;
         let found = m.call(self.cfg.call_timeout, |node| node.find(&ident.template()))?;
-        match found.first() {
+        // An object another entry already names on this node is that entry's, not this
+        // one: a rewrite (make the new object, destroy the old) leaves both sharing an
+        // identity until the old goes, and the old one's destroy must not pick the new.
+        let free: Vec<u64> = found
+            .iter()
+            .copied()
+            .filter(|h| self.table.by_handle(n, *h).is_none_or(|o| o == obj))
+            .collect();
+        match free.first() {
             None => {
                 e.set_handle(n, ABSENT);
                 Ok(None)
             }
             Some(h) => {
-                if found.len() > 1 {
-                    tracing::warn!(node = %m.name(), "{} objects share one identity; using the first", found.len());
+                if free.len() > 1 {
+                    tracing::warn!(node = %m.name(), "{} objects share one identity; using the first", free.len());
                 }
                 self.table.learn(obj, n, *h);
                 Ok(Some(*h))
