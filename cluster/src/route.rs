@@ -171,7 +171,11 @@ impl Inner {
                 .filter_map(|i| Some((i, self.members.get(i)?)))
                 .filter(|(_, m)| m.is_up())
                 .filter(|&(i, _)| entries.iter().all(|e| self.may_hold(e, i)))
-                .min_by_key(|(_, m)| m.load());
+                // Among equally busy nodes, one that knows every handle already: a node
+                // that must first find an object by identity scans its whole token
+                // (milliseconds at thousands of keys). Under load the spread by load
+                // still sends work to the others, which then learn the handles.
+                .min_by_key(|&(i, m)| (m.load(), entries.iter().any(|e| e.handle(i) == UNKNOWN)));
             let Some((i, m)) = pick else {
                 if busy != 0 && backoff.wait() {
                     busy = 0;
