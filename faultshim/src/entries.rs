@@ -81,7 +81,7 @@ forward! {
         fn (h: CK_SESSION_HANDLE, obj: CK_OBJECT_HANDLE, tmpl: *mut CK_ATTRIBUTE, n: CK_ULONG);
     C_SetAttributeValue: Kind::Session(h) =>
         fn (h: CK_SESSION_HANDLE, obj: CK_OBJECT_HANDLE, tmpl: *mut CK_ATTRIBUTE, n: CK_ULONG);
-    C_FindObjectsInit: Kind::Session(h) =>
+    C_FindObjectsInit: Kind::Find(h) =>
         fn (h: CK_SESSION_HANDLE, tmpl: *mut CK_ATTRIBUTE, n: CK_ULONG);
     C_FindObjects: Kind::Session(h) => fn (
         h: CK_SESSION_HANDLE, objs: *mut CK_OBJECT_HANDLE, max: CK_ULONG, count: *mut CK_ULONG,

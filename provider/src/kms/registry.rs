@@ -9,7 +9,7 @@ use super::token::Token;
 use crate::error::{rule, Result};
 use crate::hidden_objects;
 use crate::objects::{Kind, ObjEntry};
-use crate::refresh::{fresh_generation, read_generation, Refresher};
+use crate::refresh::{fresh_generation, fresh_tag, read_generation, tag_attr, Refresher};
 use crate::vendor::*;
 use cryptoki_sys::*;
 use kmsbridge_bridge::{Attr, ObjectId};
@@ -137,18 +137,10 @@ impl Registry {
             META_APPLICATION,
             GENERATION_LABEL,
             &self.refresh.generation,
+            true,
         )?;
         if self.loaded.load(Ordering::Acquire) && generation == self.snap.read().generation {
             return Ok(());
-        }
-        if generation.is_empty() {
-            // Never written: make the generation object now, so the next looks read it
-            // by handle instead of scanning every object to find none every 0.5 s. Made
-            // beside any another process makes meanwhile (none destroyed), and this view
-            // stays keyed to the empty value, so its next look reloads whatever came.
-            if let Err(e) = self.first_generation(inst) {
-                tracing::debug!(instance = %inst.name(), "no generation object made: {e}");
-            }
         }
         let mut records = HashMap::new();
         for obj in inst
@@ -237,29 +229,19 @@ impl Registry {
     }
 
     fn bump(&self, inst: &dyn Token) -> Result<()> {
-        let id = hidden_objects::write(
+        let tag = fresh_tag(inst.backend())?;
+        let id = hidden_objects::write_with(
             inst.backend(),
             inst.objects(),
             META_APPLICATION,
             GENERATION_LABEL,
             fresh_generation(inst.backend())?,
+            &[tag_attr(&tag)],
         )?;
-        self.refresh.generation.wrote(id);
+        self.refresh.generation.wrote(id, tag);
         // Force a reload at the next check.
         self.loaded.store(false, Ordering::Release);
         self.refresh.expire();
-        Ok(())
-    }
-
-    /// The first generation object of an instance that has none.
-    fn first_generation(&self, inst: &dyn Token) -> Result<()> {
-        let id = hidden_objects::create(
-            inst.backend(),
-            META_APPLICATION,
-            GENERATION_LABEL,
-            fresh_generation(inst.backend())?,
-        )?;
-        self.refresh.generation.wrote(id);
         Ok(())
     }
 
