@@ -67,6 +67,21 @@ fn steady(s: &cryptoki::session::Session, key: cryptoki::object::ObjectHandle) {
     say(&format!("FINDS {} {uses}", finds_on_nodes(3) - before));
 }
 
+/// A user login in a fresh process searches the nodes' tokens (each search a scan of a
+/// token on SoftHSM2) for: the PIN's wrong-attempt markers, before and after counting
+/// this attempt (2), the PIN hash (1), the KMS records' generation and the records (2).
+/// A bound, so that a search added to the login shows here.
+#[test]
+fn a_user_login_on_a_cluster_searches_the_nodes_five_times() {
+    let t = cluster_env();
+    let s = t.user_session();
+    kms_key(&s, Spec::Aes(32), b"login-cluster", "login-cluster");
+    let (mut child, rx) = spawn("child", "login", &[(ARG, "-:-")]);
+    let finds = wait_for(&rx, "LOGIN_FINDS ", Duration::from_secs(60));
+    assert_eq!(finds, "5", "searches sent to the nodes by one C_Login");
+    assert!(wait_exit(&mut child, Duration::from_secs(10)).success(), "the child failed");
+}
+
 #[test]
 fn another_process_on_a_cluster_sees_a_state_change_at_a_re_read() {
     let t = cluster_env();
@@ -116,6 +131,14 @@ fn child() {
     let arg = arg();
     let (id, stop) = arg.split_once(':').expect("id:stopfile");
     let m = Module::load();
+    if role == "login" {
+        let s = m.ctx.open_rw_session(m.slot).expect("C_OpenSession");
+        let before = finds_on_nodes(3);
+        let pin = cryptoki::types::AuthPin::new(m.user_pin.clone().into());
+        s.login(cryptoki::session::UserType::User, Some(&pin)).expect("C_Login");
+        say(&format!("LOGIN_FINDS {}", finds_on_nodes(3) - before));
+        return;
+    }
     let s = m.user_session();
     let id = hex::decode(id).expect("hex id");
     let found = s
