@@ -68,6 +68,8 @@ pub(crate) enum Kind {
     Session(CK_SESSION_HANDLE),
     /// C_FindObjectsInit: a session call, counted (`kmsbridge_faultshim_finds`).
     Find(CK_SESSION_HANDLE),
+    /// C_GetAttributeValue: a session call, counted (`kmsbridge_faultshim_reads`).
+    Read(CK_SESSION_HANDLE),
     /// A crypto call on a session.
     Crypto(CK_SESSION_HANDLE, Phase),
 }
@@ -88,7 +90,7 @@ pub(crate) enum Phase {
 impl Kind {
     fn session(self) -> Option<CK_SESSION_HANDLE> {
         match self {
-            Kind::Session(h) | Kind::Find(h) | Kind::Crypto(h, _) => Some(h),
+            Kind::Session(h) | Kind::Find(h) | Kind::Read(h) | Kind::Crypto(h, _) => Some(h),
             _ => None,
         }
     }
@@ -139,6 +141,8 @@ pub(crate) struct Shim {
     operations: AtomicU64,
     /// C_FindObjectsInit calls passed to the target (`kmsbridge_faultshim_finds`).
     finds: AtomicU64,
+    /// C_GetAttributeValue calls passed to the target (`kmsbridge_faultshim_reads`).
+    reads: AtomicU64,
     gate: Gate,
     rng: AtomicU64,
 }
@@ -263,6 +267,7 @@ impl Shim {
             inflight: AtomicUsize::new(0),
             operations: AtomicU64::new(0),
             finds: AtomicU64::new(0),
+            reads: AtomicU64::new(0),
             gate: Gate {
                 busy: Mutex::new(0),
                 freed: Condvar::new(),
@@ -407,6 +412,10 @@ impl Shim {
                 self.finds.fetch_add(1, Ordering::AcqRel);
                 return Ok(self.enter(call));
             }
+            Kind::Read(_) => {
+                self.reads.fetch_add(1, Ordering::AcqRel);
+                return Ok(self.enter(call));
+            }
             Kind::Crypto(_, phase) => phase,
         };
         if matches!(phase, Phase::Init | Phase::Key) && self.roll() {
@@ -506,6 +515,13 @@ pub extern "C" fn kmsbridge_faultshim_operations() -> u64 {
 #[no_mangle]
 pub extern "C" fn kmsbridge_faultshim_finds() -> u64 {
     SHIM.get().map_or(0, |s| s.finds.load(Ordering::Acquire))
+}
+
+/// How many C_GetAttributeValue calls this shim passed to its target since it was
+/// loaded (a test counts what a reload reads). Reached as `kmsbridge_faultshim_operations` is.
+#[no_mangle]
+pub extern "C" fn kmsbridge_faultshim_reads() -> u64 {
+    SHIM.get().map_or(0, |s| s.reads.load(Ordering::Acquire))
 }
 
 /// The one exported entry point besides those counts: the shim's function list, which forwards to the

@@ -163,9 +163,9 @@ fn first_generation(
     Ok((backend.create_object(&t)?, tag))
 }
 
-/// Longest generation value or tag read by handle (they are 16 and 12 bytes); a
-/// longer one is read through the find path.
-const MAX_GENERATION: usize = 64;
+/// Longest generation value or tag read by handle (values are 16 to 35 bytes and a
+/// record's hex id, tags 13); a longer one is read through the find path.
+const MAX_GENERATION: usize = 1024;
 
 /// `id`'s CKA_VALUE and tag if it is still a data object of `app` labelled `label`
 /// (and tagged `tag`, when given), in one call.

@@ -269,6 +269,15 @@ pub fn provision_domain_key(rig: &Rig) {
 /// passed to their tokens in this process so far: each is a scan of the token on
 /// SoftHSM2. 0 for a node whose shim this process has not loaded.
 pub fn finds_on_nodes(n: usize) -> u64 {
+    shim_count(n, c"kmsbridge_faultshim_finds")
+}
+
+/// C_GetAttributeValue calls the nodes' shims passed, as [`finds_on_nodes`] counts.
+pub fn reads_on_nodes(n: usize) -> u64 {
+    shim_count(n, c"kmsbridge_faultshim_reads")
+}
+
+fn shim_count(n: usize, name: &std::ffi::CStr) -> u64 {
     (0..n)
         .map(|k| {
             let path = std::env::var(format!("KMSBRIDGE_NODE{k}_LIBRARY"))
@@ -282,11 +291,11 @@ pub fn finds_on_nodes(n: usize) -> u64 {
                 return 0;
             }
             // SAFETY: `lib` is a live handle; the name is NUL-terminated.
-            let sym = unsafe { libc::dlsym(lib, c"kmsbridge_faultshim_finds".as_ptr()) };
-            assert!(!sym.is_null(), "node {k}'s shim has no kmsbridge_faultshim_finds");
+            let sym = unsafe { libc::dlsym(lib, name.as_ptr()) };
+            assert!(!sym.is_null(), "node {k}'s shim has no {name:?}");
             // SAFETY: the shim exports it as `extern "C" fn() -> u64` (faultshim/src/lib.rs).
-            let finds = unsafe { std::mem::transmute::<*mut c_void, extern "C" fn() -> u64>(sym) };
-            finds()
+            let count = unsafe { std::mem::transmute::<*mut c_void, extern "C" fn() -> u64>(sym) };
+            count()
         })
         .sum()
 }

@@ -17,7 +17,7 @@ use kmsbridge_testkit::harness::*;
 use kmsbridge_testkit::keys::PROBE;
 use kmsbridge_testkit::module::Module;
 use kmsbridge_testkit::rig::{Rig, RigOptions};
-use kmsbridge_tests::cluster::{finds_on_nodes, provision_domain_key};
+use kmsbridge_tests::cluster::{finds_on_nodes, provision_domain_key, reads_on_nodes};
 use kmsbridge_tests::kms::*;
 use kmsbridge_tests::{Env, Target};
 use std::time::{Duration, Instant};
@@ -79,6 +79,39 @@ fn a_user_login_on_a_cluster_searches_the_nodes_five_times() {
     let (mut child, rx) = spawn("child", "login", &[(ARG, "-:-")]);
     let finds = wait_for(&rx, "LOGIN_FINDS ", Duration::from_secs(60));
     assert_eq!(finds, "5", "searches sent to the nodes by one C_Login");
+    assert!(wait_exit(&mut child, Duration::from_secs(10)).success(), "the child failed");
+}
+
+/// After one record change another process reloads that record, not all of them: the
+/// generation value names the change (provider/src/kms/changes.rs). Among 30 KMS keys,
+/// the child's call that first sees a disable reads at most 15 attributes on the
+/// nodes (a full reload reads every record: 60 reads).
+#[test]
+fn after_one_change_another_process_reloads_one_record_on_a_cluster() {
+    let t = cluster_env();
+    let s = t.user_session();
+    let mut first = None;
+    for i in 0..30u8 {
+        let id = vec![0x5a, i];
+        let k = kms_key(&s, Spec::Aes(32), &id, &format!("reload-{i}"));
+        first.get_or_insert((id, k));
+    }
+    let (id, key) = first.unwrap();
+    let stop = t.rig().dir().join("stop");
+    let (mut child, rx) = spawn(
+        "child",
+        "encrypt-loop",
+        &[(ARG, &format!("{}:{}", hex::encode(&id), stop.display()))],
+    );
+    assert_eq!(wait_for(&rx, "STATE ", Duration::from_secs(60)), "ok", "the child encrypts");
+    // A few re-reads first, so the child's view is settled at the current generation.
+    std::thread::sleep(Duration::from_millis(3 * REFRESH_MS));
+    set_state(&s, key, KMSBRIDGE_STATE_DISABLED, &[]).expect("disable");
+    let line = wait_for(&rx, "READS ", PROPAGATION_BOUND);
+    let reads: u64 = line.parse().expect("READS n");
+    assert!(reads <= 15, "the call that saw the change read {reads} attributes on the nodes");
+    std::fs::write(&stop, b"").expect("write the stop file");
+    wait_for(&rx, "DONE", Duration::from_secs(10));
     assert!(wait_exit(&mut child, Duration::from_secs(10)).success(), "the child failed");
 }
 
@@ -151,12 +184,17 @@ fn child() {
     }
     let mut last = String::new();
     while !std::path::Path::new(stop).exists() {
+        let before = reads_on_nodes(3);
         let now = match s.encrypt(&Mechanism::AesEcb, key, &PROBE) {
             Ok(_) => "ok".to_string(),
             Err(Error::Pkcs11(code, function)) => format!("refused {code:?} {function:?}"),
             Err(e) => panic!("C_Encrypt: {e}"),
         };
+        let reads = reads_on_nodes(3) - before;
         if now != last {
+            if !last.is_empty() {
+                say(&format!("READS {reads}"));
+            }
             say(&format!("STATE {now}"));
             last = now;
         }
