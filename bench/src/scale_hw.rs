@@ -13,6 +13,11 @@
 //! AES key (creation; those keys are destroyed after, untimed). The parent reports the
 //! median over rounds of each figure and bridge ÷ direct.
 //!
+//! `--nodes 3`: the hardware instance is a 3-node in-process cluster
+//! (`ci/softhsm/setup --nodes 3 --in-process`, then `kmsbridge cluster init`), each
+//! node's token filled with the same N keys (by value, so the nodes agree); direct is
+//! SoftHSM2 on node 0's token.
+//!
 //! A measurement, not a test: nothing asserts on timings.
 
 use std::process::ExitCode;
@@ -30,13 +35,14 @@ use crate::report::loadavg;
 use crate::rig::{finish, rigs_dir, run_setup, setup_script, Vars};
 
 const USAGE: &str = "\
-usage: kmsbridge-bench --scale-hw [--keys 100,2000] [--repeat R] [--keep] [--setup PATH]
+usage: kmsbridge-bench --scale-hw [--keys 100,2000] [--repeat R] [--nodes 3] [--keep] [--setup PATH]
 
 For each key count N: a hardware instance over a SoftHSM2 token holding N AES-256 keys;
 a fresh process per target and round (direct SoftHSM2, kmsbridge bridge) times a find
 by label, the first AES-GCM use of the key found (and of a second one), steady use
 (median of 200) and creation (median of 10 C_GenerateKey). Prints medians over R
-rounds (default 5) and bridge / direct.
+rounds (default 5) and bridge / direct. --nodes 3: the instance is a 3-node in-process
+cluster, every node's token holding the N keys; direct is node 0's token.
 ";
 
 /// What a child measures, in µs.
@@ -47,6 +53,8 @@ const FIGURES: [&str; 7] = [
 struct Opts {
     keys: Vec<usize>,
     repeat: usize,
+    /// 1: a single-token instance; more: an in-process cluster of that many nodes.
+    nodes: usize,
     keep: bool,
     setup: Option<std::path::PathBuf>,
     /// Child: `populate` or `direct`/`bridge`, and the key count.
@@ -57,6 +65,7 @@ fn parse_args(args: &[String]) -> Result<Opts, String> {
     let mut o = Opts {
         keys: vec![100, 2000],
         repeat: 5,
+        nodes: 1,
         keep: false,
         setup: None,
         child: None,
@@ -79,6 +88,7 @@ fn parse_args(args: &[String]) -> Result<Opts, String> {
             }
             "--keys" => o.keys = parse_list(val("--keys")?, count)?,
             "--repeat" => o.repeat = count(val("--repeat")?).unwrap_or(1),
+            "--nodes" => o.nodes = count(val("--nodes")?)?,
             "--keep" => o.keep = true,
             "--setup" => o.setup = Some(val("--setup")?.into()),
             "-h" | "--help" => help(USAGE),
@@ -167,16 +177,25 @@ fn encrypt(s: &Session, key: ObjectHandle, n: u8) -> Result<(), String> {
 }
 
 fn child(what: &str, n: usize) -> Result<String, String> {
-    if what == "populate" {
+    if what == "populate" || what == "populate-value" {
+        // By value on a cluster's nodes: every node must hold the same key.
+        let by_value = what == "populate-value";
         let t = open("direct")?;
         for i in 0..n {
-            let tmpl = aes_template(
+            let mut tmpl = aes_template(
                 &format!("scale-{i}"),
                 Some((i as u64).to_be_bytes().to_vec()),
             );
-            t.login
-                .generate_key(&Mechanism::AesKeyGen, &tmpl)
-                .map_err(|e| format!("C_GenerateKey(scale-{i}): {e}"))?;
+            let made = if by_value {
+                tmpl.retain(|a| !matches!(a, Attribute::ValueLen(_)));
+                let mut v = [0u8; 32];
+                v[..8].copy_from_slice(&(i as u64).to_be_bytes());
+                tmpl.push(Attribute::Value(v.to_vec()));
+                t.login.create_object(&tmpl)
+            } else {
+                t.login.generate_key(&Mechanism::AesKeyGen, &tmpl)
+            };
+            made.map_err(|e| format!("making scale-{i}: {e}"))?;
         }
         t.close()?;
         return Ok(format!("keys={n}"));
@@ -230,6 +249,48 @@ fn child(what: &str, n: usize) -> Result<String, String> {
         .join(" "))
 }
 
+/// A `nodes`-node in-process cluster rig whose every node token holds the `n` keys,
+/// its domain key made.
+fn cluster_rig(
+    setup: &std::path::Path,
+    dir: &std::path::Path,
+    nodes: usize,
+    n: usize,
+) -> Result<Vars, String> {
+    let args = [
+        "--nodes".to_string(),
+        nodes.to_string(),
+        "--in-process".into(),
+    ];
+    let env: Vars = run_setup(setup, dir, &args)?;
+    // One node after another: SoftHSM2 processes filling tokens of one store at once
+    // failed (CKR_GENERAL_ERROR from C_GetTokenInfo).
+    for k in 0..nodes {
+        let label = crate::rig::var(&env, &format!("KMSBRIDGE_NODE{k}_TOKEN_LABEL"))?;
+        let mut e = env.clone();
+        e.retain(|(name, _)| name != "SOFTHSM2_TOKEN_LABEL");
+        e.push(("SOFTHSM2_TOKEN_LABEL".into(), label.to_string()));
+        spawn(&child_args("populate-value", n), &e)?;
+    }
+    let module = crate::rig::var(&env, "KMSBRIDGE_MODULE")?;
+    let cli = std::path::Path::new(module).with_file_name("kmsbridge");
+    let status = std::process::Command::new(&cli)
+        .args([
+            "cluster",
+            "init",
+            "--so-pin",
+            crate::rig::var(&env, "KMSBRIDGE_SO_PIN")?,
+        ])
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .stdout(std::process::Stdio::null())
+        .status()
+        .map_err(|e| format!("running {}: {e}", cli.display()))?;
+    if !status.success() {
+        return Err(format!("kmsbridge cluster init failed: {status}"));
+    }
+    Ok(env)
+}
+
 fn child_args(what: &str, n: usize) -> Vec<String> {
     vec!["--scale-hw-child".into(), what.into(), n.to_string()]
 }
@@ -244,9 +305,14 @@ fn run(o: &Opts) -> Result<(), String> {
     let setup = setup_script(o.setup.as_deref());
     let mut rows = Vec::new();
     for &n in &o.keys {
-        let env: Vars = run_setup(&setup, &tmp.path().join(format!("hw-{n}")), &[])?;
         let t0 = Instant::now();
-        spawn(&child_args("populate", n), &env)?;
+        let env = if o.nodes > 1 {
+            cluster_rig(&setup, &tmp.path().join(format!("hw-{n}")), o.nodes, n)?
+        } else {
+            let env: Vars = run_setup(&setup, &tmp.path().join(format!("hw-{n}")), &[])?;
+            spawn(&child_args("populate", n), &env)?;
+            env
+        };
         eprintln!("{n} keys made in {:.1} s", t0.elapsed().as_secs_f64());
         let mut per: [Vec<Vec<f64>>; 2] = [Vec::new(), Vec::new()];
         for r in 0..o.repeat {
@@ -273,8 +339,13 @@ fn run(o: &Opts) -> Result<(), String> {
                 .collect::<Vec<_>>(),
         ));
     }
+    let kind = if o.nodes > 1 {
+        format!("{}-node cluster", o.nodes)
+    } else {
+        "Hardware instance".to_string()
+    };
     println!(
-        "## Hardware instance at scale: median of {} fresh processes per target (µs)\n",
+        "## {kind} at scale: median of {} fresh processes per target (µs)\n",
         o.repeat
     );
     println!("| keys | figure | direct | bridge | bridge / direct |");

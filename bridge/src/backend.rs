@@ -55,6 +55,14 @@ pub trait Backend: Send + Sync {
     fn live_reads(&self) -> bool {
         false
     }
+    /// Whether a kept id whose object another process replaced may answer for the
+    /// replacement when the two share what the backend names objects by (a cluster
+    /// re-resolves a stale node handle by class, CKA_ID, label, application and
+    /// CKA_OBJECT_ID). A caller keeping ids on such a backend keeps them only for
+    /// objects made unique among those (e.g. a fresh CKA_OBJECT_ID each).
+    fn reads_follow_identity(&self) -> bool {
+        false
+    }
     fn create_object(&self, template: &[Attr]) -> Result<ObjectId>;
     fn copy_object(&self, obj: ObjectId, template: &[Attr]) -> Result<ObjectId>;
     fn destroy_object(&self, obj: ObjectId) -> Result<()>;

@@ -215,6 +215,16 @@ impl Backend for Cluster {
             .map(|_| ())
     }
 
+    /// Every read goes to a node's token as it is now.
+    fn live_reads(&self) -> bool {
+        true
+    }
+
+    /// A stale node handle is found again by the object's identity.
+    fn reads_follow_identity(&self) -> bool {
+        true
+    }
+
     fn find(&self, template: &[Attr]) -> Result<Vec<ObjectId>> {
         let inner = &self.inner;
         let (first, mut ids) = inner.route([], |k, n, _| {

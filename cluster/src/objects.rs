@@ -23,16 +23,21 @@ pub struct Identity {
     pub label: Option<Vec<u8>>,
     pub key_type: Option<CK_ULONG>,
     pub application: Option<Vec<u8>>,
+    /// A data object's CKA_OBJECT_ID: the module tags objects it replaces at every
+    /// change (the records' generation) with a fresh one, so that an object and its
+    /// replacement are told apart (a kept id stops answering when its object goes).
+    pub object_id: Option<Vec<u8>>,
 }
 
 /// Attributes read to learn an object's identity and whether it is a token object.
-pub const IDENTITY_ATTRS: [CK_ATTRIBUTE_TYPE; 6] = [
+pub const IDENTITY_ATTRS: [CK_ATTRIBUTE_TYPE; 7] = [
     CKA_TOKEN,
     CKA_CLASS,
     CKA_ID,
     CKA_LABEL,
     CKA_KEY_TYPE,
     CKA_APPLICATION,
+    CKA_OBJECT_ID,
 ];
 
 impl Identity {
@@ -54,6 +59,7 @@ impl Identity {
                 label: val(3),
                 key_type: ulong(4),
                 application: val(5),
+                object_id: val(6),
             },
         ))
     }
@@ -75,6 +81,9 @@ impl Identity {
         }
         if let Some(v) = &self.application {
             t.push(Attr::new(CKA_APPLICATION, v.clone()));
+        }
+        if let Some(v) = &self.object_id {
+            t.push(Attr::new(CKA_OBJECT_ID, v.clone()));
         }
         t
     }
@@ -292,6 +301,7 @@ mod tests {
             label: None,
             key_type: Some(CKK_AES),
             application: None,
+            object_id: None,
         };
         let id = t.insert(true, &[(0, 7), (2, 9)], None, Some(ident.clone()), None);
         let e = t.get(id).expect("entry");

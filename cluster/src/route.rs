@@ -101,14 +101,22 @@ impl Inner {
         let ident = self.identity(obj, e)?;
         let m = self.member(n)?;
         let found = m.call(self.cfg.call_timeout, |node| node.find(&ident.template()))?;
-        match found.first() {
+        // An object another entry already names on this node is that entry's, not this
+        // one: a rewrite (make the new object, destroy the old) leaves both sharing an
+        // identity until the old goes, and the old one's destroy must not pick the new.
+        let free: Vec<u64> = found
+            .iter()
+            .copied()
+            .filter(|h| self.table.by_handle(n, *h).is_none_or(|o| o == obj))
+            .collect();
+        match free.first() {
             None => {
                 e.set_handle(n, ABSENT);
                 Ok(None)
             }
             Some(h) => {
-                if found.len() > 1 {
-                    tracing::warn!(node = %m.name(), "{} objects share one identity; using the first", found.len());
+                if free.len() > 1 {
+                    tracing::warn!(node = %m.name(), "{} objects share one identity; using the first", free.len());
                 }
                 self.table.learn(obj, n, *h);
                 Ok(Some(*h))
@@ -163,7 +171,11 @@ impl Inner {
                 .filter_map(|i| Some((i, self.members.get(i)?)))
                 .filter(|(_, m)| m.is_up())
                 .filter(|&(i, _)| entries.iter().all(|e| self.may_hold(e, i)))
-                .min_by_key(|(_, m)| m.load());
+                // Among equally busy nodes, one that knows every handle already: a node
+                // that must first find an object by identity scans its whole token
+                // (milliseconds at thousands of keys). Under load the spread by load
+                // still sends work to the others, which then learn the handles.
+                .min_by_key(|&(i, m)| (m.load(), entries.iter().any(|e| e.handle(i) == UNKNOWN)));
             let Some((i, m)) = pick else {
                 if busy != 0 && backoff.wait() {
                     busy = 0;

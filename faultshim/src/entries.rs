@@ -77,11 +77,11 @@ forward! {
     C_DestroyObject: Kind::Session(h) => fn (h: CK_SESSION_HANDLE, obj: CK_OBJECT_HANDLE);
     C_GetObjectSize: Kind::Session(h) =>
         fn (h: CK_SESSION_HANDLE, obj: CK_OBJECT_HANDLE, size: *mut CK_ULONG);
-    C_GetAttributeValue: Kind::Session(h) =>
+    C_GetAttributeValue: Kind::Read(h) =>
         fn (h: CK_SESSION_HANDLE, obj: CK_OBJECT_HANDLE, tmpl: *mut CK_ATTRIBUTE, n: CK_ULONG);
     C_SetAttributeValue: Kind::Session(h) =>
         fn (h: CK_SESSION_HANDLE, obj: CK_OBJECT_HANDLE, tmpl: *mut CK_ATTRIBUTE, n: CK_ULONG);
-    C_FindObjectsInit: Kind::Session(h) =>
+    C_FindObjectsInit: Kind::Find(h) =>
         fn (h: CK_SESSION_HANDLE, tmpl: *mut CK_ATTRIBUTE, n: CK_ULONG);
     C_FindObjects: Kind::Session(h) => fn (
         h: CK_SESSION_HANDLE, objs: *mut CK_OBJECT_HANDLE, max: CK_ULONG, count: *mut CK_ULONG,

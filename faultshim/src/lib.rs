@@ -66,6 +66,10 @@ pub(crate) enum Kind {
     Slot(CK_SLOT_ID),
     /// Takes a session; no crypto.
     Session(CK_SESSION_HANDLE),
+    /// C_FindObjectsInit: a session call, counted (`kmsbridge_faultshim_finds`).
+    Find(CK_SESSION_HANDLE),
+    /// C_GetAttributeValue: a session call, counted (`kmsbridge_faultshim_reads`).
+    Read(CK_SESSION_HANDLE),
     /// A crypto call on a session.
     Crypto(CK_SESSION_HANDLE, Phase),
 }
@@ -86,7 +90,7 @@ pub(crate) enum Phase {
 impl Kind {
     fn session(self) -> Option<CK_SESSION_HANDLE> {
         match self {
-            Kind::Session(h) | Kind::Crypto(h, _) => Some(h),
+            Kind::Session(h) | Kind::Find(h) | Kind::Read(h) | Kind::Crypto(h, _) => Some(h),
             _ => None,
         }
     }
@@ -135,6 +139,10 @@ pub(crate) struct Shim {
     inflight: AtomicUsize,
     /// Operation calls passed to the target (`kmsbridge_faultshim_operations`).
     operations: AtomicU64,
+    /// C_FindObjectsInit calls passed to the target (`kmsbridge_faultshim_finds`).
+    finds: AtomicU64,
+    /// C_GetAttributeValue calls passed to the target (`kmsbridge_faultshim_reads`).
+    reads: AtomicU64,
     gate: Gate,
     rng: AtomicU64,
 }
@@ -258,6 +266,8 @@ impl Shim {
             sessions: RwLock::new(HashMap::new()),
             inflight: AtomicUsize::new(0),
             operations: AtomicU64::new(0),
+            finds: AtomicU64::new(0),
+            reads: AtomicU64::new(0),
             gate: Gate {
                 busy: Mutex::new(0),
                 freed: Condvar::new(),
@@ -398,6 +408,14 @@ impl Shim {
                 return Ok(self.enter(call));
             }
             Kind::Plain | Kind::Session(_) => return Ok(self.enter(call)),
+            Kind::Find(_) => {
+                self.finds.fetch_add(1, Ordering::AcqRel);
+                return Ok(self.enter(call));
+            }
+            Kind::Read(_) => {
+                self.reads.fetch_add(1, Ordering::AcqRel);
+                return Ok(self.enter(call));
+            }
             Kind::Crypto(_, phase) => phase,
         };
         if matches!(phase, Phase::Init | Phase::Key) && self.roll() {
@@ -491,7 +509,22 @@ pub extern "C" fn kmsbridge_faultshim_operations() -> u64 {
         .map_or(0, |s| s.operations.load(Ordering::Acquire))
 }
 
-/// The one exported entry point besides that count: the shim's function list, which forwards to the
+/// How many C_FindObjectsInit calls this shim passed to its target since it was
+/// loaded: most tokens answer a find by scanning every object, so a test counts them
+/// to see that steady use does not scan. Reached as `kmsbridge_faultshim_operations` is.
+#[no_mangle]
+pub extern "C" fn kmsbridge_faultshim_finds() -> u64 {
+    SHIM.get().map_or(0, |s| s.finds.load(Ordering::Acquire))
+}
+
+/// How many C_GetAttributeValue calls this shim passed to its target since it was
+/// loaded (a test counts what a reload reads). Reached as `kmsbridge_faultshim_operations` is.
+#[no_mangle]
+pub extern "C" fn kmsbridge_faultshim_reads() -> u64 {
+    SHIM.get().map_or(0, |s| s.reads.load(Ordering::Acquire))
+}
+
+/// The one exported entry point besides those counts: the shim's function list, which forwards to the
 /// target's. Loads the target on first use.
 ///
 /// # Safety

@@ -42,9 +42,21 @@ pub(crate) fn write(
     label: &str,
     value: Vec<u8>,
 ) -> Result<ObjectId> {
+    write_with(backend, objects, app, label, value, &[])
+}
+
+/// `write`, the new object made with `extra` attributes too (a generation's tag).
+pub(crate) fn write_with(
+    backend: &dyn Backend,
+    objects: &ObjectTable,
+    app: &[u8],
+    label: &str,
+    value: Vec<u8>,
+    extra: &[Attr],
+) -> Result<ObjectId> {
     let t = template(app, Some(label));
     let old = backend.find(&t)?;
-    let id = create(backend, app, label, value)?;
+    let id = create_with(backend, app, label, value, extra)?;
     for o in old {
         destroy_replaced(backend, o, &t)?;
         // Whoever holds the old one's handle (a record's) now reaches the new one.
@@ -67,14 +79,17 @@ pub(crate) fn destroy_replaced(backend: &dyn Backend, old: ObjectId, t: &[Attr])
     Ok(())
 }
 
-/// Make a private hidden data object, leaving any others of that label in place.
-pub(crate) fn create(
+/// Make a private hidden data object with `extra` attributes too, leaving any others of
+/// that label in place.
+pub(crate) fn create_with(
     backend: &dyn Backend,
     app: &[u8],
     label: &str,
     value: Vec<u8>,
+    extra: &[Attr],
 ) -> Result<ObjectId> {
     let mut t = template(app, Some(label));
+    t.extend_from_slice(extra);
     t.extend([
         Attr::bool(CKA_TOKEN, true),
         Attr::bool(CKA_PRIVATE, true),

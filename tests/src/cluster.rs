@@ -264,6 +264,42 @@ pub fn provision_domain_key(rig: &Rig) {
     nodes.finish();
 }
 
+/// C_FindObjectsInit calls the fault shims of nodes `0..n` of the in-process rig in the
+/// environment (`KMSBRIDGE_NODE<k>_LIBRARY`, as the rig exports it to its children)
+/// passed to their tokens in this process so far: each is a scan of the token on
+/// SoftHSM2. 0 for a node whose shim this process has not loaded.
+pub fn finds_on_nodes(n: usize) -> u64 {
+    shim_count(n, c"kmsbridge_faultshim_finds")
+}
+
+/// C_GetAttributeValue calls the nodes' shims passed, as [`finds_on_nodes`] counts.
+pub fn reads_on_nodes(n: usize) -> u64 {
+    shim_count(n, c"kmsbridge_faultshim_reads")
+}
+
+fn shim_count(n: usize, name: &std::ffi::CStr) -> u64 {
+    (0..n)
+        .map(|k| {
+            let path = std::env::var(format!("KMSBRIDGE_NODE{k}_LIBRARY"))
+                .expect("an in-process rig's node library in the environment");
+            let c_path = CString::new(path).expect("library path");
+            // SAFETY: RTLD_NOLOAD only finds the copy the module loaded (NULL when it
+            // did not), taking a reference that is never dropped, so the function found
+            // in it stays valid.
+            let lib = unsafe { libc::dlopen(c_path.as_ptr(), libc::RTLD_NOW | libc::RTLD_NOLOAD) };
+            if lib.is_null() {
+                return 0;
+            }
+            // SAFETY: `lib` is a live handle; the name is NUL-terminated.
+            let sym = unsafe { libc::dlsym(lib, name.as_ptr()) };
+            assert!(!sym.is_null(), "node {k}'s shim has no {name:?}");
+            // SAFETY: the shim exports it as `extern "C" fn() -> u64` (faultshim/src/lib.rs).
+            let count = unsafe { std::mem::transmute::<*mut c_void, extern "C" fn() -> u64>(sym) };
+            count()
+        })
+        .sum()
+}
+
 /// Node `k` of an in-process rig seen from both sides: the operation calls its fault
 /// shim passed to its token, and its state and lag as the module reports them.
 pub struct NodeWatch {

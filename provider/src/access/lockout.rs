@@ -8,7 +8,7 @@ use crate::error::Result;
 use crate::hidden_objects;
 use crate::vendor::LOCKOUT_APPLICATION;
 use cryptoki_sys::*;
-use kmsbridge_bridge::{Attr, Backend};
+use kmsbridge_bridge::{Attr, Backend, ObjectId};
 
 /// Markers of `who` (a credential id, or `pin.user`).
 fn template(who: &str) -> Vec<Attr> {
@@ -19,7 +19,12 @@ fn template(who: &str) -> Vec<Attr> {
 
 /// Wrong attempts counted and not yet cleared.
 pub(crate) fn failures(backend: &dyn Backend, who: &str) -> Result<usize> {
-    Ok(backend.find(&template(who))?.len())
+    Ok(markers(backend, who)?.len())
+}
+
+/// The markers of `who` now.
+pub(crate) fn markers(backend: &dyn Backend, who: &str) -> Result<Vec<ObjectId>> {
+    Ok(backend.find(&template(who))?)
 }
 
 /// Count one attempt before checking it.
@@ -41,6 +46,17 @@ pub(crate) fn clear(backend: &dyn Backend, who: &str) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The secret proved right: the markers seen at its recount go (this attempt's and
+/// those counted before it), without another search of the token. A marker another
+/// process counted after that recount stays: its own check answers for it.
+pub(crate) fn clear_seen(backend: &dyn Backend, seen: &[ObjectId]) {
+    for id in seen {
+        if let Err(e) = backend.destroy_object(*id) {
+            tracing::debug!("lockout marker already gone: {e}");
+        }
+    }
 }
 
 /// CKF_USER_PIN_* flags for a count against a bound.

@@ -160,19 +160,15 @@ impl Access {
             )
         };
         let backend = &*inst.backend;
-        let failures = lockout::failures(backend, who)?;
+        let attempt = self.count_attempt(backend, who)?;
+        let failures = attempt.before;
         self.note_pin_failures(user, failures);
-        if failures >= self.max_failures as usize {
+        let Some(seen) = attempt.counted(self.max_failures) else {
             return rule(CKR_PIN_LOCKED, locked);
-        }
-        // Counted first, then checked: of concurrent guessers only those whose marker
-        // is within the bound get an answer.
-        if self.count_attempt(backend, who)? > self.max_failures as usize {
-            return rule(CKR_PIN_LOCKED, locked);
-        }
+        };
         match inst.check_pin(user, pin) {
             Ok(()) => {
-                lockout::clear(backend, who)?;
+                lockout::clear_seen(backend, &seen);
                 self.note_pin_failures(user, 0);
                 Ok(())
             }
@@ -183,14 +179,22 @@ impl Access {
         }
     }
 
-    /// Counts one attempt of `who` and returns the count it makes, other processes' on
-    /// this host included. The first search, under the host lock, is what makes the
-    /// count exact on SoftHSM2 (see host_lock.rs).
-    fn count_attempt(&self, backend: &dyn Backend, who: &str) -> Result<usize> {
+    /// Counts one attempt of `who` unless it is locked already, other processes' on
+    /// this host included: under the host lock, a search (which is what makes the
+    /// count exact on SoftHSM2, see host_lock.rs, and tells a locked secret), the
+    /// marker, a search again. Two searches of the token per attempt, one when locked.
+    fn count_attempt(&self, backend: &dyn Backend, who: &str) -> Result<Attempt> {
         let _held = self.host_lock.hold();
-        lockout::failures(backend, who)?;
+        let before = lockout::failures(backend, who)?;
+        if before >= self.max_failures as usize {
+            return Ok(Attempt { before, seen: None });
+        }
         lockout::count(backend, who)?;
-        lockout::failures(backend, who)
+        let seen = lockout::markers(backend, who)?;
+        Ok(Attempt {
+            before,
+            seen: Some(seen),
+        })
     }
 
     fn login_credential(
@@ -215,15 +219,6 @@ impl Access {
                 "the credential is not this access point's",
             );
         }
-        let failures = lockout::failures(backend, &who)?;
-        self.note_credential_failures(failures);
-        if failures >= self.max_failures as usize {
-            tracing::warn!(instance = %inst.name, access_point = %ap.rec.name, credential = %who, "login refused: credential locked");
-            return rule(
-                CKR_PIN_LOCKED,
-                "the credential is locked: kmsbridge aap credential unlock",
-            );
-        }
         let Some((stored, slot)) = ap
             .rec
             .credential(id)
@@ -231,12 +226,16 @@ impl Access {
         else {
             return rule(CKR_PIN_INCORRECT, "the credential record is unreadable");
         };
-        if self.count_attempt(backend, &who)? > self.max_failures as usize {
+        let attempt = self.count_attempt(backend, &who)?;
+        let failures = attempt.before;
+        self.note_credential_failures(failures);
+        let Some(seen) = attempt.counted(self.max_failures) else {
+            tracing::warn!(instance = %inst.name, access_point = %ap.rec.name, credential = %who, "login refused: credential locked");
             return rule(
                 CKR_PIN_LOCKED,
                 "the credential is locked: kmsbridge aap credential unlock",
             );
-        }
+        };
         match stored.verify(&key, SystemTime::now()) {
             Ok(()) => {}
             Err(CredentialError::WrongKey) => {
@@ -246,7 +245,7 @@ impl Access {
             }
             Err(e) => {
                 // The key was right: the attempt does not count against it.
-                lockout::clear(backend, &who)?;
+                lockout::clear_seen(backend, &seen);
                 tracing::info!(instance = %inst.name, access_point = %ap.rec.name, credential = %who, "login refused: {e}");
                 return rule(
                     CKR_PIN_EXPIRED,
@@ -254,7 +253,7 @@ impl Access {
                 );
             }
         }
-        lockout::clear(backend, &who)?;
+        lockout::clear_seen(backend, &seen);
         self.note_credential_failures(0);
         if let Some(token) = &inst.admin.token {
             let kek = key.derive_key(SLOT_PURPOSE);
@@ -285,5 +284,21 @@ impl Access {
         self.principal.store(Some(std::sync::Arc::new(p)));
         self.held
             .store(serial, std::sync::atomic::Ordering::Release);
+    }
+}
+
+/// One attempt as `count_attempt` counted it.
+struct Attempt {
+    /// Markers before this attempt's.
+    before: usize,
+    /// The markers at the recount (this attempt's among them); None: locked already,
+    /// nothing counted.
+    seen: Option<Vec<kmsbridge_bridge::ObjectId>>,
+}
+
+impl Attempt {
+    /// The markers seen, if this attempt is within the bound `max` and may be checked.
+    fn counted(self, max: u32) -> Option<Vec<kmsbridge_bridge::ObjectId>> {
+        self.seen.filter(|seen| seen.len() <= max as usize)
     }
 }

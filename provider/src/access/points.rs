@@ -8,7 +8,7 @@ use super::record::ApRecord;
 use crate::error::{Error, Result};
 use crate::hidden_objects;
 use crate::kms::ids::hash_id;
-use crate::refresh::{fresh_generation, read_generation, Refresher};
+use crate::refresh::{fresh_generation, fresh_tag, read_generation, tag_attr, Refresher};
 use crate::vendor::ACCESS_APPLICATION;
 use cryptoki_sys::*;
 use kmsbridge_access::credential::CredentialId;
@@ -150,6 +150,7 @@ impl Points {
             ACCESS_APPLICATION,
             GENERATION_LABEL,
             &self.refresh.generation,
+            false,
         )?;
         {
             let snap = self.snap.read();
@@ -183,7 +184,12 @@ impl Points {
 
     /// Store a record (public hidden data object) and move the generation.
     pub(crate) fn save(&self, backend: &dyn Backend, rec: &ApRecord) -> Result<ObjectId> {
-        let id = write_public(backend, &rec.name, rec.encode().map_err(Error::Config)?)?;
+        let id = write_public(
+            backend,
+            &rec.name,
+            rec.encode().map_err(Error::Config)?,
+            &[],
+        )?;
         self.bump(backend)?;
         Ok(id)
     }
@@ -196,8 +202,14 @@ impl Points {
     }
 
     fn bump(&self, backend: &dyn Backend) -> Result<()> {
-        let id = write_public(backend, GENERATION_LABEL, fresh_generation(backend)?)?;
-        self.refresh.generation.wrote(id);
+        let tag = fresh_tag(backend)?;
+        let id = write_public(
+            backend,
+            GENERATION_LABEL,
+            fresh_generation(backend)?,
+            &[tag_attr(&tag)],
+        )?;
+        self.refresh.generation.wrote(id, tag);
         self.refresh_now(backend);
         Ok(())
     }
@@ -205,7 +217,12 @@ impl Points {
 
 /// Write a public hidden data object of the access application: readable before any
 /// login (a login looks its credential up here). New first, then the old ones go.
-fn write_public(backend: &dyn Backend, label: &str, value: Vec<u8>) -> Result<ObjectId> {
+fn write_public(
+    backend: &dyn Backend,
+    label: &str,
+    value: Vec<u8>,
+    extra: &[Attr],
+) -> Result<ObjectId> {
     let find = hidden_objects::template(ACCESS_APPLICATION, Some(label));
     let old = backend.find(&find)?;
     let mut t = find.clone();
@@ -215,6 +232,7 @@ fn write_public(backend: &dyn Backend, label: &str, value: Vec<u8>) -> Result<Ob
         Attr::bool(CKA_MODIFIABLE, true),
         Attr::new(CKA_VALUE, value),
     ]);
+    t.extend_from_slice(extra);
     let id = backend.create_object(&t)?;
     for o in old {
         hidden_objects::destroy_replaced(backend, o, &find)?;

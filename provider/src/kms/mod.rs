@@ -2,6 +2,7 @@
 //! default key and service keys, over any backend.
 
 pub(crate) mod attrs;
+pub(crate) mod changes;
 pub(crate) mod create;
 pub(crate) mod host;
 pub(crate) mod ids;

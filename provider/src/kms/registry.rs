@@ -3,13 +3,14 @@
 //! re-reads the generation at most every 0.5 s while it uses keys and reloads the
 //! records when it moved, so a state change reaches every process within 1 s.
 
+use super::changes;
 use super::ids::{hash_id, version_id};
 use super::record::{unix_now, KeyRecord, State};
 use super::token::Token;
 use crate::error::{rule, Result};
 use crate::hidden_objects;
 use crate::objects::{Kind, ObjEntry};
-use crate::refresh::{fresh_generation, read_generation, Refresher};
+use crate::refresh::{fresh_generation, fresh_tag, read_generation, tag_attr, Refresher};
 use crate::vendor::*;
 use cryptoki_sys::*;
 use kmsbridge_bridge::{Attr, ObjectId};
@@ -132,22 +133,23 @@ impl Registry {
     }
 
     fn reload_if_moved(&self, inst: &dyn Token) -> Result<()> {
-        let (_, generation) = read_generation(
+        let (gen_ids, generation) = read_generation(
             inst.backend(),
             META_APPLICATION,
             GENERATION_LABEL,
             &self.refresh.generation,
+            true,
         )?;
-        if self.loaded.load(Ordering::Acquire) && generation == self.snap.read().generation {
-            return Ok(());
-        }
-        if generation.is_empty() {
-            // Never written: make the generation object now, so the next looks read it
-            // by handle instead of scanning every object to find none every 0.5 s. Made
-            // beside any another process makes meanwhile (none destroyed), and this view
-            // stays keyed to the empty value, so its next look reloads whatever came.
-            if let Err(e) = self.first_generation(inst) {
-                tracing::debug!(instance = %inst.name(), "no generation object made: {e}");
+        if self.loaded.load(Ordering::Acquire) {
+            let seen = self.snap.read().generation.clone();
+            if generation == seen {
+                return Ok(());
+            }
+            // One change since this view: reload that record only (kms/changes.rs).
+            if let (1, Some(hex_id)) = (gen_ids.len(), changes::one_step(&seen, &generation)) {
+                self.reload_one(inst, &hex_id)?;
+                self.snap.write().generation = generation;
+                return Ok(());
             }
         }
         let mut records = HashMap::new();
@@ -182,6 +184,39 @@ impl Registry {
         Ok(())
     }
 
+    /// Re-read the record of `hex_id` alone (gone: forgotten).
+    fn reload_one(&self, inst: &dyn Token, hex_id: &str) -> Result<()> {
+        let mut best: Option<Stored> = None;
+        for obj in inst
+            .backend()
+            .find(&hidden_objects::template(KEY_APPLICATION, Some(hex_id)))?
+        {
+            let v = hidden_objects::read_value(inst.backend(), obj)?;
+            if let Some(rec) = KeyRecord::decode(&v) {
+                if best.as_ref().is_some_and(|s| !rec.supersedes(&s.rec)) {
+                    continue;
+                }
+                best = Some(Stored {
+                    obj,
+                    rec: Arc::new(rec),
+                });
+            }
+        }
+        let mut snap = self.snap.write();
+        match best {
+            Some(s) => {
+                snap.records.insert(hash_id(&s.rec.id_bytes()), s);
+            }
+            None => {
+                snap.records
+                    .remove(&hash_id(&hex::decode(hex_id).unwrap_or_default()));
+            }
+        }
+        self.nonempty
+            .store(!snap.records.is_empty(), Ordering::Release);
+        Ok(())
+    }
+
     /// Store a record and tell every process (the generation changes).
     pub(crate) fn save(&self, inst: &dyn Token, r: &KeyRecord) -> Result<ObjectId> {
         let mut r = r.clone();
@@ -213,7 +248,7 @@ impl Registry {
     /// generation so every other process reloads. This process reloads too on its
     /// next check, which also picks up whatever others wrote meanwhile.
     fn stored(&self, inst: &dyn Token, obj: ObjectId, rec: KeyRecord) -> Result<()> {
-        self.bump(inst)?;
+        self.bump(inst, &rec.id)?;
         let mut snap = self.snap.write();
         snap.records.insert(
             hash_id(&rec.id_bytes()),
@@ -227,7 +262,7 @@ impl Registry {
     }
 
     fn removed(&self, inst: &dyn Token, hex_id: &str) -> Result<()> {
-        self.bump(inst)?;
+        self.bump(inst, hex_id)?;
         let kid = hash_id(&hex::decode(hex_id).unwrap_or_default());
         let mut snap = self.snap.write();
         snap.records.remove(&kid);
@@ -236,30 +271,42 @@ impl Registry {
         Ok(())
     }
 
-    fn bump(&self, inst: &dyn Token) -> Result<()> {
-        let id = hidden_objects::write(
-            inst.backend(),
-            inst.objects(),
+    /// A new generation object naming the change of record `hex_id` and the one it
+    /// replaces (kms/changes.rs); made before the old ones go, as every rewrite.
+    fn bump(&self, inst: &dyn Token, hex_id: &str) -> Result<()> {
+        let backend = inst.backend();
+        let old = backend.find(&hidden_objects::template(
+            META_APPLICATION,
+            Some(GENERATION_LABEL),
+        ))?;
+        // Another writer may destroy the old one meanwhile: then this value names no
+        // previous one, and every view reloads everything.
+        let previous = match old.as_slice() {
+            [one] => hidden_objects::read_value(backend, *one).ok(),
+            _ => None,
+        };
+        let value = changes::next(&fresh_generation(backend)?, previous.as_deref(), hex_id);
+        let tag = fresh_tag(backend)?;
+        let id = hidden_objects::create_with(
+            backend,
             META_APPLICATION,
             GENERATION_LABEL,
-            fresh_generation(inst.backend())?,
+            value,
+            &[tag_attr(&tag)],
         )?;
-        self.refresh.generation.wrote(id);
-        // Force a reload at the next check.
+        for o in old {
+            // Another writer may have destroyed it first.
+            if let Err(e) = backend.destroy_object(o) {
+                tracing::debug!("old generation object already gone: {e}");
+            }
+            inst.objects().rebind(o, id);
+        }
+        self.refresh.generation.wrote(id, tag);
+        // The writer reloads everything at its next check, at once: its own object,
+        // read by handle, cannot tell whether another writer's stands beside it, and
+        // what two processes made at once (the default key) must be seen by both.
         self.loaded.store(false, Ordering::Release);
         self.refresh.expire();
-        Ok(())
-    }
-
-    /// The first generation object of an instance that has none.
-    fn first_generation(&self, inst: &dyn Token) -> Result<()> {
-        let id = hidden_objects::create(
-            inst.backend(),
-            META_APPLICATION,
-            GENERATION_LABEL,
-            fresh_generation(inst.backend())?,
-        )?;
-        self.refresh.generation.wrote(id);
         Ok(())
     }
 

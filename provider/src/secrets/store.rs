@@ -9,7 +9,7 @@
 use crate::error::{Error, Result};
 use crate::hidden_objects;
 use crate::objects::ObjectTable;
-use crate::refresh::{fresh_generation, read_generation, Refresher};
+use crate::refresh::{fresh_generation, fresh_tag, read_generation, tag_attr, Refresher};
 use crate::vendor::SECRET_RECORD_APPLICATION;
 use kmsbridge_bridge::Backend;
 use kmsbridge_secrets::{from_record, to_record, Secret};
@@ -76,6 +76,7 @@ impl Store {
             SECRET_RECORD_APPLICATION,
             GENERATION_LABEL,
             &self.refresh.generation,
+            true,
         )?;
         {
             let snap = self.snap.read();
@@ -142,14 +143,16 @@ impl Store {
     }
 
     fn bump(&self, backend: &dyn Backend, objects: &ObjectTable) -> Result<()> {
-        let id = hidden_objects::write(
+        let tag = fresh_tag(backend)?;
+        let id = hidden_objects::write_with(
             backend,
             objects,
             SECRET_RECORD_APPLICATION,
             GENERATION_LABEL,
             hex::encode(fresh_generation(backend)?).into_bytes(),
+            &[tag_attr(&tag)],
         )?;
-        self.refresh.generation.wrote(id);
+        self.refresh.generation.wrote(id, tag);
         self.refresh_now(backend);
         Ok(())
     }
