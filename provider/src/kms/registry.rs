@@ -153,10 +153,12 @@ impl Registry {
             }
         }
         let mut records = HashMap::new();
-        for obj in inst
+        let found = inst
             .backend()
-            .find(&hidden_objects::template(KEY_APPLICATION, None))?
-        {
+            .find(&hidden_objects::template(KEY_APPLICATION, None))?;
+        // Tests count the records a reload read from this line (docs/KEYS.md).
+        tracing::debug!(read = found.len(), "key records reloaded: every one");
+        for obj in found {
             let v = hidden_objects::read_value(inst.backend(), obj)?;
             if let Some(rec) = KeyRecord::decode(&v) {
                 let kid = hash_id(&rec.id_bytes());
@@ -187,10 +189,11 @@ impl Registry {
     /// Re-read the record of `hex_id` alone (gone: forgotten).
     fn reload_one(&self, inst: &dyn Token, hex_id: &str) -> Result<()> {
         let mut best: Option<Stored> = None;
-        for obj in inst
+        let found = inst
             .backend()
-            .find(&hidden_objects::template(KEY_APPLICATION, Some(hex_id)))?
-        {
+            .find(&hidden_objects::template(KEY_APPLICATION, Some(hex_id)))?;
+        tracing::debug!(read = found.len(), "key records reloaded: the one changed");
+        for obj in found {
             let v = hidden_objects::read_value(inst.backend(), obj)?;
             if let Some(rec) = KeyRecord::decode(&v) {
                 if best.as_ref().is_some_and(|s| !rec.supersedes(&s.rec)) {
