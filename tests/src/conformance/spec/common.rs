@@ -15,6 +15,7 @@ pub type Key = fn(&Fx) -> CK_OBJECT_HANDLE;
 /// mechanism, key). `mech`/`key` is a pair that works; `no_use` is a key of the right
 /// type whose usage attribute is false; `wrong` keys are of types the mechanism does not
 /// take; `other_fn` mechanisms exist but are not for this function.
+#[allow(clippy::too_many_arguments)]
 pub fn init_rows(
     r: &mut Rows,
     func: &'static str,

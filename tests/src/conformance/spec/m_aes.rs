@@ -1,10 +1,6 @@
 //! Mechanism parameters: AES (ECB, CBC, CBC-PAD, CTR, GCM, CMAC, key wrap).
 
-use super::fixture::*;
 use super::{Rows, Section};
-use crate::p11;
-use cryptoki_sys::*;
-use std::ptr::null_mut;
 
 /// This section.
 pub const SECTION: Section = Section {
@@ -14,6 +10,5 @@ pub const SECTION: Section = Section {
 };
 
 fn rows() -> Rows {
-    let mut r = Rows::default();
-    r
+    Rows::default()
 }

@@ -72,7 +72,7 @@ fn rows() -> Rows {
         &[CKR_ARGUMENTS_BAD, CKR_CRYPTOKI_ALREADY_INITIALIZED],
         |f, _| {
             let mut a = init_args(CKF_OS_LOCKING_OK);
-            a.pReserved = 1 as *mut _;
+            a.pReserved = std::ptr::dangling_mut();
             p11!(f.t, C_Initialize, &mut a as *mut _ as *mut _)
         },
     );
@@ -87,7 +87,7 @@ fn rows() -> Rows {
         },
     );
     r.add("C_Finalize", "pReserved not NULL", &[CKR_ARGUMENTS_BAD], |f, _| {
-        p11!(f.t, C_Finalize, 1 as *mut _)
+        p11!(f.t, C_Finalize, std::ptr::dangling_mut())
     });
     // From here on each row finalizes, calls, and initializes again.
     fn after_finalize(r: &mut Rows, func: &'static str, call: fn(&Fx) -> CK_RV) {
