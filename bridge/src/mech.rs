@@ -161,6 +161,82 @@ pub fn is_legacy(ty: CK_MECHANISM_TYPE) -> bool {
     )
 }
 
+/// True when carried mechanism `ty` serves an operation of `kind` (PKCS#11 3.0 5.8-5.12:
+/// a mechanism that does not is CKR_MECHANISM_INVALID). Judged before its parameter is
+/// read, so a mechanism that cannot serve the function is refused as such whatever its
+/// parameter, and before any key check, on both instance kinds alike.
+pub fn serves(kind: crate::OpKind, ty: CK_MECHANISM_TYPE) -> bool {
+    use crate::OpKind::*;
+    match kind {
+        Encrypt | Decrypt => matches!(
+            ty,
+            CKM_AES_ECB
+                | CKM_AES_CBC
+                | CKM_AES_CBC_PAD
+                | CKM_AES_CTR
+                | CKM_AES_GCM
+                | CKM_DES_ECB
+                | CKM_DES_CBC
+                | CKM_DES_CBC_PAD
+                | CKM_DES3_ECB
+                | CKM_DES3_CBC
+                | CKM_DES3_CBC_PAD
+                | CKM_RSA_PKCS
+                | CKM_RSA_X_509
+                | CKM_RSA_PKCS_OAEP
+                // The spec lists the AES key wraps for encryption too; the backend judges.
+                | CKM_AES_KEY_WRAP
+                | CKM_AES_KEY_WRAP_PAD
+                | CKM_AES_KEY_WRAP_KWP
+        ),
+        Sign | Verify => matches!(
+            ty,
+            CKM_AES_CMAC
+                | CKM_AES_CMAC_GENERAL
+                | CKM_DES3_CMAC
+                | CKM_RSA_PKCS
+                | CKM_RSA_X_509
+                | CKM_SHA1_RSA_PKCS
+                | CKM_SHA224_RSA_PKCS
+                | CKM_SHA256_RSA_PKCS
+                | CKM_SHA384_RSA_PKCS
+                | CKM_SHA512_RSA_PKCS
+                | CKM_RSA_PKCS_PSS
+                | CKM_SHA1_RSA_PKCS_PSS
+                | CKM_SHA224_RSA_PKCS_PSS
+                | CKM_SHA256_RSA_PKCS_PSS
+                | CKM_SHA384_RSA_PKCS_PSS
+                | CKM_SHA512_RSA_PKCS_PSS
+                | CKM_ECDSA
+                | CKM_ECDSA_SHA1
+                | CKM_ECDSA_SHA224
+                | CKM_ECDSA_SHA256
+                | CKM_ECDSA_SHA384
+                | CKM_ECDSA_SHA512
+                | CKM_EDDSA
+                | CKM_SHA_1_HMAC
+                | CKM_SHA224_HMAC
+                | CKM_SHA256_HMAC
+                | CKM_SHA384_HMAC
+                | CKM_SHA512_HMAC
+                | CKM_SHA_1_HMAC_GENERAL
+                | CKM_SHA224_HMAC_GENERAL
+                | CKM_SHA256_HMAC_GENERAL
+                | CKM_SHA384_HMAC_GENERAL
+                | CKM_SHA512_HMAC_GENERAL
+        ),
+        Digest => matches!(
+            ty,
+            CKM_SHA_1 | CKM_SHA224 | CKM_SHA256 | CKM_SHA384 | CKM_SHA512
+        ),
+    }
+}
+
+/// True for a mechanism C_DeriveKey takes.
+pub fn is_derive(ty: CK_MECHANISM_TYPE) -> bool {
+    matches!(ty, CKM_ECDH1_DERIVE | CKM_ECDH1_COFACTOR_DERIVE)
+}
+
 /// True for a mechanism C_GenerateKeyPair takes.
 pub fn is_key_pair_gen(ty: CK_MECHANISM_TYPE) -> bool {
     matches!(
@@ -386,6 +462,27 @@ impl Mechanism {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every mechanism an Init takes is carried, and each carried mechanism but the
+    /// key-management ones serves some function; CBC-PAD serves no signature.
+    #[test]
+    fn serving_mechanisms_are_carried() {
+        use crate::OpKind::*;
+        for m in 0..0x2000 {
+            let served = [Encrypt, Sign, Digest].iter().any(|k| serves(*k, m));
+            if served || is_derive(m) {
+                assert!(param_kind(m).is_some(), "{m:#x} served but not carried");
+            }
+            if param_kind(m).is_some() && !is_key_gen(m) && !is_key_pair_gen(m) {
+                assert!(
+                    served || is_derive(m) || matches!(m, CKM_RSA_AES_KEY_WRAP),
+                    "{m:#x} carried but serves nothing"
+                );
+            }
+        }
+        assert!(!serves(Sign, CKM_AES_CBC_PAD) && serves(Encrypt, CKM_AES_CBC_PAD));
+        assert!(!serves(Encrypt, CKM_ECDSA) && !serves(Digest, CKM_SHA256_HMAC));
+    }
 
     /// Every legacy mechanism is carried, and its key types are DES's.
     #[test]

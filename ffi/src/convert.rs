@@ -218,7 +218,7 @@ unsafe fn param_bytes(p: *const u8, len: CK_ULONG) -> Result<Vec<u8>> {
 /// As [`mechanism`].
 pub unsafe fn mechanism_for(
     p: *const CK_MECHANISM,
-    fits: fn(CK_MECHANISM_TYPE) -> bool,
+    fits: impl Fn(CK_MECHANISM_TYPE) -> bool,
 ) -> Result<Mechanism> {
     // SAFETY: read only when non-NULL, valid per the caller.
     if !p.is_null() && !fits(unsafe { (*p).mechanism }) {

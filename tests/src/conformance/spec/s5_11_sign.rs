@@ -30,7 +30,7 @@ fn rows() -> Rows {
         ],
         &[
             ("digest mechanism CKM_SHA256", CKM_SHA256),
-            ("cipher-only mechanism CKM_AES_ECB", CKM_AES_ECB),
+            ("cipher-only mechanism CKM_AES_CBC_PAD, no parameter", CKM_AES_CBC_PAD),
             ("key generation mechanism CKM_EC_KEY_PAIR_GEN", CKM_EC_KEY_PAIR_GEN),
         ],
     );

@@ -31,7 +31,7 @@ fn rows() -> Rows {
         ],
         &[
             ("digest mechanism CKM_SHA256", CKM_SHA256),
-            ("cipher-only mechanism CKM_AES_ECB", CKM_AES_ECB),
+            ("cipher-only mechanism CKM_AES_CBC_PAD, no parameter", CKM_AES_CBC_PAD),
         ],
     );
     mark_init(&mut r, init);
