@@ -30,6 +30,7 @@ pub mod s5_11_sign;
 pub mod s5_12_verify;
 pub mod s5_13_dual;
 pub mod s5_14_keys;
+pub mod s5_14_wrap;
 pub mod s5_15_random;
 pub mod s5_16_parallel;
 
