@@ -122,6 +122,11 @@ deviations! {
         "C_DigestKey with a key handle that does not exist answers CKR_KEY_HANDLE_INVALID but \
          leaves the digest active; the spec ends an operation on every error but \
          CKR_BUFFER_TOO_SMALL.";
+    PROCESS_EXIT = "SH-20", Spec, Mended,
+        "C_Encrypt(CKM_RSA_X_509) of more bytes than the modulus and C_EncryptInit/\
+         C_DecryptInit(CKM_AES_GCM) with a NULL pIv end the calling process inside SoftHSM2 \
+         (abort, SIGSEGV); the spec's answers are CKR_DATA_LEN_RANGE and \
+         CKR_MECHANISM_PARAM_INVALID. The direct target does not run these rows.";
 }
 
 #[cfg(test)]
