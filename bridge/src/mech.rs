@@ -232,6 +232,39 @@ pub fn serves(kind: crate::OpKind, ty: CK_MECHANISM_TYPE) -> bool {
     }
 }
 
+/// A PSS mechanism's CK_RSA_PKCS_PSS_PARAMS (`bytes`, already of its size) names a
+/// digest for hashAlg (the mechanism's own hash for the hashed PSS mechanisms, PKCS#11
+/// 3.0 current mechanisms 2.1.15) and MGF1 over a SHA-1/SHA-2 hash for mgf; else the
+/// parameter is CKR_MECHANISM_PARAM_INVALID. Other mechanisms: true.
+pub fn pss_params_ok(ty: CK_MECHANISM_TYPE, bytes: &[u8]) -> bool {
+    let own = match ty {
+        CKM_RSA_PKCS_PSS => None,
+        CKM_SHA1_RSA_PKCS_PSS => Some(CKM_SHA_1),
+        CKM_SHA224_RSA_PKCS_PSS => Some(CKM_SHA224),
+        CKM_SHA256_RSA_PKCS_PSS => Some(CKM_SHA256),
+        CKM_SHA384_RSA_PKCS_PSS => Some(CKM_SHA384),
+        CKM_SHA512_RSA_PKCS_PSS => Some(CKM_SHA512),
+        _ => return true,
+    };
+    let mut words = bytes.chunks_exact(ULONG).map(|c| {
+        let mut w = [0u8; ULONG];
+        w.copy_from_slice(c);
+        CK_ULONG::from_ne_bytes(w)
+    });
+    let (Some(hash), Some(mgf)) = (words.next(), words.next()) else {
+        return false;
+    };
+    let digest = matches!(
+        hash,
+        CKM_SHA_1 | CKM_SHA224 | CKM_SHA256 | CKM_SHA384 | CKM_SHA512
+    );
+    let mgf1 = matches!(
+        mgf,
+        CKG_MGF1_SHA1 | CKG_MGF1_SHA224 | CKG_MGF1_SHA256 | CKG_MGF1_SHA384 | CKG_MGF1_SHA512
+    );
+    digest && mgf1 && own.is_none_or(|h| h == hash)
+}
+
 /// True for a mechanism C_DeriveKey takes.
 pub fn is_derive(ty: CK_MECHANISM_TYPE) -> bool {
     matches!(ty, CKM_ECDH1_DERIVE | CKM_ECDH1_COFACTOR_DERIVE)
@@ -482,6 +515,40 @@ mod tests {
         }
         assert!(!serves(Sign, CKM_AES_CBC_PAD) && serves(Encrypt, CKM_AES_CBC_PAD));
         assert!(!serves(Encrypt, CKM_ECDSA) && !serves(Digest, CKM_SHA256_HMAC));
+    }
+
+    fn pss(hash: CK_MECHANISM_TYPE, mgf: CK_ULONG) -> Vec<u8> {
+        [hash, mgf, 32]
+            .iter()
+            .flat_map(|w| w.to_ne_bytes())
+            .collect()
+    }
+
+    /// PSS parameters: a digest, MGF1, and the hashed mechanisms' own hash.
+    #[test]
+    fn pss_params_are_judged() {
+        assert!(pss_params_ok(
+            CKM_RSA_PKCS_PSS,
+            &pss(CKM_SHA256, CKG_MGF1_SHA256)
+        ));
+        assert!(pss_params_ok(
+            CKM_RSA_PKCS_PSS,
+            &pss(CKM_SHA384, CKG_MGF1_SHA1)
+        ));
+        assert!(!pss_params_ok(
+            CKM_RSA_PKCS_PSS,
+            &pss(CKM_AES_ECB, CKG_MGF1_SHA256)
+        ));
+        assert!(!pss_params_ok(CKM_RSA_PKCS_PSS, &pss(CKM_SHA256, 0)));
+        assert!(!pss_params_ok(
+            CKM_SHA256_RSA_PKCS_PSS,
+            &pss(CKM_SHA_1, CKG_MGF1_SHA1)
+        ));
+        assert!(pss_params_ok(
+            CKM_SHA256_RSA_PKCS_PSS,
+            &pss(CKM_SHA256, CKG_MGF1_SHA256)
+        ));
+        assert!(!pss_params_ok(CKM_RSA_PKCS_PSS, &[0; 4]));
     }
 
     /// Every legacy mechanism is carried, and its key types are DES's.

@@ -2,7 +2,7 @@
 
 use crate::guard::bad;
 use cryptoki_sys::*;
-use kmsbridge_provider::bridge::mech::{gcm_tag_bits_ok, param_kind, ParamKind};
+use kmsbridge_provider::bridge::mech::{gcm_tag_bits_ok, param_kind, pss_params_ok, ParamKind};
 use kmsbridge_provider::bridge::{Attr, AttrReq, MechParam, Mechanism};
 use kmsbridge_provider::Result;
 use std::mem::size_of;
@@ -344,6 +344,14 @@ pub unsafe fn mechanism(p: *const CK_MECHANISM) -> Result<Mechanism> {
             }
         }
     };
+    if let MechParam::Flat(b) = &param {
+        if !pss_params_ok(m.mechanism, b) {
+            return Err(bad(
+                CKR_MECHANISM_PARAM_INVALID,
+                "PSS hashAlg or mgf not a digest and MGF1 (or not the mechanism's hash)",
+            ));
+        }
+    }
     Ok(Mechanism {
         ty: m.mechanism,
         param,

@@ -14,9 +14,10 @@ fn init(
     key: Option<CK_OBJECT_HANDLE>,
 ) -> Result<()> {
     let p = state::get()?;
-    // A mechanism that does not serve `kind` is refused before its parameter is read.
+    // A mechanism that does not serve `kind`, or that the instance does not offer, is
+    // refused before its parameter is read.
     // SAFETY: the caller's mechanism.
-    let m = unsafe { mechanism_for(mech, |t| serves(kind, t)) }
+    let m = unsafe { mechanism_for(mech, |t| serves(kind, t) && p.offers(session, t)) }
         .map_err(|e| p.session_error_first(session, e))?;
     p.op_init(session, kind, &m, key)
 }

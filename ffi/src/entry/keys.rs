@@ -128,7 +128,7 @@ shells! {
             }
             // SAFETY: the caller's mechanism and template.
             unsafe {
-                Ok((mechanism_for(pMechanism, is_derive)?, template(pTemplate, ulAttributeCount)?))
+                Ok((mechanism_for(pMechanism, |t| is_derive(t) && p.offers(hSession, t))?, template(pTemplate, ulAttributeCount)?))
             }
         })()
         .map_err(|e| p.session_error_first(hSession, e))?;

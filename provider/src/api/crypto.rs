@@ -25,6 +25,22 @@ fn action_of(kind: OpKind) -> Action {
 type Slot<O> = fn(&mut Ops) -> &mut Option<Active<O>>;
 
 impl Provider {
+    /// False when session `h`'s instance does not list mechanism `ty` (C_GetMechanismList),
+    /// so an Init refuses it (CKR_MECHANISM_INVALID) before reading its parameter; true
+    /// when that cannot be told here (a bad session is answered after).
+    pub fn offers(&self, h: CK_SESSION_HANDLE, ty: CK_MECHANISM_TYPE) -> bool {
+        let Some(i) = self.sessions_read(h, |s| s.inst) else {
+            return true;
+        };
+        let Ok(inst) = self.instance(i) else {
+            return true;
+        };
+        match inst.backend.mechanisms() {
+            Ok(list) => list.iter().any(|(t, _)| *t == ty),
+            Err(_) => true,
+        }
+    }
+
     pub fn op_init(
         &self,
         h: CK_SESSION_HANDLE,
