@@ -376,3 +376,25 @@ pub fn signed(
     out.truncate(n as usize);
     out
 }
+
+/// The module lists mechanism `m` (C_GetMechanismInfo answers CKR_OK).
+pub fn listed(fx: &Fx, m: CK_MECHANISM_TYPE) -> bool {
+    let mut info = CK_MECHANISM_INFO::default();
+    p11!(fx.t, C_GetMechanismInfo, fx.slot, m, &mut info) == CKR_OK
+}
+
+/// A row on a mechanism a module need not offer: where the module does not list `m`
+/// the answer must be CKR_MECHANISM_INVALID, where it does CKR_MECHANISM_INVALID is
+/// [`super::WRONG`]; `code` otherwise.
+pub fn if_listed(fx: &Fx, m: CK_MECHANISM_TYPE, code: CK_RV) -> CK_RV {
+    match (listed(fx, m), code == CKR_MECHANISM_INVALID) {
+        (true, true) | (false, false) => super::WRONG,
+        _ => code,
+    }
+}
+
+/// CKR_MECHANISM_PARAM_INVALID, or CKR_MECHANISM_INVALID where the module does not offer
+/// the mechanism (see [`if_listed`]).
+pub const PI_OR_ABSENT: &[CK_RV] = &[CKR_MECHANISM_PARAM_INVALID, CKR_MECHANISM_INVALID];
+/// CKR_OK, or CKR_MECHANISM_INVALID where the module does not offer the mechanism.
+pub const OK_OR_ABSENT: &[CK_RV] = &[CKR_OK, CKR_MECHANISM_INVALID];

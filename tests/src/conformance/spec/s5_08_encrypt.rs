@@ -3,8 +3,8 @@
 
 use super::common::*;
 use super::fixture::*;
-use super::{Rows, Section};
-use crate::deviation::RSA_DATA_LEN;
+use super::{Rows, Section, KILLS};
+use crate::deviation::{PROCESS_EXIT, RSA_DATA_LEN};
 use cryptoki_sys::*;
 use std::ptr::null_mut;
 
@@ -93,8 +93,18 @@ fn rows() -> Rows {
         }
         call_out(f, hs, encrypt, &[1; 16], Some(255), Some(256))
     });
-    // RSA-X-509 with input longer than the modulus ends the process inside SoftHSM2
-    // 2.6 (exit 5, also through the hardware instance): not a row until mapped.
+    r.add(
+        "C_Encrypt",
+        "RSA-X-509 input longer than the modulus",
+        &[CKR_DATA_LEN_RANGE],
+        |f, hs| {
+            if !start(f, hs, enc_init, m0(CKM_RSA_X_509), f.rsa_pub) {
+                return super::WRONG;
+            }
+            call_out(f, hs, encrypt, &[1; 257], Some(512), None)
+        },
+    )
+    .dev(&PROCESS_EXIT, KILLS);
     r.add(
         "C_Encrypt",
         "after C_EncryptUpdate (multi-part active)",
