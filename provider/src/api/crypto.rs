@@ -228,9 +228,15 @@ impl Provider {
         Ok(inst.backend.random(out)?)
     }
 
-    pub fn seed_random(&self, h: CK_SESSION_HANDLE, seed: &[u8]) -> Result<()> {
-        let (inst, _) = self.ctx(h)?;
-        Ok(inst.backend.seed_random(seed)?)
+    /// C_SeedRandom: no instance mixes an application's seed into its generator (the
+    /// software DRBG reseeds from the OS; an HSM's generator serves every application of
+    /// the instance), so both kinds answer CKR_RANDOM_SEED_NOT_SUPPORTED alike.
+    pub fn seed_random(&self, h: CK_SESSION_HANDLE, _seed: &[u8]) -> Result<()> {
+        self.ctx(h)?;
+        rule(
+            CKR_RANDOM_SEED_NOT_SUPPORTED,
+            "application seeds are not mixed into the instance's generator",
+        )
     }
 
     /// C_SessionCancel: end the operations named by `flags`.
