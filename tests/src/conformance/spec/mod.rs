@@ -6,7 +6,7 @@
 //! on the direct target only; nothing is skipped.
 //!
 //! `KMSBRIDGE_CONFORMANCE_REPORT=FILE` appends one line per row
-//! (`target section id code pass`) to FILE; `conformance-table FILE` turns it into the
+//! (`target section id code pass|fail|notrun`) to FILE; `conformance_table FILE` (tests/src/bin) turns it into the
 //! tables of docs/CONFORMANCE.md.
 
 // The row helpers hand raw pointers straight to the module under test (deliberately bad
