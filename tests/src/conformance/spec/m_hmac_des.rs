@@ -49,6 +49,34 @@ fn rows() -> Rows {
     r.add(s, "HMAC-SHA256-GENERAL length 16 (where offered)", OK_OR_ABSENT, move |f, hs| {
         if_listed(f, HG, hmac_gen(f, hs, 16, ul_len))
     });
+    r.add(
+        s,
+        "HMAC-SHA256-GENERAL 16: the full MAC's first 16 bytes, and it verifies (where offered)",
+        OK_OR_ABSENT,
+        move |f, hs| {
+            if !listed(f, HG) {
+                return hmac_gen(f, hs, 16, ul_len);
+            }
+            let data = b"general-length mac";
+            let full = signed(f, hs, CKM_SHA256_HMAC, f.hmac, data);
+            if hmac_gen(f, hs, 16, ul_len) != CKR_OK {
+                return super::WRONG;
+            }
+            let mut out = [0u8; 64];
+            let mut n: CK_ULONG = 64;
+            let (d, dl) = (data.as_ptr() as *mut u8, data.len() as CK_ULONG);
+            let code = sign(f, hs, d, dl, out.as_mut_ptr(), &mut n);
+            if code != CKR_OK || n != 16 || full.len() != 32 || out[..16] != full[..16] {
+                eprintln!("     sign {code:#x}, {n} bytes");
+                return super::WRONG;
+            }
+            let mut x: CK_ULONG = 16;
+            if ver_init(f, hs, &mut mp(HG, &mut x, ul_len), f.hmac) != CKR_OK {
+                return super::WRONG;
+            }
+            verify(f, hs, data, &out[..16])
+        },
+    );
     r.add(s, "HMAC-SHA256 with a parameter", PI, |f, hs| {
         let mut x = [0u8; 8];
         sign_init(f, hs, &mut mb(CKM_SHA256_HMAC, &mut x), f.hmac)
