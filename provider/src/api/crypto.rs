@@ -27,8 +27,14 @@ type Slot<O> = fn(&mut Ops) -> &mut Option<Active<O>>;
 impl Provider {
     /// False when session `h`'s instance does not list mechanism `ty` (C_GetMechanismList),
     /// so an Init refuses it (CKR_MECHANISM_INVALID) before reading its parameter; true
-    /// when that cannot be told here (a bad session is answered after).
+    /// when that cannot be told here (a bad session is answered after). Asked only for
+    /// mechanisms that take a parameter: for the others the backend's own Init answers
+    /// first anyway, and the list is not read on their hot path.
     pub fn offers(&self, h: CK_SESSION_HANDLE, ty: CK_MECHANISM_TYPE) -> bool {
+        use kmsbridge_bridge::mech::{param_kind, ParamKind};
+        if matches!(param_kind(ty), None | Some(ParamKind::None)) {
+            return true;
+        }
         let Some(i) = self.sessions_read(h, |s| s.inst) else {
             return true;
         };
