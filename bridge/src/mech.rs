@@ -161,6 +161,115 @@ pub fn is_legacy(ty: CK_MECHANISM_TYPE) -> bool {
     )
 }
 
+/// True when carried mechanism `ty` serves an operation of `kind` (PKCS#11 3.0 5.8-5.12:
+/// a mechanism that does not is CKR_MECHANISM_INVALID). Judged before its parameter is
+/// read, so a mechanism that cannot serve the function is refused as such whatever its
+/// parameter, and before any key check, on both instance kinds alike.
+pub fn serves(kind: crate::OpKind, ty: CK_MECHANISM_TYPE) -> bool {
+    use crate::OpKind::*;
+    match kind {
+        Encrypt | Decrypt => matches!(
+            ty,
+            CKM_AES_ECB
+                | CKM_AES_CBC
+                | CKM_AES_CBC_PAD
+                | CKM_AES_CTR
+                | CKM_AES_GCM
+                | CKM_DES_ECB
+                | CKM_DES_CBC
+                | CKM_DES_CBC_PAD
+                | CKM_DES3_ECB
+                | CKM_DES3_CBC
+                | CKM_DES3_CBC_PAD
+                | CKM_RSA_PKCS
+                | CKM_RSA_X_509
+                | CKM_RSA_PKCS_OAEP
+                // The spec lists the AES key wraps for encryption too; the backend judges.
+                | CKM_AES_KEY_WRAP
+                | CKM_AES_KEY_WRAP_PAD
+                | CKM_AES_KEY_WRAP_KWP
+        ),
+        Sign | Verify => matches!(
+            ty,
+            CKM_AES_CMAC
+                | CKM_AES_CMAC_GENERAL
+                | CKM_DES3_CMAC
+                | CKM_RSA_PKCS
+                | CKM_RSA_X_509
+                | CKM_SHA1_RSA_PKCS
+                | CKM_SHA224_RSA_PKCS
+                | CKM_SHA256_RSA_PKCS
+                | CKM_SHA384_RSA_PKCS
+                | CKM_SHA512_RSA_PKCS
+                | CKM_RSA_PKCS_PSS
+                | CKM_SHA1_RSA_PKCS_PSS
+                | CKM_SHA224_RSA_PKCS_PSS
+                | CKM_SHA256_RSA_PKCS_PSS
+                | CKM_SHA384_RSA_PKCS_PSS
+                | CKM_SHA512_RSA_PKCS_PSS
+                | CKM_ECDSA
+                | CKM_ECDSA_SHA1
+                | CKM_ECDSA_SHA224
+                | CKM_ECDSA_SHA256
+                | CKM_ECDSA_SHA384
+                | CKM_ECDSA_SHA512
+                | CKM_EDDSA
+                | CKM_SHA_1_HMAC
+                | CKM_SHA224_HMAC
+                | CKM_SHA256_HMAC
+                | CKM_SHA384_HMAC
+                | CKM_SHA512_HMAC
+                | CKM_SHA_1_HMAC_GENERAL
+                | CKM_SHA224_HMAC_GENERAL
+                | CKM_SHA256_HMAC_GENERAL
+                | CKM_SHA384_HMAC_GENERAL
+                | CKM_SHA512_HMAC_GENERAL
+        ),
+        Digest => matches!(
+            ty,
+            CKM_SHA_1 | CKM_SHA224 | CKM_SHA256 | CKM_SHA384 | CKM_SHA512
+        ),
+    }
+}
+
+/// A PSS mechanism's CK_RSA_PKCS_PSS_PARAMS (`bytes`, already of its size) names a
+/// digest for hashAlg (the mechanism's own hash for the hashed PSS mechanisms, PKCS#11
+/// 3.0 current mechanisms 2.1.15) and MGF1 over a SHA-1/SHA-2 hash for mgf; else the
+/// parameter is CKR_MECHANISM_PARAM_INVALID. Other mechanisms: true.
+pub fn pss_params_ok(ty: CK_MECHANISM_TYPE, bytes: &[u8]) -> bool {
+    let own = match ty {
+        CKM_RSA_PKCS_PSS => None,
+        CKM_SHA1_RSA_PKCS_PSS => Some(CKM_SHA_1),
+        CKM_SHA224_RSA_PKCS_PSS => Some(CKM_SHA224),
+        CKM_SHA256_RSA_PKCS_PSS => Some(CKM_SHA256),
+        CKM_SHA384_RSA_PKCS_PSS => Some(CKM_SHA384),
+        CKM_SHA512_RSA_PKCS_PSS => Some(CKM_SHA512),
+        _ => return true,
+    };
+    let mut words = bytes.chunks_exact(ULONG).map(|c| {
+        let mut w = [0u8; ULONG];
+        w.copy_from_slice(c);
+        CK_ULONG::from_ne_bytes(w)
+    });
+    let (Some(hash), Some(mgf)) = (words.next(), words.next()) else {
+        return false;
+    };
+    let digest = matches!(
+        hash,
+        CKM_SHA_1 | CKM_SHA224 | CKM_SHA256 | CKM_SHA384 | CKM_SHA512
+    );
+    let mgf1 = matches!(
+        mgf,
+        CKG_MGF1_SHA1 | CKG_MGF1_SHA224 | CKG_MGF1_SHA256 | CKG_MGF1_SHA384 | CKG_MGF1_SHA512
+    );
+    digest && mgf1 && own.is_none_or(|h| h == hash)
+}
+
+/// True for a mechanism C_DeriveKey takes.
+pub fn is_derive(ty: CK_MECHANISM_TYPE) -> bool {
+    matches!(ty, CKM_ECDH1_DERIVE | CKM_ECDH1_COFACTOR_DERIVE)
+}
+
 /// True for a mechanism C_GenerateKeyPair takes.
 pub fn is_key_pair_gen(ty: CK_MECHANISM_TYPE) -> bool {
     matches!(
@@ -386,6 +495,61 @@ impl Mechanism {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every mechanism an Init takes is carried, and each carried mechanism but the
+    /// key-management ones serves some function; CBC-PAD serves no signature.
+    #[test]
+    fn serving_mechanisms_are_carried() {
+        use crate::OpKind::*;
+        for m in 0..0x2000 {
+            let served = [Encrypt, Sign, Digest].iter().any(|k| serves(*k, m));
+            if served || is_derive(m) {
+                assert!(param_kind(m).is_some(), "{m:#x} served but not carried");
+            }
+            if param_kind(m).is_some() && !is_key_gen(m) && !is_key_pair_gen(m) {
+                assert!(
+                    served || is_derive(m) || matches!(m, CKM_RSA_AES_KEY_WRAP),
+                    "{m:#x} carried but serves nothing"
+                );
+            }
+        }
+        assert!(!serves(Sign, CKM_AES_CBC_PAD) && serves(Encrypt, CKM_AES_CBC_PAD));
+        assert!(!serves(Encrypt, CKM_ECDSA) && !serves(Digest, CKM_SHA256_HMAC));
+    }
+
+    fn pss(hash: CK_MECHANISM_TYPE, mgf: CK_ULONG) -> Vec<u8> {
+        [hash, mgf, 32]
+            .iter()
+            .flat_map(|w| w.to_ne_bytes())
+            .collect()
+    }
+
+    /// PSS parameters: a digest, MGF1, and the hashed mechanisms' own hash.
+    #[test]
+    fn pss_params_are_judged() {
+        assert!(pss_params_ok(
+            CKM_RSA_PKCS_PSS,
+            &pss(CKM_SHA256, CKG_MGF1_SHA256)
+        ));
+        assert!(pss_params_ok(
+            CKM_RSA_PKCS_PSS,
+            &pss(CKM_SHA384, CKG_MGF1_SHA1)
+        ));
+        assert!(!pss_params_ok(
+            CKM_RSA_PKCS_PSS,
+            &pss(CKM_AES_ECB, CKG_MGF1_SHA256)
+        ));
+        assert!(!pss_params_ok(CKM_RSA_PKCS_PSS, &pss(CKM_SHA256, 0)));
+        assert!(!pss_params_ok(
+            CKM_SHA256_RSA_PKCS_PSS,
+            &pss(CKM_SHA_1, CKG_MGF1_SHA1)
+        ));
+        assert!(pss_params_ok(
+            CKM_SHA256_RSA_PKCS_PSS,
+            &pss(CKM_SHA256, CKG_MGF1_SHA256)
+        ));
+        assert!(!pss_params_ok(CKM_RSA_PKCS_PSS, &[0; 4]));
+    }
 
     /// Every legacy mechanism is carried, and its key types are DES's.
     #[test]

@@ -2,7 +2,7 @@
 
 use crate::guard::bad;
 use cryptoki_sys::*;
-use kmsbridge_provider::bridge::mech::{gcm_tag_bits_ok, param_kind, ParamKind};
+use kmsbridge_provider::bridge::mech::{gcm_tag_bits_ok, param_kind, pss_params_ok, ParamKind};
 use kmsbridge_provider::bridge::{Attr, AttrReq, MechParam, Mechanism};
 use kmsbridge_provider::Result;
 use std::mem::size_of;
@@ -218,7 +218,7 @@ unsafe fn param_bytes(p: *const u8, len: CK_ULONG) -> Result<Vec<u8>> {
 /// As [`mechanism`].
 pub unsafe fn mechanism_for(
     p: *const CK_MECHANISM,
-    fits: fn(CK_MECHANISM_TYPE) -> bool,
+    fits: impl Fn(CK_MECHANISM_TYPE) -> bool,
 ) -> Result<Mechanism> {
     // SAFETY: read only when non-NULL, valid per the caller.
     if !p.is_null() && !fits(unsafe { (*p).mechanism }) {
@@ -344,6 +344,14 @@ pub unsafe fn mechanism(p: *const CK_MECHANISM) -> Result<Mechanism> {
             }
         }
     };
+    if let MechParam::Flat(b) = &param {
+        if !pss_params_ok(m.mechanism, b) {
+            return Err(bad(
+                CKR_MECHANISM_PARAM_INVALID,
+                "PSS hashAlg or mgf not a digest and MGF1 (or not the mechanism's hash)",
+            ));
+        }
+    }
     Ok(Mechanism {
         ty: m.mechanism,
         param,

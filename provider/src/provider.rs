@@ -222,6 +222,12 @@ impl Provider {
         if matches!(e.kind, Kind::Node | Kind::Audit | Kind::Secret) {
             return rule(invalid, "a node, audit or secret object is not a key");
         }
+        // An application object of a non-key class (a data object, a certificate) is no key
+        // handle: the code the software engine gives, checked before any backend call.
+        let key_class = matches!(e.class, CKO_SECRET_KEY | CKO_PUBLIC_KEY | CKO_PRIVATE_KEY);
+        if e.kind == Kind::Plain && !key_class {
+            return rule(invalid, "the object is not a key");
+        }
         Ok(e)
     }
 

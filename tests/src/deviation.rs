@@ -66,11 +66,14 @@ deviations! {
         "SoftHSM2 2.6 exports no C_GetInterfaceList/C_GetInterface (PKCS#11 2.40 only). \
          kmsbridge must offer the \"PKCS 11\" 2.40 and 3.0 interfaces.";
     KEY_HANDLE_CODE = "SH-04", Spec, Mended,
-        "C_EncryptInit/C_SignInit with a key handle that does not exist answer \
-         CKR_OBJECT_HANDLE_INVALID; the spec's code for these functions is CKR_KEY_HANDLE_INVALID.";
+        "C_EncryptInit, C_DecryptInit, C_SignInit, C_VerifyInit and C_DeriveKey with a key \
+         handle that does not exist answer CKR_OBJECT_HANDLE_INVALID, the four Inits given a \
+         data object CKR_KEY_FUNCTION_NOT_PERMITTED, C_WrapKey given a data object to wrap \
+         CKR_KEY_UNEXTRACTABLE; the spec's code is CKR_KEY_HANDLE_INVALID.";
     MECH_PARAM_CODE = "SH-05", Spec, Mended,
-        "Malformed mechanism parameters answer CKR_MECHANISM_INVALID (CBC with a 3-byte IV) or \
-         CKR_ARGUMENTS_BAD (CBC-PAD without IV, GCM with ulTagBits 129) instead of \
+        "Malformed mechanism parameters answer CKR_MECHANISM_INVALID (CBC with a 3-byte IV), \
+         CKR_ARGUMENTS_BAD (CBC-PAD without IV, GCM with ulTagBits 129, bad PSS/OAEP hash or \
+         MGF) or are accepted (a parameter for AES-ECB, RSA-PKCS, ECDSA, HMAC) instead of \
          CKR_MECHANISM_PARAM_INVALID.";
     OP_ACTIVE_AFTER_ERROR = "SH-06", Spec, Mended,
         "C_Encrypt/C_Sign with a NULL length pointer answer CKR_ARGUMENTS_BAD but leave the \
@@ -105,9 +108,10 @@ deviations! {
          label answers CKR_ARGUMENTS_BAD (SoftHSM2 wants CKZ_DATA_SPECIFIED); kmsbridge accepts \
          it as no label.";
     ARGS_BEFORE_SESSION = "SH-15", Spec, Mended,
-        "C_GenerateKey, C_GenerateKeyPair, C_WrapKey, C_UnwrapKey and C_DeriveKey with a NULL \
-         mechanism on a session that does not exist answer CKR_ARGUMENTS_BAD; session codes \
-         take precedence (PKCS#11 3.0 5.1.7): CKR_SESSION_HANDLE_INVALID.";
+        "C_EncryptInit, C_DecryptInit, C_DigestInit, C_SignInit, C_VerifyInit, C_GenerateKey, \
+         C_GenerateKeyPair, C_WrapKey, C_UnwrapKey and C_DeriveKey with a NULL mechanism on a \
+         session that does not exist answer CKR_ARGUMENTS_BAD; session codes take precedence \
+         (PKCS#11 3.0 5.1.7): CKR_SESSION_HANDLE_INVALID.";
     KEY_TYPE_UNCHECKED = "SH-16", Spec, Mended,
         "C_SignInit with CKM_ECDSA and an AES key answers CKR_OK; the key's type does not fit \
          the mechanism: CKR_KEY_TYPE_INCONSISTENT.";
@@ -122,6 +126,11 @@ deviations! {
         "C_DigestKey with a key handle that does not exist answers CKR_KEY_HANDLE_INVALID but \
          leaves the digest active; the spec ends an operation on every error but \
          CKR_BUFFER_TOO_SMALL.";
+    PROCESS_EXIT = "SH-20", Spec, Mended,
+        "C_Encrypt(CKM_RSA_X_509) of more bytes than the modulus and C_EncryptInit/\
+         C_DecryptInit(CKM_AES_GCM) with a NULL pIv end the calling process inside SoftHSM2 \
+         (abort, SIGSEGV); the spec's answers are CKR_DATA_LEN_RANGE and \
+         CKR_MECHANISM_PARAM_INVALID. The direct target does not run these rows.";
 }
 
 #[cfg(test)]

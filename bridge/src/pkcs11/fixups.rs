@@ -38,6 +38,20 @@ impl FixCtx {
     }
 }
 
+/// A single-part call the backend must not see, with the code the spec asks for:
+/// SoftHSM2 2.6 ends the process on raw RSA (CKM_RSA_X_509) input longer than the
+/// modulus (SH-20), so that input is CKR_DATA_LEN_RANGE here. The modulus is read only
+/// for input longer than the smallest modulus anyone makes (512 bits).
+pub fn refuse(s: &PooledSession, ctx: &FixCtx, input_len: usize) -> Option<CK_RV> {
+    match (ctx.kind, ctx.mech) {
+        (OpKind::Encrypt | OpKind::Sign, CKM_RSA_X_509) if input_len > 64 => {
+            let k = modulus_len(s, ctx.key)?;
+            (input_len > k).then_some(CKR_DATA_LEN_RANGE)
+        }
+        _ => None,
+    }
+}
+
 /// The code the spec asks for where the backend answered `rv` to a call with
 /// `input_len` bytes of input.
 pub fn correct(s: &PooledSession, ctx: &FixCtx, rv: CK_RV, input_len: usize) -> CK_RV {

@@ -15,6 +15,7 @@ mod pool;
 mod prehash;
 mod reauth;
 mod softhsm26;
+mod truncate;
 mod unwrap;
 
 pub use library::Library;

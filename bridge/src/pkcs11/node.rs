@@ -53,6 +53,8 @@ struct Connected {
     mechanisms: Vec<(CK_MECHANISM_TYPE, CK_MECHANISM_INFO)>,
     /// The library lacks `CKM_ECDSA_SHA*`; they are hashed here over raw ECDSA.
     composed_ecdsa: bool,
+    /// General-length MACs the library lacks, truncated here from its full-length MAC.
+    composed_macs: Vec<CK_MECHANISM_TYPE>,
     /// SoftHSM2 ≤ 2.6 writes a wrong length into RFC 5649 blobs of keys that are not
     /// whole 8-byte blocks (tests/DEVIATIONS.md SH-11); such wraps are refused.
     kwp_wrap_broken: bool,
@@ -161,7 +163,8 @@ impl Node {
             rv => return Err(login_failed(&self.cfg.name, "node login", rv)),
         }
         pool.reauth.set_credential(self.cfg.credential_file.clone());
-        let (mechanisms, composed_ecdsa, rsa_aes) = discover::read_mechanisms(&lib, slot)?;
+        let (mut mechanisms, composed_ecdsa, rsa_aes) = discover::read_mechanisms(&lib, slot)?;
+        let composed_macs = super::truncate::compose(&mut mechanisms);
         let kwp_wrap_broken = discover::is_softhsm_up_to_2_6(&lib);
         drop(s);
         tracing::info!(node = %self.cfg.name, slot, "node connected");
@@ -170,6 +173,7 @@ impl Node {
             slot,
             mechanisms,
             composed_ecdsa,
+            composed_macs,
             kwp_wrap_broken,
             unwrapped: kwp_wrap_broken.then(softhsm26::Unwrapped::default),
             rsa_aes,
@@ -654,12 +658,18 @@ impl Backend for Node {
 
     fn begin_sign(&self, mech: &Mechanism, key: ObjectId) -> Result<Box<dyn Signing>> {
         let c = self.conn()?;
+        if c.composed_macs.contains(&mech.ty) {
+            return Ok(Box::new(super::truncate::begin(&c.pool, mech, key)?));
+        }
         let op = begin_signature::<kinds::Sign>(&c.pool, c.composed_ecdsa, mech, key)?;
         Ok(Box::new(op))
     }
 
     fn begin_verify(&self, mech: &Mechanism, key: ObjectId) -> Result<Box<dyn Verifying>> {
         let c = self.conn()?;
+        if c.composed_macs.contains(&mech.ty) {
+            return Ok(Box::new(super::truncate::begin(&c.pool, mech, key)?));
+        }
         let op = begin_signature::<kinds::Verify>(&c.pool, c.composed_ecdsa, mech, key)?;
         Ok(Box::new(op))
     }

@@ -133,6 +133,9 @@ impl<K: Answers> NodeOp<K> {
         let query = op.is_null();
         let n = data.len() as CK_ULONG;
         let (pick, func) = K::RUN;
+        if let Some(rv) = fixups::refuse(&self.s, &self.fix, data.len()) {
+            return self.settle(rv, 0, false, func, data.len());
+        }
         let rv = self.lib().call(
             pick,
             // SAFETY: the library reads `n` bytes at `data`, writes at most `len` bytes

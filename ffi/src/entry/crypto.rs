@@ -1,7 +1,8 @@
 //! Encrypt, decrypt, digest, sign and verify: shells over five shared shapes.
 
-use crate::convert::{answer_len, input, mechanism, output};
+use crate::convert::{answer_len, input, mechanism_for, output};
 use cryptoki_sys::*;
+use kmsbridge_provider::bridge::mech::serves;
 use kmsbridge_provider::bridge::OpKind;
 use kmsbridge_provider::{state, Provider, Result};
 
@@ -13,8 +14,11 @@ fn init(
     key: Option<CK_OBJECT_HANDLE>,
 ) -> Result<()> {
     let p = state::get()?;
+    // A mechanism that does not serve `kind`, or that the instance does not offer, is
+    // refused before its parameter is read.
     // SAFETY: the caller's mechanism.
-    let m = unsafe { mechanism(mech) }.map_err(|e| p.session_error_first(session, e))?;
+    let m = unsafe { mechanism_for(mech, |t| serves(kind, t) && p.offers(session, t)) }
+        .map_err(|e| p.session_error_first(session, e))?;
     p.op_init(session, kind, &m, key)
 }
 

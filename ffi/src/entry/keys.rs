@@ -5,7 +5,7 @@ use crate::convert::{
 };
 use crate::guard::bad;
 use cryptoki_sys::*;
-use kmsbridge_provider::bridge::mech::{is_key_gen, is_key_pair_gen};
+use kmsbridge_provider::bridge::mech::{is_derive, is_key_gen, is_key_pair_gen};
 use kmsbridge_provider::state;
 
 shells! {
@@ -127,7 +127,9 @@ shells! {
                 return Err(bad(CKR_ARGUMENTS_BAD, "NULL key handle pointer"));
             }
             // SAFETY: the caller's mechanism and template.
-            unsafe { Ok((mechanism(pMechanism)?, template(pTemplate, ulAttributeCount)?)) }
+            unsafe {
+                Ok((mechanism_for(pMechanism, |t| is_derive(t) && p.offers(hSession, t))?, template(pTemplate, ulAttributeCount)?))
+            }
         })()
         .map_err(|e| p.session_error_first(hSession, e))?;
         let key = p.derive_key(hSession, &m, hBaseKey, &t)?;

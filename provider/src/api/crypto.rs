@@ -25,6 +25,28 @@ fn action_of(kind: OpKind) -> Action {
 type Slot<O> = fn(&mut Ops) -> &mut Option<Active<O>>;
 
 impl Provider {
+    /// False when session `h`'s instance does not list mechanism `ty` (C_GetMechanismList),
+    /// so an Init refuses it (CKR_MECHANISM_INVALID) before reading its parameter; true
+    /// when that cannot be told here (a bad session is answered after). Asked only for
+    /// mechanisms that take a parameter: for the others the backend's own Init answers
+    /// first anyway, and the list is not read on their hot path.
+    pub fn offers(&self, h: CK_SESSION_HANDLE, ty: CK_MECHANISM_TYPE) -> bool {
+        use kmsbridge_bridge::mech::{param_kind, ParamKind};
+        if matches!(param_kind(ty), None | Some(ParamKind::None)) {
+            return true;
+        }
+        let Some(i) = self.sessions_read(h, |s| s.inst) else {
+            return true;
+        };
+        let Ok(inst) = self.instance(i) else {
+            return true;
+        };
+        match inst.backend.mechanisms() {
+            Ok(list) => list.iter().any(|(t, _)| *t == ty),
+            Err(_) => true,
+        }
+    }
+
     pub fn op_init(
         &self,
         h: CK_SESSION_HANDLE,
@@ -212,9 +234,15 @@ impl Provider {
         Ok(inst.backend.random(out)?)
     }
 
-    pub fn seed_random(&self, h: CK_SESSION_HANDLE, seed: &[u8]) -> Result<()> {
-        let (inst, _) = self.ctx(h)?;
-        Ok(inst.backend.seed_random(seed)?)
+    /// C_SeedRandom: no instance mixes an application's seed into its generator (the
+    /// software DRBG reseeds from the OS; an HSM's generator serves every application of
+    /// the instance), so both kinds answer CKR_RANDOM_SEED_NOT_SUPPORTED alike.
+    pub fn seed_random(&self, h: CK_SESSION_HANDLE, _seed: &[u8]) -> Result<()> {
+        self.ctx(h)?;
+        rule(
+            CKR_RANDOM_SEED_NOT_SUPPORTED,
+            "application seeds are not mixed into the instance's generator",
+        )
     }
 
     /// C_SessionCancel: end the operations named by `flags`.

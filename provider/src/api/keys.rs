@@ -8,8 +8,8 @@ use crate::instance::Instance;
 use crate::objects::Kind;
 use crate::provider::Provider;
 use crate::rules::{
-    check_create, check_curve, check_key_type, check_template, curve_refused, default_private,
-    key_usage,
+    check_class, check_create, check_curve, check_key_type, check_template, curve_refused,
+    default_private, key_usage,
 };
 use crate::vendor::*;
 use cryptoki_sys::*;
@@ -65,6 +65,7 @@ impl Provider {
             _ => {}
         }
         check_create(inst, rw, t, true)?;
+        check_class(t, &[CKO_SECRET_KEY])?;
         let mut t = t.to_vec();
         if attr::find(&t, CKA_ID).is_none() {
             t.push(Attr::new(CKA_ID, key_id(inst)?));
@@ -91,6 +92,8 @@ impl Provider {
         }
         check_create(inst, rw, public, false)?;
         check_create(inst, rw, private, true)?;
+        check_class(public, &[CKO_PUBLIC_KEY])?;
+        check_class(private, &[CKO_PRIVATE_KEY])?;
         let known_curve = check_curve(m.ty, public)?;
         if !known_curve && inst.kind != InstanceType::Hardware {
             return rule(CKR_CURVE_NOT_SUPPORTED, "curve not offered");
@@ -182,6 +185,7 @@ impl Provider {
         inst.access.allow(inst, &u, Action::Unwrap)?;
         check_key_type(m.ty, u.key_type, CKR_UNWRAPPING_KEY_TYPE_INCONSISTENT)?;
         check_create(inst, rw, t, default_private(t))?;
+        check_class(t, &[CKO_SECRET_KEY, CKO_PRIVATE_KEY])?;
         let sensitive = key_usage::unwrap_template(inst, &u, t)?;
         let t = sensitive.as_deref().unwrap_or(t);
         inst.access.allow_new(inst, t, Action::Generate)?;
@@ -205,7 +209,16 @@ impl Provider {
         inst.kms.check_use(inst, &b)?;
         inst.access.allow(inst, &b, Action::Derive)?;
         check_key_type(m.ty, b.key_type, CKR_KEY_TYPE_INCONSISTENT)?;
+        // ECDH takes the private half; the public key of the right type is not a base
+        // key for it (as the software engine answers).
+        if b.class != CKO_PRIVATE_KEY {
+            return rule(
+                CKR_KEY_TYPE_INCONSISTENT,
+                "the base key is not a private key",
+            );
+        }
         check_create(inst, rw, t, true)?;
+        check_class(t, &[CKO_SECRET_KEY])?;
         inst.access.allow_new(inst, t, Action::Generate)?;
         self.admit_for(h, inst, m.ty)?;
         let id = inst.backend.derive_key(m, b.id, t)?;

@@ -80,6 +80,19 @@ pub(crate) fn check_create(
     }
 }
 
+/// A template's CKA_CLASS names a class the function makes. A valid class the call
+/// cannot make is inconsistent with it (PKCS#11 3.0 4.1.1): CKR_TEMPLATE_INCONSISTENT
+/// on both instance kinds (SoftHSM2 answers CKR_ATTRIBUTE_VALUE_INVALID).
+pub(crate) fn check_class(t: &[Attr], makes: &[CK_OBJECT_CLASS]) -> Result<()> {
+    match attr::find(t, CKA_CLASS).and_then(|a| a.as_ulong()) {
+        Some(c) if !makes.contains(&c) => rule(
+            CKR_TEMPLATE_INCONSISTENT,
+            "CKA_CLASS names a class this function does not make",
+        ),
+        _ => Ok(()),
+    }
+}
+
 /// Default of CKA_PRIVATE for a new object of this class, as SoftHSM2 and the software
 /// instance default it: false for public keys and certificates, true for the rest.
 /// (A certificate made without CKA_PRIVATE on a public R/W session is allowed.)

@@ -17,6 +17,7 @@ pub mod object;
 pub mod op_state;
 pub mod rawop;
 pub mod session;
+pub mod spec;
 pub mod wrap_derive;
 
 use crate::env::Env;
